@@ -1,0 +1,40 @@
+# callinsights: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+CALLS  ?= data/transcripts_v3
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY) ## create .venv and install pinned requirements and the package (editable)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --user --name callinsights --display-name "callinsights" >/dev/null
+
+data: ## link the client's calls and labels from ../shared/data into data/
+	$(PY) -m callinsights data
+
+analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
+	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
+
+test: install data ## run the test suite (real inference with the embedded model included)
+	$(PY) -m pytest -q
+
+notebooks: install data ## execute every notebook top to bottom and render reports/*.html
+	$(PY) -m callinsights.notebooks run
+
+benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
+	$(PY) benchmarks/throughput.py --calls 20
+
+clean: ## remove caches (not the virtual environment, not results)
+	rm -rf .pytest_cache .hypothesis **/__pycache__
+
+.PHONY: help install data analyze test notebooks benchmark clean

@@ -1,0 +1,36 @@
+"""The one place that names the project's folders and files.
+
+Everything that reads or writes data asks this module for the path; notebooks and the command line never spell one.
+Two environment variables move the data without touching code:
+
+- ``CALLINSIGHTS_DATA_DIR``: the folder holding ``transcripts_v3/`` and ``test_actual_label.csv`` (default
+  ``<project>/data``).
+- ``CALLINSIGHTS_CACHE_DIR``: where derived model files live (default ``~/.cache/callinsights``); nothing there is
+  ever committed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[2]
+
+DATA_DIR = Path(os.environ.get("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data"))
+TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
+LABELS_FILE = DATA_DIR / "test_actual_label.csv"
+
+# Where the client's files are in this workplace; `make data` links them into DATA_DIR.
+SHARED_DATA_DIR = PROJ_ROOT.parent / "shared" / "data"
+
+RESULTS_DIR = PROJ_ROOT / "results"
+REPORTS_DIR = PROJ_ROOT / "reports"
+NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
+PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
+METRICS_FILE = RESULTS_DIR / "metrics.json"
+INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
+STORE_FILE = RESULTS_DIR / "runs.sqlite"
+
+CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))
+# gpt4all's own model folder: a model pulled with `callinsights models pull` lands here, where gpt4all looks too.
+GPT4ALL_MODELS_DIR = Path.home() / ".cache" / "gpt4all"

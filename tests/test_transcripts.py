@@ -1,0 +1,199 @@
+"""Parsing calls into turns: every irregularity the client's exports have, bad input, and properties."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callinsights.cli import main
+from callinsights.transcripts import (
+    AGENT,
+    CUSTOMER,
+    META,
+    UNKNOWN,
+    TranscriptError,
+    customer_text,
+    group_calls,
+    parse_text,
+    read_call,
+    read_calls,
+)
+
+
+def roles_and_text(turns):
+    return [(t.role, t.speaker, t.text) for t in turns]
+
+
+def test_labels_with_leading_spaces_dots_and_underscores(fixture_calls):
+    turns = read_call(fixture_calls / "irregular_labels.txt")
+    assert [t.speaker for t in turns] == [
+        "Member", "Customer Support", "Member", "Member", "PA Agent", "Technical Support", "Member", "Agent",
+    ]
+    assert [t.role for t in turns] == [CUSTOMER, AGENT, CUSTOMER, CUSTOMER, AGENT, AGENT, CUSTOMER, AGENT]
+    assert turns[4].text == "Yes, it was approved this morning."
+    assert customer_text(turns) == (
+        "Hi, I'm calling about my claim. My member ID is MEM112233.\n"
+        "Okay, thanks.\nIs it approved?\nGreat, that's all I needed."
+    )
+
+
+def test_meta_lines_never_reach_customer_text(fixture_calls):
+    turns = read_call(fixture_calls / "meta_lines.txt")
+    meta = [(t.kind, t.text) for t in turns if t.role == META]
+    assert [k for k, _ in meta] == [
+        "timestamp", "timestamp", "direction", "direction", "direction", "direction",
+        "duration", "duration", "duration", "duration", "duration", "note", "direction", "note",
+    ]
+    assert customer_text(turns) == (
+        "Hello, my claim CLM998877 was denied and I don't understand why.\n"
+        "(sighs) Fine. I'll wait for the callback then."
+    )
+    speech = " ".join(t.text for t in turns if t.role != META)
+    for leaked in ("sentiment", "Duration", "minutes", "02:36", "pending", "unresolved"):
+        assert leaked not in speech
+
+
+def test_claims_review_team_is_an_agent(fixture_calls):
+    turns = read_call(fixture_calls / "meta_lines.txt")
+    assert ("agent", "Claims Review Team", "We are reviewing it now.") in roles_and_text(turns)
+
+
+def test_line_without_label_continues_the_previous_turn(fixture_calls):
+    turns = read_call(fixture_calls / "continuation.txt")
+    assert roles_and_text(turns)[0] == (
+        CUSTOMER, "Member", "I have been waiting for three weeks and nobody has called me back."
+    )
+    assert customer_text(turns, last=1) == "Thanks for nothing."
+
+
+def test_direction_glued_before_a_label_is_split_off():
+    turns = parse_text("(pause)Member: Sure.\nAgent: Thanks.")
+    assert roles_and_text(turns) == [(META, "", "(pause)"), (CUSTOMER, "Member", "Sure."), (AGENT, "Agent", "Thanks.")]
+
+
+def test_sentence_final_punctuation_is_kept():
+    assert parse_text("Member: Sure.")[0].text == "Sure."
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.txt", "empty file"),
+        ("no_customer.txt", "no customer turn"),
+        ("latin1.txt", "not UTF-8 (byte 0xe9 at offset 11)"),
+        ("binary.txt", "binary content"),
+    ],
+)
+def test_bad_files_raise_a_message_naming_the_file(fixture_calls, name, message):
+    with pytest.raises(TranscriptError, match=re.escape(f"{name}: {message}")):
+        read_call(fixture_calls / name)
+
+
+def test_unknown_speaker_is_reported_not_guessed(fixture_calls):
+    turns = read_call(fixture_calls / "unknown_speaker.txt")
+    assert (UNKNOWN, "Supervisor", "I am the supervisor.") in roles_and_text(turns)
+    assert customer_text(turns) == "I need a supervisor.\nThank you."
+    mapped = read_call(fixture_calls / "unknown_speaker.txt", roles={"Supervisor": "agent"})
+    assert mapped[1].role == AGENT
+
+
+def test_one_bad_file_never_stops_the_others(fixture_calls):
+    turns, report = read_calls(fixture_calls)
+    assert {name for name, _ in report.skipped} == {"empty.txt", "no_customer.txt", "latin1.txt", "binary.txt"}
+    assert report.files_read == 4
+    assert set(group_calls(turns)) == {"continuation", "irregular_labels", "meta_lines", "unknown_speaker"}
+    assert report.unknown_speakers == [("unknown_speaker.txt", "Supervisor")]
+    summary = report.summary()
+    assert "4 call files parsed, 4 skipped." in summary
+    assert "skipped binary.txt: binary content" in summary
+
+
+def test_folder_without_calls_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.md").write_text("hello")
+    with pytest.raises(FileNotFoundError, match="no .txt call files"):
+        read_calls(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        read_calls(tmp_path / "missing")
+
+
+def test_parse_command_writes_turns_csv(fixture_calls, tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "turns.csv"
+    assert main(["parse", str(fixture_calls), "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["file", "turn", "speaker", "role", "text"]
+    assert set(frame["file"]) == {"continuation.txt", "irregular_labels.txt", "meta_lines.txt", "unknown_speaker.txt"}
+    err = capsys.readouterr().err
+    assert "skipped empty.txt: empty file" in err and "'Supervisor'" in err
+
+
+def test_parse_command_on_a_missing_folder_fails_cleanly(tmp_path, capsys):
+    assert main(["parse", str(tmp_path / "nope"), "--out", str(tmp_path / "t.csv")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+# --- properties -------------------------------------------------------------------------------------------------
+
+_LABELS = {CUSTOMER: ["Member", " Member", ".Member"], AGENT: ["PA Agent", "Customer Support", "_Agent", "Technical Support"]}
+# Text on one line: no characters str.splitlines() breaks on.
+_LINE_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Zl", "Zp", "Cc")), min_size=1, max_size=60
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_parsing_never_crashes_on_arbitrary_text(text):
+    turns = parse_text(text)
+    assert all(t.role in (CUSTOMER, AGENT, META, UNKNOWN) for t in turns)
+    assert [t.turn for t in turns] == list(range(len(turns)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([CUSTOMER, AGENT, META]), st.integers(0, 3), _LINE_TEXT), min_size=1, max_size=12
+    )
+)
+def test_agent_and_meta_lines_never_get_the_customer_role(lines):
+    rendered, expected = [], []
+    for role, pick, text in lines:
+        words = text.strip()
+        if role == META:
+            rendered.append(f"({words.replace('(', '').replace(')', '')})")
+        else:
+            labels = _LABELS[role]
+            rendered.append(f"{labels[pick % len(labels)]}: {words}")
+        expected.append(role)
+    turns = parse_text("\n".join(rendered))
+    # Every customer turn comes from a customer line: same count, and no agent/meta line became customer.
+    assert sum(t.role == CUSTOMER for t in turns) <= expected.count(CUSTOMER)
+    for t in turns:
+        if t.role == CUSTOMER:
+            assert t.speaker == "Member"
+
+
+# --- the client's 200 calls (skipped when data/ does not hold them) ----------------------------------------------
+
+
+def test_client_calls_customer_turns_are_exactly_the_member_lines(client_calls):
+    """An independent reading: every line whose label is Member (after debris) is a customer turn, in order."""
+    member_line = re.compile(r"^\s*[._]?\s*Member:\s*(.*?)\s*$")
+    turns, report = read_calls(client_calls)
+    assert report.files_read == 200 and not report.skipped and not report.unknown_speakers
+    calls = group_calls(turns)
+    for path in client_calls.glob("*.txt"):
+        expected = [m[1] for line in path.read_text().splitlines() if (m := member_line.match(line))]
+        got = [t.text for t in calls[path.stem] if t.role == CUSTOMER]
+        assert got == expected, path.name
+
+
+def test_client_calls_no_meta_line_in_customer_text(client_calls):
+    turns, _ = read_calls(client_calls)
+    for cid, call in group_calls(turns).items():
+        text = customer_text(call)
+        assert not re.search(r"(?im)^\s*\(?(note|call duration|duration|elapsed time)\b|^\d\d:\d\d|sentiment of", text), cid
