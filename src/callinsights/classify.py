@@ -1,0 +1,385 @@
+"""Labelling calls with a local LLM: sentiment and outcome from the customer's side.
+
+Two methods:
+
+- ``score``: for each question, the log-probability of every candidate answer right after the prompt (llama.cpp
+  only). Raw log-probabilities favour whatever answer the model likes in general (a 135M model says "positive" to
+  nearly everything), so they are *calibrated* before the argmax: ``batch`` calibration subtracts each answer's
+  mean log-probability over the calls of the run (Zhou et al., 2024, "Batch Calibration"), which needs no labels.
+- ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
+  :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
+
+Raw model outputs are stored per call (see :mod:`callinsights.store`); calibration is applied per run, after all calls
+are scored, because batch calibration depends on the whole batch.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from callinsights import config
+from callinsights.labels import OUTCOMES, SENTIMENTS
+from callinsights.llm import Branch, load_engine
+from callinsights.models import ModelInfo, resolve_model
+from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
+from callinsights.redact import redact
+from callinsights.store import OutputKey, Store, text_hash
+from callinsights.transcripts import Turn, call_text, customer_text, group_calls
+
+METHODS = ("score", "generate")
+CALIBRATIONS = ("batch", "none")
+SIDES = ("customer", "call")
+
+#: Column of the predictions table holding each label's probability.
+PROBA_COLUMNS = {
+    "positive": "p_positive",
+    "negative": "p_negative",
+    "neutral": "p_neutral",
+    "issue resolved": "p_issue_resolved",
+    "follow-up action needed": "p_follow_up",
+}
+
+PREDICTION_COLUMNS = [
+    "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
+    "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "prompt_tokens", "seconds",
+    "cached", "model_hash", "raw",
+]
+
+
+@dataclass
+class Settings:
+    """How calls are labelled.
+
+    Attributes:
+        model: ``--model`` value (name or path); None resolves to Llama 3.2 1B if on disk, else the embedded model.
+        engine: ``llama.cpp`` or ``gpt4all``.
+        method: ``score`` or ``generate``.
+        prompt_version: Key of :data:`callinsights.prompts.PROMPTS`.
+        calibration: For ``score``: ``batch`` or ``none``.
+        side: ``customer`` (the default: the customer's turns only) or ``call`` (whole call, an ablation).
+        redact_for_model: Whether the model reads redacted text (identifiers carry no sentiment).
+        n_ctx: Context length.
+    """
+
+    model: str | None = None
+    engine: str = "llama.cpp"
+    method: str = "score"
+    prompt_version: str = DEFAULT_PROMPT
+    calibration: str = "batch"
+    side: str = "customer"
+    redact_for_model: bool = False
+    n_ctx: int = 4096
+
+    def check(self) -> None:
+        """Raise ValueError naming any setting outside its allowed values."""
+        allowed = {"method": METHODS, "calibration": CALIBRATIONS, "side": SIDES,
+                   "engine": ("llama.cpp", "gpt4all"), "prompt_version": tuple(PROMPTS)}
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(values)}")
+        if self.method == "score" and self.engine == "gpt4all":
+            raise ValueError(
+                "method 'score' needs answer log-probabilities, which gpt4all does not expose; "
+                "use --engine llama.cpp, or --method generate with gpt4all"
+            )
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        predictions: One row per call, columns :data:`PREDICTION_COLUMNS`.
+        run_id: The run's id in the store.
+        model: The model used.
+        n_cached: Calls served from the store.
+        n_computed: Calls computed now.
+        seconds: Wall time of the whole run.
+    """
+
+    predictions: pd.DataFrame
+    run_id: int
+    model: ModelInfo
+    n_cached: int
+    n_computed: int
+    seconds: float
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def texts_for_model(turns: list[Turn], settings: Settings) -> dict[str, str]:
+    """The text the model reads for each call: the customer's side (or the whole call for the ablation).
+
+    Calls with nothing to read (no customer words) are left out.
+    """
+    texts = {}
+    for cid, call in group_calls(turns).items():
+        text = customer_text(call) if settings.side == "customer" else call_text(call)
+        if settings.redact_for_model:
+            text = redact(text)
+        if text.strip():
+            texts[cid] = text
+    return texts
+
+
+def _prompt_version(settings: Settings) -> str:
+    """The stored prompt version: the wording, plus what the model read and how."""
+    version = settings.prompt_version if settings.side == "customer" else f"{settings.prompt_version}/call"
+    return version + ("/redacted" if settings.redact_for_model else "")
+
+
+# --- parsing generated answers ------------------------------------------------------------------------------------
+
+_SENTIMENT_WORDS = {"positive": "positive", "negative": "negative", "neutral": "neutral"}
+_OUTCOME_PATTERNS = [
+    (re.compile(r"follow[\s-]*up|pending|unresolved|not\s+resolved|escalat", re.I), "follow-up action needed"),
+    (re.compile(r"\bresolved\b|\bissue resolved\b", re.I), "issue resolved"),
+]
+
+
+def parse_answer(text: str) -> tuple[str | None, str | None]:
+    """Read sentiment and outcome from a generated answer.
+
+    Accepts the requested ``sentiment: X`` / ``outcome: Y`` lines with any case, spacing, markdown or quoting, and
+    JSON-like answers. A field is None when the answer does not name exactly one allowed value for it -- an
+    ambiguous answer ("positive or neutral") is not guessed.
+
+    Args:
+        text: The model's raw answer.
+
+    Returns:
+        ``(sentiment, outcome)``, each a project label or None.
+    """
+    cleaned = re.sub(r"[*_`\"'{}]", " ", text or "").lower()
+    sentiment = outcome = None
+    fields = dict(re.findall(r"\b(sentiment|outcome)\s*[:=-]\s*([^\n,;]*)", cleaned))
+    sentiment_text = fields.get("sentiment", "")
+    found = {v for w, v in _SENTIMENT_WORDS.items() if re.search(rf"\b{w}\b", sentiment_text)}
+    if len(found) == 1:
+        sentiment = found.pop()
+    outcome_text = fields.get("outcome", "")
+    hits = {label for pattern, label in _OUTCOME_PATTERNS if pattern.search(outcome_text)}
+    if "follow-up action needed" in hits:
+        # "not resolved" matches both patterns: the pending reading wins, it is the more specific one.
+        outcome = "follow-up action needed"
+    elif hits:
+        outcome = hits.pop()
+    return sentiment, outcome
+
+
+# --- probabilities --------------------------------------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str) -> pd.DataFrame:
+    """Probabilities per label from answer log-probabilities.
+
+    Args:
+        logprobs: One row per call, one column per label of one task.
+        calibration: ``none`` (softmax of the raw log-probabilities) or ``batch`` (each label's mean over the
+            calls subtracted first, so that a label the model prefers for every call gains nothing from it).
+
+    Returns:
+        Same shape, rows summing to one.
+    """
+    values = logprobs.to_numpy(dtype=float)
+    if calibration == "batch":
+        values = values - values.mean(axis=0, keepdims=True)
+    elif calibration != "none":
+        raise ValueError(f"calibration {calibration!r} is not one of: {', '.join(CALIBRATIONS)}")
+    return pd.DataFrame(softmax(values), index=logprobs.index, columns=logprobs.columns)
+
+
+# --- the classifier -------------------------------------------------------------------------------------------------
+
+
+class Classifier:
+    """Labels calls with one model, engine, method and prompt, reusing stored outputs.
+
+    The engine is loaded only when some call is not in the store yet.
+
+    Args:
+        settings: How to label.
+        store: Where outputs and runs are kept.
+    """
+
+    def __init__(self, settings: Settings, store: Store):
+        settings.check()
+        self.settings = settings
+        self.store = store
+        self.model = resolve_model(settings.model)
+        self.prompt_version = _prompt_version(settings)
+        self._engine = None
+
+    @property
+    def engine(self):
+        """The loaded engine (loaded on first use)."""
+        if self._engine is None:
+            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx)
+        return self._engine
+
+    def describe(self) -> str:
+        """One line naming model, engine and method, printed by every run."""
+        s = self.settings
+        extra = f", calibration {s.calibration}" if s.method == "score" else ""
+        return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
+                f"engine {s.engine}, method {s.method}{extra}, prompt {self.prompt_version}, side {s.side}")
+
+    def key(self, text: str) -> OutputKey:
+        """The store key of one call's text under these settings."""
+        s = self.settings
+        return OutputKey(self.model.sha256, s.engine, s.method, self.prompt_version, text_hash(text))
+
+    def compute(self, text: str) -> tuple[dict, bool, int, int, float]:
+        """Run the model on one call's text.
+
+        Returns:
+            ``(output, valid, prompt_tokens, evaluated_tokens, seconds)``; ``output`` is JSON-ready: answer
+            log-probabilities per task for ``score``, the raw answer for ``generate``.
+        """
+        chat = self.model.chat
+        if self.settings.method == "score":
+            prompt = PROMPTS[self.settings.prompt_version]
+            prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
+            branches = [Branch(prompt.suffix(chat, q), q.answers) for q in prompt.questions]
+            scores = self.engine.score(prefix, branches)
+            output = {
+                q.task: {label: lp[answer] for answer, label in zip(q.answers, q.labels)}
+                for q, lp in zip(prompt.questions, scores.logprobs)
+            }
+            return output, True, scores.prompt_tokens, scores.evaluated_tokens, scores.seconds
+        user = GENERATE_INSTRUCTIONS + "\n\n" + text.strip()
+        if self.settings.side == "call":
+            user = user.replace(CUSTOMER_ONLY, WHOLE_CALL)
+        if self.settings.engine == "gpt4all":
+            gen = self.engine.generate_chat(SYSTEM, user, max_tokens=24)
+        else:
+            gen = self.engine.generate(chat.prompt(SYSTEM, user), max_tokens=24, grammar=GENERATE_GRAMMAR,
+                                       stop=chat.stop)
+        sentiment, outcome = parse_answer(gen.text)
+        valid = sentiment is not None and outcome is not None
+        return {"text": gen.text}, valid, gen.prompt_tokens, gen.prompt_tokens, gen.seconds
+
+    def run(self, texts: dict[str, str], progress: bool = True) -> RunResult:
+        """Label every call, computing only what the store does not hold, then record the run.
+
+        Args:
+            texts: Call id -> the text the model reads (see :func:`texts_for_model`).
+            progress: Show a progress bar on stderr.
+
+        Returns:
+            The predictions and the run's bookkeeping.
+        """
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
+                                       "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
+        records, n_cached, computing = [], 0, 0.0
+        bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
+                   file=sys.stderr)
+        for cid, text in bar:
+            key = self.key(text)
+            stored = self.store.get(key)
+            if stored is None:
+                output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
+                self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+                computing += seconds
+                cached = False
+            else:
+                n_cached += 1
+                cached = True
+            records.append((cid, stored, cached))
+        predictions = self._labels(records)
+        n_invalid = int((~predictions["valid"]).sum())
+        self.store.finish_run(run_id, predictions, n_cached, len(records) - n_cached, n_invalid, computing)
+        return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
+                         time.perf_counter() - start)
+
+    def _labels(self, records: list[tuple[str, dict, bool]]) -> pd.DataFrame:
+        """Turn stored outputs into labels and probabilities (calibrating across the whole run for ``score``)."""
+        s = self.settings
+        frame = pd.DataFrame({
+            "file": [cid for cid, _, _ in records],
+            "cached": [cached for _, _, cached in records],
+            "prompt_tokens": [rec["prompt_tokens"] for _, rec, _ in records],
+            "seconds": [rec["seconds"] for _, rec, _ in records],
+            "raw": [rec["output"] for _, rec, _ in records],
+            "valid": [bool(rec["valid"]) for _, rec, _ in records],
+        })
+        for column in PROBA_COLUMNS.values():
+            frame[column] = np.nan
+        if s.method == "score":
+            for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+                logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
+                proba = calibrated_probabilities(logprobs, s.calibration)
+                for label in labels:
+                    frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
+                frame[task] = proba.idxmax(axis=1).to_numpy()
+                frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
+        else:
+            parsed = [parse_answer(out["text"]) for out in frame["raw"]]
+            frame["sentiment"] = [p[0] for p in parsed]
+            frame["outcome"] = [p[1] for p in parsed]
+            frame["confidence_sentiment"] = np.nan
+            frame["confidence_outcome"] = np.nan
+        frame["model"] = self.model.name
+        frame["model_hash"] = self.model.sha256[:16]
+        frame["engine"] = s.engine
+        frame["method"] = s.method
+        frame["prompt_version"] = self.prompt_version
+        frame["calibration"] = s.calibration if s.method == "score" else ""
+        frame["side"] = s.side
+        frame["raw"] = frame["raw"].map(lambda out: out.get("text") if "text" in out else _round_logprobs(out))
+        return frame[PREDICTION_COLUMNS]
+
+    def close(self) -> None:
+        """Free the engine."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def _round_logprobs(output: dict) -> str:
+    import json
+
+    return json.dumps({task: {k: round(v, 4) for k, v in lp.items()} for task, lp in output.items()})
+
+
+def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True
+            ) -> RunResult:
+    """Parse a folder of calls and label every call: the library form of ``python -m callinsights analyze``.
+
+    Args:
+        folder: Folder of ``.txt`` calls.
+        settings: How to label (defaults: :class:`Settings`).
+        store_path: The SQLite store.
+        progress: Show a progress bar.
+
+    Returns:
+        The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
+    """
+    from callinsights.transcripts import read_calls
+
+    settings = settings or Settings()
+    turns, report = read_calls(folder)
+    with Store(store_path) as store:
+        classifier = Classifier(settings, store)
+        try:
+            result = classifier.run(texts_for_model(turns, settings), progress=progress)
+        finally:
+            classifier.close()
+    result.skipped = report.skipped
+    return result

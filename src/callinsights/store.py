@@ -1,0 +1,202 @@
+"""Stored model outputs and runs, in one SQLite file.
+
+- ``outputs``: the model's raw output for one call under one configuration, keyed by model hash, engine, method,
+  prompt version and a hash of the text the model read. A re-run reads these instead of recomputing; each is
+  committed as soon as it is computed, so a run killed half-way resumes where it stopped.
+- ``runs``: one row per run (configuration, start, end, counts, timings) for monitoring.
+- ``run_labels``: the labels a run gave each call (after calibration), so label distributions can be compared
+  across runs without any gold labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outputs (
+    key TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    method TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    output TEXT NOT NULL,
+    valid INTEGER NOT NULL,
+    prompt_tokens INTEGER,
+    evaluated_tokens INTEGER,
+    seconds REAL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    config TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    n_calls INTEGER,
+    n_cached INTEGER,
+    n_computed INTEGER,
+    n_invalid INTEGER,
+    seconds_computing REAL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_labels (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    file TEXT NOT NULL,
+    sentiment TEXT,
+    outcome TEXT,
+    confidence_sentiment REAL,
+    confidence_outcome REAL,
+    cached INTEGER NOT NULL,
+    seconds REAL,
+    prompt_tokens INTEGER,
+    PRIMARY KEY (run_id, file)
+);
+"""
+
+
+def text_hash(text: str) -> str:
+    """Short SHA-256 of the exact text the model reads."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class OutputKey:
+    """Everything that determines a model output.
+
+    Attributes:
+        model_hash: SHA-256 of the model file.
+        engine: ``llama.cpp`` or ``gpt4all``.
+        method: ``score`` or ``generate``.
+        prompt_version: Prompt wording version.
+        text_hash: Hash of the text the model read.
+    """
+
+    model_hash: str
+    engine: str
+    method: str
+    prompt_version: str
+    text_hash: str
+
+    @property
+    def key(self) -> str:
+        """The primary key string."""
+        return "|".join((self.model_hash[:16], self.engine, self.method, self.prompt_version, self.text_hash))
+
+
+class Store:
+    """The SQLite store; open with ``Store(path)``; every write commits at once.
+
+    Args:
+        path: The SQLite file (created with its folder when missing).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise RuntimeError(
+                f"{self.path}: not a usable prediction store ({err}); move it aside and run again to start a new one"
+            ) from None
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get(self, key: OutputKey) -> dict | None:
+        """The stored output for ``key`` as a dict (``output`` decoded from JSON), or None."""
+        with closing(self.db.execute("SELECT * FROM outputs WHERE key = ?", (key.key,))) as cur:
+            row = cur.fetchone()
+            if row is None:
+                return None
+            record = dict(zip([c[0] for c in cur.description], row))
+        record["output"] = json.loads(record["output"])
+        return record
+
+    def put(self, key: OutputKey, file: str, model: str, output: dict, valid: bool, prompt_tokens: int,
+            evaluated_tokens: int, seconds: float) -> None:
+        """Store one call's raw output and commit it."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key.key, file, model, key.model_hash, key.engine, key.method, key.prompt_version, key.text_hash,
+             json.dumps(output), int(valid), prompt_tokens, evaluated_tokens, seconds, time.time()),
+        )
+        self.db.commit()
+
+    def start_run(self, config: dict) -> int:
+        """Record the start of a run; returns its id."""
+        cur = self.db.execute(
+            "INSERT INTO runs (config, started, status) VALUES (?, ?, 'running')", (json.dumps(config), time.time())
+        )
+        self.db.commit()
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, labels: pd.DataFrame, n_cached: int, n_computed: int, n_invalid: int,
+                   seconds_computing: float) -> None:
+        """Record a finished run and the labels it gave.
+
+        Args:
+            run_id: From :meth:`start_run`.
+            labels: One row per call: file, sentiment, outcome, confidence_sentiment, confidence_outcome, cached,
+                seconds, prompt_tokens.
+            n_cached: Calls served from the store.
+            n_computed: Calls computed in this run.
+            n_invalid: Calls whose answer could not be read as labels.
+            seconds_computing: Model time spent in this run.
+        """
+        columns = ["file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", "cached",
+                   "seconds", "prompt_tokens"]
+        rows = [(run_id, *[_plain(v) for v in row]) for row in labels[columns].itertuples(index=False)]
+        self.db.executemany(f"INSERT OR REPLACE INTO run_labels VALUES ({','.join('?' * 9)})", rows)
+        self.db.execute(
+            "UPDATE runs SET ended = ?, n_calls = ?, n_cached = ?, n_computed = ?, n_invalid = ?, "
+            "seconds_computing = ?, status = 'done' WHERE run_id = ?",
+            (time.time(), len(labels), n_cached, n_computed, n_invalid, seconds_computing, run_id),
+        )
+        self.db.commit()
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, oldest first, with their configuration expanded into columns."""
+        frame = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.db)
+        config = pd.json_normalize([json.loads(c) for c in frame["config"]]) if len(frame) else pd.DataFrame()
+        return pd.concat([frame.drop(columns="config"), config], axis=1)
+
+    def run_labels(self, run_id: int | None = None) -> pd.DataFrame:
+        """Labels given per call by one run (or by all runs)."""
+        query, params = "SELECT * FROM run_labels", ()
+        if run_id is not None:
+            query, params = query + " WHERE run_id = ?", (run_id,)
+        return pd.read_sql_query(query, self.db, params=params)
+
+    def outputs(self) -> pd.DataFrame:
+        """Every stored raw output."""
+        return pd.read_sql_query("SELECT * FROM outputs", self.db)
+
+
+def _plain(value):
+    """numpy scalars and NaN into what sqlite3 takes."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
