@@ -1,0 +1,434 @@
+"""Statistics for comparing groups of calls: association tests, rates, effect sizes, odds ratios.
+
+Small samples are the rule here (40 hand-labelled calls, topics of a few dozen calls, an agent team of five), so each
+function reports its uncertainty and says when a textbook approximation does not hold: :func:`association` gives a
+permutation p-value beside the asymptotic chi-square one and flags small expected counts; rates come with Wilson
+intervals; :func:`odds_ratio_table` corrects zero cells; :func:`logistic_odds` refuses to print finite odds ratios
+under perfect separation.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def _clean_table(table) -> np.ndarray:
+    """A contingency table as floats with all-zero rows and columns dropped."""
+    t = np.asarray(table, dtype=float)
+    if t.ndim != 2:
+        raise ValueError(f"a contingency table must be 2-D, got shape {t.shape}")
+    return t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+
+
+def _chi2(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Pearson's chi-square of one or many tables (last two axes) against one expected table."""
+    return ((observed - expected) ** 2 / expected).sum(axis=(-2, -1))
+
+
+def expected_counts(table) -> np.ndarray:
+    """Counts expected under independence, from the margins."""
+    t = _clean_table(table)
+    return np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
+
+
+def cramers_v(table) -> float:
+    """Cramér's V of a contingency table: ``sqrt(chi2 / (n * (min(rows, cols) - 1)))``, no continuity correction.
+
+    0 means the row and column variables are independent in this table, 1 that one determines the other.
+
+    Args:
+        table: Counts, rows x columns (array or DataFrame). All-zero rows and columns are dropped.
+
+    Returns:
+        V in [0, 1], or NaN when fewer than two rows or columns remain.
+    """
+    t = _clean_table(table)
+    if min(t.shape) < 2:
+        return float("nan")
+    chi2 = float(_chi2(t, expected_counts(t)))
+    return math.sqrt(chi2 / (t.sum() * (min(t.shape) - 1)))
+
+
+@dataclass
+class Association:
+    """Chi-square test of independence between two categorical columns, with an honest p-value.
+
+    Attributes:
+        table: Observed counts (rows x columns).
+        chi2: Pearson's chi-square.
+        dof: Degrees of freedom.
+        p_asymptotic: p from the chi-square distribution (unreliable when expected counts are small).
+        p_permutation: Monte Carlo p from shuffling one column against the other (margins kept), valid at any size.
+        n_permutations: Shuffles used.
+        cramers_v: Effect size, 0 to 1.
+        min_expected: Smallest expected count.
+        share_expected_below_5: Share of cells whose expected count is below 5.
+    """
+
+    table: pd.DataFrame
+    chi2: float
+    dof: int
+    p_asymptotic: float
+    p_permutation: float
+    n_permutations: int
+    cramers_v: float
+    min_expected: float
+    share_expected_below_5: float
+
+    @property
+    def n(self) -> int:
+        """Calls in the table."""
+        return int(self.table.to_numpy().sum())
+
+    @property
+    def asymptotic_ok(self) -> bool:
+        """Cochran's rule: every expected count at least 1 and at most a fifth of them below 5."""
+        return self.min_expected >= 1 and self.share_expected_below_5 <= 0.2
+
+    def describe(self) -> str:
+        """One sentence with the test, both p-values, the effect size and whether the asymptotic p can be used."""
+        text = (
+            f"chi2({self.dof}) = {self.chi2:.2f}, n = {self.n}, permutation p = {format_p(self.p_permutation)} "
+            f"({self.n_permutations:,} shuffles), asymptotic p = {format_p(self.p_asymptotic)}, "
+            f"Cramér's V = {self.cramers_v:.2f}"
+        )
+        if not self.asymptotic_ok:
+            text += (
+                f"; {self.share_expected_below_5:.0%} of expected counts are below 5 (smallest "
+                f"{self.min_expected:.1f}), so the asymptotic p is unreliable: read the permutation p"
+            )
+        return text
+
+
+def format_p(p: float) -> str:
+    """A p-value for prose: three decimals, or ``< 0.001``."""
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _ordered(present: Iterable[str], order: Sequence[str]) -> list[str]:
+    """``present`` in the order of ``order``, anything ``order`` does not name after it."""
+    present = list(present)
+    return [x for x in order if x in present] + [x for x in present if x not in order]
+
+
+def association(
+    frame: pd.DataFrame,
+    row: str,
+    col: str,
+    row_order: Sequence[str] | None = None,
+    col_order: Sequence[str] | None = None,
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> Association:
+    """Test whether two categorical columns of ``frame`` are independent.
+
+    Args:
+        frame: One row per call.
+        row: Column for the table's rows (e.g. ``topic``).
+        col: Column for the table's columns (e.g. ``outcome``).
+        row_order: Row categories in display order (those absent from the data are dropped).
+        col_order: Column categories in display order.
+        n_permutations: Shuffles for the Monte Carlo p-value.
+        seed: Seed of the shuffles.
+
+    Returns:
+        The :class:`Association`; with fewer than two rows or columns observed the statistics are NaN.
+    """
+    data = frame[[row, col]].dropna()
+    table = pd.crosstab(data[row], data[col])
+    if row_order is not None:
+        table = table.reindex(_ordered(table.index, row_order))
+    if col_order is not None:
+        table = table.reindex(columns=_ordered(table.columns, col_order))
+    observed = table.to_numpy(dtype=float)
+    if min(observed.shape) < 2:
+        nan = float("nan")
+        return Association(table, nan, 0, nan, nan, 0, nan, nan, nan)
+    expected = expected_counts(observed)
+    chi2 = float(_chi2(observed, expected))
+    dof = (observed.shape[0] - 1) * (observed.shape[1] - 1)
+    r_codes = pd.Categorical(data[row], categories=table.index).codes
+    c_codes = pd.Categorical(data[col], categories=table.columns).codes
+    n_rows, n_cols = observed.shape
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.tile(c_codes, (n_permutations, 1)), axis=1)
+    cells = r_codes * n_cols + shuffled + (np.arange(n_permutations) * n_rows * n_cols)[:, None]
+    tables = np.bincount(cells.ravel(), minlength=n_permutations * n_rows * n_cols).reshape(
+        n_permutations, n_rows, n_cols
+    )
+    p_perm = (1 + int((_chi2(tables, expected) >= chi2 - 1e-9).sum())) / (n_permutations + 1)
+    return Association(
+        table=table,
+        chi2=chi2,
+        dof=dof,
+        p_asymptotic=float(stats.chi2.sf(chi2, dof)),
+        p_permutation=p_perm,
+        n_permutations=n_permutations,
+        cramers_v=cramers_v(observed),
+        min_expected=float(expected.min()),
+        share_expected_below_5=float((expected < 5).mean()),
+    )
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (NaNs for ``n == 0``)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    # At 0 or n successes the bound is exactly 0 or 1; rounding must not put it on the wrong side of the estimate.
+    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
+    high = 1.0 if successes == n else max(p, min(1.0, centre + half))
+    return low, high
+
+
+def rate_table(frame: pd.DataFrame, group: str, target: str, positive: str) -> pd.DataFrame:
+    """How often ``target == positive`` in each group, and how much of all positives each group holds.
+
+    Args:
+        frame: One row per call.
+        group: Grouping column (``topic``, ``team``).
+        target: Label column (``outcome``, ``sentiment``).
+        positive: The value counted (``follow-up action needed``, ``negative``).
+
+    Returns:
+        One row per group, highest rate first: ``calls``, ``count``, ``rate`` with its 95% Wilson interval
+        (``ci_low``, ``ci_high``), ``share_of_all`` (the group's share of all positives) and ``lift`` (rate over the
+        overall rate).
+    """
+    hits = frame[target] == positive
+    overall = hits.mean()
+    rows = []
+    for name, mask in frame.groupby(group, sort=False)[target].groups.items():
+        n, k = len(mask), int(hits.loc[mask].sum())
+        low, high = wilson_interval(k, n)
+        rows.append({group: name, "calls": n, "count": k, "rate": k / n, "ci_low": low, "ci_high": high,
+                     "share_of_all": k / hits.sum() if hits.sum() else np.nan,
+                     "lift": (k / n) / overall if overall else np.nan})  # fmt: skip
+    return pd.DataFrame(rows).sort_values(["rate", "calls"], ascending=False, ignore_index=True)
+
+
+def rank_biserial(x: Sequence[float], y: Sequence[float]) -> float:
+    """Rank-biserial correlation: P(x > y) - P(x < y) over all pairs (ties count for neither).
+
+    1 means every ``x`` is above every ``y``, -1 every one below, 0 no tendency. Equals ``2 U / (n_x n_y) - 1`` with
+    Mann-Whitney's ``U`` for ``x``.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) == 0 or len(y) == 0:
+        return float("nan")
+    diff = x[:, None] - y[None, :]
+    return float(((diff > 0).sum() - (diff < 0).sum()) / diff.size)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm-adjusted p-values (family-wise error over the given tests; NaNs stay NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok])]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def compare_groups(frame: pd.DataFrame, features: Sequence[str], target: str, positive: str) -> pd.DataFrame:
+    """Mann-Whitney U test and rank-biserial effect of each feature between ``target == positive`` and the rest.
+
+    Args:
+        frame: One row per call.
+        features: Numeric columns.
+        target: Label column.
+        positive: The value that defines the first group.
+
+    Returns:
+        One row per feature: medians and means in each group, ``U``, two-sided ``p``, ``p_holm`` (over these
+        features) and ``rank_biserial`` (positive = higher in the ``positive`` group).
+    """
+    hits = frame[target] == positive
+    rows = []
+    for feature in features:
+        a = frame.loc[hits, feature].dropna().astype(float)
+        b = frame.loc[~hits, feature].dropna().astype(float)
+        if len(a) and len(b) and np.ptp(np.r_[a, b]) > 0:
+            u, p = stats.mannwhitneyu(a, b, alternative="two-sided")
+        else:
+            u, p = np.nan, np.nan
+        rows.append({"feature": feature, "n_pos": len(a), "n_rest": len(b),
+                     "median_pos": a.median(), "median_rest": b.median(), "mean_pos": a.mean(), "mean_rest": b.mean(),
+                     "U": u, "p": p, "rank_biserial": rank_biserial(a, b)})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"])
+    return out
+
+
+def odds_ratio_table(frame: pd.DataFrame, flags: Sequence[str], target: str, positive: str) -> pd.DataFrame:
+    """Odds ratio of ``target == positive`` for calls with versus without each flag (a count > 0 is "with").
+
+    The interval is Woolf's (log scale, 95%); a table with a zero cell gets 0.5 added to every cell
+    (Haldane-Anscombe) and says so in ``corrected``. The p-value is Fisher's exact test.
+
+    Returns:
+        One row per flag: the 2x2 counts (``with_pos``, ``with_rest``, ``without_pos``, ``without_rest``),
+        ``share_with`` (calls with the flag), ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_fisher``, ``corrected``.
+    """
+    hits = frame[target] == positive
+    rows = []
+    for flag in flags:
+        present = frame[flag].astype(float) > 0
+        a, b = int((present & hits).sum()), int((present & ~hits).sum())
+        c, d = int((~present & hits).sum()), int((~present & ~hits).sum())
+        corrected = 0 in (a, b, c, d)
+        aa, bb, cc, dd = (x + 0.5 * corrected for x in (a, b, c, d))
+        log_or = math.log(aa * dd / (bb * cc))
+        se = math.sqrt(1 / aa + 1 / bb + 1 / cc + 1 / dd)
+        rows.append({"feature": flag, "with_pos": a, "with_rest": b, "without_pos": c, "without_rest": d,
+                     "share_with": present.mean(), "odds_ratio": math.exp(log_or),
+                     "ci_low": math.exp(log_or - 1.96 * se), "ci_high": math.exp(log_or + 1.96 * se),
+                     "p_fisher": stats.fisher_exact([[a, b], [c, d]])[1], "corrected": corrected})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class LogisticResult:
+    """A logistic regression of a binary label on a few features.
+
+    Attributes:
+        table: One row per feature: ``odds_ratio`` (per standard deviation when standardised), 95% ``ci_low`` and
+            ``ci_high``, ``p``.
+        n: Calls used.
+        pseudo_r2: McFadden's pseudo R-squared.
+        note: Why a feature was dropped or why the estimates cannot be trusted; empty when all is well.
+    """
+
+    table: pd.DataFrame
+    n: int
+    pseudo_r2: float
+    note: str = ""
+
+
+def logistic_odds(
+    frame: pd.DataFrame, features: Sequence[str], target: str, positive: str, standardise: bool = True
+) -> LogisticResult:
+    """Logistic regression of ``target == positive`` on ``features`` (statsmodels), odds ratios with 95% CIs.
+
+    Features with no variation are dropped. When the features separate the classes perfectly the maximum-likelihood
+    odds ratios are infinite; the fit is then reported with a note instead of numbers that look precise.
+
+    Args:
+        frame: One row per call.
+        features: Numeric columns.
+        target: Label column.
+        positive: The value coded 1.
+        standardise: Scale each feature to mean 0, SD 1, so odds ratios are per standard deviation.
+    """
+    import statsmodels.api as sm
+
+    data = frame[[*features, target]].dropna()
+    y = (data[target] == positive).astype(float)
+    X = data[list(features)].astype(float)
+    dropped = [f for f in features if X[f].std(ddof=0) == 0]
+    X = X.drop(columns=dropped)
+    notes = [f"dropped (no variation): {', '.join(dropped)}"] if dropped else []
+    empty = pd.DataFrame(columns=["feature", "odds_ratio", "ci_low", "ci_high", "p"])
+    if X.empty or y.nunique() < 2:
+        notes.append("nothing to fit: no varying feature or only one class")
+        return LogisticResult(empty, len(data), float("nan"), "; ".join(notes))
+    if standardise:
+        X = (X - X.mean()) / X.std(ddof=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = sm.Logit(y, sm.add_constant(X, has_constant="add")).fit(disp=0, maxiter=200)
+        except np.linalg.LinAlgError as err:
+            notes.append(f"fit failed ({err}); features are collinear")
+            return LogisticResult(empty, len(data), float("nan"), "; ".join(notes))
+    problems = {type(w.message).__name__ for w in caught}
+    fitted = fit.predict()
+    separated = "PerfectSeparationWarning" in problems or np.mean((fitted < 1e-6) | (fitted > 1 - 1e-6)) > 0.5
+    if separated:
+        notes.append("the features (nearly) separate the classes perfectly, so the odds ratios are not finite")
+    elif "ConvergenceWarning" in problems or not fit.mle_retvals.get("converged", True):
+        notes.append("the fit did not converge; treat the estimates as rough")
+    with np.errstate(over="ignore"):
+        ci = np.exp(fit.conf_int())
+        table = pd.DataFrame({"feature": X.columns, "odds_ratio": np.exp(fit.params[X.columns]).to_numpy(),
+                              "ci_low": ci.loc[X.columns, 0].to_numpy(), "ci_high": ci.loc[X.columns, 1].to_numpy(),
+                              "p": fit.pvalues[X.columns].to_numpy()})  # fmt: skip
+    if separated:
+        table[["odds_ratio", "ci_low", "ci_high", "p"]] = np.nan
+    return LogisticResult(table, len(data), float(fit.prsquared), "; ".join(notes))
+
+
+def association_grid(
+    frames: Mapping[str, pd.DataFrame],
+    rows: Sequence[str],
+    cols: Mapping[str, Sequence[str]],
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`association` for every combination of label set, row variable and column variable, as one table.
+
+    Args:
+        frames: Label set name -> frame with one row per call (e.g. predicted labels, hand labels).
+        rows: Row variables (``topic``, ``agent_team``).
+        cols: Column variable -> its categories in display order (``{"outcome": OUTCOMES}``).
+        n_permutations: Shuffles per permutation p-value.
+        seed: Seed of the shuffles.
+
+    Returns:
+        One row per test: ``labels``, ``by``, ``task``, ``n``, ``chi2``, ``dof``, ``p_permutation``,
+        ``p_asymptotic``, ``cramers_v``, ``min_expected``, ``asymptotic_ok``.
+    """
+    out = []
+    for name, frame in frames.items():
+        for row in rows:
+            for col, order in cols.items():
+                a = association(frame, row, col, col_order=order, n_permutations=n_permutations, seed=seed)
+                out.append({"labels": name, "by": row, "task": col, "n": a.n, "chi2": a.chi2, "dof": a.dof,
+                            "p_permutation": a.p_permutation, "p_asymptotic": a.p_asymptotic,
+                            "cramers_v": a.cramers_v, "min_expected": a.min_expected,
+                            "asymptotic_ok": a.asymptotic_ok})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def paired_change(before: Sequence[float], after: Sequence[float]) -> dict[str, float]:
+    """How a score moves between two moments of the same calls (e.g. first and last third of a call).
+
+    Args:
+        before: Score of each call at the first moment.
+        after: Score of the same calls at the second moment (pairs with a NaN are left out).
+
+    Returns:
+        ``n``, ``median_before``, ``median_after``, ``median_change``, ``share_up`` and ``share_down`` (calls whose
+        score rose or fell) and ``p_wilcoxon`` (Wilcoxon signed-rank test, two-sided; NaN when every change is 0).
+    """
+    pairs = pd.DataFrame({"before": before, "after": after}).astype(float).dropna()
+    change = pairs["after"] - pairs["before"]
+    p = float(stats.wilcoxon(change).pvalue) if (change != 0).any() else float("nan")
+    return {"n": len(pairs), "median_before": float(pairs["before"].median()),
+            "median_after": float(pairs["after"].median()), "median_change": float(change.median()),
+            "share_up": float((change > 0).mean()), "share_down": float((change < 0).mean()),
+            "p_wilcoxon": p}  # fmt: skip
+
+
+def verdict(p: float, alpha: float = 0.05) -> str:
+    """Plain words for a p-value: whether a difference is distinguishable from chance at ``alpha``."""
+    if p is None or not np.isfinite(p):
+        return "not testable here"
+    if p < alpha:
+        return f"unlikely to be chance (p {format_p(p) if p < 0.001 else '= ' + format_p(p)})"
+    return f"not distinguishable from chance (p = {format_p(p)})"
