@@ -27,12 +27,13 @@ from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.llm import Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
+from callinsights.probe import feature_matrix, fit_probe, last_turns
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.redact import redact
 from callinsights.store import OutputKey, Store, text_hash
 from callinsights.transcripts import Turn, call_text, customer_text, group_calls
 
-METHODS = ("score", "generate")
+METHODS = ("score", "generate", "probe")
 CALIBRATIONS = ("batch", "none")
 SIDES = ("customer", "call")
 
@@ -65,16 +66,18 @@ class Settings:
         side: ``customer`` (the default: the customer's turns only) or ``call`` (whole call, an ablation).
         redact_for_model: Whether the model reads redacted text (identifiers carry no sentiment).
         n_ctx: Context length.
+        labels_file: For ``probe``: the hand labels it is fitted on (default: the project's label file).
     """
 
     model: str | None = None
     engine: str = "llama.cpp"
-    method: str = "score"
+    method: str = "probe"
     prompt_version: str = DEFAULT_PROMPT
     calibration: str = "batch"
     side: str = "customer"
     redact_for_model: bool = False
     n_ctx: int = 4096
+    labels_file: str | None = None
 
     def check(self) -> None:
         """Raise ValueError naming any setting outside its allowed values."""
@@ -83,9 +86,9 @@ class Settings:
         for name, values in allowed.items():
             if getattr(self, name) not in values:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(values)}")
-        if self.method == "score" and self.engine == "gpt4all":
+        if self.method in ("score", "probe") and self.engine == "gpt4all":
             raise ValueError(
-                "method 'score' needs answer log-probabilities, which gpt4all does not expose; "
+                f"method {self.method!r} needs log-probabilities or hidden states, which gpt4all does not expose; "
                 "use --engine llama.cpp, or --method generate with gpt4all"
             )
 
@@ -101,6 +104,8 @@ class RunResult:
         n_cached: Calls served from the store.
         n_computed: Calls computed now.
         seconds: Wall time of the whole run.
+        outputs: Call id -> the raw model output (log-probabilities, answer text or hidden states).
+        skipped: Files that could not be parsed, with the reason.
     """
 
     predictions: pd.DataFrame
@@ -109,6 +114,7 @@ class RunResult:
     n_cached: int
     n_computed: int
     seconds: float
+    outputs: dict[str, dict] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -137,8 +143,13 @@ def _prompt_version(settings: Settings) -> str:
 
 _SENTIMENT_WORDS = {"positive": "positive", "negative": "negative", "neutral": "neutral"}
 _OUTCOME_PATTERNS = [
-    (re.compile(r"follow[\s-]*up|pending|unresolved|not\s+resolved|escalat", re.I), "follow-up action needed"),
-    (re.compile(r"\bresolved\b|\bissue resolved\b", re.I), "issue resolved"),
+    (re.compile(r"follow[\s-]*up|pending|unresolved|escalat", re.I), "follow-up action needed"),
+    (re.compile(r"\bresolved\b", re.I), "issue resolved"),
+]
+# Negated answers name the other value: "not resolved" is pending, "no follow-up needed" is resolved.
+_NEGATED_OUTCOME = [
+    (re.compile(r"\bnot\s+(?:yet\s+|fully\s+)?resolved\b", re.I), "pending"),
+    (re.compile(r"\bno\s+(?:further\s+)?follow[\s-]*up\b", re.I), "resolved"),
 ]
 
 
@@ -147,7 +158,8 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
 
     Accepts the requested ``sentiment: X`` / ``outcome: Y`` lines with any case, spacing, markdown or quoting, and
     JSON-like answers. A field is None when the answer does not name exactly one allowed value for it -- an
-    ambiguous answer ("positive or neutral") is not guessed.
+    ambiguous answer ("positive or neutral", an echoed ``resolved|follow-up``, "not positive", two lines that
+    disagree) is not guessed.
 
     Args:
         text: The model's raw answer.
@@ -156,19 +168,18 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
         ``(sentiment, outcome)``, each a project label or None.
     """
     cleaned = re.sub(r"[*_`\"'{}]", " ", text or "").lower()
-    sentiment = outcome = None
-    fields = dict(re.findall(r"\b(sentiment|outcome)\s*[:=-]\s*([^\n,;]*)", cleaned))
+    fields: dict[str, str] = {}
+    for name, value in re.findall(r"\b(sentiment|outcome)\s*[:=-]\s*([^\n,;]*)", cleaned):
+        fields[name] = fields.get(name, "") + " " + value
     sentiment_text = fields.get("sentiment", "")
     found = {v for w, v in _SENTIMENT_WORDS.items() if re.search(rf"\b{w}\b", sentiment_text)}
-    if len(found) == 1:
-        sentiment = found.pop()
+    negated = re.search(r"\bnot\s+(?:positive|negative|neutral)\b", sentiment_text)
+    sentiment = found.pop() if len(found) == 1 and not negated else None
     outcome_text = fields.get("outcome", "")
+    for pattern, replacement in _NEGATED_OUTCOME:
+        outcome_text = pattern.sub(replacement, outcome_text)
     hits = {label for pattern, label in _OUTCOME_PATTERNS if pattern.search(outcome_text)}
-    if "follow-up action needed" in hits:
-        # "not resolved" matches both patterns: the pending reading wins, it is the more specific one.
-        outcome = "follow-up action needed"
-    elif hits:
-        outcome = hits.pop()
+    outcome = hits.pop() if len(hits) == 1 else None
     return sentiment, outcome
 
 
@@ -226,7 +237,8 @@ class Classifier:
     def engine(self):
         """The loaded engine (loaded on first use)."""
         if self._engine is None:
-            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx)
+            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx,
+                                       embedding=self.settings.method == "probe")
         return self._engine
 
     def describe(self) -> str:
@@ -249,6 +261,11 @@ class Classifier:
             log-probabilities per task for ``score``, the raw answer for ``generate``.
         """
         chat = self.model.chat
+        if self.settings.method == "probe":
+            whole, n_tokens, seconds = self.engine.embed(text)
+            last, n_last, seconds_last = self.engine.embed(last_turns(text))
+            output = {"all": np.round(whole, 5).tolist(), "last": np.round(last, 5).tolist()}
+            return output, True, n_tokens + n_last, n_tokens + n_last, seconds + seconds_last
         if self.settings.method == "score":
             prompt = PROMPTS[self.settings.prompt_version]
             prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
@@ -306,7 +323,7 @@ class Classifier:
         n_invalid = int((~predictions["valid"]).sum())
         self.store.finish_run(run_id, predictions, n_cached, len(records) - n_cached, n_invalid, computing)
         return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, {cid: rec["output"] for cid, rec, _ in records})
 
     def _labels(self, records: list[tuple[str, dict, bool]]) -> pd.DataFrame:
         """Turn stored outputs into labels and probabilities (calibrating across the whole run for ``score``)."""
@@ -321,7 +338,9 @@ class Classifier:
         })
         for column in PROBA_COLUMNS.values():
             frame[column] = np.nan
-        if s.method == "score":
+        if s.method == "probe":
+            self._probe_labels(frame)
+        elif s.method == "score":
             for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
                 logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
                 proba = calibrated_probabilities(logprobs, s.calibration)
@@ -344,6 +363,30 @@ class Classifier:
         frame["side"] = s.side
         frame["raw"] = frame["raw"].map(lambda out: out.get("text") if "text" in out else _round_logprobs(out))
         return frame[PREDICTION_COLUMNS]
+
+    def _probe_labels(self, frame: pd.DataFrame) -> None:
+        """Fit the probe on the labelled calls of this run and label every call with it (in place)."""
+        from callinsights.labels import load_labels
+
+        labels_file = self.settings.labels_file or config.LABELS_FILE
+        gold = load_labels(labels_file)
+        features = feature_matrix(list(frame["raw"]))
+        known = frame["file"].isin(gold.index).to_numpy()
+        if not known.any():
+            raise ValueError(
+                f"{labels_file}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
+                "use --method score, or include labelled calls"
+            )
+        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            probe = fit_probe(features[known], gold.loc[frame["file"][known], task])
+            proba = pd.DataFrame(probe.predict_proba(features), columns=probe.classes_).reindex(
+                columns=list(labels), fill_value=0.0)
+            for label in labels:
+                frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
+            frame[task] = proba.idxmax(axis=1).to_numpy()
+            frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
+        # Embeddings are not worth a CSV cell; the store keeps them.
+        frame["raw"] = [{"text": f"probe fitted on {int(known.sum())} labelled calls"}] * len(frame)
 
     def close(self) -> None:
         """Free the engine."""

@@ -53,7 +53,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from callinsights.transcripts import read_calls
 
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
-                        calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model)
+                        calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
+                        labels_file=args.labels)
     try:
         settings.check()
         turns, report = read_calls(args.dir, _roles(args.speaker))
@@ -130,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
                         "else the embedded SmolLM2-135M")
     p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all"])
-    p.add_argument("--method", default="score", choices=["score", "generate"])
+    p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
+                   help="score: calibrated answer log-probabilities; generate: constrained answer; probe: linear "
+                        "read-out of the model's hidden states fitted on the labelled calls")
+    p.add_argument("--labels", default=None, help="for --method probe: label file to fit on (default data/...)")
     p.add_argument("--calibration", default="batch", choices=["batch", "none"],
                    help="for --method score: how answer log-probabilities are calibrated")
     p.add_argument("--prompt", default="v1", help="prompt version")

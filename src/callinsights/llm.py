@@ -74,7 +74,13 @@ class Scores:
 
 
 def default_threads() -> int:
-    """All cores: the machines this runs on are small and the model is the only heavy work."""
+    """All cores this process may run on: the machines this runs on are small and the model is the only heavy work.
+
+    Counted from the CPU affinity where the system has one (a container or ``taskset`` limits it), since more
+    llama.cpp threads than usable cores wait on each other and run several times slower.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 
@@ -85,12 +91,13 @@ class LlamaCppEngine:
         model: The resolved model file.
         n_ctx: Context length in tokens.
         threads: CPU threads (default: all cores).
+        embedding: Load for :meth:`embed` (mean-pooled hidden states) instead of scoring and generation.
     """
 
     name = "llama.cpp"
     can_score = True
 
-    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
+    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False):
         try:
             from llama_cpp import Llama
         except ImportError as err:
@@ -101,7 +108,9 @@ class LlamaCppEngine:
             with _quiet_stderr():
                 self.llm = Llama(
                     model_path=str(model.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                    n_batch=512, logits_all=False, verbose=False,
+                    n_batch=512, logits_all=False, verbose=False, embedding=embedding,
+                    # Mean over the text's tokens: the model has no pooling of its own.
+                    **({"pooling_type": 1} if embedding else {}),
                 )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
@@ -180,6 +189,17 @@ class LlamaCppEngine:
                 answers[answer] = logprob
             out.append(answers)
         return Scores(out, total, evaluated, time.perf_counter() - start)
+
+    def embed(self, text: str) -> tuple[np.ndarray, int, float]:
+        """Mean-pooled last hidden state of ``text`` (the engine must be loaded with ``embedding=True``).
+
+        Returns:
+            ``(vector, tokens, seconds)``.
+        """
+        start = time.perf_counter()
+        tokens = self.tokenize(text)
+        vector = np.asarray(self.llm.embed(text, normalize=False), dtype=np.float64)
+        return vector, len(tokens), time.perf_counter() - start
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
         joint = self.tokenize(suffix + answer)
@@ -291,15 +311,16 @@ class Gpt4AllEngine:
         self.gpt.close()
 
 
-def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
-    """An engine by name (``llama.cpp`` or ``gpt4all``).
+def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
+                embedding: bool = False):
+    """An engine by name (``llama.cpp`` or ``gpt4all``); ``embedding`` loads llama.cpp for hidden states.
 
     Raises:
         ValueError: Unknown engine name.
         ModelError: The engine cannot load the model (message says what to do).
     """
     if name == "llama.cpp":
-        return LlamaCppEngine(model, n_ctx, threads)
+        return LlamaCppEngine(model, n_ctx, threads, embedding)
     if name == "gpt4all":
         return Gpt4AllEngine(model, n_ctx, threads)
     raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

@@ -167,7 +167,7 @@ def chat_format(path: Path) -> ChatFormat:
 
     try:
         field = GGUFReader(path).fields.get("tokenizer.chat_template")
-    except (ValueError, OSError) as err:
+    except (ValueError, IndexError, KeyError, OSError) as err:  # a file cut short fails in any of these
         raise ModelError(f"{path}: cannot read the GGUF metadata ({err}); the file may be corrupt") from None
     template = bytes(field.parts[field.data[0]]).decode("utf-8", "replace") if field else ""
     return LLAMA3 if "<|start_header_id|>" in template else CHATML

@@ -1,0 +1,92 @@
+"""Pipeline speed against llama.cpp's own prompt evaluation of the same tokens, in one run.
+
+    python benchmarks/throughput.py --calls 20 [--method probe|score] [--model ...]
+
+1. The pipeline labels N calls from scratch (a fresh temporary store, so nothing is served from cache), timed
+   end to end including parsing, tokenising, storing and calibration.
+2. A bare ``llama_cpp.Llama`` with the same model, threads and batch size evaluates the same tokens the method needs
+   for those calls (for ``probe``: the customer text and its last turns; for ``score``: the shared prefix and each
+   question once), timed around ``eval`` alone.
+
+The last line is ``ratio <x>``: pipeline seconds per call / llama.cpp prompt-evaluation seconds per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from callinsights import config
+from callinsights.classify import Classifier, Settings, texts_for_model
+from callinsights.llm import _quiet_stderr, default_threads
+from callinsights.probe import last_turns
+from callinsights.prompts import PROMPTS
+from callinsights.store import Store
+from callinsights.transcripts import read_calls
+
+
+def method_texts(classifier: Classifier, text: str) -> list[str]:
+    """The token sequences the method has to read for one call, each evaluated from an empty context."""
+    settings = classifier.settings
+    if settings.method == "probe":
+        return [text, last_turns(text)]
+    prompt = PROMPTS[settings.prompt_version]
+    chat = classifier.model.chat
+    prefix = prompt.prefix(chat, text, whole_call=settings.side == "call")
+    return [prefix + "".join(prompt.suffix(chat, q) for q in prompt.questions)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20, help="number of calls (the first N)")
+    parser.add_argument("--dir", default=str(config.TRANSCRIPTS_DIR))
+    parser.add_argument("--method", default=Settings.method, choices=["probe", "score"])
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args(argv)
+
+    settings = Settings(model=args.model, method=args.method)
+    turns, _ = read_calls(args.dir)
+    texts = dict(list(texts_for_model(turns, settings).items())[: args.calls])
+    n = len(texts)
+
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
+        classifier = Classifier(settings, store)
+        classifier.engine  # load before timing: loading is a one-off, not per-call work
+        start = time.perf_counter()
+        result = classifier.run(texts, progress=False)
+        pipeline_seconds = time.perf_counter() - start
+        sequences = [s for text in texts.values() for s in method_texts(classifier, text)]
+        model_path = classifier.model.path
+        classifier.close()
+
+    from llama_cpp import Llama
+
+    threads = default_threads()
+    with _quiet_stderr():
+        bare = Llama(model_path=str(model_path), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads,
+                     n_batch=512, verbose=False, embedding=settings.method == "probe")
+    token_lists = [bare.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in sequences]
+    eval_seconds = 0.0
+    for tokens in token_lists:
+        bare.reset()
+        start = time.perf_counter()
+        bare.eval(tokens)
+        eval_seconds += time.perf_counter() - start
+    bare.close()
+
+    n_tokens = sum(len(t) for t in token_lists)
+    per_call = pipeline_seconds / n
+    per_call_eval = eval_seconds / n
+    print(f"model {Path(model_path).name}, method {settings.method}, {n} calls, {threads} threads", file=sys.stderr)
+    print(f"pipeline: {per_call:.3f} s/call, {60 / per_call:.1f} calls/min ({result.n_computed} computed)")
+    print(f"llama.cpp prompt evaluation of the same {n_tokens} tokens: {per_call_eval:.3f} s/call, "
+          f"{n_tokens / eval_seconds:.0f} tokens/s")
+    print(f"ratio {per_call / per_call_eval:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
