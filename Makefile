@@ -17,7 +17,6 @@ $(PY):
 install: $(PY) ## create .venv and install pinned requirements and the package (editable)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --user --name callinsights --display-name "callinsights" >/dev/null
 
 data: ## link the client's calls and labels from ../shared/data into data/
 	$(PY) -m callinsights data
@@ -25,8 +24,10 @@ data: ## link the client's calls and labels from ../shared/data into data/
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
 	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
 
-test: install data ## run the test suite (real inference with the embedded model included)
+test: install data ## run the tests (real inference included), check the committed notebooks, run them small
 	$(PY) -m pytest -q
+	$(PY) -m callinsights.notebooks check
+	$(PY) -m callinsights.notebooks run --small
 
 notebooks: install data ## execute every notebook top to bottom and render reports/*.html
 	$(PY) -m callinsights.notebooks run

@@ -19,6 +19,10 @@ from callinsights.redact import redact
         ("reference REF-123456 and ticket ISS123456", "reference [REFERENCE] and ticket [REFERENCE]"),
         ("Code SU-1234-56-789 applies.", "Code [REFERENCE] applies."),
         ("account 0012345678", "account [NUMBER]"),
+        ("Hi, my name is Emily Wilson and", "Hi, my name is [NAME] and"),
+        ("Thank you, Emily. Dr. Smith agreed, Mr. Johnson.", "Thank you, [NAME]. Dr. [NAME] agreed, Mr. [NAME]."),
+        ("Hi Sarah, this is Tom from claims.", "Hi [NAME], this is [NAME] from claims."),
+        ("My name is Emily Wilson.\nAgent: Emily, your claim is approved.", "My name is [NAME].\nAgent: [NAME], your claim is approved."),
     ],
 )
 def test_identifiers_become_placeholders(text, expected):

@@ -46,12 +46,21 @@ _NAMED_ID = re.compile(
     r"(?P<id>#?[A-Z0-9-]*\d[A-Z0-9-]*)\b",
     re.IGNORECASE,
 )
+# People's names where the call introduces or addresses someone: "my name is Emily Wilson", "Mr. Johnson",
+# "Thank you, Emily." A name elsewhere in free text is not caught (no name list is used).
+_NAME = r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?"
+_NAME_PATTERNS = [
+    re.compile(rf"(\b[Mm]y name is ){_NAME}"),
+    re.compile(rf"(\b[Tt]his is ){_NAME}(?= from\b)"),
+    re.compile(rf"(\b(?:Mr|Mrs|Ms|Dr|Miss)\.? ){_NAME}"),
+    re.compile(rf"(\b(?:Hi|Hello|Thanks|Thank you|Sure|Okay|Yes|Goodbye|Bye|welcome|sorry),? ){_NAME}(?=[.,!?])"),
+]
 # Bare numbers of five or more digits left over are account-like (dates of service are written with words here).
 _LONG_NUMBER = re.compile(r"\b\d{5,}\b")
 
 
 def redact(text: str) -> str:
-    """Replace member IDs, e-mail addresses, phone numbers, dates of birth and claim/case/reference numbers.
+    """Replace member IDs, e-mail addresses, phone numbers, dates of birth, claim/case/reference numbers and names.
 
     Args:
         text: Any call text.
@@ -66,4 +75,11 @@ def redact(text: str) -> str:
     text = _NAMED_ID.sub(lambda m: f"{m['word']}{m['gap']}{_ID_WORDS[m['word'].lower()]}", text)
     for pattern, placeholder in _PATTERNS:
         text = pattern.sub(placeholder, text)
+    names: set[str] = set()
+    for pattern in _NAME_PATTERNS:
+        names.update(part for m in pattern.finditer(text) for part in re.split(r"[ -]", m[0][len(m[1]):]))
+        text = pattern.sub(r"\1[NAME]", text)
+    # A name once introduced is the same person's name wherever else it appears in the text ("..., Emily.").
+    for name in sorted(names, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(name)}\b", "[NAME]", text)
     return _LONG_NUMBER.sub("[NUMBER]", text)
