@@ -21,6 +21,7 @@ from callinsights.redact import redact
         ("account 0012345678", "account [NUMBER]"),
         ("Hi, my name is Emily Wilson and", "Hi, my name is [NAME] and"),
         ("Thank you, Emily. Dr. Smith agreed, Mr. Johnson.", "Thank you, [NAME]. Dr. [NAME] agreed, Mr. [NAME]."),
+        ("Thank you, Mr. Hale.", "Thank you, Mr. [NAME]."),
         ("Hi Sarah, this is Tom from claims.", "Hi [NAME], this is [NAME] from claims."),
         ("My name is Emily Wilson.\nAgent: Emily, your claim is approved.", "My name is [NAME].\nAgent: [NAME], your claim is approved."),
     ],

@@ -163,13 +163,18 @@ def check_gguf(path: Path) -> None:
 
 def chat_format(path: Path) -> ChatFormat:
     """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
-    from gguf import GGUFReader
+    from llama_cpp import Llama
+
+    from callinsights.llm import _quiet_stderr
 
     try:
-        field = GGUFReader(path).fields.get("tokenizer.chat_template")
-    except (ValueError, IndexError, KeyError, OSError) as err:  # a file cut short fails in any of these
+        # Loading the vocabulary only reads the metadata: a few hundredths of a second.
+        with _quiet_stderr():
+            vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        template = vocab.metadata.get("tokenizer.chat_template", "")
+        vocab.close()
+    except (ValueError, RuntimeError, OSError) as err:
         raise ModelError(f"{path}: cannot read the GGUF metadata ({err}); the file may be corrupt") from None
-    template = bytes(field.parts[field.data[0]]).decode("utf-8", "replace") if field else ""
     return LLAMA3 if "<|start_header_id|>" in template else CHATML
 
 

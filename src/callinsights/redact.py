@@ -48,7 +48,7 @@ _NAMED_ID = re.compile(
 )
 # People's names where the call introduces or addresses someone: "my name is Emily Wilson", "Mr. Johnson",
 # "Thank you, Emily." A name elsewhere in free text is not caught (no name list is used).
-_NAME = r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?"
+_NAME = r"(?!(?:Mr|Mrs|Ms|Dr|Miss)\b)[A-Z][a-z]+(?:[ -](?!(?:Mr|Mrs|Ms|Dr|Miss)\b)[A-Z][a-z]+)?"
 _NAME_PATTERNS = [
     re.compile(rf"(\b[Mm]y name is ){_NAME}"),
     re.compile(rf"(\b[Tt]his is ){_NAME}(?= from\b)"),

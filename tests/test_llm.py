@@ -1,0 +1,189 @@
+"""The two engines on the real embedded model (SmolLM2-135M): answer scoring, grammar-constrained generation, and
+gpt4all's fresh context per call. Each engine is loaded once for the module."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callinsights import config
+from callinsights.classify import parse_answer
+from callinsights.llm import Branch, Gpt4AllEngine, LlamaCppEngine
+from callinsights.models import gpt4all_compatible_copy, resolve_model
+from callinsights.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
+from callinsights.transcripts import customer_text, read_call
+
+pytestmark = pytest.mark.model
+
+MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+PROMPT = PROMPTS["v1"]
+
+
+def call_texts() -> dict[str, str]:
+    """Customer side of every fixture call, by file stem."""
+    return {path.stem: customer_text(read_call(path)) for path in sorted(MODEL_CALLS.glob("*.txt"))}
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return resolve_model("smollm2-135m")
+
+
+# One thread: on a shared 2-core machine two llama.cpp threads that wait on each other run several times slower,
+# and the results do not depend on the thread count.
+@pytest.fixture(scope="module")
+def llama(embedded):
+    engine = LlamaCppEngine(embedded, n_ctx=2048, threads=1)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def gpt(embedded):
+    engine = Gpt4AllEngine(embedded, n_ctx=2048, threads=1)
+    yield engine
+    engine.close()
+
+
+def branches(chat) -> list[Branch]:
+    return [Branch(PROMPT.suffix(chat, q), q.answers) for q in PROMPT.questions]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    top = logits.max()
+    return logits - top - math.log(np.exp(logits - top).sum())
+
+
+# --- llama.cpp: scoring -------------------------------------------------------------------------------------------
+
+
+def test_score_gives_a_finite_log_probability_for_every_answer(llama, embedded):
+    text = call_texts()["angry_unsolved"]
+    scores = llama.score(PROMPT.prefix(embedded.chat, text), branches(embedded.chat))
+
+    assert len(scores.logprobs) == len(PROMPT.questions)
+    for question, logprobs in zip(PROMPT.questions, scores.logprobs):
+        assert set(logprobs) == set(question.answers)
+        assert all(math.isfinite(lp) and lp < 0 for lp in logprobs.values()), logprobs
+        # The answers start with different tokens, so they are disjoint events: their probabilities sum to <= 1.
+        assert sum(math.exp(lp) for lp in logprobs.values()) <= 1 + 1e-6
+    assert scores.prompt_tokens > 0 and scores.evaluated_tokens > 0
+
+
+def test_a_second_score_on_the_same_prefix_evaluates_only_the_questions(llama, embedded):
+    texts = call_texts()
+    questions = branches(embedded.chat)
+    llama.score(PROMPT.prefix(embedded.chat, texts["neutral_address"]), questions)  # something else in the cache
+    prefix = PROMPT.prefix(embedded.chat, texts["delighted_fixed"])
+
+    first = llama.score(prefix, questions)
+    second = llama.score(prefix, questions)
+
+    suffix_tokens = sum(len(llama.tokenize(b.suffix)) for b in questions)
+    assert second.prompt_tokens == first.prompt_tokens == len(llama.tokenize(prefix)) + suffix_tokens
+    assert second.evaluated_tokens < first.evaluated_tokens
+    # Only the prefix's last token (for fresh logits) and the questions are evaluated again.
+    assert second.evaluated_tokens == 1 + suffix_tokens
+    for a, b in zip(first.logprobs, second.logprobs):
+        assert a.keys() == b.keys()
+        np.testing.assert_allclose(list(a.values()), list(b.values()), atol=1e-3)
+
+
+def test_multi_token_answers_are_the_sum_of_their_token_log_probabilities(llama, embedded):
+    from llama_cpp import llama_get_logits
+
+    chat = embedded.chat
+    # A short prompt keeps the evaluation from scratch cheap; the arithmetic does not depend on the instructions.
+    prefix = chat.system.format(SYSTEM) + chat.user.split("{0}")[0] + "My claim is still pending. Nobody called.\n\n"
+    sentiment, outcome = PROMPT.questions
+    # The outcome question comes second, so the engine has to rewind past the first question's tokens; the
+    # three-token " follow-up" comes first, so it has to rewind past that answer's tokens too.
+    answers = (" follow-up", " issue resolved", " resolved")
+    scores = llama.score(prefix, [Branch(PROMPT.suffix(chat, sentiment), sentiment.answers),
+                                  Branch(PROMPT.suffix(chat, outcome), answers)])
+    assert len(llama.tokenize(" follow-up")) == 3
+
+    # From scratch (the cache emptied, nothing reused): the whole prompt, then the answer's first token after it.
+    suffix_tokens = llama.tokenize(PROMPT.suffix(chat, outcome))
+    tokens = llama.tokenize(prefix) + llama.tokenize(PROMPT.suffix(chat, outcome) + " issue resolved")
+    issue, resolved = tokens[-2:]
+    assert tokens[:-2] == llama.tokenize(prefix) + suffix_tokens  # the answer really is two tokens
+    assert llama.tokenize(PROMPT.suffix(chat, outcome) + " resolved")[-1] == resolved
+    llama.llm.reset()
+    last_logprobs = []
+    for step in (tokens[:-2], [issue]):
+        llama.llm.eval(step)
+        logits = np.ctypeslib.as_array(llama_get_logits(llama.llm.ctx), shape=(llama.n_vocab,))
+        last_logprobs.append(log_softmax(logits))
+    at_answer, after_issue = last_logprobs
+    assert scores.logprobs[1][" issue resolved"] == pytest.approx(at_answer[issue] + after_issue[resolved], abs=2e-3)
+    assert scores.logprobs[1][" resolved"] == pytest.approx(at_answer[resolved], abs=2e-3)
+    # Not trivially equal: the second token adds its own (negative) log-probability.
+    assert scores.logprobs[1][" issue resolved"] < at_answer[issue] - 1e-3
+
+
+# --- llama.cpp: grammar-constrained generation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", sorted(p.stem for p in MODEL_CALLS.glob("*.txt")))
+def test_generate_with_the_grammar_always_gives_a_parsable_answer(llama, embedded, call):
+    user = GENERATE_INSTRUCTIONS + "\n\n" + call_texts()[call]
+    gen = llama.generate(embedded.chat.prompt(SYSTEM, user), max_tokens=24, grammar=GENERATE_GRAMMAR,
+                         stop=embedded.chat.stop)
+
+    assert re.fullmatch(r"sentiment: (positive|negative|neutral)\noutcome: (resolved|follow-up)", gen.text), gen.text
+    sentiment, outcome = parse_answer(gen.text)
+    assert sentiment is not None and outcome is not None
+    assert gen.prompt_tokens > 0 and 0 < gen.completion_tokens <= 24
+
+
+# --- gpt4all -------------------------------------------------------------------------------------------------------
+
+
+def _pre_tokenizer(path: Path) -> str:
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)  # metadata only, no weights
+    try:
+        return vocab.metadata["tokenizer.ggml.pre"]
+    finally:
+        vocab.close()
+
+
+def test_gpt4all_loads_the_embedded_model_from_a_refact_copy_in_the_cache(gpt, embedded):
+    loaded = Path(gpt.gpt.config["path"])
+    assert loaded == gpt4all_compatible_copy(embedded)
+    assert loaded.parent == config.CACHE_DIR / "models"
+    assert embedded.sha256[:12] in loaded.name
+    assert _pre_tokenizer(loaded) == "refact"  # the package's own file says "smollm", which gpt4all refuses
+    # Made once: asking again returns the same file without rewriting it.
+    mtime = loaded.stat().st_mtime_ns
+    assert gpt4all_compatible_copy(embedded) == loaded
+    assert loaded.stat().st_mtime_ns == mtime
+
+
+def test_gpt4all_generate_chat_returns_text(gpt, embedded):
+    user = GENERATE_INSTRUCTIONS + "\n\n" + call_texts()["delighted_fixed"]
+    gen = gpt.generate_chat(SYSTEM, user, max_tokens=24)
+
+    assert isinstance(gen.text, str) and gen.text.strip()
+    assert embedded.chat.stop not in gen.text
+    assert gen.prompt_tokens == gpt.count_tokens(embedded.chat.prompt(SYSTEM, user))
+    assert 0 < gen.completion_tokens <= 24
+
+
+def test_gpt4all_answers_a_call_the_same_whether_or_not_another_was_asked_before(gpt):
+    texts = call_texts()
+    ask = lambda call: gpt.generate_chat(SYSTEM, GENERATE_INSTRUCTIONS + "\n\n" + texts[call], max_tokens=16).text
+
+    alone = ask("callback_review")
+    other = ask("angry_unsolved")
+    after_another = ask("callback_review")
+
+    assert alone != other  # the calls differ, so a leaked context would show
+    assert after_another == alone
