@@ -27,7 +27,7 @@ from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.llm import Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
-from callinsights.probe import feature_matrix, fit_probe, last_turns
+from callinsights.probe import feature_matrix, last_turns, probe_probabilities
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.redact import redact
 from callinsights.store import OutputKey, Store, text_hash
@@ -343,11 +343,7 @@ class Classifier:
         elif s.method == "score":
             for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
                 logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
-                proba = calibrated_probabilities(logprobs, s.calibration)
-                for label in labels:
-                    frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
-                frame[task] = proba.idxmax(axis=1).to_numpy()
-                frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
+                _assign(frame, task, calibrated_probabilities(logprobs, s.calibration))
         else:
             parsed = [parse_answer(out["text"]) for out in frame["raw"]]
             frame["sentiment"] = [p[0] for p in parsed]
@@ -377,22 +373,30 @@ class Classifier:
                 f"{labels_file}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
                 "use --method score, or include labelled calls"
             )
+        held_out = True
         for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            probe = fit_probe(features[known], gold.loc[frame["file"][known], task])
-            proba = pd.DataFrame(probe.predict_proba(features), columns=probe.classes_).reindex(
-                columns=list(labels), fill_value=0.0)
-            for label in labels:
-                frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
-            frame[task] = proba.idxmax(axis=1).to_numpy()
-            frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
+            known_labels = gold.loc[frame["file"][known], task]
+            proba, held = probe_probabilities(features, known, known_labels, list(labels))
+            held_out = held_out and held
+            _assign(frame, task, proba)
+        how = "cross-validated" if held_out else "fitted on them (too few to cross-validate)"
+        note = f"probe fitted on {int(known.sum())} labelled calls; labelled calls {how}"
         # Embeddings are not worth a CSV cell; the store keeps them.
-        frame["raw"] = [{"text": f"probe fitted on {int(known.sum())} labelled calls"}] * len(frame)
+        frame["raw"] = [{"text": note}] * len(frame)
 
     def close(self) -> None:
         """Free the engine."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+
+def _assign(frame: pd.DataFrame, task: str, proba: pd.DataFrame) -> None:
+    """Write one task's probabilities, chosen label and its confidence into the predictions frame (in place)."""
+    for label in proba.columns:
+        frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
+    frame[task] = proba.idxmax(axis=1).to_numpy()
+    frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
 
 
 def _round_logprobs(output: dict) -> str:

@@ -48,7 +48,7 @@ def make_probe(labels: pd.Series, seed: int = 0) -> Pipeline:
     else:
         model = LogisticRegressionCV(
             Cs=list(C_GRID), cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-            class_weight="balanced", scoring="neg_log_loss", max_iter=5000,
+            class_weight="balanced", scoring="neg_log_loss", max_iter=5000, use_legacy_attributes=False,
         )
     return make_pipeline(StandardScaler(), model)
 
@@ -82,7 +82,13 @@ def cross_validated_predictions(features: np.ndarray, labels: pd.Series, folds: 
     """
     classes = sorted(labels.unique())
     proba = pd.DataFrame(np.nan, index=labels.index, columns=classes)
-    outer = StratifiedKFold(min(folds, int(labels.value_counts().min())), shuffle=True, random_state=seed)
+    smallest = int(labels.value_counts().min())
+    if smallest < 2:
+        raise ValueError(
+            f"cannot cross-validate with a class of {smallest} labelled call "
+            f"({labels.value_counts().idxmin()!r}); label more calls of it"
+        )
+    outer = StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed)
     for train, test in outer.split(features, labels):
         probe = fit_probe(features[train], labels.iloc[train], seed)
         fitted = probe.predict_proba(features[test])
@@ -90,3 +96,30 @@ def cross_validated_predictions(features: np.ndarray, labels: pd.Series, folds: 
     proba = proba.fillna(0.0)
     proba["prediction"] = proba[classes].idxmax(axis=1)
     return proba
+
+
+def probe_probabilities(features: np.ndarray, labelled: np.ndarray, labels: pd.Series, classes: list[str],
+                        seed: int = 0) -> tuple[pd.DataFrame, bool]:
+    """Probabilities for every call: unlabelled calls from a probe fitted on all labelled ones, labelled calls from
+    probes not fitted on them (cross-validated), so no prediction in the output is an echo of its own label.
+
+    Args:
+        features: One row per call.
+        labelled: Boolean mask of the rows whose label is known.
+        labels: The known labels, in the order of the labelled rows.
+        classes: Every class of the task, in output column order.
+        seed: Fold seed.
+
+    Returns:
+        One row per call, one column per class; and whether the labelled rows are held out (False when a class
+        has too few labelled calls to cross-validate, so they come from the fitted probe).
+    """
+    probe = fit_probe(features[labelled], labels, seed)
+    proba = pd.DataFrame(probe.predict_proba(features), columns=probe.classes_).reindex(
+        columns=classes, fill_value=0.0)
+    try:
+        held = cross_validated_predictions(features[labelled], labels.reset_index(drop=True), seed=seed)
+    except ValueError:
+        return proba, False
+    proba.loc[np.flatnonzero(labelled), classes] = held.reindex(columns=classes, fill_value=0.0).to_numpy()
+    return proba, True
