@@ -328,13 +328,14 @@ def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | N
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence the C libraries' load-time chatter on file descriptor 2 (Python errors still propagate)."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "w") as devnull:
+    """Silence the C libraries' load-time chatter, written to file descriptor 2 or through Python's sys.stderr
+    (llama-cpp-python's log callback); Python errors still propagate."""
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+        try:
+            fd = os.dup(2)
+        except OSError:
+            yield
+            return
         os.dup2(devnull.fileno(), 2)
         try:
             yield

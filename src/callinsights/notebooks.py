@@ -95,6 +95,8 @@ def declared_parameters(path: str | Path) -> set[str]:
 def _without_injected_cells(nb):
     """Drop parameters a previous papermill run injected, so a full run starts from the notebook's own values."""
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    # papermill keeps the last run's parameters in the metadata too; a reader must not see stale ones.
+    nb.metadata.get("papermill", {}).pop("parameters", None)
     return nb
 
 

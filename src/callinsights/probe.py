@@ -48,7 +48,7 @@ def make_probe(labels: pd.Series, seed: int = 0) -> Pipeline:
     else:
         model = LogisticRegressionCV(
             Cs=list(C_GRID), cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-            class_weight="balanced", scoring="neg_log_loss", max_iter=5000, use_legacy_attributes=False,
+            class_weight="balanced", scoring="neg_log_loss", max_iter=5000, use_legacy_attributes=False, l1_ratios=(0.0,),
         )
     return make_pipeline(StandardScaler(), model)
 
