@@ -1,7 +1,9 @@
 """Labelling calls with a local LLM: sentiment and outcome from the customer's side.
 
-Two methods:
+Three methods:
 
+- ``probe`` (the default): a logistic regression on the model's hidden states, fitted on the hand-labelled calls
+  (:mod:`callinsights.probe`); labelled calls get cross-validated predictions, never their own label back.
 - ``score``: for each question, the log-probability of every candidate answer right after the prompt (llama.cpp
   only). Raw log-probabilities favour whatever answer the model likes in general (a 135M model says "positive" to
   nearly everything), so they are *calibrated* before the argmax: ``batch`` calibration subtracts each answer's
@@ -9,8 +11,8 @@ Two methods:
 - ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
   :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
 
-Raw model outputs are stored per call (see :mod:`callinsights.store`); calibration is applied per run, after all calls
-are scored, because batch calibration depends on the whole batch.
+Raw model outputs are stored per call (see :mod:`callinsights.store`); calibration and the probe's fit are applied per
+run, after all calls are read, because both depend on the whole batch.
 """
 
 from __future__ import annotations

@@ -108,7 +108,10 @@ class LlamaCppEngine:
             with _quiet_stderr():
                 self.llm = Llama(
                     model_path=str(model.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                    n_batch=512, logits_all=False, verbose=False, embedding=embedding,
+                    # A text is pooled in one batch, so for embeddings the batch is the whole context
+                    # (llama-cpp-python would cut the text at n_batch).
+                    n_batch=n_ctx if embedding else 512, n_ubatch=n_ctx if embedding else 512,
+                    logits_all=False, verbose=False, embedding=embedding,
                     # Mean over the text's tokens: the model has no pooling of its own.
                     **({"pooling_type": 1} if embedding else {}),
                 )
@@ -198,7 +201,10 @@ class LlamaCppEngine:
         """
         start = time.perf_counter()
         tokens = self.tokenize(text)
-        vector = np.asarray(self.llm.embed(text, normalize=False), dtype=np.float64)
+        if len(tokens) > self.llm.n_ctx():
+            raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
+                             "raise n_ctx")
+        vector = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
         return vector, len(tokens), time.perf_counter() - start
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
