@@ -4,8 +4,8 @@
 
 1. The pipeline labels N calls from scratch (a fresh temporary store, so nothing is served from cache), timed
    end to end including parsing, tokenising, storing and calibration.
-2. A bare ``llama_cpp.Llama`` with the same model, threads and batch size evaluates the same tokens the method needs
-   for those calls (for ``probe``: the customer text and its last turns; for ``score``: the shared prefix and each
+2. A bare ``llama_cpp.Llama`` with the same model and threads evaluates, as a plain prompt, the same tokens the method
+   needs for those calls (for ``probe``: the customer text and its last turns; for ``score``: the shared prefix and each
    question once), timed around ``eval`` alone.
 
 The last line is ``ratio <x>``: pipeline seconds per call / llama.cpp prompt-evaluation seconds per call.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from callinsights import config
 from callinsights.classify import Classifier, Settings, texts_for_model
+from callinsights.labels import load_labels
 from callinsights.llm import _quiet_stderr, default_threads
 from callinsights.probe import last_turns
 from callinsights.prompts import PROMPTS
@@ -41,7 +42,7 @@ def method_texts(classifier: Classifier, text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=20, help="number of calls (the first N)")
+    parser.add_argument("--calls", type=int, default=20, help="number of calls (labelled calls first)")
     parser.add_argument("--dir", default=str(config.TRANSCRIPTS_DIR))
     parser.add_argument("--method", default=Settings.method, choices=["probe", "score"])
     parser.add_argument("--model", default=None)
@@ -49,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(model=args.model, method=args.method)
     turns, _ = read_calls(args.dir)
-    texts = dict(list(texts_for_model(turns, settings).items())[: args.calls])
+    texts = texts_for_model(turns, settings)
+    # Labelled calls first: the probe is fitted on the labelled calls among those it reads.
+    labelled = set(load_labels(config.LABELS_FILE).index) if config.LABELS_FILE.is_file() else set()
+    order = sorted(texts, key=lambda cid: cid not in labelled)
+    texts = {cid: texts[cid] for cid in order[: args.calls]}
     n = len(texts)
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
@@ -66,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = default_threads()
     with _quiet_stderr():
+        # Plain prompt evaluation, as llama.cpp does it for any prompt: the reference the pipeline is held to.
         bare = Llama(model_path=str(model_path), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads,
-                     n_batch=512, verbose=False, embedding=settings.method == "probe")
+                     n_batch=512, verbose=False)
     token_lists = [bare.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in sequences]
     eval_seconds = 0.0
     for tokens in token_lists:
