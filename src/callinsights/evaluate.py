@@ -6,11 +6,14 @@ implementation; plotting helpers draw on an ``ax`` they are given and return it.
 Three groups:
 
 - **Accuracy against labels**: :func:`align`, :func:`classification_metrics`, :func:`bootstrap_ci`,
-  :func:`report_table`, :func:`confusion_frame`, :func:`plot_confusion`.
+  :func:`metric_intervals`, :func:`bootstrap_difference`, :func:`report_table`, :func:`confusion_frame`,
+  :func:`plot_confusion`, :func:`plot_macro_f1`, :func:`mistakes`.
 - **Calibration of the probabilities**: :func:`proba_frame`, :func:`brier_score`, :func:`reliability_table`,
-  :func:`expected_calibration_error`, :func:`plot_reliability`.
+  :func:`expected_calibration_error`, :func:`calibration_summary`, :func:`plot_reliability`.
 - **Monitoring without labels**: :func:`label_distribution`, :func:`distribution_drift`, :func:`agreement`,
-  :func:`latency_summary`.
+  :func:`latency_summary`, :func:`monitor_runs`, :func:`plot_run_metric`, :func:`plot_run_label_shares`.
+
+:func:`json_ready` turns any of their results into plain JSON values (NaN becomes null) for ``results/metrics.json``.
 
 A prediction that is not one of the task's labels (``None``, ``NaN``, ``"invalid"``, a misspelling, a call the model
 skipped) is never dropped: it counts as wrong and is reported as ``n_invalid``, so a model cannot look better by
@@ -27,6 +30,7 @@ import pandas as pd
 
 from callinsights.classify import PROBA_COLUMNS
 from callinsights.labels import OUTCOMES, SENTIMENTS, TASKS
+from callinsights.redact import redact
 
 #: What an unusable prediction is called in tables and what a metric callable sees in its place.
 INVALID = "invalid"
@@ -316,6 +320,79 @@ def bootstrap_ci(
     return point, float(low), float(high)
 
 
+def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: int = 2000, seed: int = 0,
+                     alpha: float = 0.05) -> pd.DataFrame:
+    """Accuracy, macro-F1, weighted F1 and Cohen's kappa, each with its bootstrap interval (:func:`bootstrap_ci`).
+
+    Args:
+        y_true: Gold label per call.
+        y_pred: Predicted label per call.
+        labels: The task's vocabulary.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling (the same resamples for every metric).
+        alpha: One minus the intervals' coverage.
+
+    Returns:
+        One row per metric (index ``accuracy, macro_f1, weighted_f1, kappa``): ``value, low, high`` and ``width``
+        (``high - low``).
+    """
+    rows = {}
+    for metric in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
+        value, low, high = bootstrap_ci(y_true, y_pred, metric, n_boot=n_boot, seed=seed, alpha=alpha, labels=labels)
+        rows[metric] = {"value": value, "low": low, "high": high, "width": high - low}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
+
+
+def bootstrap_difference(
+    y_true: Any,
+    pred_a: Any,
+    pred_b: Any,
+    metric: str = "macro_f1",
+    labels: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float, float]:
+    """How much better system A scores than system B on the same calls, with a paired bootstrap interval.
+
+    Both systems are scored on the same resampled calls, so the interval reflects the difference itself rather than
+    two intervals that overlap because both depend on which calls were sampled. An interval that holds 0 means the
+    calls cannot tell the two systems apart.
+
+    Args:
+        y_true: Gold label per call.
+        pred_a: Predictions of system A (same order; two Series must share their index).
+        pred_b: Predictions of system B.
+        metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``.
+        labels: The task's vocabulary; inferred from the gold values when omitted.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+        alpha: One minus the interval's coverage.
+
+    Returns:
+        ``(difference, low, high)``: A minus B on all calls and the interval's bounds.
+    """
+    if metric not in _METRIC_NAMES:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(_METRIC_NAMES)}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot={n_boot}: need at least one resample (2000 is usual)")
+    a, pa = _paired(y_true, pred_a, "y_true", "pred_a")
+    _, pb = _paired(y_true, pred_b, "y_true", "pred_b")
+    labels = _check_labels(labels) if labels is not None else _infer_labels(a)
+    t, ca, cb = _encode_truth(a, labels), _encode_pred(pa, labels), _encode_pred(pb, labels)
+    k, key = len(labels), "kappa" if metric == "cohen_kappa" else metric
+
+    def diff(idx: np.ndarray) -> np.ndarray:
+        return _scores(_confusions(t, ca, k, k + 1, idx))[key] - _scores(_confusions(t, cb, k, k + 1, idx))[key]
+
+    point = float(diff(np.arange(len(t))[None, :])[0])
+    values = np.concatenate([diff(idx) for idx in _resamples(len(t), n_boot, np.random.default_rng(seed))])
+    if np.isnan(values).all():
+        return point, float("nan"), float("nan")
+    low, high = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return point, float(low), float(high)
+
+
 def _by_call(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """A frame indexed by call id: its ``file`` column when it has one, else its index."""
     if "file" in frame.columns:
@@ -463,6 +540,75 @@ def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], tit
     return ax
 
 
+def plot_macro_f1(ax: Any, report: pd.DataFrame, task: str, title: str | None = None) -> Any:
+    """Draw each system's macro-F1 for one task as a horizontal bar with its bootstrap interval.
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        report: Output of :func:`report_table`.
+        task: Which task's rows to draw.
+        title: Axes title (default: the task).
+
+    Returns:
+        ``ax``.
+    """
+    rows = report[report["task"] == task]
+    if rows.empty:
+        raise ValueError(f"report has no rows for task {task!r} (it has {', '.join(report['task'].unique())})")
+    y = np.arange(len(rows))[::-1]
+    errors = [rows["macro_f1"] - rows["macro_f1_low"], rows["macro_f1_high"] - rows["macro_f1"]]
+    ax.barh(y, rows["macro_f1"], xerr=errors, color="tab:blue", alpha=0.75, capsize=3, ecolor="black")
+    for yi, value, high in zip(y, rows["macro_f1"], rows["macro_f1_high"]):
+        ax.annotate(f"{value:.2f}", (min(high, 0.9) + 0.015, yi), va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(rows["system"])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("macro-F1 (95% bootstrap interval)")
+    ax.set_title(title or task)
+    return ax
+
+
+def mistakes(gold: pd.DataFrame, preds: pd.DataFrame, texts: Mapping[str, str], tasks: Mapping[str, Sequence[str]]
+             = TASKS, max_chars: int = 300) -> pd.DataFrame:
+    """The calls a system got wrong, most confident first, with the customer's words redacted and shortened.
+
+    A confident mistake costs most (nobody double-checks it), so those head the table. Text is redacted before it is
+    cut, so an identifier is never left half-visible at the cut.
+
+    Args:
+        gold: Gold labels indexed by call id.
+        preds: Predictions indexed by call id, one column per task, plus probability columns when the system has
+            them (see :func:`proba_frame`).
+        texts: Call id to the text to show (the customer's side).
+        tasks: Task name to vocabulary.
+        max_chars: Longest text shown; longer text is cut and ends with an ellipsis.
+
+    Returns:
+        One row per (call, task) mistake: ``file, task, truth, predicted, confidence, customer_text``; confidence
+        is the system's probability of the label it gave (NaN for systems without probabilities).
+    """
+    gold = _by_call(gold, "gold")
+    preds = _by_call(preds, "preds").reindex(gold.index)
+    rows = []
+    for task, labels in tasks.items():
+        labels = list(labels)
+        predicted = pd.Series(clean_predictions(preds[task], labels), index=gold.index)
+        has_proba = all(PROBA_COLUMNS[label] in preds.columns for label in labels)
+        proba = proba_frame(preds, task) if has_proba else None
+        for call in gold.index[predicted != gold[task]]:
+            label = predicted[call]
+            confidence = float(proba.loc[call, label]) if proba is not None and label in labels else np.nan
+            text = redact(texts.get(call, ""))
+            rows.append({
+                "file": call, "task": task, "truth": gold.loc[call, task], "predicted": label,
+                "confidence": confidence,
+                "customer_text": text if len(text) <= max_chars else text[:max_chars].rstrip() + " …",
+            })
+    columns = ["file", "task", "truth", "predicted", "confidence", "customer_text"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("confidence", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration
 # ---------------------------------------------------------------------------------------------------------------
@@ -592,6 +738,45 @@ def expected_calibration_error(y_true: Any, proba: pd.DataFrame, labels: Sequenc
     table = reliability_table(y_true, proba, labels, n_bins)
     used = table[table["n"] > 0]
     return float((used["n"] * used["gap"].abs()).sum() / used["n"].sum())
+
+
+def calibration_summary(gold: pd.DataFrame, systems: Mapping[str, pd.DataFrame],
+                        tasks: Mapping[str, Sequence[str]] = TASKS, n_bins: int = 5,
+                        label_shares: bool = True) -> pd.DataFrame:
+    """Brier score and expected calibration error of several systems' probabilities, per task.
+
+    Args:
+        gold: Gold labels indexed by call id.
+        systems: Name to predictions with probability columns (see :func:`proba_frame`), indexed by call id.
+        tasks: Task name to vocabulary.
+        n_bins: Confidence bands of the ECE.
+        label_shares: Add a reference row that gives every call the gold labels' shares as its probabilities (no
+            model; it knows the label mix of the very calls it is scored on, so it is a generous reference).
+
+    Returns:
+        One row per system and task: ``system, task, brier, ece, mean_confidence, accuracy`` (accuracy of the most
+        probable label).
+    """
+    gold = _by_call(gold, "gold")
+    entries = [(name, task, proba_frame(_by_call(preds, name).reindex(gold.index), task))
+               for name, preds in systems.items() for task in tasks]
+    if label_shares:
+        for task, labels in tasks.items():
+            shares = gold[task].value_counts(normalize=True).reindex(list(labels), fill_value=0.0)
+            entries.append(("label shares of the gold labels (no model)", task,
+                            pd.DataFrame([shares.to_numpy()] * len(gold), index=gold.index, columns=list(labels))))
+    rows = []
+    for name, task, proba in entries:
+        labels = list(tasks[task])
+        p = proba[labels].to_numpy(dtype=float)
+        rows.append({
+            "system": name, "task": task,
+            "brier": brier_score(gold[task], proba, labels),
+            "ece": expected_calibration_error(gold[task], proba, labels, n_bins),
+            "mean_confidence": float(p.max(axis=1).mean()),
+            "accuracy": float((np.array(labels, dtype=object)[p.argmax(axis=1)] == gold[task].to_numpy()).mean()),
+        })
+    return pd.DataFrame(rows, columns=["system", "task", "brier", "ece", "mean_confidence", "accuracy"])
 
 
 def plot_reliability(ax: Any, table: pd.DataFrame, title: str | None = None) -> Any:
@@ -767,3 +952,177 @@ def latency_summary(seconds: Any) -> dict[str, float]:
         raise ValueError(f"seconds has negative values, e.g. {s[s < 0][:3].tolist()}; times must be durations")
     p50, p95 = np.percentile(s, [50, 95])
     return {"n": len(s), "p50": float(p50), "p95": float(p95), "mean": float(s.mean()), "max": float(s.max())}
+
+
+def _configuration_name(run: Mapping[str, Any]) -> str:
+    """A run's configuration in a few words: ``score (batch) · llama.cpp · customer``."""
+    method = run.get("method", "?")
+    if method == "score" and isinstance(run.get("calibration"), str):
+        method = f"score ({run['calibration']})"
+    return f"{method} · {run.get('engine', '?')} · {run.get('side', '?')}"
+
+
+def monitor_runs(runs: pd.DataFrame, run_labels: pd.DataFrame,
+                 tasks: Mapping[str, Sequence[str]] = TASKS) -> pd.DataFrame:
+    """The signals that watch the model without labels, one row per finished run of the store.
+
+    - ``invalid_share``: calls whose answer could not be read as labels.
+    - ``seconds_p50``, ``seconds_p95``: model seconds per call, from the calls computed in that run only (a call
+      served from the store carries the seconds of the run that computed it; a run served wholly from the store has
+      NaN here).
+    - ``tokens_per_second``: prompt tokens read per second of model time, over the same computed calls.
+    - ``<task>: <label>``: share of calls given each label (and ``invalid``).
+    - ``reference_run`` and ``<task>_tv``, ``<task>_psi``: drift of the label mix (:func:`distribution_drift`)
+      from the first run of the same model and configuration (method, calibration, engine, side), so that a
+      change of configuration is not read as drift. The reference may have read other calls (``n_calls`` tells):
+      drift then says how the label mix of these calls differs from the reference's calls.
+    - ``repeat``: the run computed nothing and gave the same calls the same label mix as an earlier run of the same
+      model and configuration (a re-run served from the store); it adds no information to a plot.
+
+    Args:
+        runs: ``Store.runs()``.
+        run_labels: ``Store.run_labels()`` (all runs).
+        tasks: Task name to vocabulary.
+
+    Returns:
+        One row per run with status ``done``, oldest first; runs still running or killed are left out.
+    """
+    done = runs[runs["status"] == "done"].sort_values("run_id")
+    grouped = {run_id: frame for run_id, frame in run_labels.groupby("run_id")}
+    references: dict[tuple, tuple[int, dict[str, pd.Series]]] = {}
+    seen: set[tuple] = set()
+    rows = []
+    for run in done.to_dict(orient="records"):
+        labels = grouped.get(run["run_id"])
+        if labels is None or labels.empty:
+            continue
+        computed = labels[labels["cached"] == 0].dropna(subset=["seconds"])
+        row = {
+            "run_id": int(run["run_id"]),
+            "started": pd.to_datetime(run["started"], unit="s").floor("s"),
+            "configuration": _configuration_name(run),
+            "model": run.get("model"),
+            "method": run.get("method"),
+            "n_calls": len(labels),
+            "n_computed": len(computed),
+            "invalid_share": float(run["n_invalid"]) / len(labels) if pd.notna(run.get("n_invalid")) else np.nan,
+            "seconds_p50": np.nan,
+            "seconds_p95": np.nan,
+            "tokens_per_second": np.nan,
+        }
+        if len(computed):
+            latency = latency_summary(computed["seconds"])
+            row["seconds_p50"], row["seconds_p95"] = latency["p50"], latency["p95"]
+            if computed["seconds"].sum() > 0:
+                row["tokens_per_second"] = float(computed["prompt_tokens"].sum() / computed["seconds"].sum())
+        shares = {task: label_distribution(labels[task], vocabulary) for task, vocabulary in tasks.items()}
+        key = (run.get("model"), row["configuration"])
+        signature = (key, frozenset(labels["file"]),
+                     tuple((task, tuple(shares[task].round(6).items())) for task in tasks))
+        row["repeat"] = signature in seen and not len(computed)
+        seen.add(signature)
+        reference_id, reference = references.setdefault(key, (row["run_id"], shares))
+        row["reference_run"] = reference_id
+        for task in tasks:
+            for label, share in shares[task].items():
+                row[f"{task}: {label}"] = float(share)
+            drift = distribution_drift(reference[task], shares[task])
+            row[f"{task}_tv"], row[f"{task}_psi"] = drift["total_variation"], drift["psi"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    share_columns = [c for c in table.columns if ": " in c]
+    table[share_columns] = table[share_columns].fillna(0.0)
+    return table
+
+
+def _run_ticks(ax: Any, table: pd.DataFrame) -> None:
+    """One tick per run, labelled ``#id configuration (calls)``."""
+    ax.set_xticks(np.arange(len(table)))
+    labels = [f"#{r} {c} ({n})" for r, c, n in zip(table["run_id"], table["configuration"], table["n_calls"])]
+    ax.set_xticklabels(labels, rotation=90, fontsize=7)
+
+
+def plot_run_metric(ax: Any, table: pd.DataFrame, columns: Mapping[str, str], ylabel: str,
+                    title: str | None = None) -> Any:
+    """Draw one or more per-run signals of :func:`monitor_runs` against the run, one marker series each.
+
+    Points are not joined: neighbouring runs may have different configurations, and a line between them would suggest
+    a trend.
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        table: Output of :func:`monitor_runs`.
+        columns: Column to legend label.
+        ylabel: Y-axis label.
+        title: Axes title.
+
+    Returns:
+        ``ax``; runs are spaced evenly and labelled ``#id configuration (calls)``.
+    """
+    x = np.arange(len(table))
+    for (column, label), marker in zip(columns.items(), "osD^v"):
+        ax.plot(x, table[column], marker=marker, linestyle="none", label=label)
+    _run_ticks(ax, table)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_ylabel(ylabel)
+    if len(columns) > 1:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_run_label_shares(ax: Any, table: pd.DataFrame, task: str, title: str | None = None) -> Any:
+    """Draw each run's label mix for one task as stacked bars (one bar per run).
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        table: Output of :func:`monitor_runs`.
+        task: ``"sentiment"`` or ``"outcome"``.
+        title: Axes title.
+
+    Returns:
+        ``ax``.
+    """
+    columns = [c for c in table.columns if c.startswith(f"{task}: ")]
+    x = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for i, column in enumerate(columns):
+        label = column.removeprefix(f"{task}: ")
+        color = "lightgrey" if label == INVALID else f"C{i}"
+        ax.bar(x, table[column], bottom=bottom, label=label, width=0.8, color=color)
+        bottom += table[column].to_numpy()
+    _run_ticks(ax, table)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of calls")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.set_title(title or f"{task}: label mix per run")
+    return ax
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as plain JSON: numpy and pandas scalars as numbers, NaN as None, frames as lists of records.
+
+    Args:
+        value: Numbers, strings, dicts, lists, Series (as dicts) and DataFrames (as records), nested freely.
+
+    Returns:
+        Something ``json.dumps`` writes as strict JSON.
+    """
+    if isinstance(value, pd.DataFrame):
+        if not isinstance(value.index, pd.RangeIndex):  # a named index is data too (e.g. the metric of each row)
+            value = value.reset_index()
+        return [json_ready(row) for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -5,17 +5,20 @@ its outputs are stored and a re-run is cheap). Methods that fit nothing (``score
 their plain predictions; the ``probe``, which is fitted on the labelled calls, is measured on cross-validated
 predictions only (:func:`callinsights.probe.cross_validated_predictions`), never on its fitted ones.
 
-``benchmarks/experiments.py`` writes the table to ``docs/experiments.md``; notebook 04 shows it.
+Notebook 04 shows the comparison and, on a full run, keeps it in ``docs/experiments.md`` (:func:`write_markdown`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 
+from callinsights import config
 from callinsights.classify import PROBA_COLUMNS, Classifier, Settings, texts_for_model
-from callinsights.evaluate import classification_metrics
+from callinsights.evaluate import bootstrap_difference, classification_metrics
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.probe import cross_validated_predictions, feature_matrix
 from callinsights.store import Store
@@ -31,6 +34,37 @@ CONFIGURATIONS: dict[str, Settings] = {
     "score, batch-calibrated, whole call": Settings(method="score", calibration="batch", side="call"),
     "probe (cross-validated), whole call": Settings(method="probe", side="call"),
 }
+
+#: The configuration of the main job (``Settings()``): what ``results/predictions.csv`` is labelled with.
+DEFAULT_CONFIGURATION = next(name for name, settings in CONFIGURATIONS.items() if settings == Settings())
+
+#: What the previous solution reported for itself. Not re-measured here: it ran Llama 3.2 1B in one chat session
+#: shared by all calls (earlier calls leak into later answers), so its numbers are shown apart, never as a row of
+#: a computed table.
+PREVIOUS_SOLUTION = {
+    "system": "previous solution (reported, not re-measured)",
+    "model": "Llama 3.2 1B",
+    "setup": "one chat session shared by all calls",
+    "sentiment_macro_f1": 0.64,
+    "outcome_macro_f1": 0.55,
+}
+
+#: Where the comparison table is kept for readers of the repository.
+EXPERIMENTS_DOC = config.PROJ_ROOT / "docs" / "experiments.md"
+
+
+def select_configurations(names: list[str] | None = None) -> dict[str, Settings]:
+    """The configurations called ``names`` (all of :data:`CONFIGURATIONS` for None), in the table's order.
+
+    Raises:
+        ValueError: A name is not a configuration (the message lists them).
+    """
+    if names is None:
+        return dict(CONFIGURATIONS)
+    unknown = [name for name in names if name not in CONFIGURATIONS]
+    if unknown:
+        raise ValueError(f"unknown configuration(s) {unknown}; choose from: {'; '.join(CONFIGURATIONS)}")
+    return {name: settings for name, settings in CONFIGURATIONS.items() if name in names}
 
 
 def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold: pd.DataFrame, store: Store,
@@ -98,6 +132,39 @@ def compare(turns: list[Turn], gold: pd.DataFrame, store: Store, configurations:
     return table, predictions
 
 
+def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_boot: int = 2000, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Whole call against customer side only: each whole-call configuration beside its customer-side twin.
+
+    The difference is whole call minus customer side, with a paired bootstrap interval
+    (:func:`callinsights.evaluate.bootstrap_difference`); pairs with either side missing from ``predictions`` are
+    left out.
+
+    Returns:
+        One row per pair and task: ``customer_side, whole_call, task, customer_macro_f1, whole_call_macro_f1,
+        difference, low, high``.
+    """
+    rows = []
+    for whole, settings in CONFIGURATIONS.items():
+        if settings.side != "call":
+            continue
+        twin = next((name for name, s in CONFIGURATIONS.items() if s == replace(settings, side="customer")), None)
+        if twin is None or twin not in predictions or whole not in predictions:
+            continue
+        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            y_true = gold[task]
+            a, b = predictions[whole][task].reindex(gold.index), predictions[twin][task].reindex(gold.index)
+            difference, low, high = bootstrap_difference(y_true, a, b, "macro_f1", list(labels), n_boot, seed)
+            rows.append({
+                "customer_side": twin, "whole_call": whole, "task": task,
+                "customer_macro_f1": classification_metrics(y_true, b, list(labels))["macro_f1"],
+                "whole_call_macro_f1": classification_metrics(y_true, a, list(labels))["macro_f1"],
+                "difference": difference, "low": low, "high": high,
+            })
+    return pd.DataFrame(rows, columns=["customer_side", "whole_call", "task", "customer_macro_f1",
+                                       "whole_call_macro_f1", "difference", "low", "high"])
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table for docs/experiments.md."""
     lines = ["| what | held-out sentiment macro-F1 | held-out outcome macro-F1 | seconds per call |",
@@ -106,3 +173,33 @@ def markdown_table(table: pd.DataFrame) -> str:
         lines.append(f"| {row.configuration} | {row.sentiment_macro_f1:.3f} | {row.outcome_macro_f1:.3f} | "
                      f"{row.seconds_per_call:.2f} |")
     return "\n".join(lines)
+
+
+def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str | Path = EXPERIMENTS_DOC) -> Path:
+    """Put the comparison into a Markdown file under ``## heading``, replacing a section of that heading.
+
+    Sections with other headings (earlier dates, other models) are kept, so the file is a log of comparisons.
+
+    Args:
+        table: Output of :func:`compare`.
+        heading: Section heading, e.g. ``"2026-11-25 · SmolLM2-135M-Instruct.Q4_1.gguf"``.
+        note: A paragraph printed between the heading and the table.
+        path: The Markdown file (created with a title when missing).
+
+    Returns:
+        The file written.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else (
+        "# Experiments\n\nMethods, engines and ablations compared on the hand-labelled calls, always on held-out "
+        "predictions (`callinsights.experiments`, shown in notebook 04).\n"
+    )
+    section = f"## {heading}\n\n" + (f"{note.strip()}\n\n" if note.strip() else "") + markdown_table(table) + "\n"
+    same = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if same.search(text):
+        text = same.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
