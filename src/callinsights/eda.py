@@ -212,14 +212,15 @@ def tokens(text: str, stop_words: Iterable[str] | None = STOP_WORDS, min_length:
 def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
     """Words the texts only ever write capitalised inside a sentence: names of people, places, days, products.
 
-    :func:`callinsights.redact.redact` replaces identifiers but not names, and a support call repeats the
-    member's name in almost every agent turn; left in, a first name would be the biggest word of a cloud. A word
+    :func:`callinsights.redact.redact` replaces names only where the call introduces or addresses someone, and a
+    support call repeats the member's name in almost every agent turn; left in, a first name would be the biggest
+    word of a cloud. A word
     counts as a proper noun when it is written ``Titlecase`` at least once after the start of a sentence and never
     in lower case; sentence starts prove nothing, acronyms (``ID``, ``MRI``) are not names, and the period of
     ``Mr.`` or ``Dr.`` does not end a sentence.
 
     Args:
-        texts: Call texts (redacted here).
+        texts: Call texts, as written (not redacted).
 
     Returns:
         The proper nouns, lower case, as :func:`tokens` writes words.
@@ -227,7 +228,9 @@ def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
     capitalised: Counter = Counter()
     lower: set[str] = set()
     for text in texts:
-        plain = _CUE.sub(" ", display_text(text)).replace("\u2019", "'")
+        # The raw text, not the redacted one: a name that redaction replaced in one call can stand unreplaced in
+        # another, and only the raw text shows it written mid-sentence.
+        plain = _CUE.sub(" ", text).replace("\u2019", "'")
         for sentence in _SENTENCE_END.split(plain):
             for i, word in enumerate(_WORD.findall(sentence)):
                 key = word.lower().removesuffix("'s")
@@ -244,7 +247,7 @@ def word_counts(
     """How often each word occurs in the texts (see :func:`tokens`).
 
     Args:
-        texts: Call texts (redacted here).
+        texts: Call texts, as written (not redacted).
         stop_words: See :func:`tokens`.
         drop_proper_nouns: Leave out the :func:`proper_nouns` of these texts (people's names above all).
 
@@ -270,7 +273,7 @@ def most_frequent(
     """The most frequent words with their counts and percentage of all counted words.
 
     Args:
-        texts: Call texts (redacted here).
+        texts: Call texts, as written (not redacted).
         n: Number of words.
         stop_words: See :func:`tokens`.
         drop_proper_nouns: See :func:`word_counts`.
@@ -393,7 +396,7 @@ def word_cloud(
     frequency table counts (no bigrams, no second tokenizer).
 
     Args:
-        texts: Call texts (redacted here).
+        texts: Call texts, as written (not redacted).
         stop_words: See :func:`tokens`.
         drop_proper_nouns: See :func:`word_counts`.
         width: Image width in pixels.
