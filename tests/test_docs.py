@@ -1,0 +1,39 @@
+"""The numbers the README quotes are the ones notebook 04 computed (results/metrics.json), not typed-in values."""
+
+import json
+import re
+
+from callinsights import config
+
+README = config.PROJ_ROOT / "README.md"
+
+
+def readme_row(label: str) -> tuple[float, float]:
+    for line in README.read_text().splitlines():
+        if line.startswith("|") and label in line:
+            cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+            return float(cells[-2]), float(cells[-1])
+    raise AssertionError(f"README has no table row for {label!r}")
+
+
+def test_readme_quotes_the_measured_macro_f1():
+    metrics = json.loads(config.METRICS_FILE.read_text())
+    comparison = {row["configuration"]: row for row in metrics["comparison"]}
+    baselines = {(row["system"], row["task"]): row["macro_f1"] for row in metrics["baselines"]}
+    quoted = {
+        "**`probe` (default)**": comparison["probe (cross-validated)"],
+        "`score`, batch-calibrated |": comparison["score, batch-calibrated"],
+        "`generate`, llama.cpp + grammar": comparison["generate, llama.cpp + grammar"],
+        "`generate`, gpt4all": comparison["generate, gpt4all"],
+    }
+    for label, row in quoted.items():
+        assert readme_row(label) == (round(row["sentiment_macro_f1"], 2), round(row["outcome_macro_f1"], 2)), label
+    assert readme_row("majority class") == (round(baselines[("majority class", "sentiment")], 2),
+                                            round(baselines[("majority class", "outcome")], 2))
+
+
+def test_readme_names_the_default_method_the_code_uses():
+    from callinsights.classify import Settings
+
+    assert f"**`{Settings.method}` (default)**" in README.read_text()
+    assert re.search(rf"### Why `{Settings.method}` is the default", README.read_text())
