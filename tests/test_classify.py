@@ -83,6 +83,10 @@ RESOLVED, FOLLOW_UP = "issue resolved", "follow-up action needed"
         ("asdf qwerty 123 ::: {}", (None, None)),
         ("I'm sorry for the misunderstanding. I'm here to help you.", (None, None)),
         ("sentiment: 42\noutcome: ???", (None, None)),
+        # the instruction echoed back, or a hedge: ambiguous, not the first word
+        ("Sentiment: positive, negative or neutral", (None, None)),
+        ("sentiment: positive\noutcome: resolved, but follow-up needed", ("positive", None)),
+        ('{"sentiment": "negative", "outcome": "follow-up"}', ("negative", "follow-up action needed")),
     ],
 )
 def test_parse_answer(answer, expected):

@@ -171,8 +171,11 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
     """
     cleaned = re.sub(r"[*_`\"'{}]", " ", text or "").lower()
     fields: dict[str, str] = {}
-    for name, value in re.findall(r"\b(sentiment|outcome)\s*[:=-]\s*([^\n,;]*)", cleaned):
-        fields[name] = fields.get(name, "") + " " + value
+    # A field's value runs to the end of its line or to the next field name (JSON puts both on one line); it is
+    # not cut at a comma, so an echoed "positive, negative or neutral" stays ambiguous instead of reading "positive".
+    parts = re.split(r"\b(sentiment|outcome)\s*[:=-]", cleaned)
+    for name, value in zip(parts[1::2], parts[2::2]):
+        fields[name] = fields.get(name, "") + " " + value.split("\n")[0]
     sentiment_text = fields.get("sentiment", "")
     found = {v for w, v in _SENTIMENT_WORDS.items() if re.search(rf"\b{w}\b", sentiment_text)}
     negated = re.search(r"\bnot\s+(?:positive|negative|neutral)\b", sentiment_text)
