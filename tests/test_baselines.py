@@ -116,3 +116,19 @@ def test_analyzer_is_built_once(monkeypatch):
 ])
 def test_pending_cues(text, cues):
     assert pending_cues(text) == cues
+
+
+def test_words_probe_baseline_learns_words_held_out():
+    from callinsights.baselines import words_probe_baseline
+
+    happy = ["thank you so much this is wonderful news", "great, I really appreciate it, wonderful",
+             "wonderful, thank you, that is great news"]
+    angry = ["this is ridiculous, I am furious", "ridiculous, nobody called me back, furious",
+             "I am furious, this is a ridiculous mess"]
+    texts = pd.Series({f"c{i}": t for i, t in enumerate((happy + angry) * 2)})
+    labels = ["positive"] * 3 + ["negative"] * 3
+    gold = pd.DataFrame({"sentiment": labels * 2, "outcome": ["issue resolved", "follow-up action needed"] * 6},
+                        index=texts.index)
+    held = words_probe_baseline(texts, gold)
+    assert list(held.index) == list(gold.index)
+    assert (held["sentiment"] == gold["sentiment"]).mean() >= 0.8

@@ -128,3 +128,31 @@ def vader_baseline(texts: pd.Series) -> pd.DataFrame:
             "compound": compound,
         })
     return pd.DataFrame(rows, index=texts.index, columns=["sentiment", "outcome", "compound"])
+
+
+def words_probe_baseline(texts: pd.Series, gold: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Bag of words with the same held-out probe as the LLM method: what the model's hidden states add over words.
+
+    TF-IDF of words and word pairs is fitted on every call's text (no labels involved), then the probe of
+    :mod:`callinsights.probe` is cross-validated on the labelled calls exactly as for the LLM's features.
+
+    Args:
+        texts: Customer text per call id (all calls, labelled or not).
+        gold: Hand labels indexed by call id (columns ``sentiment``, ``outcome``).
+        seed: Fold seed.
+
+    Returns:
+        Held-out ``sentiment`` and ``outcome`` for the labelled calls, indexed like ``gold``.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from callinsights.probe import cross_validated_predictions
+
+    vectoriser = TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True).fit(texts.to_numpy())
+    labelled = [cid for cid in gold.index if cid in texts.index]
+    features = vectoriser.transform(texts.loc[labelled].to_numpy()).toarray()
+    out = pd.DataFrame(index=pd.Index(labelled, name=gold.index.name))
+    for task in ("sentiment", "outcome"):
+        held = cross_validated_predictions(features, gold.loc[labelled, task], seed=seed)
+        out[task] = held["prediction"].to_numpy()
+    return out.reindex(gold.index)
