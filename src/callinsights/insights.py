@@ -573,10 +573,10 @@ def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFram
 
     Returns:
         One row per task (``sentiment``, ``outcome``): ``calls`` compared, ``share_agree`` with its 95% Wilson
-        interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.evaluate.agreement`); no rows
+        interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.monitoring.agreement`); no rows
         when the two share no call.
     """
-    from callinsights.evaluate import agreement
+    from callinsights.monitoring import agreement
     from callinsights.stats import wilson_interval
 
     shared = labels.index.intersection(gold.index)

@@ -207,7 +207,9 @@ def agreement(
         LabelFileError: A table has values outside the vocabulary, duplicates or empty cells (every problem
             listed), or the two share no call.
     """
-    from sklearn.metrics import cohen_kappa_score, confusion_matrix
+    from sklearn.metrics import confusion_matrix
+
+    from callinsights.monitoring import agreement as prediction_agreement
 
     a, b = _by_call(labels_a), _by_call(labels_b)
     for frame, name in ((a, names[0]), (b, names[1])):
@@ -223,17 +225,16 @@ def agreement(
         )
     out = {}
     for task, values in TASKS.items():
-        ya, yb = a.loc[shared, task].tolist(), b.loc[shared, task].tolist()
-        used = set(ya) | set(yb)
-        kappa = float("nan") if len(used) == 1 else float(cohen_kappa_score(ya, yb, labels=list(values)))
+        ya, yb = a.loc[shared, task], b.loc[shared, task]
         matrix = pd.DataFrame(
             confusion_matrix(ya, yb, labels=list(values)),
             index=pd.Index(values, name=names[0]),
             columns=pd.Index(values, name=names[1]),
         )
-        share = sum(x == y for x, y in zip(ya, yb)) / len(shared)
+        # Share and kappa as the monitoring code computes them between two models: one implementation.
+        agreed = prediction_agreement(ya, yb)
         chance = float((matrix.sum(axis=1).to_numpy() * matrix.sum(axis=0).to_numpy()).sum()) / len(shared) ** 2
-        out[task] = TaskAgreement(task, len(shared), share, chance, kappa, matrix)
+        out[task] = TaskAgreement(task, len(shared), agreed["share_agree"], chance, agreed["kappa"], matrix)
     return out
 
 
