@@ -29,7 +29,7 @@ from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.llm import Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
-from callinsights.probe import feature_matrix, last_turns, probe_probabilities
+from callinsights.probe import LAST_TURNS, feature_matrix, last_turns, probe_probabilities
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.redact import redact
 from callinsights.store import OutputKey, Store, text_hash
@@ -136,8 +136,10 @@ def texts_for_model(turns: list[Turn], settings: Settings) -> dict[str, str]:
 
 
 def _prompt_version(settings: Settings) -> str:
-    """The stored prompt version: the wording, plus what the model read and how."""
-    version = settings.prompt_version if settings.side == "customer" else f"{settings.prompt_version}/call"
+    """The stored prompt version: the wording (for the probe, which reads no prompt, the features it takes), plus
+    what the model read and how."""
+    version = f"features-mean-last{LAST_TURNS}" if settings.method == "probe" else settings.prompt_version
+    version += "" if settings.side == "customer" else "/call"
     return version + ("/redacted" if settings.redact_for_model else "")
 
 
