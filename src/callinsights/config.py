@@ -19,6 +19,8 @@ PROJ_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data"))
 TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
 LABELS_FILE = DATA_DIR / "test_actual_label.csv"
+# Labels an analyst records with notebook 02's form; never the client's file.
+ANALYST_LABELS_FILE = DATA_DIR / "analyst_labels.csv"
 
 # Where the client's files are in this workplace; `make data` links them into DATA_DIR.
 SHARED_DATA_DIR = PROJ_ROOT.parent / "shared" / "data"
@@ -30,6 +32,7 @@ PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
 METRICS_FILE = RESULTS_DIR / "metrics.json"
 INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
 STORE_FILE = RESULTS_DIR / "runs.sqlite"
+EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 
 CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))
 # gpt4all's own model folder: a model pulled with `callinsights models pull` lands here, where gpt4all looks too.

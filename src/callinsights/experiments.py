@@ -50,7 +50,7 @@ PREVIOUS_SOLUTION = {
 }
 
 #: Where the comparison table is kept for readers of the repository.
-EXPERIMENTS_DOC = config.PROJ_ROOT / "docs" / "experiments.md"
+EXPERIMENTS_DOC = config.EXPERIMENTS_DOC
 
 
 def select_configurations(names: list[str] | None = None) -> dict[str, Settings]:

@@ -31,7 +31,7 @@ from callinsights.transcripts import natural_key
 
 #: Where :func:`label_widget` saves the analyst's new labels unless told otherwise. It sits in the data folder,
 #: which is never committed, and is a different file from the client's labels, which are never overwritten.
-ANALYST_LABELS_FILE = config.DATA_DIR / "analyst_labels.csv"
+ANALYST_LABELS_FILE = config.ANALYST_LABELS_FILE
 
 STRATA = ("agent_team", "length_tercile")
 
