@@ -17,6 +17,7 @@ run, after all calls are read, because both depend on the whole batch.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import time
@@ -137,8 +138,18 @@ def texts_for_model(turns: list[Turn], settings: Settings) -> dict[str, str]:
 
 def _prompt_version(settings: Settings) -> str:
     """The stored prompt version: the wording (for the probe, which reads no prompt, the features it takes), plus
-    what the model read and how."""
-    version = f"features-mean-last{LAST_TURNS}" if settings.method == "probe" else settings.prompt_version
+    what the model read and how.
+
+    For the prompted methods the version name is followed by a digest of the exact wording the method sends, so an
+    edited prompt can never be served stale outputs stored under the old one, even if nobody renames the version.
+    """
+    if settings.method == "probe":
+        version = f"features-mean-last{LAST_TURNS}"
+    else:
+        prompt = PROMPTS[settings.prompt_version]
+        wording = (SYSTEM + prompt.intro + repr(prompt.questions) if settings.method == "score"
+                   else SYSTEM + GENERATE_INSTRUCTIONS + GENERATE_GRAMMAR)
+        version = f"{settings.prompt_version}@{hashlib.sha256(wording.encode()).hexdigest()[:8]}"
     version += "" if settings.side == "customer" else "/call"
     return version + ("/redacted" if settings.redact_for_model else "")
 
