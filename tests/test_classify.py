@@ -354,3 +354,10 @@ def test_another_customer_name_changes_no_label_even_unredacted(first_run, varia
                       progress=False)
     assert renamed.n_computed == 1  # only the call that names the customer reads differently
     pd.testing.assert_frame_equal(_labels(first_run), _labels(renamed))
+
+
+def test_probe_without_a_label_file_fails_before_any_model_time(tmp_path):
+    from callinsights.classify import Classifier
+
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(FileNotFoundError, match="use --method score"):
+        Classifier(Settings(method="probe", labels_file=str(tmp_path / "missing.csv")), store)

@@ -250,6 +250,8 @@ class Classifier:
         self.model = resolve_model(settings.model)
         self.prompt_version = _prompt_version(settings)
         self._engine = None
+        # The probe's labels are read up front, so a missing label file fails before any model time is spent.
+        self._gold = self._load_gold() if settings.method == "probe" else None
 
     @property
     def engine(self):
@@ -378,12 +380,21 @@ class Classifier:
         frame["raw"] = frame["raw"].map(lambda out: out.get("text") if "text" in out else _round_logprobs(out))
         return frame[PREDICTION_COLUMNS]
 
-    def _probe_labels(self, frame: pd.DataFrame) -> None:
-        """Fit the probe on the labelled calls of this run and label every call with it (in place)."""
+    def _load_gold(self) -> pd.DataFrame:
+        """The hand labels the probe is fitted on."""
         from callinsights.labels import load_labels
 
+        try:
+            return load_labels(self.settings.labels_file or config.LABELS_FILE)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err} The default method, probe, is fitted on hand labels; without them use --method score."
+            ) from None
+
+    def _probe_labels(self, frame: pd.DataFrame) -> None:
+        """Fit the probe on the labelled calls of this run and label every call with it (in place)."""
         labels_file = self.settings.labels_file or config.LABELS_FILE
-        gold = load_labels(labels_file)
+        gold = self._gold
         features = feature_matrix(list(frame["raw"]))
         known = frame["file"].isin(gold.index).to_numpy()
         if not known.any():
