@@ -22,7 +22,7 @@ from pathlib import Path
 from callinsights import config
 from callinsights.classify import Classifier, Settings, texts_for_model
 from callinsights.labels import load_labels
-from callinsights.llm import _quiet_stderr, default_threads
+from callinsights.llm import quiet_stderr, default_threads
 from callinsights.probe import last_turns
 from callinsights.prompts import PROMPTS
 from callinsights.store import Store
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp import Llama
 
     threads = default_threads()
-    with _quiet_stderr():
+    with quiet_stderr():
         # Plain prompt evaluation, as llama.cpp does it for any prompt: the reference the pipeline is held to.
         bare = Llama(model_path=str(model_path), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads,
                      n_batch=512, verbose=False)

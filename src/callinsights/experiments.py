@@ -3,7 +3,8 @@
 Each configuration labels the calls through the same :class:`callinsights.classify.Classifier` as the main job (so
 its outputs are stored and a re-run is cheap). Methods that fit nothing (``score``, ``generate``) are measured on
 their plain predictions; the ``probe``, which is fitted on the labelled calls, is measured on cross-validated
-predictions only (:func:`callinsights.probe.cross_validated_predictions`), never on its fitted ones.
+predictions only -- the classifier gives every labelled call a prediction from a probe not fitted on it
+(:func:`callinsights.probe.probe_probabilities`) -- never on its fitted ones.
 
 Notebook 04 shows the comparison and, on a full run, keeps it in ``docs/experiments.md`` (:func:`write_markdown`).
 """
@@ -17,10 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from callinsights import config
-from callinsights.classify import PROBA_COLUMNS, Classifier, Settings, texts_for_model
+from callinsights.classify import Classifier, Settings, texts_for_model
 from callinsights.evaluate import bootstrap_difference, classification_metrics
 from callinsights.labels import OUTCOMES, SENTIMENTS
-from callinsights.probe import cross_validated_predictions, feature_matrix
 from callinsights.store import Store
 from callinsights.transcripts import Turn
 
@@ -95,15 +95,10 @@ def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold:
         classifier.close()
     seconds = float(result.predictions["seconds"].mean())
     predictions = result.predictions.set_index("file")
-    if settings.method == "probe":
-        labelled = [cid for cid in gold.index if cid in result.outputs]
-        features = feature_matrix([result.outputs[cid] for cid in labelled])
-        predictions = pd.DataFrame(index=pd.Index(labelled, name="file"))
-        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            held = cross_validated_predictions(features, gold.loc[labelled, task])
-            predictions[task] = held["prediction"]
-            for label in labels:
-                predictions[PROBA_COLUMNS[label]] = held[label] if label in held else 0.0
+    if settings.method == "probe" and not predictions["raw"].str.contains("labelled calls cross-validated").all():
+        # The classifier gives labelled calls cross-validated predictions; where it could not (a class with one
+        # labelled call), they are fitted ones, and a fitted figure must never be reported as held out.
+        raise ValueError(f"{name}: the labelled calls could not be cross-validated; label more calls of each class")
     predictions = predictions.reindex(gold.index)
     predictions["configuration"] = name
     return predictions, seconds

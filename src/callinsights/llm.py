@@ -105,7 +105,7 @@ class LlamaCppEngine:
         self.model = model
         threads = threads or default_threads()
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self.llm = Llama(
                     model_path=str(model.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                     # A text is pooled in one batch, so for embeddings the batch is the whole context
@@ -229,7 +229,7 @@ class LlamaCppEngine:
         from llama_cpp import LlamaGrammar
 
         start = time.perf_counter()
-        with _quiet_stderr():
+        with quiet_stderr():
             compiled = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
         result = self.llm.create_completion(
             self.tokenize(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
@@ -267,7 +267,7 @@ class Gpt4AllEngine:
         self.model = model
         path = gpt4all_compatible_copy(model)
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self.gpt = GPT4All(
                     path.name, model_path=str(path.parent), allow_download=False, n_threads=threads or default_threads(),
                     device="cpu", n_ctx=n_ctx, verbose=False,
@@ -281,7 +281,7 @@ class Gpt4AllEngine:
         if self._tokenizer is None:
             from llama_cpp import Llama
 
-            with _quiet_stderr():
+            with quiet_stderr():
                 self._tokenizer = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
         return len(self._tokenizer.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
@@ -333,7 +333,7 @@ def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | N
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence the C libraries' load-time chatter, written to file descriptor 2 or through Python's sys.stderr
     (llama-cpp-python's log callback); Python errors still propagate."""
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):

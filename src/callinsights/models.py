@@ -165,11 +165,11 @@ def chat_format(path: Path) -> ChatFormat:
     """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
     from llama_cpp import Llama
 
-    from callinsights.llm import _quiet_stderr
+    from callinsights.llm import quiet_stderr
 
     try:
         # Loading the vocabulary only reads the metadata: a few hundredths of a second.
-        with _quiet_stderr():
+        with quiet_stderr():
             vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
         template = vocab.metadata.get("tokenizer.chat_template", "")
         vocab.close()
