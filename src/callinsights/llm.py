@@ -118,6 +118,7 @@ class LlamaCppEngine:
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
         self.n_vocab = self.llm.n_vocab()
+        self._grammars: dict = {}
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
@@ -229,8 +230,13 @@ class LlamaCppEngine:
         from llama_cpp import LlamaGrammar
 
         start = time.perf_counter()
-        with quiet_stderr():
-            compiled = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
+        compiled = None
+        if grammar:
+            # Parsed once per engine: every call of a run uses the same grammar.
+            if grammar not in self._grammars:
+                with quiet_stderr():
+                    self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
+            compiled = self._grammars[grammar]
         result = self.llm.create_completion(
             self.tokenize(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
             repeat_penalty=1.0, grammar=compiled, stop=[stop] if stop else None,
