@@ -40,3 +40,13 @@ def test_readme_names_the_default_method_the_code_uses():
 
     assert f"**`{Settings.method}` (default)**" in README.read_text()
     assert re.search(rf"### Why `{Settings.method}` is the default", README.read_text())
+
+
+def test_readme_quotes_the_measured_intervals_and_ablation():
+    metrics = json.loads(config.METRICS_FILE.read_text())
+    text = " ".join(README.read_text().split())
+    for task in ("sentiment", "outcome"):
+        f1 = next(m for m in metrics["default_held_out"][task] if m["metric"] == "macro_f1")
+        assert f"{f1['low']:.2f}-{f1['high']:.2f} ({task})" in text, task
+    whole = next(r for r in metrics["comparison"] if r["configuration"] == "probe (cross-validated), whole call")
+    assert f"outcome score to {whole['outcome_macro_f1']:.2f}" in text
