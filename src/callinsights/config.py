@@ -3,8 +3,8 @@
 Everything that reads or writes data asks this module for the path; notebooks and the command line never spell one.
 Two environment variables move the data without touching code:
 
-- ``CALLINSIGHTS_DATA_DIR``: the folder holding ``transcripts_v3/`` and ``test_actual_label.csv`` (default
-  ``<project>/data``).
+- ``CALLINSIGHTS_DATA_DIR``: the folder holding ``transcripts_v3/``, ``test_actual_label.csv`` and
+  ``guideline_labels.csv`` (default ``<project>/data``).
 - ``CALLINSIGHTS_CACHE_DIR``: where derived model files live (default ``~/.cache/callinsights``); nothing there is
   ever committed.
 """
@@ -19,6 +19,9 @@ PROJ_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data"))
 TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
 LABELS_FILE = DATA_DIR / "test_actual_label.csv"
+# A second reading of the same calls by three readers following the labelling guideline: each reader's labels and
+# their majority. The client's file stays the reference; this one is never written either.
+GUIDELINE_LABELS_FILE = DATA_DIR / "guideline_labels.csv"
 # Labels an analyst records with notebook 02's form; never the client's file.
 ANALYST_LABELS_FILE = DATA_DIR / "analyst_labels.csv"
 

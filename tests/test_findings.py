@@ -1,0 +1,80 @@
+"""The finding rules (callinsights.findings) on synthetic calls whose truth is known."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from callinsights import findings, ppi
+from test_ppi import FOLLOW, synthetic
+
+RATE = [("outcome", FOLLOW, "follow-up")]
+
+
+def decided_for(true_rate, bias, n_calls=1200, n_labelled=300, seed=0):
+    frame, _, _ = synthetic(n_calls, n_labelled, true_rate, bias, seed=seed)
+    return findings.decide(ppi.group_differences(frame, "group", rates=RATE))
+
+
+def test_a_real_difference_survives():
+    decided = decided_for({"a": 0.7, "b": 0.2}, 0.0).set_index("group")
+    assert decided.loc["a", "verdict"] == "finding" and decided.loc["a", "ppi_diff"] > 0
+    assert decided.loc["b", "verdict"] == "finding" and decided.loc["b", "ppi_diff"] < 0
+    sentences = findings.findings(decided.reset_index())
+    assert len(sentences) == 2 and sentences[0].startswith("**")
+
+
+def test_a_difference_made_only_by_the_models_bias_does_not_survive():
+    # Same true rate everywhere; the model over-predicts follow-up in group a only.
+    decided = decided_for({"a": 0.3, "b": 0.3}, {"a": 0.35, "b": 0.0}, seed=1).set_index("group")
+    assert decided["naive_would_state"].all()  # predictions alone would report a difference
+    assert not decided["survives"].any()
+    assert set(decided["verdict"]) == {"withdrawn"}
+    text = findings.withdrawn(decided.reset_index())
+    assert len(text) == 2 and all("not stated" in t for t in text)
+
+
+def test_bonferroni_over_the_family_and_the_interval_agree_with_the_adjusted_p():
+    frame, _, _ = synthetic(900, 240, {"a": 0.25, "b": 0.4, "c": 0.55}, 0.05, seed=2)
+    rates = [("outcome", FOLLOW, "follow-up"), ("sentiment", "positive", "positive")]
+    decided = findings.decide(ppi.group_differences(frame, "group", rates=rates))
+    ok = decided["estimable"] & decided["p"].notna()  # every call is "positive": no variance, no test
+    assert ok.sum() == 3
+    m = int(ok.sum())
+    assert (decided["family_size"] == m).all()
+    assert np.allclose(decided.loc[ok, "p_adjusted"], np.minimum(1, m * decided.loc[ok, "p"]))
+    excludes_zero = (decided["adj_low"] > 0) | (decided["adj_high"] < 0)
+    assert (excludes_zero == (decided["p_adjusted"] < 0.05))[ok].all()
+    assert (decided["survives"] == excludes_zero).all()
+    wider = (decided["adj_high"] - decided["adj_low"]) > (decided["ppi_high"] - decided["ppi_low"])
+    assert wider[ok].all()  # the adjusted interval is wider than the unadjusted 95% one
+
+
+def test_an_unestimable_comparison_is_never_a_finding():
+    frame, _, _ = synthetic(200, 40, {"a": 0.9, "b": 0.1}, 0.0, seed=3)
+    keep = frame[(frame["group"] == "a") & frame["labelled"]].index[:2]
+    drop = frame[(frame["group"] == "a") & frame["labelled"]].index.difference(keep)
+    frame.loc[drop, "labelled"] = False
+    decided = findings.decide(ppi.group_differences(frame, "group", rates=RATE))
+    assert set(decided["verdict"]) == {"not estimable"}
+    assert decided["family_size"].iloc[0] == 0
+    assert "not estimable" in findings.sentence(decided.iloc[0])
+
+
+def test_sentences_carry_the_computed_numbers():
+    decided = decided_for({"a": 0.7, "b": 0.2}, 0.0)
+    row = decided[decided["group"] == "a"].iloc[0]
+    text = findings.sentence(row)
+    assert f"{row['rate_a']:.0%}" in text and f"{row['rate_b']:.0%}" in text
+    assert f"{100 * row['ppi_diff']:+.0f} points" in text and f"{100 * row['adj_low']:+.0f} to" in text
+    assert f"over {row['family_size']} comparisons" in text
+    summary = findings.summary(decided)
+    assert re.search(r"2 comparisons, 2 estimable .*: 2 survive", summary)
+
+
+def test_decide_needs_the_columns_of_a_difference_table():
+    with pytest.raises(KeyError):
+        findings.decide(pd.DataFrame({"estimable": [True], "p": [0.01]}))
