@@ -64,6 +64,17 @@ def test_an_unestimable_comparison_is_never_a_finding():
     assert "not estimable" in findings.sentence(decided.iloc[0])
 
 
+def test_a_side_with_few_labelled_calls_is_never_a_finding_however_large_the_difference():
+    frame, _, _ = synthetic(400, 120, {"a": 0.95, "b": 0.05}, 0.0, seed=4)
+    a_labelled = frame[(frame["group"] == "a") & frame["labelled"]].index
+    frame.loc[a_labelled[9:], "labelled"] = False  # 9 labelled calls left in group a
+    decided = findings.decide(ppi.group_differences(frame, "group", rates=RATE))
+    assert set(decided["verdict"]) == {"too few labels"} and decided["family_size"].iloc[0] == 0
+    assert "9 and" in findings.sentence(decided.iloc[0]) and "not stated" in findings.sentence(decided.iloc[0])
+    relaxed = findings.decide(ppi.group_differences(frame, "group", rates=RATE), min_labelled=5)
+    assert set(relaxed["verdict"]) == {"finding"}
+
+
 def test_sentences_carry_the_computed_numbers():
     decided = decided_for({"a": 0.7, "b": 0.2}, 0.0)
     row = decided[decided["group"] == "a"].iloc[0]
@@ -72,7 +83,7 @@ def test_sentences_carry_the_computed_numbers():
     assert f"{100 * row['ppi_diff']:+.0f} points" in text and f"{100 * row['adj_low']:+.0f} to" in text
     assert f"over {row['family_size']} comparisons" in text
     summary = findings.summary(decided)
-    assert re.search(r"2 comparisons, 2 estimable .*: 2 survive", summary)
+    assert re.search(r"2 comparisons, 2 with enough hand labels to test \(Bonferroni over 2\): 2 survive", summary)
 
 
 def test_decide_needs_the_columns_of_a_difference_table():

@@ -1,8 +1,11 @@
 """The rules that decide which differences may be stated as findings, and the sentences that state them.
 
 A difference (a driver's or team's rate against the rest of the calls, or calls with an event against calls
-without it) is **stated only when its PPI interval, adjusted for the number of comparisons, excludes 0**. The
-family is every estimable comparison passed to :func:`decide` together; the adjustment is Bonferroni (statsmodels'
+without it) is **stated only when its PPI interval, adjusted for the number of comparisons, excludes 0**, and only
+when each side has at least ``min_labelled`` hand-labelled calls (default 10): with fewer, the labelled calls of a
+side often all carry the same label, so the variance of the correction is estimated from the predictions alone and
+the normal interval is too narrow. Such comparisons are shown with their interval and the verdict *too few labels*.
+The family is every comparison eligible under that rule passed to :func:`decide` together; the adjustment is Bonferroni (statsmodels'
 ``multipletests``), so the adjusted interval (level ``1 - alpha / m``) and the adjusted p-value say the same thing:
 the interval excludes 0 exactly when the adjusted p is below ``alpha``. A comparison that predictions alone would
 call clear (their Newcombe interval at the same adjusted level excludes 0) but PPI does not is reported as
@@ -33,7 +36,12 @@ def _newcombe(row: pd.Series, alpha: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def decide(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+#: Fewest hand-labelled calls on each side of a comparison for it to become a finding.
+MIN_LABELLED_FOR_FINDING = 10
+
+
+def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
+           min_labelled: int = MIN_LABELLED_FOR_FINDING) -> pd.DataFrame:  # fmt: skip
     """Apply the finding rule to a family of comparisons.
 
     Args:
@@ -41,16 +49,20 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             :func:`callinsights.ppi.flag_differences` (needs ``ppi_diff``, ``ppi_se``, ``p``, ``estimable``,
             ``calls_a``, ``calls_b``, ``pred_count_a``, ``pred_count_b``).
         alpha: Family-wise error rate.
+        min_labelled: Fewest hand-labelled calls on each side for a comparison to be tested.
 
     Returns:
-        The comparisons with ``family_size`` (estimable comparisons, m), ``p_adjusted`` (Bonferroni),
+        The comparisons with ``eligible``, ``family_size`` (eligible comparisons, m), ``p_adjusted`` (Bonferroni),
         ``adj_low``/``adj_high`` (PPI interval at level ``1 - alpha / m``), ``naive_adj_low``/``naive_adj_high``
         (predicted labels, same level), ``survives`` (stated as a finding), ``naive_would_state`` and ``verdict``
-        (``finding``, ``withdrawn``: predictions alone would state it, PPI does not; ``not supported``;
-        ``not estimable``).
+        (``finding``; ``withdrawn``: predictions alone would state it, PPI does not; ``not supported``;
+        ``too few labels``; ``not estimable``).
     """
     out = comparisons.reset_index(drop=True).copy()
-    ok = out["estimable"].astype(bool) & out["p"].notna()
+    estimable = out["estimable"].astype(bool)
+    enough = (out["labelled_a"] >= min_labelled) & (out["labelled_b"] >= min_labelled)
+    ok = estimable & out["p"].notna() & enough
+    out["eligible"] = ok
     m = int(ok.sum())
     out["family_size"] = m
     out["p_adjusted"] = np.nan
@@ -67,14 +79,16 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     out["survives"] = ok & ((out["adj_low"] > 0) | (out["adj_high"] < 0))
     out["naive_would_state"] = (out["naive_adj_low"] > 0) | (out["naive_adj_high"] < 0)
     out["verdict"] = np.select(
-        [out["survives"], ~out["estimable"].astype(bool), out["naive_would_state"]],
-        ["finding", "not estimable", "withdrawn"], "not supported",
+        [out["survives"], ~estimable, estimable & ~enough, out["naive_would_state"]],
+        ["finding", "not estimable", "too few labels", "withdrawn"], "not supported",
     )
+    out.attrs["min_labelled"] = min_labelled
     return out
 
 
 def _pct(x: float) -> str:
-    return f"{x:.0%}"
+    """A rate for prose; a PPI estimate can stray below 0 or above 1 on few labels, a rate cannot."""
+    return f"{min(1.0, max(0.0, x)):.0%}"
 
 
 def _points(x: float) -> str:
@@ -101,6 +115,10 @@ def sentence(row: pd.Series) -> str:
                 f"(adjusted interval {_points(row['adj_low'])} to {_points(row['adj_high'])}, includes 0): not stated.")
     if row["verdict"] == "not estimable":
         return f"**{row['group']}**, {what}: not estimable ({row['note']})."
+    if row["verdict"] == "too few labels":
+        return (f"**{row['group']}**, {what}: {_points(row['ppi_diff'])} points against {rest} (PPI, unadjusted 95% "
+                f"interval {_points(row['ppi_low'])} to {_points(row['ppi_high'])}), but only {row['labelled_a']} and "
+                f"{row['labelled_b']} of the calls compared are hand-labelled, too few for a finding: not stated.")
     return f"**{row['group']}**, {what}: {ppi}; the interval includes 0, so no difference is stated."
 
 
@@ -121,7 +139,9 @@ def summary(decided: pd.DataFrame) -> str:
     """One sentence: how many comparisons were made, how many survive, how many predictions alone would state."""
     counts = decided["verdict"].value_counts()
     m = int(decided["family_size"].iloc[0]) if len(decided) else 0
-    return (f"{len(decided)} comparisons, {m} estimable (Bonferroni over {m}): {counts.get('finding', 0)} survive as "
-            f"findings; {int(decided['naive_would_state'].sum())} would be stated on predictions alone, of which "
-            f"{counts.get('withdrawn', 0)} do not survive the correction by the hand labels; "
-            f"{counts.get('not estimable', 0)} not estimable (too few labelled calls).")
+    naive = decided["naive_would_state"]
+    return (f"{len(decided)} comparisons, {m} with enough hand labels to test (Bonferroni over {m}): "
+            f"{counts.get('finding', 0)} survive as findings. Predictions alone would state "
+            f"{int(naive.sum())}, of which {int((naive & ~decided['survives']).sum())} do not survive the correction "
+            f"by the hand labels. {counts.get('too few labels', 0)} have too few hand-labelled calls on one side to "
+            f"be tested and {counts.get('not estimable', 0)} cannot be estimated at all.")

@@ -182,7 +182,8 @@ def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
     Returns:
         ``calls``, ``labelled``; ``naive`` (share of calls *predicted* ``value``) with Wilson ``naive_low``,
         ``naive_high``; ``labels_only`` (share of labelled calls *labelled* ``value``) with Wilson interval;
-        ``ppi`` with ``ppi_low``, ``ppi_high``, ``ppi_se``; ``estimable``, ``few_labels``, ``note`` and
+        ``ppi`` with ``ppi_low``, ``ppi_high``, ``ppi_se`` (estimate and interval cut to [0, 1]: on few labels the
+        corrected estimate can stray outside, a rate cannot); ``estimable``, ``few_labels``, ``note`` and
         ``predictor`` (what PPI corrected).
     """
     hits = frame[f"pred_{task}"] == value
@@ -196,7 +197,7 @@ def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
                                                                     wilson(int(hits.sum()), len(frame), alpha))),
         "labels_only": gold_hits / len(lab) if len(lab) else np.nan,
         **dict(zip(("labels_low", "labels_high"), wilson(gold_hits, len(lab), alpha))),
-        "ppi": est.value, "ppi_low": max(0.0, low) if est.estimable else np.nan,
+        "ppi": min(1.0, max(0.0, est.value)) if est.estimable else np.nan, "ppi_low": max(0.0, low) if est.estimable else np.nan,
         "ppi_high": min(1.0, high) if est.estimable else np.nan, "ppi_se": est.se,
         "estimable": est.estimable, "few_labels": est.estimable and est.labelled < FEW_LABELS, "note": est.note,
         "predictor": predictor(frame, task, value)[1],
