@@ -34,6 +34,9 @@ NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
 METRICS_FILE = RESULTS_DIR / "metrics.json"
 INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
+# Rates by driver and team with naive, labels-only and PPI intervals, and the comparisons the finding rules decided.
+PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
+FINDINGS_FILE = RESULTS_DIR / "findings.csv"
 STORE_FILE = RESULTS_DIR / "runs.sqlite"
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 

@@ -16,11 +16,23 @@ Every number in a sentence comes from the row it describes; nothing is typed in.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
+
+from callinsights import config, ppi
+from callinsights.labels import load_labels
+
+#: Groupings whose rates are compared (column of ``results/call_insights.csv`` -> how a reader sees it).
+GROUPINGS = {"topic": "driver", "agent_team": "agent team"}
+#: Events whose calls are compared with the others on follow-up (column -> how a reader sees it).
+FLAGS = {"holds": "a hold", "transfers": "a transfer or another team", "customer_questions": "customer questions",
+         "callbacks": "a callback promise", "ends_positive": "a positive ending (VADER, last third)"}  # fmt: skip
 
 #: What each rate is called in a sentence.
 RATE_WORDS = {"negative": "negative sentiment", "neutral": "neutral sentiment", "follow-up": "follow-up"}
@@ -71,8 +83,9 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
                                                   method="bonferroni")[1]  # fmt: skip
     level = alpha / max(m, 1)
     half = stats.norm.ppf(1 - level / 2) * out["ppi_se"]
-    out["adj_low"] = np.where(ok, out["ppi_diff"] - half, np.nan)
-    out["adj_high"] = np.where(ok, out["ppi_diff"] + half, np.nan)
+    # A difference of rates lies in [-1, 1]; cutting the interval there keeps its coverage and its verdict.
+    out["adj_low"] = np.where(ok, np.maximum(-1.0, out["ppi_diff"] - half), np.nan)
+    out["adj_high"] = np.where(ok, np.minimum(1.0, out["ppi_diff"] + half), np.nan)
     naive = [_newcombe(row, level) for _, row in out.iterrows()]
     out["naive_adj_low"] = [lo for lo, _ in naive]
     out["naive_adj_high"] = [hi for _, hi in naive]
@@ -92,7 +105,8 @@ def _pct(x: float) -> str:
 
 
 def _points(x: float) -> str:
-    return f"{100 * x:+.0f}"
+    """A difference of rates in percentage points; one decimal where a whole number would round to 0."""
+    return f"{100 * x:+.1f}" if abs(x) < 0.005 else f"{100 * x:+.0f}"
 
 
 def sentence(row: pd.Series) -> str:
@@ -111,8 +125,8 @@ def sentence(row: pd.Series) -> str:
         return f"**{row['group']}** has {direction} {what} than {rest}: {ppi}; {naive}."
     if row["verdict"] == "withdrawn":
         return (f"**{row['group']}**, {what}: predictions alone show {_points(row['naive_diff'])} points against "
-                f"{rest}, but once the hand labels correct them the difference is {_points(row['ppi_diff'])} points "
-                f"(adjusted interval {_points(row['adj_low'])} to {_points(row['adj_high'])}, includes 0): not stated.")
+                f"{rest}; corrected by the hand labels (PPI) it is {_points(row['ppi_diff'])} points, adjusted "
+                f"interval {_points(row['adj_low'])} to {_points(row['adj_high'])}, which includes 0: not stated.")
     if row["verdict"] == "not estimable":
         return f"**{row['group']}**, {what}: not estimable ({row['note']})."
     if row["verdict"] == "too few labels":
@@ -120,6 +134,42 @@ def sentence(row: pd.Series) -> str:
                 f"interval {_points(row['ppi_low'])} to {_points(row['ppi_high'])}), but only {row['labelled_a']} and "
                 f"{row['labelled_b']} of the calls compared are hand-labelled, too few for a finding: not stated.")
     return f"**{row['group']}**, {what}: {ppi}; the interval includes 0, so no difference is stated."
+
+
+#: What an operations team could do when a finding holds: (grouping or flag column, rate) -> action.
+ACTIONS = {
+    ("topic", "follow-up"): "review a sample of these calls for the step left pending and whether first-line agents "
+                            "could close it in the call",
+    ("agent_team", "follow-up"): "check what this team has to hand on, and whether it could settle it in the call",
+    ("topic", "negative"): "put quality review and coaching on this driver first",
+    ("agent_team", "negative"): "review this team's negative calls with its lead",
+    ("transfers", "follow-up"): "let first-line agents settle the common cases, or transfer warm with the case attached",
+    ("callbacks", "follow-up"): "callback promises are pending work by definition: count them per driver as workload "
+                                "and measure how many are kept",
+    ("customer_questions", "follow-up"): "customers who keep asking have not heard the answer: check before closing "
+                                         "that the next step, its date and the reference number were said",
+    ("holds", "follow-up"): "give first-line agents direct access to what they put customers on hold for",
+}
+
+
+def action(row: pd.Series) -> str:
+    """What to do about a finding, or a plain instruction to look closer when no action is written for it."""
+    direction_up = row["ppi_diff"] > 0
+    text = ACTIONS.get((row["by"], row["rate"])) if direction_up else None
+    return text or "look at a sample of these calls to see why before acting on it"
+
+
+def rate_sentence(row: pd.Series) -> str:
+    """One rate of :func:`callinsights.ppi.rate_table` in words: PPI first, then predictions only and labels only."""
+    what = RATE_WORDS.get(row["rate"], row["rate"])
+    naive = f"predictions alone {_pct(row['naive'])} ({_pct(row['naive_low'])}-{_pct(row['naive_high'])})"
+    labels = (f"hand labels alone {row['labelled']} calls, {_pct(row['labels_only'])} "
+              f"({_pct(row['labels_low'])}-{_pct(row['labels_high'])})" if row["labelled"] else "no hand label")
+    if not row["estimable"]:
+        return f"{row['group']}, {what}: PPI not estimable ({row['note']}); {naive}; {labels}."
+    few = " (few labels: rough)" if row["few_labels"] else ""
+    return (f"{row['group']}, {what}: **{_pct(row['ppi'])}** (PPI 95% interval {_pct(row['ppi_low'])}-"
+            f"{_pct(row['ppi_high'])}{few}); {naive}; {labels}.")
 
 
 def findings(decided: pd.DataFrame) -> list[str]:
@@ -145,3 +195,65 @@ def summary(decided: pd.DataFrame) -> str:
             f"{int(naive.sum())}, of which {int((naive & ~decided['survives']).sum())} do not survive the correction "
             f"by the hand labels. {counts.get('too few labels', 0)} have too few hand-labelled calls on one side to "
             f"be tested and {counts.get('not estimable', 0)} cannot be estimated at all.")
+
+
+def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS),
+                flags: Mapping[str, str] = FLAGS, alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
+    """The family of comparisons the insights state: every group against the rest for every key rate, and
+    follow-up with each event against without it.
+
+    Args:
+        frame: From :func:`callinsights.ppi.ppi_frame` with the grouping and flag columns.
+        groupings: Grouping columns present in ``frame`` (absent ones are skipped).
+        flags: Flag columns (absent ones are skipped) -> readable names.
+        alpha: Level of the unadjusted intervals.
+
+    Returns:
+        The rows of :func:`callinsights.ppi.group_differences` and :func:`callinsights.ppi.flag_differences`.
+    """
+    parts = [ppi.group_differences(frame, by, alpha=alpha) for by in groupings if by in frame.columns]
+    present = {k: v for k, v in flags.items() if k in frame.columns}
+    if present:
+        parts.append(ppi.flag_differences(frame, present, alpha=alpha))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | Path = config.LABELS_FILE,
+               covariates: str | Path = config.INSIGHTS_FILE, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Rates and decided comparisons from the files on disk, for a command that refreshes them without a notebook.
+
+    Args:
+        predictions: ``results/predictions.csv`` (held-out predictions on the labelled rows).
+        labels: The hand labels the predictions are corrected with.
+        covariates: ``results/call_insights.csv`` (written by notebook 05): ``file``, ``topic``, ``agent_team`` and
+            the flag columns.
+
+    Returns:
+        ``(rates, decided)``: :func:`callinsights.ppi.rate_table` for every grouping, and :func:`decide` over
+        :func:`comparisons`.
+
+    Raises:
+        FileNotFoundError: A file is missing (the message says which command writes it).
+    """
+    for path, how in ((predictions, "`make analyze`"), (covariates, "notebook 05 (`make notebooks`)")):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: not found; {how} writes it")
+    frame = ppi.ppi_frame(pd.read_csv(predictions), load_labels(labels), pd.read_csv(covariates))
+    rates = pd.concat([ppi.rate_table(frame, by, alpha=alpha) for by in GROUPINGS if by in frame.columns],
+                      ignore_index=True)  # fmt: skip
+    return rates, decide(comparisons(frame, alpha=alpha), alpha=alpha)
+
+
+def write_results(rates: pd.DataFrame, decided: pd.DataFrame, rates_path: str | Path = config.PPI_RATES_FILE,
+                  findings_path: str | Path = config.FINDINGS_FILE) -> tuple[Path, Path]:  # fmt: skip
+    """Write the rate table and the decided comparisons (with each one's sentence) as CSV.
+
+    Returns:
+        The two paths written.
+    """
+    out = decided.assign(sentence=[sentence(row) for _, row in decided.iterrows()])
+    paths = Path(rates_path), Path(findings_path)
+    for path, table in zip(paths, (rates, out)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False, float_format="%.4f")
+    return paths

@@ -269,7 +269,8 @@ def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, in_b
         "calls_a": len(a), "calls_b": len(b), "labelled_a": len(la), "labelled_b": len(lb),
         "pred_count_a": counts[0], "pred_count_b": counts[1], "gold_count_a": gold[0], "gold_count_b": gold[1],
         "rate_a": ea.value, "rate_b": eb.value, "ppi_diff": diff, "ppi_se": se,
-        "ppi_low": diff - half if estimable else np.nan, "ppi_high": diff + half if estimable else np.nan, "p": p,
+        "ppi_low": max(-1.0, diff - half) if estimable else np.nan,
+        "ppi_high": min(1.0, diff + half) if estimable else np.nan, "p": p,
         "naive_diff": counts[0] / len(a) - counts[1] / len(b) if len(a) and len(b) else np.nan,
         "naive_low": naive_low, "naive_high": naive_high,
         "labels_diff": gold[0] / len(la) - gold[1] / len(lb) if len(la) and len(lb) else np.nan,
@@ -316,3 +317,41 @@ def flag_differences(frame: pd.DataFrame, flags: Mapping[str, str] | Iterable[st
                      "value": value, **difference(frame, present, task, value, alpha=alpha,
                                                   min_labelled=min_labelled)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def plot_rate_intervals(table: pd.DataFrame, rate: str, title: str, ax=None):
+    """One rate per group with three 95% intervals side by side: predictions only, hand labels only, PPI.
+
+    Args:
+        table: From :func:`rate_table`.
+        rate: Short name of the rate (``follow-up``).
+        title: Figure title.
+        ax: Axes to draw on (default: a new figure).
+
+    Returns:
+        The matplotlib Figure. A group whose PPI rate is not estimable shows no PPI interval and says so.
+    """
+    import matplotlib.pyplot as plt
+
+    data = table[table["rate"] == rate].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.6 * len(data) + 1.5))
+    y = np.arange(len(data))[::-1]
+    styles = [("naive", "predictions only (Wilson)", "o", -0.22), ("labels_only", "hand labels only (Wilson)",
+              "s", 0.0), ("ppi", "PPI (predictions corrected by hand labels)", "D", 0.22)]  # fmt: skip
+    for column, label, marker, shift in styles:
+        low, high = ("ppi_low", "ppi_high") if column == "ppi" else (f"{column.split('_')[0]}_low",
+                                                                      f"{column.split('_')[0]}_high")  # fmt: skip
+        ok = data[column].notna()
+        ax.errorbar(data.loc[ok, column], y[ok] + shift,
+                    xerr=[(data.loc[ok, column] - data.loc[ok, low]).clip(lower=0),
+                          (data.loc[ok, high] - data.loc[ok, column]).clip(lower=0)],
+                    fmt=marker, capsize=3, label=label, ms=5)  # fmt: skip
+    labels = [f"{g} ({n} calls, {k} labelled)" + ("" if e else ": PPI not estimable")
+              for g, n, k, e in zip(data["group"], data["calls"], data["labelled"], data["estimable"])]  # fmt: skip
+    ax.set_yticks(y, labels)
+    ax.set(xlim=(-0.02, 1.02), xlabel=f"share of calls: {rate} (95% intervals)", title=title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.3 / max(len(data), 1)), ncol=1,
+              frameon=False)  # fmt: skip
+    ax.figure.tight_layout()
+    return ax.figure
