@@ -33,6 +33,11 @@ from callinsights.transcripts import natural_key
 _READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")
 
 
+def guideline_file(data_dir: str | Path | None = None) -> Path:
+    """The guideline reading inside a data folder (``None``: :data:`config.GUIDELINE_LABELS_FILE`)."""
+    return config.GUIDELINE_LABELS_FILE if data_dir is None else Path(data_dir) / config.GUIDELINE_LABELS_FILE.name
+
+
 def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd.DataFrame:
     """Read the guideline reading: the majority as ``sentiment``/``outcome`` and each reader's labels.
 
