@@ -89,3 +89,38 @@ def test_sentences_carry_the_computed_numbers():
 def test_decide_needs_the_columns_of_a_difference_table():
     with pytest.raises(KeyError):
         findings.decide(pd.DataFrame({"estimable": [True], "p": [0.01]}))
+
+
+def test_from_files_and_write_results_round_trip(tmp_path):
+    frame, _, _ = synthetic(300, 90, {"a": 0.8, "b": 0.2}, 0.1, seed=8)
+    preds = frame[["pred_sentiment", "pred_outcome", "p_follow_up", "p_issue_resolved", "p_positive", "p_negative",
+                   "p_neutral"]].rename(columns={"pred_sentiment": "sentiment", "pred_outcome": "outcome"})
+    preds.rename_axis("file").reset_index().to_csv(tmp_path / "predictions.csv", index=False)
+    gold = frame.loc[frame["labelled"], ["gold_sentiment", "gold_outcome"]]
+    gold.set_axis(["Sentiment", "Call_Outcome"], axis=1).rename_axis("Filename").reset_index().to_csv(
+        tmp_path / "labels.csv", index=False)
+    covariates = pd.DataFrame({"file": frame.index, "topic": frame["group"], "agent_team": "Customer Support",
+                               "callbacks": np.arange(len(frame)) % 2})  # fmt: skip
+    covariates.to_csv(tmp_path / "call_insights.csv", index=False)
+    rates, decided = findings.from_files(tmp_path / "predictions.csv", tmp_path / "labels.csv",
+                                         tmp_path / "call_insights.csv")  # fmt: skip
+    assert set(rates["by"]) == {"topic", "agent_team"} and len(rates) == 3 * (3 + 2)
+    assert set(decided["by"]) == {"topic", "agent_team", "callbacks"}
+    topic_follow = decided[(decided["by"] == "topic") & (decided["rate"] == "follow-up")].set_index("group")
+    assert topic_follow.loc["a", "verdict"] == "finding"
+    rates_path, findings_path = findings.write_results(rates, decided, tmp_path / "r.csv", tmp_path / "f.csv")
+    written = pd.read_csv(findings_path)
+    assert len(written) == len(decided) and written["sentence"].str.len().gt(20).all()
+    assert len(pd.read_csv(rates_path)) == len(rates)
+    with pytest.raises(FileNotFoundError, match="notebook 05"):
+        findings.from_files(tmp_path / "predictions.csv", tmp_path / "labels.csv", tmp_path / "absent.csv")
+
+
+def test_rate_sentence_says_not_estimable_instead_of_a_naive_interval():
+    frame, _, _ = synthetic(60, 20, {"a": 0.3, "b": 0.6}, 0.0, seed=2)
+    frame.loc[frame[(frame["group"] == "a") & frame["labelled"]].index[1:], "labelled"] = False
+    table = ppi.rate_table(frame, "group", rates=RATE).set_index("group")
+    rows = table.reset_index()
+    assert "PPI not estimable (1 labelled call(s)" in findings.rate_sentence(rows[rows["group"] == "a"].iloc[0])
+    text = findings.rate_sentence(rows[rows["group"] == "b"].iloc[0])
+    assert "(PPI 95% interval" in text and "predictions alone" in text and "hand labels alone" in text

@@ -174,3 +174,37 @@ def test_plan_gain_is_the_formula_difference_for_the_widest_group():
         r = parts.loc[widest]
         after = labelplan.half_width(r.var_pred, r.var_rect, r.labelled + 1, r.unlabelled - 1)
         assert first["width_after"] == pytest.approx(2 * max(after, *(w for g, w in widths.items() if g != widest)))
+
+
+def test_plot_shows_three_intervals_and_marks_unestimable_groups():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    frame, _, _ = synthetic(120, 30, {"a": 0.3, "b": 0.6}, 0.0, seed=9)
+    frame.loc[frame[(frame["group"] == "a") & frame["labelled"]].index[2:], "labelled"] = False
+    fig = ppi.plot_rate_intervals(ppi.rate_table(frame, "group", rates=[("outcome", FOLLOW, "follow-up")]),
+                                  "follow-up", "test")  # fmt: skip
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any("a (" in t and "PPI not estimable" in t for t in labels)
+    assert len(ax.get_legend().get_texts()) == 3
+
+
+def test_ppi_logistic_recovers_a_known_effect_despite_a_biased_model():
+    rng = np.random.default_rng(10)
+    n = 1200
+    x = rng.normal(size=n)
+    truth = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 1.0 * x)))  # odds ratio e^1 per SD
+    p = np.clip(1 / (1 + np.exp(-(0.8 + 0.2 * x + 2 * (truth - 0.5)))), 0.01, 0.99)  # biased, weak on x
+    files = [f"c{i}" for i in range(n)]
+    labelled = np.zeros(n, bool)
+    labelled[rng.choice(n, 400, replace=False)] = True
+    preds = pd.DataFrame({"file": files, "sentiment": "positive", "outcome": np.where(p > 0.5, FOLLOW, "issue resolved"),
+                          "p_follow_up": p, "p_issue_resolved": 1 - p})  # fmt: skip
+    gold = pd.DataFrame({"sentiment": "positive", "outcome": np.where(truth, FOLLOW, "issue resolved")}, index=files)
+    frame = ppi.ppi_frame(preds, gold[labelled], pd.DataFrame({"x": x}, index=files))
+    row = ppi.logistic_odds(frame, ["x"]).iloc[0]
+    sd_effect = math.exp(1.0 * x.std())
+    assert row["ci_low"] <= sd_effect <= row["ci_high"]
+    assert row["ci_low"] > 1
+    assert ppi.logistic_odds(frame.iloc[:30], ["x"]).empty  # too few labelled calls for a fit
