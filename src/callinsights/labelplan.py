@@ -9,8 +9,8 @@ half-width each key rate (negative, neutral, follow-up within each driver or tea
 in any group. :func:`plan` adds labels one at a time to the group whose next label most lowers the **widest** key
 interval (ties: the largest total reduction), and records the expected width before and after.
 
-What a plan may use: the calls' **predictions** (the first term) and the existing labels (the second term), never a
-call's text. Within the chosen group the call is drawn at random (seeded): a group's labelled calls must stay a
+What a plan may use: the calls' **predictions** (the first term), the existing labels (the second term) and each
+call's group (the driver, which the topic model of notebook 05 assigns); never a person's reading of a call. Within the chosen group the call is drawn at random (seeded): a group's labelled calls must stay a
 random sample of it for its PPI rate to stay valid, which choosing the most uncertain calls by hand would break.
 After labelling by plan, some groups are over-represented among the labelled calls, so a rate over several groups
 should then be combined from the groups' own rates, weighted by their sizes.
