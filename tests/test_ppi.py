@@ -208,3 +208,14 @@ def test_ppi_logistic_recovers_a_known_effect_despite_a_biased_model():
     assert row["ci_low"] <= sd_effect <= row["ci_high"]
     assert row["ci_low"] > 1
     assert ppi.logistic_odds(frame.iloc[:30], ["x"]).empty  # too few labelled calls for a fit
+
+
+def test_rates_corrected_with_two_label_files_sit_side_by_side():
+    frame, _, _ = synthetic(200, 60, {"a": 0.3, "b": 0.6}, 0.1, seed=11)
+    other = frame.copy()
+    other.loc[other["labelled"], "gold_outcome"] = FOLLOW  # a second reading that calls every labelled call follow-up
+    rates = [("outcome", FOLLOW, "follow-up")]
+    table = ppi.by_reading({"client": ppi.rate_table(frame, "group", rates),
+                            "guideline": ppi.rate_table(other, "group", rates)})  # fmt: skip
+    assert len(table) == 3 and {"client", "guideline_low", "guideline_labels"} <= set(table.columns)
+    assert (table["guideline_labels"] == 1).all() and (table["guideline"] > table["client"]).all()

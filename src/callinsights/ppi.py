@@ -221,6 +221,25 @@ def rate_table(frame: pd.DataFrame, by: str | None, rates: Sequence[tuple[str, s
     return pd.DataFrame(rows)
 
 
+def by_reading(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """PPI rates corrected with different hand-label files, side by side.
+
+    Args:
+        tables: Name of the label file (``client``, ``guideline``) -> :func:`rate_table` computed with it.
+
+    Returns:
+        One row per grouping, group and rate: ``naive`` (the same for every file) and, per file, ``<name>``,
+        ``<name>_low``, ``<name>_high`` (the PPI rate and interval) and ``<name>_labels`` (labels-only rate).
+    """
+    keys = ["by", "group", "rate"]
+    out = None
+    for name, table in tables.items():
+        part = table[keys + ["naive", "ppi", "ppi_low", "ppi_high", "labels_only"]].rename(columns={
+            "ppi": name, "ppi_low": f"{name}_low", "ppi_high": f"{name}_high", "labels_only": f"{name}_labels"})
+        out = part if out is None else out.merge(part.drop(columns="naive"), on=keys, how="outer")
+    return out.reset_index(drop=True) if out is not None else pd.DataFrame(columns=keys)
+
+
 def _naive_difference(count_a: int, n_a: int, count_b: int, n_b: int, alpha: float) -> tuple[float, float]:
     """Newcombe's score interval for a difference of two independent proportions (statsmodels)."""
     if min(n_a, n_b) == 0:
