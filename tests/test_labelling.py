@@ -156,6 +156,22 @@ def test_agreement_matches_sklearn_and_counts_disagreements():
     assert table.loc["outcome", "calls"] == 5 and table.loc["sentiment", "share_agreeing"] == pytest.approx(0.8)
 
 
+def test_plot_confusion_shows_counts_and_row_shares_per_task():
+    import matplotlib.pyplot as plt
+
+    b = A.copy()
+    b.loc["c3", "sentiment"] = "positive"
+    fig = labelling.plot_confusion(labelling.agreement(A, b, names=("ann", "bob")))
+    try:
+        first = fig.axes[0]
+        assert first.get_ylabel() == "label in ann" and first.get_xlabel() == "label in bob"
+        texts = [t.get_text() for t in first.texts]
+        assert len(texts) == 9 and all("\n" in t and t.endswith("%") for t in texts)
+        assert "kappa" in first.get_title() and len(fig.axes) == 2
+    finally:
+        plt.close(fig)
+
+
 def test_agreement_uses_only_shared_calls_and_accepts_file_columns():
     b = label_table([("c1", "positive", "issue resolved"), ("c9", "negative", "issue resolved")])
     results = labelling.agreement(A.reset_index(), b.reset_index())

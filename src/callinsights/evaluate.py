@@ -41,7 +41,7 @@ from callinsights.redact import redact
 __all__ = [
     "INVALID", "align", "bootstrap_ci", "bootstrap_difference", "brier_score", "calibration_summary",
     "classification_metrics", "clean_predictions", "confusion_frame", "expected_calibration_error", "json_ready",
-    "metric_intervals", "mistakes", "plot_confusion", "plot_macro_f1", "plot_reliability", "proba_frame",
+    "metric_intervals", "mistakes", "plot_confusion", "plot_counts", "plot_macro_f1", "plot_reliability", "proba_frame",
     "reliability_table", "report_table",
 ]
 
@@ -135,11 +135,31 @@ def report_table(
                                        "weighted_f1", "kappa", "n", "n_invalid"])
 
 
+def plot_counts(ax: Any, frame: pd.DataFrame) -> Any:
+    """Draw a table of counts (rows one labelling, columns the other) with scikit-learn's ``ConfusionMatrixDisplay``.
+
+    Each cell shows its count and its share of the row; a column without a row of the same name (``invalid``) gets
+    an empty row, since the display is square.
+
+    Returns:
+        ``ax``.
+    """
+    names = list(frame.columns) + [r for r in frame.index if r not in frame.columns]
+    counts = frame.reindex(index=names, columns=names, fill_value=0).to_numpy()
+    display = ConfusionMatrixDisplay(counts, display_labels=names)
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format="d", xticks_rotation="horizontal")
+    rows = counts.sum(axis=1)
+    for (i, j), text in np.ndenumerate(display.text_):
+        if rows[i]:
+            text.set_text(f"{counts[i, j]}\n{counts[i, j] / rows[i]:.0%}")
+    return ax
+
+
 def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], title: str | None = None) -> Any:
     """Draw the confusion matrix (scikit-learn's ``ConfusionMatrixDisplay``), truth down the side.
 
     Each cell shows its count and its share of the truth row (the recall of that class on the diagonal); an
-    ``invalid`` column (and its empty row) appears only when some prediction is not a label.
+    ``invalid`` column (and its empty row) appears only when some prediction is not a label (:func:`plot_counts`).
 
     Args:
         ax: Matplotlib axes to draw on.
@@ -151,14 +171,7 @@ def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], tit
     Returns:
         ``ax``.
     """
-    frame = confusion_frame(y_true, y_pred, labels)
-    counts = frame.reindex(index=frame.columns, fill_value=0).to_numpy()  # square: the display needs one
-    display = ConfusionMatrixDisplay(counts, display_labels=list(frame.columns))
-    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format="d")
-    rows = counts.sum(axis=1, keepdims=True)
-    for (i, j), text in np.ndenumerate(display.text_):
-        if rows[i, 0]:
-            text.set_text(f"{counts[i, j]}\n{counts[i, j] / rows[i, 0]:.0%}")
+    plot_counts(ax, confusion_frame(y_true, y_pred, labels))
     ax.set_xlabel("predicted")
     ax.set_ylabel("truth")
     if title:

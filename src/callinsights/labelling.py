@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
+from sklearn.metrics import confusion_matrix
 
 from callinsights import config
+from callinsights.evaluate import plot_counts
 from callinsights.labels import (
     OUTCOMES,
     SENTIMENTS,
@@ -26,6 +28,7 @@ from callinsights.labels import (
     read_label_table,
     write_labels,
 )
+from callinsights.monitoring import agreement as prediction_agreement
 from callinsights.redact import redact
 from callinsights.transcripts import natural_key
 
@@ -207,10 +210,6 @@ def agreement(
         LabelFileError: A table has values outside the vocabulary, duplicates or empty cells (every problem
             listed), or the two share no call.
     """
-    from sklearn.metrics import confusion_matrix
-
-    from callinsights.monitoring import agreement as prediction_agreement
-
     a, b = _by_call(labels_a), _by_call(labels_b)
     for frame, name in ((a, names[0]), (b, names[1])):
         check = check_labels(frame.rename_axis("file").reset_index())
@@ -248,24 +247,21 @@ def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
 
 
 def plot_confusion(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
-    """One heatmap per task of the calls each pair of labels shares.
+    """One confusion matrix per task of the calls each pair of labels shares, with row shares
+    (:func:`callinsights.evaluate.plot_counts`).
 
     Returns:
         A matplotlib Figure.
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2))
-    axes = [axes] if len(results) == 1 else list(axes)
-    for ax, r in zip(axes, results.values()):
-        sns.heatmap(r.confusion, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, square=True)
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
+    for ax, r in zip(axes.ravel(), results.values()):
+        plot_counts(ax, r.confusion)
         kappa = "undefined" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
         ax.set_title(f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree")
         ax.set_ylabel(f"label in {r.confusion.index.name}")
         ax.set_xlabel(f"label in {r.confusion.columns.name}")
-        ax.tick_params(axis="x", rotation=0)
-        ax.tick_params(axis="y", rotation=0)
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
