@@ -615,8 +615,8 @@ def distinctive_terms(
 ) -> pd.DataFrame:
     """Terms (words and word pairs, see :func:`terms`) most typical of each class against all the other classes.
 
-    Scored by :func:`callinsights.eda.log_odds_dirichlet` (Monroe et al.'s log-odds with an informative Dirichlet
-    prior from all classes together).
+    Scored by :func:`callinsights.eda.distinctive_by_class` (Monroe et al.'s log-odds with an informative Dirichlet
+    prior from all classes together), the pipeline of the distinctive words of each side of a call too.
 
     Args:
         texts: Texts, one per call (redacted on the way).
@@ -629,23 +629,8 @@ def distinctive_terms(
         Columns ``label``, ``term``, ``z``, ``count_in`` (in the class), ``count_out`` (elsewhere) and ``calls_in``
         (calls of the class using it); only terms with ``z > 0``. A class that is alone has no row.
     """
-    per_call = [Counter(terms(text, stop)) for text in texts]
-    labels = list(labels)
-    pooled = sum(per_call, Counter())
-    frames = []
-    for label in dict.fromkeys(labels):
-        inside = sum((c for c, l in zip(per_call, labels) if l == label), Counter())
-        outside = pooled - inside
-        if not inside or not outside:
-            continue
-        scored = eda.log_odds_dirichlet(inside, outside)
-        scored = scored[(scored["count_a"] >= min_count) & (scored["z"] > 0)].head(top)
-        calls = [sum(term in c for c, l in zip(per_call, labels) if l == label) for term in scored["word"]]
-        frames.append(pd.DataFrame({"label": label, "term": scored["word"], "z": scored["z"],
-                                    "count_in": scored["count_a"], "count_out": scored["count_b"],
-                                    "calls_in": calls}))  # fmt: skip
-    columns = ["label", "term", "z", "count_in", "count_out", "calls_in"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table = eda.distinctive_by_class([Counter(terms(text, stop)) for text in texts], labels, top, min_count)
+    return table[["label", "term", "z", "count_in", "count_out", "calls_in"]]
 
 
 def class_collocations(
@@ -848,17 +833,14 @@ def plot_forest(table: pd.DataFrame, title: str, label: str = "odds ratio (95% C
 
 
 def plot_wordclouds(distinctive: pd.DataFrame, order: Sequence[str], title: str, seed: int = 0):
-    """One word cloud per class, sized by log-odds z of :func:`distinctive_terms` (only terms typical of it)."""
+    """One word cloud per class (:func:`callinsights.eda.cloud`), sized by log-odds z of :func:`distinctive_terms`."""
     import matplotlib.pyplot as plt
-    from wordcloud import WordCloud
 
     present = [c for c in order if c in set(distinctive["label"])]
     fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 3.8), squeeze=False)
     for ax, label in zip(axes.ravel(), present):
         part = distinctive[distinctive["label"] == label]
-        weights = dict(zip(part["term"], part["z"]))
-        cloud = WordCloud(width=600, height=360, background_color="white", random_state=seed, colormap="viridis",
-                          prefer_horizontal=0.95).generate_from_frequencies(weights)  # fmt: skip
+        cloud = eda.cloud(dict(zip(part["term"], part["z"])), width=600, height=360, max_words=200, seed=seed)
         ax.imshow(cloud, interpolation="bilinear")
         ax.set_title(f"{label}", fontsize=11, fontweight="bold")
         ax.axis("off")
