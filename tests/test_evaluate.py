@@ -437,3 +437,18 @@ def test_proba_frame_renames_prediction_columns_to_labels():
 # --- monitoring ------------------------------------------------------------------------------------------------
 
 
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=2, max_value=30))
+def test_vectorised_resample_scores_match_sklearn(seed, n):
+    from callinsights.bootstrap import resample_scores
+
+    rng = np.random.default_rng(seed)
+    t, p = rng.integers(0, 3, (20, n)), rng.integers(0, 4, (20, n))  # code 3 is an invalid answer
+    for name in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
+        got = resample_scores(t, p, 3, name)
+        for row in range(len(t)):
+            truth, pred = np.array(SENTIMENTS)[t[row]], np.array([*SENTIMENTS, INVALID])[p[row]]
+            want = sklearn_scores(list(truth), list(pred), SENTIMENTS)["cohen_kappa" if name == "kappa" else name]
+            assert got[row] == pytest.approx(want, abs=1e-12, nan_ok=True)

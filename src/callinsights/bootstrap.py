@@ -1,12 +1,10 @@
 """Bootstrap intervals of a metric, and of the difference between two systems, resampling calls (scipy).
 
-``scipy.stats.bootstrap`` draws the resamples and takes the percentile interval (``method="percentile"``,
-``paired=True``: gold labels and predictions are resampled together, call by call). The statistic it is given is
-vectorised: each resample's confusion counts are one ``bincount``, and accuracy, macro-F1, weighted F1 and kappa are
-read from them. Scoring each resample with scikit-learn instead took 12.0 s for 2,000 resamples of macro-F1 on 40
-calls (7.1 s for kappa) on the project's 2-core machine, against 0.05 s vectorised, and notebook 04 takes dozens of
-intervals (``benchmarks/bootstrap_speed.py`` measures both; tests check the vectorised scores against
-scikit-learn).
+``scipy.stats.bootstrap`` (``paired=True``, ``method="percentile"``) draws the resamples and takes the interval. The
+statistic it gets is vectorised (:func:`resample_scores`: one ``bincount`` of confusion counts per batch), because
+scoring each resample with scikit-learn took 10.0 s for one macro-F1 interval (2,000 resamples of 40 calls) and 6.0 s
+for kappa, against 0.014 s and 0.007 s vectorised (``benchmarks/bootstrap_speed.py`` on the project's 2-core
+machine), and notebook 04 takes dozens of intervals. Tests check :func:`resample_scores` against scikit-learn.
 """
 
 from __future__ import annotations
@@ -73,6 +71,24 @@ def resample_scores(t: np.ndarray, p: np.ndarray, k: int, name: str) -> np.ndarr
     return (f1 * present).sum(axis=1) / present.sum(axis=1)
 
 
+def _coded(y_true: Any, preds: list[Any], labels: Sequence[str] | None, names: Sequence[str] = ("y_pred",)
+           ) -> tuple[list[str], np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Checked vocabulary, gold values, predictions, and the label codes of all of them (gold first)."""
+    pairs = [paired(y_true, pred, "y_true", name) for pred, name in zip(preds, names)]
+    a = pairs[0][0]
+    labels = check_labels(labels) if labels is not None else infer_labels(a)
+    return labels, a, [b for _, b in pairs], [encode_truth(a, labels)] + [encode_pred(b, labels) for _, b in pairs]
+
+
+def _key(metric: str) -> str:
+    return "kappa" if metric == "cohen_kappa" else metric
+
+
+def _point(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], metric: str) -> float:
+    """The metric on all calls, from scikit-learn."""
+    return classification_metrics(y_true, y_pred, labels)["cohen_kappa" if _key(metric) == "kappa" else metric]
+
+
 def _percentile_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], n_boot: int,
                          seed: int, alpha: float) -> tuple[float, float]:
     """scipy's paired percentile bootstrap; resamples where the statistic is undefined (NaN) are left out."""
@@ -130,12 +146,9 @@ def bootstrap_ci(
     """
     if isinstance(metric, str) and metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}; or pass a callable")
-    a, b = paired(y_true, y_pred)
-    labels = check_labels(labels) if labels is not None else infer_labels(a)
-    t, p = encode_truth(a, labels), encode_pred(b, labels)
+    labels, a, (b,), (t, p) = _coded(y_true, [y_pred], labels)
     if isinstance(metric, str):
-        key = "kappa" if metric == "cohen_kappa" else metric
-        point = classification_metrics(a, b, labels)["cohen_kappa" if key == "kappa" else key]
+        key, point = _key(metric), _point(a, b, labels, metric)
 
         def statistic(t_: np.ndarray, p_: np.ndarray, axis: int = -1) -> np.ndarray:
             return resample_scores(np.atleast_2d(t_), np.atleast_2d(p_), len(labels), key)
@@ -145,7 +158,7 @@ def bootstrap_ci(
 
         def statistic(t_: np.ndarray, p_: np.ndarray, axis: int = -1) -> np.ndarray:
             return np.array([metric(names[x], named[y]) for x, y in zip(np.atleast_2d(t_), np.atleast_2d(p_))])
-    return (float(point), *_percentile_interval((t, p), statistic, n_boot, seed, alpha))
+    return (point, *_percentile_interval((t, p), statistic, n_boot, seed, alpha))
 
 
 def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: int = 2000, seed: int = 0,
@@ -202,15 +215,11 @@ def bootstrap_difference(
     """
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}")
-    a, pa = paired(y_true, pred_a, "y_true", "pred_a")
-    _, pb = paired(y_true, pred_b, "y_true", "pred_b")
-    labels = check_labels(labels) if labels is not None else infer_labels(a)
-    t, ca, cb = encode_truth(a, labels), encode_pred(pa, labels), encode_pred(pb, labels)
-    k, key = len(labels), "kappa" if metric == "cohen_kappa" else metric
-    name = "cohen_kappa" if key == "kappa" else key
-    point = classification_metrics(a, pa, labels)[name] - classification_metrics(a, pb, labels)[name]
+    labels, a, (pa, pb), (t, ca, cb) = _coded(y_true, [pred_a, pred_b], labels, ["pred_a", "pred_b"])
+    k, key = len(labels), _key(metric)
+    point = _point(a, pa, labels, metric) - _point(a, pb, labels, metric)
 
     def statistic(t_: np.ndarray, a_: np.ndarray, b_: np.ndarray, axis: int = -1) -> np.ndarray:
         t_, a_, b_ = np.atleast_2d(t_), np.atleast_2d(a_), np.atleast_2d(b_)
         return resample_scores(t_, a_, k, key) - resample_scores(t_, b_, k, key)
-    return (float(point), *_percentile_interval((t, ca, cb), statistic, n_boot, seed, alpha))
+    return (point, *_percentile_interval((t, ca, cb), statistic, n_boot, seed, alpha))

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from callinsights.bootstrap import bootstrap_ci, bootstrap_difference, metric_intervals
-from callinsights.calibration import (
+# Re-exported, so that notebooks and tests keep importing every scoring function from here.
+from callinsights.bootstrap import bootstrap_ci, bootstrap_difference, metric_intervals  # noqa: F401
+from callinsights.calibration import (  # noqa: F401
     brier_score,
     calibration_summary,
     expected_calibration_error,
@@ -33,17 +34,10 @@ from callinsights.calibration import (
     proba_frame,
     reliability_table,
 )
-from callinsights.checks import INVALID, PROBA_COLUMNS, by_call, clean_predictions
+from callinsights.checks import INVALID, PROBA_COLUMNS, by_call, clean_predictions  # noqa: F401
 from callinsights.labels import TASKS
 from callinsights.metrics import classification_metrics, confusion_frame
 from callinsights.redact import redact
-
-__all__ = [
-    "INVALID", "align", "bootstrap_ci", "bootstrap_difference", "brier_score", "calibration_summary",
-    "classification_metrics", "clean_predictions", "confusion_frame", "expected_calibration_error", "json_ready",
-    "metric_intervals", "mistakes", "plot_confusion", "plot_counts", "plot_macro_f1", "plot_reliability", "proba_frame",
-    "reliability_table", "report_table",
-]
 
 
 def align(labels_df: pd.DataFrame, preds_df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

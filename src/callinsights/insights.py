@@ -767,25 +767,6 @@ def plot_label_shares(frame: pd.DataFrame, group: str, target: str, order: Seque
     return ax.figure
 
 
-def plot_rates(rates: pd.DataFrame, group: str, title: str, overall: float | None = None, ax=None):
-    """Rates with 95% Wilson intervals from :func:`rate_table`, one row per group."""
-    import matplotlib.pyplot as plt
-
-    data = rates.sort_values("rate")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.45 * len(data) + 1.4))
-    y = np.arange(len(data))
-    below, above = (data["rate"] - data["ci_low"]).clip(lower=0), (data["ci_high"] - data["rate"]).clip(lower=0)
-    ax.errorbar(data["rate"], y, xerr=[below, above], fmt="o", capsize=3)
-    ax.set_yticks(y, [f"{g} ({c}/{n})" for g, c, n in zip(data[group], data["count"], data["calls"])])
-    if overall is not None:
-        ax.axvline(overall, color="grey", ls=":", lw=1, label=f"all calls {overall:.0%}")
-        ax.legend(fontsize=8, loc="lower right")
-    ax.set(xlim=(-0.02, 1.02), xlabel="rate (95% Wilson interval)", title=title)
-    ax.figure.tight_layout()
-    return ax.figure
-
-
 def plot_trajectory(frame: pd.DataFrame, hue: str, order: Sequence[str]):
     """Customer sentiment, first third against last third of their turns, coloured by ``hue``; and the last
     third's distribution per ``hue`` class."""

@@ -29,11 +29,6 @@ def _clean_table(table) -> np.ndarray:
     return t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
 
 
-def expected_counts(table) -> np.ndarray:
-    """Counts expected under independence, from the margins (``scipy.stats.contingency.expected_freq``)."""
-    return contingency.expected_freq(_clean_table(table))
-
-
 def cramers_v(table) -> float:
     """Cramér's V of a contingency table (``scipy.stats.contingency.association``), no continuity correction.
 
