@@ -452,3 +452,10 @@ def test_vectorised_resample_scores_match_sklearn(seed, n):
             truth, pred = np.array(SENTIMENTS)[t[row]], np.array([*SENTIMENTS, INVALID])[p[row]]
             want = sklearn_scores(list(truth), list(pred), SENTIMENTS)["cohen_kappa" if name == "kappa" else name]
             assert got[row] == pytest.approx(want, abs=1e-12, nan_ok=True)
+
+
+def test_probability_columns_are_those_the_classifier_writes():
+    from callinsights.classify import PROBA_COLUMNS as written
+    from callinsights.metrics import PROBA_COLUMNS
+
+    assert PROBA_COLUMNS == written

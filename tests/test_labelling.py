@@ -198,21 +198,6 @@ def test_kappa_is_undefined_when_both_files_use_one_value():
     assert results["sentiment"].share_agreeing == 1.0
 
 
-def test_perturbed_copy_changes_exactly_n_labels_per_task_to_allowed_values():
-    copy = labelling.perturbed_copy(A, 2, seed=4)
-    assert (copy["sentiment"] != A["sentiment"]).sum() == 2
-    assert (copy["outcome"] != A["outcome"]).sum() == 2
-    assert copy["sentiment"].isin(["positive", "negative", "neutral"]).all()
-    assert copy.equals(labelling.perturbed_copy(A, 2, seed=4))
-    assert labelling.perturbed_copy(A, 0).equals(A)
-    assert labelling.agreement(A, copy)["sentiment"].share_agreeing == pytest.approx(3 / 5)
-    with pytest.raises(ValueError, match="the table has 5 calls"):
-        labelling.perturbed_copy(A, 6)
-
-
-# Recording labels
-
-
 def test_label_session_saves_every_answer_and_resumes(tmp_path):
     out = tmp_path / "analyst.csv"
     session = labelling.LabelSession(["transcript_2", "transcript_10"], out)

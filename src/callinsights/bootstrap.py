@@ -17,8 +17,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from callinsights.checks import INVALID, check_labels, encode_pred, encode_truth, infer_labels, paired
-from callinsights.metrics import classification_metrics
+from callinsights.metrics import (
+    INVALID,
+    check_labels,
+    classification_metrics,
+    encode_pred,
+    encode_truth,
+    infer_labels,
+    paired,
+)
 
 METRIC_NAMES = ("accuracy", "macro_f1", "weighted_f1", "kappa", "cohen_kappa")
 
@@ -52,14 +59,10 @@ def resample_scores(t: np.ndarray, p: np.ndarray, k: int, name: str) -> np.ndarr
     n = conf.sum(axis=(1, 2))
     if name == "accuracy":
         return tp.sum(axis=1) / n
-    if name == "kappa":
-        square = np.concatenate([conf, np.zeros((conf.shape[0], 1, k + 1))], axis=1)
-        expected = square.sum(axis=2)[:, :, None] * square.sum(axis=1)[:, None, :] / n[:, None, None]
-        disagree = 1.0 - np.eye(k + 1)
-        chance = (disagree * expected).sum(axis=(1, 2))
-        observed = (disagree * square).sum(axis=(1, 2))
+    if name == "kappa":  # (observed - chance agreement) / (1 - chance); an invalid answer matches no truth
+        chance = (conf.sum(axis=2) * conf[:, :, :k].sum(axis=1)).sum(axis=1) / n**2
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(chance == 0, np.nan, 1.0 - observed / np.where(chance == 0, 1.0, chance))
+            return np.where(chance == 1, np.nan, (tp.sum(axis=1) / n - chance) / (1 - chance))
     predicted = conf[:, :, :k].sum(axis=1)  # an invalid prediction is no class's positive ...
     support = conf.sum(axis=2)  # ... but it still leaves its true class unrecalled
     f1 = _safe_ratio(2 * tp, predicted + support)
@@ -80,13 +83,9 @@ def _coded(y_true: Any, preds: list[Any], labels: Sequence[str] | None, names: S
     return labels, a, [b for _, b in pairs], [encode_truth(a, labels)] + [encode_pred(b, labels) for _, b in pairs]
 
 
-def _key(metric: str) -> str:
-    return "kappa" if metric == "cohen_kappa" else metric
-
-
-def _point(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], metric: str) -> float:
+def _point(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], key: str) -> float:
     """The metric on all calls, from scikit-learn."""
-    return classification_metrics(y_true, y_pred, labels)["cohen_kappa" if _key(metric) == "kappa" else metric]
+    return classification_metrics(y_true, y_pred, labels)["cohen_kappa" if key == "kappa" else key]
 
 
 def _percentile_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], n_boot: int,
@@ -148,7 +147,8 @@ def bootstrap_ci(
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}; or pass a callable")
     labels, a, (b,), (t, p) = _coded(y_true, [y_pred], labels)
     if isinstance(metric, str):
-        key, point = _key(metric), _point(a, b, labels, metric)
+        key = "kappa" if metric == "cohen_kappa" else metric
+        point = _point(a, b, labels, key)
 
         def statistic(t_: np.ndarray, p_: np.ndarray, axis: int = -1) -> np.ndarray:
             return resample_scores(np.atleast_2d(t_), np.atleast_2d(p_), len(labels), key)
@@ -216,8 +216,8 @@ def bootstrap_difference(
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}")
     labels, a, (pa, pb), (t, ca, cb) = _coded(y_true, [pred_a, pred_b], labels, ["pred_a", "pred_b"])
-    k, key = len(labels), _key(metric)
-    point = _point(a, pa, labels, metric) - _point(a, pb, labels, metric)
+    k, key = len(labels), "kappa" if metric == "cohen_kappa" else metric
+    point = _point(a, pa, labels, key) - _point(a, pb, labels, key)
 
     def statistic(t_: np.ndarray, a_: np.ndarray, b_: np.ndarray, axis: int = -1) -> np.ndarray:
         t_, a_, b_ = np.atleast_2d(t_), np.atleast_2d(a_), np.atleast_2d(b_)

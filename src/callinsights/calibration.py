@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.calibration import CalibrationDisplay, calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from callinsights.checks import PROBA_COLUMNS, by_call, check_labels, encode_truth, values
+from callinsights.metrics import PROBA_COLUMNS, by_call, check_labels, encode_truth, values
 from callinsights.labels import TASKS
 
 

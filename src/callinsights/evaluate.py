@@ -2,8 +2,8 @@
 
 The pieces live in focused modules, re-exported here so that notebooks keep one import:
 
-- :mod:`callinsights.checks`: inputs, the vocabulary and invalid answers as their own class (:data:`INVALID`).
-- :mod:`callinsights.metrics`: :func:`classification_metrics`, :func:`confusion_frame` (scikit-learn).
+- :mod:`callinsights.metrics`: invalid answers as their own class (:data:`INVALID`), :func:`classification_metrics`,
+  :func:`confusion_frame` (scikit-learn).
 - :mod:`callinsights.bootstrap`: :func:`bootstrap_ci`, :func:`metric_intervals`, :func:`bootstrap_difference`
   (``scipy.stats.bootstrap``).
 - :mod:`callinsights.calibration`: :func:`proba_frame`, :func:`brier_score`, :func:`reliability_table`,
@@ -34,9 +34,15 @@ from callinsights.calibration import (  # noqa: F401
     proba_frame,
     reliability_table,
 )
-from callinsights.checks import INVALID, PROBA_COLUMNS, by_call, clean_predictions  # noqa: F401
 from callinsights.labels import TASKS
-from callinsights.metrics import classification_metrics, confusion_frame
+from callinsights.metrics import (  # noqa: F401
+    INVALID,
+    PROBA_COLUMNS,
+    by_call,
+    classification_metrics,
+    clean_predictions,
+    confusion_frame,
+)
 from callinsights.redact import redact
 
 

@@ -1,8 +1,7 @@
 """The analyst's labelling workflow: pick calls to label, record labels, check a label file, measure agreement.
 
 Reading and validating label files is :mod:`callinsights.labels`' job; this module builds the workflow around it.
-Only a person labels calls: nothing here proposes or invents a label (the perturbed copy made by
-:func:`perturbed_copy` exists to demonstrate :func:`agreement` and is never a label file for analysis).
+Only a person labels calls: nothing here proposes or invents a label.
 """
 
 from __future__ import annotations
@@ -133,37 +132,6 @@ def label_file_problems(path: str | Path, known: set[str] | None = None) -> list
     except (FileNotFoundError, LabelFileError) as err:
         return [str(err)]
     return check_labels(frame, known).messages(str(path))
-
-
-def perturbed_copy(labels: pd.DataFrame, n_changes: int, seed: int = 0) -> pd.DataFrame:
-    """A copy of a label table with ``n_changes`` labels of each task swapped for another value, for demonstrations.
-
-    This is not a second analyst: it shows what :func:`agreement` reports when two label files differ in a known
-    number of places. Never use its output as labels.
-
-    Args:
-        labels: Label table indexed by call (as :func:`callinsights.labels.load_labels` returns it) or with a
-            ``file`` column.
-        n_changes: How many calls get a different sentiment, and how many (chosen independently) a different
-            outcome; the calls and the replacement values are drawn at random with ``seed``.
-        seed: Seed of the draws.
-
-    Returns:
-        The copy, indexed like ``labels``.
-
-    Raises:
-        ValueError: ``n_changes`` is negative or more than the calls in the table.
-    """
-    if not 0 <= n_changes <= len(labels):
-        raise ValueError(f"cannot change {n_changes} labels per task: the table has {len(labels)} calls")
-    copy = labels.copy()
-    rng = random.Random(seed)
-    for task, values in TASKS.items():
-        col = copy.columns.get_loc(task)
-        for row in rng.sample(range(len(copy)), n_changes):
-            current = copy.iat[row, col]
-            copy.iat[row, col] = rng.choice([v for v in values if v != current])
-    return copy
 
 
 @dataclass

@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from scipy.spatial.distance import jensenshannon
 
-from callinsights.checks import INVALID, check_labels, encode_pred, values
 from callinsights.labels import TASKS
-from callinsights.metrics import kappa
+from callinsights.metrics import INVALID, check_labels, encode_pred, kappa, values
+
 
 def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:
     """Share of calls given each label.
