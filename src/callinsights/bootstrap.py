@@ -17,15 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from callinsights.metrics import (
-    INVALID,
-    check_labels,
-    classification_metrics,
-    encode_pred,
-    encode_truth,
-    infer_labels,
-    paired,
-)
+from callinsights.metrics import (INVALID, check_labels, classification_metrics, encode_pred, encode_truth,
+                                  infer_labels, paired)
 
 METRIC_NAMES = ("accuracy", "macro_f1", "weighted_f1", "kappa", "cohen_kappa")
 

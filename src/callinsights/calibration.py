@@ -14,8 +14,8 @@ import pandas as pd
 from sklearn.calibration import CalibrationDisplay, calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from callinsights.metrics import PROBA_COLUMNS, by_call, check_labels, encode_truth, values
 from callinsights.labels import TASKS
+from callinsights.metrics import PROBA_COLUMNS, by_call, check_labels, encode_truth, values
 
 
 def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:

@@ -341,10 +341,8 @@ def log_odds_dirichlet(
     return frame.sort_values(["z", "word"], ascending=[False, True], ignore_index=True)
 
 
-def distinctive_by_class(
-    documents: Sequence[Counter], labels: Sequence[str], top: int = 15, min_count: int = 1,
-    prior_size: float = 1000.0,
-) -> pd.DataFrame:
+def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15, min_count: int = 1,
+                         prior_size: float = 1000.0) -> pd.DataFrame:
     """The terms most typical of each class against all the other classes together, by :func:`log_odds_dirichlet`.
 
     The one pipeline behind the distinctive words of each side of a call (:func:`distinctive_words`) and of each
@@ -426,18 +424,8 @@ def distinctive_words(
 
 def cloud(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
           seed: int = 0) -> WordCloud:
-    """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z).
-
-    Args:
-        weights: Word -> size.
-        width: Image width in pixels.
-        height: Image height in pixels.
-        max_words: Most words drawn.
-        seed: Seed of the layout, so a re-run draws the same picture.
-
-    Returns:
-        The generated cloud; ``.to_array()`` gives the image.
-    """
+    """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z), laid out by ``seed``
+    so that a re-run draws the same picture (see :func:`word_cloud` for the other arguments)."""
     return WordCloud(
         width=width,
         height=height,

@@ -1,18 +1,9 @@
-"""Scoring a system against hand labels: tables of several systems, confusion plots, the calls it got wrong.
+"""Scoring systems against hand labels: tables of several systems, confusion plots, the calls they got wrong.
 
-The pieces live in focused modules, re-exported here so that notebooks keep one import:
-
-- :mod:`callinsights.metrics`: invalid answers as their own class (:data:`INVALID`), :func:`classification_metrics`,
-  :func:`confusion_frame` (scikit-learn).
-- :mod:`callinsights.bootstrap`: :func:`bootstrap_ci`, :func:`metric_intervals`, :func:`bootstrap_difference`
-  (``scipy.stats.bootstrap``).
-- :mod:`callinsights.calibration`: :func:`proba_frame`, :func:`brier_score`, :func:`reliability_table`,
-  :func:`expected_calibration_error`, :func:`calibration_summary`, :func:`plot_reliability`.
-- Monitoring without labels lives in :mod:`callinsights.monitoring`.
-
-Here: :func:`align`, :func:`report_table`, :func:`plot_confusion`, :func:`plot_macro_f1`, :func:`mistakes`, and
-:func:`json_ready`, which turns any of their results into plain JSON values (NaN becomes null) for
-``results/metrics.json``.
+Scores live in :mod:`callinsights.metrics` (scikit-learn, invalid answers as their own class),
+:mod:`callinsights.bootstrap` (scipy) and :mod:`callinsights.calibration`; they are re-exported here so that notebooks
+keep one import. Monitoring without labels is :mod:`callinsights.monitoring`. :func:`json_ready` turns any result into
+plain JSON values (NaN becomes null) for ``results/metrics.json``.
 """
 
 from __future__ import annotations
@@ -26,23 +17,11 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 # Re-exported, so that notebooks and tests keep importing every scoring function from here.
 from callinsights.bootstrap import bootstrap_ci, bootstrap_difference, metric_intervals  # noqa: F401
-from callinsights.calibration import (  # noqa: F401
-    brier_score,
-    calibration_summary,
-    expected_calibration_error,
-    plot_reliability,
-    proba_frame,
-    reliability_table,
-)
+from callinsights.calibration import (brier_score, calibration_summary, expected_calibration_error,  # noqa: F401
+                                      plot_reliability, proba_frame, reliability_table)
 from callinsights.labels import TASKS
-from callinsights.metrics import (  # noqa: F401
-    INVALID,
-    PROBA_COLUMNS,
-    by_call,
-    classification_metrics,
-    clean_predictions,
-    confusion_frame,
-)
+from callinsights.metrics import (INVALID, PROBA_COLUMNS, by_call, classification_metrics,  # noqa: F401
+                                  clean_predictions, confusion_frame)
 from callinsights.redact import redact
 
 

@@ -32,7 +32,9 @@ import pandas as pd
 from callinsights import config, eda
 from callinsights.baselines import NEGATIVE_AT, POSITIVE_AT, sentiment_from_compound, vader_baseline
 from callinsights.labels import load_labels
+from callinsights.monitoring import agreement
 from callinsights.redact import redact
+from callinsights.stats import wilson_interval
 from callinsights.transcripts import META, Turn, customer_turns, group_calls
 
 # --------------------------------------------------------------------------------------------------------------
@@ -576,9 +578,6 @@ def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFram
         interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.monitoring.agreement`); no rows
         when the two share no call.
     """
-    from callinsights.monitoring import agreement
-    from callinsights.stats import wilson_interval
-
     shared = labels.index.intersection(gold.index)
     rows = []
     for task in ("sentiment", "outcome") if len(shared) else ():

@@ -16,21 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    cohen_kappa_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support)
 
 from callinsights.labels import OUTCOMES, SENTIMENTS, TASKS
 
 #: What an unusable prediction is called in tables and what a metric callable sees in its place.
 INVALID = "invalid"
 
-#: Column of ``results/predictions.csv`` that holds each label's probability (``p_issue_resolved``, ...).
-# The lead moves this beside the label vocabulary; classify.PROBA_COLUMNS must equal it (a test checks).
+#: Column of ``results/predictions.csv`` that holds each label's probability; equal to classify's (a test checks).
 PROBA_COLUMNS = {"positive": "p_positive", "negative": "p_negative", "neutral": "p_neutral",
                  "issue resolved": "p_issue_resolved", "follow-up action needed": "p_follow_up"}
 

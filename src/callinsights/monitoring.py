@@ -1,10 +1,8 @@
 """Watching a model when no labels exist: label mix and its drift, agreement between methods, latency, per run.
 
 The signals read the store's records (:meth:`callinsights.store.Store.runs` and ``run_labels``): a change in any of
-them between runs flags a change in the model, the data or the code without a single new label.
-
-:func:`label_distribution`, :func:`distribution_drift`, :func:`agreement`, :func:`latency_summary`,
-:func:`monitor_runs`, :func:`plot_run_metric`, :func:`plot_run_label_shares`.
+them between runs flags a change in the model, the data or the code without a single new label. Kappa is
+scikit-learn's, the Jensen-Shannon divergence scipy's.
 """
 
 from __future__ import annotations

@@ -21,14 +21,6 @@ from scipy.stats import contingency
 from statsmodels.stats.multitest import multipletests
 
 
-def _clean_table(table) -> np.ndarray:
-    """A contingency table as floats with all-zero rows and columns dropped."""
-    t = np.asarray(table, dtype=float)
-    if t.ndim != 2:
-        raise ValueError(f"a contingency table must be 2-D, got shape {t.shape}")
-    return t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
-
-
 def cramers_v(table) -> float:
     """Cramér's V of a contingency table (``scipy.stats.contingency.association``), no continuity correction.
 
@@ -40,12 +32,11 @@ def cramers_v(table) -> float:
     Returns:
         V in [0, 1], or NaN when fewer than two rows or columns remain.
     """
-    t = _clean_table(table)
-    if min(t.shape) < 2:
-        return float("nan")
-    if not np.array_equal(t, np.round(t)):
-        raise ValueError(f"a contingency table holds whole counts; got {t.tolist()}")
-    return float(contingency.association(t.astype(np.int64), method="cramer"))
+    t = np.asarray(table)
+    if t.ndim != 2 or not np.array_equal(t, np.round(t)):
+        raise ValueError(f"a contingency table is 2-D and holds whole counts; got {t.tolist()}")
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0].astype(np.int64)
+    return float("nan") if min(t.shape) < 2 else float(contingency.association(t, method="cramer"))
 
 
 @dataclass
