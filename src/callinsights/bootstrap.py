@@ -101,15 +101,8 @@ def _percentile_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., 
     return float(low), float(high)
 
 
-def bootstrap_ci(
-    y_true: Any,
-    y_pred: Any,
-    metric: str | Callable[[np.ndarray, np.ndarray], float],
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    labels: Sequence[str] | None = None,
-) -> tuple[float, float, float]:
+def bootstrap_ci(y_true: Any, y_pred: Any, metric: str | Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000,
+                 seed: int = 0, alpha: float = 0.05, labels: Sequence[str] | None = None) -> tuple[float, float, float]:
     """A metric on all calls with its percentile-bootstrap confidence interval, resampling calls.
 
     With 40 labelled calls one call moves accuracy by 2.5 points, so a difference between systems means little
@@ -159,12 +152,8 @@ def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: in
     """Accuracy, macro-F1, weighted F1 and Cohen's kappa, each with its bootstrap interval (:func:`bootstrap_ci`).
 
     Args:
-        y_true: Gold label per call.
-        y_pred: Predicted label per call.
-        labels: The task's vocabulary.
-        n_boot: Bootstrap resamples.
-        seed: Seed of the resampling (the same resamples for every metric).
-        alpha: One minus the intervals' coverage.
+        y_true, y_pred, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`; every metric sees the same
+            resamples.
 
     Returns:
         One row per metric (index ``accuracy, macro_f1, weighted_f1, kappa``): ``value, low, high`` and ``width``
@@ -177,16 +166,9 @@ def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: in
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
 
 
-def bootstrap_difference(
-    y_true: Any,
-    pred_a: Any,
-    pred_b: Any,
-    metric: str = "macro_f1",
-    labels: Sequence[str] | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float, float]:
+def bootstrap_difference(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "macro_f1",
+                         labels: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+                         ) -> tuple[float, float, float]:
     """How much better system A scores than system B on the same calls, with a paired bootstrap interval.
 
     Both systems are scored on the same resampled calls, so the interval reflects the difference itself rather than
@@ -194,14 +176,10 @@ def bootstrap_difference(
     calls cannot tell the two systems apart.
 
     Args:
-        y_true: Gold label per call.
-        pred_a: Predictions of system A (same order; two Series must share their index).
+        pred_a: Predictions of system A (same order as ``y_true``; two Series must share their index).
         pred_b: Predictions of system B.
         metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``.
-        labels: The task's vocabulary; inferred from the gold values when omitted.
-        n_boot: Bootstrap resamples.
-        seed: Seed of the resampling.
-        alpha: One minus the interval's coverage.
+        y_true, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`.
 
     Returns:
         ``(difference, low, high)``: A minus B on all calls and the interval's bounds.

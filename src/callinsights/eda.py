@@ -422,7 +422,7 @@ def distinctive_words(
     return table[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
 
 
-def cloud(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
+def cloud_from_weights(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
           seed: int = 0) -> WordCloud:
     """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z), laid out by ``seed``
     so that a re-run draws the same picture (see :func:`word_cloud` for the other arguments)."""
@@ -461,7 +461,7 @@ def word_cloud(
         seed: Seed of the layout, so a re-run draws the same picture.
 
     Returns:
-        The generated cloud (:func:`cloud`); :func:`plot_word_cloud` draws it with a title.
+        The generated cloud (:func:`cloud_from_weights`); :func:`plot_word_cloud` draws it with a title.
 
     Raises:
         ValueError: No word is left after redaction and stop words.
@@ -469,7 +469,7 @@ def word_cloud(
     counts = word_counts(texts, stop_words, drop_proper_nouns)
     if not counts:
         raise ValueError("no words left for a word cloud after redaction and stop words")
-    return cloud(dict(counts), width, height, max_words, seed)
+    return cloud_from_weights(dict(counts), width, height, max_words, seed)
 
 
 def meta_lines(turns: Iterable[Turn]) -> pd.DataFrame:
