@@ -323,14 +323,28 @@ def test_confusion_frame_adds_invalid_column_only_when_needed():
     assert frame.loc[NEG, INVALID] == 1 and frame.to_numpy().sum() == 2
 
 
-def test_plot_confusion_annotates_counts_in_truth_rows():
+def test_plot_confusion_annotates_counts_and_row_shares_in_truth_rows():
     fig, ax = plt.subplots()
     try:
         out = plot_confusion(ax, SIX_TRUE, SIX_PRED, SENTIMENTS, title="six calls")
         assert out is ax
-        assert [t.get_text() for t in ax.texts] == ["1", "1", "0", "0", "2", "0", "1", "0", "1"]
+        # Two calls per truth row, so each call is half of its row.
+        counts = ["1", "1", "0", "0", "2", "0", "1", "0", "1"]
+        shares = {"0": "0%", "1": "50%", "2": "100%"}
+        assert [t.get_text() for t in ax.texts] == [f"{c}\n{shares[c]}" for c in counts]
         assert ax.get_ylabel() == "truth" and ax.get_title() == "six calls"
         assert [t.get_text() for t in ax.get_yticklabels()] == list(SENTIMENTS)
+    finally:
+        plt.close(fig)
+
+
+def test_plot_confusion_adds_an_invalid_column_with_an_empty_row():
+    fig, ax = plt.subplots()
+    try:
+        plot_confusion(ax, [POS, NEG], [POS, "maybe"], SENTIMENTS)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [*SENTIMENTS, INVALID]
+        assert ax.texts[3].get_text() == "0\n0%" and ax.texts[7].get_text() == "1\n100%"  # negative -> invalid
+        assert ax.texts[-1].get_text() == "0"  # nobody's truth is invalid: no share in that row
     finally:
         plt.close(fig)
 
@@ -400,12 +414,15 @@ def test_one_bin_ece_is_gap_between_mean_confidence_and_accuracy():
     assert expected_calibration_error(y_true, proba, OUTCOMES, n_bins=1) == pytest.approx(abs(3 / 5 - 3.7 / 5))
 
 
-def test_plot_reliability_draws_one_bar_per_used_bin():
+def test_plot_reliability_draws_one_point_per_used_bin_with_its_calls():
     fig, ax = plt.subplots()
     try:
         table = reliability_table(*calibration_example(), OUTCOMES)
         assert plot_reliability(ax, table) is ax
-        assert [p.get_height() for p in ax.patches] == pytest.approx([1.0, 0.5, 0.5])
+        curve = next(line for line in ax.lines if line.get_label() == "predicted class")
+        assert curve.get_xdata().tolist() == pytest.approx([0.5, 0.7, 0.9])
+        assert curve.get_ydata().tolist() == pytest.approx([1.0, 0.5, 0.5])
+        assert [t.get_text() for t in ax.texts] == ["n=1", "n=2", "n=2"]
     finally:
         plt.close(fig)
 
@@ -420,3 +437,25 @@ def test_proba_frame_renames_prediction_columns_to_labels():
 # --- monitoring ------------------------------------------------------------------------------------------------
 
 
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=2, max_value=30))
+def test_vectorised_resample_scores_match_sklearn(seed, n):
+    from callinsights.bootstrap import resample_scores
+
+    rng = np.random.default_rng(seed)
+    t, p = rng.integers(0, 3, (20, n)), rng.integers(0, 4, (20, n))  # code 3 is an invalid answer
+    for name in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
+        got = resample_scores(t, p, 3, name)
+        for row in range(len(t)):
+            truth, pred = np.array(SENTIMENTS)[t[row]], np.array([*SENTIMENTS, INVALID])[p[row]]
+            want = sklearn_scores(list(truth), list(pred), SENTIMENTS)["cohen_kappa" if name == "kappa" else name]
+            assert got[row] == pytest.approx(want, abs=1e-12, nan_ok=True)
+
+
+def test_probability_columns_are_those_the_classifier_writes():
+    from callinsights.classify import PROBA_COLUMNS as written
+    from callinsights.metrics import PROBA_COLUMNS
+
+    assert PROBA_COLUMNS == written

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from callinsights import insights
+from callinsights import insights, topics
 from callinsights.transcripts import parse_text, read_calls
 
 CALL = """Member: Hi, I can't log in to my account. Can you help? Is the website broken?
@@ -130,7 +130,7 @@ def test_topic_names_come_from_matching_terms():
 
 
 def test_a_name_goes_to_one_topic_only():
-    names = insights._topic_names([["copay", "refund", "charged"], ["copay", "bill", "weather"]], insights.TOPIC_NAMES)
+    names = topics._topic_names([["copay", "refund", "charged"], ["copay", "bill", "weather"]], insights.TOPIC_NAMES)
     assert names == ["Copay / billing dispute", "copay / bill / weather"]
 
 

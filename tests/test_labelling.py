@@ -156,6 +156,22 @@ def test_agreement_matches_sklearn_and_counts_disagreements():
     assert table.loc["outcome", "calls"] == 5 and table.loc["sentiment", "share_agreeing"] == pytest.approx(0.8)
 
 
+def test_plot_confusion_shows_counts_and_row_shares_per_task():
+    import matplotlib.pyplot as plt
+
+    b = A.copy()
+    b.loc["c3", "sentiment"] = "positive"
+    fig = labelling.plot_confusion(labelling.agreement(A, b, names=("ann", "bob")))
+    try:
+        first = fig.axes[0]
+        assert first.get_ylabel() == "label in ann" and first.get_xlabel() == "label in bob"
+        texts = [t.get_text() for t in first.texts]
+        assert len(texts) == 9 and all("\n" in t and t.endswith("%") for t in texts)
+        assert "kappa" in first.get_title() and len(fig.axes) == 2
+    finally:
+        plt.close(fig)
+
+
 def test_agreement_uses_only_shared_calls_and_accepts_file_columns():
     b = label_table([("c1", "positive", "issue resolved"), ("c9", "negative", "issue resolved")])
     results = labelling.agreement(A.reset_index(), b.reset_index())
@@ -180,21 +196,6 @@ def test_kappa_is_undefined_when_both_files_use_one_value():
     results = labelling.agreement(same, same.copy())
     assert math.isnan(results["sentiment"].kappa)
     assert results["sentiment"].share_agreeing == 1.0
-
-
-def test_perturbed_copy_changes_exactly_n_labels_per_task_to_allowed_values():
-    copy = labelling.perturbed_copy(A, 2, seed=4)
-    assert (copy["sentiment"] != A["sentiment"]).sum() == 2
-    assert (copy["outcome"] != A["outcome"]).sum() == 2
-    assert copy["sentiment"].isin(["positive", "negative", "neutral"]).all()
-    assert copy.equals(labelling.perturbed_copy(A, 2, seed=4))
-    assert labelling.perturbed_copy(A, 0).equals(A)
-    assert labelling.agreement(A, copy)["sentiment"].share_agreeing == pytest.approx(3 / 5)
-    with pytest.raises(ValueError, match="the table has 5 calls"):
-        labelling.perturbed_copy(A, 6)
-
-
-# Recording labels
 
 
 def test_label_session_saves_every_answer_and_resumes(tmp_path):

@@ -12,7 +12,7 @@ import random
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -341,6 +341,43 @@ def log_odds_dirichlet(
     return frame.sort_values(["z", "word"], ascending=[False, True], ignore_index=True)
 
 
+def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15, min_count: int = 1,
+                         prior_size: float = 1000.0) -> pd.DataFrame:
+    """The terms most typical of each class against all the other classes together, by :func:`log_odds_dirichlet`.
+
+    The one pipeline behind the distinctive words of each side of a call (:func:`distinctive_words`) and of each
+    label (:func:`callinsights.insights.distinctive_terms`).
+
+    Args:
+        documents: Term counts of each document (a call, or one side of it).
+        labels: Class of each document.
+        top: Terms kept per class.
+        min_count: A term must occur this often in the class.
+        prior_size: See :func:`log_odds_dirichlet`.
+
+    Returns:
+        Columns ``label``, ``term``, ``count_in`` (in the class), ``count_out`` (elsewhere), ``log_odds``, ``z`` and
+        ``calls_in`` (documents of the class using it); only terms with ``z > 0``, classes in order of first
+        appearance, most distinctive first. A class that is alone, or has no terms, has no row.
+    """
+    labels = list(labels)
+    pooled = sum(documents, Counter())
+    frames = []
+    for label in dict.fromkeys(labels):
+        inside = sum((c for c, l in zip(documents, labels) if l == label), Counter())
+        outside = pooled - inside
+        if not inside or not outside:
+            continue
+        scored = log_odds_dirichlet(inside, outside, prior_size=prior_size)
+        scored = scored[(scored["count_a"] >= min_count) & (scored["z"] > 0)].head(top)
+        calls = [sum(term in c for c, l in zip(documents, labels) if l == label) for term in scored["word"]]
+        frames.append(pd.DataFrame({"label": label, "term": scored["word"], "count_in": scored["count_a"],
+                                    "count_out": scored["count_b"], "log_odds": scored["log_odds"],
+                                    "z": scored["z"], "calls_in": calls}))  # fmt: skip
+    columns = ["label", "term", "count_in", "count_out", "log_odds", "z", "calls_in"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def distinctive_words(
     texts_a: Iterable[str],
     texts_b: Iterable[str],
@@ -350,7 +387,7 @@ def distinctive_words(
     drop_proper_nouns: bool = True,
     prior_size: float = 1000.0,
 ) -> pd.DataFrame:
-    """The words most typical of each of two sides, by :func:`log_odds_dirichlet` z-score.
+    """The words most typical of each of two sides, by :func:`distinctive_by_class`.
 
     Args:
         texts_a: Texts of side A (redacted here).
@@ -365,20 +402,39 @@ def distinctive_words(
         ``2 * n`` rows (fewer when a side has fewer words): ``side`` (whose word it is), ``word``,
         ``count_<a>``, ``count_<b>``, ``log_odds`` and ``z`` from that side's point of view (always positive for
         a distinctive word), A's words first.
+
+    Raises:
+        ValueError: A side has no words.
     """
     texts_a, texts_b = list(texts_a), list(texts_b)
     stop = frozenset(stop_words or ())
     if drop_proper_nouns:
         stop |= proper_nouns(texts_a + texts_b)
-    table = log_odds_dirichlet(
-        word_counts(texts_a, stop, False), word_counts(texts_b, stop, False), prior_size=prior_size
-    )
-    top_a = table[table["z"] > 0].head(n).assign(side=names[0])
-    top_b = table[table["z"] < 0].sort_values(["z", "word"]).head(n).assign(side=names[1])
-    top_b[["log_odds", "z"]] = -top_b[["log_odds", "z"]]
-    out = pd.concat([top_a, top_b], ignore_index=True)
-    out = out.rename(columns={"count_a": f"count_{names[0]}", "count_b": f"count_{names[1]}"})
-    return out[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
+    documents = [Counter(tokens(text, stop)) for text in texts_a + texts_b]
+    if not sum(documents[: len(texts_a)], Counter()) or not sum(documents[len(texts_a):], Counter()):
+        raise ValueError("distinctive words need words on both sides; one side is empty")
+    table = distinctive_by_class(documents, [names[0]] * len(texts_a) + [names[1]] * len(texts_b), top=n,
+                                 min_count=0, prior_size=prior_size)
+    own_a = table["label"] == names[0]
+    table[f"count_{names[0]}"] = table["count_in"].where(own_a, table["count_out"])
+    table[f"count_{names[1]}"] = table["count_out"].where(own_a, table["count_in"])
+    table = table.rename(columns={"label": "side", "term": "word"})
+    return table[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
+
+
+def cloud_from_weights(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
+          seed: int = 0) -> WordCloud:
+    """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z), laid out by ``seed``
+    so that a re-run draws the same picture (see :func:`word_cloud` for the other arguments)."""
+    return WordCloud(
+        width=width,
+        height=height,
+        max_words=max_words,
+        background_color="white",
+        colormap="Dark2",  # dark colours only: pale yellow words are unreadable on white
+        random_state=seed,
+        prefer_horizontal=0.95,
+    ).generate_from_frequencies(weights)
 
 
 def word_cloud(
@@ -405,7 +461,7 @@ def word_cloud(
         seed: Seed of the layout, so a re-run draws the same picture.
 
     Returns:
-        The generated cloud; ``.to_array()`` gives the image, :func:`plot_word_cloud` draws it with a title.
+        The generated cloud (:func:`cloud_from_weights`); :func:`plot_word_cloud` draws it with a title.
 
     Raises:
         ValueError: No word is left after redaction and stop words.
@@ -413,16 +469,7 @@ def word_cloud(
     counts = word_counts(texts, stop_words, drop_proper_nouns)
     if not counts:
         raise ValueError("no words left for a word cloud after redaction and stop words")
-    cloud = WordCloud(
-        width=width,
-        height=height,
-        max_words=max_words,
-        background_color="white",
-        colormap="Dark2",  # dark colours only: pale yellow words are unreadable on white
-        random_state=seed,
-        prefer_horizontal=0.95,
-    )
-    return cloud.generate_from_frequencies(dict(counts))
+    return cloud_from_weights(dict(counts), width, height, max_words, seed)
 
 
 def meta_lines(turns: Iterable[Turn]) -> pd.DataFrame:

@@ -161,13 +161,10 @@ def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_b
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """The comparison as a Markdown table for docs/experiments.md."""
-    lines = ["| what | held-out sentiment macro-F1 | held-out outcome macro-F1 | seconds per call |",
-             "|---|---|---|---|"]
-    for row in table.itertuples(index=False):
-        lines.append(f"| {row.configuration} | {row.sentiment_macro_f1:.3f} | {row.outcome_macro_f1:.3f} | "
-                     f"{row.seconds_per_call:.2f} |")
-    return "\n".join(lines)
+    """The comparison as a Markdown table for docs/experiments.md (``DataFrame.to_markdown``, via tabulate)."""
+    shown = table[["configuration", "sentiment_macro_f1", "outcome_macro_f1", "seconds_per_call"]].set_axis(
+        ["what", "held-out sentiment macro-F1", "held-out outcome macro-F1", "seconds per call"], axis=1)
+    return shown.to_markdown(index=False, floatfmt=("", ".3f", ".3f", ".2f"))
 
 
 def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str | Path = EXPERIMENTS_DOC) -> Path:

@@ -1,8 +1,7 @@
 """The analyst's labelling workflow: pick calls to label, record labels, check a label file, measure agreement.
 
 Reading and validating label files is :mod:`callinsights.labels`' job; this module builds the workflow around it.
-Only a person labels calls: nothing here proposes or invents a label (the perturbed copy made by
-:func:`perturbed_copy` exists to demonstrate :func:`agreement` and is never a label file for analysis).
+Only a person labels calls: nothing here proposes or invents a label.
 """
 
 from __future__ import annotations
@@ -14,8 +13,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
+from sklearn.metrics import confusion_matrix
 
 from callinsights import config
+from callinsights.evaluate import plot_counts
 from callinsights.labels import (
     OUTCOMES,
     SENTIMENTS,
@@ -26,6 +27,7 @@ from callinsights.labels import (
     read_label_table,
     write_labels,
 )
+from callinsights.monitoring import agreement as prediction_agreement
 from callinsights.redact import redact
 from callinsights.transcripts import natural_key
 
@@ -132,37 +134,6 @@ def label_file_problems(path: str | Path, known: set[str] | None = None) -> list
     return check_labels(frame, known).messages(str(path))
 
 
-def perturbed_copy(labels: pd.DataFrame, n_changes: int, seed: int = 0) -> pd.DataFrame:
-    """A copy of a label table with ``n_changes`` labels of each task swapped for another value, for demonstrations.
-
-    This is not a second analyst: it shows what :func:`agreement` reports when two label files differ in a known
-    number of places. Never use its output as labels.
-
-    Args:
-        labels: Label table indexed by call (as :func:`callinsights.labels.load_labels` returns it) or with a
-            ``file`` column.
-        n_changes: How many calls get a different sentiment, and how many (chosen independently) a different
-            outcome; the calls and the replacement values are drawn at random with ``seed``.
-        seed: Seed of the draws.
-
-    Returns:
-        The copy, indexed like ``labels``.
-
-    Raises:
-        ValueError: ``n_changes`` is negative or more than the calls in the table.
-    """
-    if not 0 <= n_changes <= len(labels):
-        raise ValueError(f"cannot change {n_changes} labels per task: the table has {len(labels)} calls")
-    copy = labels.copy()
-    rng = random.Random(seed)
-    for task, values in TASKS.items():
-        col = copy.columns.get_loc(task)
-        for row in rng.sample(range(len(copy)), n_changes):
-            current = copy.iat[row, col]
-            copy.iat[row, col] = rng.choice([v for v in values if v != current])
-    return copy
-
-
 @dataclass
 class TaskAgreement:
     """Agreement of two label files on one task.
@@ -207,10 +178,6 @@ def agreement(
         LabelFileError: A table has values outside the vocabulary, duplicates or empty cells (every problem
             listed), or the two share no call.
     """
-    from sklearn.metrics import confusion_matrix
-
-    from callinsights.monitoring import agreement as prediction_agreement
-
     a, b = _by_call(labels_a), _by_call(labels_b)
     for frame, name in ((a, names[0]), (b, names[1])):
         check = check_labels(frame.rename_axis("file").reset_index())
@@ -248,24 +215,21 @@ def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
 
 
 def plot_confusion(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
-    """One heatmap per task of the calls each pair of labels shares.
+    """One confusion matrix per task of the calls each pair of labels shares, with row shares
+    (:func:`callinsights.evaluate.plot_counts`).
 
     Returns:
         A matplotlib Figure.
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2))
-    axes = [axes] if len(results) == 1 else list(axes)
-    for ax, r in zip(axes, results.values()):
-        sns.heatmap(r.confusion, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, square=True)
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
+    for ax, r in zip(axes.ravel(), results.values()):
+        plot_counts(ax, r.confusion)
         kappa = "undefined" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
         ax.set_title(f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree")
         ax.set_ylabel(f"label in {r.confusion.index.name}")
         ax.set_xlabel(f"label in {r.confusion.columns.name}")
-        ax.tick_params(axis="x", rotation=0)
-        ax.tick_params(axis="y", rotation=0)
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig

@@ -1,10 +1,8 @@
 """Watching a model when no labels exist: label mix and its drift, agreement between methods, latency, per run.
 
 The signals read the store's records (:meth:`callinsights.store.Store.runs` and ``run_labels``): a change in any of
-them between runs flags a change in the model, the data or the code without a single new label.
-
-:func:`label_distribution`, :func:`distribution_drift`, :func:`agreement`, :func:`latency_summary`,
-:func:`monitor_runs`, :func:`plot_run_metric`, :func:`plot_run_label_shares`.
+them between runs flags a change in the model, the data or the code without a single new label. Kappa is
+scikit-learn's, the Jensen-Shannon divergence scipy's.
 """
 
 from __future__ import annotations
@@ -14,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
 
-from callinsights.evaluate import INVALID, _check_labels, _confusions, _encode_pred, _kappa, _values
 from callinsights.labels import TASKS
+from callinsights.metrics import INVALID, check_labels, encode_pred, kappa, values
+
 
 def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:
     """Share of calls given each label.
@@ -29,11 +29,11 @@ def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:
         Shares indexed by label (all labels, in order, even at 0), plus ``invalid`` when some predictions are not
         labels; they sum to 1.
     """
-    labels = _check_labels(labels)
-    values = _values(preds, "preds")
-    if len(values) == 0:
+    labels = check_labels(labels)
+    given = values(preds, "preds")
+    if len(given) == 0:
         raise ValueError("preds is empty; there is no distribution to take")
-    codes = _encode_pred(values, labels)
+    codes = encode_pred(given, labels)
     counts = np.bincount(codes, minlength=len(labels) + 1)
     shares = pd.Series(counts / counts.sum(), index=labels + [INVALID], name="share")
     return shares if counts[-1] else shares.drop(INVALID)
@@ -74,16 +74,10 @@ def distribution_drift(
     cur = _distribution(current_shares, "current_shares")
     index = ref.index.union(cur.index, sort=False)
     p, q = ref.reindex(index, fill_value=0.0).to_numpy(), cur.reindex(index, fill_value=0.0).to_numpy()
-    m = (p + q) / 2
-
-    def kl_to_m(x: np.ndarray) -> float:
-        nz = x > 0  # 0 * log 0 is 0
-        return float((x[nz] * np.log2(x[nz] / m[nz])).sum())
-
     pf, qf = np.maximum(p, eps), np.maximum(q, eps)
     return {
         "total_variation": float(np.abs(p - q).sum() / 2),
-        "jensen_shannon": (kl_to_m(p) + kl_to_m(q)) / 2,
+        "jensen_shannon": float(jensenshannon(p, q, base=2) ** 2),  # scipy gives the distance, its root
         "psi": float(((qf - pf) * np.log(qf / pf)).sum()),
     }
 
@@ -119,14 +113,9 @@ def agreement(a: pd.Series, b: pd.Series) -> dict[str, float]:
             f"{', '.join(map(str, b.index[:3]))}) share no call with a value on both sides; check the call ids"
         )
     pairs = both[usable]
-    values = sorted(set(pairs["a"]) | set(pairs["b"]), key=str)
-    index = {v: i for i, v in enumerate(values)}
-    x = np.array([index[v] for v in pairs["a"]])
-    y = np.array([index[v] for v in pairs["b"]])
-    square = _confusions(x, y, len(values), len(values), np.arange(len(x))[None, :])
     return {
-        "share_agree": float((x == y).mean()),
-        "kappa": float(_kappa(square)[0]),
+        "share_agree": float((pairs["a"] == pairs["b"]).mean()),
+        "kappa": kappa(pairs["a"].astype(str).to_numpy(), pairs["b"].astype(str).to_numpy()),
         "n": int(len(pairs)),
         "n_missing": int((~usable).sum()),
     }
@@ -147,7 +136,7 @@ def latency_summary(seconds: Any) -> dict[str, float]:
         ValueError: No time is given, or one is negative.
     """
     try:
-        s = pd.to_numeric(pd.Series(_values(seconds, "seconds"))).dropna().to_numpy(dtype=float)
+        s = pd.to_numeric(pd.Series(values(seconds, "seconds"))).dropna().to_numpy(dtype=float)
     except (ValueError, TypeError) as err:
         raise ValueError(f"seconds must hold numbers (time per call in seconds): {err}") from None
     if len(s) == 0:

@@ -4,7 +4,7 @@ Small samples are the rule here (40 hand-labelled calls, topics of a few dozen c
 function reports its uncertainty and says when a textbook approximation does not hold: :func:`association` gives a
 permutation p-value beside the asymptotic chi-square one and flags small expected counts; rates come with Wilson
 intervals; :func:`odds_ratio_table` corrects zero cells; :func:`logistic_odds` refuses to print finite odds ratios
-under perfect separation.
+under perfect separation. The tests themselves are scipy's and statsmodels'.
 """
 
 from __future__ import annotations
@@ -17,29 +17,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-
-
-def _clean_table(table) -> np.ndarray:
-    """A contingency table as floats with all-zero rows and columns dropped."""
-    t = np.asarray(table, dtype=float)
-    if t.ndim != 2:
-        raise ValueError(f"a contingency table must be 2-D, got shape {t.shape}")
-    return t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
-
-
-def _chi2(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Pearson's chi-square of one or many tables (last two axes) against one expected table."""
-    return ((observed - expected) ** 2 / expected).sum(axis=(-2, -1))
-
-
-def expected_counts(table) -> np.ndarray:
-    """Counts expected under independence, from the margins."""
-    t = _clean_table(table)
-    return np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
+from scipy.stats import contingency
+from statsmodels.stats.multitest import multipletests
 
 
 def cramers_v(table) -> float:
-    """Cramér's V of a contingency table: ``sqrt(chi2 / (n * (min(rows, cols) - 1)))``, no continuity correction.
+    """Cramér's V of a contingency table (``scipy.stats.contingency.association``), no continuity correction.
 
     0 means the row and column variables are independent in this table, 1 that one determines the other.
 
@@ -49,11 +32,11 @@ def cramers_v(table) -> float:
     Returns:
         V in [0, 1], or NaN when fewer than two rows or columns remain.
     """
-    t = _clean_table(table)
-    if min(t.shape) < 2:
-        return float("nan")
-    chi2 = float(_chi2(t, expected_counts(t)))
-    return math.sqrt(chi2 / (t.sum() * (min(t.shape) - 1)))
+    t = np.asarray(table)
+    if t.ndim != 2 or not np.array_equal(t, np.round(t)):
+        raise ValueError(f"a contingency table is 2-D and holds whole counts; got {t.tolist()}")
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0].astype(np.int64)
+    return float("nan") if min(t.shape) < 2 else float(contingency.association(t, method="cramer"))
 
 
 @dataclass
@@ -153,25 +136,28 @@ def association(
     if min(observed.shape) < 2:
         nan = float("nan")
         return Association(table, nan, 0, nan, nan, 0, nan, nan, nan)
-    expected = expected_counts(observed)
-    chi2 = float(_chi2(observed, expected))
-    dof = (observed.shape[0] - 1) * (observed.shape[1] - 1)
+    chi2, p_asymptotic, dof, expected = stats.chi2_contingency(observed, correction=False)
     r_codes = pd.Categorical(data[row], categories=table.index).codes
     c_codes = pd.Categorical(data[col], categories=table.columns).codes
     n_rows, n_cols = observed.shape
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permuted(np.tile(c_codes, (n_permutations, 1)), axis=1)
-    cells = r_codes * n_cols + shuffled + (np.arange(n_permutations) * n_rows * n_cols)[:, None]
-    tables = np.bincount(cells.ravel(), minlength=n_permutations * n_rows * n_cols).reshape(
-        n_permutations, n_rows, n_cols
-    )
-    p_perm = (1 + int((_chi2(tables, expected) >= chi2 - 1e-9).sum())) / (n_permutations + 1)
+
+    def chi2_of_pairs(r: np.ndarray, c: np.ndarray, axis: int = -1) -> np.ndarray:
+        # Shuffling keeps both margins, so every shuffled table shares the observed table's expected counts: the
+        # statistic of thousands of shuffles is one bincount, not thousands of chi2_contingency calls.
+        r, c = np.broadcast_arrays(np.atleast_2d(r), np.atleast_2d(c))
+        cells = r * n_cols + c + (np.arange(len(r)) * n_rows * n_cols)[:, None]
+        tables = np.bincount(cells.ravel(), minlength=r.size // r.shape[-1] * n_rows * n_cols)
+        return ((tables.reshape(-1, n_rows, n_cols) - expected) ** 2 / expected).sum(axis=(-2, -1))
+
+    p_perm = stats.permutation_test((r_codes, c_codes), chi2_of_pairs, permutation_type="pairings",
+                                    vectorized=True, n_resamples=n_permutations, alternative="greater",
+                                    rng=np.random.default_rng(seed)).pvalue
     return Association(
         table=table,
-        chi2=chi2,
-        dof=dof,
-        p_asymptotic=float(stats.chi2.sf(chi2, dof)),
-        p_permutation=p_perm,
+        chi2=float(chi2),
+        dof=int(dof),
+        p_asymptotic=float(p_asymptotic),
+        p_permutation=float(p_perm),
         n_permutations=n_permutations,
         cramers_v=cramers_v(observed),
         min_expected=float(expected.min()),
@@ -180,17 +166,11 @@ def association(
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion (NaNs for ``n == 0``)."""
+    """Wilson score interval for a proportion (``scipy.stats.binomtest(...).proportion_ci``; NaNs for ``n == 0``)."""
     if n == 0:
         return float("nan"), float("nan")
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    # At 0 or n successes the bound is exactly 0 or 1; rounding must not put it on the wrong side of the estimate.
-    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
-    high = 1.0 if successes == n else max(p, min(1.0, centre + half))
-    return low, high
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def rate_table(frame: pd.DataFrame, group: str, target: str, positive: str) -> pd.DataFrame:
@@ -222,26 +202,23 @@ def rate_table(frame: pd.DataFrame, group: str, target: str, positive: str) -> p
 def rank_biserial(x: Sequence[float], y: Sequence[float]) -> float:
     """Rank-biserial correlation: P(x > y) - P(x < y) over all pairs (ties count for neither).
 
-    1 means every ``x`` is above every ``y``, -1 every one below, 0 no tendency. Equals ``2 U / (n_x n_y) - 1`` with
-    Mann-Whitney's ``U`` for ``x``.
+    1 means every ``x`` is above every ``y``, -1 every one below, 0 no tendency: ``2 U / (n_x n_y) - 1`` with
+    Mann-Whitney's ``U`` for ``x`` (scipy).
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) == 0 or len(y) == 0:
         return float("nan")
-    diff = x[:, None] - y[None, :]
-    return float(((diff > 0).sum() - (diff < 0).sum()) / diff.size)
+    u = stats.mannwhitneyu(x, y, alternative="two-sided").statistic
+    return float(2 * u / (len(x) * len(y)) - 1)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm-adjusted p-values (family-wise error over the given tests; NaNs stay NaN)."""
+    """Holm-adjusted p-values (statsmodels' ``multipletests``) over the given tests; NaNs stay NaN."""
     p = np.asarray(p_values, dtype=float)
     out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok])]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p[i]))
-        out[i] = running
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
     return out
 
 
@@ -278,8 +255,9 @@ def compare_groups(frame: pd.DataFrame, features: Sequence[str], target: str, po
 def odds_ratio_table(frame: pd.DataFrame, flags: Sequence[str], target: str, positive: str) -> pd.DataFrame:
     """Odds ratio of ``target == positive`` for calls with versus without each flag (a count > 0 is "with").
 
-    The interval is Woolf's (log scale, 95%); a table with a zero cell gets 0.5 added to every cell
-    (Haldane-Anscombe) and says so in ``corrected``. The p-value is Fisher's exact test.
+    The sample odds ratio and its Woolf interval (log scale, 95%) are scipy's ``contingency.odds_ratio(...,
+    kind="sample")``; a table with a zero cell gets 0.5 added to every cell (Haldane-Anscombe) and says so in
+    ``corrected``. The p-value is Fisher's exact test.
 
     Returns:
         One row per flag: the 2x2 counts (``with_pos``, ``with_rest``, ``without_pos``, ``without_rest``),
@@ -292,12 +270,17 @@ def odds_ratio_table(frame: pd.DataFrame, flags: Sequence[str], target: str, pos
         a, b = int((present & hits).sum()), int((present & ~hits).sum())
         c, d = int((~present & hits).sum()), int((~present & ~hits).sum())
         corrected = 0 in (a, b, c, d)
-        aa, bb, cc, dd = (x + 0.5 * corrected for x in (a, b, c, d))
-        log_or = math.log(aa * dd / (bb * cc))
-        se = math.sqrt(1 / aa + 1 / bb + 1 / cc + 1 / dd)
+        if corrected:  # scipy's odds_ratio takes whole counts only, so the Haldane-Anscombe half is ours
+            aa, bb, cc, dd = a + 0.5, b + 0.5, c + 0.5, d + 0.5
+            log_or, se = math.log(aa * dd / (bb * cc)), math.sqrt(1 / aa + 1 / bb + 1 / cc + 1 / dd)
+            z = stats.norm.ppf(0.975)
+            ratio, low, high = math.exp(log_or), math.exp(log_or - z * se), math.exp(log_or + z * se)
+        else:
+            result = contingency.odds_ratio([[a, b], [c, d]], kind="sample")
+            ci = result.confidence_interval(confidence_level=0.95)
+            ratio, low, high = float(result.statistic), float(ci.low), float(ci.high)
         rows.append({"feature": flag, "with_pos": a, "with_rest": b, "without_pos": c, "without_rest": d,
-                     "share_with": present.mean(), "odds_ratio": math.exp(log_or),
-                     "ci_low": math.exp(log_or - 1.96 * se), "ci_high": math.exp(log_or + 1.96 * se),
+                     "share_with": present.mean(), "odds_ratio": ratio, "ci_low": low, "ci_high": high,
                      "p_fisher": stats.fisher_exact([[a, b], [c, d]])[1], "corrected": corrected})  # fmt: skip
     return pd.DataFrame(rows)
 
