@@ -32,6 +32,7 @@ import pandas as pd
 from callinsights import config, eda
 from callinsights.baselines import NEGATIVE_AT, POSITIVE_AT, sentiment_from_compound, vader_baseline
 from callinsights.labels import load_labels
+from callinsights.outputs import write_csv
 from callinsights.redact import redact
 from callinsights.transcripts import META, Turn, customer_turns, group_calls
 
@@ -506,7 +507,7 @@ def write_insights(frame: pd.DataFrame, path: str | Path = config.INSIGHTS_FILE)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame[INSIGHT_COLUMNS].to_csv(path, index=False, float_format="%.4f")
+    write_csv(frame[INSIGHT_COLUMNS], path, float_format="%.4f")
     return path
 
 
