@@ -126,6 +126,18 @@ def test_batch_calibration_of_a_single_call_says_nothing():
     np.testing.assert_allclose(proba.to_numpy(), [[0.5, 0.5]])
 
 
+def test_reference_calibration_subtracts_fixed_means_so_a_call_ignores_its_neighbours():
+    reference = {"positive": -1.0, "negative": -2.5, "neutral": -2.5}
+    a = pd.DataFrame([[-1.0, -2.0, -3.0]], columns=list(SENTIMENTS), index=["a"])
+    both = pd.concat([a, pd.DataFrame([[-1.0, -3.0, -2.0]], columns=list(SENTIMENTS), index=["b"])])
+    alone = calibrated_probabilities(a, "reference", reference)
+    z = 1 + math.exp(0.5) + math.exp(-0.5)
+    np.testing.assert_allclose(alone.loc["a"], [1 / z, math.exp(0.5) / z, math.exp(-0.5) / z])
+    pd.testing.assert_frame_equal(alone, calibrated_probabilities(both, "reference", reference).loc[["a"]])
+    with pytest.raises(ValueError, match="reference means"):
+        calibrated_probabilities(a, "reference")
+
+
 def test_unknown_calibration_is_refused():
     with pytest.raises(ValueError, match="'platt'"):
         calibrated_probabilities(pd.DataFrame([[-1.0, -2.0]]), "platt")
@@ -205,7 +217,7 @@ def test_analyze_labels_every_call_with_allowed_values(first_run):
     np.testing.assert_allclose(predictions["confidence_sentiment"], sentiment_p.max(axis=1))
     np.testing.assert_allclose(predictions["confidence_outcome"], outcome_p.max(axis=1))
     assert (predictions["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf").all()
-    assert (predictions[["engine", "method", "calibration", "side"]] == ["llama.cpp", "score", "batch", "customer"]
+    assert (predictions[["engine", "method", "calibration", "side"]] == ["llama.cpp", "score", "reference", "customer"]
             ).all().all()
     assert (predictions["prompt_tokens"] > 0).all() and not predictions["cached"].any()
     assert (first_run.n_cached, first_run.n_computed) == (0, len(CALLS))

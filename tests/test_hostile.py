@@ -32,7 +32,7 @@ def run_cli(*args: str, cache: Path | None = None, drop_root: bool = False) -> s
     ``drop_root`` runs it without the capability that lets root ignore file permissions, so read-only files and
     folders are read-only to it as to any user.
     """
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
     if cache is not None:
         env["CALLINSIGHTS_CACHE_DIR"] = str(cache)
     command = [sys.executable, "-m", "callinsights", *args]
