@@ -14,7 +14,8 @@ Three methods:
   :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
 
 Raw model outputs are stored per call (see :mod:`callinsights.store`); calibration and the probe's fit are applied per
-run, after all calls are read, because both depend on the whole batch.
+run, after all calls are read (batch calibration and the probe depend on the whole run; the reference calibration
+does not).
 """
 
 from __future__ import annotations

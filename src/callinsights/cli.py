@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from callinsights import config
@@ -184,22 +185,29 @@ def _positive(value: str) -> int:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after every option's help; descriptions and epilogs kept as written."""
+    """Defaults shown after every option's help (unless the help already says it); descriptions and epilogs kept
+    as written, so write them wrapped (see :func:`_wrap`)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
-DESCRIPTION = """callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
-language model. Commands:
-  data      link the client's calls and labels into data/
-  parse     split calls into speaker turns and write them as CSV (redacted)
-  analyze   label every call (sentiment, outcome) and write predictions CSV
-  models    list the known models, or pull one (needs internet)
-Run 'python -m callinsights COMMAND --help' for a command's options."""
+def _wrap(text: str) -> str:
+    """A description wrapped for the terminal (the formatter keeps line breaks as written)."""
+    return textwrap.fill(" ".join(text.split()), width=100)
+
+
+DESCRIPTION = """\
+callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
+language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."""
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done
   {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
-  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output path or
-     store; nothing was written and any previous output is unchanged"""
+  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
+     path or store; nothing was written and any previous output is unchanged"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=_Formatter,
-                       description="Link the client's call folder and label file into the project's data folder "
-                                   "(symbolic links; nothing is copied or committed).")
+                       description=_wrap("Link the client's call folder and label file into the project's data folder "
+                                   "(symbolic links; nothing is copied or committed)."))
     p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
                    help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
     p.add_argument("--target", default=str(config.DATA_DIR),
@@ -219,10 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=_Formatter,
                        epilog=EXIT_CODES,
-                       description="Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
+                       description=_wrap("Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
                                    "UTF-16 with a byte-order mark) into speaker turns and write file,turn,speaker,"
                                    "role,text. The file is meant for reading, so the text is redacted unless "
-                                   "--no-redact is given.")
+                                   "--no-redact is given."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
     p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
     p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
@@ -235,11 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=_Formatter,
         epilog=EXIT_CODES,
-        description="Label every call under a folder with a local language model and write one row per call. "
+        description=_wrap("Label every call under a folder with a local language model and write one row per call. "
                     "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
                     "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
                     "each task among the calls analysed. Without labels use --method score. The output path, "
-                    "the store and the labels are checked before any model time is spent.")
+                    "the store and the labels are checked before any model time is spent."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
@@ -272,10 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
                        formatter_class=_Formatter,
-                       description="List the known models and where each is on disk, or pull one with gpt4all "
-                                   "(needs internet; nothing is ever downloaded on its own).")
+                       description=_wrap("List the known models and where each is on disk, or pull one with gpt4all "
+                                   "(needs internet; nothing is ever downloaded on its own)."))
     p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
-                   help="list: show the known models and the default; pull: download NAME")
+                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
     p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
     p.set_defaults(func=cmd_models)
     return parser
