@@ -26,8 +26,8 @@ import numpy as np
 from callinsights import config
 from callinsights.transcripts import Turn, parse_text
 
-#: The reference calls: (name, transcript). Balanced: 3 positive, 3 negative, 3 neutral; resolved and follow-up in
-#: each sentiment. Editing them changes the cache key, so stale means are never used.
+#: The reference calls: (name, transcript). Balanced: two calls for each sentiment and outcome pair (4 positive,
+#: 4 negative, 4 neutral; 6 resolved, 6 follow-up). Editing them changes the cache key, so stale means are never used.
 REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
     ("ref_positive_resolved_1",
      "Member: Hi, I wanted to check whether my new plan covers physiotherapy.\n"
@@ -37,10 +37,14 @@ REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
      "Member: My card arrived with a typo in my name.\n"
      "Customer Support: I've corrected it and a new card is printed today; your old one still works.\n"
      "Member: Perfect, that was quick. Thanks, you've been very helpful."),
-    ("ref_positive_followup",
+    ("ref_positive_followup_1",
      "Member: I'm calling to get a pre-authorization for my knee surgery.\n"
      "Customer Support: I've submitted it; the review team will call you within five days.\n"
      "Member: Great, thank you for being so clear. I'll wait for their call."),
+    ("ref_positive_followup_2",
+     "Member: I'd like to add my newborn to my plan.\n"
+     "Customer Support: Congratulations! I've started it; we need the birth certificate, then it takes a week.\n"
+     "Member: Lovely, thank you, you've been so kind. I'll send it tomorrow."),
     ("ref_negative_followup_1",
      "Member: This is the third time I'm calling about the same denied claim.\n"
      "Customer Support: I'm sorry, I have to escalate it to a supervisor, who will call you back.\n"
@@ -49,10 +53,14 @@ REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
      "Member: You charged my premium twice this month.\n"
      "Customer Support: I can see it; a refund request is open, it takes up to ten business days.\n"
      "Member: Ten days? That's unacceptable. I'm really frustrated with this."),
-    ("ref_negative_resolved",
+    ("ref_negative_resolved_1",
      "Member: I waited forty minutes on hold just to change my address.\n"
      "Customer Support: I apologise for the wait. The address is updated now.\n"
      "Member: Fine. It's done, but that wait was awful and I'm not happy about it."),
+    ("ref_negative_resolved_2",
+     "Member: Your website locked me out again. This is so annoying.\n"
+     "Customer Support: I've unlocked it and reset your password; you can log in now.\n"
+     "Member: Okay, it works. Still, I'm fed up with this happening every month."),
     ("ref_neutral_resolved_1",
      "Member: What is the deductible on my plan?\n"
      "Customer Support: It is five hundred dollars a year.\n"
@@ -61,10 +69,14 @@ REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
      "Member: I need the fax number for claims.\n"
      "Customer Support: It is printed on the back of your card, and I've also sent it by e-mail.\n"
      "Member: Got it. Thanks."),
-    ("ref_neutral_followup",
+    ("ref_neutral_followup_1",
      "Member: I sent the form for my dependant last week. Has it been processed?\n"
      "Customer Support: Not yet; it is in the queue and you will get a letter once it is.\n"
      "Member: Alright, I'll wait for the letter then."),
+    ("ref_neutral_followup_2",
+     "Member: I need a copy of my explanation of benefits for March.\n"
+     "Customer Support: I've requested it; it will be mailed within ten business days.\n"
+     "Member: Okay. I'll look out for it."),
 )
 
 
