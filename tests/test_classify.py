@@ -358,10 +358,8 @@ def test_another_customer_name_changes_no_label_when_the_model_reads_redacted_te
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: without redaction SmolLM2-135M reads the name. In callback_review, 'Robert Hale' -> 'Maria Lopez' "
-    "turns the sentiment from 'negative' (p 0.361 vs positive 0.343) into 'positive' (p 0.366 vs negative 0.304) "
-    "under batch calibration over the 4 fixture calls -- which is why the model can be given redacted text"))
+# Before issue 14 this failed under batch calibration (callback_review's sentiment flipped with the name, negative p
+# 0.361 -> positive p 0.366); with the reference calibration the name changes no label of these calls.
 def test_another_customer_name_changes_no_label_even_unredacted(first_run, variants, store_path):
     renamed = analyze(variants["name"], Settings(model=EMBEDDED, method="score"), store_path=store_path,
                       progress=False)
