@@ -357,9 +357,9 @@ def test_another_customer_name_changes_no_label_when_the_model_reads_redacted_te
     pd.testing.assert_frame_equal(_labels(redacted_runs["original"]), _labels(redacted_runs["name"]))
 
 
-@pytest.mark.model
 # Before issue 14 this failed under batch calibration (callback_review's sentiment flipped with the name, negative p
 # 0.361 -> positive p 0.366); with the reference calibration the name changes no label of these calls.
+@pytest.mark.model
 def test_another_customer_name_changes_no_label_even_unredacted(first_run, variants, store_path):
     renamed = analyze(variants["name"], Settings(model=EMBEDDED, method="score"), store_path=store_path,
                       progress=False)
