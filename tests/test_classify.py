@@ -126,6 +126,18 @@ def test_batch_calibration_of_a_single_call_says_nothing():
     np.testing.assert_allclose(proba.to_numpy(), [[0.5, 0.5]])
 
 
+def test_reference_calibration_subtracts_fixed_means_so_a_call_ignores_its_neighbours():
+    reference = {"positive": -1.0, "negative": -2.5, "neutral": -2.5}
+    a = pd.DataFrame([[-1.0, -2.0, -3.0]], columns=list(SENTIMENTS), index=["a"])
+    both = pd.concat([a, pd.DataFrame([[-1.0, -3.0, -2.0]], columns=list(SENTIMENTS), index=["b"])])
+    alone = calibrated_probabilities(a, "reference", reference)
+    z = 1 + math.exp(0.5) + math.exp(-0.5)
+    np.testing.assert_allclose(alone.loc["a"], [1 / z, math.exp(0.5) / z, math.exp(-0.5) / z])
+    pd.testing.assert_frame_equal(alone, calibrated_probabilities(both, "reference", reference).loc[["a"]])
+    with pytest.raises(ValueError, match="reference means"):
+        calibrated_probabilities(a, "reference")
+
+
 def test_unknown_calibration_is_refused():
     with pytest.raises(ValueError, match="'platt'"):
         calibrated_probabilities(pd.DataFrame([[-1.0, -2.0]]), "platt")
@@ -205,7 +217,7 @@ def test_analyze_labels_every_call_with_allowed_values(first_run):
     np.testing.assert_allclose(predictions["confidence_sentiment"], sentiment_p.max(axis=1))
     np.testing.assert_allclose(predictions["confidence_outcome"], outcome_p.max(axis=1))
     assert (predictions["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf").all()
-    assert (predictions[["engine", "method", "calibration", "side"]] == ["llama.cpp", "score", "batch", "customer"]
+    assert (predictions[["engine", "method", "calibration", "side"]] == ["llama.cpp", "score", "reference", "customer"]
             ).all().all()
     assert (predictions["prompt_tokens"] > 0).all() and not predictions["cached"].any()
     assert (first_run.n_cached, first_run.n_computed) == (0, len(CALLS))
@@ -234,6 +246,10 @@ def test_the_angry_unsolved_call_is_not_positive(first_run):
 
 
 @pytest.mark.model
+@pytest.mark.xfail(strict=True, reason=(
+    "measured: with score + reference calibration (the default since issue 14) the embedded 135M model calls it "
+    "'issue resolved' (p 0.53); batch calibration over these 4 calls got it right only because of what else was in "
+    "the batch. It still ranks it below the call fixed on the spot (see below)"))
 def test_the_call_waiting_for_a_review_and_callback_is_not_resolved(first_run):
     assert by_call(first_run).loc["callback_review", "outcome"] != RESOLVED
 
@@ -253,9 +269,6 @@ def test_the_call_fixed_on_the_spot_is_more_resolved_than_the_ones_left_pending(
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: the embedded 135M model calls the furious customer 'neutral' (p 0.42) ahead of 'negative' (p 0.35) "
-    "with score + batch calibration; it only gets the direction right (see the test above)"))
 def test_the_angry_unsolved_call_is_negative(first_run):
     assert by_call(first_run).loc["angry_unsolved", "sentiment"] == "negative"
 
@@ -344,11 +357,9 @@ def test_another_customer_name_changes_no_label_when_the_model_reads_redacted_te
     pd.testing.assert_frame_equal(_labels(redacted_runs["original"]), _labels(redacted_runs["name"]))
 
 
+# Before issue 14 this failed under batch calibration (callback_review's sentiment flipped with the name, negative p
+# 0.361 -> positive p 0.366); with the reference calibration the name changes no label of these calls.
 @pytest.mark.model
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: without redaction SmolLM2-135M reads the name. In callback_review, 'Robert Hale' -> 'Maria Lopez' "
-    "turns the sentiment from 'negative' (p 0.361 vs positive 0.343) into 'positive' (p 0.366 vs negative 0.304) "
-    "under batch calibration over the 4 fixture calls -- which is why the model can be given redacted text"))
 def test_another_customer_name_changes_no_label_even_unredacted(first_run, variants, store_path):
     renamed = analyze(variants["name"], Settings(model=EMBEDDED, method="score"), store_path=store_path,
                       progress=False)

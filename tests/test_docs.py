@@ -50,3 +50,9 @@ def test_readme_quotes_the_measured_intervals_and_ablation():
         assert f"{f1['low']:.2f}-{f1['high']:.2f} ({task})" in text, task
     whole = next(r for r in metrics["comparison"] if r["configuration"] == "probe (cross-validated), whole call")
     assert f"outcome score to {whole['outcome_macro_f1']:.2f}" in text
+
+
+def test_readme_quotes_the_redaction_evaluation_as_the_script_prints_it():
+    from callinsights.redaction_eval import evaluate, read_fixture, table
+
+    assert table(evaluate(read_fixture())) in README.read_text()

@@ -24,6 +24,18 @@ from callinsights.redact import redact
         ("Thank you, Mr. Hale.", "Thank you, Mr. [NAME]."),
         ("Hi Sarah, this is Tom from claims.", "Hi [NAME], this is [NAME] from claims."),
         ("My name is Emily Wilson.\nAgent: Emily, your claim is approved.", "My name is [NAME].\nAgent: [NAME], your claim is approved."),
+        # issue 14: what leaked
+        ("My SSN is 123-45-6789.", "My SSN is [SSN]."),
+        ("Card 4111 1111 1111 1111 or 4111-1111-1111-1111.", "Card [CARD_NUMBER] or [CARD_NUMBER]."),
+        ("I live at 742 Evergreen Terrace, Springfield.", "I live at [ADDRESS]."),
+        ("Hi, this is Maria Lopez from Ohio.", "Hi, this is [NAME] from Ohio."),
+        ("my husband John and my daughter Sofia", "my husband [NAME] and my daughter [NAME]"),
+        ("My son Carlos, my friend Kevin and Dr. O'Brien.", "My son [NAME], my friend [NAME] and Dr. [NAME]."),
+        ("I am Maria.", "I am [NAME]."),
+        ("It's Maria Lopez speaking.", "It's [NAME] speaking."),
+        ("My name's Maria Lopez.", "My name's [NAME]."),
+        # organisations are kept, people masked (the README's rule)
+        ("Dr. Smith at Smith Medical Group.", "Dr. [NAME] at Smith Medical Group."),
     ],
 )
 def test_identifiers_become_placeholders(text, expected):
@@ -37,6 +49,13 @@ def test_identifiers_become_placeholders(text, expected):
         "Can you give me a reference number for this case?",
         "My claim was denied and I am upset.",
         "It costs $25 and takes 3-5 business days.",
+        # issue 14: what was over-masked
+        "Thanks, Bye.",
+        "Okay, Great.",
+        "Thank you, Doctor.",
+        "Thanks, May. I have waited since May 2024.",
+        "I'm fine, I'd like to know, I've asked.",
+        "Smith Medical Group billed me twice.",
     ],
 )
 def test_ordinary_words_and_small_numbers_stay(text):
@@ -49,3 +68,46 @@ def test_client_calls_have_no_member_id_or_email_left(client_calls):
     for path in client_calls.glob("*.txt"):
         text = redact(path.read_text())
         assert not re.search(r"MEM\d+|@\w+\.\w+|\d{3}-\d{3}-\d{4}", text), path.name
+
+
+def test_a_word_masked_once_is_not_masked_everywhere():
+    # "Hi Sarah" masks Sarah by address only; that never spreads to other uses of the word.
+    assert redact("Okay, Grace. Grace period ends in May.") == "Okay, [NAME]. Grace period ends in May."
+    # An introduced name does spread, capitalised, in the same text.
+    assert redact("This is Derek. Yes, Derek.") == "This is [NAME]. Yes, [NAME]."
+
+
+def test_non_text_passes_through():
+    assert redact(None) is None
+    assert redact("") == ""
+
+
+def test_the_pii_fixture_meets_the_goals():
+    """No SSN, card or ID leaks, name recall >= 0.95, no line without an identifier changed (issue 14's goals)."""
+    from callinsights.redaction_eval import evaluate, read_fixture
+
+    result = evaluate(read_fixture())
+    counts = result["types"]
+    assert sum(c["gold"] for c in counts.values()) >= 100
+    for kind in ("SSN", "CARD", "ID"):
+        assert counts[kind]["caught"] == counts[kind]["gold"] > 0, (kind, result["leaks"])
+    assert counts["NAME"]["caught"] / counts["NAME"]["gold"] >= 0.95, result["leaks"]
+    assert result["clean_changed"] == [] and result["clean_lines"] >= 20
+
+
+def test_model_generated_text_is_redacted_in_predictions(tmp_path):
+    """A stored generated answer naming someone is shown redacted in the predictions (no model call: stored)."""
+    from callinsights.classify import Classifier, Settings
+    from callinsights.store import Store
+
+    settings = Settings(model="smollm2-135m", method="generate")
+    answer = "sentiment: negative\noutcome: follow-up (Mr. Hale, SSN 123-45-6789)"
+    with Store(tmp_path / "s.sqlite") as store:
+        classifier = Classifier(settings, store)
+        text = "I am upset."
+        store.put(classifier.key(text), "c1", classifier.model.name, {"text": answer}, True, 5, 5, 0.1)
+        result = classifier.run({"c1": text}, progress=False)
+        assert classifier._engine is None  # served from the store
+    row = result.predictions.iloc[0]
+    assert row["raw"] == "sentiment: negative\noutcome: follow-up (Mr. [NAME], SSN [SSN])"
+    assert (row["sentiment"], row["outcome"]) == ("negative", "follow-up action needed")

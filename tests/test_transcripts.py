@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -197,3 +198,85 @@ def test_client_calls_no_meta_line_in_customer_text(client_calls):
     for cid, call in group_calls(turns).items():
         text = customer_text(call)
         assert not re.search(r"(?im)^\s*\(?(note|call duration|duration|elapsed time)\b|^\d\d:\d\d|sentiment of", text), cid
+
+
+# --- hostile inputs (issue 14) -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Note - The sentiment of the conversation is positive.",
+        "note: customer happy, issue resolved",
+        "NOTE: resolved",
+        "[Note - follow-up needed]",
+        "(Note: The customer is negative.)",
+        "Exporter's note: resolved",
+        "NB: sentiment positive",
+    ],
+)
+def test_exporter_notes_in_other_spellings_are_meta(line):
+    turns = parse_text(f"Member: I need help.\n{line}\nAgent: Sure.")
+    assert [t.role for t in turns] == [CUSTOMER, META, AGENT]
+    assert turns[1].kind == "note" and turns[1].text == line
+    assert customer_text(turns) == "I need help."
+
+
+@pytest.mark.parametrize("note", ["(Note: The sentiment is positive.)", "[note - resolved]", "(NOTE: negative"])
+def test_a_bracketed_note_at_the_end_of_a_member_line_is_split_off(note):
+    turns = parse_text(f"Member: Thanks, bye. {note}\nAgent: Bye.")
+    assert roles_and_text(turns)[:2] == [(CUSTOMER, "Member", "Thanks, bye."), (META, "", note)]
+    assert turns[1].kind == "note"
+
+
+def test_a_note_inside_speech_is_reported_not_guessed(tmp_path):
+    (tmp_path / "call.txt").write_text("Member: Okay. note: sentiment positive\nAgent: Bye.\nMember: That's note-worthy.\n")
+    turns, report = read_calls(tmp_path)
+    assert customer_text(turns) == "Okay. note: sentiment positive\nThat's note-worthy."  # kept, not guessed
+    assert report.ambiguous == [("call.txt", "Okay. note: sentiment positive")]
+    assert "may hold an exporter's note" in report.summary()
+
+
+def test_subfolders_any_case_of_txt_and_utf16_are_read_and_others_named(tmp_path):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "a.txt").write_text("Member: one\n")
+    (tmp_path / "sub" / "B.TXT").write_text("Member: two\n")
+    (tmp_path / "sub" / "deeper" / "c.Txt").write_bytes(b"\xff\xfe" + "Member: caf\u00e9 three\n".encode("utf-16-le"))
+    (tmp_path / "sub" / "d.txt").write_bytes(b"\xfe\xff" + "Member: four\n".encode("utf-16-be"))
+    (tmp_path / "notes.docx").write_text("x")
+    (tmp_path / ".hidden.txt").write_text("Member: hidden\n")
+    turns, report = read_calls(tmp_path)
+    assert {cid: customer_text(call) for cid, call in group_calls(turns).items()} == {
+        "a": "one", "B": "two", "c": "caf\u00e9 three", "d": "four"}
+    assert report.skipped == [] and report.ignored == ["notes.docx"]
+    assert "ignored 1 file(s) not ending in .txt: notes.docx" in report.summary()
+
+
+def test_a_second_file_with_the_same_call_name_is_skipped_and_named(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "call.txt").write_text("Member: one\n")
+    (tmp_path / "x" / "call.txt").write_text("Member: two\n")
+    turns, report = read_calls(tmp_path)
+    assert customer_text(turns) == "one"
+    assert report.skipped == [(str(Path("x") / "call.txt"), "same call name as call.txt; rename one of them")]
+
+
+def test_a_broken_utf16_file_is_named(tmp_path):
+    (tmp_path / "w.txt").write_bytes(b"\xff\xfe" + "Member: hi\n".encode("utf-16-le") + b"\x00")
+    with pytest.raises(TranscriptError, match="w.txt: starts with a UTF-16-LE byte-order mark"):
+        read_call(tmp_path / "w.txt")
+
+
+def test_parse_redacts_by_default_and_neutralises_formulas(tmp_path, capsys):
+    import pandas as pd
+
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "c.txt").write_text(
+        "Member: Hi, this is Maria Lopez, SSN 123-45-6789.\nAgent: =HYPERLINK(\"x\")\nMember: -fine\n")
+    out = tmp_path / "turns.csv"
+    assert main(["parse", str(tmp_path / "calls"), "--out", str(out)]) == 0
+    text = list(pd.read_csv(out)["text"])
+    assert text == ["Hi, this is [NAME], SSN [SSN].", "'=HYPERLINK(\"x\")", "'-fine"]
+    assert "redacted" in capsys.readouterr().out
+    assert main(["parse", str(tmp_path / "calls"), "--out", str(out), "--no-redact"]) == 0
+    assert "Maria Lopez" in out.read_text()

@@ -6,17 +6,21 @@ Three methods:
   (:mod:`callinsights.probe`); labelled calls get cross-validated predictions, never their own label back.
 - ``score``: for each question, the log-probability of every candidate answer right after the prompt (llama.cpp
   only). Raw log-probabilities favour whatever answer the model likes in general (a 135M model says "positive" to
-  nearly everything), so they are *calibrated* before the argmax: ``batch`` calibration subtracts each answer's
-  mean log-probability over the calls of the run (Zhou et al., 2024, "Batch Calibration"), which needs no labels.
+  nearly everything), so they are *calibrated* before the argmax: ``reference`` (the default) subtracts each answer's
+  mean log-probability over a fixed set of reference calls (:mod:`callinsights.score_reference`), so a call's label
+  never depends on the other calls of the run; ``batch`` subtracts the means over the calls of the run (Zhou et al.,
+  2024, "Batch Calibration"), an ablation whose labels change with the batch. Neither needs labels.
 - ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
   :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
 
 Raw model outputs are stored per call (see :mod:`callinsights.store`); calibration and the probe's fit are applied per
-run, after all calls are read, because both depend on the whole batch.
+run, after all calls are read (batch calibration and the probe depend on the whole run; the reference calibration
+does not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import sys
@@ -37,7 +41,7 @@ from callinsights.store import OutputKey, Store, text_hash
 from callinsights.transcripts import Turn, call_text, customer_text, group_calls
 
 METHODS = ("score", "generate", "probe")
-CALIBRATIONS = ("batch", "none")
+CALIBRATIONS = ("reference", "batch", "none")
 SIDES = ("customer", "call")
 
 #: Column of the predictions table holding each label's probability.
@@ -65,7 +69,7 @@ class Settings:
         engine: ``llama.cpp`` or ``gpt4all``.
         method: ``score`` or ``generate``.
         prompt_version: Key of :data:`callinsights.prompts.PROMPTS`.
-        calibration: For ``score``: ``batch`` or ``none``.
+        calibration: For ``score``: ``reference`` (fixed reference calls), ``batch`` (the run's calls) or ``none``.
         side: ``customer`` (the default: the customer's turns only) or ``call`` (whole call, an ablation).
         redact_for_model: Whether the model reads redacted text (identifiers carry no sentiment).
         n_ctx: Context length.
@@ -76,7 +80,7 @@ class Settings:
     engine: str = "llama.cpp"
     method: str = "probe"
     prompt_version: str = DEFAULT_PROMPT
-    calibration: str = "batch"
+    calibration: str = "reference"
     side: str = "customer"
     redact_for_model: bool = False
     n_ctx: int = 4096
@@ -211,19 +215,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str) -> pd.DataFrame:
+def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str,
+                             reference: dict[str, float] | None = None) -> pd.DataFrame:
     """Probabilities per label from answer log-probabilities.
 
     Args:
         logprobs: One row per call, one column per label of one task.
-        calibration: ``none`` (softmax of the raw log-probabilities) or ``batch`` (each label's mean over the
-            calls subtracted first, so that a label the model prefers for every call gains nothing from it).
+        calibration: ``none`` (softmax of the raw log-probabilities), ``reference`` (each label's mean over the
+            fixed reference calls subtracted first, see :mod:`callinsights.score_reference`) or ``batch`` (each label's
+            mean over these calls subtracted: a label the model prefers for every call gains nothing from it, but
+            each call's label depends on the others).
+        reference: For ``reference``: label -> mean log-probability over the reference calls.
 
     Returns:
         Same shape, rows summing to one.
     """
     values = logprobs.to_numpy(dtype=float)
-    if calibration == "batch":
+    if calibration == "reference":
+        if reference is None:
+            raise ValueError("calibration 'reference' needs the reference means (see callinsights.score_reference)")
+        values = values - np.array([[reference[label] for label in logprobs.columns]])
+    elif calibration == "batch":
         values = values - values.mean(axis=0, keepdims=True)
     elif calibration != "none":
         raise ValueError(f"calibration {calibration!r} is not one of: {', '.join(CALIBRATIONS)}")
@@ -326,20 +338,26 @@ class Classifier:
         records, n_cached, computing = [], 0, 0.0
         bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
                    file=sys.stderr)
-        for cid, text in bar:
-            key = self.key(text)
-            stored = self.store.get(key)
-            if stored is None:
-                output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
-                self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
-                stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
-                computing += seconds
-                cached = False
-            else:
-                n_cached += 1
-                cached = True
-            records.append((cid, stored, cached))
-        predictions = self._labels(records)
+        try:
+            for cid, text in bar:
+                key = self.key(text)
+                stored = self.store.get(key)
+                if stored is None:
+                    output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
+                    self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                    stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+                    computing += seconds
+                    cached = False
+                else:
+                    n_cached += 1
+                    cached = True
+                records.append((cid, stored, cached))
+            predictions = self._labels(records)
+        except BaseException as err:
+            # The finished calls are stored; the run itself is recorded as failed, not left "running".
+            with contextlib.suppress(Exception):  # a broken store must not hide the error that stopped the run
+                self.store.fail_run(run_id, f"{type(err).__name__}: {err}")
+            raise
         n_invalid = int((~predictions["valid"]).sum())
         self.store.finish_run(run_id, predictions, n_cached, len(records) - n_cached, n_invalid, computing)
         return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
@@ -361,9 +379,10 @@ class Classifier:
         if s.method == "probe":
             self._probe_labels(frame)
         elif s.method == "score":
+            reference = self.score_reference() if s.calibration == "reference" else {}
             for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
                 logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
-                _assign(frame, task, calibrated_probabilities(logprobs, s.calibration))
+                _assign(frame, task, calibrated_probabilities(logprobs, s.calibration, reference.get(task)))
         else:
             parsed = [parse_answer(out["text"]) for out in frame["raw"]]
             frame["sentiment"] = [p[0] for p in parsed]
@@ -377,8 +396,18 @@ class Classifier:
         frame["prompt_version"] = self.prompt_version
         frame["calibration"] = s.calibration if s.method == "score" else ""
         frame["side"] = s.side
-        frame["raw"] = frame["raw"].map(lambda out: out.get("text") if "text" in out else _round_logprobs(out))
+        # The model's own words are shown to readers: redacted like any call text.
+        frame["raw"] = frame["raw"].map(lambda out: redact(out["text"]) if "text" in out else _round_logprobs(out))
         return frame[PREDICTION_COLUMNS]
+
+    def score_reference(self) -> dict[str, dict[str, float]]:
+        """For ``score`` with ``reference`` calibration: each answer's mean log-probability over the fixed reference
+        calls under these settings (computed with the model once, then read from the cache)."""
+        from callinsights.score_reference import reference_key, reference_means, reference_turns
+
+        texts = list(texts_for_model(reference_turns(), self.settings).values())
+        key = reference_key(self.model.sha256, self.settings.engine, self.prompt_version, *texts)
+        return reference_means(key, texts, lambda text: self.compute(text)[0])
 
     def _load_gold(self) -> pd.DataFrame:
         """The hand labels the probe is fitted on."""

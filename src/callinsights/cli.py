@@ -1,12 +1,22 @@
-"""The command line: ``python -m callinsights {data,parse,analyze,models} ...``."""
+"""The command line: python -m callinsights {data,parse,analyze,models} ...
+
+Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from callinsights import config
+
+EXIT_OK = 0
+#: The run finished and its CSV is written, but some answers could not be read as labels.
+EXIT_INVALID_ANSWERS = 1
+#: Bad input (calls, options, label file, output path, store): nothing written, previous output unchanged.
+EXIT_BAD_INPUT = 2
 
 
 def _roles(pairs: list[str]) -> dict[str, str]:
@@ -27,40 +37,87 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_calls_or_explain(folder: str, roles: dict[str, str]):
+    """Read the calls; None (after saying why on stderr) when no call could be read, so nothing is overwritten."""
+    from callinsights.transcripts import read_calls
+
+    turns, report = read_calls(folder, roles)
+    print(report.summary(), file=sys.stderr)
+    if not report.files_read:
+        print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
+              "previous output is left as it was", file=sys.stderr)
+        return None
+    return turns, report
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
-    from callinsights.transcripts import TURN_COLUMNS, read_calls, turns_frame
+    from callinsights.outputs import OutputError, check_output_file, write_csv
+    from callinsights.redact import redact
+    from callinsights.transcripts import TURN_COLUMNS, turns_frame
 
     try:
-        turns, report = read_calls(args.dir, _roles(args.speaker))
-    except FileNotFoundError as err:
+        roles = _roles(args.speaker)
+        check_output_file(args.out)
+        read = _read_calls_or_explain(args.dir, roles)
+    except (FileNotFoundError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    frame = turns_frame(turns)[TURN_COLUMNS]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out, index=False)
+        return EXIT_BAD_INPUT
+    if read is None:
+        return EXIT_BAD_INPUT
+    frame = turns_frame(read[0])[TURN_COLUMNS]
+    if args.redact:
+        frame["text"] = frame["text"].map(redact)
+    try:
+        write_csv(frame, args.out)
+    except OSError as err:
+        print(f"error: {args.out}: could not be written ({err}); the previous file, if any, is unchanged",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     customer = int((frame["role"] == "customer").sum())
-    print(f"{len(frame)} turns ({customer} customer) written to {args.out}")
-    print(report.summary(), file=sys.stderr)
-    return 0 if report.files_read else 1
+    how = "redacted" if args.redact else "NOT redacted (--no-redact)"
+    print(f"{len(frame)} turns ({customer} customer), {how}, written to {args.out}")
+    return EXIT_OK
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    import time
+    import sqlite3
 
     from callinsights.classify import Classifier, PREDICTION_COLUMNS, Settings, texts_for_model
+    from callinsights.labels import LabelFileError, check_fit, load_labels
     from callinsights.models import ModelError
-    from callinsights.store import Store
-    from callinsights.transcripts import read_calls
+    from callinsights.outputs import OutputError, check_output_file, write_csv
+    from callinsights.store import Store, StoreError
 
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
                         labels_file=args.labels)
+    out = Path(args.out)
     try:
+        # Everything that can be checked is checked before the first model call: settings, output path, store,
+        # calls, labels.
         settings.check()
-        turns, report = read_calls(args.dir, _roles(args.speaker))
-        texts = texts_for_model(turns, settings)
-        if args.limit:
+        roles = _roles(args.speaker)
+        check_output_file(out, "--out")
+        check_output_file(args.store, "--store")
+        Store(args.store).close()  # damaged or read-only: said now, not after the model has run
+        read = _read_calls_or_explain(args.dir, roles)
+        if read is None:
+            return EXIT_BAD_INPUT
+        texts = texts_for_model(read[0], settings)
+        if not texts:
+            raise ValueError(f"{args.dir}: no call has words to read on the {settings.side} side; nothing written")
+        if args.limit is not None:
             texts = dict(list(texts.items())[: args.limit])
+        if settings.method == "probe":
+            labels_file = settings.labels_file or config.LABELS_FILE
+            try:
+                gold = load_labels(labels_file)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"{err} The default method, probe, is fitted on hand labels; without "
+                                        "them use --method score.") from None
+            problems = check_fit(gold, texts, labels_file)
+            if problems:
+                raise LabelFileError("\n".join(problems))
         with Store(args.store) as store:
             classifier = Classifier(settings, store)
             print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
@@ -68,15 +125,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 result = classifier.run(texts, progress=not args.quiet)
             finally:
                 classifier.close()
-    except (ValueError, FileNotFoundError, ModelError, RuntimeError) as err:
+    except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+        return EXIT_BAD_INPUT
+    except (ValueError, ModelError, StoreError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except sqlite3.Error as err:
+        print(f"error: {args.store}: the prediction store failed ({err}); move it aside and run again",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     predictions = result.predictions[PREDICTION_COLUMNS]
-    predictions.to_csv(out, index=False, float_format="%.4f")
+    try:
+        write_csv(predictions, out, float_format="%.4f")
+    except OSError as err:
+        print(f"error: {out}: could not be written ({err}); the labels are in the store {args.store} (run "
+              f"{result.run_id}): run again with another --out to write them without model time", file=sys.stderr)
+        return EXIT_BAD_INPUT
     invalid = int((~predictions["valid"]).sum())
-    print(report.summary(), file=sys.stderr)
     print(
         f"{len(predictions)} calls labelled ({result.n_cached} from the store, {result.n_computed} computed, "
         f"{invalid} invalid) in {result.seconds:.1f} s -> {out}  [run {result.run_id} in {args.store}]"
@@ -84,7 +150,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for task in ("sentiment", "outcome"):
         counts = predictions[task].fillna("invalid").value_counts()
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
-    return 0 if invalid == 0 else 1
+    return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -93,7 +159,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     try:
         if args.action == "pull":
             print(f"{args.name}: {pull_model(args.name)}")
-            return 0
+            return EXIT_OK
         for name, file_name in KNOWN_MODELS.items():
             try:
                 where = resolve_model(name).path
@@ -103,58 +169,133 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"default: {resolve_model(None).name}")
     except ModelError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _positive(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of calls of at least 1 (or leave --limit out)")
+    return number
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after every option's help (unless the help already says it); descriptions and epilogs kept
+    as written, so write them wrapped (see :func:`_wrap`)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _wrap(text: str) -> str:
+    """A description wrapped for the terminal (the formatter keeps line breaks as written)."""
+    return textwrap.fill(" ".join(text.split()), width=100)
+
+
+DESCRIPTION = """\
+callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
+language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."""
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done
+  {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
+  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
+     path or store; nothing was written and any previous output is unchanged"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="callinsights", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="callinsights", description=DESCRIPTION, epilog=EXIT_CODES,
+                                     formatter_class=_Formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("data", help="link the client's calls and labels into data/")
-    p.add_argument("--source", default=str(config.SHARED_DATA_DIR))
-    p.add_argument("--target", default=str(config.DATA_DIR))
+    p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=_Formatter,
+                       description=_wrap("Link the client's call folder and label file into the project's data folder "
+                                   "(symbolic links; nothing is copied or committed)."))
+    p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
+                   help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
+    p.add_argument("--target", default=str(config.DATA_DIR),
+                   help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("parse", help="split a folder of calls into speaker turns (CSV)")
+    p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=_Formatter,
+                       epilog=EXIT_CODES,
+                       description=_wrap("Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
+                                   "UTF-16 with a byte-order mark) into speaker turns and write file,turn,speaker,"
+                                   "role,text. The file is meant for reading, so the text is redacted unless "
+                                   "--no-redact is given."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
     p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
+    p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
+                   help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
+                        "with placeholders such as [NAME]")
     p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
                    help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
     p.set_defaults(func=cmd_parse)
 
-    p = sub.add_parser("analyze", help="label every call's sentiment and outcome with a local LLM")
+    p = sub.add_parser(
+        "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=_Formatter,
+        epilog=EXIT_CODES,
+        description=_wrap("Label every call under a folder with a local language model and write one row per call. "
+                    "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
+                    "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
+                    "each task among the calls analysed. Without labels use --method score. The output path, "
+                    "the store and the labels are checked before any model time is spent."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
-    p.add_argument("--out", default=str(config.PREDICTIONS_FILE), help="predictions CSV to write")
+    p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
+                   help="predictions CSV to write (replaced only when the run succeeds)")
     p.add_argument("--model", default=None,
                    help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
                         "else the embedded SmolLM2-135M")
-    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all"])
+    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all"], help="inference engine")
     p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
-                   help="score: calibrated answer log-probabilities; generate: constrained answer; probe: linear "
-                        "read-out of the model's hidden states fitted on the labelled calls")
-    p.add_argument("--labels", default=None, help="for --method probe: label file to fit on (default data/...)")
-    p.add_argument("--calibration", default="batch", choices=["batch", "none"],
-                   help="for --method score: how answer log-probabilities are calibrated")
-    p.add_argument("--prompt", default="v1", help="prompt version")
+                   help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
+                        "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
+                        "answer (the only one gpt4all runs)")
+    p.add_argument("--labels", default=None,
+                   help=f"for --method probe: label file to fit on (default: {config.LABELS_FILE})")
+    p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
+                   help="for --method score: subtract each answer's mean log-probability over fixed reference "
+                        "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
+                        "not at all (none)")
+    p.add_argument("--prompt", default="v1", help="prompt version (callinsights.prompts.PROMPTS)")
     p.add_argument("--side", default="customer", choices=["customer", "call"],
-                   help="what the model reads: the customer's turns (default) or the whole call (ablation)")
-    p.add_argument("--redact-for-model", action="store_true", help="the model reads redacted text")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
-    p.add_argument("--limit", type=int, default=None, help="label only the first N calls")
-    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE")
+                   help="what the model reads: the customer's turns, or the whole call (an ablation)")
+    p.add_argument("--redact-for-model", action="store_true",
+                   help="the model reads redacted text (outputs shown to readers are redacted either way)")
+    p.add_argument("--store", default=str(config.STORE_FILE),
+                   help="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
+    p.add_argument("--limit", type=_positive, default=None, help="label only the first N calls (N >= 1); default all")
+    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
+                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"])
-    p.add_argument("name", nargs="?", default="llama-3.2-1b")
+    p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
+                       formatter_class=_Formatter,
+                       description=_wrap("List the known models and where each is on disk, or pull one with gpt4all "
+                                   "(needs internet; nothing is ever downloaded on its own)."))
+    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
+                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
+    p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
     p.set_defaults(func=cmd_models)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SystemExit as stop:  # --speaker's message
+        if isinstance(stop.code, str):
+            print(f"error: {stop.code}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise

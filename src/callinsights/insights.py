@@ -31,6 +31,7 @@ from callinsights import config, eda
 from callinsights.baselines import NEGATIVE_AT, POSITIVE_AT, sentiment_from_compound, vader_baseline
 from callinsights.labels import load_labels
 from callinsights.monitoring import agreement
+from callinsights.outputs import write_csv
 from callinsights.redact import redact
 from callinsights.stats import wilson_interval
 from callinsights.topics import (TOPIC_NAMES, TopicModel, add_topics, clauses, discover_topics,  # noqa: F401
@@ -227,7 +228,7 @@ def write_insights(frame: pd.DataFrame, path: str | Path = config.INSIGHTS_FILE)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame[INSIGHT_COLUMNS].to_csv(path, index=False, float_format="%.4f")
+    write_csv(frame[INSIGHT_COLUMNS], path, float_format="%.4f")
     return path
 
 

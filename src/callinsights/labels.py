@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
+
+from callinsights.outputs import write_csv
 
 SENTIMENTS = ("positive", "negative", "neutral")
 OUTCOMES = ("issue resolved", "follow-up action needed")
@@ -71,7 +74,14 @@ def read_label_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no label file here. Run `make data`, or put your own copy there.")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise LabelFileError(
+            f"{path}: empty file; a label file has the header Filename,Sentiment,Call_Outcome and one row per call"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise LabelFileError(f"{path}: not a readable CSV ({err}); save it as UTF-8 CSV") from None
     frame = raw.rename(columns={c: _COLUMNS.get(c.strip().lower(), c) for c in raw.columns})
     missing = [c for c in ("file", "sentiment", "outcome") if c not in frame.columns]
     if missing:
@@ -119,10 +129,46 @@ def load_labels(path: str | Path, known_calls: set[str] | None = None) -> pd.Dat
         LabelFileError: With every problem listed, when the file is not valid.
     """
     frame = read_label_table(path)
+    if frame.empty:
+        raise LabelFileError(f"{path}: has a header but no label rows; add one row per labelled call")
     check = check_labels(frame, known_calls)
     if not check.ok:
         raise LabelFileError("\n".join(check.messages(str(path))))
     return frame.set_index("file")
+
+
+def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "label file") -> list[str]:
+    """Whether a probe can be fitted on these labels for these calls: the problems found, before any model time.
+
+    Args:
+        gold: From :func:`load_labels` (indexed by call identifier).
+        calls: Identifiers of the calls being analysed.
+        source: The label file, named in the messages.
+
+    Returns:
+        One message per problem (empty when the probe can be fitted): a label naming a call only in another case
+        (``Transcript_160`` for ``transcript_160``), no labelled call among the calls, or one class only in a task.
+    """
+    calls = set(calls)
+    by_lower = {c.lower(): c for c in calls}
+    problems = [
+        f"{source}: {name!r} matches no call, but {by_lower[name.lower()]!r} does; call names are case-sensitive, "
+        "so correct the label file"
+        for name in gold.index if name not in calls and name.lower() in by_lower
+    ]
+    matched = gold[gold.index.isin(calls)]
+    if matched.empty:
+        problems.append(f"{source}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
+                        "include labelled calls, or use --method score")
+        return problems
+    for task in TASKS:
+        seen = sorted(set(matched[task]))
+        if len(seen) < 2:
+            problems.append(
+                f"{source}: every labelled call among the calls analysed ({len(matched)}) has {task} {seen[0]!r}; "
+                f"the probe needs at least two {task} classes. Label calls of another class, or use --method score"
+            )
+    return problems
 
 
 def write_labels(frame: pd.DataFrame, path: str | Path) -> None:
@@ -136,4 +182,4 @@ def write_labels(frame: pd.DataFrame, path: str | Path) -> None:
             ),
         }
     )
-    out.to_csv(path, index=False)
+    write_csv(out, path)

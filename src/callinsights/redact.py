@@ -1,85 +1,229 @@
-"""Replacing personal identifiers in call text with placeholders.
+"""Replacing personal identifiers in call text with placeholders: the one :func:`redact` used for everything a reader
+sees (turn CSVs, notebook tables, word clouds, error analysis, and the model's own generated answers).
 
-Everything shown to a reader -- notebook tables, word clouds, error analysis -- goes through :func:`redact`.
-Whether the model sees redacted text is a setting of the classifier (``redact_for_model``), because an identifier
-carries no sentiment but its removal changes the tokens the model reads.
+Built on Microsoft Presidio (``presidio-analyzer``): its recognisers find social security numbers, card numbers
+(checked with Luhn), phone numbers, e-mail addresses, IBANs and IP addresses. Recognisers of our own, registered in
+the same analyzer, find what Presidio has no recogniser for in our calls: member, claim, case, policy and reference
+numbers, dates of birth, street addresses, long bare numbers, and people's names (:mod:`callinsights.names`: by how
+calls introduce and address people, since no NER model from its real publisher is available from a registry).
+
+The rule for organisations: an organisation's name (``Smith Medical Group``, ``Blue Cross``) is kept as written,
+everywhere, even when it holds a surname; a person's name (customer, family, agent, doctor: ``Dr. Smith``) is
+replaced by ``[NAME]``.
+
+Whether the model itself reads redacted text is a setting of the classifier (``redact_for_model``).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from callinsights.names import find_names
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
 _ID_WORDS = {
-    "claim": "[CLAIM_ID]",
-    "case": "[CASE_ID]",
-    "reference": "[REFERENCE]",
-    "ref": "[REFERENCE]",
-    "ticket": "[REFERENCE]",
-    "confirmation": "[REFERENCE]",
-    "authorization": "[REFERENCE]",
-    "tracking": "[REFERENCE]",
-    "invoice": "[REFERENCE]",
-    "policy": "[POLICY_ID]",
+    "claim": "CLAIM_ID",
+    "case": "CASE_ID",
+    "reference": "REFERENCE",
+    "ref": "REFERENCE",
+    "ticket": "REFERENCE",
+    "confirmation": "REFERENCE",
+    "authorization": "REFERENCE",
+    "tracking": "REFERENCE",
+    "invoice": "REFERENCE",
+    "policy": "POLICY_ID",
+    "member": "MEMBER_ID",
+    "account": "NUMBER",
+    "group": "NUMBER",
 }
+_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Way|Place|Pl|"
+           r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Loop|Row|Crescent|Close)")
 
-# Order matters: specific shapes first, then the catch-all for identifiers named by the word before them.
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "[EMAIL]"),
-    (re.compile(r"\bMEM-?\d{3,}\b", re.IGNORECASE), "[MEMBER_ID]"),
-    (re.compile(r"\bCLM-?\d{3,}\b", re.IGNORECASE), "[CLAIM_ID]"),
-    (re.compile(r"\bCAS(?:E)?-?\d{3,}\b", re.IGNORECASE), "[CASE_ID]"),
-    (re.compile(r"(?<!\w)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b"), "[PHONE]"),
+#: Our own patterns: (entity, pattern, group holding the identifier). Specific shapes first.
+_PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
+    ("EMAIL_ADDRESS", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), 0),
+    # Any SSN-shaped number: Presidio's own recogniser rejects well-known sample numbers (123-45-6789), which a
+    # careless caller may still give as theirs.
+    ("US_SSN", re.compile(r"(?<![\w-])\d{3}[- ]\d{2}[- ]\d{4}(?![\w-])"), 0),
+    ("MEMBER_ID", re.compile(r"\bMEM-?\d{3,}\b", re.IGNORECASE), 0),
+    ("CLAIM_ID", re.compile(r"\bCLM-?\d{3,}\b", re.IGNORECASE), 0),
+    ("CASE_ID", re.compile(r"\bCAS(?:E)?-?\d{3,}\b", re.IGNORECASE), 0),
+    ("PHONE_NUMBER", re.compile(r"(?<!\w)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b"), 0),
     # Dates of birth: written dates with a year (a bare "January 10th" names a visit, not a person).
-    (re.compile(rf"\b{_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}\b"), "[DATE]"),
-    (re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTHS},? (?:19|20)\d{{2}}\b"), "[DATE]"),
-    (re.compile(r"\b\d{1,2}[/-]\d{1,2}[/-](?:19|20)?\d{2}\b"), "[DATE]"),
-    (re.compile(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b"), "[DATE]"),
+    ("DATE", re.compile(rf"\b{_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}\b"), 0),
+    ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTHS},? (?:19|20)\d{{2}}\b"), 0),
+    ("DATE", re.compile(r"\b\d{1,2}[/-]\d{1,2}[/-](?:19|20)?\d{2}\b"), 0),
+    ("DATE", re.compile(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b"), 0),
+    # Street addresses: a house number, capitalised street words, a street type, then unit, town, state, ZIP.
+    ("ADDRESS", re.compile(
+        rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][a-z]+\s+){{1,3}}{_STREET}\b\.?"
+        rf"(?:,?\s+(?:Apt|Apartment|Suite|Unit|#)\.?\s*\w+)?"
+        rf"(?:,\s+[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}})?(?:,?\s+[A-Z]{{2}})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+    ("ADDRESS", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|PO\s+Box)\s+\d+\b", re.IGNORECASE), 0),
+    # Card-like digit groups that fail Luhn (a misread card is still a card to a reader): 4-4-4-1..7.
+    ("NUMBER", re.compile(r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])"), 0),
     # Codes that mix a letter prefix and digits: PA001234, ISS123456, SU-1234-56-789, REF-123456.
-    (re.compile(r"\b[A-Z]{1,4}(?:-?\d{2,}){1,4}\b"), "[REFERENCE]"),
+    ("REFERENCE", re.compile(r"\b[A-Z]{1,4}(?:-?\d{2,}){1,4}\b"), 0),
+    # An identifier named by the word before it: "claim number 778899", "policy #A12-3456".
+    ("NAMED_ID", re.compile(
+        r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?:\s+(?:(?:number|no\.?|#|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
+        r"(?P<id>#?[A-Z0-9-]*\d[A-Z0-9-]*)\b", re.IGNORECASE), "id"),
+    # Bare numbers of five or more digits are account-like (dates of service are written with words here).
+    ("NUMBER", re.compile(r"\b\d{5,}\b"), 0),
 ]
-_NAMED_ID = re.compile(
-    r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?P<gap>\s+(?:(?:number|no\.?|#|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
-    r"(?P<id>#?[A-Z0-9-]*\d[A-Z0-9-]*)\b",
-    re.IGNORECASE,
-)
-# People's names where the call introduces or addresses someone: "my name is Emily Wilson", "Mr. Johnson",
-# "Thank you, Emily." A name elsewhere in free text is not caught (no name list is used).
-_NAME = r"(?!(?:Mr|Mrs|Ms|Dr|Miss)\b)[A-Z][a-z]+(?:[ -](?!(?:Mr|Mrs|Ms|Dr|Miss)\b)[A-Z][a-z]+)?"
-_NAME_PATTERNS = [
-    re.compile(rf"(\b[Mm]y name is ){_NAME}"),
-    re.compile(rf"(\b[Tt]his is ){_NAME}(?= from\b)"),
-    re.compile(rf"(\b(?:Mr|Mrs|Ms|Dr|Miss)\.? ){_NAME}"),
-    re.compile(rf"(\b(?:Hi|Hello|Thanks|Thank you|Sure|Okay|Yes|Goodbye|Bye|welcome|sorry),? ){_NAME}(?=[.,!?])"),
-]
-# Bare numbers of five or more digits left over are account-like (dates of service are written with words here).
-_LONG_NUMBER = re.compile(r"\b\d{5,}\b")
+
+#: Entity -> placeholder written in the text.
+PLACEHOLDERS = {
+    "PERSON": "[NAME]",
+    "US_SSN": "[SSN]",
+    "CREDIT_CARD": "[CARD_NUMBER]",
+    "PHONE_NUMBER": "[PHONE]",
+    "EMAIL_ADDRESS": "[EMAIL]",
+    "IBAN_CODE": "[ACCOUNT]",
+    "IP_ADDRESS": "[IP_ADDRESS]",
+    "MEMBER_ID": "[MEMBER_ID]",
+    "CLAIM_ID": "[CLAIM_ID]",
+    "CASE_ID": "[CASE_ID]",
+    "POLICY_ID": "[POLICY_ID]",
+    "REFERENCE": "[REFERENCE]",
+    "DATE": "[DATE]",
+    "ADDRESS": "[ADDRESS]",
+    "NUMBER": "[NUMBER]",
+}
+#: Presidio's recognisers we use, by entity (their names in ``presidio_analyzer.predefined_recognizers``).
+_PRESIDIO = {"US_SSN": "UsSsnRecognizer", "CREDIT_CARD": "CreditCardRecognizer", "PHONE_NUMBER": "PhoneRecognizer",
+             "IBAN_CODE": "IbanRecognizer", "IP_ADDRESS": "IpRecognizer"}
+# On spans of equal length the specific kind wins over the catch-alls ("case number PA001234" is a case ID).
+_GENERIC = {"NUMBER": 2, "REFERENCE": 1}
+# Below this Presidio's recognisers are guessing without context (its weak SSN and bank patterns score 0.05).
+_MIN_SCORE = 0.3
 
 
-def redact(text: str) -> str:
-    """Replace member IDs, e-mail addresses, phone numbers, dates of birth, claim/case/reference numbers and names.
+@dataclass(frozen=True)
+class Span:
+    """One identifier found in a text.
+
+    Attributes:
+        start: First character.
+        end: One past the last character.
+        entity: Its type, a key of :data:`PLACEHOLDERS`.
+    """
+
+    start: int
+    end: int
+    entity: str
+
+
+def _own_spans(text: str) -> list[Span]:
+    """Spans found by our patterns and name rules."""
+    spans = []
+    for entity, pattern, group in _PATTERNS:
+        for match in pattern.finditer(text):
+            kind = _ID_WORDS[match["word"].lower()] if entity == "NAMED_ID" else entity
+            spans.append(Span(match.start(group), match.end(group), kind))
+    spans += [Span(start, end, "PERSON") for start, end in find_names(text)]
+    return spans
+
+
+@lru_cache(maxsize=1)
+def analyzer():
+    """Presidio's analyzer with its pattern recognisers and ours, built once per process (building takes a second).
+
+    Its NLP engine is a blank English spaCy pipeline: a tokenizer for the recognisers' context words, no model.
+    """
+    import logging
+
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+    from presidio_analyzer import predefined_recognizers
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+    class BlankSpacyEngine(SpacyNlpEngine):
+        """A spaCy engine over ``spacy.blank('en')``: nothing to download, no NER."""
+
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    class CallRecognizer(EntityRecognizer):
+        """Our patterns and name rules as one Presidio recogniser."""
+
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            return [RecognizerResult(s.entity, s.start, s.end, 0.9) for s in _own_spans(text)
+                    if s.entity in entities]
+
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for name in _PRESIDIO.values():
+        registry.add_recognizer(getattr(predefined_recognizers, name)(supported_language="en"))
+    own = sorted({e for e, _, _ in _PATTERNS} - {"NAMED_ID"} | set(_ID_WORDS.values()) | {"PERSON"})
+    registry.add_recognizer(CallRecognizer(supported_entities=own, name="CallRecognizer", supported_language="en"))
+    engine = BlankSpacyEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine.load()
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+
+
+def find_pii(text: str) -> list[Span]:
+    """Every identifier in ``text``, overlaps resolved (the longer span wins; on a tie, the first found).
 
     Args:
         text: Any call text.
 
     Returns:
-        The text with identifiers replaced by placeholders such as ``[MEMBER_ID]`` or ``[CLAIM_ID]``.
+        Non-overlapping spans in text order.
+    """
+    if not text:
+        return []
+    results = analyzer().analyze(text=text, language="en", entities=list(PLACEHOLDERS), score_threshold=_MIN_SCORE)
+    found = sorted((Span(r.start, r.end, r.entity_type) for r in results),
+                   key=lambda s: (-(s.end - s.start), _GENERIC.get(s.entity, 0), s.start))
+    kept: list[Span] = []
+    for span in found:
+        if all(span.end <= k.start or span.start >= k.end for k in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
+
+
+@lru_cache(maxsize=1)
+def anonymizer():
+    """Presidio's anonymizer, built once per process."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()
+
+
+@lru_cache(maxsize=8192)
+def redact(text: str) -> str:
+    """Replace names, SSNs, card numbers, member/claim/case/reference numbers, phones, e-mails, addresses, dates of
+    birth and long numbers with placeholders.
+
+    Args:
+        text: Any call text, or a model's generated answer.
+
+    Returns:
+        The text with identifiers replaced by placeholders such as ``[NAME]`` or ``[CLAIM_ID]``.
 
     Example:
         >>> redact("My ID is MEM123456, claim number 778899, call me at 555-123-4567.")
         'My ID is [MEMBER_ID], claim number [CLAIM_ID], call me at [PHONE].'
     """
-    text = _NAMED_ID.sub(lambda m: f"{m['word']}{m['gap']}{_ID_WORDS[m['word'].lower()]}", text)
-    for pattern, placeholder in _PATTERNS:
-        text = pattern.sub(placeholder, text)
-    names: set[str] = set()
-    for pattern in _NAME_PATTERNS:
-        names.update(part for m in pattern.finditer(text) for part in re.split(r"[ -]", m[0][len(m[1]):]))
-        text = pattern.sub(r"\1[NAME]", text)
-    # A name once introduced is the same person's name wherever else it appears in the text ("..., Emily.").
-    for name in sorted(names, key=len, reverse=True):
-        text = re.sub(rf"\b{re.escape(name)}\b", "[NAME]", text)
-    return _LONG_NUMBER.sub("[NUMBER]", text)
+    if not isinstance(text, str):
+        return text
+    spans = find_pii(text)
+    if not spans:
+        return text
+    from presidio_analyzer import RecognizerResult
+    from presidio_anonymizer.entities import OperatorConfig
+
+    results = [RecognizerResult(s.entity, s.start, s.end, 1.0) for s in spans]
+    operators = {entity: OperatorConfig("replace", {"new_value": placeholder})
+                 for entity, placeholder in PLACEHOLDERS.items()}
+    return anonymizer().anonymize(text=text, analyzer_results=results, operators=operators).text

@@ -3,7 +3,9 @@
 - ``outputs``: the model's raw output for one call under one configuration, keyed by model hash, engine, method,
   prompt version and a hash of the text the model read. A re-run reads these instead of recomputing; each is
   committed as soon as it is computed, so a run killed half-way resumes where it stopped.
-- ``runs``: one row per run (configuration, start, end, counts, timings) for monitoring.
+- ``runs``: one row per run (configuration, start, end, counts, timings) for monitoring; ``status`` is ``running``,
+  ``done``, or ``failed`` (with the error in ``error``). A run killed outright stays ``running``; its finished calls
+  are in ``outputs`` and the next run resumes from them.
 - ``run_labels``: the labels a run gave each call (after calibration), so label distributions can be compared
   across runs without any gold labels.
 """
@@ -93,23 +95,63 @@ class OutputKey:
         return "|".join((self.model_hash[:16], self.engine, self.method, self.prompt_version, self.text_hash))
 
 
+class StoreError(RuntimeError):
+    """A store file that cannot be used; the message names it and says what to do."""
+
+
 class Store:
     """The SQLite store; open with ``Store(path)``; every write commits at once.
 
+    Opening checks the whole file (``PRAGMA quick_check``) and that it can be written, so a damaged or read-only store
+    is refused before any model time is spent, not after.
+
     Args:
         path: The SQLite file (created with its folder when missing).
+
+    Raises:
+        StoreError: The file is not an SQLite database, is damaged, or cannot be written.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        advice = "move it aside and run again to start a new one"
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"{self.path}: cannot open the prediction store ({err}); give --store a path in a "
+                             "folder you can write to") from None
+        try:
             self.db.executescript(_SCHEMA)
+            problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(problems[-1] if len(problems) > 1 else problems[0])
         except sqlite3.DatabaseError as err:
-            raise RuntimeError(
-                f"{self.path}: not a usable prediction store ({err}); move it aside and run again to start a new one"
-            ) from None
+            self.db.close()
+            if "readonly" in str(err):
+                raise StoreError(f"{self.path}: the prediction store is read-only; make it writable (chmod u+w) or "
+                                 "give --store another path") from None
+            raise StoreError(f"{self.path}: not a usable prediction store ({err}); {advice}") from None
+        self._check_writable()
+        self._migrate()
+
+    def _check_writable(self) -> None:
+        """Write the header's user version back unchanged: fails at once on a read-only file or folder."""
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            self.db.execute(f"PRAGMA user_version = {int(version)}")
+            self.db.commit()
+        except sqlite3.Error as err:
+            self.db.close()
+            raise StoreError(f"{self.path}: the prediction store cannot be written ({err}); make it and its folder "
+                             "writable, or give --store another path") from None
+
+    def _migrate(self) -> None:
+        """Add columns that older stores lack."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        if "error" not in columns:
+            self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+            self.db.commit()
 
     def close(self) -> None:
         """Close the database."""
@@ -171,6 +213,12 @@ class Store:
             "seconds_computing = ?, status = 'done' WHERE run_id = ?",
             (time.time(), len(labels), n_cached, n_computed, n_invalid, seconds_computing, run_id),
         )
+        self.db.commit()
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        """Mark a run that stopped on an error as ``failed``, with the error; its finished calls stay stored."""
+        self.db.execute("UPDATE runs SET ended = ?, status = 'failed', error = ? WHERE run_id = ?",
+                        (time.time(), error, run_id))
         self.db.commit()
 
     def runs(self) -> pd.DataFrame:

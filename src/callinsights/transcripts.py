@@ -39,7 +39,16 @@ _TIMESTAMP = re.compile(r"^[\[(]?\d{1,2}:\d{2}(?::\d{2})?[\])]?$")
 _DURATION = re.compile(
     r"^[\[(]?\s*(?:call\s+)?(?:duration|elapsed\s+time|length\s+of\s+call)\s*:.*$", re.IGNORECASE
 )
-_NOTE = re.compile(r"^[\[(]\s*note\s*:", re.IGNORECASE)
+# Exporter notes in every spelling seen: `(Note: ...)`, `[Note - ...]`, `Note - ...`, `note: ...`, `NB: ...`,
+# `Exporter's note: ...`. A whole line that opens this way is a note, never speech.
+_NOTE_WORD = r"(?:(?:exporter|editor|analyst|reviewer)'?s?\s+)?(?:notes?|n\.?b\.?)"
+_NOTE = re.compile(rf"^[\[(]?\s*{_NOTE_WORD}\s*(?::|\s+[-\u2013\u2014]+)", re.IGNORECASE)
+# A note in brackets at the end of a speech line: `Member: Thanks, bye. (Note: the customer is happy.)`. The
+# bracket may be left open by the export.
+_TRAILING_NOTE = re.compile(rf"\s*(?P<note>[\[(]\s*{_NOTE_WORD}\s*(?::|\s+[-\u2013\u2014]+).*)$", re.IGNORECASE)
+# `note:` or `note -` inside speech, not in brackets: a customer may say "note: I paid twice", or the exporter may
+# have written into the line. That cannot be told apart, so it is reported, never guessed.
+_NOTE_INSIDE = re.compile(rf"(?:^|[.!?;,]\s+|\s)(?:{_NOTE_WORD})\s*(?::|\s+[-\u2013\u2014]+\s)", re.IGNORECASE)
 # A whole line in brackets is a stage direction or an exporter's remark; `pause)` (opening bracket lost) too.
 _BRACKETED = re.compile(r"^(?:\(.*\)|\[.*\]|[^()\[\]:]{1,40}\))\.?$")
 # A label is a few capitalised words before a colon: `Member:`, `PA Agent:`, `Claims Review Team:`.
@@ -48,6 +57,11 @@ _LABEL = re.compile(r"^(?P<label>[A-Z][A-Za-z'&-]*(?: [A-Za-z'&-]+){0,3})\s*:\s*
 _LEADING_DIRECTION = re.compile(r"^(?P<direction>\([^()]*\))\s*(?P<rest>[A-Z].*)$")
 # Written after the call ended: not part of the conversation (`_PA Agent: (after the call) Case status: ..._`).
 _AFTER_CALL = re.compile(r"^\(after the call\)", re.IGNORECASE)
+
+
+# Longest first: a UTF-32-LE mark starts with the UTF-16-LE one.
+_UTF16_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+               (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
 class TranscriptError(ValueError):
@@ -84,12 +98,16 @@ class ParseReport:
         skipped: ``(file, reason)`` for each file that could not be used.
         unknown_speakers: ``(file, label)`` for each label not in the speaker table.
         irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
+        ambiguous: ``(file, line)`` for speech lines that may hold an exporter's note; kept as speech, reported.
+        ignored: Files in the folder that are not ``.txt`` calls (named, so nothing is dropped without a word).
     """
 
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unknown_speakers: list[tuple[str, str]] = field(default_factory=list)
     irregular: dict[str, int] = field(default_factory=dict)
+    ambiguous: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """A few lines for a person: files read, what was skipped and why, unknown labels."""
@@ -104,6 +122,15 @@ class ParseReport:
         if self.irregular:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.irregular.items()))
             lines.append(f"  non-speech lines set aside as meta: {kinds}")
+        if self.ambiguous:
+            lines.append(
+                "  lines that may hold an exporter's note, kept as speech (put the note on its own line or in "
+                "brackets, e.g. '(Note: ...)', to set it aside):"
+            )
+            lines += [f"    {name}: {line[:100]!r}" for name, line in self.ambiguous]
+        if self.ignored:
+            shown = ", ".join(self.ignored[:10]) + (f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else "")
+            lines.append(f"  ignored {len(self.ignored)} file(s) not ending in .txt: {shown}")
         return "\n".join(lines)
 
 
@@ -120,6 +147,20 @@ def _meta_kind(line: str) -> str | None:
     return None
 
 
+def _split_note(words: str) -> tuple[str, str | None]:
+    """Speech words and a bracketed note at their end (``(Note: ...)``), or ``(words, None)``."""
+    found = _TRAILING_NOTE.search(words)
+    if not found:
+        return words, None
+    return words[: found.start()].rstrip(), found["note"]
+
+
+def ambiguous_lines(turns: Iterable[Turn]) -> list[str]:
+    """Speech turns that hold ``note:`` or ``note -`` outside brackets: maybe the speaker's words, maybe an
+    exporter's note. They are kept as speech and listed for a person to check."""
+    return [t.text for t in turns if t.role != META and _NOTE_INSIDE.search(t.text)]
+
+
 def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = None) -> list[Turn]:
     """Split the text of one call into turns.
 
@@ -130,6 +171,7 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
 
     Returns:
         The turns in order, meta lines included. A line with no label continues the previous speaker's turn.
+        A bracketed note at the end of a line (``Member: Bye. (Note: ...)``) becomes a meta turn of its own.
     """
     table = {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
     turns: list[Turn] = []
@@ -159,9 +201,13 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
             role = table.get(speaker.lower(), UNKNOWN)
             if _AFTER_CALL.match(words):
                 add(speaker, META, words, "note")
-            else:
-                add(speaker, role, words, "speech")
+                continue
+            words, note = _split_note(words)
+            add(speaker, role, words, "speech")
+            if note:
+                add("", META, note, "note")
             continue
+        line, note = _split_note(line)
         previous = next((t for t in reversed(turns) if t.role != META), None)
         if previous is None:
             # Words before any speaker: nobody to give them to, so they are set aside rather than guessed.
@@ -170,6 +216,8 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
             turns[previous.turn] = Turn(
                 file, previous.turn, previous.speaker, previous.role, f"{previous.text} {line}", previous.kind
             )
+        if note:
+            add("", META, note, "note")
     return turns
 
 
@@ -184,10 +232,22 @@ def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Tur
         The call's turns.
 
     Raises:
-        TranscriptError: The file is empty, binary, not UTF-8, or has no customer turn.
+        TranscriptError: The file is empty, binary, not UTF-8 (nor UTF-16 with a byte-order mark), or has no
+            customer turn.
     """
     path = Path(path)
     data = path.read_bytes()
+    # Windows tools export UTF-16 with a byte-order mark; its NUL bytes are text, not binary content.
+    for bom, encoding in _UTF16_BOMS:
+        if data.startswith(bom):
+            try:
+                data = data[len(bom):].decode(encoding).encode("utf-8")
+            except UnicodeDecodeError as err:
+                raise TranscriptError(
+                    f"{path.name}: starts with a {encoding.upper()} byte-order mark but is not valid {encoding.upper()} "
+                    f"(offset {err.start + len(bom)}); re-export it as UTF-8 text"
+                ) from None
+            break
     if b"\x00" in data:
         raise TranscriptError(f"{path.name}: binary content (NUL bytes); a call file must be plain text")
     try:
@@ -209,10 +269,29 @@ def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Tur
     return turns
 
 
+def call_files(folder: str | Path) -> tuple[list[Path], list[str]]:
+    """The call files under a folder, subfolders included: every file ending in ``.txt`` in any case.
+
+    Returns:
+        The call files in natural order (by name, then folder), and the other files' paths relative to the folder
+        (reported, so that nothing is dropped without a word). Hidden files and folders are left out.
+    """
+    folder = Path(folder)
+    calls, others = [], []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        (calls if path.suffix.lower() == ".txt" else others).append(path)
+    calls.sort(key=lambda p: (natural_key(p), natural_key(p.parent)))
+    return calls, sorted(str(p.relative_to(folder)) for p in others)
+
+
 def read_calls(
     folder: str | Path, roles: dict[str, str] | None = None
 ) -> tuple[list[Turn], ParseReport]:
-    """Read every ``.txt`` call in a folder; a bad file is skipped and reported, never fatal.
+    """Read every call under a folder (subfolders too, ``.txt`` in any case); a bad file is skipped and reported,
+    never fatal.
 
     Args:
         folder: Folder of call files.
@@ -220,7 +299,8 @@ def read_calls(
 
     Returns:
         All turns of all readable calls, in natural file order (``transcript_2`` before ``transcript_10``),
-        and a report of what was skipped or irregular.
+        and a report of what was skipped, ignored, ambiguous or irregular. Two files with the same name in
+        different subfolders would be the same call: the second is skipped and named.
 
     Raises:
         FileNotFoundError: The folder does not exist or holds no ``.txt`` file.
@@ -230,23 +310,31 @@ def read_calls(
         raise FileNotFoundError(
             f"{folder}: no such folder. Put the call files there, or run `make data` to link the client's copy."
         )
-    files = sorted(folder.glob("*.txt"), key=natural_key)
+    files, others = call_files(folder)
     if not files:
-        raise FileNotFoundError(f"{folder}: no .txt call files in this folder")
-    report = ParseReport()
+        raise FileNotFoundError(f"{folder}: no .txt call files in this folder or its subfolders")
+    report = ParseReport(ignored=others)
     turns: list[Turn] = []
+    seen: dict[str, Path] = {}
     for path in files:
+        shown = str(path.relative_to(folder))
+        if call_id(path).lower() in seen:
+            first = seen[call_id(path).lower()].relative_to(folder)
+            report.skipped.append((shown, f"same call name as {first}; rename one of them"))
+            continue
         try:
             call = read_call(path, roles)
         except (TranscriptError, OSError) as err:
-            report.skipped.append((path.name, str(err).removeprefix(f"{path.name}: ")))
+            report.skipped.append((shown, str(err).removeprefix(f"{path.name}: ")))
             continue
+        seen[call_id(path).lower()] = path
         report.files_read += 1
         for t in call:
             if t.role == UNKNOWN:
                 report.unknown_speakers.append((t.file, t.speaker))
             if t.role == META:
                 report.irregular[t.kind] = report.irregular.get(t.kind, 0) + 1
+        report.ambiguous += [(path.name, line) for line in ambiguous_lines(call)]
         turns.extend(call)
     report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
     return turns, report

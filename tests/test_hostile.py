@@ -1,0 +1,284 @@
+"""Hostile inputs and failures after finished work (issue 14), through the real commands.
+
+The end-to-end runs start ``python -m callinsights`` as a user would, with the embedded model; the failure cases
+check that nothing is lost, nothing is overwritten and no model time is spent before the problem is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from callinsights.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+
+HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
+MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+SRC = Path(__file__).resolve().parents[1] / "src"
+READABLE = {"angry_billing", "Thankful_Refill", "windows_export", "=HYPERLINK(1)"}
+# Printed once the classifier is set up, i.e. just before model time: failures must come before it.
+MODEL_TIME = "callinsights: "
+
+
+def run_cli(*args: str, cache: Path | None = None, drop_root: bool = False) -> subprocess.CompletedProcess:
+    """``python -m callinsights ARGS`` in a fresh process (one llama.cpp thread: the machine is shared).
+
+    ``drop_root`` runs it without the capability that lets root ignore file permissions, so read-only files and
+    folders are read-only to it as to any user.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    if cache is not None:
+        env["CALLINSIGHTS_CACHE_DIR"] = str(cache)
+    command = [sys.executable, "-m", "callinsights", *args]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]  # llama.cpp takes one thread per core it may use
+    if drop_root and os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: a read-only file is writable to root")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One calibration cache for the module: the reference calls are scored once, by the first run."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory, cache):
+    """The hostile folder labelled end to end with the embedded model and the no-label method."""
+    out = tmp_path_factory.mktemp("hostile") / "predictions.csv"
+    store = out.parent / "runs.sqlite"
+    done = run_cli("analyze", str(HOSTILE), "--model", "smollm2-135m", "--method", "score", "--out", str(out),
+                   "--store", str(store), "--quiet", cache=cache)
+    return done, out, store
+
+
+# --- end to end over the hostile folder ----------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_hostile_folder_is_labelled_end_to_end(hostile_run):
+    done, out, _ = hostile_run
+    assert done.returncode == EXIT_OK, done.stderr
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    # Subfolder, .TXT, UTF-16 with a BOM, a formula-like name: all read. The formula is neutralised in the CSV.
+    assert {f.removeprefix("'") for f in frame["file"]} == READABLE
+    assert "'=HYPERLINK(1)" in set(frame["file"])
+    assert not any(cell.startswith(("=", "+", "-", "@")) for column in frame for cell in frame[column])
+    # Everything dropped is said on screen, with the reason.
+    for said in ("skipped empty.txt: empty file", "skipped agent_only.txt: no customer turn",
+                 "ignored 1 file(s) not ending in .txt: export_log.csv", "4 call files parsed, 2 skipped"):
+        assert said in done.stderr
+
+
+@pytest.mark.model
+def test_exporter_notes_in_every_spelling_never_reach_the_model(hostile_run):
+    _, _, store = hostile_run
+    with sqlite3.connect(store) as db:
+        files = {row[0] for row in db.execute("SELECT file FROM outputs")}
+    assert files == READABLE
+    from callinsights.transcripts import customer_text, read_call
+
+    for path in (HOSTILE / "angry_billing.txt", HOSTILE / "more" / "Thankful_Refill.TXT"):
+        text = customer_text(read_call(path))
+        assert "sentiment" not in text.lower() and "note" not in text.lower(), path.name
+
+
+@pytest.mark.model
+def test_a_calls_label_does_not_depend_on_its_neighbours(tmp_path, cache):
+    """The same call alone, and in two different batches, gets the same label and probabilities."""
+    call = "angry_unsolved"
+    batches = {"alone": [call], "with_delighted": [call, "delighted_fixed"], "with_review": [call, "callback_review"]}
+    store = tmp_path / "runs.sqlite"
+    rows = {}
+    for name, calls in batches.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for c in calls:
+            shutil.copy(MODEL_CALLS / f"{c}.txt", folder)
+        out = tmp_path / f"{name}.csv"
+        done = run_cli("analyze", str(folder), "--model", "smollm2-135m", "--method", "score", "--out", str(out),
+                       "--store", str(store), "--quiet", cache=cache)
+        assert done.returncode == EXIT_OK, done.stderr
+        rows[name] = pd.read_csv(out).set_index("file").loc[call]
+    columns = ["sentiment", "outcome", "p_positive", "p_negative", "p_neutral", "p_issue_resolved", "p_follow_up"]
+    for name in ("with_delighted", "with_review"):
+        pd.testing.assert_series_equal(rows["alone"][columns], rows[name][columns], check_names=False)
+    # Alone, the call is not flattened to uniform probabilities (what batch calibration did to a one-call run).
+    assert rows["alone"]["p_positive"] != pytest.approx(1 / 3, abs=1e-3)
+    assert rows["alone"]["sentiment"] != "positive"
+
+
+# --- nothing lost: empty runs and outputs --------------------------------------------------------------------------
+
+
+def _unreadable_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("")
+    (folder / "agent.txt").write_text("Agent: hello?\n")
+    return folder
+
+
+@pytest.mark.parametrize("command", ["analyze", "parse"])
+def test_a_run_with_no_readable_call_is_an_error_and_keeps_the_previous_output(tmp_path, capsys, command):
+    out = tmp_path / "previous.csv"
+    out.write_text("file,sentiment\nx,positive\n")
+    code = main([command, str(_unreadable_folder(tmp_path)), "--out", str(out),
+                 *(["--store", str(tmp_path / "s.sqlite"), "--quiet"] if command == "analyze" else [])])
+    assert code == EXIT_BAD_INPUT
+    assert out.read_text() == "file,sentiment\nx,positive\n"
+    err = capsys.readouterr().err
+    assert "no call file could be read" in err and "previous output is left as it was" in err
+
+
+@pytest.mark.parametrize("limit", ["0", "-5", "two"])
+def test_a_limit_below_one_is_refused(limit, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", str(HOSTILE), "--limit", limit])
+    assert stop.value.code == 2
+    assert "--limit" in capsys.readouterr().err
+
+
+# --- failures found before any model time --------------------------------------------------------------------------
+
+
+def _analyze(tmp_path: Path, *extra: str, drop_root: bool = False) -> subprocess.CompletedProcess:
+    args = ["analyze", str(MODEL_CALLS), "--method", "score", "--model", "smollm2-135m", "--quiet"]
+    if "--out" not in extra:
+        args += ["--out", str(tmp_path / "p.csv")]
+    if "--store" not in extra:
+        args += ["--store", str(tmp_path / "s.sqlite")]
+    return run_cli(*args, *extra, drop_root=drop_root)
+
+
+def test_out_is_a_folder(tmp_path):
+    done = _analyze(tmp_path, "--out", str(tmp_path))
+    assert done.returncode == EXIT_BAD_INPUT and "Traceback" not in done.stderr
+    assert "is a folder, not a file" in done.stderr and MODEL_TIME not in done.stderr
+
+
+def test_out_under_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    done = _analyze(tmp_path, "--out", str(tmp_path / "afile" / "p.csv"))
+    assert done.returncode == EXIT_BAD_INPUT and "Traceback" not in done.stderr
+    assert "is a file, not a folder" in done.stderr and MODEL_TIME not in done.stderr
+
+
+def test_out_in_a_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        done = _analyze(tmp_path, "--out", str(folder / "p.csv"), drop_root=True)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == EXIT_BAD_INPUT and "Traceback" not in done.stderr
+    assert "cannot write in" in done.stderr and MODEL_TIME not in done.stderr
+
+
+def test_a_read_only_store(tmp_path):
+    store = tmp_path / "s.sqlite"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE t (x)")
+    store.chmod(0o444)
+    done = _analyze(tmp_path, "--store", str(store), drop_root=True)
+    assert done.returncode == EXIT_BAD_INPUT and "Traceback" not in done.stderr
+    assert "read-only" in done.stderr and str(store) in done.stderr and MODEL_TIME not in done.stderr
+
+
+def test_a_store_corrupted_mid_file(tmp_path):
+    from callinsights.store import Store
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        for i in range(400):
+            store.db.execute("INSERT INTO runs (config, started, status) VALUES (?, 0, 'done')", ("x" * 500,))
+        store.db.commit()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = b"A" * 4096
+    path.write_bytes(bytes(data))
+    done = _analyze(tmp_path, "--store", str(path))
+    assert done.returncode == EXIT_BAD_INPUT and "Traceback" not in done.stderr
+    assert "not a usable prediction store" in done.stderr and "move it aside" in done.stderr
+    assert MODEL_TIME not in done.stderr
+
+
+# --- label files checked up front ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ("Filename,Sentiment,Call_Outcome\n", "has a header but no label rows"),
+        ("Filename,Sentiment,Call_Outcome\nangry_unsolved,Negative,Follow-up action needed\n"
+         "callback_review,Negative,Issue resolved\n", "has sentiment 'negative'"),
+        ("Filename,Sentiment,Call_Outcome\nAngry_Unsolved,Negative,Follow-up action needed\n"
+         "delighted_fixed,Positive,Issue resolved\n", "'Angry_Unsolved' matches no call, but 'angry_unsolved'"),
+    ],
+    ids=["empty", "header-only", "one-class", "case-mismatch"],
+)
+def test_label_problems_are_found_before_any_model_time(tmp_path, capsys, content, message):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(content)
+    store = tmp_path / "s.sqlite"
+    code = main(["analyze", str(MODEL_CALLS), "--labels", str(labels), "--out", str(tmp_path / "p.csv"),
+                 "--store", str(store), "--quiet", "--model", "smollm2-135m"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert message in err and str(labels) in err and MODEL_TIME not in err
+    assert not (tmp_path / "p.csv").exists()
+    if store.exists():  # no run was started, so none is left "running"
+        with sqlite3.connect(store) as db:
+            assert db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] == 0
+
+
+@pytest.mark.model
+def test_a_run_that_fails_after_starting_is_marked_failed(tmp_path):
+    from callinsights.classify import Classifier, Settings
+    from callinsights.store import Store
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("Filename,Sentiment,Call_Outcome\nsomeone_else,Negative,Issue resolved\n")
+    settings = Settings(model="smollm2-135m", method="probe", labels_file=str(labels))
+    with Store(tmp_path / "s.sqlite") as store:
+        classifier = Classifier(settings, store)
+        try:
+            with pytest.raises(ValueError, match="none of its calls"):
+                classifier.run({"one": "I am upset, nobody called me back."}, progress=False)
+        finally:
+            classifier.close()
+        runs = store.runs()
+    assert list(runs["status"]) == ["failed"]
+    assert "none of its calls" in runs["error"].iloc[0]
+    assert runs["ended"].notna().all()
+
+
+# --- help ---------------------------------------------------------------------------------------------------------
+
+
+def test_help_has_no_markup_documents_exit_codes_and_every_argument():
+    parser = build_parser()
+    top = parser.format_help()
+    assert "``" not in top and "exit codes" in top
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == {"data", "parse", "analyze", "models"}
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "``" not in text, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.dest} has no help"
+    analyze = commands["analyze"].format_help()
+    assert "exit codes" in analyze and "needs the label file" in analyze and "--method score" in analyze
+    assert "(default: results" in analyze.replace("\n", " ") or "results/predictions.csv" in analyze
+    assert analyze.count("(default:") >= 8
