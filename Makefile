@@ -14,7 +14,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# llama.cpp is built for a portable x86-64 level (AVX2), never -march=native: a native build on a CPU with AMX
+# dies with "Illegal instruction" in virtual machines that do not grant AMX state. No cached wheel is reused,
+# since pip's cache does not key wheels by CMAKE_ARGS.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 install: $(PY) ## create .venv and install pinned requirements and the package (editable)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir \
+		$$(grep -E '^llama-cpp-python==' requirements.txt)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 

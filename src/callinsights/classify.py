@@ -29,12 +29,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.llm import Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
-from callinsights.probe import LAST_TURNS, feature_matrix, last_turns, probe_probabilities
+from callinsights.probe import FEATURES_VERSION, call_features, cross_validated_probabilities, fit_probe, turn_features
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.redact import redact
 from callinsights.store import OutputKey, Store, text_hash
@@ -56,7 +57,7 @@ PROBA_COLUMNS = {
 PREDICTION_COLUMNS = [
     "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
     "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "prompt_tokens", "seconds",
-    "cached", "model_hash", "raw",
+    "cached", "model_hash", "held_out", "evidence_sentiment", "evidence_outcome", "raw",
 ]
 
 
@@ -148,7 +149,7 @@ def _prompt_version(settings: Settings) -> str:
     edited prompt can never be served stale outputs stored under the old one, even if nobody renames the version.
     """
     if settings.method == "probe":
-        version = f"features-mean-last{LAST_TURNS}"
+        version = f"features-{FEATURES_VERSION}"
     else:
         prompt = PROMPTS[settings.prompt_version]
         wording = (SYSTEM + prompt.intro + repr(prompt.questions) if settings.method == "score"
@@ -262,6 +263,7 @@ class Classifier:
         self.model = resolve_model(settings.model)
         self.prompt_version = _prompt_version(settings)
         self._engine = None
+        self._texts: dict[str, str] = {}
         # The probe's labels are read up front, so a missing label file fails before any model time is spent.
         self._gold = self._load_gold() if settings.method == "probe" else None
 
@@ -269,8 +271,9 @@ class Classifier:
     def engine(self):
         """The loaded engine (loaded on first use)."""
         if self._engine is None:
+            probe = self.settings.method == "probe"
             self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx,
-                                       embedding=self.settings.method == "probe")
+                                       embedding=probe, pooling=not probe)
         return self._engine
 
     def describe(self) -> str:
@@ -294,10 +297,8 @@ class Classifier:
         """
         chat = self.model.chat
         if self.settings.method == "probe":
-            whole, n_tokens, seconds = self.engine.embed(text)
-            last, n_last, seconds_last = self.engine.embed(last_turns(text))
-            output = {"all": np.round(whole, 5).tolist(), "last": np.round(last, 5).tolist()}
-            return output, True, n_tokens + n_last, n_tokens + n_last, seconds + seconds_last
+            states, n_tokens, seconds = self.engine.embed_turns(text.split("\n"))
+            return {"turns": np.round(states, 5).tolist()}, True, n_tokens, n_tokens, seconds
         if self.settings.method == "score":
             prompt = PROMPTS[self.settings.prompt_version]
             prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
@@ -320,6 +321,33 @@ class Classifier:
         valid = sentiment is not None and outcome is not None
         return {"text": gen.text}, valid, gen.prompt_tokens, gen.prompt_tokens, gen.seconds
 
+    def outputs(self, texts: dict[str, str], progress: bool = True) -> list[tuple[str, dict, bool]]:
+        """Every call's raw model output, from the store or computed now (and stored at once, so a killed run
+        resumes).
+
+        Args:
+            texts: Call id -> the text the model reads.
+            progress: Show a progress bar on stderr.
+
+        Returns:
+            ``(call id, stored record, served from the store)`` per call, in the order of ``texts``.
+        """
+        from tqdm.auto import tqdm
+
+        records = []
+        bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
+                   file=sys.stderr)
+        for cid, text in bar:
+            key = self.key(text)
+            stored = self.store.get(key)
+            cached = stored is not None
+            if not cached:
+                output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
+                self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+            records.append((cid, stored, cached))
+        return records
+
     def run(self, texts: dict[str, str], progress: bool = True) -> RunResult:
         """Label every call, computing only what the store does not hold, then record the run.
 
@@ -330,28 +358,14 @@ class Classifier:
         Returns:
             The predictions and the run's bookkeeping.
         """
-        from tqdm.auto import tqdm
-
         start = time.perf_counter()
         run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
                                        "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
-        records, n_cached, computing = [], 0, 0.0
-        bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
-                   file=sys.stderr)
         try:
-            for cid, text in bar:
-                key = self.key(text)
-                stored = self.store.get(key)
-                if stored is None:
-                    output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
-                    self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
-                    stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
-                    computing += seconds
-                    cached = False
-                else:
-                    n_cached += 1
-                    cached = True
-                records.append((cid, stored, cached))
+            records = self.outputs(texts, progress)
+            n_cached = sum(cached for _, _, cached in records)
+            computing = sum(rec["seconds"] for _, rec, cached in records if not cached)
+            self._texts = texts
             predictions = self._labels(records)
         except BaseException as err:
             # The finished calls are stored; the run itself is recorded as failed, not left "running".
@@ -376,6 +390,10 @@ class Classifier:
         })
         for column in PROBA_COLUMNS.values():
             frame[column] = np.nan
+        # Only the probe is fitted on labels; the other methods' predictions are never an echo of one.
+        frame["held_out"] = ""
+        frame["evidence_sentiment"] = ""
+        frame["evidence_outcome"] = ""
         if s.method == "probe":
             self._probe_labels(frame)
         elif s.method == "score":
@@ -421,32 +439,58 @@ class Classifier:
             ) from None
 
     def _probe_labels(self, frame: pd.DataFrame) -> None:
-        """Fit the probe on the labelled calls of this run and label every call with it (in place)."""
+        """Fit the probe on the labelled calls of this run and label every call with it (in place).
+
+        Labelled calls get held-out probabilities (each from a probe not fitted on it); the rest come from the probe
+        fitted on every labelled call. Features are standardised on all the calls of the run: their text is ours
+        to use, only their labels are not. Each call also gets its evidence: the customer turn that most supports
+        the chosen sentiment and the one that most supports the chosen outcome (redacted for reading).
+        """
         labels_file = self.settings.labels_file or config.LABELS_FILE
         gold = self._gold
-        features = feature_matrix(list(frame["raw"]))
+        states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]
+        features = np.array([call_features(s) for s in states])
         known = frame["file"].isin(gold.index).to_numpy()
         if not known.any():
             raise ValueError(
                 f"{labels_file}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
                 "use --method score, or include labelled calls"
             )
-        held_out = True
+        scaler = StandardScaler().fit(features)
+        schemes = set()
         for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            known_labels = gold.loc[frame["file"][known], task]
-            proba, held = probe_probabilities(features, known, known_labels, list(labels))
-            held_out = held_out and held
+            known_labels = gold.loc[frame["file"][known], task].reset_index(drop=True)
+            probe = fit_probe(features[known], known_labels, scaler)
+            proba = pd.DataFrame(probe.predict_proba(features), columns=probe.classes_).reindex(
+                columns=list(labels), fill_value=0.0)
+            held, scheme = cross_validated_probabilities(features[known], known_labels, scaler)
+            schemes.add(scheme)
+            proba.loc[np.flatnonzero(known), list(labels)] = held.reindex(columns=list(labels), fill_value=0.0
+                                                                          ).to_numpy()
             _assign(frame, task, proba)
-        how = "cross-validated" if held_out else "fitted on them (too few to cross-validate)"
-        note = f"probe fitted on {int(known.sum())} labelled calls; labelled calls {how}"
+            frame[f"evidence_{task}"] = [
+                _evidence(probe, s, label, self._texts.get(cid, "")) for s, label, cid in
+                zip(states, frame[task], frame["file"])
+            ]
+        scheme = " / ".join(sorted(schemes))
+        frame["held_out"] = np.where(known, f"held out ({scheme})", "not labelled")
         # Embeddings are not worth a CSV cell; the store keeps them.
-        frame["raw"] = [{"text": note}] * len(frame)
+        frame["raw"] = [{"text": f"probe fitted on {int(known.sum())} labelled calls of {labels_file}"}] * len(frame)
 
     def close(self) -> None:
         """Free the engine."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+
+def _evidence(probe, turn_states: np.ndarray, label: str, text: str) -> str:
+    """The customer turn that most supports ``label``, redacted: each turn is scored by the probe on its own."""
+    turns = [t for t in text.split("\n") if t.strip()]
+    if len(turns) != len(turn_states) or label not in list(probe.classes_):
+        return ""
+    support = probe.contributions(turn_features(turn_states))
+    return redact(turns[int(np.argmax(support[:, list(probe.classes_).index(label)]))])
 
 
 def _assign(frame: pd.DataFrame, task: str, proba: pd.DataFrame) -> None:

@@ -92,12 +92,15 @@ class LlamaCppEngine:
         n_ctx: Context length in tokens.
         threads: CPU threads (default: all cores).
         embedding: Load for :meth:`embed` (mean-pooled hidden states) instead of scoring and generation.
+        pooling: With ``embedding``, pool in llama.cpp (:meth:`embed`); False keeps every token's state
+            (:meth:`embed_turns`).
     """
 
     name = "llama.cpp"
     can_score = True
 
-    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False):
+    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
+                 pooling: bool = True):
         try:
             from llama_cpp import Llama
         except ImportError as err:
@@ -112,8 +115,8 @@ class LlamaCppEngine:
                     # (llama-cpp-python would cut the text at n_batch).
                     n_batch=n_ctx if embedding else 512, n_ubatch=n_ctx if embedding else 512,
                     logits_all=False, verbose=False, embedding=embedding,
-                    # Mean over the text's tokens: the model has no pooling of its own.
-                    **({"pooling_type": 1} if embedding else {}),
+                    # Mean over the text's tokens (the model has no pooling of its own), or none (0): every token.
+                    **({"pooling_type": 1 if pooling else 0} if embedding else {}),
                 )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
@@ -207,6 +210,46 @@ class LlamaCppEngine:
                              "raise n_ctx")
         vector = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
         return vector, len(tokens), time.perf_counter() - start
+
+    def embed_turns(self, turns: Sequence[str]) -> tuple[np.ndarray, int, float]:
+        """Hidden states of a customer's turns read in one pass, mean-pooled per turn.
+
+        The turns are read as one text (one turn per line), so each turn's states carry the context of what the
+        customer said before it; the engine must be loaded with ``embedding=True, pooling=False``. Pooling per
+        turn from the un-pooled token states gives, at the cost of one pass, the whole-text mean (the token-weighted
+        mean of the rows), the last turns, and a per-turn reading for trajectories and evidence.
+
+        Args:
+            turns: The customer's turns, in order (non-empty strings).
+
+        Returns:
+            ``(per_turn, tokens, seconds)``: one row per turn (mean of its tokens' last hidden states; a turn that
+            shares its only token with a neighbour gets that token's state), and the token count of each turn in
+            the last column.
+        """
+        start = time.perf_counter()
+        text = "\n".join(turns)
+        tokens = self.llm.tokenize(text.encode("utf-8"))  # exactly as Llama.embed tokenises its input
+        if len(tokens) > self.llm.n_ctx():
+            raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
+                             "raise n_ctx")
+        states = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
+        if states.ndim != 2 or len(states) != len(tokens):
+            raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
+                               "load the engine with pooling=False")
+        # Each token belongs to the turn its first byte falls in; turn i spans bytes [bounds[i], bounds[i+1]).
+        ends = np.cumsum([len(self.llm.detokenize([t])) for t in tokens])
+        starts = ends - np.array([len(self.llm.detokenize([t])) for t in tokens])
+        lengths = [len(t.encode("utf-8")) + 1 for t in turns]
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        owner = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, len(turns) - 1)
+        rows = []
+        for i in range(len(turns)):
+            mine = states[owner == i]
+            if not len(mine):  # a turn merged into a neighbour's token: take the token that covers its start
+                mine = states[[int(np.searchsorted(ends, bounds[i], side="right"))]]
+            rows.append(np.concatenate([mine.mean(axis=0), [float((owner == i).sum())]]))
+        return np.vstack(rows), len(tokens), time.perf_counter() - start
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
         joint = self.tokenize(suffix + answer)
@@ -324,15 +367,16 @@ class Gpt4AllEngine:
 
 
 def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
-                embedding: bool = False):
-    """An engine by name (``llama.cpp`` or ``gpt4all``); ``embedding`` loads llama.cpp for hidden states.
+                embedding: bool = False, pooling: bool = True):
+    """An engine by name (``llama.cpp`` or ``gpt4all``); ``embedding`` loads llama.cpp for hidden states (pooled
+    by llama.cpp, or per token with ``pooling=False``).
 
     Raises:
         ValueError: Unknown engine name.
         ModelError: The engine cannot load the model (message says what to do).
     """
     if name == "llama.cpp":
-        return LlamaCppEngine(model, n_ctx, threads, embedding)
+        return LlamaCppEngine(model, n_ctx, threads, embedding, pooling)
     if name == "gpt4all":
         return Gpt4AllEngine(model, n_ctx, threads)
     raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
