@@ -31,13 +31,17 @@ data: ## link the client's calls and labels from ../shared/data into data/
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
 	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
 
-test: install data ## run the tests (real inference included), check the committed notebooks, run them small
+test: install data ## run the tests (real inference and the headless-Chromium check of reports/ included), run notebooks small
 	$(PY) -m pytest -q
 	$(PY) -m callinsights.notebooks check
 	$(PY) -m callinsights.notebooks run --small
 
-notebooks: install data ## execute every notebook top to bottom and render reports/*.html
+notebooks: install data ## execute every notebook top to bottom, then render reports/ (as `make reports`)
 	$(PY) -m callinsights.notebooks run
+	$(PY) -m callinsights.reports index
+
+reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, and reports/index.html
+	$(PY) -m callinsights.reports all
 
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
 	$(PY) benchmarks/throughput.py --calls 20
@@ -45,4 +49,4 @@ benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluat
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze test notebooks benchmark clean
+.PHONY: help install data analyze test notebooks reports benchmark clean

@@ -635,7 +635,7 @@ def plot_frequent(table: pd.DataFrame, title: str):
 
 
 def plot_distinctive(table: pd.DataFrame, title: str = "Most distinctive words by side"):
-    """The :func:`distinctive_words` of both sides as bars of their z-scores.
+    """The :func:`distinctive_words` of both sides as bars of their z-scores, on one shared scale.
 
     Returns:
         A matplotlib Figure with one panel per side.
@@ -643,7 +643,9 @@ def plot_distinctive(table: pd.DataFrame, title: str = "Most distinctive words b
     import matplotlib.pyplot as plt
 
     sides = list(dict.fromkeys(table["side"]))
-    fig, axes = plt.subplots(1, len(sides), figsize=(12, 0.3 * table["side"].value_counts().max() + 1.5))
+    # One x scale for both panels, so a bar's length compares across sides.
+    fig, axes = plt.subplots(1, len(sides), figsize=(12, 0.3 * table["side"].value_counts().max() + 1.5),
+                             sharex=True)
     axes = [axes] if len(sides) == 1 else list(axes)
     for ax, side, colour in zip(axes, sides, ("tab:orange", "tab:blue")):
         part = table[table["side"] == side]

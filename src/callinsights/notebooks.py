@@ -2,7 +2,8 @@
 
 ``python -m callinsights.notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
 ``notebooks/NN_*.ipynb`` in order with papermill (kernel ``python3``, working directory ``notebooks/``), writes each
-executed notebook back in place and renders ``reports/<name>.html``.
+executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``
+(:mod:`callinsights.rendering`); ``python -m callinsights.reports index`` then writes the summary page.
 
 ``python -m callinsights.notebooks check [NOTEBOOK ...]`` verifies that every committed notebook was run top to
 bottom: it has outputs, execution counts 1..n in order, no error output, a cell tagged ``parameters`` and no
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from callinsights import config
+from callinsights.rendering import render_notebook
 
 KERNEL_NAME = "python3"
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")
@@ -100,18 +102,21 @@ def _without_injected_cells(nb):
 
 
 def render_html(notebook: str | Path, html_path: str | Path) -> Path:
-    """Render an executed notebook as a standalone HTML page.
+    """Render an executed notebook as the reviewer's page (no code) and, beside it, ``<name>-code.html``.
+
+    See :mod:`callinsights.rendering` for what the pages show and leave out.
+
+    Args:
+        notebook: The executed notebook.
+        html_path: The reviewer page to write; the page with code goes to the same folder.
 
     Returns:
-        The page written.
+        The reviewer page written.
     """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(notebook), as_version=4))
     html_path = Path(html_path)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(body, encoding="utf-8")
+    report = render_notebook(notebook, html_path.parent)
+    if report.reviewer != html_path:
+        report.reviewer.replace(html_path)
     return html_path
 
 
@@ -318,7 +323,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def record_metrics(**metrics: Any) -> None:
-    """Display a notebook's key numbers so they are stored in its outputs (call it in the last cell).
+    """Store a notebook's key numbers in its outputs for tests (call it near the end, before the conclusion).
 
     Nothing is returned, so the call as a cell's last line does not echo the numbers a second time.
 
@@ -328,9 +333,8 @@ def record_metrics(**metrics: Any) -> None:
     from IPython.display import display
 
     data = _jsonable(metrics)
-    # The numbers are for tests and tools (read_metrics); a reader sees one line naming them, not a JSON dump.
-    display({METRICS_MIME: data, "text/plain": f"{len(data)} key numbers recorded for tests: {', '.join(data)}"},
-            raw=True)  # fmt: skip
+    # One line for a person; the numbers themselves sit under METRICS_MIME, where read_metrics finds them.
+    display({METRICS_MIME: data, "text/plain": f"key numbers recorded for tests: {', '.join(data)}"}, raw=True)
 
 
 def read_metrics(path: str | Path) -> dict[str, Any]:

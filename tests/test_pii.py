@@ -1,0 +1,73 @@
+"""No personal data in anything the project shows: committed notebook outputs and rendered reports.
+
+The names and identifiers searched for are learned from the client's calls by the project's own redaction rules
+(callinsights.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callinsights import config, notebooks, pii
+
+
+@pytest.fixture(scope="module")
+def identifiers():
+    if not any(config.TRANSCRIPTS_DIR.glob("*.txt")):
+        pytest.skip(f"client data not in {config.TRANSCRIPTS_DIR}: run `make data` to link it")
+    found = pii.identifiers_in_calls(config.TRANSCRIPTS_DIR)
+    assert found.names, "no names learned from the calls' introductions: has redact() stopped masking names?"
+    return found
+
+
+def test_identifiers_are_learned_by_the_redaction_rules():
+    call = ("Customer Support: Thank you for calling, my name is Emily Wilson. How can I help?\n"
+            "Member: Hi Emily, I'm calling about claim number 7788991. My ID is MEM123456, "
+            "e-mail jo.doe@example.com, phone 555-123-4567, born January 10, 1985.\n")
+    found = pii.identifiers_in(call)
+    assert found.names == {"Emily", "Wilson"}
+    assert found.values["MEMBER_ID"] == {"MEM123456"}
+    assert found.values["EMAIL"] == {"jo.doe@example.com"}
+    assert found.values["PHONE"] == {"555-123-4567"}
+    assert found.values["DATE"] == {"January 10, 1985"}
+    assert found.values["CLAIM_ID"] == {"7788991"}
+    assert pii.identifiers_in("Member: Nothing personal here.\n").names == set()
+
+
+def test_find_pii_reports_names_identifiers_and_shapes_with_their_place():
+    found = pii.Identifiers(names={"Emily"}, values={"MEMBER_ID": {"MEM123456"}})
+    hits = pii.find_pii([("01.ipynb cell 3", "Thanks, Emily. Your ID MEM123456 and a@b.org, 555-222-3333."),
+                         ("02.html", "Emily's fine? emily (lower case) and [NAME] are not names here.")], found)
+    kinds = [h.split(": ", 1)[1].split(" '")[0] for h in hits]
+    assert kinds == ["name", "member_id", "e-mail", "phone", "member ID", "name"]
+    assert hits[0].startswith("01.ipynb cell 3: name 'Emily'")
+    assert pii.find_pii([("05.html", "Follow-up rate with 95% Wilson intervals")], pii.Identifiers({"Wilson"})) == []
+
+
+def _notebook_params():
+    # Today's committed outputs of 04 show names the redaction still misses (issue 12: the model-written
+    # "I'm Sarah Johnson", the provider "Smith Medical Group"); the redaction fix and a re-run of 04 make this pass,
+    # and then strict xfail fails until the mark is removed.
+    failing = {"04_evaluation"}
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
+            if p.stem in failing else p for p in notebooks.notebook_paths()]
+
+
+@pytest.mark.clientdata
+@pytest.mark.parametrize("notebook", _notebook_params(), ids=lambda p: p.stem)
+def test_no_personal_data_in_notebook_outputs(identifiers, notebook):
+    hits = pii.find_pii(pii.notebook_texts(notebook), identifiers)
+    assert hits == [], f"{len(hits)} identifier(s) shown:\n" + "\n".join(hits[:30])
+
+
+def _report_params():
+    failing = {"04_evaluation"}  # rendered from notebook 04's outputs: see above
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
+            if p.stem.removesuffix("-code") in failing else p for p in sorted(config.REPORTS_DIR.glob("*.html"))]
+
+
+@pytest.mark.clientdata
+@pytest.mark.parametrize("page", _report_params(), ids=lambda p: p.name)
+def test_no_personal_data_in_reports(identifiers, page):
+    hits = pii.find_pii(pii.report_texts(page), identifiers)
+    assert hits == [], f"{len(hits)} identifier(s) shown:\n" + "\n".join(hits[:30])
