@@ -35,7 +35,8 @@ from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
 from callinsights.llm import Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
-from callinsights.probe import FEATURES_VERSION, call_features, cross_validated_probabilities, fit_probe, turn_features
+from callinsights.probe import (FEATURES_VERSION, call_features, cross_validated_probabilities, fit_probe,
+                                task_columns, turn_features)
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.redact import redact
 from callinsights.store import OutputKey, Store, text_hash
@@ -280,6 +281,8 @@ class Classifier:
         """One line naming model, engine and method, printed by every run."""
         s = self.settings
         extra = f", calibration {s.calibration}" if s.method == "score" else ""
+        if s.method == "probe":
+            extra = f", fitted on {s.labels_file or config.training_labels_file()}"
         return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
                 f"engine {s.engine}, method {s.method}{extra}, prompt {self.prompt_version}, side {s.side}")
 
@@ -297,7 +300,7 @@ class Classifier:
         """
         chat = self.model.chat
         if self.settings.method == "probe":
-            states, n_tokens, seconds = self.engine.embed_turns(text.split("\n"))
+            states, n_tokens, seconds = self.engine.embed_turns([t for t in text.split("\n") if t.strip()])
             return {"turns": np.round(states, 5).tolist()}, True, n_tokens, n_tokens, seconds
         if self.settings.method == "score":
             prompt = PROMPTS[self.settings.prompt_version]
@@ -432,7 +435,7 @@ class Classifier:
         from callinsights.labels import load_labels
 
         try:
-            return load_labels(self.settings.labels_file or config.LABELS_FILE)
+            return load_labels(self.settings.labels_file or config.training_labels_file())
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f"{err} The default method, probe, is fitted on hand labels; without them use --method score."
@@ -446,7 +449,7 @@ class Classifier:
         to use, only their labels are not. Each call also gets its evidence: the customer turn that most supports
         the chosen sentiment and the one that most supports the chosen outcome (redacted for reading).
         """
-        labels_file = self.settings.labels_file or config.LABELS_FILE
+        labels_file = self.settings.labels_file or config.training_labels_file()
         gold = self._gold
         states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]
         features = np.array([call_features(s) for s in states])
@@ -456,21 +459,23 @@ class Classifier:
                 f"{labels_file}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
                 "use --method score, or include labelled calls"
             )
-        scaler = StandardScaler().fit(features)
         schemes = set()
         for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            columns = task_columns(task, features.shape[1])
+            x = features[:, columns]
+            scaler = StandardScaler().fit(x)
             known_labels = gold.loc[frame["file"][known], task].reset_index(drop=True)
-            probe = fit_probe(features[known], known_labels, scaler)
-            proba = pd.DataFrame(probe.predict_proba(features), columns=probe.classes_).reindex(
+            probe = fit_probe(x[known], known_labels, scaler)
+            proba = pd.DataFrame(probe.predict_proba(x), columns=probe.classes_).reindex(
                 columns=list(labels), fill_value=0.0)
-            held, scheme = cross_validated_probabilities(features[known], known_labels, scaler)
+            held, scheme = cross_validated_probabilities(x[known], known_labels, scaler)
             schemes.add(scheme)
             proba.loc[np.flatnonzero(known), list(labels)] = held.reindex(columns=list(labels), fill_value=0.0
                                                                           ).to_numpy()
             _assign(frame, task, proba)
             frame[f"evidence_{task}"] = [
-                _evidence(probe, s, label, self._texts.get(cid, "")) for s, label, cid in
-                zip(states, frame[task], frame["file"])
+                _evidence(probe, turn_features(s)[:, columns], label, self._texts.get(cid, ""))
+                for s, label, cid in zip(states, frame[task], frame["file"])
             ]
         scheme = " / ".join(sorted(schemes))
         frame["held_out"] = np.where(known, f"held out ({scheme})", "not labelled")
@@ -484,12 +489,19 @@ class Classifier:
             self._engine = None
 
 
-def _evidence(probe, turn_states: np.ndarray, label: str, text: str) -> str:
-    """The customer turn that most supports ``label``, redacted: each turn is scored by the probe on its own."""
+def _evidence(probe, turns_read: np.ndarray, label: str, text: str) -> str:
+    """The customer turn that most supports ``label``, redacted: each turn is scored by the probe on its own.
+
+    Args:
+        probe: The fitted probe of the task.
+        turns_read: Each turn's features in the probe's layout (:func:`callinsights.probe.turn_features`).
+        label: The call's label.
+        text: The customer text (one turn per line).
+    """
     turns = [t for t in text.split("\n") if t.strip()]
-    if len(turns) != len(turn_states) or label not in list(probe.classes_):
+    if len(turns) != len(turns_read) or label not in list(probe.classes_):
         return ""
-    support = probe.contributions(turn_features(turn_states))
+    support = probe.contributions(turns_read)
     return redact(turns[int(np.argmax(support[:, list(probe.classes_).index(label)]))])
 
 

@@ -109,7 +109,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.limit is not None:
             texts = dict(list(texts.items())[: args.limit])
         if settings.method == "probe":
-            labels_file = settings.labels_file or config.LABELS_FILE
+            labels_file = settings.labels_file or config.training_labels_file()
             try:
                 gold = load_labels(labels_file)
             except FileNotFoundError as err:
@@ -260,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
                         "answer (the only one gpt4all runs)")
     p.add_argument("--labels", default=None,
-                   help=f"for --method probe: label file to fit on (default: {config.LABELS_FILE})")
+                   help=f"for --method probe: label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name}, the "
+                        f"guideline readers' majority, when {config.DATA_DIR} has it, else "
+                        f"{config.LABELS_FILE.name})")
     p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
                    help="for --method score: subtract each answer's mean log-probability over fixed reference "
                         "calls (reference), over this run's calls (batch: labels then depend on the batch), or "

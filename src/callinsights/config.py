@@ -22,6 +22,15 @@ LABELS_FILE = DATA_DIR / "test_actual_label.csv"
 # A second reading of the same calls by three readers following the labelling guideline: each reader's labels and
 # their majority. The client's file stays the reference; this one is never written either.
 GUIDELINE_LABELS_FILE = DATA_DIR / "guideline_labels.csv"
+
+
+def training_labels_file(data_dir: Path | None = None) -> Path:
+    """The labels the default probe is fitted on: the guideline readers' majority when the data folder has it (a
+    probe fitted on it scores higher held out, against either reading: docs/experiments.md), else the client's file.
+    """
+    folder = Path(data_dir) if data_dir else DATA_DIR
+    guideline = folder / GUIDELINE_LABELS_FILE.name
+    return guideline if guideline.is_file() else folder / LABELS_FILE.name
 # Labels an analyst records with notebook 02's form; never the client's file.
 ANALYST_LABELS_FILE = DATA_DIR / "analyst_labels.csv"
 

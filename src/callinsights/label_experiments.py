@@ -113,7 +113,7 @@ def run(turns: list[Turn], store: Store, settings: Settings, readings: dict[str,
 
 def settings_reading(settings: Settings, readings: dict[str, str]) -> str:
     """Which reading of :func:`run`'s ``readings`` the settings fit on."""
-    path = str(settings.labels_file or config.LABELS_FILE)
+    path = str(settings.labels_file or config.training_labels_file())
     for name, candidate in readings.items():
         if str(candidate) == path:
             return name

@@ -28,6 +28,12 @@ LAST_TURNS = 3
 C_GRID = (0.01, 0.1, 1.0)
 #: The stored feature definition: a new pooling or layout must get a new name, so no stale output is reused.
 FEATURES_VERSION = "turns-v1"
+#: Which part of :func:`call_features` each task reads. Sentiment reads how the call ends, as the guideline weighs
+#: it ("weighing most how they feel by the end"), which also keeps the call's topic, stated at the start, out of
+#: it; the outcome reads the whole call too, since what is pending is often said mid-call. Chosen by repeated
+#: cross-validation (``docs/experiments.md``).
+TASK_PARTS: dict[str, tuple[str, ...]] = {"sentiment": ("ending",), "outcome": ("whole", "ending")}
+PARTS = ("whole", "ending")
 
 
 def call_features(turn_states: np.ndarray, last: int = LAST_TURNS) -> np.ndarray:
@@ -45,6 +51,12 @@ def call_features(turn_states: np.ndarray, last: int = LAST_TURNS) -> np.ndarray
     whole = np.average(states, axis=0, weights=weights)
     ending = np.average(states[-last:], axis=0, weights=weights[-last:])
     return np.concatenate([whole, ending])
+
+
+def task_columns(task: str, n_columns: int) -> np.ndarray:
+    """Column numbers of :func:`call_features`'s ``n_columns`` that ``task`` reads (see :data:`TASK_PARTS`)."""
+    width = n_columns // len(PARTS)
+    return np.concatenate([np.arange(width) + PARTS.index(part) * width for part in TASK_PARTS[task]])
 
 
 def turn_features(turn_states: np.ndarray) -> np.ndarray:
