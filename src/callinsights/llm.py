@@ -22,7 +22,7 @@ import numpy as np
 
 from callinsights.models import ModelError, ModelInfo, gpt4all_compatible_copy
 
-ENGINES = ("llama.cpp", "gpt4all")
+ENGINES = ("llama.cpp", "gpt4all", "openai")
 
 
 @dataclass(frozen=True)
@@ -324,13 +324,22 @@ class Gpt4AllEngine:
 
 
 def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
-                embedding: bool = False):
-    """An engine by name (``llama.cpp`` or ``gpt4all``); ``embedding`` loads llama.cpp for hidden states.
+                embedding: bool = False, server=None):
+    """An engine by name (``llama.cpp``, ``gpt4all`` or ``openai``); ``embedding`` loads llama.cpp for hidden
+    states; ``server`` (a :class:`callinsights.openai_engine.ServerOptions`) says where the ``openai`` engine's
+    server is.
 
     Raises:
-        ValueError: Unknown engine name.
+        ValueError: Unknown engine name, or ``openai`` without server options.
         ModelError: The engine cannot load the model (message says what to do).
     """
+    if name == "openai":
+        if server is None:
+            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
+        # Imported here: the server engine builds on this module's result types.
+        from callinsights.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(model, server)
     if name == "llama.cpp":
         return LlamaCppEngine(model, n_ctx, threads, embedding)
     if name == "gpt4all":
