@@ -24,7 +24,8 @@ data: ## link the client's calls and labels from ../shared/data into data/
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
 	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
 
-test: install data ## run the tests (real inference included), check the committed notebooks, run them small
+test: install data ## run the tests (real inference, a real model server and Ray included), check and run the notebooks
+	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q
 	$(PY) -m callinsights.notebooks check
 	$(PY) -m callinsights.notebooks run --small
@@ -35,7 +36,11 @@ notebooks: install data ## execute every notebook top to bottom and render repor
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
 	$(PY) benchmarks/throughput.py --calls 20
 
+benchmark-scale: install data ## calls/min: local, model server at concurrency 1/2/4, Ray with 1/2 workers
+	$(PY) -m pip install --quiet -r requirements-scale.txt
+	$(PY) benchmarks/scale.py --calls 20
+
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze test notebooks benchmark clean
+.PHONY: help install data analyze test notebooks benchmark benchmark-scale clean

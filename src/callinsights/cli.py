@@ -58,6 +58,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                         concurrency=args.concurrency)
     try:
         settings.check()
+        if args.backend == "local" and (args.address or args.workers != 1):
+            raise ValueError("--address and --workers are for --backend ray")
         turns, report = read_calls(args.dir, _roles(args.speaker))
         texts = texts_for_model(turns, settings)
         if args.limit:
