@@ -31,7 +31,8 @@ data: ## link the client's calls and labels from ../shared/data into data/
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
 	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
 
-test: install data ## run the tests (real inference and the headless-Chromium check of reports/ included), run notebooks small
+test: install data ## run the tests (real inference, a real model server, Ray and the headless-Chromium check of reports/ included), run notebooks small
+	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q
 	$(PY) -m callinsights.notebooks check
 	$(PY) -m callinsights.notebooks run --small
@@ -46,7 +47,11 @@ reports: install ## render reports/*.html (no code) and *-code.html from the exe
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
 	$(PY) benchmarks/throughput.py --calls 20
 
+benchmark-scale: install data ## calls/min: local, model server at concurrency 1/2/4, Ray with 1/2 workers
+	$(PY) -m pip install --quiet -r requirements-scale.txt
+	$(PY) benchmarks/scale.py --calls 20
+
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze test notebooks reports benchmark clean
+.PHONY: help install data analyze test notebooks reports benchmark benchmark-scale clean

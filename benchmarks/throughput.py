@@ -23,7 +23,6 @@ from callinsights import config
 from callinsights.classify import Classifier, Settings, texts_for_model
 from callinsights.labels import load_labels
 from callinsights.llm import quiet_stderr, default_threads
-from callinsights.probe import last_turns
 from callinsights.prompts import PROMPTS
 from callinsights.store import Store
 from callinsights.transcripts import read_calls
@@ -33,7 +32,7 @@ def method_texts(classifier: Classifier, text: str) -> list[str]:
     """The token sequences the method has to read for one call, each evaluated from an empty context."""
     settings = classifier.settings
     if settings.method == "probe":
-        return [text, last_turns(text)]
+        return [text]  # one pass: the turns are pooled from the same token states
     prompt = PROMPTS[settings.prompt_version]
     chat = classifier.model.chat
     prefix = prompt.prefix(chat, text, whole_call=settings.side == "call")

@@ -157,7 +157,7 @@ def test_a_method_gpt4all_cannot_serve_is_refused_naming_both(method):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("method", "guess"), ("engine", "openai"), ("calibration", "platt"), ("side", "agent"),
+    [("method", "guess"), ("engine", "vllm"), ("calibration", "platt"), ("side", "agent"),
      ("prompt_version", "v99")],
 )
 def test_a_setting_outside_its_values_is_named(field, value):

@@ -33,8 +33,9 @@ from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
 from callinsights.labels import OUTCOMES, SENTIMENTS
-from callinsights.llm import Branch, load_engine
+from callinsights.llm import ENGINES, Branch, load_engine
 from callinsights.models import ModelInfo, resolve_model
+from callinsights.openai_engine import ServerOptions
 from callinsights.probe import (FEATURES_VERSION, call_features, cross_validated_probabilities, fit_probe,
                                 task_columns, turn_features)
 from callinsights.prompts import CUSTOMER_ONLY, DEFAULT_PROMPT, WHOLE_CALL, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
@@ -68,7 +69,7 @@ class Settings:
 
     Attributes:
         model: ``--model`` value (name or path); None resolves to Llama 3.2 1B if on disk, else the embedded model.
-        engine: ``llama.cpp`` or ``gpt4all``.
+        engine: ``llama.cpp``, ``gpt4all`` or ``openai`` (an OpenAI-compatible server at ``base_url``).
         method: ``score`` or ``generate``.
         prompt_version: Key of :data:`callinsights.prompts.PROMPTS`.
         calibration: For ``score``: ``reference`` (fixed reference calls), ``batch`` (the run's calls) or ``none``.
@@ -76,6 +77,10 @@ class Settings:
         redact_for_model: Whether the model reads redacted text (identifiers carry no sentiment).
         n_ctx: Context length.
         labels_file: For ``probe``: the hand labels it is fitted on (default: the project's label file).
+        base_url: For ``openai``: the server's API root, e.g. ``http://127.0.0.1:8000/v1``.
+        api_key_env: For ``openai``: the environment variable holding the API key (None: no key).
+        concurrency: For ``openai``: most calls in flight at once.
+        threads: CPU threads of a local engine (None: all cores this process may use).
     """
 
     model: str | None = None
@@ -87,11 +92,15 @@ class Settings:
     redact_for_model: bool = False
     n_ctx: int = 4096
     labels_file: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 1
+    threads: int | None = None
 
     def check(self) -> None:
         """Raise ValueError naming any setting outside its allowed values."""
         allowed = {"method": METHODS, "calibration": CALIBRATIONS, "side": SIDES,
-                   "engine": ("llama.cpp", "gpt4all"), "prompt_version": tuple(PROMPTS)}
+                   "engine": ENGINES, "prompt_version": tuple(PROMPTS)}
         for name, values in allowed.items():
             if getattr(self, name) not in values:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(values)}")
@@ -100,6 +109,22 @@ class Settings:
                 f"method {self.method!r} needs log-probabilities or hidden states, which gpt4all does not expose; "
                 "use --engine llama.cpp, or --method generate with gpt4all"
             )
+        self._check_server()
+
+    def _check_server(self) -> None:
+        """The server options: needed by ``openai``, meaningless for the local engines."""
+        if self.engine == "openai" and not self.base_url:
+            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
+        if self.engine != "openai" and (self.base_url or self.api_key_env or self.concurrency != 1):
+            raise ValueError(f"--base-url, --api-key-env and --concurrency are for --engine openai, not {self.engine}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency {self.concurrency} must be at least 1")
+
+    def server_options(self):
+        """Where the ``openai`` engine's server is (None for the local engines)."""
+        if self.engine != "openai":
+            return None
+        return ServerOptions(self.base_url, self.api_key_env, self.concurrency)
 
 
 @dataclass
@@ -254,10 +279,11 @@ class Classifier:
 
     Args:
         settings: How to label.
-        store: Where outputs and runs are kept.
+        store: Where outputs and runs are kept (None for a worker that only computes, see :meth:`compute`).
+        read_labels: Read the probe's hand labels (a worker that only computes outputs needs none).
     """
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store | None, read_labels: bool = True):
         settings.check()
         self.settings = settings
         self.store = store
@@ -266,15 +292,15 @@ class Classifier:
         self._engine = None
         self._texts: dict[str, str] = {}
         # The probe's labels are read up front, so a missing label file fails before any model time is spent.
-        self._gold = self._load_gold() if settings.method == "probe" else None
+        self._gold = self._load_gold() if settings.method == "probe" and read_labels else None
 
     @property
     def engine(self):
         """The loaded engine (loaded on first use)."""
         if self._engine is None:
             probe = self.settings.method == "probe"
-            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx,
-                                       embedding=probe, pooling=not probe)
+            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx, self.settings.threads,
+                                       embedding=probe, pooling=not probe, server=self.settings.server_options())
         return self._engine
 
     def describe(self) -> str:
@@ -283,13 +309,20 @@ class Classifier:
         extra = f", calibration {s.calibration}" if s.method == "score" else ""
         if s.method == "probe":
             extra = f", fitted on {s.labels_file or config.training_labels_file()}"
+        if s.engine == "openai":
+            extra += f", server {s.base_url} (concurrency {s.concurrency})"
         return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
                 f"engine {s.engine}, method {s.method}{extra}, prompt {self.prompt_version}, side {s.side}")
 
     def key(self, text: str) -> OutputKey:
         """The store key of one call's text under these settings."""
         s = self.settings
-        return OutputKey(self.model.sha256, s.engine, s.method, self.prompt_version, text_hash(text))
+        return OutputKey(self.model.sha256, self.engine_key, s.method, self.prompt_version, text_hash(text))
+
+    @property
+    def engine_key(self) -> str:
+        """The engine as stored in the key: its name, and for a server the served model's id (asked once)."""
+        return self.engine.key_name if self.settings.engine == "openai" else self.settings.engine
 
     def compute(self, text: str) -> tuple[dict, bool, int, int, float]:
         """Run the model on one call's text.
@@ -324,39 +357,46 @@ class Classifier:
         valid = sentiment is not None and outcome is not None
         return {"text": gen.text}, valid, gen.prompt_tokens, gen.prompt_tokens, gen.seconds
 
-    def outputs(self, texts: dict[str, str], progress: bool = True) -> list[tuple[str, dict, bool]]:
+    def outputs(self, texts: dict[str, str], progress: bool = True, compute_missing=None
+                ) -> list[tuple[str, dict, bool]]:
         """Every call's raw model output, from the store or computed now (and stored at once, so a killed run
         resumes).
 
         Args:
             texts: Call id -> the text the model reads.
             progress: Show a progress bar on stderr.
+            compute_missing: Computes the calls the store lacks all at once (Ray), see :meth:`run`.
 
         Returns:
             ``(call id, stored record, served from the store)`` per call, in the order of ``texts``.
         """
         from tqdm.auto import tqdm
 
+        fresh = self._compute_all_at_once(texts, compute_missing, progress)
         records = []
         bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
                    file=sys.stderr)
         for cid, text in bar:
             key = self.key(text)
             stored = self.store.get(key)
-            cached = stored is not None
-            if not cached:
+            cached = stored is not None and cid not in fresh
+            if stored is None:
                 output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
                 self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
                 stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
             records.append((cid, stored, cached))
         return records
 
-    def run(self, texts: dict[str, str], progress: bool = True) -> RunResult:
+    def run(self, texts: dict[str, str], progress: bool = True, compute_missing=None) -> RunResult:
         """Label every call, computing only what the store does not hold, then record the run.
 
         Args:
             texts: Call id -> the text the model reads (see :func:`texts_for_model`).
             progress: Show a progress bar on stderr.
+            compute_missing: Computes many calls at once elsewhere (e.g.
+                :class:`callinsights.ray_backend.RayCompute`): called with ``{call id: text}`` of the calls the store
+                lacks, yields ``(call id, compute(text))`` as each finishes. By default a server engine with
+                ``concurrency`` above 1 uses a thread pool, and the local engines compute one call after another.
 
         Returns:
             The predictions and the run's bookkeeping.
@@ -365,7 +405,7 @@ class Classifier:
         run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
                                        "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
         try:
-            records = self.outputs(texts, progress)
+            records = self.outputs(texts, progress, compute_missing)
             n_cached = sum(cached for _, _, cached in records)
             computing = sum(rec["seconds"] for _, rec, cached in records if not cached)
             self._texts = texts
@@ -379,6 +419,43 @@ class Classifier:
         self.store.finish_run(run_id, predictions, n_cached, len(records) - n_cached, n_invalid, computing)
         return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
                          time.perf_counter() - start, {cid: rec["output"] for cid, rec, _ in records})
+
+    def _compute_all_at_once(self, texts: dict[str, str], compute_missing, progress: bool) -> set[str]:
+        """Compute the calls the store lacks through ``compute_missing`` (or a thread pool for a server engine),
+        storing each as it finishes so that a killed or failed run resumes; returns the calls computed.
+
+        The local engines without ``compute_missing`` never come here: they compute in :meth:`run`'s loop.
+        """
+        if compute_missing is None and not (self.settings.engine == "openai" and self.settings.concurrency > 1):
+            return set()
+        from tqdm.auto import tqdm
+
+        missing = {cid: text for cid, text in texts.items() if self.store.get(self.key(text)) is None}
+        if not missing:
+            return set()
+        results = (compute_missing or self._compute_in_threads)(missing)
+        done = set()
+        for cid, (output, valid, prompt_tokens, evaluated, seconds) in tqdm(
+                results, total=len(missing), desc="computing calls", unit="call", disable=not progress,
+                file=sys.stderr):
+            self.store.put(self.key(missing[cid]), cid, self.model.name, output, valid, prompt_tokens, evaluated,
+                           seconds)
+            done.add(cid)
+        return done
+
+    def _compute_in_threads(self, missing: dict[str, str]):
+        """Yield ``(call id, compute(text))`` as each finishes, at most ``concurrency`` calls in flight; on an error
+        the calls not yet started are cancelled and the error propagates (the finished ones are stored already)."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        self.engine  # created once here, not raced for by the threads
+        pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="callinsights")
+        try:
+            futures = {pool.submit(self.compute, text): cid for cid, text in missing.items()}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _labels(self, records: list[tuple[str, dict, bool]]) -> pd.DataFrame:
         """Turn stored outputs into labels and probabilities (calibrating across the whole run for ``score``)."""

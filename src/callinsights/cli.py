@@ -90,12 +90,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
-                        labels_file=args.labels)
+                        labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
+                        concurrency=args.concurrency)
     out = Path(args.out)
     try:
         # Everything that can be checked is checked before the first model call: settings, output path, store,
         # calls, labels.
         settings.check()
+        if args.backend == "local" and (args.address or args.workers != 1):
+            raise ValueError("--address and --workers are for --backend ray")
         roles = _roles(args.speaker)
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
@@ -121,8 +124,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         with Store(args.store) as store:
             classifier = Classifier(settings, store)
             print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
+            compute_missing = None
+            if args.backend == "ray":
+                from callinsights.ray_backend import RayCompute
+
+                compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
             try:
-                result = classifier.run(texts, progress=not args.quiet)
+                result = classifier.run(texts, progress=not args.quiet, compute_missing=compute_missing)
             finally:
                 classifier.close()
     except FileNotFoundError as err:
@@ -254,7 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
                         "else the embedded SmolLM2-135M")
-    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all"], help="inference engine")
+    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
+                   help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
+    p.add_argument("--base-url", default=None, help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="for --engine openai: environment variable holding the API key")
+    p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
+    p.add_argument("--address", default=None, help="for --backend ray: the cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, default=1, help="for --backend ray: actors, each loading the engine once")
     p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
                    help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
                         "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "

@@ -22,7 +22,7 @@ import numpy as np
 
 from callinsights.models import ModelError, ModelInfo, gpt4all_compatible_copy
 
-ENGINES = ("llama.cpp", "gpt4all")
+ENGINES = ("llama.cpp", "gpt4all", "openai")
 
 
 @dataclass(frozen=True)
@@ -237,19 +237,8 @@ class LlamaCppEngine:
         if states.ndim != 2 or len(states) != len(tokens):
             raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
                                "load the engine with pooling=False")
-        # Each token belongs to the turn its first byte falls in; turn i spans bytes [bounds[i], bounds[i+1]).
-        ends = np.cumsum([len(self.llm.detokenize([t])) for t in tokens])
-        starts = ends - np.array([len(self.llm.detokenize([t])) for t in tokens])
-        lengths = [len(t.encode("utf-8")) + 1 for t in turns]
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        owner = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, len(turns) - 1)
-        rows = []
-        for i in range(len(turns)):
-            mine = states[owner == i]
-            if not len(mine):  # a turn merged into a neighbour's token: take the token that covers its start
-                mine = states[[int(np.searchsorted(ends, bounds[i], side="right"))]]
-            rows.append(np.concatenate([mine.mean(axis=0), [float((owner == i).sum())]]))
-        return np.vstack(rows), len(tokens), time.perf_counter() - start
+        pieces = [len(self.llm.detokenize([t])) for t in tokens]
+        return pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
         joint = self.tokenize(suffix + answer)
@@ -366,15 +355,48 @@ class Gpt4AllEngine:
         self.gpt.close()
 
 
+def pool_by_turn(states: np.ndarray, piece_bytes: Sequence[int], turns: Sequence[str]) -> np.ndarray:
+    """Mean token state per turn, for a text that is ``turns`` joined by newlines.
+
+    Args:
+        states: One row per token.
+        piece_bytes: Each token's length in bytes of the text.
+        turns: The turns.
+
+    Returns:
+        One row per turn: the mean of its tokens' states, then its token count. A token belongs to the turn its
+        first byte falls in; a turn whose words share one token with a neighbour gets that token's state.
+    """
+    ends = np.cumsum(piece_bytes)
+    starts = ends - np.asarray(piece_bytes)
+    bounds = np.concatenate([[0], np.cumsum([len(t.encode("utf-8")) + 1 for t in turns])])
+    owner = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, len(turns) - 1)
+    rows = []
+    for i in range(len(turns)):
+        mine = states[owner == i]
+        if not len(mine):
+            mine = states[[min(int(np.searchsorted(ends, bounds[i], side="right")), len(states) - 1)]]
+        rows.append(np.concatenate([mine.mean(axis=0), [float((owner == i).sum())]]))
+    return np.vstack(rows)
+
+
 def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
-                embedding: bool = False, pooling: bool = True):
-    """An engine by name (``llama.cpp`` or ``gpt4all``); ``embedding`` loads llama.cpp for hidden states (pooled
-    by llama.cpp, or per token with ``pooling=False``).
+                embedding: bool = False, pooling: bool = True, server=None):
+    """An engine by name (``llama.cpp``, ``gpt4all`` or ``openai``); ``embedding`` loads llama.cpp for hidden
+    states (pooled by llama.cpp, or per token with ``pooling=False``); ``server`` (a
+    :class:`callinsights.openai_engine.ServerOptions`) says where the ``openai`` engine's server is.
 
     Raises:
-        ValueError: Unknown engine name.
+        ValueError: Unknown engine name, or ``openai`` without server options.
         ModelError: The engine cannot load the model (message says what to do).
     """
+    if name == "openai":
+        if server is None:
+            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
+        # Imported here: the server engine builds on this module's result types.
+        from callinsights.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(model, server)
     if name == "llama.cpp":
         return LlamaCppEngine(model, n_ctx, threads, embedding, pooling)
     if name == "gpt4all":

@@ -1,0 +1,301 @@
+"""The OpenAI-compatible server engine against real servers started here on 127.0.0.1: llama-cpp-python's server with
+the embedded model (same features and labels as the in-process engine, clear 4xx errors, a killed run resumes), and a
+tiny http.server that answers 503/429 before it answers 200 (retries with backoff)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import closing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from callinsights.classify import Classifier, Settings, texts_for_model
+from callinsights.cli import main
+from callinsights.llm import Branch, LlamaCppEngine
+from callinsights.models import resolve_model
+from callinsights.openai_engine import OpenAIEngine, ServerError, ServerOptions
+from callinsights.prompts import PROMPTS
+from callinsights.store import Store
+from callinsights.transcripts import read_calls
+
+MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+EMBEDDED = "smollm2-135m"
+
+
+def model_texts(method: str) -> dict[str, str]:
+    turns, _ = read_calls(MODEL_CALLS)
+    return texts_for_model(turns, Settings(model=EMBEDDED, method=method))
+
+
+# --- retries and errors against a tiny real HTTP server (no model) ----------------------------------------------------
+
+
+class FlakyServer:
+    """A real HTTP server on 127.0.0.1 that answers each path's scripted statuses in turn, then 200 with a body.
+
+    Args:
+        script: Path -> statuses to answer before succeeding (e.g. ``[503, 429]``).
+    """
+
+    def __init__(self, script: dict[str, list[int]]):
+        self.script = {path: list(statuses) for path, statuses in script.items()}
+        self.seen: list[tuple[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                outer.seen.append((self.path, body))
+                pending = outer.script.get(self.path, [])
+                status = pending.pop(0) if pending else 200
+                if self.path.endswith("/models") and status == 200:
+                    payload = {"object": "list", "data": [{"id": "flaky-model", "object": "model"}]}
+                elif status == 200:
+                    payload = {"choices": [{"text": "sentiment: neutral\noutcome: resolved"}],
+                               "usage": {"prompt_tokens": 7, "completion_tokens": 5}}
+                else:
+                    payload = {"error": {"message": f"scripted {status}"}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FlakyServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_503_and_429_are_retried_with_backoff_until_the_server_answers():
+    with FlakyServer({"/v1/models": [503], "/v1/completions": [503, 429, 502]}) as server:
+        engine = OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, backoff=0.01))
+        generation = engine.generate("prompt", max_tokens=8)
+
+    assert engine.model_id == "flaky-model" and engine.key_name == "openai:flaky-model"
+    assert generation.text == "sentiment: neutral\noutcome: resolved" and generation.prompt_tokens == 7
+    assert [path for path, _ in server.seen] == ["/v1/models"] * 2 + ["/v1/completions"] * 4
+    sent = json.loads(server.seen[-1][1])
+    assert sent["prompt"] == "prompt" and sent["model"] == "flaky-model" and sent["temperature"] == 0.0
+
+
+def test_a_server_still_failing_after_the_retries_is_a_clear_error():
+    with FlakyServer({"/v1/models": [500] * 10}) as server:
+        with pytest.raises(ServerError, match=r"/v1/models still answered 500 .* after 2 retries"):
+            OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, retries=2, backoff=0.01))
+    assert len(server.seen) == 3
+
+
+def test_a_4xx_is_not_retried_and_names_the_url_and_status():
+    with FlakyServer({"/v1/models": [404]}) as server:
+        with pytest.raises(ServerError) as err:
+            OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, backoff=0.01))
+    assert f"GET {server.url}/models answered 404" in str(err.value) and "--base-url" in str(err.value)
+    assert len(server.seen) == 1
+
+
+def test_a_missing_api_key_variable_is_named(monkeypatch):
+    monkeypatch.delenv("CALLINSIGHTS_TEST_KEY", raising=False)
+    with pytest.raises(ServerError, match="CALLINSIGHTS_TEST_KEY"):
+        OpenAIEngine(resolve_model(EMBEDDED), ServerOptions("http://127.0.0.1:9/v1", "CALLINSIGHTS_TEST_KEY"))
+
+
+def test_the_api_key_is_sent_as_a_bearer_token(monkeypatch):
+    monkeypatch.setenv("CALLINSIGHTS_TEST_KEY", "sekret")
+    seen_headers = []
+    with FlakyServer({}) as server:
+        original = server.httpd.RequestHandlerClass._answer
+
+        def spy(handler):
+            seen_headers.append(handler.headers.get("Authorization"))
+            original(handler)
+
+        server.httpd.RequestHandlerClass.do_GET = spy
+        OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, "CALLINSIGHTS_TEST_KEY"))
+    assert seen_headers == ["Bearer sekret"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [(dict(engine="openai"), "--base-url"),
+     (dict(engine="llama.cpp", base_url="http://x/v1"), "are for --engine openai"),
+     (dict(engine="openai", base_url="http://x/v1", concurrency=0), "concurrency 0")],
+)
+def test_server_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(**settings).check()
+
+
+# --- llama-cpp-python's server with the embedded model ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    pytest.importorskip("llama_cpp.server.app", reason="server extras missing: pip install -r requirements-scale.txt")
+    from callinsights.local_server import running_server
+
+    with running_server(EMBEDDED, threads=1) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return resolve_model(EMBEDDED)
+
+
+@pytest.mark.scale
+def test_probe_features_through_the_server_match_the_in_process_engine(server_url, embedded):
+    settings = dict(model=EMBEDDED, method="probe")
+    local = Classifier(Settings(**settings, threads=1), store=None, read_labels=False)
+    remote = Classifier(Settings(**settings, engine="openai", base_url=server_url), store=None, read_labels=False)
+    try:
+        for cid, text in model_texts("probe").items():
+            mine, theirs = np.array(local.compute(text)[0]["turns"]), np.array(remote.compute(text)[0]["turns"])
+            # One row per customer turn: its mean hidden state (576 numbers) and its token count.
+            assert mine.shape == theirs.shape == (len(text.splitlines()), 577), cid
+            np.testing.assert_array_equal(theirs[:, -1], mine[:, -1])
+            np.testing.assert_allclose(theirs, mine, rtol=1e-3, atol=2e-3, err_msg=cid)
+    finally:
+        local.close()
+
+
+@pytest.mark.scale
+def test_the_server_gives_per_token_hidden_states_whose_mean_is_the_probe_vector(server_url, embedded):
+    from llama_cpp import Llama
+
+    text = next(iter(model_texts("probe").values()))
+    engine = OpenAIEngine(embedded, ServerOptions(server_url))
+    tokens = engine.embed_tokens(text)
+    # The same model in-process, un-pooled (pooling type NONE): one row per token.
+    llm = Llama(model_path=str(embedded.path), n_ctx=2048, n_batch=2048, n_ubatch=2048, n_threads=1,
+                embedding=True, pooling_type=0, verbose=False)
+    try:
+        expected = np.asarray(llm.embed(text, normalize=False, truncate=False))
+    finally:
+        llm.close()
+    assert tokens.shape == expected.shape and tokens.shape[1] == 576 and tokens.shape[0] > 20
+    np.testing.assert_allclose(tokens, expected, rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(engine.embed(text)[0], tokens.mean(axis=0))
+
+
+@pytest.mark.scale
+def test_answer_scores_through_the_server_are_the_in_process_scores_of_the_same_prompt_text(server_url, embedded):
+    # A server reads each question's prompt as one text; the in-process engine evaluates the call once and branches
+    # the questions off it, so at that seam it has one token ("\n\n") where one text has two. Compared on the same
+    # text, the scores agree.
+    prompt = PROMPTS["v1"]
+    chat = embedded.chat
+    local = LlamaCppEngine(embedded, n_ctx=2048, threads=1)
+    remote = OpenAIEngine(embedded, ServerOptions(server_url))
+    try:
+        for text in model_texts("score").values():
+            prefix = prompt.prefix(chat, text)
+            for question in prompt.questions:
+                branch = Branch(prompt.suffix(chat, question), question.answers)
+                mine = local.score(prefix + branch.suffix, [Branch("", question.answers)]).logprobs[0]
+                theirs = remote.score(prefix, [branch])
+                assert theirs.logprobs[0].keys() == mine.keys()
+                np.testing.assert_allclose([theirs.logprobs[0][k] for k in mine], list(mine.values()), atol=1e-3)
+                assert theirs.prompt_tokens > 100
+    finally:
+        local.close()
+
+
+# `score` is not compared label for label: its in-process prompt has a token at the call/question seam that no text
+# sent to a server can reproduce (see the scores test above), and batch calibration over 4 calls turns the small
+# difference into different labels. `generate` reads the same prompt text on both sides.
+@pytest.mark.scale
+def test_the_same_calls_get_the_same_labels_in_process_and_through_the_server(server_url, tmp_path):
+    method = "generate"
+    texts = model_texts(method)
+    runs = {}
+    for name, extra in {"local": dict(threads=1),
+                        "server": dict(engine="openai", base_url=server_url, concurrency=2)}.items():
+        with Store(tmp_path / f"{name}.sqlite") as store:
+            classifier = Classifier(Settings(model=EMBEDDED, method=method, **extra), store)
+            runs[name] = classifier.run(texts, progress=False).predictions.set_index("file")
+            classifier.close()
+            engines = store.outputs()["engine"].unique().tolist()
+        assert engines == (["llama.cpp"] if name == "local" else ["openai:" + str(resolve_model(EMBEDDED).path)])
+    local, server = runs["local"], runs["server"].loc[runs["local"].index]
+    assert len(local) == len(texts) == 4 and server["valid"].all()
+    pd.testing.assert_frame_equal(server[["sentiment", "outcome"]], local[["sentiment", "outcome"]])
+    assert list(server["raw"]) == list(local["raw"])  # greedy and grammar-constrained: the same answer
+
+
+@pytest.mark.scale
+def test_a_wrong_base_url_exits_2_naming_the_url_and_status(server_url, tmp_path, capsys):
+    wrong = server_url.removesuffix("/v1") + "/nothing/v1"
+    code = main(["analyze", str(MODEL_CALLS), "--model", EMBEDDED, "--method", "score", "--engine", "openai",
+                 "--base-url", wrong, "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"])
+    assert code == 2
+    assert f"GET {wrong}/models answered 404" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def _count_outputs(path: Path) -> int:
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(path, timeout=10)) as db:
+            return db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+    except sqlite3.OperationalError:  # no schema yet
+        return 0
+
+
+@pytest.mark.scale
+def test_a_run_through_the_server_killed_half_way_resumes_from_the_store(server_url, tmp_path):
+    store, out = tmp_path / "runs.sqlite", tmp_path / "predictions.csv"
+    command = [sys.executable, "-m", "callinsights", "analyze", str(MODEL_CALLS), "--model", EMBEDDED,
+               "--method", "score", "--engine", "openai", "--base-url", server_url, "--concurrency", "2",
+               "--store", str(store), "--out", str(out), "--quiet"]
+    n_calls = len(list(MODEL_CALLS.glob("*.txt")))
+    killed = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    try:
+        while _count_outputs(store) < 1:
+            assert killed.poll() is None, f"analyze ended before it could be killed: {killed.communicate()}"
+            assert time.monotonic() < deadline, "no output stored within 180 s"
+            time.sleep(0.02)
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.communicate()
+    stored_before = _count_outputs(store)
+    assert 1 <= stored_before < n_calls and not out.exists()
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    summary = re.search(r"(\d+) calls labelled \((\d+) from the store, (\d+) computed, (\d+) invalid\)", done.stdout)
+    assert summary and tuple(map(int, summary.groups())) == (n_calls, stored_before, n_calls - stored_before, 0)
+    assert pd.read_csv(out)["cached"].sum() == stored_before
