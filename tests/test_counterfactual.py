@@ -55,3 +55,9 @@ def test_accuracy_by_driver_shows_a_topic_shortcut():
     assert table.loc[("login", "sentiment"), "accuracy"] == 0.5
     assert table.loc[("login", "sentiment"), "readers_neutral"] == 0.5
     assert table.loc[("login", "sentiment"), "predicted_neutral"] == 0.0
+
+
+def test_calls_outside_every_shift_get_one_swap_in_turn():
+    texts = {"a": "my claim", "b": "my claim", "c": "my claim", "d": "thanks", "e": "my claim"}
+    table = counterfactuals(texts, every_shift={"e"})
+    assert table.groupby("file")["shift"].apply(list).to_dict() == {"a": [1], "b": [2], "c": [3], "e": [1, 2, 3]}

@@ -25,6 +25,7 @@ import hashlib
 import re
 import sys
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -557,7 +558,8 @@ class Classifier:
         scheme = " / ".join(sorted(schemes))
         frame["held_out"] = np.where(known, f"held out ({scheme})", "not labelled")
         # Embeddings are not worth a CSV cell; the store keeps them.
-        frame["raw"] = [{"text": f"probe fitted on {int(known.sum())} labelled calls of {labels_file}"}] * len(frame)
+        note = f"probe fitted on {int(known.sum())} labelled calls of {Path(labels_file).name}"
+        frame["raw"] = [{"text": note}] * len(frame)
 
     def close(self) -> None:
         """Free the engine."""

@@ -181,6 +181,43 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    import pandas as pd
+
+    from callinsights import label_experiments
+    from callinsights.classify import Settings
+    from callinsights.models import ModelError
+    from callinsights.store import Store, StoreError
+    from callinsights.transcripts import read_calls
+
+    readings = {name: path for name, path in (("guideline", config.GUIDELINE_LABELS_FILE),
+                                              ("client", config.LABELS_FILE)) if path.is_file()}
+    if not readings:
+        print(f"error: no label file in {config.DATA_DIR}; run `make data`", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not config.INSIGHTS_FILE.is_file():
+        print(f"error: {config.INSIGHTS_FILE} is missing (its call drivers give accuracy by driver); run "
+              "`python -m callinsights.notebooks run --only 05` or restore it from git", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
+    settings = Settings(model=args.model)
+    try:
+        turns, report = read_calls(args.dir)
+        with Store(args.store) as store:
+            results = label_experiments.run(turns, store, settings, {k: str(v) for k, v in readings.items()},
+                                            drivers, repeats=args.repeats, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    heading = f"{date.today():%Y-%m-%d} · probe variants, flip rate, accuracy by driver"
+    for path in label_experiments.write(results, heading):
+        print(f"wrote {path}")
+    print(label_experiments.markdown(results))
+    return EXIT_OK
+
+
 def _positive(value: str) -> int:
     """argparse type: an integer of at least 1."""
     try:
@@ -305,6 +342,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list: show the known models and which is used by default; pull: download NAME (default: list)")
     p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("experiments", help="compare the probe's variants held out, measure its topic flip rate",
+                       formatter_class=_Formatter,
+                       description=_wrap("Repeated stratified cross-validation of the probe's variants on the "
+                                   "labelled calls (fitted on each label file, scored against both), the flip rate "
+                                   "under topic swaps, and held-out accuracy by call driver. Writes "
+                                   "results/probe_selection.csv, flip_rates.csv, driver_accuracy.csv and a "
+                                   "section of docs/experiments.md; reads every model output from the store when "
+                                   "it is there."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--repeats", type=_positive, default=25, help="fold splits per variant (4 folds each)")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_experiments)
     return parser
 
 

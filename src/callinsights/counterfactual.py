@@ -77,14 +77,27 @@ def has_topic(text: str) -> bool:
     return _PATTERN.search(text) is not None
 
 
-def counterfactuals(texts: dict[str, str]) -> pd.DataFrame:
-    """Every topic swap of the calls that name a topic.
+def counterfactuals(texts: dict[str, str], every_shift: set[str] | None = None) -> pd.DataFrame:
+    """Topic swaps of the calls that name a topic.
+
+    Args:
+        texts: Call id -> customer text.
+        every_shift: Calls that get all three swaps (the labelled ones, whose copies a probe may be fitted on);
+            the others get one, the shifts taking turns over the calls, which measures a flip rate at a third of
+            the model time. None: every call gets all three.
 
     Returns:
         One row per (call, shift): ``file, shift, text``.
     """
-    rows = [{"file": cid, "shift": shift, "text": swap_topic(text, shift)}
-            for cid, text in texts.items() if has_topic(text) for shift in range(1, len(ROTATION))]
+    rows, turn = [], 0
+    for cid, text in texts.items():
+        if not has_topic(text):
+            continue
+        if every_shift is None or cid in every_shift:
+            shifts = range(1, len(ROTATION))
+        else:
+            shifts, turn = [1 + turn % (len(ROTATION) - 1)], turn + 1
+        rows += [{"file": cid, "shift": shift, "text": swap_topic(text, shift)} for shift in shifts]
     return pd.DataFrame(rows, columns=["file", "shift", "text"])
 
 

@@ -21,6 +21,7 @@ from callinsights import config
 from callinsights.classify import Classifier, Settings, texts_for_model
 from callinsights.evaluate import bootstrap_difference, classification_metrics
 from callinsights.labels import OUTCOMES, SENTIMENTS
+from callinsights.outputs import write_text
 from callinsights.store import Store
 from callinsights.transcripts import Turn
 
@@ -28,6 +29,7 @@ from callinsights.transcripts import Turn
 CONFIGURATIONS: dict[str, Settings] = {
     "score, raw log-probabilities": Settings(method="score", calibration="none"),
     "score, batch-calibrated": Settings(method="score", calibration="batch"),
+    "score, reference-calibrated": Settings(method="score", calibration="reference"),
     "generate, llama.cpp + grammar": Settings(method="generate"),
     "generate, gpt4all": Settings(method="generate", engine="gpt4all"),
     "probe (cross-validated)": Settings(method="probe"),
@@ -181,17 +183,27 @@ def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str 
     Returns:
         The file written.
     """
+    return write_section(heading, (f"{note.strip()}\n\n" if note.strip() else "") + markdown_table(table), path)
+
+
+def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -> Path:
+    """Put ``body`` into a Markdown file under ``## heading``, replacing a section of that heading and keeping the
+    others (the file is a log).
+
+    Returns:
+        The file written.
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.is_file() else (
         "# Experiments\n\nMethods, engines and ablations compared on the hand-labelled calls, always on held-out "
         "predictions (`callinsights.experiments`, shown in notebook 04).\n"
     )
-    section = f"## {heading}\n\n" + (f"{note.strip()}\n\n" if note.strip() else "") + markdown_table(table) + "\n"
+    section = f"## {heading}\n\n{body.strip()}\n"
     same = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if same.search(text):
         text = same.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path

@@ -90,13 +90,22 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: object) -> Path:
     Returns:
         The path written.
     """
+    to_csv.setdefault("index", False)
+    return _atomic(path, lambda handle: neutralised(frame).to_csv(handle, **to_csv))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (a temp file beside it, then a rename): a failure leaves the old file whole."""
+    return _atomic(path, lambda handle: handle.write(text))
+
+
+def _atomic(path: str | Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_csv.setdefault("index", False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            neutralised(frame).to_csv(handle, **to_csv)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _mode_for(path))

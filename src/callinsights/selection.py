@@ -36,7 +36,7 @@ class Variant:
     """
 
     name: str
-    columns: slice | None = None
+    columns: np.ndarray | None = None
     augment: bool = False
     self_training: float | None = None
 

@@ -1,0 +1,60 @@
+"""The default probe reads the customer, not the topic: real model, real calls, topic words swapped.
+
+The probe is fitted on the labelled calls exactly as the main job fits it; calls it was not fitted on are read again
+with their topic words swapped (claim <-> appointment <-> password <-> pre-authorization), and their labels must
+stay. The goal is a flip rate under 5% (:data:`callinsights.robustness.MAX_FLIP_RATE`); `python -m callinsights
+experiments` measures it on every call and writes ``results/flip_rates.csv``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from callinsights import config
+from callinsights.classify import Classifier, Settings, texts_for_model
+from callinsights.counterfactual import counterfactuals
+from callinsights.labels import load_labels
+from callinsights.probe import call_features, fit_probe, task_columns
+from callinsights.robustness import MAX_FLIP_RATE, flip_table
+from callinsights.store import Store
+from callinsights.transcripts import read_calls
+
+#: Unlabelled calls read again with a swapped topic: enough pairs that a flip rate of 5% is a handful of flips.
+UNLABELLED_CALLS = 30
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, tmp_path):
+    labels = load_labels(config.training_labels_file())
+    turns, _ = read_calls(client_calls)
+    settings = Settings()
+    texts = texts_for_model(turns, settings)
+    unseen = {cid: t for cid, t in texts.items() if cid not in labels.index}
+    swaps = counterfactuals(dict(list(unseen.items())[:UNLABELLED_CALLS]), every_shift=set())
+    assert len(swaps) >= 20, "too few topical calls to measure a flip rate"
+    wanted = {cid: texts[cid] for cid in labels.index} | {cid: unseen[cid] for cid in swaps["file"]}
+    wanted |= {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
+    with Store(tmp_path / "store.sqlite") as store:
+        classifier = Classifier(settings, store)
+        try:
+            outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs(wanted, progress=False)}
+        finally:
+            classifier.close()
+    features = {cid: call_features(np.asarray(out["turns"])) for cid, out in outputs.items()}
+    labelled = np.array([features[cid] for cid in labels.index])
+    originals = np.array([features[cid] for cid in swaps["file"]])
+    swapped = np.array([features[f"{row.file}~{row.shift}"] for row in swaps.itertuples()])
+    before, after = {}, {}
+    for task in ("sentiment", "outcome"):
+        columns = task_columns(task, labelled.shape[1])
+        everything = np.vstack([labelled, originals, swapped])[:, columns]
+        probe = fit_probe(labelled[:, columns], labels[task].reset_index(drop=True),
+                          StandardScaler().fit(everything))
+        before[task] = probe.classes_[probe.predict_proba(originals[:, columns]).argmax(axis=1)]
+        after[task] = probe.classes_[probe.predict_proba(swapped[:, columns]).argmax(axis=1)]
+    table = flip_table(pd.DataFrame(before, index=swaps["file"]), pd.DataFrame({"file": swaps["file"], **after}))
+    assert (table["flip_rate"] <= MAX_FLIP_RATE).all(), table.to_string()
