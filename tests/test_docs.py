@@ -56,3 +56,26 @@ def test_readme_quotes_the_redaction_evaluation_as_the_script_prints_it():
     from callinsights.redaction_eval import evaluate, read_fixture, table
 
     assert table(evaluate(read_fixture())) in README.read_text()
+
+
+def test_readme_quotes_the_probe_selection_and_flip_rates():
+    """The labels section's figures are those `python -m callinsights experiments` wrote."""
+    import pandas as pd
+
+    text = " ".join(README.read_text().split())
+    table = pd.read_csv(config.RESULTS_DIR / "probe_selection.csv")
+    default = table[table["variant"].str.startswith("default")].set_index(["task", "fitted_on", "reference"])
+    for key in [("sentiment", "guideline", "guideline"), ("sentiment", "client", "guideline"),
+                ("sentiment", "guideline", "client"), ("sentiment", "client", "client"),
+                ("outcome", "guideline", "guideline")]:
+        row = default.loc[key]
+        assert f"{row['macro_f1_mean']:.3f} ± {row['macro_f1_std']:.3f}" in text, key
+    negative = default.loc[("sentiment", "guideline", "guideline")]
+    assert f"Negative F1 is {negative['negative_f1_mean']:.3f} ± {negative['negative_f1_std']:.3f}" in text
+    references = pd.read_csv(config.RESULTS_DIR / "brier_reference.csv").set_index(["task", "reference"])
+    for task in ("sentiment", "outcome"):
+        brier = default.loc[(task, "guideline", "guideline"), "brier_mean"]
+        assert f"{brier:.3f} against {references.loc[(task, 'guideline'), 'no_model_brier']:.3f}" in text, task
+    flips = pd.read_csv(config.RESULTS_DIR / "flip_rates.csv").set_index("task")
+    assert f"**{flips.loc['sentiment', 'flip_rate']:.1%}** of {flips.loc['sentiment', 'pairs']} swaps" in text
+    assert f"**{flips.loc['outcome', 'flip_rate']:.1%}** the outcome" in text

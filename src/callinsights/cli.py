@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it is there."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
     p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
-    p.add_argument("--repeats", type=_positive, default=25, help="fold splits per variant (4 folds each)")
+    p.add_argument("--repeats", type=_positive, default=10, help="fold splits per variant (4 folds each)")
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_experiments)

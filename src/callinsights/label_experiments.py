@@ -28,13 +28,13 @@ TASKS = {"sentiment": SENTIMENTS, "outcome": OUTCOMES}
 
 def variants(task: str, n_columns: int) -> list[Variant]:
     """The variants compared for ``task``: which parts of the call the probe reads, then the default's reading
-    with counterfactual copies or with self-training on the unlabelled calls. The default is the second."""
+    with counterfactual copies or with self-training on the unlabelled calls. The default comes first."""
     width = n_columns // len(PARTS)
     default = task_columns(task, n_columns)
     parts = " + ".join(TASK_PARTS[task])
     return [
-        Variant("whole call (mean state)", columns=np.arange(width)),
         Variant(f"default: {parts}", columns=default),
+        Variant("whole call (mean state)", columns=np.arange(width)),
         Variant("whole call + ending" if TASK_PARTS[task] != PARTS else "ending only",
                 columns=np.arange(n_columns) if TASK_PARTS[task] != PARTS else np.arange(width, n_columns)),
         Variant(f"{parts}, counterfactual copies", columns=default, augment=True),

@@ -120,14 +120,15 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 def compare_variants(features: np.ndarray, labelled: np.ndarray, readings: dict[str, pd.Series],
                      variants: list[Variant], augmented: tuple[np.ndarray, np.ndarray] | None = None,
                      repeats: int = 25, seed: int = 0) -> pd.DataFrame:
-    """Every variant fitted on every reading of the labels, scored against every reading.
+    """Every variant fitted on the first reading of the labels, and the first variant (the default) on the others
+    too; each scored against every reading.
 
     Args:
         features: One row per call.
         labelled: Rows of the labelled calls.
         readings: Name -> labels of the labelled calls (same order), e.g. the client's file and the guideline
             majority.
-        variants: What to compare.
+        variants: What to compare, the default first.
         augmented: Counterfactual copies, see :func:`repeated_cv`.
         repeats: Fold splits per variant.
         seed: Seed of the splits (the same for every variant, so they meet the same splits).
@@ -136,8 +137,8 @@ def compare_variants(features: np.ndarray, labelled: np.ndarray, readings: dict[
         All repeats: the columns of :func:`repeated_cv` plus ``fitted_on``.
     """
     parts = []
-    for fitted_on, labels in readings.items():
-        for variant in variants:
+    for n, (fitted_on, labels) in enumerate(readings.items()):
+        for variant in variants if n == 0 else variants[:1]:
             part = repeated_cv(features, labelled, labels, variant, readings, augmented, repeats, seed=seed)
             part.insert(1, "fitted_on", fitted_on)
             parts.append(part)
