@@ -146,13 +146,13 @@ def words_probe_baseline(texts: pd.Series, gold: pd.DataFrame, seed: int = 0) ->
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from callinsights.probe import cross_validated_predictions
+    from callinsights.probe import cross_validated_probabilities
 
     vectoriser = TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True).fit(texts.to_numpy())
     labelled = [cid for cid in gold.index if cid in texts.index]
     features = vectoriser.transform(texts.loc[labelled].to_numpy()).toarray()
     out = pd.DataFrame(index=pd.Index(labelled, name=gold.index.name))
     for task in ("sentiment", "outcome"):
-        held = cross_validated_predictions(features, gold.loc[labelled, task], seed=seed)
-        out[task] = held["prediction"].to_numpy()
+        held, _ = cross_validated_probabilities(features, gold.loc[labelled, task], seed=seed)
+        out[task] = held.idxmax(axis=1).to_numpy()
     return out.reindex(gold.index)

@@ -84,7 +84,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from callinsights.classify import Classifier, PREDICTION_COLUMNS, Settings, texts_for_model
     from callinsights.labels import LabelFileError, check_fit, load_labels
-    from callinsights.models import ModelError
+    from callinsights.models import ModelError, resolve_model
     from callinsights.outputs import OutputError, check_output_file, write_csv
     from callinsights.store import Store, StoreError
 
@@ -99,6 +99,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         settings.check()
         if args.backend == "local" and (args.address or args.workers != 1):
             raise ValueError("--address and --workers are for --backend ray")
+        resolve_model(settings.model)  # a missing or broken model file is named before anything else is read
         roles = _roles(args.speaker)
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
