@@ -23,6 +23,7 @@ def test_readme_quotes_the_measured_macro_f1():
     quoted = {
         "**`probe` (default)**": comparison["probe (cross-validated)"],
         "`score`, batch-calibrated |": comparison["score, batch-calibrated"],
+        "`score`, reference-calibrated": comparison["score, reference-calibrated"],
         "`generate`, llama.cpp + grammar": comparison["generate, llama.cpp + grammar"],
         "`generate`, gpt4all": comparison["generate, gpt4all"],
     }

@@ -48,7 +48,7 @@ def _notebook_params():
     # Today's committed outputs of 04 show names the redaction still misses (issue 12: the model-written
     # "I'm Sarah Johnson", the provider "Smith Medical Group"); the redaction fix and a re-run of 04 make this pass,
     # and then strict xfail fails until the mark is removed.
-    failing = {"04_evaluation"}
+    failing: set[str] = set()
     return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
             if p.stem in failing else p for p in notebooks.notebook_paths()]
 
@@ -61,7 +61,7 @@ def test_no_personal_data_in_notebook_outputs(identifiers, notebook):
 
 
 def _report_params():
-    failing = {"04_evaluation"}  # rendered from notebook 04's outputs: see above
+    failing: set[str] = set()  # rendered from the notebooks' outputs: see above
     return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
             if p.stem.removesuffix("-code") in failing else p for p in sorted(config.REPORTS_DIR.glob("*.html"))]
 

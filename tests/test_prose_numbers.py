@@ -3,8 +3,7 @@
 Figures belong in generated output (a code cell's Markdown, computed from the results). What a markdown cell may
 still contain is checked against what it refers to: a section number must be a section of the notebook, a notebook
 number a notebook of the project, a parameter's value the value in the parameters cell. Anything else with a digit
-is a typed-in number and fails. Notebooks 02, 04 and 05 are owned elsewhere: their typed-in numbers are listed by
-the xfail below until they are fixed.
+is a typed-in number and fails.
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ def test_the_checker_finds_typed_in_numbers_and_wrong_references(tmp_path):
     assert [f.split(": ", 1)[1].split(" in ")[0] for f in found[2:]] == ["200", "9,999"]
 
 
-OWNED_ELSEWHERE = {"02", "04", "05"}
+OWNED_ELSEWHERE: set[str] = set()
 
 
 def _params():

@@ -97,10 +97,9 @@ def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold:
         classifier.close()
     seconds = float(result.predictions["seconds"].mean())
     predictions = result.predictions.set_index("file")
-    if settings.method == "probe" and not predictions["raw"].str.contains("labelled calls cross-validated").all():
-        # The classifier gives labelled calls cross-validated predictions; where it could not (a class with one
-        # labelled call), they are fitted ones, and a fitted figure must never be reported as held out.
-        raise ValueError(f"{name}: the labelled calls could not be cross-validated; label more calls of each class")
+    if settings.method == "probe" and not predictions["held_out"].str.startswith("held out").all():
+        # A fitted figure must never be reported as held out.
+        raise ValueError(f"{name}: some labelled calls were not held out; label more calls of each class")
     predictions = predictions.reindex(gold.index)
     predictions["configuration"] = name
     return predictions, seconds

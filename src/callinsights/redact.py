@@ -227,3 +227,27 @@ def redact(text: str) -> str:
     operators = {entity: OperatorConfig("replace", {"new_value": placeholder})
                  for entity, placeholder in PLACEHOLDERS.items()}
     return anonymizer().anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+def redact_in_context(text: str, context: str) -> str:
+    """:func:`redact` ``text``, also masking the people ``context`` names: a part of a call (the customer's side)
+    can name someone only the rest of it introduces ("Can I have your last name?" -- "Johnson.").
+
+    Args:
+        text: What is shown, e.g. the customer's turns.
+        context: The whole call it comes from.
+
+    Returns:
+        The redacted text.
+    """
+    names = {context[s.start:s.end] for s in find_pii(context) if s.entity == "PERSON"}
+    words = {w for name in names for w in re.findall(r"[A-Z][\w'-]+", name) if not _is_title(w)}
+    redacted = redact(text)
+    if not words:
+        return redacted
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+    return pattern.sub(PLACEHOLDERS["PERSON"], redacted)
+
+
+def _is_title(word: str) -> bool:
+    return word.rstrip(".").lower() in {"dr", "mr", "mrs", "ms", "miss", "prof", "doctor"}
