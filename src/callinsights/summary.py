@@ -25,6 +25,8 @@ FOLLOW_UP = OUTCOMES[1]
 NEGATIVE = "negative"
 ALPHA = 0.05
 FINDINGS_FILE = config.RESULTS_DIR / "findings.csv"
+#: Findings listed on the page (the survivors first); the rest are in the file.
+MAX_FINDINGS_SHOWN = 12
 #: How each results file is made, for the line that says it is missing.
 MAKES = {
     "metrics.json": "run notebook 04 (`python -m callinsights.notebooks run --only 04`)",
@@ -238,11 +240,25 @@ def _driver_findings(frame: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def tested_findings(src: Sources) -> pd.DataFrame | None:
-    """The findings tested on the labelled calls (None when predictions or per-call insights are missing)."""
+    """The tested findings: those of notebook 05's finding rules (``findings.csv``: prediction-powered intervals
+    corrected by the hand labels) when it is there, else tests on the hand-labelled calls alone (None when
+    predictions or per-call insights are missing too). ``attrs["rule"]`` says which rule decided."""
+    if src.findings is not None and {"sentence", "survives", "verdict"} <= set(src.findings.columns):
+        table = pd.DataFrame({
+            "finding": src.findings["sentence"].str.replace("**", "", regex=False),
+            "survives": ["yes" if str(kept).lower() == "true" else f"no: {verdict}"
+                         for kept, verdict in zip(src.findings["survives"], src.findings["verdict"])],
+        })
+        table.attrs["rule"] = ("its prediction-powered interval, Bonferroni-adjusted over every comparison and "
+                               "corrected by the hand labels, excludes 0, with enough hand-labelled calls on each side")
+        return table
     frame = _labelled_frame(src)
     if frame is None or not len(frame) or "topic" not in frame:
         return None
-    return pd.DataFrame(_driver_findings(frame))
+    table = pd.DataFrame(_driver_findings(frame))
+    table.attrs["rule"] = (f"a permutation or Holm-corrected test below {ALPHA} and, for a rate, an interval that "
+                           "excludes the overall rate")
+    return table
 
 
 def in_short(src: Sources, findings: pd.DataFrame | None) -> str:
@@ -277,13 +293,10 @@ def question_insights(src: Sources, findings: pd.DataFrame | None) -> str:
                    + ", ".join(f"{_e(t)} {n} ({_pct(n / len(src.insights))})" for t, n in counts.items()) + ".</p>")
     if findings is not None:
         kept = findings[findings["survives"] == "yes"]
-        out.append(f"<p><b>{len(kept)} of {len(findings)} tested findings survive</b> (a permutation or "
-                   f"Holm-corrected test below {ALPHA} and, for a rate, an interval that excludes the overall rate). "
-                   "They describe the model's labels of all calls, so each carries the label error of question 1; "
-                   "treat them as leads to check on a sample of calls.</p>" + _table(findings))
-    if src.findings is not None and len(src.findings):
-        out.append(f"<p>Findings written by the insights notebook (<code>results/{FINDINGS_FILE.name}</code>):</p>"
-                   + _table(src.findings))
+        shown = pd.concat([kept, findings[findings["survives"] != "yes"]]).head(MAX_FINDINGS_SHOWN)
+        out.append(f"<p><b>{len(kept)} of {len(findings)} tested findings survive</b> ({_e(findings.attrs['rule'])}). "
+                   "The survivors come first; every comparison is in "
+                   f"<code>results/{FINDINGS_FILE.name}</code>.</p>" + _table(shown))
     return "\n".join(out)
 
 
