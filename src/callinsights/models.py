@@ -165,7 +165,7 @@ def chat_format(path: Path) -> ChatFormat:
     """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
     from llama_cpp import Llama
 
-    from callinsights.llm import quiet_stderr
+    from callinsights.engine_base import quiet_stderr
 
     try:
         # Loading the vocabulary only reads the metadata: a few hundredths of a second.

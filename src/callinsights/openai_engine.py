@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm import Branch, Generation, Scores, pool_by_turn, quiet_stderr
+from callinsights.engine_base import Branch, Generation, Scores, pool_by_turn, quiet_stderr
 from callinsights.models import ModelError, ModelInfo
 
 #: Statuses worth another try: rate limiting and server-side failures.
