@@ -34,15 +34,15 @@ analyze: install data ## the main job: label every call offline with the embedde
 test: install data ## run the tests (real inference, a real model server, Ray and the headless-Chromium check of reports/ included), run notebooks small
 	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q
-	$(PY) -m callinsights.notebooks check
-	$(PY) -m callinsights.notebooks run --small
+	$(PY) -m callinsights.pipelines.notebooks check
+	$(PY) -m callinsights.pipelines.notebooks run --small
 
 notebooks: install data ## execute every notebook top to bottom, then render reports/ (as `make reports`)
-	$(PY) -m callinsights.notebooks run
-	$(PY) -m callinsights.reports index
+	$(PY) -m callinsights.pipelines.notebooks run
+	$(PY) -m callinsights.pipelines.reports index
 
 reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, and reports/index.html
-	$(PY) -m callinsights.reports all
+	$(PY) -m callinsights.pipelines.reports all
 
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
 	$(PY) benchmarks/throughput.py --calls 20

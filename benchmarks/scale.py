@@ -22,13 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from callinsights import config
-from callinsights.classify import Classifier, Settings, texts_for_model
-from callinsights.labels import load_labels
-from callinsights.llm import default_threads
-from callinsights.local_server import running_server
-from callinsights.models import resolve_model
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.data.labels import load_labels
+from callinsights.llm.base import default_threads
+from callinsights.llm.local_server import running_server
+from callinsights.llm.models import resolve_model
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 
 def timed_run(settings: Settings, texts: dict[str, str], compute_missing=None, preload: bool = True
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from callinsights.ray_backend import RayCompute
+    from callinsights.classify.ray_backend import RayCompute
 
     ray.init(num_cpus=default_threads(), include_dashboard=False, log_to_driver=False)
     try:

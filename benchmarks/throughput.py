@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 from callinsights import config
-from callinsights.classify import Classifier, Settings, texts_for_model
-from callinsights.labels import load_labels
-from callinsights.llm import quiet_stderr, default_threads
-from callinsights.prompts import PROMPTS
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.data.labels import load_labels
+from callinsights.llm.base import quiet_stderr, default_threads
+from callinsights.llm.prompts import PROMPTS
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 
 def method_texts(classifier: Classifier, text: str) -> list[str]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from callinsights import config
-
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

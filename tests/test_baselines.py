@@ -6,14 +6,10 @@ import pandas as pd
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from callinsights import baselines
-from callinsights.baselines import (
-    majority_baseline,
-    pending_cues,
-    sentiment_from_compound,
-    vader_baseline,
-)
-from callinsights.labels import OUTCOMES, SENTIMENTS
+from callinsights.classify.baselines import majority_baseline, words_probe_baseline
+from callinsights.text import lexicon
+from callinsights.text.lexicon import pending_cues, sentiment_from_compound, vader_baseline
+from callinsights.data.labels import OUTCOMES, SENTIMENTS
 
 RES, FUP = OUTCOMES
 
@@ -98,13 +94,13 @@ def test_analyzer_is_built_once(monkeypatch):
     import vaderSentiment.vaderSentiment as vs
 
     monkeypatch.setattr(vs, "SentimentIntensityAnalyzer", Counting)
-    baselines._analyzer.cache_clear()
+    lexicon._analyzer.cache_clear()
     try:
         vader_baseline(TEXTS)
         vader_baseline(TEXTS)
         assert built == [1]
     finally:
-        baselines._analyzer.cache_clear()
+        lexicon._analyzer.cache_clear()
 
 
 @pytest.mark.parametrize("text, cues", [
@@ -119,8 +115,6 @@ def test_pending_cues(text, cues):
 
 
 def test_words_probe_baseline_learns_words_held_out():
-    from callinsights.baselines import words_probe_baseline
-
     happy = ["thank you so much this is wonderful news", "great, I really appreciate it, wonderful",
              "wonderful, thank you, that is great news"]
     angry = ["this is ridiculous, I am furious", "ridiculous, nobody called me back, furious",

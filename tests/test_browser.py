@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from callinsights import browser, config
+from callinsights.reporting import browser
 
+from callinsights import config
 pytestmark = pytest.mark.browser
 SCREENSHOTS = config.REPORTS_DIR / ".screenshots"
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

@@ -11,20 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights import llm
-from callinsights.classify import (
-    PREDICTION_COLUMNS,
-    PROBA_COLUMNS,
-    Classifier,
-    Settings,
-    analyze,
-    calibrated_probabilities,
-    parse_answer,
-    texts_for_model,
-)
-from callinsights.labels import OUTCOMES, SENTIMENTS
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.answers import calibrated_probabilities, parse_answer
+from callinsights.classify.runner import Classifier, analyze
+from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.llm import engines as llm
+from callinsights.schema import PREDICTION_COLUMNS, PROBA_COLUMNS
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 CALLS = sorted(p.stem for p in MODEL_CALLS.glob("*.txt"))
@@ -368,7 +362,7 @@ def test_another_customer_name_changes_no_label_even_unredacted(first_run, varia
 
 
 def test_probe_without_a_label_file_fails_before_any_model_time(tmp_path):
-    from callinsights.classify import Classifier
+    from callinsights.classify.runner import Classifier
 
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(FileNotFoundError, match="use --method score"):
         Classifier(Settings(method="probe", labels_file=str(tmp_path / "missing.csv")), store)

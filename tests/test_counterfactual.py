@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from callinsights.counterfactual import counterfactuals, has_topic, swap_topic
-from callinsights.robustness import accuracy_by_driver, flip_table
+from callinsights.text.counterfactual import counterfactuals, has_topic, swap_topic
+from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
 
 
 def test_a_swap_moves_every_topic_word_at_once_and_keeps_case():

@@ -4,7 +4,6 @@ import json
 import re
 
 from callinsights import config
-
 README = config.PROJ_ROOT / "README.md"
 
 
@@ -37,7 +36,7 @@ def test_readme_quotes_the_measured_macro_f1():
 
 
 def test_readme_names_the_default_method_the_code_uses():
-    from callinsights.classify import Settings
+    from callinsights.classify.runner import Settings
 
     assert f"**`{Settings.method}` (default)**" in README.read_text()
     assert re.search(rf"### Why `{Settings.method}` is the default", README.read_text())
@@ -54,7 +53,7 @@ def test_readme_quotes_the_measured_intervals_and_ablation():
 
 
 def test_readme_quotes_the_redaction_evaluation_as_the_script_prints_it():
-    from callinsights.redaction_eval import evaluate, read_fixture, table
+    from callinsights.text.redaction_eval import evaluate, read_fixture, table
 
     assert table(evaluate(read_fixture())) in README.read_text()
 

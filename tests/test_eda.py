@@ -8,8 +8,9 @@ from collections import Counter
 import matplotlib
 import pytest
 
-from callinsights import eda
-from callinsights.transcripts import parse_text, read_calls
+from callinsights.analysis import eda, language
+from callinsights.data.transcripts import parse_text, read_calls
+from callinsights.text import words
 
 matplotlib.use("Agg")
 
@@ -81,22 +82,22 @@ def test_side_texts_keep_sides_apart_and_leave_meta_lines_out(two_calls):
 
 
 def test_tokens_are_redacted_and_free_of_placeholders_cues_numbers_and_filler():
-    words = eda.tokens(
+    found = words.tokens(
         "Okay, thank you. My member ID is MEM123456, call 555-123-4567 (pause) about the "
         "pre-authorization for my doctor's visit on the 10th; it takes 3-5 days. I'm frustrated!"
     )
-    assert words == ["member", "id", "call", "pre-authorization", "doctor", "visit", "takes", "days", "frustrated"]
-    assert eda.tokens("Write to jane.roe@example.org") == ["write"]  # redacted, and the placeholder dropped
-    assert eda.tokens("Okay okay, yes, thanks, please, hello") == []
-    assert eda.tokens("Okay frustrated", stop_words=None) == ["okay", "frustrated"]
-    assert eda.tokens("I don\u2019t know", stop_words=None) == ["don't", "know"]
+    assert found == ["member", "id", "call", "pre-authorization", "doctor", "visit", "takes", "days", "frustrated"]
+    assert words.tokens("Write to jane.roe@example.org") == ["write"]  # redacted, and the placeholder dropped
+    assert words.tokens("Okay okay, yes, thanks, please, hello") == []
+    assert words.tokens("Okay frustrated", stop_words=None) == ["okay", "frustrated"]
+    assert words.tokens("I don\u2019t know", stop_words=None) == ["don't", "know"]
 
 
 def test_stop_words_are_wordclouds_list_plus_call_filler():
-    assert {"okay", "yes", "thank", "thanks", "please"} <= eda.CALL_FILLER_WORDS <= eda.STOP_WORDS
-    assert {"the", "and", "you"} <= eda.STOP_WORDS
+    assert {"okay", "yes", "thank", "thanks", "please"} <= words.CALL_FILLER_WORDS <= words.STOP_WORDS
+    assert {"the", "and", "you"} <= words.STOP_WORDS
     # words that carry feeling or subject matter must survive
-    assert not {"frustrated", "great", "appreciate", "claim", "denied"} & eda.STOP_WORDS
+    assert not {"frustrated", "great", "appreciate", "claim", "denied"} & words.STOP_WORDS
 
 
 def test_proper_nouns_are_names_written_capitalised_mid_sentence_only():
@@ -104,17 +105,17 @@ def test_proper_nouns_are_names_written_capitalised_mid_sentence_only():
         "Thank you, Emily. I see Mr. Johnson called. Claim approved.",
         "Emily, your ID is ready. The claim was paid on Wednesday.",
     ]
-    names = eda.proper_nouns(texts)
+    names = words.proper_nouns(texts)
     assert {"emily", "johnson", "wednesday"} <= names
     assert "claim" not in names  # capitalised only at the start of a sentence, lower case elsewhere
     assert "id" not in names  # an acronym is not a name
-    counts = eda.word_counts(texts)
+    counts = language.word_counts(texts)
     assert "emily" not in counts and counts["claim"] == 2
-    assert "emily" in eda.word_counts(texts, drop_proper_nouns=False)
+    assert "emily" in language.word_counts(texts, drop_proper_nouns=False)
 
 
 def test_most_frequent_counts_and_percentages():
-    table = eda.most_frequent(["claim claim claim denied denied refund", "refund claim"], n=2)
+    table = language.most_frequent(["claim claim claim denied denied refund", "refund claim"], n=2)
     assert table["word"].tolist() == ["claim", "denied"]
     assert table["count"].tolist() == [4, 2]
     assert table["percent"].tolist() == pytest.approx([50.0, 25.0])
@@ -122,7 +123,7 @@ def test_most_frequent_counts_and_percentages():
 
 def test_log_odds_matches_monroe_et_al_by_hand():
     a, b = Counter({"refund": 10, "policy": 10}), Counter({"refund": 2, "policy": 18})
-    table = eda.log_odds_dirichlet(a, b, prior_size=20).set_index("word")
+    table = language.log_odds_dirichlet(a, b, prior_size=20).set_index("word")
     # prior from a + b: refund 12/40 and policy 28/40 of alpha_0 = 20
     alpha = 20 * 12 / 40
     delta = math.log((10 + alpha) / (20 + 20 - 10 - alpha)) - math.log((2 + alpha) / (20 + 20 - 2 - alpha))
@@ -134,10 +135,10 @@ def test_log_odds_matches_monroe_et_al_by_hand():
 
 def test_log_odds_is_antisymmetric_and_grows_with_evidence():
     a, b = Counter({"x": 5, "y": 5}), Counter({"x": 1, "y": 9})
-    forward = eda.log_odds_dirichlet(a, b).set_index("word")
-    backward = eda.log_odds_dirichlet(b, a).set_index("word")
+    forward = language.log_odds_dirichlet(a, b).set_index("word")
+    backward = language.log_odds_dirichlet(b, a).set_index("word")
     assert forward["z"].to_dict() == pytest.approx((-backward["z"]).to_dict())
-    ten_times = eda.log_odds_dirichlet(
+    ten_times = language.log_odds_dirichlet(
         Counter({k: 10 * v for k, v in a.items()}), Counter({k: 10 * v for k, v in b.items()})
     ).set_index("word")
     assert ten_times.loc["x", "z"] > forward.loc["x", "z"] > 0
@@ -147,27 +148,27 @@ def test_log_odds_prior_shrinks_rare_words():
     # "once" is said twice by A only; "often" 100 times by A and 20 by B: the prior ranks "often" first.
     a = Counter({"once": 2, "often": 100, "common": 500})
     b = Counter({"often": 20, "common": 600})
-    table = eda.log_odds_dirichlet(a, b)
+    table = language.log_odds_dirichlet(a, b)
     assert table["word"].iloc[0] == "often"
     with pytest.raises(ValueError, match="empty"):
-        eda.log_odds_dirichlet(a, Counter())
+        language.log_odds_dirichlet(a, Counter())
 
 
 def test_distinctive_words_put_each_sides_words_on_its_side(two_calls):
     customer = eda.side_texts(two_calls, "customer").values()
     agent = eda.side_texts(two_calls, "agent").values()
-    table = eda.distinctive_words(customer, agent, n=3)
+    table = language.distinctive_words(customer, agent, n=3)
     assert set(table["side"]) == {"customer", "agent"}
     assert (table["z"] > 0).all()
     customer_words = set(table.loc[table["side"] == "customer", "word"])
     agent_words = set(table.loc[table["side"] == "agent", "word"])
-    assert "apologize" in agent_words | set(eda.distinctive_words(customer, agent, n=20)["word"])
+    assert "apologize" in agent_words | set(language.distinctive_words(customer, agent, n=20)["word"])
     assert not customer_words & agent_words
     assert {"count_customer", "count_agent"} <= set(table.columns)
 
 
 def test_word_cloud_shows_no_identifier_placeholder_or_name(two_calls):
-    cloud = eda.word_cloud(eda.side_texts(two_calls).values())
+    cloud = language.word_cloud(eda.side_texts(two_calls).values())
     words = set(cloud.words_)
     assert {"claim", "password"} <= words
     assert not any(any(c.isdigit() for c in w) for w in words)
@@ -175,7 +176,7 @@ def test_word_cloud_shows_no_identifier_placeholder_or_name(two_calls):
     assert "emily" not in words
     assert cloud.to_array().shape == (450, 900, 3)
     with pytest.raises(ValueError, match="no words"):
-        eda.word_cloud(["Okay, thank you. MEM123456"])
+        language.word_cloud(["Okay, thank you. MEM123456"])
 
 
 def test_data_quality_reports_skipped_files_unknown_speakers_and_meta_kinds(fixture_calls):
@@ -222,29 +223,29 @@ def test_plots_have_titles_and_axis_labels(two_calls):
     figures = [
         eda.plot_lengths(stats),
         eda.plot_teams(stats),
-        eda.plot_frequent(eda.most_frequent(customer, 5), "top words"),
-        eda.plot_distinctive(eda.distinctive_words(customer, agent, n=3)),
+        language.plot_frequent(language.most_frequent(customer, 5), "top words"),
+        language.plot_distinctive(language.distinctive_words(customer, agent, n=3)),
     ]
     for fig in figures:
         for ax in fig.axes:
             assert ax.get_title() and ax.get_xlabel()
-    cloud = eda.plot_word_cloud(eda.word_cloud(customer), "customer side")
+    cloud = language.plot_word_cloud(language.word_cloud(customer), "customer side")
     assert cloud.axes[0].get_title() == "customer side"
 
 
 def test_distinctive_by_class_scores_each_class_against_the_rest():
     documents = [Counter({"refund": 3, "thanks": 1}), Counter({"refund": 2, "hold": 1}),
                  Counter({"thanks": 4, "great": 2}), Counter({"great": 1, "thanks": 1})]
-    table = eda.distinctive_by_class(documents, ["angry", "angry", "happy", "happy"], top=5)
+    table = language.distinctive_by_class(documents, ["angry", "angry", "happy", "happy"], top=5)
     assert list(dict.fromkeys(table["label"])) == ["angry", "happy"] and (table["z"] > 0).all()
     refund = table[table["term"] == "refund"].iloc[0]
     assert (refund["label"], refund["count_in"], refund["count_out"], refund["calls_in"]) == ("angry", 5, 0, 2)
     # Two classes: each side's z is the other's log-odds turned round.
-    mirrored = eda.log_odds_dirichlet(documents[2] + documents[3], documents[0] + documents[1]).set_index("word")
+    mirrored = language.log_odds_dirichlet(documents[2] + documents[3], documents[0] + documents[1]).set_index("word")
     assert refund["z"] == pytest.approx(-mirrored.loc["refund", "z"])
-    assert eda.distinctive_by_class(documents, ["one"] * 4).empty  # a class alone has nothing to differ from
+    assert language.distinctive_by_class(documents, ["one"] * 4).empty  # a class alone has nothing to differ from
 
 
 def test_distinctive_words_need_words_on_both_sides():
     with pytest.raises(ValueError, match="both sides"):
-        eda.distinctive_words(["The claim was denied twice."], ["MEM123456"])
+        language.distinctive_words(["The claim was denied twice."], ["MEM123456"])

@@ -20,7 +20,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from callinsights.evaluate import (
+from callinsights.evaluation.evaluate import (
     INVALID,
     align,
     bootstrap_ci,
@@ -35,7 +35,7 @@ from callinsights.evaluate import (
     reliability_table,
     report_table,
 )
-from callinsights.labels import OUTCOMES, SENTIMENTS, load_labels
+from callinsights.data.labels import OUTCOMES, SENTIMENTS, load_labels
 
 POS, NEG, NEU = SENTIMENTS
 RES, FUP = OUTCOMES
@@ -442,7 +442,7 @@ def test_proba_frame_renames_prediction_columns_to_labels():
 @settings(max_examples=30, deadline=None)
 @given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=2, max_value=30))
 def test_vectorised_resample_scores_match_sklearn(seed, n):
-    from callinsights.bootstrap import resample_scores
+    from callinsights.evaluation.bootstrap import resample_scores
 
     rng = np.random.default_rng(seed)
     t, p = rng.integers(0, 3, (20, n)), rng.integers(0, 4, (20, n))  # code 3 is an invalid answer
@@ -455,7 +455,7 @@ def test_vectorised_resample_scores_match_sklearn(seed, n):
 
 
 def test_probability_columns_are_those_the_classifier_writes():
-    from callinsights.classify import PROBA_COLUMNS as written
-    from callinsights.metrics import PROBA_COLUMNS
+    from callinsights.classify.runner import PROBA_COLUMNS as written  # the columns runner writes
+    from callinsights.evaluation.metrics import PROBA_COLUMNS
 
     assert PROBA_COLUMNS == written

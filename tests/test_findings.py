@@ -1,4 +1,4 @@
-"""The finding rules (callinsights.findings) on synthetic calls whose truth is known."""
+"""The finding rules (callinsights.analysis.findings) on synthetic calls whose truth is known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights import findings, ppi
+from callinsights.analysis import findings, ppi
 from test_ppi import FOLLOW, synthetic
 
 RATE = [("outcome", FOLLOW, "follow-up")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from callinsights.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
@@ -85,7 +85,7 @@ def test_exporter_notes_in_every_spelling_never_reach_the_model(hostile_run):
     with sqlite3.connect(store) as db:
         files = {row[0] for row in db.execute("SELECT file FROM outputs")}
     assert files == READABLE
-    from callinsights.transcripts import customer_text, read_call
+    from callinsights.data.transcripts import customer_text, read_call
 
     for path in (HOSTILE / "angry_billing.txt", HOSTILE / "more" / "Thankful_Refill.TXT"):
         text = customer_text(read_call(path))
@@ -196,7 +196,7 @@ def test_a_read_only_store(tmp_path):
 
 
 def test_a_store_corrupted_mid_file(tmp_path):
-    from callinsights.store import Store
+    from callinsights.data.store import Store
 
     path = tmp_path / "s.sqlite"
     with Store(path) as store:
@@ -245,8 +245,8 @@ def test_label_problems_are_found_before_any_model_time(tmp_path, capsys, conten
 
 @pytest.mark.model
 def test_a_run_that_fails_after_starting_is_marked_failed(tmp_path):
-    from callinsights.classify import Classifier, Settings
-    from callinsights.store import Store
+    from callinsights.classify.runner import Classifier, Settings
+    from callinsights.data.store import Store
 
     labels = tmp_path / "labels.csv"
     labels.write_text("Filename,Sentiment,Call_Outcome\nsomeone_else,Negative,Issue resolved\n")

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from callinsights import insights, topics
-from callinsights.transcripts import parse_text, read_calls
+from callinsights.analysis import features, insights, topics
+from callinsights.data.transcripts import parse_text, read_calls
 
 CALL = """Member: Hi, I can't log in to my account. Can you help? Is the website broken?
 Agent: I'm sorry about that. Please hold for a moment.
@@ -23,47 +23,47 @@ Member: Thanks, that's great.
 
 
 def test_call_features_count_holds_questions_transfers_and_callbacks():
-    features = insights.call_features(parse_text(CALL, "call.txt"))
-    assert features["holds"] == 3  # "hold", "holding" and the (pause) direction
-    assert features["customer_questions"] == 2
-    assert features["transfers"] == 2  # "transfer", "team"
-    assert features["callbacks"] == 2  # "call you back", "within 3-5 business days"
+    found = features.call_features(parse_text(CALL, "call.txt"))
+    assert found["holds"] == 3  # "hold", "holding" and the (pause) direction
+    assert found["customer_questions"] == 2
+    assert found["transfers"] == 2  # "transfer", "team"
+    assert found["callbacks"] == 2  # "call you back", "within 3-5 business days"
 
 
 def test_a_call_without_those_events_counts_zero():
     call = "Member: My card arrived, thank you.\nCustomer Support: Glad to hear it. Goodbye."
-    features = insights.call_features(parse_text(call))
-    counted = [features[k] for k in ("holds", "customer_questions", "transfers", "callbacks")]
+    found = features.call_features(parse_text(call))
+    counted = [found[k] for k in ("holds", "customer_questions", "transfers", "callbacks")]
     assert counted == [0, 0, 0, 0]
 
 
 def test_a_note_that_states_the_outcome_is_never_counted():
     call = "Member: Fine.\nAgent: Done.\n(Note: the agent will call you back, customer was on hold)"
-    features = insights.call_features(parse_text(call))
-    assert features["holds"] == 0 and features["callbacks"] == 0
+    found = features.call_features(parse_text(call))
+    assert found["holds"] == 0 and found["callbacks"] == 0
 
 
 def test_trajectory_compares_first_and_last_third():
-    traj = insights.trajectory([-0.5, -0.4, 0.0, 0.1, 0.6, 0.8])
+    traj = features.trajectory([-0.5, -0.4, 0.0, 0.1, 0.6, 0.8])
     assert traj["sent_first_third"] == pytest.approx(-0.45)
     assert traj["sent_last_third"] == pytest.approx(0.7)
     assert traj["sent_last_turn"] == pytest.approx(0.8)
     assert traj["sent_change"] == pytest.approx(1.15)
     assert traj["starts_negative"] and traj["ends_positive"]
-    single = insights.trajectory([-0.3])
+    single = features.trajectory([-0.3])
     assert single["sent_first_third"] == single["sent_last_third"] == -0.3
     assert not single["ends_positive"]
 
 
 def test_customer_sentiment_follows_the_customer_not_the_agent():
     angry = "Member: This is ridiculous, I am furious.\nAgent: We are delighted to help, wonderful!"
-    features = insights.call_features(parse_text(angry))
-    assert features["sent_last_turn"] < -0.3 and features["starts_negative"]
+    found = features.call_features(parse_text(angry))
+    assert found["sent_last_turn"] < -0.3 and found["starts_negative"]
 
 
 def test_call_frame_has_one_row_per_call_with_team_and_redacted_text():
     turns = parse_text(CALL, "a.txt") + parse_text("Member: My ID is MEM123456, all good.\nPA Agent: Done.", "b.txt")
-    frame = insights.call_frame(turns).set_index("file")
+    frame = features.call_frame(turns).set_index("file")
     assert list(frame.index) == ["a", "b"]
     assert frame.loc["a", "agent_team"] == "Agent" and frame.loc["b", "agent_team"] == "PA Agent"
     assert frame.loc["a", "customer_turns"] == 3 and frame.loc["a", "holds"] == 3
@@ -101,7 +101,7 @@ def _synthetic_groups(n: int = 12, seed: int = 0) -> tuple[list[str], list[int]]
 
 def test_topic_discovery_separates_two_obviously_different_groups():
     texts, truth = _synthetic_groups()
-    model = insights.discover_topics(texts, k_range=range(2, 5), min_df=2, max_df=0.6, stability_seeds=1)
+    model = topics.discover_topics(texts, k_range=range(2, 5), min_df=2, max_df=0.6, stability_seeds=1)
     assert model.k == 2
     assert adjusted_rand_score(truth, model.labels) == 1.0
     assert model.silhouette > 0.1
@@ -113,24 +113,24 @@ def test_topic_discovery_separates_two_obviously_different_groups():
 def test_topics_are_numbered_by_size():
     texts, _ = _synthetic_groups()
     texts = texts + texts[:6]  # the login group becomes the larger
-    model = insights.discover_topics(texts, n_topics=2, min_df=2, max_df=0.7, stability_seeds=1)
+    model = topics.discover_topics(texts, n_topics=2, min_df=2, max_df=0.7, stability_seeds=1)
     assert model.summary()["calls"].tolist() == [18, 12]
     assert model.names[0] == "Online account / login"
 
 
 def test_too_few_calls_for_topics_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 3 calls"):
-        insights.discover_topics(["password reset", "pharmacy refill"])
+        topics.discover_topics(["password reset", "pharmacy refill"])
 
 
 def test_topic_names_come_from_matching_terms():
-    assert insights.name_topic(["password", "try", "login", "account"]) == ("Online account / login", 3)
-    assert insights.name_topic(["weather", "holiday", "beach"]) == ("weather / holiday / beach", 0)
-    assert insights.name_topic(["copay", "weather", "holiday"])[1] == 0  # one shared term is not enough
+    assert topics.name_topic(["password", "try", "login", "account"]) == ("Online account / login", 3)
+    assert topics.name_topic(["weather", "holiday", "beach"]) == ("weather / holiday / beach", 0)
+    assert topics.name_topic(["copay", "weather", "holiday"])[1] == 0  # one shared term is not enough
 
 
 def test_a_name_goes_to_one_topic_only():
-    names = topics._topic_names([["copay", "refund", "charged"], ["copay", "bill", "weather"]], insights.TOPIC_NAMES)
+    names = topics._topic_names([["copay", "refund", "charged"], ["copay", "bill", "weather"]], topics.TOPIC_NAMES)
     assert names == ["Copay / billing dispute", "copay / bill / weather"]
 
 
@@ -140,7 +140,7 @@ def test_a_name_goes_to_one_topic_only():
 def test_distinctive_terms_and_collocations_per_class():
     texts = ["the refund was denied again, refund denied"] * 4 + ["great news, thanks so much, great news"] * 4
     labels = ["negative"] * 4 + ["positive"] * 4
-    stop = insights.stop_words()
+    stop = topics.stop_words()
     terms = insights.distinctive_terms(texts, labels, stop, min_count=2)
     assert "refund denied" in set(terms.loc[terms["label"] == "negative", "term"])
     assert "great news" in set(terms.loc[terms["label"] == "positive", "term"])
@@ -151,13 +151,13 @@ def test_distinctive_terms_and_collocations_per_class():
 
 def test_collocations_every_class_shares_are_not_distinctive():
     texts = ["sounds good, refund denied"] * 4 + ["sounds good, great news"] * 4
-    pairs = insights.class_collocations(texts, ["negative"] * 4 + ["positive"] * 4, insights.stop_words(), min_freq=2)
+    pairs = insights.class_collocations(texts, ["negative"] * 4 + ["positive"] * 4, topics.stop_words(), min_freq=2)
     assert not pairs.empty and "sounds good" not in set(pairs["bigram"])
 
 
 def test_names_are_left_out_of_distinctive_terms():
     texts = ["I told Zorblat the refund was denied, and Zorblat agreed"] * 3 + ["great news from Zorblat today"] * 3
-    stop = insights.stop_words(texts)
+    stop = topics.stop_words(texts)
     assert "zorblat" in stop
     terms = insights.distinctive_terms(texts, ["n"] * 3 + ["p"] * 3, stop, min_count=1)
     assert not terms["term"].str.contains("zorblat").any()
@@ -180,9 +180,9 @@ def test_label_source_falls_back_to_hand_labels(tmp_path):
 
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
     turns = parse_text(CALL, "a.txt") + parse_text(CALL.replace("log in", "get a refund"), "b.txt")
-    frame = insights.call_frame(turns).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
-    written = pd.read_csv(insights.write_insights(frame, tmp_path / "out.csv"))
-    assert list(written.columns) == insights.INSIGHT_COLUMNS and len(written) == 2
+    frame = features.call_frame(turns).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
+    written = pd.read_csv(features.write_insights(frame, tmp_path / "out.csv"))
+    assert list(written.columns) == features.INSIGHT_COLUMNS and len(written) == 2
 
 
 # ---- the client's calls -------------------------------------------------------------------------------------
@@ -191,9 +191,9 @@ def test_write_insights_keeps_the_documented_columns_only(tmp_path):
 @pytest.mark.clientdata
 def test_every_client_call_gets_a_topic(client_calls):
     turns, report = read_calls(client_calls)
-    frame = insights.call_frame(turns)
-    model = insights.discover_topics(frame["text"].tolist(), k_range=range(3, 7), stability_seeds=1)
-    frame = insights.add_topics(frame, model)
+    frame = features.call_frame(turns)
+    model = topics.discover_topics(frame["text"].tolist(), k_range=range(3, 7), stability_seeds=1)
+    frame = topics.add_topics(frame, model)
     assert len(frame) == report.files_read == len(list(client_calls.glob("*.txt")))
     assert frame["topic"].notna().all() and (frame["topic"].str.len() > 0).all()
     assert frame["topic_share"].between(0, 1).all()
@@ -202,7 +202,7 @@ def test_every_client_call_gets_a_topic(client_calls):
 
 def test_start_end_table_counts_vader_classes():
     frame = pd.DataFrame({"sent_first_third": [-0.5, -0.3, 0.0, 0.4], "sent_last_third": [0.6, -0.2, 0.5, 0.3]})
-    table = insights.start_end_table(frame)
+    table = features.start_end_table(frame)
     assert table.loc["negative", "positive"] == 1 and table.loc["negative", "negative"] == 1
     assert table.loc["neutral", "positive"] == 1 and table.loc["positive", "positive"] == 1
     assert table.to_numpy().sum() == 4 and table.shape == (3, 3)

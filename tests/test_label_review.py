@@ -1,4 +1,4 @@
-"""Reviewing the hand labels (callinsights.label_review): readers' agreement, departures, cleanlab's suspects."""
+"""Reviewing the hand labels (callinsights.labelling.review): readers' agreement, departures, cleanlab's suspects."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from callinsights import config, label_review
-from callinsights.labels import LabelFileError, load_labels
+from callinsights import config
+
+from callinsights.labelling import review as label_review
+from callinsights.data.labels import LabelFileError, load_labels
 
 HEADER = ("Filename,Sentiment,Call_Outcome,reader1_sentiment,reader1_outcome,reader2_sentiment,reader2_outcome,"
           "reader3_sentiment,reader3_outcome")  # fmt: skip

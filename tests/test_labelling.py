@@ -8,8 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from callinsights import config, eda, labelling
-from callinsights.labels import LabelFileError, load_labels, write_labels
+from callinsights import config
+
+from callinsights.analysis import eda
+
+from callinsights.labelling import sampling as labelling
+from callinsights.data.labels import LabelFileError, load_labels, write_labels
 
 
 def calls_frame(sizes: dict[tuple[str, str], int]) -> pd.DataFrame:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from callinsights import config
-from callinsights.classify import parse_answer
-from callinsights.llm import Branch, Gpt4AllEngine, LlamaCppEngine
-from callinsights.models import gpt4all_compatible_copy, resolve_model
-from callinsights.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
-from callinsights.transcripts import customer_text, read_call
+from callinsights.classify.answers import parse_answer
+from callinsights.llm.engines import Branch, Gpt4AllEngine, LlamaCppEngine
+from callinsights.llm.models import gpt4all_compatible_copy, resolve_model
+from callinsights.llm.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
+from callinsights.data.transcripts import customer_text, read_call
 
 pytestmark = pytest.mark.model
 

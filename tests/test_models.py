@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from callinsights import config, models
-from callinsights.cli import main
-from callinsights.models import (
+from callinsights import config
+
+from callinsights.llm import models
+from callinsights.pipelines.cli import main
+from callinsights.llm.models import (
     CHATML,
     EMBEDDED_FILE,
     LLAMA3,

@@ -12,9 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from callinsights import config
-from callinsights import notebooks as nbs
-
-
+from callinsights.pipelines import notebooks as nbs
 def make_notebook(path, cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -86,7 +84,7 @@ def test_a_cell_never_executed_among_executed_ones_is_reported(tmp_path):
     cells = good_cells() + [new_code_cell("print('late')")]
     problems = nbs.check_notebook(make_notebook(tmp_path / "09_partial.ipynb", cells))
     assert problems == [
-        "09_partial.ipynb: cell(s) 5 never executed; run it with `python -m callinsights.notebooks run --only 09`"
+        "09_partial.ipynb: cell(s) 5 never executed; run it with `python -m callinsights.pipelines.notebooks run --only 09`"
     ]
 
 
@@ -134,7 +132,7 @@ def parameterised_notebook(path, body):
     return make_notebook(path, [
         new_markdown_cell("# 09 · Runner test"),
         executed("SAMPLE_SIZE = None  # calls, None for all\nLABEL = 'full'", None, tags=["parameters"]),
-        new_code_cell("from callinsights.notebooks import record_metrics"),
+        new_code_cell("from callinsights.pipelines.notebooks import record_metrics"),
         new_code_cell(body),
     ])
 
@@ -196,7 +194,7 @@ def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
 
 
 def test_committed_eda_and_labelling_notebooks_pass_the_check():
-    # Every notebook is gated by `python -m callinsights.notebooks check`; this pins the two this file's runner
+    # Every notebook is gated by `python -m callinsights.pipelines.notebooks check`; this pins the two this file's runner
     # test depends on.
     paths = nbs.notebook_paths(only=["01", "02"])
     assert [p.name[:2] for p in paths] == ["01", "02"], f"notebooks 01 and 02 missing from {config.NOTEBOOKS_DIR}"

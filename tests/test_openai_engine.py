@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights.classify import Classifier, Settings, texts_for_model
-from callinsights.cli import main
-from callinsights.llm import Branch, LlamaCppEngine
-from callinsights.models import resolve_model
-from callinsights.openai_engine import OpenAIEngine, ServerError, ServerOptions
-from callinsights.prompts import PROMPTS
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.pipelines.cli import main
+from callinsights.llm.engines import Branch, LlamaCppEngine
+from callinsights.llm.models import resolve_model
+from callinsights.llm.openai_engine import OpenAIEngine, ServerError, ServerOptions
+from callinsights.llm.prompts import PROMPTS
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 EMBEDDED = "smollm2-135m"
@@ -159,7 +159,7 @@ def test_server_settings_are_checked(settings, message):
 @pytest.fixture(scope="module")
 def server_url():
     pytest.importorskip("llama_cpp.server.app", reason="server extras missing: pip install -r requirements-scale.txt")
-    from callinsights.local_server import running_server
+    from callinsights.llm.local_server import running_server
 
     with running_server(EMBEDDED, threads=1) as url:
         yield url

@@ -1,16 +1,18 @@
 """No personal data in anything the project shows: committed notebook outputs and rendered reports.
 
 The names and identifiers searched for are learned from the client's calls by the project's own redaction rules
-(callinsights.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
+(callinsights.text.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from callinsights import config, notebooks, pii
+from callinsights import config
 
+from callinsights.pipelines import notebooks
 
+from callinsights.text import pii
 @pytest.fixture(scope="module")
 def identifiers():
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")):

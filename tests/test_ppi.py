@@ -1,4 +1,4 @@
-"""Prediction-powered rates and differences (callinsights.ppi) and the labelling plan built on them."""
+"""Prediction-powered rates and differences (callinsights.analysis.ppi) and the labelling plan built on them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from callinsights import labelplan, ppi
-from callinsights.stats import wilson_interval
+from callinsights.labelling import plan as labelplan
+
+from callinsights.analysis import ppi
+from callinsights.analysis.stats import wilson_interval
 
 FOLLOW = "follow-up action needed"
 

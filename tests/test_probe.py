@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from callinsights.probe import call_features, cross_validated_probabilities, fit_probe, turn_features
+from callinsights.classify.probe import call_features, cross_validated_probabilities, fit_probe, turn_features
 
 CLASSES = ["negative", "neutral", "positive"]
 

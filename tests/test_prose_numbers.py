@@ -13,8 +13,9 @@ import re
 import nbformat
 import pytest
 
-from callinsights import config, notebooks
+from callinsights import config
 
+from callinsights.pipelines import notebooks
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
 _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:,\d{3})*(?:\.\d+)?%?(?![\w%])")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from callinsights.classify import Classifier, Settings, texts_for_model
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 ray = pytest.importorskip("ray", reason="Ray missing: pip install -r requirements-scale.txt")
 
@@ -44,7 +44,7 @@ def run(store_path: Path, texts: dict[str, str], compute_missing=None):
 
 
 def test_two_ray_workers_give_the_labels_of_the_local_backend_and_skip_stored_calls(local_ray, texts, tmp_path):
-    from callinsights.ray_backend import RayCompute
+    from callinsights.classify.ray_backend import RayCompute
 
     local = run(tmp_path / "local.sqlite", texts)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from callinsights.redact import redact
+from callinsights.text.redact import redact
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_non_text_passes_through():
 
 def test_the_pii_fixture_meets_the_goals():
     """No SSN, card or ID leaks, name recall >= 0.95, no line without an identifier changed (issue 14's goals)."""
-    from callinsights.redaction_eval import evaluate, read_fixture
+    from callinsights.text.redaction_eval import evaluate, read_fixture
 
     result = evaluate(read_fixture())
     counts = result["types"]
@@ -97,8 +97,8 @@ def test_the_pii_fixture_meets_the_goals():
 
 def test_model_generated_text_is_redacted_in_predictions(tmp_path):
     """A stored generated answer naming someone is shown redacted in the predictions (no model call: stored)."""
-    from callinsights.classify import Classifier, Settings
-    from callinsights.store import Store
+    from callinsights.classify.runner import Classifier, Settings
+    from callinsights.data.store import Store
 
     settings = Settings(model="smollm2-135m", method="generate")
     answer = "sentiment: negative\noutcome: follow-up (Mr. Hale, SSN 123-45-6789)"

@@ -9,8 +9,11 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from callinsights import config, notebooks, rendering
+from callinsights import config
 
+from callinsights.pipelines import notebooks
+
+from callinsights.reporting import rendering
 # A 1x1 PNG, enough for an <img>.
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 PNG2 = PNG.replace("Wj", "Wk")

@@ -7,9 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from callinsights import stats
-
-
+from callinsights.analysis import stats
 def test_cramers_v_hand_worked_values():
     assert stats.cramers_v([[10, 20], [20, 40]]) == pytest.approx(0.0)
     assert stats.cramers_v([[15, 0], [0, 25]]) == pytest.approx(1.0)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from callinsights.cli import main
-from callinsights.store import OutputKey, Store, text_hash
+from callinsights.pipelines.cli import main
+from callinsights.data.store import OutputKey, Store, text_hash
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 KEY = OutputKey("ab" * 32, "llama.cpp", "score", "v1", text_hash("I waited three weeks."))

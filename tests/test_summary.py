@@ -9,8 +9,12 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
-from callinsights import config, stats, summary
-from callinsights.reports import main as reports_main
+from callinsights import config
+
+from callinsights.analysis import stats
+
+from callinsights.reporting import summary
+from callinsights.pipelines.reports import main as reports_main
 
 
 def text_of(page) -> str:

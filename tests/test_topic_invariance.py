@@ -2,7 +2,7 @@
 
 The probe is fitted on the labelled calls exactly as the main job fits it; calls it was not fitted on are read again
 with their topic words swapped (claim <-> appointment <-> password <-> pre-authorization), and their labels must
-stay. The goal is a flip rate under 5% (:data:`callinsights.robustness.MAX_FLIP_RATE`); `python -m callinsights
+stay. The goal is a flip rate under 5% (:data:`callinsights.evaluation.robustness.MAX_FLIP_RATE`); `python -m callinsights
 experiments` measures it on every call and writes ``results/flip_rates.csv``.
 """
 
@@ -14,13 +14,13 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
-from callinsights.classify import Classifier, Settings, texts_for_model
-from callinsights.counterfactual import counterfactuals
-from callinsights.labels import load_labels
-from callinsights.probe import call_features, fit_probe, task_columns
-from callinsights.robustness import MAX_FLIP_RATE, flip_table
-from callinsights.store import Store
-from callinsights.transcripts import read_calls
+from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.text.counterfactual import counterfactuals
+from callinsights.data.labels import load_labels
+from callinsights.classify.probe import call_features, fit_probe, task_columns
+from callinsights.evaluation.robustness import MAX_FLIP_RATE, flip_table
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
 
 #: Unlabelled calls read again with a swapped topic: enough for 30 or more pairs, so that one flip is not yet 5%.
 UNLABELLED_CALLS = 60

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callinsights.cli import main
-from callinsights.transcripts import (
+from callinsights.pipelines.cli import main
+from callinsights.data.transcripts import (
     AGENT,
     CUSTOMER,
     META,

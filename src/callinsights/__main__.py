@@ -1,5 +1,5 @@
 """`python -m callinsights ...` runs the command line."""
 
-from callinsights.cli import main
+from callinsights.pipelines.cli import main
 
 raise SystemExit(main())

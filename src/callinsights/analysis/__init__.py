@@ -1,0 +1,1 @@
+"""Exploratory analysis, call features, topics, statistics, prediction-powered rates and findings."""

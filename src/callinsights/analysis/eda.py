@@ -1,0 +1,276 @@
+"""The calls as data: lengths, speakers, sides and what the parser found irregular.
+
+Words, word tables and word clouds are in :mod:`callinsights.text.words` and :mod:`callinsights.analysis.language`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from callinsights import config
+from callinsights.data.transcripts import AGENT, CUSTOMER, META, ParseReport, Turn, call_id, group_calls, read_calls
+from callinsights.text.redact import redact
+from callinsights.text.words import count_words
+
+LENGTH_TERCILES = ("short", "medium", "long")
+
+_STATS_COLUMNS = [
+    "call", "customer_turns", "agent_turns", "customer_words", "agent_words", "words", "turns", "customer_share",
+    "speakers", "speaker_labels", "agent_team", "meta_lines",
+]
+
+
+
+def transcripts_dir(data_dir: str | Path | None = None) -> Path:
+    """The transcripts folder inside a data folder.
+
+    Args:
+        data_dir: A folder laid out like the project's ``data/``; ``None`` means :data:`config.DATA_DIR`.
+
+    Returns:
+        :data:`config.TRANSCRIPTS_DIR`, or the folder of the same name inside ``data_dir``.
+    """
+    if data_dir is None:
+        return config.TRANSCRIPTS_DIR
+    return Path(data_dir) / config.TRANSCRIPTS_DIR.name
+
+
+
+def read_corpus(
+    data_dir: str | Path | None = None, sample_size: int | None = None, seed: int = 0
+) -> tuple[list[Turn], ParseReport]:
+    """Read the calls of a data folder, optionally a seeded random sample of them.
+
+    Args:
+        data_dir: See :func:`transcripts_dir`.
+        sample_size: Keep this many calls, drawn at random with ``seed``; ``None`` keeps every call.
+        seed: Seed of the draw.
+
+    Returns:
+        The kept calls' turns in file order, and the parse report of the whole folder (what a sample leaves out
+        is still a data-quality finding).
+
+    Raises:
+        ValueError: ``sample_size`` is less than one.
+        FileNotFoundError: The transcripts folder is missing or empty (from ``read_calls``).
+    """
+    if sample_size is not None and sample_size < 1:
+        raise ValueError(f"sample_size {sample_size}: use a positive number of calls, or None for every call")
+    turns, report = read_calls(transcripts_dir(data_dir))
+    if sample_size is None:
+        return turns, report
+    calls = list(group_calls(turns))
+    if sample_size >= len(calls):
+        return turns, report
+    kept = set(random.Random(seed).sample(calls, sample_size))
+    return [t for t in turns if call_id(t.file) in kept], report
+
+
+
+def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
+    """One row per call: how long each side speaks and who the speakers are.
+
+    Args:
+        turns: Turns of one or more calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
+
+    Returns:
+        A frame indexed by call identifier, in file order, with columns ``customer_turns``, ``agent_turns``,
+        ``customer_words``, ``agent_words``, ``words`` (both sides), ``turns`` (both sides), ``customer_share``
+        (the customer's share of the words), ``speakers`` (number of distinct speaker labels), ``speaker_labels``
+        (those labels, joined by ``" / "``), ``agent_team`` (the agent's label, the one with most turns when a
+        call has several), ``meta_lines`` (non-speech lines set aside) and ``length_tercile`` (``short``,
+        ``medium`` or ``long`` by ``words``, cut at the terciles of these calls).
+    """
+    rows = []
+    for call, call_turns in group_calls(turns).items():
+        speech = [t for t in call_turns if t.role != META]
+        by_role = {role: [t for t in speech if t.role == role] for role in (CUSTOMER, AGENT)}
+        agent_labels = Counter(t.speaker for t in by_role[AGENT])
+        customer_words = sum(count_words(t.text) for t in by_role[CUSTOMER])
+        agent_words = sum(count_words(t.text) for t in by_role[AGENT])
+        words = customer_words + agent_words
+        rows.append(
+            {
+                "call": call,
+                "customer_turns": len(by_role[CUSTOMER]),
+                "agent_turns": len(by_role[AGENT]),
+                "customer_words": customer_words,
+                "agent_words": agent_words,
+                "words": words,
+                "turns": len(by_role[CUSTOMER]) + len(by_role[AGENT]),
+                "customer_share": customer_words / words if words else float("nan"),
+                "speakers": len({t.speaker for t in speech}),
+                "speaker_labels": " / ".join(sorted({t.speaker for t in speech})),
+                "agent_team": agent_labels.most_common(1)[0][0] if agent_labels else "(no agent)",
+                "meta_lines": sum(t.role == META for t in call_turns),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=_STATS_COLUMNS).set_index("call")
+    if len(frame) >= len(LENGTH_TERCILES):
+        # Ranking first keeps the three bins non-empty when several calls have the same length.
+        frame["length_tercile"] = pd.qcut(
+            frame["words"].rank(method="first"), len(LENGTH_TERCILES), labels=list(LENGTH_TERCILES)
+        ).astype(str)
+    else:
+        frame["length_tercile"] = LENGTH_TERCILES[0]
+    return frame
+
+
+
+def side_texts(turns: Iterable[Turn], side: str = "call") -> dict[str, str]:
+    """Each call's words from one side, unredacted (redact before showing them).
+
+    Args:
+        turns: Turns of one or more calls.
+        side: ``customer``, ``agent`` or ``call`` (both sides; meta lines are never included).
+
+    Returns:
+        Call identifier -> that side's turns, one per line.
+
+    Raises:
+        ValueError: ``side`` is none of the three.
+    """
+    roles = {"customer": {CUSTOMER}, "agent": {AGENT}, "call": {CUSTOMER, AGENT}}
+    if side not in roles:
+        raise ValueError(f"side {side!r}: use one of {', '.join(roles)}")
+    return {
+        call: "\n".join(t.text for t in call_turns if t.role in roles[side] and t.text)
+        for call, call_turns in group_calls(turns).items()
+    }
+
+
+
+def meta_lines(turns: Iterable[Turn]) -> pd.DataFrame:
+    """Every line the parser set aside as not speech, redacted.
+
+    Returns:
+        Columns ``call``, ``kind`` (``timestamp``, ``duration``, ``note``, ``direction``, ``continuation``) and
+        ``text``.
+    """
+    rows = [(call_id(t.file), t.kind, redact(t.text)) for t in turns if t.role == META]
+    return pd.DataFrame(rows, columns=["call", "kind", "text"])
+
+
+
+def data_quality(turns: Iterable[Turn], report: ParseReport) -> pd.DataFrame:
+    """What a reader should know about the files before trusting an analysis of them.
+
+    Args:
+        turns: Turns from :func:`callinsights.data.transcripts.read_calls`.
+        report: Its parse report.
+
+    Returns:
+        One row per finding with columns ``finding``, ``detail``, ``lines`` (lines concerned, where that means
+        something), ``calls`` (how many calls) and ``example`` (a call and, redacted, a line): files read, each
+        skipped file and why, each unknown speaker label, each kind of non-speech line, speech turns with no
+        words, and calls with more than one agent label.
+    """
+    turns = list(turns)
+    rows: list[dict] = [
+        {"finding": "files read", "detail": "parsed into turns", "lines": pd.NA,
+         "calls": report.files_read, "example": ""}
+    ]
+    for name, reason in report.skipped:
+        rows.append({"finding": "file skipped", "detail": reason, "lines": pd.NA, "calls": 1, "example": name})
+    by_label: dict[str, list[str]] = {}
+    for name, label in report.unknown_speakers:
+        by_label.setdefault(label, []).append(name)
+    for label, names in sorted(by_label.items()):
+        rows.append({"finding": "unknown speaker label", "detail": repr(label), "lines": pd.NA,
+                     "calls": len(names), "example": names[0]})
+    meta = meta_lines(turns)
+    for kind, group in meta.groupby("kind", sort=True):
+        first = group.iloc[0]
+        rows.append({"finding": "non-speech line set aside", "detail": kind, "lines": len(group),
+                     "calls": group["call"].nunique(), "example": f"{first['call']}: {first['text'][:80]}"})
+    empty = [t for t in turns if t.role != META and not t.text.strip()]
+    if empty:
+        rows.append({"finding": "speech turn with no words", "detail": "a label with nothing after it",
+                     "lines": len(empty), "calls": len({t.file for t in empty}),
+                     "example": f"{call_id(empty[0].file)}: {empty[0].speaker}:"})
+    stats = call_stats(turns)
+    multi = [c for c, ts in group_calls(turns).items() if len({t.speaker for t in ts if t.role == AGENT}) > 1]
+    if multi:
+        example = f"{multi[0]}: {stats.loc[multi[0], 'speaker_labels']}"
+        rows.append({"finding": "more than one agent label", "detail": "call handed to another team",
+                     "lines": pd.NA, "calls": len(multi), "example": example})
+    no_agent = stats.index[stats["agent_turns"] == 0].tolist()
+    if no_agent:
+        rows.append({"finding": "no agent turn", "detail": "no turn by a known agent label",
+                     "lines": pd.NA, "calls": len(no_agent), "example": no_agent[0]})
+    frame = pd.DataFrame(rows, columns=["finding", "detail", "lines", "calls", "example"])
+    frame["lines"] = frame["lines"].astype("Int64")
+    return frame
+
+
+
+def plot_lengths(stats: pd.DataFrame):
+    """Histograms of words and turns per call for each side.
+
+    Args:
+        stats: From :func:`call_stats`.
+
+    Returns:
+        A matplotlib Figure with two panels (words per call, turns per call), customer and agent overlaid.
+    """
+    import matplotlib.pyplot as plt
+
+    sides = (("customer", "tab:orange"), ("agent", "tab:blue"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    words = stats[["customer_words", "agent_words"]]
+    bins = np.linspace(words.min().min(), words.max().max(), 31)
+    for side, colour in sides:
+        column = stats[f"{side}_words"]
+        axes[0].hist(column, bins=bins, alpha=0.6, color=colour, label=f"{side} (median {column.median():.0f})")
+    # Turns are small whole numbers: bars side by side at each count read better than overlapping bins.
+    low, high = int(stats[["customer_turns", "agent_turns"]].min().min()), int(stats["turns"].max())
+    values = np.arange(low, max(high, low) + 1)
+    for offset, (side, colour) in zip((-0.2, 0.2), sides):
+        column = stats[f"{side}_turns"]
+        counts = column.value_counts().reindex(values, fill_value=0)
+        axes[1].bar(values + offset, counts.values, width=0.4, color=colour,
+                    label=f"{side} (median {column.median():.0f})")
+    axes[1].set_xlim(low - 1, int(stats[["customer_turns", "agent_turns"]].max().max()) + 1)
+    for ax, unit in ((axes[0], "words"), (axes[1], "turns")):
+        ax.set_title(f"{unit.capitalize()} per call, by side")
+        ax.set_xlabel(f"{unit} in the call")
+        ax.set_ylabel("calls")
+        ax.legend()
+    fig.suptitle(f"Length of {len(stats)} calls", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+
+def plot_teams(stats: pd.DataFrame):
+    """Calls per agent team, and the customer's share of the words per team.
+
+    Args:
+        stats: From :func:`call_stats`.
+
+    Returns:
+        A matplotlib Figure with two panels.
+    """
+    import matplotlib.pyplot as plt
+
+    order = stats["agent_team"].value_counts().index.tolist()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    counts = stats["agent_team"].value_counts().reindex(order)
+    axes[0].barh(order[::-1], counts.values[::-1], color="tab:blue")
+    for y, value in enumerate(counts.values[::-1]):
+        axes[0].text(value, y, f" {value}", va="center")
+    axes[0].set_title("Calls per agent team (agent's speaker label)")
+    axes[0].set_xlabel("calls")
+    axes[0].set_xlim(0, counts.max() * 1.15)
+    data = [stats.loc[stats["agent_team"] == team, "customer_share"].dropna() * 100 for team in order[::-1]]
+    axes[1].boxplot(data, orientation="horizontal", tick_labels=order[::-1])
+    axes[1].set_title("Customer's share of the words, per team")
+    axes[1].set_xlabel("customer words as % of the call's words")
+    fig.tight_layout()
+    return fig

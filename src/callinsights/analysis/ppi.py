@@ -1,0 +1,413 @@
+"""Rates and differences of rates with prediction-powered inference (PPI), beside naive and labels-only intervals.
+
+The model labels all 200 calls; people labelled 40 of them. A rate computed from predictions alone (the *naive*
+rate) inherits the model's bias, and its Wilson interval knows nothing of it. A rate from the 40 labels alone is
+unbiased but wide. PPI (Angelopoulos et al., Science 2023; the ``ppi-python`` package) takes the predicted rate on the
+unlabelled calls and corrects it by the model's average error measured on the labelled calls:
+
+    rate = mean of predictions on the unlabelled calls + mean of (label - prediction) on the labelled calls
+
+with a normal interval whose variance adds both parts. It stays valid however biased the model is, as long as the
+labelled calls are a random sample of the same calls.
+
+**Which calls are "labelled" and which "unlabelled".** The 40 labelled calls are part of the 200. Here the unlabelled
+set is the *other* 160 calls and the labelled set the 40, with their cross-validated predictions (each predicted by
+a model not fitted on it, as ``results/predictions.csv`` stores them). The two sets are then disjoint, so the two
+terms are independent, as ``ppi_mean_ci``'s variance assumes; putting the 40 calls into the prediction term as well
+would use the same calls in both terms and make them correlated, which that variance ignores. The estimand is the
+rate in the stream of calls the 200 come from. One caveat remains: the 160 are predicted by the model fitted on all
+40 labels, the 40 by models fitted on 30 of them, so the correction measures the error of slightly weaker models.
+
+**Predictor.** By default the model's probability of the class (``p_negative``, ``p_follow_up`` ...) is the
+prediction: the PPI correction has least variance when the prediction is the expected value of the label, and a
+probability never makes the correction's variance vanish on a few calls that happen to agree. Without probability
+columns, the predicted labels (0/1) are used, and the tables say so. The weight of the predictions is fixed at 1
+(the original PPI); PPI++'s tuned weight collapses to 0 when a group's few labelled calls all carry the same label,
+giving a zero-width interval.
+
+**Groups with few labelled calls.** Within a driver or team, PPI uses that group's labelled and unlabelled calls. With
+fewer than ``min_labelled`` labelled calls (default 3) the bias of the predictions in that group cannot be measured,
+so the rate is reported as *not estimable* rather than with the naive interval as if it were valid. Intervals from
+3-10 labelled calls rest on a normal approximation and are flagged ``few_labels``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep
+
+from callinsights.schema import PROBA_COLUMNS
+from callinsights.data.labels import TASKS
+
+#: The rates every table reports: (task, class counted, short name).
+KEY_RATES: tuple[tuple[str, str, str], ...] = (
+    ("sentiment", "negative", "negative"),
+    ("sentiment", "neutral", "neutral"),
+    ("outcome", "follow-up action needed", "follow-up"),
+)
+#: Fewest labelled calls in a group for its PPI interval to be computed at all.
+MIN_LABELLED = 3
+#: Below this many labelled calls an interval is flagged as resting on a rough normal approximation.
+FEW_LABELS = 10
+
+
+def ppi_frame(preds: pd.DataFrame, gold: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per call with its predictions, its hand labels where it has them, and grouping columns.
+
+    Args:
+        preds: Rows of ``results/predictions.csv`` (``file``, ``sentiment``, ``outcome`` and ideally the ``p_*``
+            columns); extra columns are ignored. The labelled calls' rows must hold held-out predictions.
+        gold: Hand labels indexed by call (``sentiment``, ``outcome``).
+        covariates: Optional columns to group by (``topic``, ``agent_team``, flags), indexed by call or with a
+            ``file`` column; only calls present in both it and ``preds`` are kept.
+
+    Returns:
+        Indexed by call: ``pred_<task>`` (predicted label), ``<p column>`` for each probability present,
+        ``gold_<task>`` (NaN when unlabelled), ``labelled`` and the covariates.
+
+    Raises:
+        ValueError: Hand-labelled calls that have no prediction (the message names some).
+    """
+    p = preds.set_index("file") if "file" in preds.columns else preds
+    out = pd.DataFrame(index=p.index.rename("file"))
+    for task in TASKS:
+        out[f"pred_{task}"] = p[task]
+    for column in PROBA_COLUMNS.values():
+        if column in p.columns:
+            out[column] = pd.to_numeric(p[column], errors="coerce")
+    missing = gold.index.difference(out.index)
+    if len(missing):
+        raise ValueError(f"{len(missing)} hand-labelled call(s) have no prediction, e.g. {', '.join(missing[:3])}; "
+                         "label every call (`make analyze`) before estimating rates")  # fmt: skip
+    for task in TASKS:
+        out[f"gold_{task}"] = gold[task].reindex(out.index)
+    out["labelled"] = out["gold_sentiment"].notna() & out["gold_outcome"].notna()
+    if covariates is not None:
+        cov = covariates.set_index("file") if "file" in covariates.columns else covariates
+        out = out.join(cov, how="inner")
+    return out
+
+
+def predictor(frame: pd.DataFrame, task: str, value: str) -> tuple[np.ndarray, str]:
+    """The prediction PPI corrects for one class: the probability when the file has it for every call, else 0/1.
+
+    Returns:
+        ``(values, kind)`` with ``kind`` ``"probability"`` or ``"predicted label"``.
+    """
+    column = PROBA_COLUMNS.get(value)
+    if column in frame.columns and frame[column].notna().all():
+        return frame[column].to_numpy(dtype=float), "probability"
+    return (frame[f"pred_{task}"] == value).to_numpy(dtype=float), "predicted label"
+
+
+@dataclass
+class Estimate:
+    """A PPI estimate with its standard error, or why there is none.
+
+    Attributes:
+        value: Point estimate (NaN when not estimable).
+        se: Standard error (NaN when not estimable).
+        labelled: Labelled calls used.
+        unlabelled: Unlabelled calls used.
+        note: Empty when estimable, else why not.
+    """
+
+    value: float
+    se: float
+    labelled: int
+    unlabelled: int
+    note: str = ""
+
+    @property
+    def estimable(self) -> bool:
+        """True when the estimate exists."""
+        return not self.note
+
+    def interval(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Two-sided normal interval at level ``1 - alpha``, cut to [-1, 1] (never wider than a rate allows)."""
+        if not self.estimable:
+            return float("nan"), float("nan")
+        half = stats.norm.ppf(1 - alpha / 2) * self.se
+        return max(-1.0, self.value - half), min(1.0, self.value + half)
+
+
+def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN_LABELLED) -> Estimate:
+    """PPI estimate of the share of calls of ``frame`` whose true ``task`` label is ``value``.
+
+    ``ppi_py.ppi_mean_pointestimate`` and ``ppi_py.ppi_mean_ci`` give the estimate and its interval; the standard
+    error is read back from the interval (it is ``estimate +/- z * se``), so differences of independent groups can
+    be formed from it.
+
+    Args:
+        frame: Rows of :func:`ppi_frame` for the calls concerned (a group, or all).
+        task: ``sentiment`` or ``outcome``.
+        value: The class counted.
+        min_labelled: Fewer labelled calls than this make the rate not estimable.
+    """
+    from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
+
+    yhat, _ = predictor(frame, task, value)
+    labelled = frame["labelled"].to_numpy(dtype=bool)
+    n, big_n = int(labelled.sum()), int((~labelled).sum())
+    if n < min_labelled:
+        return Estimate(np.nan, np.nan, n, big_n, f"{n} labelled call(s): not estimable (needs {min_labelled})")
+    if big_n == 0:
+        return Estimate(np.nan, np.nan, n, big_n, "no unlabelled call to correct")
+    y = (frame.loc[labelled, f"gold_{task}"] == value).to_numpy(dtype=float)
+    args = (y, yhat[labelled], yhat[~labelled])
+    point = float(np.ravel(ppi_mean_pointestimate(*args, lam=1))[0])
+    alpha = 0.05
+    low, high = (float(np.ravel(b)[0]) for b in ppi_mean_ci(*args, alpha=alpha, lam=1))
+    se = (high - low) / (2 * stats.norm.ppf(1 - alpha / 2))
+    return Estimate(point, se, n, big_n)
+
+
+def wilson(count: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of ``count`` of ``n`` (scipy's ``binomtest(...).proportion_ci``); NaNs when n is 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    ci = stats.binomtest(int(count), int(n)).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
+             min_labelled: int = MIN_LABELLED) -> dict[str, object]:  # fmt: skip
+    """Naive, labels-only and PPI rate of one class among the calls of ``frame``, with their intervals.
+
+    Returns:
+        ``calls``, ``labelled``; ``naive`` (share of calls *predicted* ``value``) with Wilson ``naive_low``,
+        ``naive_high``; ``labels_only`` (share of labelled calls *labelled* ``value``) with Wilson interval;
+        ``ppi`` with ``ppi_low``, ``ppi_high``, ``ppi_se`` (estimate and interval cut to [0, 1]: on few labels the
+        corrected estimate can stray outside, a rate cannot); ``estimable``, ``few_labels``, ``note`` and
+        ``predictor`` (what PPI corrected).
+    """
+    hits = frame[f"pred_{task}"] == value
+    lab = frame[frame["labelled"]]
+    gold_hits = int((lab[f"gold_{task}"] == value).sum())
+    est = ppi_rate(frame, task, value, min_labelled)
+    low, high = est.interval(alpha)
+    return {
+        "calls": len(frame), "labelled": est.labelled,
+        "naive": hits.mean() if len(frame) else np.nan, **dict(zip(("naive_low", "naive_high"),
+                                                                    wilson(int(hits.sum()), len(frame), alpha))),
+        "labels_only": gold_hits / len(lab) if len(lab) else np.nan,
+        **dict(zip(("labels_low", "labels_high"), wilson(gold_hits, len(lab), alpha))),
+        "ppi": min(1.0, max(0.0, est.value)) if est.estimable else np.nan, "ppi_low": max(0.0, low) if est.estimable else np.nan,
+        "ppi_high": min(1.0, high) if est.estimable else np.nan, "ppi_se": est.se,
+        "estimable": est.estimable, "few_labels": est.estimable and est.labelled < FEW_LABELS, "note": est.note,
+        "predictor": predictor(frame, task, value)[1],
+    }  # fmt: skip
+
+
+def rate_table(frame: pd.DataFrame, by: str | None, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
+               alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
+    """:func:`rate_row` for every rate, overall (``group`` "all calls") and within each group of column ``by``.
+
+    Returns:
+        One row per group and rate: ``by``, ``group``, ``rate`` (short name), ``task``, ``value`` and the columns of
+        :func:`rate_row`.
+    """
+    parts = [("all calls", frame)]
+    if by is not None:
+        parts += [(name, part) for name, part in frame.groupby(by, sort=True)]
+    rows = [{"by": by or "", "group": name, "rate": short, "task": task, "value": value,
+             **rate_row(part, task, value, alpha, min_labelled)}
+            for task, value, short in rates for name, part in parts]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def by_reading(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """PPI rates corrected with different hand-label files, side by side.
+
+    Args:
+        tables: Name of the label file (``client``, ``guideline``) -> :func:`rate_table` computed with it.
+
+    Returns:
+        One row per grouping, group and rate: ``naive`` (the same for every file) and, per file, ``<name>``,
+        ``<name>_low``, ``<name>_high`` (the PPI rate and interval) and ``<name>_labels`` (labels-only rate).
+    """
+    keys = ["by", "group", "rate"]
+    out = None
+    for name, table in tables.items():
+        part = table[keys + ["naive", "ppi", "ppi_low", "ppi_high", "labels_only"]].rename(columns={
+            "ppi": name, "ppi_low": f"{name}_low", "ppi_high": f"{name}_high", "labels_only": f"{name}_labels"})
+        out = part if out is None else out.merge(part.drop(columns="naive"), on=keys, how="outer")
+    return out.reset_index(drop=True) if out is not None else pd.DataFrame(columns=keys)
+
+
+def _naive_difference(count_a: int, n_a: int, count_b: int, n_b: int, alpha: float) -> tuple[float, float]:
+    """Newcombe's score interval for a difference of two independent proportions (statsmodels)."""
+    if min(n_a, n_b) == 0:
+        return float("nan"), float("nan")
+    low, high = confint_proportions_2indep(count_a, n_a, count_b, n_b, method="newcombe", compare="diff",
+                                           alpha=alpha)  # fmt: skip
+    return float(low), float(high)
+
+
+def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, in_b: pd.Series | None = None,
+               alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> dict[str, object]:  # fmt: skip
+    """Rate in group A minus rate in group B (default: all other calls), by PPI, from predictions and from labels.
+
+    A and B must be disjoint, so their PPI estimates are independent and the difference's variance is the sum of
+    theirs. A group that differs from the rest also differs from the overall rate (the overall rate lies between
+    the two), which is why "differs from the overall rate" is tested as "differs from the rest".
+
+    Returns:
+        ``calls_a``, ``calls_b``, ``labelled_a``, ``labelled_b``, ``pred_count_a``, ``pred_count_b`` (calls
+        predicted ``value``), ``gold_count_a``, ``gold_count_b`` (labelled ``value``), ``rate_a``, ``rate_b`` (PPI), ``ppi_diff`` with
+        ``ppi_se``, ``ppi_low``, ``ppi_high`` and two-sided ``p`` (normal); ``naive_diff`` with its Newcombe
+        interval (predicted labels); ``labels_diff`` with its Newcombe interval (the hand labels alone);
+        ``estimable`` and ``note``.
+
+    Raises:
+        ValueError: A and B overlap.
+    """
+    in_a = in_a.reindex(frame.index, fill_value=False).astype(bool)
+    in_b = ~in_a if in_b is None else in_b.reindex(frame.index, fill_value=False).astype(bool)
+    if (in_a & in_b).any():
+        raise ValueError("the two groups of a difference must not share calls")
+    a, b = frame[in_a], frame[in_b]
+    ea, eb = ppi_rate(a, task, value, min_labelled), ppi_rate(b, task, value, min_labelled)
+    estimable = ea.estimable and eb.estimable
+    diff = ea.value - eb.value if estimable else np.nan
+    se = float(np.hypot(ea.se, eb.se)) if estimable else np.nan
+    half = stats.norm.ppf(1 - alpha / 2) * se
+    p = float(2 * stats.norm.sf(abs(diff) / se)) if estimable and se > 0 else np.nan
+    counts = [int((part[f"pred_{task}"] == value).sum()) for part in (a, b)]
+    la, lb = a[a["labelled"]], b[b["labelled"]]
+    gold = [int((part[f"gold_{task}"] == value).sum()) for part in (la, lb)]
+    naive_low, naive_high = _naive_difference(counts[0], len(a), counts[1], len(b), alpha)
+    labels_low, labels_high = _naive_difference(gold[0], len(la), gold[1], len(lb), alpha)
+    notes = [f"{side}: {e.note}" for side, e in (("A", ea), ("B", eb)) if e.note]
+    return {
+        "calls_a": len(a), "calls_b": len(b), "labelled_a": len(la), "labelled_b": len(lb),
+        "pred_count_a": counts[0], "pred_count_b": counts[1], "gold_count_a": gold[0], "gold_count_b": gold[1],
+        "rate_a": ea.value, "rate_b": eb.value, "ppi_diff": diff, "ppi_se": se,
+        "ppi_low": max(-1.0, diff - half) if estimable else np.nan,
+        "ppi_high": min(1.0, diff + half) if estimable else np.nan, "p": p,
+        "naive_diff": counts[0] / len(a) - counts[1] / len(b) if len(a) and len(b) else np.nan,
+        "naive_low": naive_low, "naive_high": naive_high,
+        "labels_diff": gold[0] / len(la) - gold[1] / len(lb) if len(la) and len(lb) else np.nan,
+        "labels_low": labels_low, "labels_high": labels_high,
+        "estimable": estimable, "note": "; ".join(notes),
+    }  # fmt: skip
+
+
+def group_differences(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
+                      alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
+    """Each group of column ``by`` against all other calls, for every rate.
+
+    Returns:
+        One row per group and rate: ``by``, ``group``, ``versus`` ("the rest"), ``rate``, ``task``, ``value`` and
+        the columns of :func:`difference`.
+    """
+    rows = []
+    for task, value, short in rates:
+        for name in sorted(frame[by].dropna().unique(), key=str):
+            rows.append({"by": by, "group": name, "versus": "the rest", "rate": short, "task": task, "value": value,
+                         **difference(frame, frame[by] == name, task, value, alpha=alpha,
+                                      min_labelled=min_labelled)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def flag_differences(frame: pd.DataFrame, flags: Mapping[str, str] | Iterable[str], task: str = "outcome",
+                     value: str = "follow-up action needed", alpha: float = 0.05,
+                     min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
+    """Rate of ``value`` in calls with each flag (a count above 0, or True) against calls without it.
+
+    Args:
+        flags: Column names, or column name -> how a reader should see it.
+
+    Returns:
+        One row per flag: ``by`` (the column), ``group`` (its readable name, "with ..."), ``versus``
+        ("without"), ``rate``, ``task``, ``value`` and the columns of :func:`difference`.
+    """
+    names = dict(flags) if isinstance(flags, Mapping) else {f: f for f in flags}
+    short = next((s for t, v, s in KEY_RATES if (t, v) == (task, value)), value)
+    rows = []
+    for column, label in names.items():
+        present = frame[column].astype(float) > 0
+        rows.append({"by": column, "group": f"with {label}", "versus": "without", "rate": short, "task": task,
+                     "value": value, **difference(frame, present, task, value, alpha=alpha,
+                                                  min_labelled=min_labelled)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_rate_intervals(table: pd.DataFrame, rate: str, title: str, ax=None):
+    """One rate per group with three 95% intervals side by side: predictions only, hand labels only, PPI.
+
+    Args:
+        table: From :func:`rate_table`.
+        rate: Short name of the rate (``follow-up``).
+        title: Figure title.
+        ax: Axes to draw on (default: a new figure).
+
+    Returns:
+        The matplotlib Figure. A group whose PPI rate is not estimable shows no PPI interval and says so.
+    """
+    import matplotlib.pyplot as plt
+
+    data = table[table["rate"] == rate].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.6 * len(data) + 1.5))
+    y = np.arange(len(data))[::-1]
+    styles = [("naive", "predictions only (Wilson)", "o", -0.22), ("labels_only", "hand labels only (Wilson)",
+              "s", 0.0), ("ppi", "PPI (predictions corrected by hand labels)", "D", 0.22)]  # fmt: skip
+    for column, label, marker, shift in styles:
+        low, high = ("ppi_low", "ppi_high") if column == "ppi" else (f"{column.split('_')[0]}_low",
+                                                                      f"{column.split('_')[0]}_high")  # fmt: skip
+        ok = data[column].notna()
+        ax.errorbar(data.loc[ok, column], y[ok] + shift,
+                    xerr=[(data.loc[ok, column] - data.loc[ok, low]).clip(lower=0),
+                          (data.loc[ok, high] - data.loc[ok, column]).clip(lower=0)],
+                    fmt=marker, capsize=3, label=label, ms=5)  # fmt: skip
+    labels = [f"{g} ({n} calls, {k} labelled)" + ("" if e else ": PPI not estimable")
+              for g, n, k, e in zip(data["group"], data["calls"], data["labelled"], data["estimable"])]  # fmt: skip
+    ax.set_yticks(y, labels)
+    ax.set(xlim=(-0.02, 1.02), xlabel=f"share of calls: {rate} (95% intervals)", title=title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.3 / max(len(data), 1)), ncol=1,
+              frameon=False)  # fmt: skip
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def logistic_odds(frame: pd.DataFrame, features: Sequence[str], task: str = "outcome",
+                  value: str = "follow-up action needed", alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
+    """PPI logistic regression of ``task == value`` on standardised features: odds ratios per SD with intervals.
+
+    ``ppi_py.ppi_logistic_pointestimate`` and ``ppi_logistic_ci`` with the weight of the predictions tuned from the
+    data (PPI++): with several coefficients and 40 labelled calls, untuned PPI's correction term is so noisy that
+    the intervals span orders of magnitude, while the tuned weight never does worse than the labels alone
+    (asymptotically). Features are standardised on all calls of ``frame``.
+
+    Returns:
+        One row per feature: ``feature``, ``odds_ratio``, ``ci_low``, ``ci_high`` (per standard deviation), with
+        ``labelled`` and ``unlabelled`` calls used; empty when fewer labelled calls than coefficients + 10.
+    """
+    import warnings
+
+    from ppi_py import ppi_logistic_ci, ppi_logistic_pointestimate
+
+    X = frame[list(features)].astype(float)
+    X = X.loc[:, X.std(ddof=0) > 0]
+    X = (X - X.mean()) / X.std(ddof=0)
+    X.insert(0, "const", 1.0)
+    lab = frame["labelled"].to_numpy(bool)
+    columns = ["feature", "odds_ratio", "ci_low", "ci_high", "labelled", "unlabelled"]
+    if lab.sum() < X.shape[1] + 10 or (~lab).sum() == 0:
+        return pd.DataFrame(columns=columns)
+    y = (frame[f"gold_{task}"] == value).to_numpy(float)
+    yhat, _ = predictor(frame, task, value)
+    args = (X.to_numpy()[lab], y[lab], yhat[lab], X.to_numpy()[~lab], yhat[~lab])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the optimiser's convergence chatter on a small sample
+        est = ppi_logistic_pointestimate(*args)
+        low, high = ppi_logistic_ci(*args, alpha=alpha)
+    table = pd.DataFrame({"feature": X.columns, "odds_ratio": np.exp(est), "ci_low": np.exp(low),
+                          "ci_high": np.exp(high), "labelled": int(lab.sum()), "unlabelled": int((~lab).sum())})
+    return table[table["feature"] != "const"].reset_index(drop=True)

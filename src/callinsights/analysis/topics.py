@@ -1,0 +1,346 @@
+"""What calls are about: terms (words and word pairs), NMF topics chosen by silhouette, their names and plots.
+
+:func:`callinsights.analysis.features.call_frame` gives the calls; :func:`discover_topics` finds the drivers and
+:func:`add_topics` puts them on the calls. The plots return their matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from callinsights.analysis import eda
+from callinsights.text import words
+# Punctuation and line ends: a word pair never spans "news, thank". Brackets are left to words.tokens, which drops
+# cues such as "(pause)" whole.
+_CLAUSE_BREAK = re.compile(r"[.,;:!?\"\n]+")
+
+
+def clauses(text: str) -> list[list[str]]:
+    """Every word of each clause of a text, lower case, as :func:`callinsights.text.words.tokens` reads words."""
+    return [seq for part in _CLAUSE_BREAK.split(words.display_text(text)) if (seq := words.tokens(part, None, 1))]
+
+
+def stop_words(texts: Iterable[str] | None = None) -> frozenset[str]:
+    """Words left out of topics and phrases: :data:`callinsights.text.words.STOP_WORDS`, plus the
+    :func:`callinsights.text.words.proper_nouns` of ``texts`` (people's and places' names) when given."""
+    return words.STOP_WORDS | (words.proper_nouns(texts) if texts is not None else frozenset())
+
+
+def is_term_word(word: str, stop: frozenset[str]) -> bool:
+    """A content word: three letters or more and not a stop word."""
+    return len(word) > 2 and word not in stop
+
+
+def terms(text: str, stop: frozenset[str]) -> list[str]:
+    """Content words (three letters or more, not stop words) plus pairs of content words adjacent in a clause."""
+    unigrams, bigrams = [], []
+    for seq in clauses(text):
+        keep = [is_term_word(w, stop) for w in seq]
+        unigrams += [w for w, k in zip(seq, keep) if k]
+        bigrams += [f"{a} {b}" for a, b, ka, kb in zip(seq, seq[1:], keep, keep[1:]) if ka and kb]
+    return unigrams + bigrams
+
+
+#: Readable names for topics, each with the top terms that identify it. A topic takes the name whose set shares
+#: the most terms with its top terms (at least two); otherwise it keeps its automatic name (its top three terms).
+#: Written from the topics' top terms on this client's calls, never from labels; extend it when new drivers appear.
+TOPIC_NAMES: dict[str, frozenset[str]] = {
+    "Claim denied / policy change": frozenset(
+        {"claim", "denied", "denial", "claim denied", "new policy", "switched", "update", "updated", "appeal"}
+    ),
+    "Online account / login": frozenset(
+        {"password", "login", "logging", "log", "account", "email address", "error message", "website", "portal",
+         "reset", "username", "app", "online", "online service"}  # fmt: skip
+    ),
+    "Appointment scheduling": frozenset(
+        {"appointment", "schedule", "specialist", "availability", "available", "reschedule", "schedule appointment"}
+    ),
+    "Prior authorization": frozenset(
+        {"pre-authorization", "pre-authorized", "preauthorization", "authorization", "pre authorization",
+         "procedure", "surgery", "eligibility", "mri", "approval", "approved"}  # fmt: skip
+    ),
+    "Copay / billing dispute": frozenset(
+        {"copay", "charged", "refund", "bill", "billing", "overcharged", "payment", "charged copay", "doctor visit"}
+    ),
+    "Prescription / pharmacy": frozenset({"prescription", "pharmacy", "medication", "drug", "refill", "formulary"}),
+    "Escalation / supervisor": frozenset({"supervisor", "escalate", "manager", "complaint", "escalate issue"}),
+    "Coverage / benefits question": frozenset({"coverage", "covered", "benefits", "deductible", "plan", "network"}),
+}
+
+
+@dataclass
+class TopicModel:
+    """Topics found in a set of calls and how sure the grouping is.
+
+    Attributes:
+        k: Number of topics.
+        selection: One row per candidate ``k``: ``silhouette``, ``reconstruction_error``, ``stability_ari``,
+            ``groups`` (distinct dominant topics) and ``chosen``.
+        top_terms: Per topic, its ``(term, weight)`` pairs, heaviest first.
+        names: Readable name per topic (:func:`name_topic`).
+        auto_names: Top three terms per topic, always.
+        labels: Dominant topic of each call (topics numbered by size, 0 the largest).
+        shares: Topic weights of each call normalised to sum to 1 (calls x topics).
+        silhouette: Mean cosine silhouette of the dominant-topic grouping on TF-IDF.
+        silhouette_per_call: Each call's silhouette.
+        vectorizer: The fitted TF-IDF vectorizer.
+        nmf: The fitted NMF model.
+    """
+
+    k: int
+    selection: pd.DataFrame
+    top_terms: list[list[tuple[str, float]]]
+    names: list[str]
+    auto_names: list[str]
+    labels: np.ndarray
+    shares: np.ndarray
+    silhouette: float
+    silhouette_per_call: np.ndarray
+    vectorizer: object = field(repr=False)
+    nmf: object = field(repr=False)
+
+    @property
+    def dominant_share(self) -> np.ndarray:
+        """Share of each call's topic weight held by its dominant topic (1 = purely one topic)."""
+        return self.shares.max(axis=1)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per topic: name, calls, share of calls, median dominant share, mean silhouette, top terms."""
+        rows = []
+        for i in range(self.k):
+            mask = self.labels == i
+            rows.append(
+                {
+                    "topic_id": i,
+                    "topic": self.names[i],
+                    "calls": int(mask.sum()),
+                    "share_of_calls": float(mask.mean()),
+                    "median_dominant_share": float(np.median(self.dominant_share[mask])) if mask.any() else np.nan,
+                    "mean_silhouette": float(self.silhouette_per_call[mask].mean()) if mask.any() else np.nan,
+                    "top_terms": ", ".join(t for t, _ in self.top_terms[i][:8]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def name_topic(
+    top: Sequence[str], mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES, min_match: int = 2
+) -> tuple[str, int]:
+    """The readable name for a topic's top terms.
+
+    Args:
+        top: The topic's top terms, heaviest first.
+        mapping: Name -> identifying terms (:data:`TOPIC_NAMES`).
+        min_match: Fewest shared terms for a name to apply.
+
+    Returns:
+        ``(name, matched)``: the best-matching name (first in ``mapping`` on a tie) and how many terms matched, or
+        the top three terms joined by `` / `` and 0 when no name matches enough.
+    """
+    best, matched = None, 0
+    for name, identifying in mapping.items():
+        n = sum(term in identifying for term in top)
+        if n > matched:
+            best, matched = name, n
+    if best is None or matched < min_match:
+        return " / ".join(top[:3]), 0
+    return best, matched
+
+
+def _topic_names(top_terms: list[list[str]], mapping: Mapping[str, frozenset[str]]) -> list[str]:
+    """Names for all topics; a name goes to the topic matching it best, the others keep their automatic name."""
+    candidates = [name_topic(top, mapping) for top in top_terms]
+    names = [" / ".join(top[:3]) for top in top_terms]
+    taken: set[str] = set()
+    for i in sorted(range(len(top_terms)), key=lambda i: -candidates[i][1]):
+        name, matched = candidates[i]
+        if matched and name not in taken:
+            names[i] = name
+            taken.add(name)
+    return names
+
+
+def discover_topics(
+    texts: Sequence[str],
+    n_topics: int | None = None,
+    k_range: Iterable[int] = range(3, 9),
+    seed: int = 0,
+    stop: frozenset[str] | None = None,
+    min_df: int = 3,
+    max_df: float = 0.5,
+    n_terms: int = 12,
+    stability_seeds: int = 3,
+    mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES,
+) -> TopicModel:
+    """Find what calls are about: NMF topics on TF-IDF of words and word pairs, ``k`` chosen by silhouette.
+
+    For each candidate ``k`` the calls are grouped by dominant topic and scored by the mean cosine silhouette of
+    that grouping on the TF-IDF vectors; the ``k`` with the highest silhouette wins (the smaller on a tie). Stability
+    (mean adjusted Rand index against NMF from ``stability_seeds`` random starts) and the reconstruction error are
+    reported beside it, not used to choose.
+
+    Args:
+        texts: One redacted text per call.
+        n_topics: Use this many topics instead of choosing.
+        k_range: Candidates for ``k`` when choosing (those that leave fewer calls or terms than ``k`` are skipped).
+        seed: Seed of NMF (and of the random starts for stability).
+        stop: Stop words; default :func:`stop_words` of ``texts`` (names removed).
+        min_df: A term must appear in at least this many calls.
+        max_df: A term in more than this share of calls says nothing about any one of them.
+        n_terms: Top terms kept per topic.
+        stability_seeds: Random NMF starts compared with the chosen one, per ``k``.
+        mapping: Readable names for :func:`name_topic`.
+
+    Returns:
+        The fitted :class:`TopicModel`, topics numbered by size.
+
+    Raises:
+        ValueError: Fewer than three texts, no term common enough, or no candidate ``k`` that leaves at least two
+            groups.
+    """
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics import adjusted_rand_score, silhouette_samples
+
+    texts = list(texts)
+    if len(texts) < 3:
+        raise ValueError(f"topic discovery needs at least 3 calls, got {len(texts)}")
+    stop = stop_words(texts) if stop is None else stop
+    vectorizer = TfidfVectorizer(
+        analyzer=lambda text: terms(text, stop), min_df=min_df, max_df=max_df, sublinear_tf=True
+    )
+    try:
+        X = vectorizer.fit_transform(texts)
+    except ValueError as err:  # scikit-learn's "After pruning, no terms remain"
+        raise ValueError(f"no term is in at least {min_df} of these {len(texts)} calls ({err}); lower min_df") from None
+    vocabulary = np.array(vectorizer.get_feature_names_out())
+
+    def fit(k: int, init: str, state: int):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # slow convergence on a tiny corpus is no reason to stop
+            model = NMF(k, init=init, random_state=state, max_iter=1000)
+            return model, model.fit_transform(X)
+
+    def silhouettes(labels: np.ndarray) -> np.ndarray | None:
+        groups = len(set(labels))
+        return silhouette_samples(X, labels, metric="cosine") if 1 < groups < len(texts) else None
+
+    candidates = [n_topics] if n_topics else [k for k in k_range if 2 <= k < min(len(texts), X.shape[1])]
+    rows, fits = [], {}
+    for k in candidates:
+        model, W = fit(k, "nndsvda", seed)
+        labels = W.argmax(axis=1)
+        sil = silhouettes(labels)
+        ari = [adjusted_rand_score(labels, fit(k, "random", seed + 1 + s)[1].argmax(axis=1))
+               for s in range(stability_seeds)]  # fmt: skip
+        rows.append({"k": k, "silhouette": float(sil.mean()) if sil is not None else np.nan,
+                     "reconstruction_error": float(model.reconstruction_err_),
+                     "stability_ari": float(np.mean(ari)) if ari else np.nan,
+                     "groups": len(set(labels))})  # fmt: skip
+        fits[k] = (model, W)
+    selection = pd.DataFrame(rows, columns=["k", "silhouette", "reconstruction_error", "stability_ari", "groups"])
+    if selection["silhouette"].notna().sum() == 0:
+        raise ValueError(f"no k in {candidates} splits these {len(texts)} calls into two or more groups")
+    k = int(selection.loc[selection["silhouette"].idxmax(), "k"])
+    selection["chosen"] = selection["k"] == k
+    model, W = fits[k]
+
+    order = np.argsort(-np.bincount(W.argmax(axis=1), minlength=k), kind="stable")
+    W, components = W[:, order], model.components_[order]
+    labels = W.argmax(axis=1)
+    totals = W.sum(axis=1, keepdims=True)
+    shares = np.divide(W, totals, out=np.full_like(W, 1.0 / k), where=totals > 0)
+    top_terms = [
+        [(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:n_terms] if row[j] > 0] for row in components
+    ]
+    plain = [[t for t, _ in top] for top in top_terms]
+    sil_calls = silhouettes(labels)
+    sil_calls = sil_calls if sil_calls is not None else np.zeros(len(texts))
+    return TopicModel(
+        k=k,
+        selection=selection,
+        top_terms=top_terms,
+        names=_topic_names(plain, mapping),
+        auto_names=[" / ".join(top[:3]) for top in plain],
+        labels=labels,
+        shares=shares,
+        silhouette=float(sil_calls.mean()),
+        silhouette_per_call=sil_calls,
+        vectorizer=vectorizer,
+        nmf=model,
+    )
+
+
+def add_topics(frame: pd.DataFrame, model: TopicModel) -> pd.DataFrame:
+    """``frame`` (one row per call, in the order the topics were fitted) with ``topic``, ``topic_id``,
+    ``topic_terms`` and ``topic_share`` (the dominant topic's share of the call's topic weight)."""
+    if len(frame) != len(model.labels):
+        raise ValueError(f"{len(frame)} calls in the frame but the topics were fitted on {len(model.labels)}")
+    out = frame.copy()
+    out["topic_id"] = model.labels
+    out["topic"] = [model.names[i] for i in model.labels]
+    out["topic_terms"] = [model.auto_names[i] for i in model.labels]
+    out["topic_share"] = model.dominant_share
+    return out
+
+
+def plot_topic_selection(selection: pd.DataFrame):
+    """Silhouette and seed stability against the number of topics, the chosen ``k`` marked."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    ax.plot(selection["k"], selection["silhouette"], "o-", label="silhouette (cosine, dominant topic)")
+    ax.plot(selection["k"], selection["stability_ari"], "s--", label="stability (ARI vs random starts)")
+    chosen = selection.loc[selection["chosen"], "k"].iloc[0]
+    ax.axvline(chosen, color="grey", lw=1, ls=":")
+    ax.set(xlabel="number of topics k", ylabel="score", title=f"Choosing k: highest silhouette at k = {chosen}")
+    ax.set_xticks(selection["k"])
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_topic_terms(model: TopicModel, n: int = 8):
+    """Top terms of each topic as horizontal bars, one panel per topic."""
+    import matplotlib.pyplot as plt
+
+    cols = min(3, model.k)
+    rows = math.ceil(model.k / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= model.k:
+            ax.axis("off")
+            continue
+        top = model.top_terms[i][:n][::-1]
+        ax.barh([t for t, _ in top], [w for _, w in top], color=f"C{i}")
+        ax.set_title(f"{model.names[i]} ({int((model.labels == i).sum())} calls)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("NMF weight", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topic_shares(frame: pd.DataFrame, order: Sequence[str]):
+    """How clearly each call belongs to its driver: the dominant topic's share per call, one box per topic.
+
+    Args:
+        frame: Output of :func:`add_topics`.
+        order: Topics from top to bottom.
+    """
+    import matplotlib.pyplot as plt
+
+    order = list(order)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 1.5))
+    ax.boxplot([frame.loc[frame["topic"] == t, "topic_share"] for t in order], orientation="horizontal",
+               tick_labels=order)  # fmt: skip
+    ax.set(xlabel="dominant topic's share of the call's topic weight", xlim=(0, 1.02),
+           title="How clearly each call belongs to its driver")  # fmt: skip
+    fig.tight_layout()
+    return fig

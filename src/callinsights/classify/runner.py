@@ -1,0 +1,319 @@
+"""Labelling calls with a local LLM: sentiment and outcome from the customer's side.
+
+Three methods:
+
+- ``probe`` (the default): a logistic regression on the model's hidden states, fitted on the hand-labelled calls
+  (:mod:`callinsights.classify.probe`); labelled calls get cross-validated predictions, never their own label back.
+- ``score``: for each question, the log-probability of every candidate answer right after the prompt (llama.cpp
+  only). Raw log-probabilities favour whatever answer the model likes in general (a 135M model says "positive" to
+  nearly everything), so they are *calibrated* before the argmax: ``reference`` (the default) subtracts each answer's
+  mean log-probability over a fixed set of reference calls (:mod:`callinsights.classify.score_reference`), so a call's label
+  never depends on the other calls of the run; ``batch`` subtracts the means over the calls of the run (Zhou et al.,
+  2024, "Batch Calibration"), an ablation whose labels change with the batch. Neither needs labels.
+- ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
+  :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
+
+Raw model outputs are stored per call (see :mod:`callinsights.data.store`); calibration and the probe's fit are applied per
+run, after all calls are read (batch calibration and the probe depend on the whole run; the reference calibration
+does not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from callinsights import config
+from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
+from callinsights.classify.probe_labels import label_with_probe
+from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
+from callinsights.data.labels import load_labels
+from callinsights.data.store import OutputKey, Store, text_hash
+from callinsights.data.transcripts import read_calls
+from callinsights.llm.engines import Branch, load_engine
+from callinsights.llm.models import resolve_model
+from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
+from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS
+from callinsights.text.redact import redact
+
+
+class Classifier:
+    """Labels calls with one model, engine, method and prompt, reusing stored outputs.
+
+    The engine is loaded only when some call is not in the store yet.
+
+    Args:
+        settings: How to label.
+        store: Where outputs and runs are kept (None for a worker that only computes, see :meth:`compute`).
+        read_labels: Read the probe's hand labels (a worker that only computes outputs needs none).
+    """
+
+    def __init__(self, settings: Settings, store: Store | None, read_labels: bool = True):
+        settings.check()
+        self.settings = settings
+        self.store = store
+        self.model = resolve_model(settings.model)
+        self.prompt_version = prompt_version(settings)
+        self._engine = None
+        self._texts: dict[str, str] = {}
+        # The probe's labels are read up front, so a missing label file fails before any model time is spent.
+        self._gold = self._load_gold() if settings.method == "probe" and read_labels else None
+
+    @property
+    def engine(self):
+        """The loaded engine (loaded on first use)."""
+        if self._engine is None:
+            probe = self.settings.method == "probe"
+            self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx, self.settings.threads,
+                                       embedding=probe, pooling=not probe, server=self.settings.server_options())
+        return self._engine
+
+    def describe(self) -> str:
+        """One line naming model, engine and method, printed by every run."""
+        s = self.settings
+        extra = f", calibration {s.calibration}" if s.method == "score" else ""
+        if s.method == "probe":
+            extra = f", fitted on {s.labels_file or config.training_labels_file()}"
+        if s.engine == "openai":
+            extra += f", server {s.base_url} (concurrency {s.concurrency})"
+        return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
+                f"engine {s.engine}, method {s.method}{extra}, prompt {self.prompt_version}, side {s.side}")
+
+    def key(self, text: str) -> OutputKey:
+        """The store key of one call's text under these settings."""
+        s = self.settings
+        return OutputKey(self.model.sha256, self.engine_key, s.method, self.prompt_version, text_hash(text))
+
+    @property
+    def engine_key(self) -> str:
+        """The engine as stored in the key: its name, and for a server the served model's id (asked once)."""
+        return self.engine.key_name if self.settings.engine == "openai" else self.settings.engine
+
+    def compute(self, text: str) -> tuple[dict, bool, int, int, float]:
+        """Run the model on one call's text.
+
+        Returns:
+            ``(output, valid, prompt_tokens, evaluated_tokens, seconds)``; ``output`` is JSON-ready: answer
+            log-probabilities per task for ``score``, the raw answer for ``generate``.
+        """
+        chat = self.model.chat
+        if self.settings.method == "probe":
+            states, n_tokens, seconds = self.engine.embed_turns([t for t in text.split("\n") if t.strip()])
+            return {"turns": np.round(states, 5).tolist()}, True, n_tokens, n_tokens, seconds
+        if self.settings.method == "score":
+            prompt = PROMPTS[self.settings.prompt_version]
+            prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
+            branches = [Branch(prompt.suffix(chat, q), q.answers) for q in prompt.questions]
+            scores = self.engine.score(prefix, branches)
+            output = {
+                q.task: {label: lp[answer] for answer, label in zip(q.answers, q.labels)}
+                for q, lp in zip(prompt.questions, scores.logprobs)
+            }
+            return output, True, scores.prompt_tokens, scores.evaluated_tokens, scores.seconds
+        user = GENERATE_INSTRUCTIONS + "\n\n" + text.strip()
+        if self.settings.side == "call":
+            user = user.replace(CUSTOMER_ONLY, WHOLE_CALL)
+        if self.settings.engine == "gpt4all":
+            gen = self.engine.generate_chat(SYSTEM, user, max_tokens=24)
+        else:
+            gen = self.engine.generate(chat.prompt(SYSTEM, user), max_tokens=24, grammar=GENERATE_GRAMMAR,
+                                       stop=chat.stop)
+        sentiment, outcome = parse_answer(gen.text)
+        valid = sentiment is not None and outcome is not None
+        return {"text": gen.text}, valid, gen.prompt_tokens, gen.prompt_tokens, gen.seconds
+
+    def outputs(self, texts: dict[str, str], progress: bool = True, compute_missing=None
+                ) -> list[tuple[str, dict, bool]]:
+        """Every call's raw model output, from the store or computed now (and stored at once, so a killed run
+        resumes).
+
+        Args:
+            texts: Call id -> the text the model reads.
+            progress: Show a progress bar on stderr.
+            compute_missing: Computes the calls the store lacks all at once (Ray), see :meth:`run`.
+
+        Returns:
+            ``(call id, stored record, served from the store)`` per call, in the order of ``texts``.
+        """
+        from tqdm.auto import tqdm
+
+        fresh = self._compute_all_at_once(texts, compute_missing, progress)
+        records = []
+        bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
+                   file=sys.stderr)
+        for cid, text in bar:
+            key = self.key(text)
+            stored = self.store.get(key)
+            cached = stored is not None and cid not in fresh
+            if stored is None:
+                output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
+                self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+            records.append((cid, stored, cached))
+        return records
+
+    def run(self, texts: dict[str, str], progress: bool = True, compute_missing=None) -> RunResult:
+        """Label every call, computing only what the store does not hold, then record the run.
+
+        Args:
+            texts: Call id -> the text the model reads (see :func:`texts_for_model`).
+            progress: Show a progress bar on stderr.
+            compute_missing: Computes many calls at once elsewhere (e.g.
+                :class:`callinsights.classify.ray_backend.RayCompute`): called with ``{call id: text}`` of the calls the store
+                lacks, yields ``(call id, compute(text))`` as each finishes. By default a server engine with
+                ``concurrency`` above 1 uses a thread pool, and the local engines compute one call after another.
+
+        Returns:
+            The predictions and the run's bookkeeping.
+        """
+        start = time.perf_counter()
+        run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
+                                       "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
+        try:
+            records = self.outputs(texts, progress, compute_missing)
+            n_cached = sum(cached for _, _, cached in records)
+            computing = sum(rec["seconds"] for _, rec, cached in records if not cached)
+            self._texts = texts
+            predictions = self._labels(records)
+        except BaseException as err:
+            # The finished calls are stored; the run itself is recorded as failed, not left "running".
+            with contextlib.suppress(Exception):  # a broken store must not hide the error that stopped the run
+                self.store.fail_run(run_id, f"{type(err).__name__}: {err}")
+            raise
+        n_invalid = int((~predictions["valid"]).sum())
+        self.store.finish_run(run_id, predictions, n_cached, len(records) - n_cached, n_invalid, computing)
+        return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
+                         time.perf_counter() - start, {cid: rec["output"] for cid, rec, _ in records})
+
+    def _compute_all_at_once(self, texts: dict[str, str], compute_missing, progress: bool) -> set[str]:
+        """Compute the calls the store lacks through ``compute_missing`` (or a thread pool for a server engine),
+        storing each as it finishes so that a killed or failed run resumes; returns the calls computed.
+
+        The local engines without ``compute_missing`` never come here: they compute in :meth:`run`'s loop.
+        """
+        if compute_missing is None and not (self.settings.engine == "openai" and self.settings.concurrency > 1):
+            return set()
+        from tqdm.auto import tqdm
+
+        missing = {cid: text for cid, text in texts.items() if self.store.get(self.key(text)) is None}
+        if not missing:
+            return set()
+        results = (compute_missing or self._compute_in_threads)(missing)
+        done = set()
+        for cid, (output, valid, prompt_tokens, evaluated, seconds) in tqdm(
+                results, total=len(missing), desc="computing calls", unit="call", disable=not progress,
+                file=sys.stderr):
+            self.store.put(self.key(missing[cid]), cid, self.model.name, output, valid, prompt_tokens, evaluated,
+                           seconds)
+            done.add(cid)
+        return done
+
+    def _compute_in_threads(self, missing: dict[str, str]):
+        """Yield ``(call id, compute(text))`` as each finishes, at most ``concurrency`` calls in flight; on an error
+        the calls not yet started are cancelled and the error propagates (the finished ones are stored already)."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        self.engine  # created once here, not raced for by the threads
+        pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="callinsights")
+        try:
+            futures = {pool.submit(self.compute, text): cid for cid, text in missing.items()}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _labels(self, records: list[tuple[str, dict, bool]]) -> pd.DataFrame:
+        """Turn stored outputs into labels and probabilities (calibrating across the whole run for ``score``)."""
+        s = self.settings
+        frame = pd.DataFrame({
+            "file": [cid for cid, _, _ in records],
+            "cached": [cached for _, _, cached in records],
+            "prompt_tokens": [rec["prompt_tokens"] for _, rec, _ in records],
+            "seconds": [rec["seconds"] for _, rec, _ in records],
+            "raw": [rec["output"] for _, rec, _ in records],
+            "valid": [bool(rec["valid"]) for _, rec, _ in records],
+        })
+        for column in PROBA_COLUMNS.values():
+            frame[column] = np.nan
+        # Only the probe is fitted on labels; the other methods' predictions are never an echo of one.
+        frame["held_out"] = ""
+        frame["evidence_sentiment"] = ""
+        frame["evidence_outcome"] = ""
+        if s.method == "probe":
+            label_with_probe(frame, self._texts, self._gold,
+                             self.settings.labels_file or config.training_labels_file())
+        elif s.method == "score":
+            reference = self.score_reference() if s.calibration == "reference" else {}
+            for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+                logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
+                assign_probabilities(frame, task, calibrated_probabilities(logprobs, s.calibration, reference.get(task)))
+        else:
+            parsed = [parse_answer(out["text"]) for out in frame["raw"]]
+            frame["sentiment"] = [p[0] for p in parsed]
+            frame["outcome"] = [p[1] for p in parsed]
+            frame["confidence_sentiment"] = np.nan
+            frame["confidence_outcome"] = np.nan
+        frame["model"] = self.model.name
+        frame["model_hash"] = self.model.sha256[:16]
+        frame["engine"] = s.engine
+        frame["method"] = s.method
+        frame["prompt_version"] = self.prompt_version
+        frame["calibration"] = s.calibration if s.method == "score" else ""
+        frame["side"] = s.side
+        # The model's own words are shown to readers: redacted like any call text.
+        frame["raw"] = frame["raw"].map(lambda out: redact(out["text"]) if "text" in out else round_logprobs(out))
+        return frame[PREDICTION_COLUMNS]
+
+    def score_reference(self) -> dict[str, dict[str, float]]:
+        """For ``score`` with ``reference`` calibration: each answer's mean log-probability over the fixed reference
+        calls under these settings (computed with the model once, then read from the cache)."""
+        from callinsights.classify.score_reference import reference_key, reference_means, reference_turns
+
+        texts = list(texts_for_model(reference_turns(), self.settings).values())
+        key = reference_key(self.model.sha256, self.settings.engine, self.prompt_version, *texts)
+        return reference_means(key, texts, lambda text: self.compute(text)[0])
+
+    def _load_gold(self) -> pd.DataFrame:
+        """The hand labels the probe is fitted on."""
+        try:
+            return load_labels(self.settings.labels_file or config.training_labels_file())
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err} The default method, probe, is fitted on hand labels; without them use --method score."
+            ) from None
+
+    def close(self) -> None:
+        """Free the engine."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True
+            ) -> RunResult:
+    """Parse a folder of calls and label every call: the library form of ``python -m callinsights analyze``.
+
+    Args:
+        folder: Folder of ``.txt`` calls.
+        settings: How to label (defaults: :class:`Settings`).
+        store_path: The SQLite store.
+        progress: Show a progress bar.
+
+    Returns:
+        The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
+    """
+    settings = settings or Settings()
+    turns, report = read_calls(folder)
+    with Store(store_path) as store:
+        classifier = Classifier(settings, store)
+        try:
+            result = classifier.run(texts_for_model(turns, settings), progress=progress)
+        finally:
+            classifier.close()
+    result.skipped = report.skipped
+    return result

@@ -1,0 +1,1 @@
+"""All file I/O: transcripts, label files, the run store, result files, the client-data link."""

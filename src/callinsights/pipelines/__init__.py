@@ -1,0 +1,1 @@
+"""The commands: orchestration only, and the only code that writes result files."""

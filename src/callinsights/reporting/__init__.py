@@ -1,0 +1,1 @@
+"""HTML rendering of notebooks and results, the summary page and the headless-browser check."""

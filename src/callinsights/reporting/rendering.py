@@ -1,0 +1,355 @@
+"""Rendering an executed notebook as a report a reviewer can trust, offline.
+
+Two pages per notebook, both self-contained (every style and image inline, nothing fetched from another host):
+
+- ``reports/<name>.html``, the **reviewer report**: no code, no version cells, no parameters, no recorded-metrics
+  JSON, no warnings (stderr), no progress-bar debris, long tables cut to their first rows;
+- ``reports/<name>-code.html``, the same notebook **with its code**, full tables and stderr, for an engineer.
+
+What both pages do to the notebook's content:
+
+- dollar signs in markdown are text, never mathematics (MathJax is not loaded at all);
+- every figure has alt text: the cell's ``caption`` metadata when given (also shown under the figure), else the
+  titles the cell's code passes to matplotlib or to a ``plot_*`` helper, else the section the figure sits in;
+- widget outputs (a progress bar needs a widget renderer from a CDN) and their saved state are dropped.
+
+Cell conventions a notebook may use (metadata ``tags``): ``remove-cell`` / ``report-hide`` drop a cell from the
+reviewer report, ``remove-output`` drops its outputs there. Cells that only print package versions
+(``%watermark``) are dropped from the reviewer report without a tag.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import html
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Rows a table keeps in a reviewer report; the ``-code`` page has the full table.
+MAX_TABLE_ROWS = 20
+CODE_SUFFIX = "-code"
+HIDE_CELL_TAGS = {"remove-cell", "report-hide", "parameters", "injected-parameters"}
+HIDE_OUTPUT_TAGS = {"remove-output"}
+#: Outputs whose type starts so are the project's own machine-readable records (``record_metrics``), not prose.
+PROJECT_MIME_PREFIX = "application/vnd.callinsights."
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_VERSION_CELL = re.compile(r"^\s*%(?:load_ext\s+watermark|watermark)\b", re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# tqdm's text bar: "labelling calls:  40%|####      | 80/200 [00:10<00:15, 7.9call/s]"
+_PROGRESS_LINE = re.compile(r"^.*\d+%\|.*\|.*$", re.MULTILINE)
+_CODE_SPAN = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+_EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+_URL_IN_SCRIPT = re.compile(r"""["'`]\s*(?:https?:)?//""")
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_TITLE_CALLS = {"set_title", "suptitle", "title", "set_xlabel", "set_ylabel"}
+
+CSS = """
+body { max-width: 1100px; margin: 0 auto; padding: 0 1rem 3rem; }
+nav.ci-nav { font: 14px/1.5 system-ui, sans-serif; padding: .6rem 0; border-bottom: 1px solid #ccc;
+             margin-bottom: 1rem; }
+nav.ci-nav a { margin-right: 1.2rem; }
+figure.ci-figure { margin: 0; }
+figure.ci-figure figcaption, p.ci-table-note { font: italic 13px/1.4 system-ui, sans-serif; color: #444;
+                                               margin: .2rem 0 .8rem; }
+"""
+
+
+@dataclass
+class RenderedReport:
+    """The pages written for one notebook.
+
+    Attributes:
+        notebook: The executed notebook read.
+        reviewer: The page without code.
+        code: The page with code.
+    """
+
+    notebook: Path
+    reviewer: Path
+    code: Path
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def notebook_title(nb) -> str:
+    """The first markdown heading of a notebook, without its ``#`` marks ("" when it has none)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#+\s+(.+)$", _source(cell), re.MULTILINE)
+            if match:
+                return match[1].strip()
+    return ""
+
+
+def escape_dollars(markdown: str) -> str:
+    """Markdown whose dollar signs show as text, code spans and fenced blocks left as written.
+
+    A ``$`` becomes the HTML entity ``&#36;``, which every markdown renderer passes through and no math parser reads.
+    """
+    parts = _CODE_SPAN.split(markdown)
+    return "".join(p if i % 2 else p.replace("$", "&#36;") for i, p in enumerate(parts))
+
+
+def clean_stream(text: str) -> str:
+    """Stream text without ANSI colours, carriage-return overwrites and tqdm progress bars."""
+    text = _ANSI.sub("", text)
+    # A progress bar redraws its line with "\r"; only the last drawing of each line is what a terminal shows.
+    text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+    text = _PROGRESS_LINE.sub("", text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _literal_text(node: ast.AST) -> str | None:
+    """A string literal's text; an f-string's with each placeholder shown as an ellipsis."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
+    return None
+
+
+def titles_in_code(source: str) -> list[str]:
+    """Titles a cell's code gives its figures: matplotlib titles and the title argument of ``plot_*`` helpers.
+
+    Args:
+        source: The cell's code (a cell that is not valid Python, e.g. holds a magic, gives no title).
+
+    Returns:
+        Titles in the order they appear, without repeats.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        texts = [_literal_text(k.value) for k in node.keywords if k.arg == "title"]
+        if name in _TITLE_CALLS - {"set_xlabel", "set_ylabel"} or name.startswith("plot_"):
+            texts += [_literal_text(a) for a in node.args]
+        found += [t.strip() for t in texts if t and t.strip() and t.strip() not in found]
+    return found
+
+
+def _alt_text(cell, section: str, title: str, index: int) -> tuple[str, str]:
+    """(alt text, visible caption) for the ``index``-th figure of a cell."""
+    caption = cell.metadata.get("caption") or cell.metadata.get("alt") or ""
+    if isinstance(caption, list):  # one caption per figure of the cell
+        caption = caption[index] if index < len(caption) else ""
+    if caption:
+        return caption, caption
+    titles = titles_in_code(_source(cell))
+    if titles:
+        return f"Figure: {'; '.join(titles)}", ""
+    where = f" in section “{section}”" if section else ""
+    return f"Figure{where} of “{title}”", ""
+
+
+def _image_data(output) -> list[tuple[str, str]]:
+    return [(mime, re.sub(r"\s", "", str(output.data[mime]))) for mime in ("image/png", "image/jpeg")
+            if mime in output.get("data", {})]
+
+
+def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
+    """A copy of an executed notebook made ready to render, and the alt text and caption of each image.
+
+    Args:
+        nb: The executed notebook (``nbformat`` node); left unchanged.
+        reviewer: True for the reviewer report (hidden cells, no stderr, no recorded metrics).
+
+    Returns:
+        The notebook to render and ``{base64 image data: (alt, caption)}``.
+    """
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)  # saved widget state makes nbconvert load a widget renderer from a CDN
+    title = notebook_title(nb)
+    section, figures, cells = "", {}, []
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "markdown":
+            heading = re.search(r"^#{2,}\s+(.+)$", _source(cell), re.MULTILINE)
+            section = heading[1].strip() if heading else section
+            cell.source = escape_dollars(_source(cell))
+        if reviewer and (tags & HIDE_CELL_TAGS or cell.cell_type == "code" and _VERSION_CELL.search(_source(cell))):
+            continue
+        if cell.cell_type == "code":
+            if reviewer and tags & HIDE_OUTPUT_TAGS:
+                cell.outputs = []
+            cell.outputs = [out for out in (_clean_output(o, reviewer) for o in cell.outputs) if out is not None]
+            images = [data for out in cell.outputs for _, data in _image_data(out)]
+            for i, data in enumerate(images):
+                figures[data] = _alt_text(cell, section, title, i)
+        cells.append(cell)
+    nb.cells = cells
+    return nb, figures
+
+
+def _clean_output(out, reviewer: bool):
+    """One output made fit to show, or None to drop it."""
+    if out.output_type == "stream":
+        if reviewer and out.get("name") == "stderr":
+            return None  # warnings and logging are for the engineer's page
+        out.text = clean_stream(out.text)
+        return out if out.text.strip() else None
+    if out.output_type == "error":
+        return out
+    data = out.get("data", {})
+    if WIDGET_MIME in data:
+        return None  # a live widget (a progress bar) shows nothing offline but its debris
+    if reviewer and any(mime.startswith(PROJECT_MIME_PREFIX) for mime in data):
+        return None  # the metrics JSON a test reads; the notebook's own prose gives the numbers
+    if "text/markdown" in data:
+        data["text/markdown"] = escape_dollars(str(data["text/markdown"]))
+    return out
+
+
+def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, links: dict[str, str],
+                 max_rows: int | None, full_table_href: str | None) -> str:
+    """Inline-only page: external resources and MathJax removed, alt text and captions added, tables cut."""
+    from bs4 import BeautifulSoup, Comment
+
+    soup = BeautifulSoup(body, "html.parser")
+    for comment in soup.find_all(string=lambda text: isinstance(text, Comment)):
+        comment.extract()
+    for tag in soup.find_all(["script", "link", "iframe"]):
+        url = tag.get("src", tag.get("href"))
+        text = tag.string or ""
+        # An empty src (what nbconvert leaves of MathJax) is a request for the page itself; an inline script that
+        # imports from a URL (nbconvert's mermaid loader) is one to a CDN.
+        if url is not None and (not url.strip() or _EXTERNAL.match(url)) or _URL_IN_SCRIPT.search(text) \
+                or "MathJax" in text:
+            tag.decompose()
+    for style in soup.find_all("style"):
+        # Comments in nbconvert's CSS cite web pages; without them the page mentions no URL it does not load.
+        style.string = _CSS_COMMENT.sub("", style.string or "")
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        if _EXTERNAL.match(src):
+            img.decompose()
+            continue
+        data = re.sub(r"\s", "", src.split(",", 1)[1]) if src.startswith("data:") else ""
+        alt, caption = figures.get(data, (img.get("alt") or f"Figure of “{title}”", ""))
+        if img.get("alt") in (None, "", "No description has been provided for this image") or data in figures:
+            img["alt"] = alt
+        if caption:
+            figcaption = soup.new_tag("figcaption")
+            figcaption.string = caption
+            figure = img.wrap(soup.new_tag("figure", attrs={"class": "ci-figure"}))
+            figure.append(figcaption)
+    if max_rows:
+        for table in soup.find_all("table"):
+            body_rows = table.tbody.find_all("tr", recursive=False) if table.tbody else []
+            if len(body_rows) > max_rows:
+                for row in body_rows[max_rows:]:
+                    row.decompose()
+                note = soup.new_tag("p", attrs={"class": "ci-table-note"})
+                note.append(f"First {max_rows} of {len(body_rows)} rows. ")
+                if full_table_href:
+                    link = soup.new_tag("a", href=full_table_href)
+                    link.string = "The full table is in the report with code."
+                    note.append(link)
+                table.insert_after(note)
+    if soup.title is not None:
+        soup.title.string = title
+    head = soup.head or soup
+    style = soup.new_tag("style")
+    style.string = CSS
+    head.append(style)
+    nav = soup.new_tag("nav", attrs={"class": "ci-nav"})
+    for text, href in links.items():
+        link = soup.new_tag("a", href=href)
+        link.string = text
+        nav.append(link)
+    (soup.body or soup).insert(0, nav)
+    return str(soup)
+
+
+def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: int | None = MAX_TABLE_ROWS,
+            full_table_href: str | None = None) -> str:
+    """One self-contained HTML page of an executed notebook.
+
+    Args:
+        nb: The executed notebook (left unchanged).
+        reviewer: True: no code and the reviewer's cuts (see the module doc); False: the page with code.
+        links: Navigation links at the top of the page, ``{text: href}``.
+        max_rows: Rows a table keeps in the reviewer page (None: every row); the code page keeps every row.
+        full_table_href: Where a cut table's note points.
+
+    Returns:
+        The page.
+    """
+    from nbconvert import HTMLExporter
+
+    prepared, figures = prepare(nb, reviewer)
+    exporter = HTMLExporter(template_name="lab", exclude_input=reviewer, exclude_input_prompt=reviewer,
+                            exclude_output_prompt=reviewer)
+    # Empty URLs: nbconvert writes no tag that loads MathJax, require.js or the widget renderer from a CDN.
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    exporter.widget_renderer_url = ""
+    # nbconvert warns of images without alt text before _postprocess gives every figure one; the warning misleads.
+    level = exporter.log.level
+    exporter.log.setLevel(logging.ERROR)
+    try:
+        body, _ = exporter.from_notebook_node(prepared)
+    finally:
+        exporter.log.setLevel(level)
+    title = notebook_title(nb) or "Report"
+    return _postprocess(body, figures, title, links or {}, max_rows if reviewer else None, full_table_href)
+
+
+def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str = "index.html",
+                    max_rows: int | None = MAX_TABLE_ROWS) -> RenderedReport:
+    """Write ``<name>.html`` (reviewer, no code) and ``<name>-code.html`` (with code) for an executed notebook.
+
+    Args:
+        notebook: The executed notebook.
+        html_dir: Folder for both pages.
+        index_name: The summary page the navigation links back to (in the same folder).
+        max_rows: Rows a table keeps in the reviewer page.
+
+    Returns:
+        The pages written.
+
+    Raises:
+        ValueError: The file is not a readable notebook (the message names it).
+    """
+    import nbformat
+
+    notebook = Path(notebook)
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+    except Exception as err:  # whatever nbformat raised, the reader needs the file's name and what to do
+        raise ValueError(f"{notebook}: cannot be read as a notebook ({type(err).__name__}: {err}); "
+                         "re-run it with `python -m callinsights.pipelines.notebooks run`") from None
+    html_dir = Path(html_dir)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    reviewer = html_dir / f"{notebook.stem}.html"
+    code = html_dir / f"{notebook.stem}{CODE_SUFFIX}.html"
+    reviewer.write_text(to_html(nb, True, {"Summary of all reports": index_name, "This report with code": code.name},
+                                max_rows, code.name), encoding="utf-8")
+    code.write_text(to_html(nb, False, {"Summary of all reports": index_name, "This report without code":
+                                        reviewer.name}), encoding="utf-8")
+    return RenderedReport(notebook, reviewer, code)
+
+
+def page(title: str, body_html: str) -> str:
+    """A minimal self-contained HTML page (the summary uses it), styled inline."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}</title>"
+        "<style>body{font:15px/1.55 system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem 1.2rem 3rem;"
+        "color:#222}table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;"
+        "padding:.25rem .6rem;text-align:left}th{background:#f3f3f3}.caveat{background:#fff8e1;border-left:4px solid"
+        " #f0b400;padding:.4rem .8rem}.missing{color:#8a1c1c}small{color:#555}</style></head>"
+        f"<body>{body_html}</body></html>\n"
+    )

@@ -1,0 +1,344 @@
+"""The reviewer's summary page, ``reports/index.html``: the client's three questions answered from results files.
+
+Every number on the page is read or computed here from the committed results -- ``results/metrics.json``
+(notebook 04), ``results/predictions.csv`` (notebook 03 / ``make analyze``), ``results/call_insights.csv``
+(notebook 05) and, when another step writes it, ``results/findings.csv`` -- never typed in. A missing or unreadable
+file leaves its part of the page out with a line that names the file and how to make it; the rest still renders.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from callinsights import config
+
+from callinsights.analysis import stats
+from callinsights.analysis.features import FEATURE_LABELS, FEATURES
+from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.reporting.rendering import CODE_SUFFIX, page
+
+FOLLOW_UP = OUTCOMES[1]
+NEGATIVE = "negative"
+ALPHA = 0.05
+FINDINGS_FILE = config.RESULTS_DIR / "findings.csv"
+#: Findings listed on the page (the survivors first); the rest are in the file.
+MAX_FINDINGS_SHOWN = 12
+#: How each results file is made, for the line that says it is missing.
+MAKES = {
+    "metrics.json": "run notebook 04 (`python -m callinsights.pipelines.notebooks run --only 04`)",
+    "predictions.csv": "run `make analyze` or notebook 03",
+    "call_insights.csv": "run notebook 05 (`python -m callinsights.pipelines.notebooks run --only 05`)",
+    "findings.csv": "written by notebook 05 once it exports its findings",
+}
+
+
+@dataclass
+class Sources:
+    """The results files the page reads; a missing one is None and its problem is listed.
+
+    Attributes:
+        metrics: ``metrics.json`` as a dict.
+        predictions: ``predictions.csv``.
+        insights: ``call_insights.csv``.
+        findings: ``findings.csv``.
+        problems: One sentence per file that is missing or unreadable.
+    """
+
+    metrics: dict[str, Any] | None = None
+    predictions: pd.DataFrame | None = None
+    insights: pd.DataFrame | None = None
+    findings: pd.DataFrame | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _shown(path: Path) -> str:
+    """A path as the page shows it: relative to the project, never the build machine's folders."""
+    try:
+        return str(path.resolve().relative_to(config.PROJ_ROOT))
+    except ValueError:
+        return path.name
+
+
+def _read(path: Path, reader: Callable[[Path], Any], problems: list[str]) -> Any:
+    if not path.is_file():
+        problems.append(f"{_shown(path)} not found: {MAKES.get(path.name, 'create it')}.")
+        return None
+    try:
+        return reader(path)
+    except (ValueError, OSError, KeyError) as err:  # a truncated or hand-edited file: say which, keep the page
+        problems.append(f"{_shown(path)} could not be read ({type(err).__name__}: {err}); "
+                        f"{MAKES.get(path.name, '')}.")
+        return None
+
+
+def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
+    """Read every results file the page uses, recording what is missing instead of failing."""
+    results_dir = Path(results_dir)
+    problems: list[str] = []
+    return Sources(
+        metrics=_read(results_dir / config.METRICS_FILE.name, lambda p: json.loads(p.read_text()), problems),
+        predictions=_read(results_dir / config.PREDICTIONS_FILE.name, pd.read_csv, problems),
+        insights=_read(results_dir / config.INSIGHTS_FILE.name, pd.read_csv, problems),
+        findings=_read(results_dir / FINDINGS_FILE.name, pd.read_csv, problems),
+        problems=problems,
+    )
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, escape=True, na_rep="")
+
+
+def _metric(metrics: dict, task: str, name: str) -> dict | None:
+    return next((m for m in metrics.get("default_held_out", {}).get(task, []) if m.get("metric") == name), None)
+
+
+def _baseline(metrics: dict, system: str, task: str) -> dict | None:
+    return next((b for b in metrics.get("baselines", []) if b.get("system") == system and b.get("task") == task),
+                None)
+
+
+def _labelled_frame(src: Sources) -> pd.DataFrame | None:
+    """Predictions joined to the per-call insights by file (the calls both describe)."""
+    if src.predictions is None or src.insights is None:
+        return None
+    preds = src.predictions[["file", "sentiment", "outcome"]]
+    return src.insights.merge(preds, on="file", how="inner")
+
+
+def question_labels(src: Sources) -> str:
+    """Question 1: each call's sentiment and outcome, and how far to trust them."""
+    out = ["<h2>1. What is each call's sentiment and outcome?</h2>"]
+    p = src.predictions
+    if p is not None:
+        valid = p["valid"].astype(str).str.lower().eq("true") if "valid" in p else pd.Series(True, index=p.index)
+        made_by = ", ".join(f"{c} {'/'.join(sorted(map(str, p[c].dropna().unique())))}"
+                            for c in ("model", "engine", "method") if c in p)
+        out.append(f"<p><b>{len(p)} calls labelled</b> ({(~valid).sum()} invalid) by {_e(made_by)}; one row per "
+                   "call in <code>results/predictions.csv</code>.</p>")
+        rows = []
+        for task, order in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            counts = p.loc[valid, task].value_counts()
+            for label in order:
+                n = int(counts.get(label, 0))
+                low, high = stats.wilson_interval(n, int(valid.sum()))
+                rows.append({"label": task, "value": label, "calls": n, "share": _pct(n / max(valid.sum(), 1)),
+                             "95% interval of the share (sampling only)": f"{_pct(low)}-{_pct(high)}"})
+        out.append(_table(pd.DataFrame(rows)))
+    m = src.metrics
+    if m is not None:
+        n = m.get("labelled_calls")
+        lines = []
+        for task in ("sentiment", "outcome"):
+            acc, f1 = _metric(m, task, "accuracy"), _metric(m, task, "macro_f1")
+            majority = _baseline(m, "majority class", task)
+            if acc and f1:
+                line = (f"<li><b>{task}</b>: accuracy {acc['value']:.2f} (95% interval {acc['low']:.2f}-"
+                        f"{acc['high']:.2f}), macro-F1 {f1['value']:.2f} ({f1['low']:.2f}-{f1['high']:.2f})")
+                if majority:
+                    line += (f"; always answering the most frequent label scores macro-F1 "
+                             f"{majority['macro_f1']:.2f}, accuracy {majority['accuracy']:.2f}")
+                lines.append(line + ".</li>")
+        out.append(f"<div class=\"caveat\"><p><b>How far to trust them.</b> Measured on the {_e(n)} hand-labelled "
+                   f"calls, each predicted by a model not fitted on it ({_e(m.get('default_configuration', ''))}, "
+                   f"{_e(m.get('model', ''))}; intervals from {_e(m.get('n_boot', ''))} bootstrap resamples):</p>"
+                   f"<ul>{''.join(lines)}</ul>{labels_support(m)}</div>")
+    return "\n".join(out)
+
+
+def labels_support(m: dict) -> str:
+    """What the labels can and cannot support, with the numbers that decide it."""
+    n = m.get("labelled_calls")
+    acc = {task: _metric(m, task, "accuracy") for task in ("sentiment", "outcome")}
+    f1 = {task: _metric(m, task, "macro_f1") for task in ("sentiment", "outcome")}
+    if not all(acc.values()) or not all(f1.values()):
+        return ""
+    wrong = {task: 1 - a["value"] for task, a in acc.items()}
+    widest = max(f1.values(), key=lambda x: x["high"] - x["low"])
+    return (
+        "<p><b>The labels can support</b> counts and shares over many calls, read with their error: about "
+        f"{_pct(wrong['sentiment'])} of sentiment labels and {_pct(wrong['outcome'])} of outcome labels are wrong "
+        f"on the hand-labelled calls. <b>They cannot support</b> a decision about one call (check it by hand), nor "
+        f"telling apart methods or groups whose scores differ by less than the interval width (macro-F1 intervals "
+        f"are up to {widest['high'] - widest['low']:.2f} wide with {_e(n)} labelled calls). A finding below that "
+        "rests on the labels inherits their error.</p>"
+    )
+
+
+def question_monitoring(src: Sources) -> str:
+    """Question 2: the numbers that watch the model once no labels are at hand."""
+    out = ["<h2>2. Which metrics monitor the model?</h2>"]
+    mon = (src.metrics or {}).get("monitoring")
+    if not mon:
+        return "\n".join(out + ["<p class=\"missing\">No monitoring numbers: results/metrics.json lacks them.</p>"])
+    drift = mon.get("max_drift_total_variation", {})
+    out.append(
+        f"<ul><li><b>{_e(mon.get('finished_runs'))} runs</b> recorded in the store, "
+        f"{_e(mon.get('unfinished_runs'))} unfinished; the largest share of invalid answers in a run was "
+        f"{_pct(mon.get('max_invalid_share', float('nan')))} (a broken configuration shows here first).</li>"
+        f"<li><b>Label drift</b> between consecutive runs, largest total-variation distance: "
+        f"{drift.get('sentiment_tv', float('nan')):.2f} (sentiment), {drift.get('outcome_tv', float('nan')):.2f} "
+        "(outcome); 0 is the same label mix, 1 none in common.</li></ul>"
+    )
+    latency = pd.DataFrame(mon.get("latest_latency_by_configuration", []))
+    if len(latency):
+        out.append("<p>Seconds per call in the latest run of each configuration:</p>"
+                   + _table(latency.round(2)))
+    agreement = pd.DataFrame(mon.get("agreement_probe_vs_score", []))
+    if len(agreement):
+        strongest = agreement["kappa"].abs().max()
+        out.append(
+            f"<p>Agreement between two methods on the same calls ({_e(mon.get('agreement_scope', ''))}), a check "
+            "that needs no labels:</p>" + _table(agreement.round(3))
+            + f"<p class=\"caveat\">Cohen's kappa is at most {strongest:.2f} here: "
+            + ("the two methods agree little more than chance, so their disagreement says which method is weak, "
+               "not which calls are hard." if strongest < 0.2 else "the methods agree beyond chance.") + "</p>"
+        )
+    return "\n".join(out)
+
+
+def _driver_findings(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Findings on drivers and outcomes from the labelled calls, each with its test and whether it survives."""
+    rows = []
+    for target, positive, what in (("outcome", FOLLOW_UP, "follow-up"), ("sentiment", NEGATIVE, "negative")):
+        test = stats.association(frame, "topic", target)
+        rates = stats.rate_table(frame, "topic", target, positive)
+        top = rates.iloc[0]
+        overall = float((frame[target] == positive).mean())
+        survives = test.p_permutation < ALPHA and top["ci_low"] > overall
+        rows.append({
+            "finding": f"{top['topic']} has the highest {what} rate",
+            "number": f"{top['count']} of {top['calls']} calls ({_pct(top['rate'])}, 95% CI {_pct(top['ci_low'])}-"
+                      f"{_pct(top['ci_high'])}) against {_pct(overall)} overall",
+            "test": f"driver × {target}: Cramér's V {test.cramers_v:.2f}, permutation p "
+                    f"{stats.format_p(test.p_permutation)}",
+            "survives": "yes" if survives else "no: " + ("the association is not distinguishable from chance"
+                                                         if test.p_permutation >= ALPHA else
+                                                         "its interval includes the overall rate"),
+        })
+    tests = stats.compare_groups(frame, FEATURES, "outcome", FOLLOW_UP).dropna(subset=["p_holm"])
+    for row in tests.sort_values("p_holm").itertuples():
+        direction = "higher" if row.rank_biserial > 0 else "lower"
+        rows.append({
+            "finding": f"{FEATURE_LABELS.get(row.feature, row.feature)}: {direction} in follow-up calls",
+            "number": f"median {row.median_pos:g} vs {row.median_rest:g}; rank-biserial {row.rank_biserial:+.2f}",
+            "test": f"Mann-Whitney, Holm p {stats.format_p(row.p_holm)} over {len(tests)} features",
+            "survives": "yes" if row.p_holm < ALPHA else "no: not distinguishable from chance",
+        })
+    return rows
+
+
+def tested_findings(src: Sources) -> pd.DataFrame | None:
+    """The tested findings: those of notebook 05's finding rules (``findings.csv``: prediction-powered intervals
+    corrected by the hand labels) when it is there, else tests on the hand-labelled calls alone (None when
+    predictions or per-call insights are missing too). ``attrs["rule"]`` says which rule decided."""
+    if src.findings is not None and {"sentence", "survives", "verdict"} <= set(src.findings.columns):
+        table = pd.DataFrame({
+            "finding": src.findings["sentence"].str.replace("**", "", regex=False),
+            "survives": ["yes" if str(kept).lower() == "true" else f"no: {verdict}"
+                         for kept, verdict in zip(src.findings["survives"], src.findings["verdict"])],
+        })
+        table.attrs["rule"] = ("its prediction-powered interval, Bonferroni-adjusted over every comparison and "
+                               "corrected by the hand labels, excludes 0, with enough hand-labelled calls on each side")
+        return table
+    frame = _labelled_frame(src)
+    if frame is None or not len(frame) or "topic" not in frame:
+        return None
+    table = pd.DataFrame(_driver_findings(frame))
+    table.attrs["rule"] = (f"a permutation or Holm-corrected test below {ALPHA} and, for a rate, an interval that "
+                           "excludes the overall rate")
+    return table
+
+
+def in_short(src: Sources, findings: pd.DataFrame | None) -> str:
+    """The answers in three sentences, for a reader who reads nothing else."""
+    items = []
+    if src.predictions is not None:
+        shares = {task: src.predictions[task].value_counts(normalize=True) for task in ("sentiment", "outcome")}
+        items.append(f"<li>{len(src.predictions)} calls labelled: most often <b>{_e(shares['sentiment'].index[0])}"
+                     f"</b> ({_pct(shares['sentiment'].iloc[0])}) and <b>{_e(shares['outcome'].index[0])}</b> "
+                     f"({_pct(shares['outcome'].iloc[0])}).</li>")
+    if src.metrics is not None:
+        acc = {task: _metric(src.metrics, task, "accuracy") for task in ("sentiment", "outcome")}
+        if all(acc.values()):
+            items.append("<li>Right on " + " and ".join(
+                f"{_pct(a['value'])} of calls for {task} (95% interval {_pct(a['low'])}-{_pct(a['high'])})"
+                for task, a in acc.items()) + f" of the {_e(src.metrics.get('labelled_calls'))} hand-labelled calls: "
+                "good enough for shares over many calls, not for a decision on one call.</li>")
+    if findings is not None:
+        kept = findings[findings["survives"] == "yes"]
+        items.append(f"<li>{len(kept)} of {len(findings)} tested findings survive"
+                     + (": " + "; ".join(_e(f) for f in kept["finding"]) if len(kept) else "") + ".</li>")
+    return "<h2>In short</h2><ul>" + "".join(items) + "</ul>" if items else ""
+
+
+def question_insights(src: Sources, findings: pd.DataFrame | None) -> str:
+    """Question 3: what the calls are about and what goes with follow-up or an unhappy customer."""
+    out = ["<h2>3. What do the calls tell operations?</h2>"]
+    if src.insights is not None and "topic" in src.insights:
+        counts = src.insights["topic"].value_counts()
+        out.append(f"<p><b>{len(counts)} call drivers</b> (topics found from the calls' words) over "
+                   f"{len(src.insights)} calls: "
+                   + ", ".join(f"{_e(t)} {n} ({_pct(n / len(src.insights))})" for t, n in counts.items()) + ".</p>")
+    if findings is not None:
+        kept = findings[findings["survives"] == "yes"]
+        shown = pd.concat([kept, findings[findings["survives"] != "yes"]]).head(MAX_FINDINGS_SHOWN)
+        out.append(f"<p><b>{len(kept)} of {len(findings)} tested findings survive</b> ({_e(findings.attrs['rule'])}). "
+                   "The survivors come first; every comparison is in "
+                   f"<code>results/{FINDINGS_FILE.name}</code>.</p>" + _table(shown))
+    return "\n".join(out)
+
+
+def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> str:
+    """Links to every notebook's reviewer report (and its page with code) found in ``reports_dir``."""
+    import nbformat
+
+    from callinsights.reporting.rendering import notebook_title
+
+    items = []
+    for report in sorted(reports_dir.glob("[0-9][0-9]_*.html")):
+        if report.stem.endswith(CODE_SUFFIX):
+            continue
+        notebook = notebooks_dir / f"{report.stem}.ipynb"
+        title = notebook_title(nbformat.read(str(notebook), as_version=4)) if notebook.is_file() else report.stem
+        code = report.with_name(f"{report.stem}{CODE_SUFFIX}.html")
+        extra = f" (<a href=\"{_e(code.name)}\">with code</a>)" if code.is_file() else ""
+        items.append(f"<li><a href=\"{_e(report.name)}\">{_e(title or report.stem)}</a>{extra}</li>")
+    return "<h2>The reports</h2><ul>" + "".join(items) + "</ul>" if items else ""
+
+
+def build_index(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str | Path = config.REPORTS_DIR) -> Path:
+    """Write ``index.html`` into ``reports_dir`` from the results files; returns the page written."""
+    reports_dir = Path(reports_dir)
+    src = read_sources(results_dir)
+    findings = tested_findings(src)
+    parts = [
+        "<h1>Customer-support calls: labels, their reliability, and what they show</h1>",
+        "<p>Built by <code>python -m callinsights.pipelines.reports index</code> from the files in <code>results/</code>; "
+        "every number below is read or computed from them.</p>",
+        in_short(src, findings),
+        question_labels(src),
+        question_monitoring(src),
+        question_insights(src, findings),
+        report_links(reports_dir),
+    ]
+    if src.problems:
+        parts.append("<h2>Left out</h2><ul class=\"missing\">"
+                     + "".join(f"<li>{_e(p)}</li>" for p in src.problems) + "</ul>")
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / "index.html"
+    path.write_text(page("Call insights: summary", "\n".join(parts)), encoding="utf-8")
+    return path

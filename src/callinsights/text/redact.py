@@ -1,0 +1,253 @@
+"""Replacing personal identifiers in call text with placeholders: the one :func:`redact` used for everything a reader
+sees (turn CSVs, notebook tables, word clouds, error analysis, and the model's own generated answers).
+
+Built on Microsoft Presidio (``presidio-analyzer``): its recognisers find social security numbers, card numbers
+(checked with Luhn), phone numbers, e-mail addresses, IBANs and IP addresses. Recognisers of our own, registered in
+the same analyzer, find what Presidio has no recogniser for in our calls: member, claim, case, policy and reference
+numbers, dates of birth, street addresses, long bare numbers, and people's names (:mod:`callinsights.text.names`: by how
+calls introduce and address people, since no NER model from its real publisher is available from a registry).
+
+The rule for organisations: an organisation's name (``Smith Medical Group``, ``Blue Cross``) is kept as written,
+everywhere, even when it holds a surname; a person's name (customer, family, agent, doctor: ``Dr. Smith``) is
+replaced by ``[NAME]``.
+
+Whether the model itself reads redacted text is a setting of the classifier (``redact_for_model``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from callinsights.text.names import find_names
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_ID_WORDS = {
+    "claim": "CLAIM_ID",
+    "case": "CASE_ID",
+    "reference": "REFERENCE",
+    "ref": "REFERENCE",
+    "ticket": "REFERENCE",
+    "confirmation": "REFERENCE",
+    "authorization": "REFERENCE",
+    "tracking": "REFERENCE",
+    "invoice": "REFERENCE",
+    "policy": "POLICY_ID",
+    "member": "MEMBER_ID",
+    "account": "NUMBER",
+    "group": "NUMBER",
+}
+_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Way|Place|Pl|"
+           r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Loop|Row|Crescent|Close)")
+
+#: Our own patterns: (entity, pattern, group holding the identifier). Specific shapes first.
+_PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
+    ("EMAIL_ADDRESS", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), 0),
+    # Any SSN-shaped number: Presidio's own recogniser rejects well-known sample numbers (123-45-6789), which a
+    # careless caller may still give as theirs.
+    ("US_SSN", re.compile(r"(?<![\w-])\d{3}[- ]\d{2}[- ]\d{4}(?![\w-])"), 0),
+    ("MEMBER_ID", re.compile(r"\bMEM-?\d{3,}\b", re.IGNORECASE), 0),
+    ("CLAIM_ID", re.compile(r"\bCLM-?\d{3,}\b", re.IGNORECASE), 0),
+    ("CASE_ID", re.compile(r"\bCAS(?:E)?-?\d{3,}\b", re.IGNORECASE), 0),
+    ("PHONE_NUMBER", re.compile(r"(?<!\w)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b"), 0),
+    # Dates of birth: written dates with a year (a bare "January 10th" names a visit, not a person).
+    ("DATE", re.compile(rf"\b{_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}\b"), 0),
+    ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTHS},? (?:19|20)\d{{2}}\b"), 0),
+    ("DATE", re.compile(r"\b\d{1,2}[/-]\d{1,2}[/-](?:19|20)?\d{2}\b"), 0),
+    ("DATE", re.compile(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b"), 0),
+    # Street addresses: a house number, capitalised street words, a street type, then unit, town, state, ZIP.
+    ("ADDRESS", re.compile(
+        rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][a-z]+\s+){{1,3}}{_STREET}\b\.?"
+        rf"(?:,?\s+(?:Apt|Apartment|Suite|Unit|#)\.?\s*\w+)?"
+        rf"(?:,\s+[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}})?(?:,?\s+[A-Z]{{2}})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+    ("ADDRESS", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|PO\s+Box)\s+\d+\b", re.IGNORECASE), 0),
+    # Card-like digit groups that fail Luhn (a misread card is still a card to a reader): 4-4-4-1..7.
+    ("NUMBER", re.compile(r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])"), 0),
+    # Codes that mix a letter prefix and digits: PA001234, ISS123456, SU-1234-56-789, REF-123456.
+    ("REFERENCE", re.compile(r"\b[A-Z]{1,4}(?:-?\d{2,}){1,4}\b"), 0),
+    # An identifier named by the word before it: "claim number 778899", "policy #A12-3456".
+    ("NAMED_ID", re.compile(
+        r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?:\s+(?:(?:number|no\.?|#|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
+        r"(?P<id>#?[A-Z0-9-]*\d[A-Z0-9-]*)\b", re.IGNORECASE), "id"),
+    # Bare numbers of five or more digits are account-like (dates of service are written with words here).
+    ("NUMBER", re.compile(r"\b\d{5,}\b"), 0),
+]
+
+#: Entity -> placeholder written in the text.
+PLACEHOLDERS = {
+    "PERSON": "[NAME]",
+    "US_SSN": "[SSN]",
+    "CREDIT_CARD": "[CARD_NUMBER]",
+    "PHONE_NUMBER": "[PHONE]",
+    "EMAIL_ADDRESS": "[EMAIL]",
+    "IBAN_CODE": "[ACCOUNT]",
+    "IP_ADDRESS": "[IP_ADDRESS]",
+    "MEMBER_ID": "[MEMBER_ID]",
+    "CLAIM_ID": "[CLAIM_ID]",
+    "CASE_ID": "[CASE_ID]",
+    "POLICY_ID": "[POLICY_ID]",
+    "REFERENCE": "[REFERENCE]",
+    "DATE": "[DATE]",
+    "ADDRESS": "[ADDRESS]",
+    "NUMBER": "[NUMBER]",
+}
+#: Presidio's recognisers we use, by entity (their names in ``presidio_analyzer.predefined_recognizers``).
+_PRESIDIO = {"US_SSN": "UsSsnRecognizer", "CREDIT_CARD": "CreditCardRecognizer", "PHONE_NUMBER": "PhoneRecognizer",
+             "IBAN_CODE": "IbanRecognizer", "IP_ADDRESS": "IpRecognizer"}
+# On spans of equal length the specific kind wins over the catch-alls ("case number PA001234" is a case ID).
+_GENERIC = {"NUMBER": 2, "REFERENCE": 1}
+# Below this Presidio's recognisers are guessing without context (its weak SSN and bank patterns score 0.05).
+_MIN_SCORE = 0.3
+
+
+@dataclass(frozen=True)
+class Span:
+    """One identifier found in a text.
+
+    Attributes:
+        start: First character.
+        end: One past the last character.
+        entity: Its type, a key of :data:`PLACEHOLDERS`.
+    """
+
+    start: int
+    end: int
+    entity: str
+
+
+def _own_spans(text: str) -> list[Span]:
+    """Spans found by our patterns and name rules."""
+    spans = []
+    for entity, pattern, group in _PATTERNS:
+        for match in pattern.finditer(text):
+            kind = _ID_WORDS[match["word"].lower()] if entity == "NAMED_ID" else entity
+            spans.append(Span(match.start(group), match.end(group), kind))
+    spans += [Span(start, end, "PERSON") for start, end in find_names(text)]
+    return spans
+
+
+@lru_cache(maxsize=1)
+def analyzer():
+    """Presidio's analyzer with its pattern recognisers and ours, built once per process (building takes a second).
+
+    Its NLP engine is a blank English spaCy pipeline: a tokenizer for the recognisers' context words, no model.
+    """
+    import logging
+
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+    from presidio_analyzer import predefined_recognizers
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+    class BlankSpacyEngine(SpacyNlpEngine):
+        """A spaCy engine over ``spacy.blank('en')``: nothing to download, no NER."""
+
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    class CallRecognizer(EntityRecognizer):
+        """Our patterns and name rules as one Presidio recogniser."""
+
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            return [RecognizerResult(s.entity, s.start, s.end, 0.9) for s in _own_spans(text)
+                    if s.entity in entities]
+
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for name in _PRESIDIO.values():
+        registry.add_recognizer(getattr(predefined_recognizers, name)(supported_language="en"))
+    own = sorted({e for e, _, _ in _PATTERNS} - {"NAMED_ID"} | set(_ID_WORDS.values()) | {"PERSON"})
+    registry.add_recognizer(CallRecognizer(supported_entities=own, name="CallRecognizer", supported_language="en"))
+    engine = BlankSpacyEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine.load()
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+
+
+def find_pii(text: str) -> list[Span]:
+    """Every identifier in ``text``, overlaps resolved (the longer span wins; on a tie, the first found).
+
+    Args:
+        text: Any call text.
+
+    Returns:
+        Non-overlapping spans in text order.
+    """
+    if not text:
+        return []
+    results = analyzer().analyze(text=text, language="en", entities=list(PLACEHOLDERS), score_threshold=_MIN_SCORE)
+    found = sorted((Span(r.start, r.end, r.entity_type) for r in results),
+                   key=lambda s: (-(s.end - s.start), _GENERIC.get(s.entity, 0), s.start))
+    kept: list[Span] = []
+    for span in found:
+        if all(span.end <= k.start or span.start >= k.end for k in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
+
+
+@lru_cache(maxsize=1)
+def anonymizer():
+    """Presidio's anonymizer, built once per process."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()
+
+
+@lru_cache(maxsize=8192)
+def redact(text: str) -> str:
+    """Replace names, SSNs, card numbers, member/claim/case/reference numbers, phones, e-mails, addresses, dates of
+    birth and long numbers with placeholders.
+
+    Args:
+        text: Any call text, or a model's generated answer.
+
+    Returns:
+        The text with identifiers replaced by placeholders such as ``[NAME]`` or ``[CLAIM_ID]``.
+
+    Example:
+        >>> redact("My ID is MEM123456, claim number 778899, call me at 555-123-4567.")
+        'My ID is [MEMBER_ID], claim number [CLAIM_ID], call me at [PHONE].'
+    """
+    if not isinstance(text, str):
+        return text
+    spans = find_pii(text)
+    if not spans:
+        return text
+    from presidio_analyzer import RecognizerResult
+    from presidio_anonymizer.entities import OperatorConfig
+
+    results = [RecognizerResult(s.entity, s.start, s.end, 1.0) for s in spans]
+    operators = {entity: OperatorConfig("replace", {"new_value": placeholder})
+                 for entity, placeholder in PLACEHOLDERS.items()}
+    return anonymizer().anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+def redact_in_context(text: str, context: str) -> str:
+    """:func:`redact` ``text``, also masking the people ``context`` names: a part of a call (the customer's side)
+    can name someone only the rest of it introduces ("Can I have your last name?" -- "Johnson.").
+
+    Args:
+        text: What is shown, e.g. the customer's turns.
+        context: The whole call it comes from.
+
+    Returns:
+        The redacted text.
+    """
+    names = {context[s.start:s.end] for s in find_pii(context) if s.entity == "PERSON"}
+    words = {w for name in names for w in re.findall(r"[A-Z][\w'-]+", name) if not _is_title(w)}
+    redacted = redact(text)
+    if not words:
+        return redacted
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+    return pattern.sub(PLACEHOLDERS["PERSON"], redacted)
+
+
+def _is_title(word: str) -> bool:
+    return word.rstrip(".").lower() in {"dr", "mr", "mrs", "ms", "miss", "prof", "doctor"}

@@ -1,0 +1,125 @@
+"""The package's shape: layers whose imports point down only, no import cycle, modules one can read in a sitting.
+
+The layers (README, "Architecture"), lowest first. A module may import its own layer and the layers listed for it;
+``evaluation`` sits beside ``llm`` and ``classify``, never above them, so scoring a CSV never loads a model.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "callinsights"
+
+BASE = {"config", "schema", "errors"}
+#: What each layer may import besides itself and the base modules.
+ALLOWED: dict[str, set[str]] = {
+    "base": set(),
+    "data": set(),
+    "text": {"data"},
+    "llm": {"data", "text"},
+    "classify": {"data", "text", "llm"},
+    "evaluation": {"data", "text"},
+    "analysis": {"data", "text", "evaluation"},
+    "labelling": {"data", "text", "evaluation", "analysis"},
+    "reporting": {"data", "text", "evaluation", "analysis"},
+    "pipelines": {"data", "text", "llm", "classify", "evaluation", "analysis", "labelling", "reporting"},
+    "entry": {"pipelines"},
+}
+MAX_LINES = 420
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "entry"
+    if parts[1] in BASE:
+        return "base"
+    if parts[1] == "__main__":
+        return "entry"
+    return parts[1]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ``callinsights`` module a file imports, at any depth (function-level imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("callinsights")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("callinsights"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if _is_module(candidate) else node.module)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {name: _imports(path) - {name} for name, path in MODULES.items()}
+
+
+def test_every_module_belongs_to_a_known_layer():
+    unknown = sorted(m for m in MODULES if _layer(m) not in ALLOWED)
+    assert not unknown, f"modules outside the layers of tests/test_architecture.py: {unknown}"
+
+
+def test_imports_point_down_only():
+    wrong = []
+    for module, imported in GRAPH.items():
+        layer = _layer(module)
+        for target in imported:
+            other = _layer(target)
+            if other not in ({layer, "base"} | ALLOWED[layer]) and target != "callinsights":
+                wrong.append(f"{module} ({layer}) imports {target} ({other})")
+    assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_import_cycle():
+    # Depth-first search for a back edge; the cycle is reported as the path that closes it.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(GRAPH.get(node, ())):
+            if target not in GRAPH:
+                continue
+            if state.get(target) == 1:
+                cycles.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_fits_in_one_sitting(module):
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{MODULES[module]} has {lines} lines; split it by concern (limit {MAX_LINES})"
+
+
+def test_the_checks_see_a_violation():
+    # The walker must find function-level imports, or the layer test could pass on a package it cannot read.
+    tree = ast.parse("def f():\n    from callinsights.llm import engines\n")
+    body = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert body and body[0].module == "callinsights.llm"
+    assert _layer("callinsights.evaluation.metrics") == "evaluation"
+    assert "llm" not in ALLOWED["evaluation"] and "classify" not in ALLOWED["evaluation"]
