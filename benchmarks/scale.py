@@ -35,15 +35,12 @@ def timed_run(settings: Settings, texts: dict[str, str], compute_missing=None, p
               ) -> tuple[float, int]:
     """Seconds to label ``texts`` from an empty store, and the prompt tokens read."""
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
-        classifier = Classifier(settings, store)
-        try:
+        with Classifier(settings, store) as classifier:
             if preload:
                 classifier.engine  # loading is a one-off, not per-call work
             start = time.perf_counter()
             result = classifier.run(texts, progress=False, compute_missing=compute_missing)
             seconds = time.perf_counter() - start
-        finally:
-            classifier.close()
     assert result.n_computed == len(texts), "a benchmark run must compute every call"
     return seconds, int(result.predictions["prompt_tokens"].sum())
 

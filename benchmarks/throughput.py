@@ -57,14 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     n = len(texts)
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
-        classifier = Classifier(settings, store)
-        classifier.engine  # load before timing: loading is a one-off, not per-call work
-        start = time.perf_counter()
-        result = classifier.run(texts, progress=False)
-        pipeline_seconds = time.perf_counter() - start
-        sequences = [s for text in texts.values() for s in method_texts(classifier, text)]
-        model_path = classifier.model.path
-        classifier.close()
+        with Classifier(settings, store) as classifier:
+            classifier.engine  # load before timing: loading is a one-off, not per-call work
+            start = time.perf_counter()
+            result = classifier.run(texts, progress=False)
+            pipeline_seconds = time.perf_counter() - start
+            sequences = [s for text in texts.values() for s in method_texts(classifier, text)]
+            model_path = classifier.model.path
 
     from llama_cpp import Llama
 

@@ -293,6 +293,33 @@ class Classifier:
             self._engine.close()
             self._engine = None
 
+    def __enter__(self) -> "Classifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def label_calls(texts: dict[str, str], settings: Settings, store: Store, progress: bool = True,
+                compute_missing=None, announce: bool = False) -> RunResult:
+    """Label a set of calls: the one run path of the CLI, the experiments, notebook 03 and the benchmarks.
+
+    Args:
+        texts: Call id -> the text the model reads (:func:`callinsights.classify.settings.texts_for_model`).
+        settings: How to label.
+        store: Where outputs are reused from and the run is recorded.
+        progress: Show a progress bar on stderr.
+        compute_missing: Computes the calls the store lacks elsewhere (see :meth:`Classifier.run`).
+        announce: Print one line naming the model, engine and method on stderr before the run.
+
+    Returns:
+        The predictions and the run's bookkeeping.
+    """
+    with Classifier(settings, store) as classifier:
+        if announce:
+            print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
+        return classifier.run(texts, progress=progress, compute_missing=compute_missing)
+
 
 def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True
             ) -> RunResult:
@@ -310,10 +337,6 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
     settings = settings or Settings()
     turns, report = read_calls(folder)
     with Store(store_path) as store:
-        classifier = Classifier(settings, store)
-        try:
-            result = classifier.run(texts_for_model(turns, settings), progress=progress)
-        finally:
-            classifier.close()
+        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress)
     result.skipped = report.skipped
     return result

@@ -81,7 +81,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from callinsights.classify.runner import Classifier, Settings, texts_for_model
+    from callinsights.classify.runner import label_calls
+    from callinsights.classify.settings import Settings, texts_for_model
     from callinsights.schema import PREDICTION_COLUMNS
     from callinsights.data.labels import LabelFileError, check_fit, load_labels
     from callinsights.llm.models import ModelError, resolve_model
@@ -122,18 +123,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             problems = check_fit(gold, texts, labels_file)
             if problems:
                 raise LabelFileError("\n".join(problems))
-        with Store(args.store) as store:
-            classifier = Classifier(settings, store)
-            print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
-            compute_missing = None
-            if args.backend == "ray":
-                from callinsights.classify.ray_backend import RayCompute
+        compute_missing = None
+        if args.backend == "ray":
+            from callinsights.classify.ray_backend import RayCompute
 
-                compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
-            try:
-                result = classifier.run(texts, progress=not args.quiet, compute_missing=compute_missing)
-            finally:
-                classifier.close()
+            compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
+        with Store(args.store) as store:
+            result = label_calls(texts, settings, store, progress=not args.quiet, compute_missing=compute_missing,
+                                 announce=True)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from callinsights import config
-from callinsights.classify.runner import Classifier, Settings, texts_for_model
+from callinsights.classify.runner import label_calls
+from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.evaluation.evaluate import bootstrap_difference, classification_metrics
 from callinsights.data.labels import OUTCOMES, SENTIMENTS
 from callinsights.data.outputs import write_text
@@ -90,11 +91,7 @@ def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold:
     # Only the labelled calls are read: the probe's held-out predictions need nothing else, and batch calibration
     # over them is as label-free as over all calls.
     texts = {cid: t for cid, t in texts_for_model(turns, settings).items() if cid in gold.index}
-    classifier = Classifier(settings, store)
-    try:
-        result = classifier.run(texts, progress=progress)
-    finally:
-        classifier.close()
+    result = label_calls(texts, settings, store, progress=progress)
     seconds = float(result.predictions["seconds"].mean())
     predictions = result.predictions.set_index("file")
     if settings.method == "probe" and not predictions["held_out"].str.startswith("held out").all():

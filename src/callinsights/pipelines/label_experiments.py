@@ -79,11 +79,8 @@ def run(turns: list[Turn], store: Store, settings: Settings, readings: dict[str,
     gold = {name: load_labels(path, known_calls=set(texts)) for name, path in readings.items()}
     swaps = counterfactuals(texts, every_shift=set(next(iter(gold.values())).index))
     swap_texts = {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
-    classifier = Classifier(settings, store)
-    try:
+    with Classifier(settings, store) as classifier:
         outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs({**texts, **swap_texts}, progress)}
-    finally:
-        classifier.close()
     ids = list(texts)
     features = np.array([call_features(np.asarray(outputs[cid]["turns"])) for cid in ids])
     swapped = np.array([call_features(np.asarray(outputs[key]["turns"])) for key in swap_texts])
