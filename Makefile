@@ -28,21 +28,37 @@ install: $(PY) ## create .venv and install pinned requirements and the package (
 data: ## link the client's calls and labels from ../shared/data into data/
 	$(PY) -m callinsights data
 
+# The result files are targets: each is rebuilt when what it is made from is newer, so `make results` knows the
+# chain predictions -> metrics and insights. `make analyze` always runs (the store makes a re-run take seconds), so
+# a fresh clone labels its calls even though git gives the committed predictions a new date.
+RESULTS := results/predictions.csv results/metrics.json results/call_insights.csv
+
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
 	$(PY) -m callinsights analyze $(CALLS) --out results/predictions.csv
+
+results/predictions.csv: | install data
+	$(PY) -m callinsights analyze $(CALLS) --out $@
+
+results/metrics.json: results/predictions.csv
+	$(PY) -m callinsights evaluate
+
+results/call_insights.csv: results/predictions.csv
+	$(PY) -m callinsights insights
+
+results: $(RESULTS) ## every result file, each rebuilt when the file it is made from changed
 
 test: install data ## run the tests (real inference, a real model server, Ray and the headless-Chromium check of reports/ included), run notebooks small
 	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q
-	$(PY) -m callinsights.pipelines.notebooks check
-	$(PY) -m callinsights.pipelines.notebooks run --small
+	$(PY) -m callinsights notebooks check
+	$(PY) -m callinsights notebooks run --small
 
-notebooks: install data ## execute every notebook top to bottom, then render reports/ (as `make reports`)
-	$(PY) -m callinsights.pipelines.notebooks run
-	$(PY) -m callinsights.pipelines.reports index
+notebooks: install data $(RESULTS) ## execute every notebook top to bottom (they show results/), then render reports/
+	$(PY) -m callinsights notebooks run
+	$(PY) -m callinsights reports index
 
 reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, and reports/index.html
-	$(PY) -m callinsights.pipelines.reports all
+	$(PY) -m callinsights reports all
 
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
 	$(PY) benchmarks/throughput.py --calls 20
@@ -54,4 +70,4 @@ benchmark-scale: install data ## calls/min: local, model server at concurrency 1
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze test notebooks reports benchmark benchmark-scale clean
+.PHONY: help install data analyze results test notebooks reports benchmark benchmark-scale clean

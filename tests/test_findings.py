@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from callinsights.analysis import findings, ppi
+from callinsights.analysis.features import INSIGHT_COLUMNS
+from callinsights.pipelines.insights import InsightFiles, write_insight_files
 from test_ppi import FOLLOW, synthetic
 
 RATE = [("outcome", FOLLOW, "follow-up")]
@@ -108,11 +110,12 @@ def test_from_files_and_write_results_round_trip(tmp_path):
     assert set(decided["by"]) == {"topic", "agent_team", "callbacks"}
     topic_follow = decided[(decided["by"] == "topic") & (decided["rate"] == "follow-up")].set_index("group")
     assert topic_follow.loc["a", "verdict"] == "finding"
-    rates_path, findings_path = findings.write_results(rates, decided, tmp_path / "r.csv", tmp_path / "f.csv")
+    covariates_path, rates_path, findings_path = write_insight_files(
+        pd.DataFrame(columns=INSIGHT_COLUMNS), rates, decided, InsightFiles.under(tmp_path / "out"))
     written = pd.read_csv(findings_path)
     assert len(written) == len(decided) and written["sentence"].str.len().gt(20).all()
     assert len(pd.read_csv(rates_path)) == len(rates)
-    with pytest.raises(FileNotFoundError, match="notebook 05"):
+    with pytest.raises(FileNotFoundError, match="callinsights insights"):
         findings.from_files(tmp_path / "predictions.csv", tmp_path / "labels.csv", tmp_path / "absent.csv")
 
 

@@ -1,5 +1,7 @@
 """Insights: features counted on written calls, topics on synthetic groups, distinctive language, label source."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from callinsights.analysis import features, insights, topics
 from callinsights.data.transcripts import parse_text, read_calls
+from callinsights.pipelines.insights import InsightFiles, write_insight_files
 
 CALL = """Member: Hi, I can't log in to my account. Can you help? Is the website broken?
 Agent: I'm sorry about that. Please hold for a moment.
@@ -181,7 +184,9 @@ def test_label_source_falls_back_to_hand_labels(tmp_path):
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
     turns = parse_text(CALL, "a.txt") + parse_text(CALL.replace("log in", "get a refund"), "b.txt")
     frame = features.call_frame(turns).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
-    written = pd.read_csv(features.write_insights(frame, tmp_path / "out.csv"))
+    paths = write_insight_files(frame, None, None, InsightFiles.under(tmp_path))
+    assert paths == [tmp_path / "call_insights.csv"]  # no predictions: no rates and no findings
+    written = pd.read_csv(paths[0])
     assert list(written.columns) == features.INSIGHT_COLUMNS and len(written) == 2
 
 
@@ -222,3 +227,31 @@ def test_mask_names_hides_names_and_their_possessives():
     text = "My name is Emily Wilson, Emily's claim [CLAIM_ID] was denied; emilyx stays."
     masked = insights.mask_names(text, {"emily", "wilson"})
     assert masked == "My name is [NAME] [NAME], [NAME] claim [CLAIM_ID] was denied; emilyx stays."
+
+
+@pytest.mark.clientdata
+def test_insights_command_writes_the_committed_result_files(client_calls, tmp_path):
+    # The committed call_insights.csv, ppi_rates.csv and findings.csv are exactly what the command writes from the
+    # committed predictions: no notebook owns them.
+    from callinsights import config
+    from callinsights.pipelines.cli import main
+
+    assert main(["insights", "--out-dir", str(tmp_path)]) == 0
+    for path in (config.INSIGHTS_FILE, config.PPI_RATES_FILE, config.FINDINGS_FILE):
+        written = pd.read_csv(tmp_path / path.name)
+        pd.testing.assert_frame_equal(written, pd.read_csv(path), check_exact=False, atol=1e-4)
+
+
+def test_insights_command_without_predictions_writes_the_call_table_only(tmp_path, capsys):
+    from callinsights.pipelines.cli import main
+
+    folder = tmp_path / "data" / "transcripts_v3"
+    folder.mkdir(parents=True)
+    for source in sorted((Path(__file__).parent / "fixtures" / "model_calls").glob("*.txt")):
+        for copy in range(3):  # a driver needs terms shared by a few calls
+            (folder / f"{source.stem}_{copy}.txt").write_text(source.read_text())
+    data = folder.parent
+    code = main(["insights", "--data-dir", str(data), "--predictions", str(tmp_path / "none.csv"),
+                 "--topics", "3", "--out-dir", str(tmp_path / "out")])
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["call_insights.csv"]
+    assert "none.csv: not found" in capsys.readouterr().err

@@ -84,7 +84,7 @@ def test_a_cell_never_executed_among_executed_ones_is_reported(tmp_path):
     cells = good_cells() + [new_code_cell("print('late')")]
     problems = nbs.check_notebook(make_notebook(tmp_path / "09_partial.ipynb", cells))
     assert problems == [
-        "09_partial.ipynb: cell(s) 5 never executed; run it with `python -m callinsights.pipelines.notebooks run --only 09`"
+        "09_partial.ipynb: cell(s) 5 never executed; run it with `python -m callinsights notebooks run --only 09`"
     ]
 
 
@@ -194,7 +194,7 @@ def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
 
 
 def test_committed_eda_and_labelling_notebooks_pass_the_check():
-    # Every notebook is gated by `python -m callinsights.pipelines.notebooks check`; this pins the two this file's runner
+    # Every notebook is gated by `python -m callinsights notebooks check`; this pins the two this file's runner
     # test depends on.
     paths = nbs.notebook_paths(only=["01", "02"])
     assert [p.name[:2] for p in paths] == ["01", "02"], f"notebooks 01 and 02 missing from {config.NOTEBOOKS_DIR}"

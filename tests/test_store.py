@@ -191,3 +191,66 @@ def test_a_run_killed_half_way_resumes_from_the_stored_outputs(tmp_path):
         runs = reopened.runs()
     assert list(runs["status"]) == ["running", "done"]  # the killed run never finished
     assert (runs.iloc[1]["n_cached"], runs.iloc[1]["n_computed"]) == (stored_before, n_calls - stored_before)
+
+
+# ---- layout version -------------------------------------------------------------------------------------------
+
+_UNVERSIONED_LAYOUT = """
+CREATE TABLE outputs (key TEXT PRIMARY KEY, file TEXT NOT NULL, model TEXT NOT NULL, model_hash TEXT NOT NULL,
+    engine TEXT NOT NULL, method TEXT NOT NULL, prompt_version TEXT NOT NULL, text_hash TEXT NOT NULL,
+    output TEXT NOT NULL, valid INTEGER NOT NULL, prompt_tokens INTEGER, evaluated_tokens INTEGER, seconds REAL,
+    created REAL NOT NULL);
+CREATE TABLE runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, config TEXT NOT NULL, started REAL NOT NULL, ended REAL,
+    n_calls INTEGER, n_cached INTEGER, n_computed INTEGER, n_invalid INTEGER, seconds_computing REAL,
+    status TEXT NOT NULL);
+CREATE TABLE run_labels (run_id INTEGER NOT NULL, file TEXT NOT NULL, sentiment TEXT, outcome TEXT,
+    confidence_sentiment REAL, confidence_outcome REAL, cached INTEGER NOT NULL, seconds REAL, prompt_tokens INTEGER,
+    PRIMARY KEY (run_id, file));
+INSERT INTO outputs VALUES ('k1', 'a.txt', 'm', 'h', 'llama.cpp', 'probe', 'v', 't', '{"turns": [[1.0]]}', 1, 3, 3,
+    0.5, 0);
+"""
+
+
+def test_a_new_store_carries_the_current_layout_version(tmp_path):
+    from callinsights.data.store import SCHEMA_VERSION
+
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.version == SCHEMA_VERSION >= 1
+
+
+def test_an_unversioned_store_is_migrated_and_keeps_its_outputs(tmp_path):
+    from callinsights.data.store import SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(_UNVERSIONED_LAYOUT)
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        assert "error" in set(store.runs().columns)
+        assert store.outputs()["key"].tolist() == ["k1"]
+        run = store.start_run({"method": "probe"})
+        store.fail_run(run, "ValueError: stopped")  # the migrated column is written
+        assert store.runs().set_index("run_id").loc[run, "error"] == "ValueError: stopped"
+
+
+def test_a_store_from_a_newer_version_is_refused_with_what_to_do(tmp_path):
+    from callinsights.data.store import SCHEMA_VERSION, StoreError
+
+    path = tmp_path / "new.sqlite"
+    Store(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.commit()
+    with pytest.raises(StoreError, match=r"new\.sqlite: store layout .* newer callinsights.*--store another path"):
+        Store(path)
+
+
+def test_a_store_of_another_layout_is_refused_with_how_to_rebuild(tmp_path):
+    from callinsights.data.store import StoreError
+
+    path = tmp_path / "other.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE outputs (key TEXT PRIMARY KEY, answer TEXT)")
+        db.commit()
+    with pytest.raises(StoreError, match=r"other\.sqlite: table outputs lacks .*move it aside"):
+        Store(path)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from callinsights import config
 from callinsights.analysis import eda
-from callinsights.data.outputs import write_csv
 from callinsights.data.transcripts import META, Turn, customer_turns, group_calls
 from callinsights.text.lexicon import sentiment_from_compound, vader_baseline
 from callinsights.text.redact import redact
@@ -170,19 +167,6 @@ def call_frame(turns: Iterable[Turn]) -> pd.DataFrame:
     ]
     stats = eda.call_stats(turns).rename_axis("file").reset_index()
     return stats.merge(pd.DataFrame(rows), on="file", how="left", validate="one_to_one")
-
-
-
-def write_insights(frame: pd.DataFrame, path: str | Path = config.INSIGHTS_FILE) -> Path:
-    """Write one row per call with the columns of :data:`INSIGHT_COLUMNS` (no text, no labels).
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(frame[INSIGHT_COLUMNS], path, float_format="%.4f")
-    return path
 
 
 

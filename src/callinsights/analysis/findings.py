@@ -227,7 +227,7 @@ def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | 
     Args:
         predictions: ``results/predictions.csv`` (held-out predictions on the labelled rows).
         labels: The hand labels the predictions are corrected with.
-        covariates: ``results/call_insights.csv`` (written by notebook 05): ``file``, ``topic``, ``agent_team`` and
+        covariates: ``results/call_insights.csv`` (written by ``callinsights insights``): ``file``, ``topic``, ``agent_team`` and
             the flag columns.
 
     Returns:
@@ -237,25 +237,10 @@ def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | 
     Raises:
         FileNotFoundError: A file is missing (the message says which command writes it).
     """
-    for path, how in ((predictions, "`make analyze`"), (covariates, "notebook 05 (`make notebooks`)")):
+    for path, how in ((predictions, "`make analyze`"), (covariates, "`python -m callinsights insights`")):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: not found; {how} writes it")
     frame = ppi.ppi_frame(pd.read_csv(predictions), load_labels(labels), pd.read_csv(covariates))
     rates = pd.concat([ppi.rate_table(frame, by, alpha=alpha) for by in GROUPINGS if by in frame.columns],
                       ignore_index=True)  # fmt: skip
     return rates, decide(comparisons(frame, alpha=alpha), alpha=alpha)
-
-
-def write_results(rates: pd.DataFrame, decided: pd.DataFrame, rates_path: str | Path = config.PPI_RATES_FILE,
-                  findings_path: str | Path = config.FINDINGS_FILE) -> tuple[Path, Path]:  # fmt: skip
-    """Write the rate table and the decided comparisons (with each one's sentence) as CSV.
-
-    Returns:
-        The two paths written.
-    """
-    out = decided.assign(sentence=[sentence(row) for _, row in decided.iterrows()])
-    paths = Path(rates_path), Path(findings_path)
-    for path, table in zip(paths, (rates, out)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False, float_format="%.4f")
-    return paths

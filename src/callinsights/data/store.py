@@ -22,6 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+#: The layout this code writes, kept in SQLite's ``user_version`` header. 0 is a store made before the layout was
+#: versioned (its ``runs`` table may lack ``error``); it is migrated on opening. A higher number than this is a
+#: store written by a newer callinsights, which is refused rather than guessed at.
+SCHEMA_VERSION = 1
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (
     key TEXT PRIMARY KEY,
@@ -49,7 +54,8 @@ CREATE TABLE IF NOT EXISTS runs (
     n_computed INTEGER,
     n_invalid INTEGER,
     seconds_computing REAL,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    error TEXT
 );
 CREATE TABLE IF NOT EXISTS run_labels (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -64,6 +70,13 @@ CREATE TABLE IF NOT EXISTS run_labels (
     PRIMARY KEY (run_id, file)
 );
 """
+
+
+# Rows are written by column name, in this order.
+_OUTPUT_COLUMNS = ["key", "file", "model", "model_hash", "engine", "method", "prompt_version", "text_hash", "output",
+                   "valid", "prompt_tokens", "evaluated_tokens", "seconds", "created"]
+_RUN_LABEL_COLUMNS = ["run_id", "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome",
+                      "cached", "seconds", "prompt_tokens"]
 
 
 def text_hash(text: str) -> str:
@@ -138,7 +151,7 @@ class Store:
     def _check_writable(self) -> None:
         """Write the header's user version back unchanged: fails at once on a read-only file or folder."""
         try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            version = self.version
             self.db.execute(f"PRAGMA user_version = {int(version)}")
             self.db.commit()
         except sqlite3.Error as err:
@@ -146,12 +159,33 @@ class Store:
             raise StoreError(f"{self.path}: the prediction store cannot be written ({err}); make it and its folder "
                              "writable, or give --store another path") from None
 
+    @property
+    def version(self) -> int:
+        """The store's layout version (SQLite's ``user_version``)."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
     def _migrate(self) -> None:
-        """Add columns that older stores lack."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        if "error" not in columns:
-            self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
-            self.db.commit()
+        """Bring an older layout up to :data:`SCHEMA_VERSION`, or refuse one this code does not know."""
+        version = self.version
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise StoreError(f"{self.path}: store layout {version} was written by a newer callinsights (this one "
+                             f"reads up to {SCHEMA_VERSION}); upgrade callinsights, or give --store another path "
+                             "(a new store recomputes the model outputs)")
+        if version == 0:
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+            if "error" not in columns:
+                self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+        expected = {"outputs": _OUTPUT_COLUMNS, "run_labels": _RUN_LABEL_COLUMNS}
+        for table, needed in expected.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if not set(needed) <= have:
+                self.db.close()
+                raise StoreError(f"{self.path}: table {table} lacks {sorted(set(needed) - have)}, so this is not a "
+                                 "store this code can migrate; move it aside and run again to build a new one "
+                                 "(model outputs are recomputed)")
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.db.commit()
 
     def close(self) -> None:
         """Close the database."""
@@ -177,7 +211,8 @@ class Store:
             evaluated_tokens: int, seconds: float) -> None:
         """Store one call's raw output and commit it."""
         self.db.execute(
-            "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO outputs ({', '.join(_OUTPUT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_OUTPUT_COLUMNS))})",
             (key.key, file, model, key.model_hash, key.engine, key.method, key.prompt_version, key.text_hash,
              json.dumps(output), int(valid), prompt_tokens, evaluated_tokens, seconds, time.time()),
         )
@@ -204,10 +239,10 @@ class Store:
             n_invalid: Calls whose answer could not be read as labels.
             seconds_computing: Model time spent in this run.
         """
-        columns = ["file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", "cached",
-                   "seconds", "prompt_tokens"]
+        columns = _RUN_LABEL_COLUMNS[1:]
         rows = [(run_id, *[_plain(v) for v in row]) for row in labels[columns].itertuples(index=False)]
-        self.db.executemany(f"INSERT OR REPLACE INTO run_labels VALUES ({','.join('?' * 9)})", rows)
+        self.db.executemany(f"INSERT OR REPLACE INTO run_labels ({', '.join(_RUN_LABEL_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(_RUN_LABEL_COLUMNS))})", rows)
         self.db.execute(
             "UPDATE runs SET ended = ?, n_calls = ?, n_cached = ?, n_computed = ?, n_invalid = ?, "
             "seconds_computing = ?, status = 'done' WHERE run_id = ?",

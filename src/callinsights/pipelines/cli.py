@@ -1,4 +1,4 @@
-"""The command line: python -m callinsights {data,parse,analyze,models} ...
+"""The command line: python -m callinsights {data,parse,analyze,models,experiments,insights,notebooks,reports} ...
 
 Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written.
 """
@@ -197,7 +197,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if not config.INSIGHTS_FILE.is_file():
         print(f"error: {config.INSIGHTS_FILE} is missing (its call drivers give accuracy by driver); run "
-              "`python -m callinsights.pipelines.notebooks run --only 05` or restore it from git", file=sys.stderr)
+              "`python -m callinsights insights` or restore it from git", file=sys.stderr)
         return EXIT_BAD_INPUT
     drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
     settings = Settings(model=args.model)
@@ -214,6 +214,31 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(label_experiments.markdown(results))
     return EXIT_OK
+
+
+def cmd_insights(args: argparse.Namespace) -> int:
+    from callinsights.data.labels import LabelFileError
+    from callinsights.data.outputs import OutputError
+    from callinsights.pipelines import insights
+
+    try:
+        written = insights.run(args.data_dir, args.predictions, args.labels, args.topics, args.seed, args.out_dir)
+    except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not Path(args.predictions).is_file():
+        print(f"{args.predictions}: not found, so no PPI rate or finding was written; run `make analyze` first",
+              file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    """``notebooks`` and ``reports``: their modules own their options."""
+    from callinsights.pipelines import notebooks, reports
+
+    return {"notebooks": notebooks.main, "reports": reports.main}[args.command](args.rest)
 
 
 def _positive(value: str) -> int:
@@ -355,6 +380,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
+                       formatter_class=_Formatter,
+                       description=_wrap("Features and call driver of every call, the label rates by driver and team "
+                                   "corrected by the hand labels (prediction-powered inference), and the "
+                                   "comparisons that hold. Writes results/call_insights.csv, ppi_rates.csv and "
+                                   "findings.csv; notebook 05 shows the same tables."))
+    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
+    p.add_argument("--labels", default=str(config.LABELS_FILE), help="hand labels that correct them")
+    p.add_argument("--topics", type=_positive, default=None, help="number of drivers (default: by silhouette)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
+    p.add_argument("--out-dir", default=None, help="write here instead of results/")
+    p.set_defaults(func=cmd_insights)
+
+    for name, what in (("notebooks", "run or check the numbered notebooks (`notebooks run --help`)"),
+                       ("reports", "render reports/ from the executed notebooks and results (`reports all`)")):
+        p = sub.add_parser(name, help=what, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_forward)
     return parser
 
 

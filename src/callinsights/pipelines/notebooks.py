@@ -1,11 +1,11 @@
 """Running the numbered notebooks top to bottom, rendering them, and checking the committed ones.
 
-``python -m callinsights.pipelines.notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
+``python -m callinsights notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
 ``notebooks/NN_*.ipynb`` in order with papermill (kernel ``python3``, working directory ``notebooks/``), writes each
 executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``
-(:mod:`callinsights.reporting.rendering`); ``python -m callinsights.pipelines.reports index`` then writes the summary page.
+(:mod:`callinsights.reporting.rendering`); ``python -m callinsights reports index`` then writes the summary page.
 
-``python -m callinsights.pipelines.notebooks check [NOTEBOOK ...]`` verifies that every committed notebook was run top to
+``python -m callinsights notebooks check [NOTEBOOK ...]`` verifies that every committed notebook was run top to
 bottom: it has outputs, execution counts 1..n in order, no error output, a cell tagged ``parameters`` and no
 ``sys.path`` edit. It prints one message per problem and exits non-zero when there is any.
 
@@ -269,7 +269,7 @@ def check_notebook(path: str | Path) -> list[str]:
     except Exception as err:  # a broken file is a finding here, whatever the reader raised
         return [f"{name}: cannot be read as a notebook ({type(err).__name__}: {err})"]
     problems = []
-    rerun = f"run it with `python -m callinsights.pipelines.notebooks run --only {name[:2]}`"
+    rerun = f"run it with `python -m callinsights notebooks run --only {name[:2]}`"
     code = [(i, c) for i, c in enumerate(nb.cells, start=1) if c.cell_type == "code" and _source(c).strip()]
     if not any(c.get("outputs") for _, c in code):
         problems.append(f"{name}: no outputs; {rerun}")
@@ -365,7 +365,7 @@ def _parse_parameter(pair: str) -> tuple[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m callinsights.pipelines.notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="callinsights notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks in order and render reports/<name>.html")
     run.add_argument("--only", action="append", metavar="NN", help="only notebooks whose name starts so (repeatable)")

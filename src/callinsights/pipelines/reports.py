@@ -1,6 +1,6 @@
 """Building the reviewer's reports from the executed notebooks and the results files.
 
-``python -m callinsights.pipelines.reports all`` (what ``make reports`` runs) renders every executed ``notebooks/NN_*.ipynb``
+``python -m callinsights reports all`` (what ``make reports`` runs) renders every executed ``notebooks/NN_*.ipynb``
 into ``reports/NN_*.html`` (no code) and ``reports/NN_*-code.html`` (with code), then writes ``reports/index.html``,
 the summary page. ``render`` and ``index`` do one half each; ``check`` opens every page in headless Chromium and
 lists each request to another host, console error and image that does not load.
@@ -31,7 +31,7 @@ def render_all(notebooks_dir: str | Path = config.NOTEBOOKS_DIR, reports_dir: st
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m callinsights.pipelines.reports", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="callinsights reports", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["all", "render", "index", "check"])
     parser.add_argument("--only", action="append", metavar="NN", help="render only notebooks whose name starts so")
     parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help="folder of executed notebooks")

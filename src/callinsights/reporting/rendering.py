@@ -330,7 +330,7 @@ def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str 
         nb = nbformat.read(str(notebook), as_version=4)
     except Exception as err:  # whatever nbformat raised, the reader needs the file's name and what to do
         raise ValueError(f"{notebook}: cannot be read as a notebook ({type(err).__name__}: {err}); "
-                         "re-run it with `python -m callinsights.pipelines.notebooks run`") from None
+                         "re-run it with `python -m callinsights notebooks run`") from None
     html_dir = Path(html_dir)
     html_dir.mkdir(parents=True, exist_ok=True)
     reviewer = html_dir / f"{notebook.stem}.html"

@@ -31,10 +31,10 @@ FINDINGS_FILE = config.RESULTS_DIR / "findings.csv"
 MAX_FINDINGS_SHOWN = 12
 #: How each results file is made, for the line that says it is missing.
 MAKES = {
-    "metrics.json": "run notebook 04 (`python -m callinsights.pipelines.notebooks run --only 04`)",
-    "predictions.csv": "run `make analyze` or notebook 03",
-    "call_insights.csv": "run notebook 05 (`python -m callinsights.pipelines.notebooks run --only 05`)",
-    "findings.csv": "written by notebook 05 once it exports its findings",
+    "metrics.json": "run `python -m callinsights evaluate`",
+    "predictions.csv": "run `make analyze`",
+    "call_insights.csv": "run `python -m callinsights insights`",
+    "findings.csv": "run `python -m callinsights insights` (after `make analyze`)",
 }
 
 
@@ -327,7 +327,7 @@ def build_index(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str |
     findings = tested_findings(src)
     parts = [
         "<h1>Customer-support calls: labels, their reliability, and what they show</h1>",
-        "<p>Built by <code>python -m callinsights.pipelines.reports index</code> from the files in <code>results/</code>; "
+        "<p>Built by <code>python -m callinsights reports index</code> from the files in <code>results/</code>; "
         "every number below is read or computed from them.</p>",
         in_short(src, findings),
         question_labels(src),
