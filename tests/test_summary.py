@@ -74,7 +74,7 @@ def test_a_missing_file_leaves_its_part_out_and_says_how_to_make_it(results, tmp
     (results / "metrics.json").write_text("{truncated")
     page = summary.build_index(results, tmp_path / "reports")
     text = text_of(page)
-    assert "call_insights.csv not found" in text and "notebook 05" in text
+    assert "call_insights.csv not found" in text and "python -m callinsights insights" in text
     assert "metrics.json could not be read (JSONDecodeError" in text
     assert "calls labelled" in text  # what the remaining file answers is still there
     assert "tested findings survive" not in text
