@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: First characters that make a spreadsheet evaluate a cell (OWASP, "CSV Injection").
@@ -123,3 +126,31 @@ def _mode_for(path: Path) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as plain JSON: numpy and pandas scalars as numbers, NaN as None, frames as lists of records.
+
+    Args:
+        value: Numbers, strings, dicts, lists, Series (as dicts) and DataFrames (as records), nested freely.
+
+    Returns:
+        Something ``json.dumps`` writes as strict JSON.
+    """
+    if isinstance(value, pd.DataFrame):
+        if not isinstance(value.index, pd.RangeIndex):  # a named index is data too (e.g. the metric of each row)
+            value = value.reset_index()
+        return [json_ready(row) for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

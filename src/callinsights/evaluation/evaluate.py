@@ -22,6 +22,7 @@ from callinsights.evaluation.calibration import (brier_score, calibration_summar
 from callinsights.data.labels import TASKS
 from callinsights.evaluation.metrics import (INVALID, PROBA_COLUMNS, by_call, classification_metrics,  # noqa: F401
                                   clean_predictions, confusion_frame)
+from callinsights.data.outputs import json_ready  # noqa: F401  (notebook 04 builds metrics.json with it)
 from callinsights.text.redact import redact
 
 
@@ -225,31 +226,3 @@ def mistakes(gold: pd.DataFrame, preds: pd.DataFrame, texts: Mapping[str, str], 
     columns = ["file", "task", "truth", "predicted", "confidence", "customer_text"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("confidence", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` as plain JSON: numpy and pandas scalars as numbers, NaN as None, frames as lists of records.
-
-    Args:
-        value: Numbers, strings, dicts, lists, Series (as dicts) and DataFrames (as records), nested freely.
-
-    Returns:
-        Something ``json.dumps`` writes as strict JSON.
-    """
-    if isinstance(value, pd.DataFrame):
-        if not isinstance(value.index, pd.RangeIndex):  # a named index is data too (e.g. the metric of each row)
-            value = value.reset_index()
-        return [json_ready(row) for row in value.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from callinsights import config
+from callinsights.data.outputs import json_ready
 from callinsights.reporting.rendering import render_notebook
 
 KERNEL_NAME = "python3"
@@ -312,16 +313,6 @@ def check_notebooks(paths: Iterable[str | Path]) -> list[str]:
     return [problem for path in paths for problem in check_notebook(path)]
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy and pandas scalars
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def record_metrics(**metrics: Any) -> None:
     """Store a notebook's key numbers in its outputs for tests (call it near the end, before the conclusion).
 
@@ -332,7 +323,7 @@ def record_metrics(**metrics: Any) -> None:
     """
     from IPython.display import display
 
-    data = _jsonable(metrics)
+    data = json_ready(metrics)
     # One line for a person; the numbers themselves sit under METRICS_MIME, where read_metrics finds them.
     display({METRICS_MIME: data, "text/plain": f"key numbers recorded for tests: {', '.join(data)}"}, raw=True)
 
