@@ -1,6 +1,7 @@
-"""The command line: python -m callinsights {data,parse,analyze,models} ...
+"""The command line: python -m callinsights {data,parse,analyze,models,experiments,monitor} ...
 
-Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written.
+Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written; 3 (monitor)
+an alert fired.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ EXIT_OK = 0
 EXIT_INVALID_ANSWERS = 1
 #: Bad input (calls, options, label file, output path, store): nothing written, previous output unchanged.
 EXIT_BAD_INPUT = 2
+#: `monitor` wrote its table and at least one watched quantity of the batch alerts.
+EXIT_ALERT = 3
 
 
 def _roles(pairs: list[str]) -> dict[str, str]:
@@ -219,6 +222,13 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from callinsights.pipelines.monitor import command
+
+    outcome = command(args.batch, args.reference, args.out, allow_mismatch=args.allow_mismatch)
+    return {"ok": EXIT_OK, "alert": EXIT_ALERT}.get(outcome, EXIT_BAD_INPUT)
+
+
 def _positive(value: str) -> int:
     """argparse type: an integer of at least 1."""
     try:
@@ -253,7 +263,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done
   {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
   {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
-     path or store; nothing was written and any previous output is unchanged"""
+     path or store; nothing was written and any previous output is unchanged
+  {EXIT_ALERT}  (monitor) an alert fired on the batch"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("monitor", help="compare a new batch's predictions with the reference run (exit 3: alert)",
+                       formatter_class=_Formatter, epilog=f"exit codes:\n  {EXIT_OK}  no alert\n  {EXIT_ALERT}  an "
+                       f"alert fired (the table is written all the same)\n  {EXIT_BAD_INPUT}  bad input: a missing "
+                       "file, not a predictions table, another configuration, or --out unwritable; nothing written",
+                       description=_wrap("Compare a batch's predictions (the CSV of `analyze --out`) with the "
+                                         "reference run's; see callinsights.evaluation.batch_monitor and "
+                                         "config.MONITOR_THRESHOLDS."))
+    p.add_argument("batch", help="predictions CSV of the new batch")
+    p.add_argument("--reference", default=str(config.PREDICTIONS_FILE), help="predictions CSV of the reference run")
+    p.add_argument("--out", default=str(config.MONITORING_FILE), help="where the table is written (CSV)")
+    p.add_argument("--allow-mismatch", action="store_true", help="compare runs of different configurations")
+    p.set_defaults(func=cmd_monitor)
     return parser
 
 
