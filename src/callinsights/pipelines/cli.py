@@ -1,4 +1,4 @@
-"""The command line: python -m callinsights {data,parse,analyze,models,experiments,monitor} ...
+"""The command line: python -m callinsights {data,parse,analyze,models,experiments,monitor,store} ...
 
 Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written; 3 (monitor)
 an alert fired.
@@ -229,6 +229,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return {"ok": EXIT_OK, "alert": EXIT_ALERT}.get(outcome, EXIT_BAD_INPUT)
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from callinsights.pipelines.store_care import command
+
+    done = command(args.action, args.store, args.keep, args.outputs, args.stale_hours, args.dry_run)
+    return EXIT_OK if done else EXIT_BAD_INPUT
+
+
 def _positive(value: str) -> int:
     """argparse type: an integer of at least 1."""
     try:
@@ -382,6 +389,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(config.MONITORING_FILE), help="where the table is written (CSV)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare runs of different configurations")
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("store", help="what the prediction store holds (info); drop old runs (prune)",
+                       formatter_class=_Formatter, epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  "
+                       "no store at --store, a damaged or busy store, or a bad option; nothing was removed",
+                       description=_wrap("info: size, outputs and runs per configuration, unfinished runs. prune: "
+                                         "keep the last --keep runs of each configuration, then VACUUM."))
+    p.add_argument("action", choices=["info", "prune"], help="info or prune")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="the SQLite store")
+    p.add_argument("--keep", type=_positive, default=3, help="for prune: runs kept per configuration")
+    p.add_argument("--outputs", action="store_true", help="for prune: also drop stored outputs no kept run read")
+    p.add_argument("--stale-hours", type=float, default=24.0,
+                   help="for prune: a run marked running that started longer ago was killed and may go")
+    p.add_argument("--dry-run", action="store_true", help="for prune: say what would go; remove nothing")
+    p.set_defaults(func=cmd_store)
     return parser
 
 
