@@ -272,7 +272,8 @@ def test_help_has_no_markup_documents_exit_codes_and_every_argument():
     top = parser.format_help()
     assert "``" not in top and "exit codes" in top
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"data", "parse", "analyze", "models", "experiments"}
+    assert set(commands) == {"data", "parse", "analyze", "models", "experiments", "insights", "monitor", "store",
+                             "notebooks", "reports"}
     for name, sub in commands.items():
         text = sub.format_help()
         assert "``" not in text, name
@@ -282,3 +283,17 @@ def test_help_has_no_markup_documents_exit_codes_and_every_argument():
     assert "exit codes" in analyze and "needs the label file" in analyze and "--method score" in analyze
     assert "(default: results" in analyze.replace("\n", " ") or "results/predictions.csv" in analyze
     assert analyze.count("(default:") >= 8
+
+
+def test_notebooks_and_reports_take_their_own_options_through_the_one_command_line(capsys):
+    from callinsights.pipelines.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["notebooks", "--help"])
+    assert stop.value.code == 0 and "usage: callinsights notebooks" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["reports", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["analyze", "--bogus"])  # other commands still refuse what they do not know
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -52,3 +52,36 @@ EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))
 # gpt4all's own model folder: a model pulled with `callinsights models pull` lands here, where gpt4all looks too.
 GPT4ALL_MODELS_DIR = Path.home() / ".cache" / "gpt4all"
+
+#: What `callinsights monitor` compares a new batch's predictions with, and where it writes its table.
+MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
+
+#: When `callinsights monitor` raises an alert (``evaluation/batch_monitor.py``). A watched quantity alerts only when
+#: its shift is both larger than its threshold here (a size that matters) and beyond sampling noise (its interval
+#: excludes no shift, or its test's p-value is below ``alpha``), so a large batch is not flagged for a trivial shift
+#: and a small one not for noise.
+MONITOR_THRESHOLDS: dict[str, float] = {
+    # Fewer calls than this on either side (batch or reference) for a quantity: "not enough calls", never an alert.
+    # With 30 calls a share's 95% interval is about +/-0.18 wide and the tests' large-sample approximations begin to
+    # hold; below it an alert would mostly be noise.
+    "min_calls": 30,
+    # Level of every test and interval (0.01: about one false alarm in a hundred per quantity; the label shares of a
+    # task share it, Bonferroni, as they are read together).
+    "alpha": 0.01,
+    # One label's share of the labelled calls moved by this much (0.10 = ten percentage points), either way.
+    "label_share": 0.10,
+    # A task's whole label mix moved by this total variation distance (the share of calls that would have to change
+    # label to turn one mix into the other), tested with a chi-square test of the two mixes.
+    "label_mix_tv": 0.10,
+    # Mean confidence of a task moved by this much (confidences lie in [1/labels, 1]), either way.
+    "confidence": 0.05,
+    # The share of calls whose answer could not be read as labels rose by this much.
+    "invalid_share": 0.05,
+    # Median prompt tokens per call changed by this factor, either way (longer calls, or a broken parse that drops
+    # turns).
+    "tokens_ratio": 1.25,
+    # Median model seconds per call rose by this factor (a slower machine or engine; machine load alone can do it).
+    "seconds_ratio": 1.5,
+    # The share of calls longer than the model's context (read in windows) rose by this much.
+    "windowed_share": 0.05,
+}

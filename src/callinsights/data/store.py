@@ -8,6 +8,11 @@
   are in ``outputs`` and the next run resumes from them.
 - ``run_labels``: the labels a run gave each call (after calibration), so label distributions can be compared
   across runs without any gold labels.
+
+Care (:meth:`Store.info`, :meth:`Store.prune`, :meth:`Store.vacuum`; ``callinsights store info|prune``): runs pile
+up with every analysis; pruning keeps the last runs of each configuration (:mod:`callinsights.data.store_care`)
+and, on request, drops the outputs no kept run read. Every change is one SQLite transaction taken with the write
+lock, so a run writing at the same time waits or is waited for, and nothing is ever left half-deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from callinsights.data.store_care import STALE_RUN_HOURS, PruneReport, StoreInfo, describe, prune_plan
 
 #: The layout this code writes, kept in SQLite's ``user_version`` header. 0 is a store made before the layout was
 #: versioned (its ``runs`` table may lack ``error``); it is migrated on opening. A higher number than this is a
@@ -106,6 +113,10 @@ class OutputKey:
     def key(self) -> str:
         """The primary key string."""
         return "|".join((self.model_hash[:16], self.engine, self.method, self.prompt_version, self.text_hash))
+
+
+#: How long a prune or vacuum waits for another process's write to finish before giving up (milliseconds).
+_BUSY_MS = 30_000
 
 
 class StoreError(RuntimeError):
@@ -272,6 +283,78 @@ class Store:
     def outputs(self) -> pd.DataFrame:
         """Every stored raw output."""
         return pd.read_sql_query("SELECT * FROM outputs", self.db)
+
+    def info(self, now: float | None = None) -> StoreInfo:
+        """What the store holds (:func:`callinsights.data.store_care.describe`)."""
+        return describe(self.db, self.path, now)
+
+    def prune(self, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS, dry_run: bool = False,
+              now: float | None = None) -> PruneReport:
+        """Keep the last ``keep`` runs of each configuration; delete the older runs and the labels they recorded.
+
+        - A configuration is :func:`callinsights.data.store_care.run_configuration`'s; "last" is by run id (start
+          order). Runs ``running`` that started less than ``stale_hours`` ago may be going on in another process:
+          they are always kept and do not count among the ``keep``; older ones were killed and count like finished
+          runs.
+        - Outputs are not runs: a re-run over the same calls reads them instead of running the model. They stay
+          unless ``outputs`` is set; then an output goes when no kept run can have read it. What a run read is told
+          by its recorded labels (the calls) and its configuration (model file hash, method, prompt version; not the
+          engine name, which a server's outputs replace by the served model's id, so this errs towards keeping). A
+          kept run with no recorded labels (failed, or still running) keeps every output of its configuration, and
+          outputs written since a live run started are kept. Outputs that only the experiments read (topic swaps,
+          cross-validation) belong to no run and go: they are recomputed when next needed.
+        - All deletions are one transaction under SQLite's write lock (waiting up to 30 s for another writer), so a
+          failure or a kill deletes nothing. Space is given back by :meth:`vacuum`, not here.
+
+        Args:
+            keep: Runs to keep per configuration (at least 1).
+            outputs: Also delete outputs no kept run can have read.
+            stale_hours: Age after which a ``running`` run counts as killed.
+            dry_run: Say what would go; delete nothing.
+            now: The time runs' ages are measured from (default: now).
+
+        Raises:
+            ValueError: ``keep`` below 1.
+            StoreError: Another process held the write lock for longer than 30 s.
+        """
+        if keep < 1:
+            raise ValueError(f"keep={keep}: keep at least 1 run per configuration")
+        now = now or time.time()
+        self.db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock now, so nothing changes between reading and deleting
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"{self.path}: another process is writing to the store ({err}); nothing was removed; "
+                             "run again when it has finished") from None
+        try:
+            report, doomed_outputs = prune_plan(self.db, keep, outputs, stale_hours, now)
+            if not dry_run:
+                doomed = [(int(r),) for r in report.removed_runs["run_id"]]
+                self.db.executemany("DELETE FROM run_labels WHERE run_id = ?", doomed)
+                self.db.executemany("DELETE FROM runs WHERE run_id = ?", doomed)
+                orphans = self.db.execute("DELETE FROM run_labels WHERE run_id NOT IN (SELECT run_id FROM runs)")
+                report.removed_run_labels += orphans.rowcount
+                self.db.executemany("DELETE FROM outputs WHERE key = ?", [(k,) for k in doomed_outputs])
+        except BaseException:
+            self.db.rollback()
+            raise
+        if dry_run:
+            self.db.rollback()
+        else:
+            self.db.commit()
+        return report
+
+    def vacuum(self) -> bool:
+        """Rebuild the file without the space deleted rows left (SQLite's VACUUM); False when another process kept
+        the store busy for 30 s (nothing is lost: the space is reclaimed next time)."""
+        self.db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        try:
+            self.db.execute("VACUUM")
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                return False
+            raise
+        return True
 
 
 def _plain(value):

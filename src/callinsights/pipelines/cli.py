@@ -1,411 +1,42 @@
-"""The command line: python -m callinsights {data,parse,analyze,models,experiments,insights,notebooks,reports} ...
+"""The command line: python -m callinsights COMMAND ... (``--help`` lists the commands).
 
-Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written.
+Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written; 3 (monitor)
+an alert fired. Each command lives with its kind: :mod:`callinsights.pipelines.cli_jobs` (data, parse, analyze,
+models) and :mod:`callinsights.pipelines.cli_results` (experiments, insights, monitor, store, notebooks, reports).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
-from pathlib import Path
 
-from callinsights import config
-EXIT_OK = 0
-#: The run finished and its CSV is written, but some answers could not be read as labels.
-EXIT_INVALID_ANSWERS = 1
-#: Bad input (calls, options, label file, output path, store): nothing written, previous output unchanged.
-EXIT_BAD_INPUT = 2
-
-
-def _roles(pairs: list[str]) -> dict[str, str]:
-    roles = {}
-    for pair in pairs:
-        label, sep, role = pair.rpartition("=")
-        if not sep or role not in ("customer", "agent", "meta"):
-            raise SystemExit(f"--speaker {pair!r}: write LABEL=ROLE with ROLE customer, agent or meta")
-        roles[label] = role
-    return roles
-
-
-def cmd_data(args: argparse.Namespace) -> int:
-    from callinsights.data.client import link_client_data
-
-    for line in link_client_data(Path(args.source), Path(args.target)):
-        print(line)
-    return 0
-
-
-def _read_calls_or_explain(folder: str, roles: dict[str, str]):
-    """Read the calls; None (after saying why on stderr) when no call could be read, so nothing is overwritten."""
-    from callinsights.data.transcripts import read_calls
-
-    turns, report = read_calls(folder, roles)
-    print(report.summary(), file=sys.stderr)
-    if not report.files_read:
-        print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
-              "previous output is left as it was", file=sys.stderr)
-        return None
-    return turns, report
-
-
-def cmd_parse(args: argparse.Namespace) -> int:
-    from callinsights.data.outputs import OutputError, check_output_file, write_csv
-    from callinsights.text.redact import redact
-    from callinsights.data.transcripts import TURN_COLUMNS, turns_frame
-
-    try:
-        roles = _roles(args.speaker)
-        check_output_file(args.out)
-        read = _read_calls_or_explain(args.dir, roles)
-    except (FileNotFoundError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if read is None:
-        return EXIT_BAD_INPUT
-    frame = turns_frame(read[0])[TURN_COLUMNS]
-    if args.redact:
-        frame["text"] = frame["text"].map(redact)
-    try:
-        write_csv(frame, args.out)
-    except OSError as err:
-        print(f"error: {args.out}: could not be written ({err}); the previous file, if any, is unchanged",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    customer = int((frame["role"] == "customer").sum())
-    how = "redacted" if args.redact else "NOT redacted (--no-redact)"
-    print(f"{len(frame)} turns ({customer} customer), {how}, written to {args.out}")
-    return EXIT_OK
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from callinsights.classify.runner import label_calls
-    from callinsights.classify.settings import Settings, texts_for_model
-    from callinsights.schema import PREDICTION_COLUMNS
-    from callinsights.data.labels import LabelFileError, check_fit, load_labels
-    from callinsights.llm.models import ModelError, resolve_model
-    from callinsights.data.outputs import OutputError, check_output_file, write_csv
-    from callinsights.data.store import Store, StoreError
-
-    settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
-                        calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
-                        labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
-                        concurrency=args.concurrency)
-    out = Path(args.out)
-    try:
-        # Everything that can be checked is checked before the first model call: settings, output path, store,
-        # calls, labels.
-        settings.check()
-        if args.backend == "local" and (args.address or args.workers != 1):
-            raise ValueError("--address and --workers are for --backend ray")
-        resolve_model(settings.model)  # a missing or broken model file is named before anything else is read
-        roles = _roles(args.speaker)
-        check_output_file(out, "--out")
-        check_output_file(args.store, "--store")
-        Store(args.store).close()  # damaged or read-only: said now, not after the model has run
-        read = _read_calls_or_explain(args.dir, roles)
-        if read is None:
-            return EXIT_BAD_INPUT
-        texts = texts_for_model(read[0], settings)
-        if not texts:
-            raise ValueError(f"{args.dir}: no call has words to read on the {settings.side} side; nothing written")
-        if args.limit is not None:
-            texts = dict(list(texts.items())[: args.limit])
-        if settings.method == "probe":
-            labels_file = settings.labels_file or config.training_labels_file()
-            try:
-                gold = load_labels(labels_file)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(f"{err} The default method, probe, is fitted on hand labels; without "
-                                        "them use --method score.") from None
-            problems = check_fit(gold, texts, labels_file)
-            if problems:
-                raise LabelFileError("\n".join(problems))
-        compute_missing = None
-        if args.backend == "ray":
-            from callinsights.classify.ray_backend import RayCompute
-
-            compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
-        with Store(args.store) as store:
-            result = label_calls(texts, settings, store, progress=not args.quiet, compute_missing=compute_missing,
-                                 announce=True)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ValueError, ModelError, StoreError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except sqlite3.Error as err:
-        print(f"error: {args.store}: the prediction store failed ({err}); move it aside and run again",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    predictions = result.predictions[PREDICTION_COLUMNS]
-    try:
-        write_csv(predictions, out, float_format="%.4f")
-    except OSError as err:
-        print(f"error: {out}: could not be written ({err}); the labels are in the store {args.store} (run "
-              f"{result.run_id}): run again with another --out to write them without model time", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    invalid = int((~predictions["valid"]).sum())
-    print(
-        f"{len(predictions)} calls labelled ({result.n_cached} from the store, {result.n_computed} computed, "
-        f"{invalid} invalid) in {result.seconds:.1f} s -> {out}  [run {result.run_id} in {args.store}]"
-    )
-    for task in ("sentiment", "outcome"):
-        counts = predictions[task].fillna("invalid").value_counts()
-        print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
-    return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from callinsights.llm.models import KNOWN_MODELS, ModelError, find_on_disk, pull_model, resolve_model
-
-    try:
-        if args.action == "pull":
-            print(f"{args.name}: {pull_model(args.name)}")
-            return EXIT_OK
-        for name, file_name in KNOWN_MODELS.items():
-            try:
-                where = resolve_model(name).path
-            except ModelError:
-                where = "not on disk (python -m callinsights models pull %s)" % name
-            print(f"{name:14s} {file_name:36s} {where}")
-        print(f"default: {resolve_model(None).name}")
-    except ModelError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
-
-
-def cmd_experiments(args: argparse.Namespace) -> int:
-    from datetime import date
-
-    import pandas as pd
-
-    from callinsights.pipelines import label_experiments
-    from callinsights.classify.runner import Settings
-    from callinsights.llm.models import ModelError
-    from callinsights.data.store import Store, StoreError
-    from callinsights.data.transcripts import read_calls
-
-    readings = {name: path for name, path in (("guideline", config.GUIDELINE_LABELS_FILE),
-                                              ("client", config.LABELS_FILE)) if path.is_file()}
-    if not readings:
-        print(f"error: no label file in {config.DATA_DIR}; run `make data`", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not config.INSIGHTS_FILE.is_file():
-        print(f"error: {config.INSIGHTS_FILE} is missing (its call drivers give accuracy by driver); run "
-              "`python -m callinsights insights` or restore it from git", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
-    settings = Settings(model=args.model)
-    try:
-        turns, report = read_calls(args.dir)
-        with Store(args.store) as store:
-            results = label_experiments.run(turns, store, settings, {k: str(v) for k, v in readings.items()},
-                                            drivers, repeats=args.repeats, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    heading = f"{date.today():%Y-%m-%d} · probe variants, flip rate, accuracy by driver"
-    for path in label_experiments.write(results, heading):
-        print(f"wrote {path}")
-    print(label_experiments.markdown(results))
-    return EXIT_OK
-
-
-def cmd_insights(args: argparse.Namespace) -> int:
-    from callinsights.data.labels import LabelFileError
-    from callinsights.data.outputs import OutputError
-    from callinsights.pipelines import insights
-
-    try:
-        written = insights.run(args.data_dir, args.predictions, args.labels, args.topics, args.seed, args.out_dir)
-    except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not Path(args.predictions).is_file():
-        print(f"{args.predictions}: not found, so no PPI rate or finding was written; run `make analyze` first",
-              file=sys.stderr)
-    for path in written:
-        print(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_forward(args: argparse.Namespace) -> int:
-    """``notebooks`` and ``reports``: their modules own their options."""
-    from callinsights.pipelines import notebooks, reports
-
-    return {"notebooks": notebooks.main, "reports": reports.main}[args.command](args.rest)
-
-
-def _positive(value: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: give a number of calls of at least 1 (or leave --limit out)")
-    return number
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after every option's help (unless the help already says it); descriptions and epilogs kept
-    as written, so write them wrapped (see :func:`_wrap`)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or "default" in (action.help or ""):
-            return action.help or ""
-        return super()._get_help_string(action)
-
-
-def _wrap(text: str) -> str:
-    """A description wrapped for the terminal (the formatter keeps line breaks as written)."""
-    return textwrap.fill(" ".join(text.split()), width=100)
-
+from callinsights.pipelines import cli_jobs, cli_results
+from callinsights.pipelines.cli_common import (EXIT_ALERT, EXIT_BAD_INPUT, EXIT_CODES,  # noqa: F401 (used by callers)
+                                               EXIT_INVALID_ANSWERS, EXIT_OK, Formatter)
 
 DESCRIPTION = """\
 callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
 language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."""
 
-EXIT_CODES = f"""exit codes:
-  {EXIT_OK}  done
-  {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
-  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
-     path or store; nothing was written and any previous output is unchanged"""
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="callinsights", description=DESCRIPTION, epilog=EXIT_CODES,
-                                     formatter_class=_Formatter)
+                                     formatter_class=Formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=_Formatter,
-                       description=_wrap("Link the client's call folder and label file into the project's data folder "
-                                   "(symbolic links; nothing is copied or committed)."))
-    p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
-                   help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
-    p.add_argument("--target", default=str(config.DATA_DIR),
-                   help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
-    p.set_defaults(func=cmd_data)
-
-    p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=_Formatter,
-                       epilog=EXIT_CODES,
-                       description=_wrap("Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
-                                   "UTF-16 with a byte-order mark) into speaker turns and write file,turn,speaker,"
-                                   "role,text. The file is meant for reading, so the text is redacted unless "
-                                   "--no-redact is given."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
-    p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
-    p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
-                   help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
-                        "with placeholders such as [NAME]")
-    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
-                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
-    p.set_defaults(func=cmd_parse)
-
-    p = sub.add_parser(
-        "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=_Formatter,
-        epilog=EXIT_CODES,
-        description=_wrap("Label every call under a folder with a local language model and write one row per call. "
-                    "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
-                    "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
-                    "each task among the calls analysed. Without labels use --method score. The output path, "
-                    "the store and the labels are checked before any model time is spent."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
-    p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
-                   help="predictions CSV to write (replaced only when the run succeeds)")
-    p.add_argument("--model", default=None,
-                   help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
-                        "else the embedded SmolLM2-135M")
-    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
-                   help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
-    p.add_argument("--base-url", default=None, help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
-    p.add_argument("--api-key-env", default=None, metavar="VAR",
-                   help="for --engine openai: environment variable holding the API key")
-    p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
-    p.add_argument("--backend", default="local", choices=["local", "ray"],
-                   help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
-    p.add_argument("--address", default=None, help="for --backend ray: the cluster (default: start a local one)")
-    p.add_argument("--workers", type=int, default=1, help="for --backend ray: actors, each loading the engine once")
-    p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
-                   help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
-                        "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
-                        "answer (the only one gpt4all runs)")
-    p.add_argument("--labels", default=None,
-                   help=f"for --method probe: label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name}, the "
-                        f"guideline readers' majority, when {config.DATA_DIR} has it, else "
-                        f"{config.LABELS_FILE.name})")
-    p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
-                   help="for --method score: subtract each answer's mean log-probability over fixed reference "
-                        "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
-                        "not at all (none)")
-    p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
-    p.add_argument("--side", default="customer", choices=["customer", "call"],
-                   help="what the model reads: the customer's turns, or the whole call (an ablation)")
-    p.add_argument("--redact-for-model", action="store_true",
-                   help="the model reads redacted text (outputs shown to readers are redacted either way)")
-    p.add_argument("--store", default=str(config.STORE_FILE),
-                   help="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
-    p.add_argument("--limit", type=_positive, default=None, help="label only the first N calls (N >= 1); default all")
-    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
-                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_analyze)
-
-    p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
-                       formatter_class=_Formatter,
-                       description=_wrap("List the known models and where each is on disk, or pull one with gpt4all "
-                                   "(needs internet; nothing is ever downloaded on its own)."))
-    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
-                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
-    p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
-    p.set_defaults(func=cmd_models)
-
-    p = sub.add_parser("experiments", help="compare the probe's variants held out, measure its topic flip rate",
-                       formatter_class=_Formatter,
-                       description=_wrap("Repeated stratified cross-validation of the probe's variants on the "
-                                   "labelled calls (fitted on each label file, scored against both), the flip rate "
-                                   "under topic swaps, and held-out accuracy by call driver. Writes "
-                                   "results/probe_selection.csv, flip_rates.csv, driver_accuracy.csv and a "
-                                   "section of docs/experiments.md; reads every model output from the store when "
-                                   "it is there."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
-    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
-    p.add_argument("--repeats", type=_positive, default=10, help="fold splits per variant (4 folds each)")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_experiments)
-
-    p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
-                       formatter_class=_Formatter,
-                       description=_wrap("Features and call driver of every call, the label rates by driver and team "
-                                   "corrected by the hand labels (prediction-powered inference), and the "
-                                   "comparisons that hold. Writes results/call_insights.csv, ppi_rates.csv and "
-                                   "findings.csv; notebook 05 shows the same tables."))
-    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
-    p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
-    p.add_argument("--labels", default=str(config.LABELS_FILE), help="hand labels that correct them")
-    p.add_argument("--topics", type=_positive, default=None, help="number of drivers (default: by silhouette)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
-    p.add_argument("--out-dir", default=None, help="write here instead of results/")
-    p.set_defaults(func=cmd_insights)
-
-    for name, what in (("notebooks", "run or check the numbered notebooks (`notebooks run --help`)"),
-                       ("reports", "render reports/ from the executed notebooks and results (`reports all`)")):
-        p = sub.add_parser(name, help=what, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=cmd_forward)
+    cli_jobs.register(sub)
+    cli_results.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in cli_results.FORWARDED:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in cli_results.FORWARDED:  # their modules own their options, --help included
+        args.rest = [*extra, *args.rest]  # REMAINDER takes all from the first word; options before it are extra
     try:
         return args.func(args)
     except SystemExit as stop:  # --speaker's message
