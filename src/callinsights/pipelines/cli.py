@@ -37,10 +37,16 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _read_calls_or_explain(folder: str, roles: dict[str, str]):
-    """Read the calls; None (after saying why on stderr) when no call could be read, so nothing is overwritten."""
-    from callinsights.data.transcripts import read_calls
+    """Read the calls (a folder of .txt/.vtt calls or a turn table); None (after saying why on stderr) when no call
+    could be read, so nothing is overwritten."""
+    from callinsights.data.calls import read_source
+    from callinsights.data.transcripts import TranscriptError
 
-    turns, report = read_calls(folder, roles)
+    try:
+        turns, report = read_source(folder, roles)
+    except TranscriptError as err:  # a turn table that cannot be read at all
+        print(f"error: {err}; nothing was written", file=sys.stderr)
+        return None
     print(report.summary(), file=sys.stderr)
     if not report.files_read:
         print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
@@ -278,6 +284,10 @@ EXIT_CODES = f"""exit codes:
      path or store; nothing was written and any previous output is unchanged"""
 
 
+_SOURCE_HELP = ("folder of calls (.txt, WebVTT .vtt), or a table of turns (.csv, .jsonl, .parquet) with columns "
+                "file,turn,speaker,text and optionally role, as parse writes it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="callinsights", description=DESCRIPTION, epilog=EXIT_CODES,
@@ -295,11 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=_Formatter,
                        epilog=EXIT_CODES,
-                       description=_wrap("Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
-                                   "UTF-16 with a byte-order mark) into speaker turns and write file,turn,speaker,"
-                                   "role,text. The file is meant for reading, so the text is redacted unless "
-                                   "--no-redact is given."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
+                       description=_wrap("Split every call under a folder (subfolders too; .txt and WebVTT .vtt in "
+                                   "any case; UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into "
+                                   "speaker turns and write file,turn,speaker,role,text. The file is meant for "
+                                   "reading, so the text is redacted unless --no-redact is given."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
     p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
                    help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
@@ -311,12 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=_Formatter,
         epilog=EXIT_CODES,
-        description=_wrap("Label every call under a folder with a local language model and write one row per call. "
+        description=_wrap("Label every call under a folder (or in a turn table) with a local language model and "
+                    "write one row per call. "
                     "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
                     "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
                     "each task among the calls analysed. Without labels use --method score. The output path, "
                     "the store and the labels are checked before any model time is spent."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
     p.add_argument("--model", default=None,
