@@ -162,6 +162,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for task in ("sentiment", "outcome"):
         counts = predictions[task].fillna("invalid").value_counts()
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    windowed = predictions[predictions["windowed"]]
+    if len(windowed):
+        print(f"  {len(windowed)} call(s) longer than the model's context ({settings.n_ctx} tokens), labelled from "
+              "their last turns that fit (column windowed): "
+              + ", ".join(f"{row.file} ({row.dropped_turns} turns left out)" for row in windowed.itertuples()))
     return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
 
 
@@ -326,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
                     "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
                     "each task among the calls analysed. Without labels use --method score. The output path, "
-                    "the store and the labels are checked before any model time is spent."))
+                    "the store and the labels are checked before any model time is spent. A call longer than the "
+                    "model's context is labelled from its last turns that fit, and flagged (columns windowed, "
+                    "dropped_turns)."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
