@@ -122,12 +122,13 @@ def test_a_role_outside_the_four_is_a_bad_row(tmp_path):
 
 def test_a_bad_json_line_is_a_bad_row(tmp_path):
     path = tmp_path / "t.jsonl"
-    path.write_text('{"file": "c", "turn": 0, "speaker": "Member", "text": "hi"}\n{"file": "c", "turn": 1,\n\n[1, 2]\n')
+    path.write_text('{"file": "c", "turn": 0, "speaker": "Member", "text": "hi"}\n{"file": "c", "turn": 1,\n\n'
+                    '[1, 2]\n"just text"\n{"file": "c", "turn": 2.0, "speaker": "Member", "text": "bye"}\n')
     turns, report = read_turn_table(path)
-    assert customer_text(turns) == "hi"
+    assert customer_text(turns) == "hi\nbye"  # 2.0 is turn 2, as a spreadsheet may write it
     assert report.bad_rows == [("line 2", "not JSON (Expecting property name enclosed in double quotes at column "
                                           "25)"),
-                               ("line 4", "not a JSON object {...}")]
+                               ("line 4", "not a JSON object {...}"), ("line 5", "not a JSON object {...}")]
 
 
 def test_cells_parse_protected_against_spreadsheet_formulas_are_read_as_said(tmp_path, capsys):

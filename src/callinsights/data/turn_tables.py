@@ -75,6 +75,15 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
+def _whole(text: str) -> int | None:
+    """A turn number: ``3``, or ``3.0`` as a spreadsheet may write it; None when it is no whole number."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
 def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
     """The table's rows as ``(where, {column: text})``, column names lower-cased.
 
@@ -95,11 +104,10 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
-                    record = f"not JSON ({err.msg} at column {err.colno})"
+                    record = {"\0error": f"not JSON ({err.msg} at column {err.colno})"}
                 if not isinstance(record, dict):
-                    record = record if isinstance(record, str) else "not a JSON object {...}"
-                else:
-                    columns += [k for k in record if k not in columns]
+                    record = {"\0error": "not a JSON object {...}"}
+                columns += [k for k in record if k not in columns and k != "\0error"]
                 records.append((f"line {number}", record))
         elif suffix == ".csv":
             text = decode_call(path.read_bytes(), path.name)
@@ -114,7 +122,7 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
         raise TurnTableError(f"{path.name}: reading Parquet needs pyarrow ({err}); pip install pyarrow, or "
                              "write the table as CSV") from None
     except (ValueError, OSError) as err:  # pandas' and pyarrow's parse errors are ValueErrors
-        kind = {".csv": "CSV", ".parquet": "Parquet"}[suffix]
+        kind = {".csv": "CSV", ".parquet": "Parquet"}.get(suffix, "JSON Lines")
         raise TurnTableError(f"{path.name}: cannot be read as {kind} ({str(err).strip()[:200]}); check that it is "
                              f"a {kind} file, or export the table again") from None
     names = {str(c).strip().lower() for c in columns}
@@ -129,13 +137,14 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
     out = []
     for number, (where, record) in enumerate(records, 1):
         where = f"row {number}" if where == "row" else where
-        if isinstance(record, str):
-            out.append((where, {"error": record}))
+        if "\0error" in record:  # a JSON line that is no object: the row is reported, never guessed
+            out.append((where, {"\0error": record["\0error"]}))
             continue
         row = {str(k).strip().lower(): _cell(v) for k, v in record.items()}
         if suffix == ".csv":
             # Undo parse's protection against spreadsheet formulas: `'=x` was written for `=x`.
-            row = {k: v[1:] if v.startswith("'") and v[1:].startswith(FORMULA_STARTS) else v for k, v in row.items()}
+            row = {k: v[1:].strip() if v.startswith("'") and v[1:].startswith(FORMULA_STARTS) else v
+                   for k, v in row.items()}
         out.append((where, row))
     return out
 
@@ -163,16 +172,13 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
     report = TableReport(unit=f"calls in {path.name}")
     calls: dict[str, list[tuple[int, Turn]]] = {}
     for where, row in _rows(path):
-        problem, file = row.get("error"), row.get("file", "")
+        problem, file = row.get("\0error"), row.get("file", "")
         if not problem and file:
             where = f"{where} ({call_id(file)}, turn {row.get('turn') or '?'})"
         role, speaker, text = row.get("role", "").lower(), row.get("speaker", ""), row.get("text", "")
         if role in ("", UNKNOWN) and speaker:
             role = table.get(speaker.lower(), UNKNOWN)
-        try:
-            turn = int(row.get("turn", ""))
-        except ValueError:
-            turn = None
+        turn = _whole(row.get("turn", ""))
         problem = problem or (
             "no file name: the row belongs to no call" if not file
             else f"turn {row.get('turn')!r} is not a whole number" if turn is None
