@@ -19,6 +19,7 @@ than a byte, so a prompt with fewer bytes than the context has room for fits.
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,7 +56,11 @@ def _vocabulary(path: Path):
     from llama_cpp import Llama
 
     with quiet_stderr():
-        return Llama(model_path=str(path), vocab_only=True, verbose=False)
+        vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    # Freed before the interpreter tears llama_cpp down; a cached one left to the garbage collector at exit prints
+    # "Exception ignored in Llama.__del__".
+    atexit.register(vocabulary.close)
+    return vocabulary
 
 
 class ContextBudget:
