@@ -178,4 +178,12 @@ def test_analyze_refuses_an_unreadable_table_before_any_model_time(tmp_path, cap
     said = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and not out.exists()
     assert "error: calls.csv: no column turn" in said
-    assert "as `callinsights parse` writes them; nothing was written" in said
+    assert "as `callinsights parse` writes them" in said and "callinsights: " not in said  # before model time
+
+
+def test_parse_refuses_an_unreadable_table_and_writes_nothing(tmp_path, capsys):
+    table = tmp_path / "calls.jsonl"
+    table.write_text("")
+    out = tmp_path / "turns.csv"
+    assert main(["parse", str(table), "--out", str(out)]) == EXIT_BAD_INPUT
+    assert "error: calls.jsonl: empty file" in capsys.readouterr().err and not out.exists()

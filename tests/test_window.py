@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from callinsights.classify.runner import Classifier
+from callinsights.classify.runner import Classifier, label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.classify.window import ANSWER_TOKENS, ContextBudget, _vocabulary, fit_to_context
+from callinsights.classify.window import ANSWER_TOKENS, ContextBudget, _vocabulary, fit_to_context, window_note
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_call, read_calls
 from callinsights.llm.models import resolve_model
+from callinsights.text.redact import redact
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL_CALLS = FIXTURES / "model_calls"
@@ -130,27 +131,34 @@ def test_the_window_counts_the_tokens_the_engine_reads(classifiers, long_text, m
 
 @pytest.mark.model
 def test_a_long_call_is_labelled_from_its_window_and_flagged(tmp_path):
-    # Answer scoring needs no labels (the probe needs 8 and more labelled calls to fit; its reading of the window is
-    # tested above). The run is the same for every method: windows first, then the store and the model.
-    for path in MODEL_CALLS.glob("*.txt"):
+    # The default method, probe, fitted on the twelve labelled fixture calls; the long call is not labelled.
+    for path in (FIXTURES / "probe_calls").glob("*.txt"):
         (tmp_path / path.name).write_text(path.read_text())
     long_call(tmp_path)
-    settings = Settings(model=EMBEDDED, method="score", calibration="batch", n_ctx=N_CTX, threads=1)
+    settings = Settings(model=EMBEDDED, n_ctx=N_CTX, threads=1, labels_file=str(FIXTURES / "probe_calls_labels.csv"))
     texts = texts_for_model(read_calls(tmp_path)[0], settings)
     with Store(tmp_path / "runs.sqlite") as store:
-        classifier = Classifier(settings, store)
-        try:
-            first = classifier.run(texts, progress=False)
-            again = classifier.run(texts, progress=False)
-            window = budget("score").window(texts["long_angry"])
+        first = label_calls(texts, settings, store, progress=False)
+        again = label_calls(texts, settings, store, progress=False)
+        window = budget("probe").window(texts["long_angry"])
+        with Classifier(settings, None, read_labels=False) as classifier:
             stored = store.get(classifier.key(window.text))
-        finally:
-            classifier.close()
     rows = first.predictions.set_index("file")
     assert rows.loc["long_angry", "windowed"] and rows.loc["long_angry", "dropped_turns"] == window.dropped_turns > 0
     assert rows.loc["long_angry", "valid"] and rows.loc["long_angry", "sentiment"] in ("positive", "negative", "neutral")
+    # Its evidence is one of the window's turns (redacted for reading): the probe read the window, turn by turn.
+    assert rows.loc["long_angry", "evidence_sentiment"] in [redact(t) for t in window.text.split("\n")]
     others = rows.drop(index="long_angry")
     assert not others["windowed"].any() and (others["dropped_turns"] == 0).all()
     # What the model read is the window, stored under its own text: a re-run is served from the store.
     assert stored is not None and again.n_cached == len(texts)
     assert again.predictions.drop(columns="cached").equals(first.predictions.drop(columns="cached"))
+
+
+def test_analyze_names_the_windowed_calls_and_says_nothing_when_none_is():
+    import pandas as pd
+
+    predictions = pd.DataFrame({"file": ["a", "long_b"], "windowed": [False, True], "dropped_turns": [0, 12]})
+    assert window_note(predictions, 512) == ("  1 call(s) longer than the model's context (512 tokens), labelled from "
+                                             "their last turns that fit (column windowed): long_b (12 turns left out)\n")
+    assert window_note(predictions.iloc[:1], 512) == ""

@@ -158,3 +158,13 @@ def fit_to_context(texts: dict[str, str], settings: Settings, model: ModelInfo
     windows = {cid: budget.window(text) for cid, text in texts.items()}
     return ({cid: w.text for cid, w in windows.items()},
             {cid: w for cid, w in windows.items() if w.windowed})
+
+
+def window_note(predictions, n_ctx: int) -> str:
+    """A line naming the calls read from a window (with a newline), or nothing: ``analyze`` prints it."""
+    windowed = predictions[predictions["windowed"]]
+    if windowed.empty:
+        return ""
+    calls = ", ".join(f"{row.file} ({row.dropped_turns} turns left out)" for row in windowed.itertuples())
+    return (f"  {len(windowed)} call(s) longer than the model's context ({n_ctx} tokens), labelled from their last "
+            f"turns that fit (column windowed): {calls}\n")

@@ -37,16 +37,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _read_calls_or_explain(folder: str, roles: dict[str, str]):
-    """Read the calls (a folder of .txt/.vtt calls or a turn table); None (after saying why on stderr) when no call
-    could be read, so nothing is overwritten."""
+    """Read the calls (folder or turn table: a bad table raises a ValueError); None, saying why, when none is read."""
     from callinsights.data.calls import read_source
-    from callinsights.data.transcripts import TranscriptError
 
-    try:
-        turns, report = read_source(folder, roles)
-    except TranscriptError as err:  # a turn table that cannot be read at all
-        print(f"error: {err}; nothing was written", file=sys.stderr)
-        return None
+    turns, report = read_source(folder, roles)
     print(report.summary(), file=sys.stderr)
     if not report.files_read:
         print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
@@ -56,7 +50,7 @@ def _read_calls_or_explain(folder: str, roles: dict[str, str]):
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from callinsights.data.outputs import OutputError, check_output_file, write_csv
+    from callinsights.data.outputs import check_output_file, write_csv
     from callinsights.text.redact import redact
     from callinsights.data.transcripts import TURN_COLUMNS, turns_frame
 
@@ -64,7 +58,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         roles = _roles(args.speaker)
         check_output_file(args.out)
         read = _read_calls_or_explain(args.dir, roles)
-    except (FileNotFoundError, OutputError) as err:
+    except (FileNotFoundError, ValueError) as err:  # an output path or a turn table that cannot be used
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if read is None:
@@ -89,6 +83,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from callinsights.classify.runner import label_calls
     from callinsights.classify.settings import Settings, texts_for_model
+    from callinsights.classify.window import window_note
     from callinsights.schema import PREDICTION_COLUMNS
     from callinsights.data.labels import LabelFileError, check_fit, load_labels
     from callinsights.llm.models import ModelError, resolve_model
@@ -162,11 +157,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for task in ("sentiment", "outcome"):
         counts = predictions[task].fillna("invalid").value_counts()
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
-    windowed = predictions[predictions["windowed"]]
-    if len(windowed):
-        print(f"  {len(windowed)} call(s) longer than the model's context ({settings.n_ctx} tokens), labelled from "
-              "their last turns that fit (column windowed): "
-              + ", ".join(f"{row.file} ({row.dropped_turns} turns left out)" for row in windowed.itertuples()))
+    print(window_note(predictions, settings.n_ctx), end="")
     return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
 
 
@@ -287,10 +278,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
   {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
      path or store; nothing was written and any previous output is unchanged"""
-
-
-_SOURCE_HELP = ("folder of calls (.txt, WebVTT .vtt), or a table of turns (.csv, .jsonl, .parquet) with columns "
-                "file,turn,speaker,text and optionally role, as parse writes it")
+_SOURCE_HELP = "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,13 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=_Formatter,
         epilog=EXIT_CODES,
         description=_wrap("Label every call under a folder (or in a turn table) with a local language model and "
-                    "write one row per call. "
-                    "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
+                    "write one row per call. The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
                     "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
                     "each task among the calls analysed. Without labels use --method score. The output path, "
                     "the store and the labels are checked before any model time is spent. A call longer than the "
-                    "model's context is labelled from its last turns that fit, and flagged (columns windowed, "
-                    "dropped_turns)."))
+                    "model's context is read from its last turns that fit (column windowed)."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
