@@ -75,7 +75,8 @@ def test_hostile_folder_is_labelled_end_to_end(hostile_run):
     assert not any(cell.startswith(("=", "+", "-", "@")) for column in frame for cell in frame[column])
     # Everything dropped is said on screen, with the reason.
     for said in ("skipped empty.txt: empty file", "skipped agent_only.txt: no customer turn",
-                 "ignored 1 file(s) not ending in .txt: export_log.csv", "4 call files parsed, 2 skipped"):
+                 "ignored 1 file(s) not ending in .txt or .vtt: export_log.csv",
+                 "read 4 of 6 files (.txt 4); skipped 2:"):
         assert said in done.stderr
 
 

@@ -108,7 +108,7 @@ def test_one_bad_file_never_stops_the_others(fixture_calls):
     assert set(group_calls(turns)) == {"continuation", "irregular_labels", "meta_lines", "unknown_speaker"}
     assert report.unknown_speakers == [("unknown_speaker.txt", "Supervisor")]
     summary = report.summary()
-    assert "4 call files parsed, 4 skipped." in summary
+    assert "read 4 of 8 files (.txt 4); skipped 4:" in summary
     assert "skipped binary.txt: binary content" in summary
 
 

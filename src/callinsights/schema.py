@@ -23,9 +23,11 @@ PROBA_COLUMNS = {
     "follow-up action needed": "p_follow_up",
 }
 
-#: The columns of ``results/predictions.csv``, in order.
+#: The columns of ``results/predictions.csv``, in order. ``windowed``: the call was longer than the model's context and
+#: was read from its last turns that fit; ``dropped_turns``: how many of its turns were left out
+#: (:mod:`callinsights.classify.window`).
 PREDICTION_COLUMNS = [
     "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
-    "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "prompt_tokens", "seconds",
-    "cached", "model_hash", "held_out", "evidence_sentiment", "evidence_outcome", "raw",
+    "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "windowed", "dropped_turns",
+    "prompt_tokens", "seconds", "cached", "model_hash", "held_out", "evidence_sentiment", "evidence_outcome", "raw",
 ]

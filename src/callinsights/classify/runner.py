@@ -32,9 +32,10 @@ from callinsights import config
 from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
 from callinsights.classify.probe_labels import label_with_probe
 from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
+from callinsights.classify.window import fit_to_context
 from callinsights.data.labels import load_labels
 from callinsights.data.store import OutputKey, Store, text_hash
-from callinsights.data.transcripts import read_calls
+from callinsights.data.calls import read_source
 from callinsights.llm.engines import Branch, load_engine
 from callinsights.llm.models import resolve_model
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
@@ -61,6 +62,7 @@ class Classifier:
         self.prompt_version = prompt_version(settings)
         self._engine = None
         self._texts: dict[str, str] = {}
+        self._windows: dict = {}  # calls longer than the context: call id -> its window (classify.window)
         # The probe's labels are read up front, so a missing label file fails before any model time is spent.
         self._gold = self._load_gold() if settings.method == "probe" and read_labels else None
 
@@ -172,6 +174,7 @@ class Classifier:
             The predictions and the run's bookkeeping.
         """
         start = time.perf_counter()
+        texts, self._windows = fit_to_context(texts, self.settings, self.model)  # a call that fits is unchanged
         run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
                                        "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
         try:
@@ -265,6 +268,8 @@ class Classifier:
         frame["prompt_version"] = self.prompt_version
         frame["calibration"] = s.calibration if s.method == "score" else ""
         frame["side"] = s.side
+        frame["windowed"] = frame["file"].isin(list(self._windows))
+        frame["dropped_turns"] = [getattr(self._windows.get(cid), "dropped_turns", 0) for cid in frame["file"]]
         # The model's own words are shown to readers: redacted like any call text.
         frame["raw"] = frame["raw"].map(lambda out: redact(out["text"]) if "text" in out else round_logprobs(out))
         return frame[PREDICTION_COLUMNS]
@@ -326,7 +331,7 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
     """Parse a folder of calls and label every call: the library form of ``python -m callinsights analyze``.
 
     Args:
-        folder: Folder of ``.txt`` calls.
+        folder: Folder of ``.txt`` and ``.vtt`` calls, or a turn table (:func:`callinsights.data.calls.read_source`).
         settings: How to label (defaults: :class:`Settings`).
         store_path: The SQLite store.
         progress: Show a progress bar.
@@ -335,7 +340,7 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
     """
     settings = settings or Settings()
-    turns, report = read_calls(folder)
+    turns, report = read_source(folder)
     with Store(store_path) as store:
         result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress)
     result.skipped = report.skipped

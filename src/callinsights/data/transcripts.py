@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 CUSTOMER, AGENT, META, UNKNOWN = "customer", "agent", "meta", "unknown"
 
@@ -94,12 +94,14 @@ class ParseReport:
     """What a folder parse met besides clean speech: skipped files and irregular lines.
 
     Attributes:
-        files_read: Files parsed into turns.
+        files_read: Files parsed into turns (calls, for a turn table).
         skipped: ``(file, reason)`` for each file that could not be used.
         unknown_speakers: ``(file, label)`` for each label not in the speaker table.
         irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
         ambiguous: ``(file, line)`` for speech lines that may hold an exporter's note; kept as speech, reported.
-        ignored: Files in the folder that are not ``.txt`` calls (named, so nothing is dropped without a word).
+        ignored: Files in the folder that are not calls (named, so nothing is dropped without a word).
+        formats: Files read by suffix, e.g. ``{".txt": 10, ".vtt": 2}``.
+        unit, suffixes: What ``files_read`` counts (``files``, ``calls in turns.csv``); the suffixes looked for.
     """
 
     files_read: int = 0
@@ -108,10 +110,24 @@ class ParseReport:
     irregular: dict[str, int] = field(default_factory=dict)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)
+    unit: str = "files"
+    suffixes: tuple[str, ...] = (".txt",)
+
+    def add(self, call: list[Turn], suffix: str = "") -> None:
+        """Count one call read: its format, unknown labels, meta lines and lines that may hold a note."""
+        self.files_read += 1
+        self.formats.update({suffix: self.formats.get(suffix, 0) + 1} if suffix else {})
+        self.unknown_speakers += [(t.file, t.speaker) for t in call if t.role == UNKNOWN]
+        for t in (t for t in call if t.role == META):
+            self.irregular[t.kind] = self.irregular.get(t.kind, 0) + 1
+        self.ambiguous += [(call[0].file, line) for line in ambiguous_lines(call)]
 
     def summary(self) -> str:
         """A few lines for a person: files read, what was skipped and why, unknown labels."""
-        lines = [f"{self.files_read} call files parsed, {len(self.skipped)} skipped."]
+        formats = f" ({', '.join(f'{k} {n}' for k, n in sorted(self.formats.items()))})" if self.formats else ""
+        head = f"read {self.files_read} of {self.files_read + len(self.skipped)} {self.unit}{formats}"
+        lines = [head + (f"; skipped {len(self.skipped)}:" if self.skipped else "")]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         if self.unknown_speakers:
             lines.append(
@@ -130,7 +146,7 @@ class ParseReport:
             lines += [f"    {name}: {line[:100]!r}" for name, line in self.ambiguous]
         if self.ignored:
             shown = ", ".join(self.ignored[:10]) + (f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else "")
-            lines.append(f"  ignored {len(self.ignored)} file(s) not ending in .txt: {shown}")
+            lines.append(f"  ignored {len(self.ignored)} file(s) not ending in {' or '.join(self.suffixes)}: {shown}")
         return "\n".join(lines)
 
 
@@ -236,7 +252,17 @@ def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Tur
             customer turn.
     """
     path = Path(path)
-    data = path.read_bytes()
+    turns = parse_text(decode_call(path.read_bytes(), path.name), path.name, roles)
+    check_customer(turns, path.name)
+    return turns
+
+
+def decode_call(data: bytes, name: str) -> str:
+    """The text of a call file's bytes: UTF-8 (a byte-order mark allowed), or UTF-16/32 with a byte-order mark.
+
+    Raises:
+        TranscriptError: Empty, binary (NUL bytes), or not decodable; the message starts with ``name``.
+    """
     # Windows tools export UTF-16 with a byte-order mark; its NUL bytes are text, not binary content.
     for bom, encoding in _UTF16_BOMS:
         if data.startswith(bom):
@@ -244,33 +270,36 @@ def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Tur
                 data = data[len(bom):].decode(encoding).encode("utf-8")
             except UnicodeDecodeError as err:
                 raise TranscriptError(
-                    f"{path.name}: starts with a {encoding.upper()} byte-order mark but is not valid {encoding.upper()} "
+                    f"{name}: starts with a {encoding.upper()} byte-order mark but is not valid {encoding.upper()} "
                     f"(offset {err.start + len(bom)}); re-export it as UTF-8 text"
                 ) from None
             break
     if b"\x00" in data:
-        raise TranscriptError(f"{path.name}: binary content (NUL bytes); a call file must be plain text")
+        raise TranscriptError(f"{name}: binary content (NUL bytes); a call file must be plain text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise TranscriptError(
-            f"{path.name}: not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); "
+            f"{name}: not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); "
             "re-export it as UTF-8 text"
         ) from None
     if not text.strip():
-        raise TranscriptError(f"{path.name}: empty file")
-    turns = parse_text(text, path.name, roles)
+        raise TranscriptError(f"{name}: empty file")
+    return text
+
+
+def check_customer(turns: list[Turn], name: str) -> None:
+    """Raise TranscriptError naming ``name`` and the speakers found when no turn is the customer's."""
     if not any(t.role == CUSTOMER for t in turns):
         labels = sorted({t.speaker for t in turns if t.speaker})
         raise TranscriptError(
-            f"{path.name}: no customer turn (speakers found: {', '.join(labels) or 'none'}); "
+            f"{name}: no customer turn (speakers found: {', '.join(labels) or 'none'}); "
             "if the customer has another label, map it with --speaker LABEL=customer"
         )
-    return turns
 
 
-def call_files(folder: str | Path) -> tuple[list[Path], list[str]]:
-    """The call files under a folder, subfolders included: every file ending in ``.txt`` in any case.
+def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> tuple[list[Path], list[str]]:
+    """The call files under a folder, subfolders included: every file ending in one of ``suffixes`` in any case.
 
     Returns:
         The call files in natural order (by name, then folder), and the other files' paths relative to the folder
@@ -282,13 +311,14 @@ def call_files(folder: str | Path) -> tuple[list[Path], list[str]]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
-        (calls if path.suffix.lower() == ".txt" else others).append(path)
+        (calls if path.suffix.lower() in suffixes else others).append(path)
     calls.sort(key=lambda p: (natural_key(p), natural_key(p.parent)))
     return calls, sorted(str(p.relative_to(folder)) for p in others)
 
 
 def read_calls(
-    folder: str | Path, roles: dict[str, str] | None = None
+    folder: str | Path, roles: dict[str, str] | None = None,
+    readers: dict[str, Callable[..., list[Turn]]] | None = None,
 ) -> tuple[list[Turn], ParseReport]:
     """Read every call under a folder (subfolders too, ``.txt`` in any case); a bad file is skipped and reported,
     never fatal.
@@ -296,6 +326,8 @@ def read_calls(
     Args:
         folder: Folder of call files.
         roles: Extra ``label -> role`` entries, see :func:`parse_text`.
+        readers: Suffix (lower case) -> ``reader(path, roles)`` giving one file's turns or raising TranscriptError;
+            default ``.txt`` only (:func:`callinsights.data.calls.read_source` adds ``.vtt``).
 
     Returns:
         All turns of all readable calls, in natural file order (``transcript_2`` before ``transcript_10``),
@@ -303,17 +335,18 @@ def read_calls(
         different subfolders would be the same call: the second is skipped and named.
 
     Raises:
-        FileNotFoundError: The folder does not exist or holds no ``.txt`` file.
+        FileNotFoundError: The folder does not exist or holds no call file.
     """
+    readers = readers or {".txt": read_call}
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{folder}: no such folder. Put the call files there, or run `make data` to link the client's copy."
         )
-    files, others = call_files(folder)
+    files, others = call_files(folder, tuple(readers))
     if not files:
-        raise FileNotFoundError(f"{folder}: no .txt call files in this folder or its subfolders")
-    report = ParseReport(ignored=others)
+        raise FileNotFoundError(f"{folder}: no {' or '.join(readers)} call files in this folder or its subfolders")
+    report = ParseReport(ignored=others, suffixes=tuple(readers))
     turns: list[Turn] = []
     seen: dict[str, Path] = {}
     for path in files:
@@ -323,18 +356,12 @@ def read_calls(
             report.skipped.append((shown, f"same call name as {first}; rename one of them"))
             continue
         try:
-            call = read_call(path, roles)
+            call = readers[path.suffix.lower()](path, roles)
         except (TranscriptError, OSError) as err:
             report.skipped.append((shown, str(err).removeprefix(f"{path.name}: ")))
             continue
         seen[call_id(path).lower()] = path
-        report.files_read += 1
-        for t in call:
-            if t.role == UNKNOWN:
-                report.unknown_speakers.append((t.file, t.speaker))
-            if t.role == META:
-                report.irregular[t.kind] = report.irregular.get(t.kind, 0) + 1
-        report.ambiguous += [(path.name, line) for line in ambiguous_lines(call)]
+        report.add(call, path.suffix.lower())
         turns.extend(call)
     report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
     return turns, report

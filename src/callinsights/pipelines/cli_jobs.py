@@ -20,10 +20,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _read_calls_or_explain(folder: str, roles: dict[str, str]):
-    """Read the calls; None (after saying why on stderr) when no call could be read, so nothing is overwritten."""
-    from callinsights.data.transcripts import read_calls
+    """Read the calls (folder or turn table: a bad table raises a ValueError); None, saying why, when none is read."""
+    from callinsights.data.calls import read_source
 
-    turns, report = read_calls(folder, roles)
+    turns, report = read_source(folder, roles)
     print(report.summary(), file=sys.stderr)
     if not report.files_read:
         print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
@@ -33,7 +33,7 @@ def _read_calls_or_explain(folder: str, roles: dict[str, str]):
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from callinsights.data.outputs import OutputError, check_output_file, write_csv
+    from callinsights.data.outputs import check_output_file, write_csv
     from callinsights.text.redact import redact
     from callinsights.data.transcripts import TURN_COLUMNS, turns_frame
 
@@ -41,7 +41,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         speakers = roles(args.speaker)
         check_output_file(args.out)
         read = _read_calls_or_explain(args.dir, speakers)
-    except (FileNotFoundError, OutputError) as err:
+    except (FileNotFoundError, ValueError) as err:  # an output path or a turn table that cannot be used
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if read is None:
@@ -66,6 +66,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from callinsights.classify.runner import label_calls
     from callinsights.classify.settings import Settings, texts_for_model
+    from callinsights.classify.window import window_note
     from callinsights.schema import PREDICTION_COLUMNS
     from callinsights.data.labels import LabelFileError, check_fit, load_labels
     from callinsights.llm.models import ModelError, resolve_model
@@ -139,6 +140,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for task in ("sentiment", "outcome"):
         counts = predictions[task].fillna("invalid").value_counts()
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    print(window_note(predictions, settings.n_ctx), end="")
     return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
 
 
@@ -162,6 +164,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_SOURCE_HELP = "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"
+
+
 def register(sub) -> None:
     """Add these commands to the ``callinsights`` parser's sub-parsers."""
     p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=Formatter,
@@ -175,11 +180,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=Formatter,
                        epilog=EXIT_CODES,
-                       description=wrap("Split every call under a folder (subfolders too; .txt in any case; UTF-8, or "
-                                   "UTF-16 with a byte-order mark) into speaker turns and write file,turn,speaker,"
-                                   "role,text. The file is meant for reading, so the text is redacted unless "
-                                   "--no-redact is given."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
+                       description=wrap("Split every call under a folder (subfolders too; .txt and WebVTT .vtt in "
+                                   "any case; UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into "
+                                   "speaker turns and write file,turn,speaker,role,text. The file is meant for "
+                                   "reading, so the text is redacted unless --no-redact is given."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
     p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
                    help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
@@ -191,12 +196,13 @@ def register(sub) -> None:
     p = sub.add_parser(
         "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=Formatter,
         epilog=EXIT_CODES,
-        description=wrap("Label every call under a folder with a local language model and write one row per call. "
-                    "The default method, probe, is fitted on hand labels: it needs the label file (--labels, "
-                    "default data/test_actual_label.csv, linked by `make data`) with at least two classes of "
-                    "each task among the calls analysed. Without labels use --method score. The output path, "
-                    "the store and the labels are checked before any model time is spent."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of .txt calls")
+        description=wrap("Label every call under a folder (or in a turn table) with a local language model and "
+                    "write one row per call. The default method, probe, is fitted on hand labels: it needs the "
+                    "label file (--labels, default data/test_actual_label.csv, linked by `make data`) with at least "
+                    "two classes of each task among the calls analysed. Without labels use --method score. The "
+                    "output path, the store and the labels are checked before any model time is spent. A call "
+                    "longer than the model's context is read from its last turns that fit (column windowed)."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
     p.add_argument("--model", default=None,

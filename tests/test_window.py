@@ -1,0 +1,164 @@
+"""Calls longer than the model's context: where they failed, and the window they are read from now (their last
+turns that fit, flagged in the predictions), while a call that fits is read exactly as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callinsights.classify.runner import Classifier, label_calls
+from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.classify.window import ANSWER_TOKENS, ContextBudget, _vocabulary, fit_to_context, window_note
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_call, read_calls
+from callinsights.llm.models import resolve_model
+from callinsights.text.redact import redact
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MODEL_CALLS = FIXTURES / "model_calls"
+EMBEDDED = "smollm2-135m"
+METHODS = ("probe", "score", "generate")
+N_CTX = 512  # small, so that a call of a few hundred words is too long and the test is quick
+REPEATS = 30  # rounds of the argument: the customer's side is well over N_CTX tokens
+
+
+def long_call(folder: Path) -> Path:
+    """angry_unsolved.txt made long: the same opening and ending, thirty rounds of argument in between."""
+    lines = (MODEL_CALLS / "angry_unsolved.txt").read_text().splitlines()
+    middle = [line for i in range(REPEATS) for line in (
+        f"Customer Support: Let me look at the claim again, check number {i}.",
+        f"Member: This is check number {i} and my denied claim is still not fixed after all these calls.")]
+    path = folder / "long_angry.txt"
+    path.write_text("\n".join(lines[:2] + middle + lines[2:]) + "\n")
+    return path
+
+
+@pytest.fixture
+def long_text(tmp_path) -> str:
+    return texts_for_model(read_call(long_call(tmp_path)), Settings())["long_angry"]
+
+
+def budget(method: str, n_ctx: int = N_CTX) -> ContextBudget:
+    return ContextBudget(Settings(model=EMBEDDED, method=method, n_ctx=n_ctx), resolve_model(EMBEDDED))
+
+
+# --- the window (the model file's vocabulary, no inference) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_calls_that_fit_are_read_unchanged_and_no_tokenizer_is_loaded(method):
+    settings = Settings(model=EMBEDDED, method=method)  # the default context, 4096
+    texts = texts_for_model(read_calls(MODEL_CALLS)[0], settings)
+    _vocabulary.cache_clear()
+    fitted, windows = fit_to_context(texts, settings, resolve_model(EMBEDDED))
+    # The same text is the same store key: stored outputs and predictions of these calls stay valid.
+    assert fitted == texts and list(fitted) == list(texts) and windows == {}
+    assert _vocabulary.cache_info().currsize == 0  # a few hundred bytes fit without counting tokens
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_long_call_is_read_from_its_last_turns_that_fit(method, long_text):
+    b = budget(method)
+    turns = long_text.split("\n")
+    window = b.window(long_text)
+    kept = len(turns) - window.dropped_turns
+    assert window.windowed and 0 < kept < len(turns)
+    assert window.text == "\n".join(turns[-kept:])  # whole turns, the last ones: the end of the call is kept
+    assert window.text.endswith("No, you don't. Nothing has been solved. I'm done with this company.")
+    assert b.needed(long_text) > N_CTX >= b.needed(window.text)
+    assert b.needed("\n".join(turns[-kept - 1:])) > N_CTX  # not one turn more would fit
+
+
+def test_a_turn_longer_than_the_context_keeps_its_last_words():
+    words = " ".join(f"word{i}" for i in range(600))
+    b = budget("probe", 128)
+    window = b.window(words)
+    assert window.windowed and window.dropped_turns == 0
+    assert words.endswith(" " + window.text) and window.text.endswith("word599")
+    assert b.needed(window.text) <= 128 < b.needed("word0 " + window.text)
+
+
+def test_a_context_too_small_for_the_prompt_is_named():
+    with pytest.raises(ValueError, match="a context of 64 tokens leaves no room for a call's words beside the score "
+                                         "prompt; raise n_ctx"):
+        budget("score", 64).window("I was charged twice and nobody called back.")
+
+
+# --- with the embedded model ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def classifiers(tmp_path_factory):
+    """One classifier per method at the small context (engines loaded on first use, freed at the end)."""
+    store = Store(tmp_path_factory.mktemp("window") / "runs.sqlite")
+    made = {m: Classifier(Settings(model=EMBEDDED, method=m, n_ctx=N_CTX, threads=1), store, read_labels=False)
+            for m in METHODS}
+    yield made
+    for classifier in made.values():
+        classifier.close()
+    store.close()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("method", "error"), [
+    ("probe", "text of \\d+ tokens is longer than the context \\(512\\)"),
+    ("score", "llama_decode returned 1"),
+    ("generate", "Requested tokens \\(\\d+\\) exceed context window of 512"),
+])
+def test_without_the_window_an_over_long_call_fails_in_the_engine(classifiers, long_text, method, error):
+    # Where it failed before the window: the engine refuses the text, and the run stopped on the first long call.
+    with pytest.raises((ValueError, RuntimeError), match=error):
+        classifiers[method].compute(long_text)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("method", METHODS)
+def test_the_window_counts_the_tokens_the_engine_reads(classifiers, long_text, method):
+    b = budget(method)
+    window = b.window(long_text)
+    output, valid, prompt_tokens, _, _ = classifiers[method].compute(window.text)
+    assert valid
+    if method == "probe":
+        assert prompt_tokens == b.needed(window.text)
+    elif method == "generate":
+        assert prompt_tokens == b.needed(window.text) - ANSWER_TOKENS
+    kept = len(long_text.split("\n")) - window.dropped_turns
+    if method != "generate":  # generate past the context shortens its answer instead of failing
+        with pytest.raises((ValueError, RuntimeError)):
+            classifiers[method].compute("\n".join(long_text.split("\n")[-kept - 1:]))
+
+
+@pytest.mark.model
+def test_a_long_call_is_labelled_from_its_window_and_flagged(tmp_path):
+    # The default method, probe, fitted on the twelve labelled fixture calls; the long call is not labelled.
+    for path in (FIXTURES / "probe_calls").glob("*.txt"):
+        (tmp_path / path.name).write_text(path.read_text())
+    long_call(tmp_path)
+    settings = Settings(model=EMBEDDED, n_ctx=N_CTX, threads=1, labels_file=str(FIXTURES / "probe_calls_labels.csv"))
+    texts = texts_for_model(read_calls(tmp_path)[0], settings)
+    with Store(tmp_path / "runs.sqlite") as store:
+        first = label_calls(texts, settings, store, progress=False)
+        again = label_calls(texts, settings, store, progress=False)
+        window = budget("probe").window(texts["long_angry"])
+        with Classifier(settings, None, read_labels=False) as classifier:
+            stored = store.get(classifier.key(window.text))
+    rows = first.predictions.set_index("file")
+    assert rows.loc["long_angry", "windowed"] and rows.loc["long_angry", "dropped_turns"] == window.dropped_turns > 0
+    assert rows.loc["long_angry", "valid"] and rows.loc["long_angry", "sentiment"] in ("positive", "negative", "neutral")
+    # Its evidence is one of the window's turns (redacted for reading): the probe read the window, turn by turn.
+    assert rows.loc["long_angry", "evidence_sentiment"] in [redact(t) for t in window.text.split("\n")]
+    others = rows.drop(index="long_angry")
+    assert not others["windowed"].any() and (others["dropped_turns"] == 0).all()
+    # What the model read is the window, stored under its own text: a re-run is served from the store.
+    assert stored is not None and again.n_cached == len(texts)
+    assert again.predictions.drop(columns="cached").equals(first.predictions.drop(columns="cached"))
+
+
+def test_analyze_names_the_windowed_calls_and_says_nothing_when_none_is():
+    import pandas as pd
+
+    predictions = pd.DataFrame({"file": ["a", "long_b"], "windowed": [False, True], "dropped_turns": [0, 12]})
+    assert window_note(predictions, 512) == ("  1 call(s) longer than the model's context (512 tokens), labelled from "
+                                             "their last turns that fit (column windowed): long_b (12 turns left out)\n")
+    assert window_note(predictions.iloc[:1], 512) == ""
