@@ -150,7 +150,7 @@ class ParseReport:
         return "\n".join(lines)
 
 
-def _meta_kind(line: str) -> str | None:
+def meta_kind(line: str) -> str | None:
     """The kind of a line that is not speech, or None when it may be speech."""
     if _TIMESTAMP.match(line):
         return "timestamp"
@@ -163,7 +163,7 @@ def _meta_kind(line: str) -> str | None:
     return None
 
 
-def _split_note(words: str) -> tuple[str, str | None]:
+def split_note(words: str) -> tuple[str, str | None]:
     """Speech words and a bracketed note at their end (``(Note: ...)``), or ``(words, None)``."""
     found = _TRAILING_NOTE.search(words)
     if not found:
@@ -207,7 +207,7 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
         if glued and _LABEL.match(glued["rest"]):
             add("", META, glued["direction"], "direction")
             line = glued["rest"]
-        kind = _meta_kind(line)
+        kind = meta_kind(line)
         if kind:
             add("", META, line, kind)
             continue
@@ -218,12 +218,12 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
             if _AFTER_CALL.match(words):
                 add(speaker, META, words, "note")
                 continue
-            words, note = _split_note(words)
+            words, note = split_note(words)
             add(speaker, role, words, "speech")
             if note:
                 add("", META, note, "note")
             continue
-        line, note = _split_note(line)
+        line, note = split_note(line)
         previous = next((t for t in reversed(turns) if t.role != META), None)
         if previous is None:
             # Words before any speaker: nobody to give them to, so they are set aside rather than guessed.

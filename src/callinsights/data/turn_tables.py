@@ -31,7 +31,7 @@ import pandas as pd
 
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.transcripts import (AGENT, CUSTOMER, META, SPEAKER_ROLES, UNKNOWN, ParseReport, TranscriptError,
-                                           Turn, _meta_kind, _split_note, call_id, check_customer, decode_call,
+                                           Turn, meta_kind, split_note, call_id, check_customer, decode_call,
                                            natural_key)
 
 #: The table formats read, by file suffix.
@@ -191,7 +191,7 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
             if file:  # a call whose every row is bad is still listed as skipped
                 calls.setdefault(file, [])
             continue
-        kind = (_meta_kind(text) or "note") if role == META else "speech"
+        kind = (meta_kind(text) or "note") if role == META else "speech"
         calls.setdefault(file, []).append((turn, Turn(file, 0, speaker, role, text, kind)))
     seen: dict[str, str] = {}
     turns: list[Turn] = []
@@ -224,7 +224,7 @@ def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
     in a ``.txt`` call: ``Member: Bye. (Note: ...)`` must not reach the model)."""
     out: list[Turn] = []
     for t in rows:
-        words, note = _split_note(t.text) if t.role != META else (t.text, None)
+        words, note = split_note(t.text) if t.role != META else (t.text, None)
         if words:
             out.append(Turn(t.file, len(out), t.speaker, t.role, words, t.kind))
         if note:

@@ -30,8 +30,8 @@ import re
 from pathlib import Path
 
 # The .txt reader's own rules for what is not speech, so that a caption and a text line are judged alike.
-from callinsights.data.transcripts import (META, SPEAKER_ROLES, UNKNOWN, TranscriptError, Turn, _meta_kind,
-                                           _split_note, check_customer, decode_call, parse_text)
+from callinsights.data.transcripts import (META, SPEAKER_ROLES, UNKNOWN, TranscriptError, Turn, meta_kind,
+                                           split_note, check_customer, decode_call, parse_text)
 
 _HEADER = re.compile(r"^WEBVTT(?:[ \t].*)?$")
 _TIME = r"(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
@@ -167,10 +167,10 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
         if kind == "note":
             turns.append(Turn(file, len(turns), "", META, words, "note"))
             continue
-        if voice is None and _meta_kind(words):  # `[music]`, `(pause)`, `02:36` with nobody speaking
-            turns.append(Turn(file, len(turns), "", META, words, _meta_kind(words)))
+        if voice is None and meta_kind(words):  # `[music]`, `(pause)`, `02:36` with nobody speaking
+            turns.append(Turn(file, len(turns), "", META, words, meta_kind(words)))
             continue
-        words, note = _split_note(words)
+        words, note = split_note(words)
         if words and previous is not None and (voice is None or voice == previous.speaker):
             turns[previous.turn] = Turn(file, previous.turn, previous.speaker, previous.role,
                                         f"{previous.text} {words}", previous.kind)
