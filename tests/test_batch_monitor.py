@@ -239,3 +239,21 @@ def test_an_output_path_under_a_file_is_refused_before_reading(tmp_path, referen
     code = main(["monitor", str(reference), "--reference", str(reference), "--out", str(blocker / "m.csv")])
     assert code == EXIT_BAD_INPUT
     assert "is a file, not a folder; give --out another path" in capsys.readouterr().err
+
+
+def test_the_batch_plot_has_a_panel_per_quantity_with_its_threshold(reference_rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from callinsights.evaluation.batch_plots import batch_table, plot_batches
+
+    table = batch_table({"quiet": _compare(reference_rows, reference_rows.sample(100, random_state=1)),
+                         "shifted": _compare(reference_rows, _more_negative(reference_rows))})
+    fig = plot_batches(table)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [q for q in dict.fromkeys(table["quantity"]) if q != "calls"]
+    negative = next(ax for ax in panels if ax.get_title() == "sentiment: negative share")
+    dashed = sorted(line.get_ydata()[0] for line in negative.get_lines() if line.get_linestyle() == "--")
+    assert dashed == pytest.approx([-0.10, 0.10])  # config.MONITOR_THRESHOLDS["label_share"], both ways
+    colours = negative.collections[-1].get_facecolors()
+    assert tuple(colours[1][:3]) == pytest.approx(matplotlib.colors.to_rgb("tab:red"))  # the shifted batch alerts
