@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from callinsights.classify.probe import (FEATURES_VERSION, Probe, cross_validated_probabilities, feature_matrix,
                                          fit_probe, task_columns)
 from callinsights.classify.settings import Settings, prompt_version
-from callinsights.data.artifacts import file_sha256, load_artifact, package_versions, save_artifact
+from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, package_versions, save_artifact
 from callinsights.data.store import text_hash
 from callinsights.llm.models import ModelInfo
 from callinsights.schema import TASKS
@@ -91,7 +91,7 @@ class FittedProbe:
 def fingerprint(settings: Settings, model: ModelInfo, labels_file: str | Path) -> dict[str, Any]:
     """What a fit depends on besides its calls: the model file, the engine, the feature definition, what the model
     reads (side, redaction) and the label file (its path, and its SHA-256 when it exists; None when it does not)."""
-    labels_file = Path(labels_file)
+    labels_file = Path(labels_file).absolute()  # a relative path in a shared artifact would say nothing
     return {
         "model": {"name": model.name, "sha256": model.sha256},
         "engine": settings.engine,
@@ -178,7 +178,9 @@ def fit_from_outputs(outputs: dict[str, dict], texts: dict[str, str], gold: pd.D
         **depends_on,
         "features_version": FEATURES_VERSION,
         "labels": {**depends_on.get("labels", {}), "file": str(labels_file), "calls": labelled, "n": len(labelled)},
-        "scaled_on": {"calls": len(ids), "texts_sha256": hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()},
+        # Which texts the features were standardised on, as one digest: a later fit on other calls is told apart.
+        "scaled_on": {"calls": len(ids),
+                      "texts_sha256": hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()},
         "held_out_metrics": metrics,
     }
     return FittedProbe(tasks, {cid: h for cid, h, k in zip(ids, hashes, known) if k}, metadata)
@@ -205,8 +207,6 @@ def load_fitted(path: str | Path) -> FittedProbe:
         FileNotFoundError: No file.
         callinsights.data.artifacts.ArtifactError: Not a usable probe artifact (the message says what to do).
     """
-    from callinsights.data.artifacts import ArtifactError
-
     artifact = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY)
     payload = artifact.payload
     try:

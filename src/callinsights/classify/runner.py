@@ -351,8 +351,8 @@ def label_calls(texts: dict[str, str], settings: Settings, store: Store, progres
         return classifier.run(texts, progress=progress, compute_missing=compute_missing)
 
 
-def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True
-            ) -> RunResult:
+def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True,
+            fitted: FittedProbe | None = None) -> RunResult:
     """Parse a folder of calls and label every call: the library form of ``python -m callinsights analyze``.
 
     Args:
@@ -360,6 +360,8 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         settings: How to label (defaults: :class:`Settings`).
         store_path: The SQLite store.
         progress: Show a progress bar.
+        fitted: For ``probe``: the saved fit to label with (:func:`callinsights.classify.fitting.load_fitted`);
+            None fits the probe on the labelled calls of ``folder``, as the command line did before ``fit``.
 
     Returns:
         The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
@@ -367,6 +369,6 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
     settings = settings or Settings()
     turns, report = read_calls(folder)
     with Store(store_path) as store:
-        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress)
+        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress, fitted=fitted)
     result.skipped = report.skipped
     return result
