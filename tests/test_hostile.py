@@ -230,18 +230,20 @@ def test_a_store_corrupted_mid_file(tmp_path):
     ids=["empty", "header-only", "one-class", "case-mismatch"],
 )
 def test_label_problems_are_found_before_any_model_time(tmp_path, capsys, content, message):
+    # The probe is fitted by `fit` (or by analyze through the same checks) on the folder holding the labelled calls.
     labels = tmp_path / "labels.csv"
     labels.write_text(content)
-    store = tmp_path / "s.sqlite"
-    code = main(["analyze", str(MODEL_CALLS), "--labels", str(labels), "--out", str(tmp_path / "p.csv"),
-                 "--store", str(store), "--quiet", "--model", "smollm2-135m"])
+    store, artifact = tmp_path / "s.sqlite", tmp_path / "probe.skops"
+    code = main(["fit", str(MODEL_CALLS), "--labels", str(labels), "--artifact", str(artifact), "--store", str(store),
+                 "--quiet", "--model", "smollm2-135m"])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
-    assert message in err and str(labels) in err and MODEL_TIME not in err
-    assert not (tmp_path / "p.csv").exists()
-    if store.exists():  # no run was started, so none is left "running"
+    # "fitting the probe" is said just before the model reads the calls.
+    assert message in err and str(labels) in err and "fitting the probe" not in err
+    assert not artifact.exists()
+    if store.exists():  # no call was read by the model
         with sqlite3.connect(store) as db:
-            assert db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] == 0
+            assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 0
 
 
 @pytest.mark.model
@@ -273,8 +275,8 @@ def test_help_has_no_markup_documents_exit_codes_and_every_argument():
     top = parser.format_help()
     assert "``" not in top and "exit codes" in top
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"data", "parse", "analyze", "models", "experiments", "insights", "monitor", "store",
-                             "notebooks", "reports"}
+    assert set(commands) == {"data", "parse", "analyze", "fit", "models", "experiments", "insights", "monitor",
+                             "store", "notebooks", "reports"}
     for name, sub in commands.items():
         text = sub.format_help()
         assert "``" not in text, name

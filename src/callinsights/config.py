@@ -47,6 +47,9 @@ INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
 PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
 FINDINGS_FILE = RESULTS_DIR / "findings.csv"
 STORE_FILE = RESULTS_DIR / "runs.sqlite"
+# The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any
+# folder. Derived from the client's labels, so not committed (.gitignore); analyze fits it when it is missing.
+ARTIFACT_FILE = PROJ_ROOT / "artifacts" / "probe.skops"
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 
 CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))

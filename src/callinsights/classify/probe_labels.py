@@ -1,59 +1,71 @@
-"""The probe method's labelling step: fit on the labelled calls of a run, label every call, find the evidence."""
+"""The probe method's labelling step: label every call of a run with a fitted probe, and find the evidence."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from callinsights.classify.answers import assign_probabilities
-from callinsights.classify.probe import (call_features, cross_validated_probabilities, fit_probe, task_columns,
-                                         turn_features)
-from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.classify.fitting import FittedProbe
+from callinsights.classify.probe import feature_matrix, task_columns, turn_features
+from callinsights.data.store import text_hash
+from callinsights.schema import TASKS
 from callinsights.text.redact import redact
 
+#: ``held_out`` of a call not in the label file.
+NOT_LABELLED = "not labelled"
 
-def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], gold: pd.DataFrame, labels_file: str | Path
-                     ) -> None:
-    """Fit the probe on the labelled calls of this run and label every call with it (in place).
 
-    Labelled calls get held-out probabilities (each from a probe not fitted on it); the rest come from the probe
-    fitted on every labelled call. Features are standardised on all the calls of the run: their text is ours
-    to use, only their labels are not. Each call also gets its evidence: the customer turn that most supports
-    the chosen sentiment and the one that most supports the chosen outcome (redacted for reading).
+def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedProbe) -> None:
+    """Label every call of ``frame`` with a fitted probe (in place).
+
+    A labelled call the probe was fitted on -- the same call id with the same text -- gets its held-out
+    probabilities (from a probe not fitted on it), never an answer that has seen its label. Every other call gets
+    the probe fitted on all labelled calls. Two cases are neither, and ``held_out`` says so: a labelled call whose
+    text differs from the one fitted on (its held-out answer belongs to the other text), and a call whose text is
+    that of a labelled call under another name (a renamed copy: the probe has seen its label). Each call also gets
+    its evidence: the customer turn that most supports the chosen sentiment and the one that most supports the
+    chosen outcome (redacted for reading).
+
+    Args:
+        frame: One row per call: ``file`` and ``raw`` (the stored output, ``{"turns": ...}``).
+        texts: Call id -> the text the model read.
+        fitted: The fit (:mod:`callinsights.classify.fitting`).
+
+    Raises:
+        ValueError: The calls' features are not of the width the probe was fitted on.
     """
     states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]
-    features = np.array([call_features(s) for s in states])
-    known = frame["file"].isin(gold.index).to_numpy()
-    if not known.any():
-        raise ValueError(
-            f"{labels_file}: none of its calls is among the calls analysed, so the probe cannot be fitted; "
-            "use --method score, or include labelled calls"
-        )
-    schemes = set()
-    for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+    features = feature_matrix(list(frame["raw"]))
+    width = sum(fit.probe.scaler.n_features_in_ for fit in fitted.tasks.values())
+    expected = sum(len(task_columns(task, features.shape[1])) for task in fitted.tasks)
+    if width != expected:
+        raise ValueError(f"the probe was fitted on features of another width than this run's ({features.shape[1]} "
+                         "per call); refit it with `python -m callinsights fit`")
+    hashes = [text_hash(texts.get(cid, "")) for cid in frame["file"]]
+    known = np.array([fitted.fitted_texts.get(cid) == h for cid, h in zip(frame["file"], hashes)])
+    by_text = {h: cid for cid, h in fitted.fitted_texts.items()}
+    for task, labels in TASKS.items():
         columns = task_columns(task, features.shape[1])
-        x = features[:, columns]
-        scaler = StandardScaler().fit(x)
-        known_labels = gold.loc[frame["file"][known], task].reset_index(drop=True)
-        probe = fit_probe(x[known], known_labels, scaler)
-        proba = pd.DataFrame(probe.predict_proba(x), columns=probe.classes_).reindex(
+        fit = fitted.tasks[task]
+        proba = pd.DataFrame(fit.probe.predict_proba(features[:, columns]), columns=fit.probe.classes_).reindex(
             columns=list(labels), fill_value=0.0)
-        held, scheme = cross_validated_probabilities(x[known], known_labels, scaler)
-        schemes.add(scheme)
-        proba.loc[np.flatnonzero(known), list(labels)] = held.reindex(columns=list(labels), fill_value=0.0
-                                                                      ).to_numpy()
+        proba.loc[np.flatnonzero(known), list(labels)] = fit.held_out.loc[frame["file"][known], list(labels)
+                                                                          ].to_numpy()
         assign_probabilities(frame, task, proba)
         frame[f"evidence_{task}"] = [
-            evidence(probe, turn_features(s)[:, columns], label, texts.get(cid, ""))
+            evidence(fit.probe, turn_features(s)[:, columns], label, texts.get(cid, ""))
             for s, label, cid in zip(states, frame[task], frame["file"])
         ]
-    scheme = " / ".join(sorted(schemes))
-    frame["held_out"] = np.where(known, f"held out ({scheme})", "not labelled")
+    frame["held_out"] = [
+        f"held out ({fitted.scheme})" if k
+        else "not held out: labelled, but fitted on another text of this call" if cid in fitted.fitted_texts
+        else f"not held out: same text as labelled call {by_text[h]}" if h in by_text
+        else NOT_LABELLED
+        for cid, h, k in zip(frame["file"], hashes, known)
+    ]
     # Embeddings are not worth a CSV cell; the store keeps them.
-    note = f"probe fitted on {int(known.sum())} labelled calls of {Path(labels_file).name}"
+    note = f"probe fitted on {len(fitted.fitted_texts)} labelled calls of {fitted.labels_name}"
     frame["raw"] = [{"text": note}] * len(frame)
 
 

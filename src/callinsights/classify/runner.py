@@ -13,9 +13,11 @@ Three methods:
 - ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
   :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
 
-Raw model outputs are stored per call (see :mod:`callinsights.data.store`); calibration and the probe's fit are applied per
-run, after all calls are read (batch calibration and the probe depend on the whole run; the reference calibration
-does not).
+Raw model outputs are stored per call (see :mod:`callinsights.data.store`); calibration is applied per run, after all
+calls are read (batch calibration depends on the whole run; the reference calibration does not). The probe labels
+with a fit made once (:mod:`callinsights.classify.fitting`, saved by ``callinsights fit``) when it is given one, so
+a call's labels do not depend on the other calls of the run; without one it is fitted on the labelled calls of the
+run itself (the experiments do that).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pandas as pd
 
 from callinsights import config
 from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
+from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
 from callinsights.classify.probe_labels import label_with_probe
 from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
 from callinsights.classify.window import fit_to_context
@@ -52,19 +55,33 @@ class Classifier:
         settings: How to label.
         store: Where outputs and runs are kept (None for a worker that only computes, see :meth:`compute`).
         read_labels: Read the probe's hand labels (a worker that only computes outputs needs none).
+        fitted: For ``probe``: the fit to label with (see :mod:`callinsights.classify.fitting`); None fits the
+            probe on the labelled calls of each run.
+
+    Raises:
+        ValueError: ``fitted`` was made with another model, engine or feature definition than ``settings``.
     """
 
-    def __init__(self, settings: Settings, store: Store | None, read_labels: bool = True):
+    def __init__(self, settings: Settings, store: Store | None, read_labels: bool = True,
+                 fitted: FittedProbe | None = None):
         settings.check()
         self.settings = settings
         self.store = store
         self.model = resolve_model(settings.model)
         self.prompt_version = prompt_version(settings)
+        self.fitted = fitted
         self._engine = None
         self._texts: dict[str, str] = {}
         self._windows: dict = {}  # calls longer than the context: call id -> its window (classify.window)
+        if fitted is not None and settings.method == "probe":
+            # Only what the features depend on: which labels to fit on is the caller's business (pipelines.fit).
+            mismatch = stale_reasons(fitted.metadata, fingerprint(settings, self.model, self.labels_file),
+                                     labels=False)
+            if mismatch:
+                raise ValueError("the fitted probe does not match this run: " + "; ".join(mismatch))
         # The probe's labels are read up front, so a missing label file fails before any model time is spent.
-        self._gold = self._load_gold() if settings.method == "probe" and read_labels else None
+        self._gold = (self._load_gold() if settings.method == "probe" and read_labels and fitted is None
+                      else None)
 
     @property
     def engine(self):
@@ -79,8 +96,12 @@ class Classifier:
         """One line naming model, engine and method, printed by every run."""
         s = self.settings
         extra = f", calibration {s.calibration}" if s.method == "score" else ""
-        if s.method == "probe":
-            extra = f", fitted on {s.labels_file or config.training_labels_file()}"
+        if s.method == "probe" and self.fitted is not None:
+            when = self.fitted.metadata.get("created", "in this session")
+            extra = (f", fitted on {len(self.fitted.fitted_texts)} calls of "
+                     f"{self.fitted.metadata.get('labels', {}).get('file')} ({when})")
+        elif s.method == "probe":
+            extra = f", fitted on {self.labels_file} (the labelled calls of this run)"
         if s.engine == "openai":
             extra += f", server {s.base_url} (concurrency {s.concurrency})"
         return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
@@ -248,8 +269,10 @@ class Classifier:
         frame["evidence_sentiment"] = ""
         frame["evidence_outcome"] = ""
         if s.method == "probe":
-            label_with_probe(frame, self._texts, self._gold,
-                             self.settings.labels_file or config.training_labels_file())
+            fitted = self.fitted or fit_from_outputs(
+                dict(zip(frame["file"], frame["raw"])), self._texts, self._gold, self.labels_file,
+                depends_on=fingerprint(s, self.model, self.labels_file))
+            label_with_probe(frame, self._texts, fitted)
         elif s.method == "score":
             reference = self.score_reference() if s.calibration == "reference" else {}
             for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
@@ -283,10 +306,15 @@ class Classifier:
         key = reference_key(self.model.sha256, self.settings.engine, self.prompt_version, *texts)
         return reference_means(key, texts, lambda text: self.compute(text)[0])
 
+    @property
+    def labels_file(self):
+        """The label file the probe is fitted on: ``settings.labels_file`` or the project's default."""
+        return self.settings.labels_file or config.training_labels_file()
+
     def _load_gold(self) -> pd.DataFrame:
         """The hand labels the probe is fitted on."""
         try:
-            return load_labels(self.settings.labels_file or config.training_labels_file())
+            return load_labels(self.labels_file)
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f"{err} The default method, probe, is fitted on hand labels; without them use --method score."
@@ -306,7 +334,7 @@ class Classifier:
 
 
 def label_calls(texts: dict[str, str], settings: Settings, store: Store, progress: bool = True,
-                compute_missing=None, announce: bool = False) -> RunResult:
+                compute_missing=None, announce: bool = False, fitted: FittedProbe | None = None) -> RunResult:
     """Label a set of calls: the one run path of the CLI, the experiments, notebook 03 and the benchmarks.
 
     Args:
@@ -316,18 +344,20 @@ def label_calls(texts: dict[str, str], settings: Settings, store: Store, progres
         progress: Show a progress bar on stderr.
         compute_missing: Computes the calls the store lacks elsewhere (see :meth:`Classifier.run`).
         announce: Print one line naming the model, engine and method on stderr before the run.
+        fitted: For ``probe``: the fit to label with (``callinsights analyze`` passes the saved one,
+            :mod:`callinsights.pipelines.fit`); None fits the probe on the labelled calls among ``texts``.
 
     Returns:
         The predictions and the run's bookkeeping.
     """
-    with Classifier(settings, store) as classifier:
+    with Classifier(settings, store, fitted=fitted) as classifier:
         if announce:
             print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
         return classifier.run(texts, progress=progress, compute_missing=compute_missing)
 
 
-def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True
-            ) -> RunResult:
+def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FILE, progress: bool = True,
+            fitted: FittedProbe | None = None) -> RunResult:
     """Parse a folder of calls and label every call: the library form of ``python -m callinsights analyze``.
 
     Args:
@@ -335,6 +365,8 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         settings: How to label (defaults: :class:`Settings`).
         store_path: The SQLite store.
         progress: Show a progress bar.
+        fitted: For ``probe``: the saved fit to label with (:func:`callinsights.classify.fitting.load_fitted`);
+            None fits the probe on the labelled calls of ``folder``, as the command line did before ``fit``.
 
     Returns:
         The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
@@ -342,6 +374,6 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
     settings = settings or Settings()
     turns, report = read_source(folder)
     with Store(store_path) as store:
-        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress)
+        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress, fitted=fitted)
     result.skipped = report.skipped
     return result

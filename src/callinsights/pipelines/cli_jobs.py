@@ -1,4 +1,4 @@
-"""The labelling commands: data, parse, analyze, models."""
+"""The labelling commands: data, parse, analyze, fit, models."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from callinsights.classify.settings import Settings, texts_for_model
     from callinsights.classify.window import window_note
     from callinsights.schema import PREDICTION_COLUMNS
-    from callinsights.data.labels import LabelFileError, check_fit, load_labels
     from callinsights.llm.models import ModelError, resolve_model
+    from callinsights.pipelines import fit
     from callinsights.data.outputs import check_output_file, write_csv
     from callinsights.data.store import Store, StoreError
 
@@ -97,24 +97,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.dir}: no call has words to read on the {settings.side} side; nothing written")
         if args.limit is not None:
             texts = dict(list(texts.items())[: args.limit])
-        if settings.method == "probe":
-            labels_file = settings.labels_file or config.training_labels_file()
-            try:
-                gold = load_labels(labels_file)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(f"{err} The default method, probe, is fitted on hand labels; without "
-                                        "them use --method score.") from None
-            problems = check_fit(gold, texts, labels_file)
-            if problems:
-                raise LabelFileError("\n".join(problems))
+        # The probe's saved fit is loaded and compared now; a fit it needs is checked now and made in the store.
+        planned = fit.plan(settings, args.artifact) if settings.method == "probe" else None
         compute_missing = None
         if args.backend == "ray":
             from callinsights.classify.ray_backend import RayCompute
 
             compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
         with Store(args.store) as store:
+            fitted = fit.fitted_probe(planned, store, not args.quiet, _say) if planned else None
             result = label_calls(texts, settings, store, progress=not args.quiet, compute_missing=compute_missing,
-                                 announce=True)
+                                 announce=True, fitted=fitted)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -142,6 +135,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
     print(window_note(predictions, settings.n_ctx), end="")
     return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from callinsights.pipelines import fit
+
+    try:
+        print(fit.command(args.dir, args.labels, args.model, args.artifact, args.store, args.show, not args.quiet,
+                          _say))
+    except fit.ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -197,11 +206,14 @@ def register(sub) -> None:
         "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=Formatter,
         epilog=EXIT_CODES,
         description=wrap("Label every call under a folder (or in a turn table) with a local language model and "
-                    "write one row per call. The default method, probe, is fitted on hand labels: it needs the "
-                    "label file (--labels, default data/test_actual_label.csv, linked by `make data`) with at least "
-                    "two classes of each task among the calls analysed. Without labels use --method score. The "
-                    "output path, the store and the labels are checked before any model time is spent. A call "
-                    "longer than the model's context is read from its last turns that fit (column windowed)."))
+                    "write one row per call. The default method, probe, labels with the probe saved by "
+                    "`callinsights fit` (--artifact), so any folder can be analysed; labelled calls it was fitted on "
+                    "get held-out answers. When there is no saved probe, or the model, the features or the label "
+                    "file changed since it was fitted, analyze says so and fits it first: that needs the label file "
+                    "(--labels, linked by `make data`) and the labelled calls in the data folder. Without labels use "
+                    "--method score. The output path, the store, the saved probe and the labels are checked before "
+                    "any model time is spent. A call longer than the model's context is read from its last turns "
+                    "that fit (column windowed)."))
     p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
@@ -226,6 +238,8 @@ def register(sub) -> None:
                    help=f"for --method probe: label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name}, the "
                         f"guideline readers' majority, when {config.DATA_DIR} has it, else "
                         f"{config.LABELS_FILE.name})")
+    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE),
+                   help="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
     p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
                    help="for --method score: subtract each answer's mean log-probability over fixed reference "
                         "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
@@ -242,6 +256,25 @@ def register(sub) -> None:
                    help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("fit", help="fit the default method (the probe) on the labelled calls and save it",
+                       formatter_class=Formatter, epilog=EXIT_CODES,
+                       description=wrap("Fit the probe on the label file and the labelled calls of a folder (its "
+                                   "other calls are used, without labels, to standardise the features) and save "
+                                   "it as a skops file with what it was fitted on, the package versions and its "
+                                   "held-out (cross-validated) macro-F1. `callinsights analyze` then labels any "
+                                   "folder with it. Model outputs are read from the store when it has them."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR),
+                   help="folder holding the labelled calls")
+    p.add_argument("--labels", default=None,
+                   help=f"label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name} when "
+                        f"{config.DATA_DIR} has it, else {config.LABELS_FILE.name})")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE), help="where to save the fitted probe")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of model outputs")
+    p.add_argument("--show", action="store_true", help="print the saved probe's metadata and fit nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
                        formatter_class=Formatter,

@@ -1,0 +1,347 @@
+"""`callinsights fit` and the saved probe: any folder labelled as in the full run, stale fits refitted, bad files
+refused (issue 11).
+
+The runs use the embedded model on the client's calls; the model outputs come from a copy of the project's store
+(``results/runs.sqlite``) when it is there, so a fit takes seconds; without it the first fit reads every call once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import io
+import json
+import pickle
+import shutil
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.metrics import f1_score
+
+from callinsights import config
+from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, FittedProbe, load_fitted, save_fitted,
+                                           stale_reasons)
+from callinsights.classify.probe import FEATURES_VERSION
+from callinsights.classify.runner import label_calls
+from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.data.artifacts import ArtifactError, file_sha256, save_artifact
+from callinsights.data.labels import load_labels
+from callinsights.data.store import Store
+from callinsights.data.transcripts import read_calls
+from callinsights.llm import engines as llm
+from callinsights.llm.models import resolve_model
+from callinsights.pipelines import fit
+from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from callinsights.schema import PROBA_COLUMNS, TASKS
+
+EMBEDDED = "smollm2-135m"  # named, so that a Llama file on this machine does not change what is tested
+MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+PROBABILITIES = list(PROBA_COLUMNS.values())
+ANSWERS = ["sentiment", "outcome", *PROBABILITIES, "evidence_sentiment", "evidence_outcome"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    """``python -m callinsights ARGS`` in this process; returns the exit code and what it said on stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main([*args, "--quiet"])
+    return code, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """llama.cpp with one thread: the machine is shared, and labels do not depend on it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llm, "default_threads", lambda: 1)
+        yield
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fit")
+
+
+@pytest.fixture(scope="module")
+def store(work) -> Path:
+    """A copy of the project's store (never the store itself: the tests add runs and outputs)."""
+    path = work / "runs.sqlite"
+    if config.STORE_FILE.is_file():
+        shutil.copyfile(config.STORE_FILE, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(one_thread):
+    if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not config.training_labels_file().is_file():
+        pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")
+    return config.TRANSCRIPTS_DIR
+
+
+@pytest.fixture(scope="module")
+def full_run(client, work, store):
+    """``analyze`` of the client's folder with no saved probe yet: it fits one first, and labels with it."""
+    artifact, out = work / "probe.skops", work / "full.csv"
+    code, err = run("analyze", str(client), "--model", EMBEDDED, "--artifact", str(artifact), "--store", str(store),
+                    "--out", str(out))
+    assert code == EXIT_OK, err
+    return artifact, pd.read_csv(out, keep_default_na=False).set_index("file"), err
+
+
+@pytest.fixture(scope="module")
+def gold(client) -> pd.DataFrame:
+    return load_labels(config.training_labels_file())
+
+
+@pytest.fixture(scope="module")
+def new_folder(client, work, gold) -> Path:
+    """Eight unlabelled calls under new names, a renamed labelled call, a labelled call as it is, and a labelled
+    call under its own name whose customer says one thing more."""
+    folder = work / "new"
+    folder.mkdir()
+    unlabelled = sorted(p for p in client.glob("*.txt") if p.stem not in gold.index)[:8]
+    labelled = sorted(p for p in client.glob("*.txt") if p.stem in gold.index)[:3]
+    for path in unlabelled:
+        shutil.copyfile(path, folder / f"copy_of_{path.name}")
+    shutil.copyfile(labelled[0], folder / f"copy_of_{labelled[0].name}")
+    shutil.copyfile(labelled[1], folder / labelled[1].name)
+    edited = labelled[2].read_text(encoding="utf-8").rstrip() + "\n\nMember: One more thing: I am still waiting.\n"
+    (folder / labelled[2].name).write_text(edited, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def new_run(full_run, new_folder, work, store):
+    artifact, _, _ = full_run
+    out = work / "new.csv"
+    before = artifact.stat().st_mtime_ns
+    code, err = run("analyze", str(new_folder), "--model", EMBEDDED, "--artifact", str(artifact), "--store",
+                    str(store), "--out", str(out))
+    assert code == EXIT_OK, err
+    return pd.read_csv(out, keep_default_na=False).set_index("file"), err, artifact.stat().st_mtime_ns == before
+
+
+# --- the saved probe labels any folder as the full run does -----------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_a_first_analyze_fits_the_probe_and_says_so(full_run):
+    artifact, predictions, err = full_run
+    assert f"fitting the probe: no fitted probe at {artifact} yet" in err
+    assert "fitted the probe on" in err and artifact.is_file()
+    assert len(predictions) == len(list(config.TRANSCRIPTS_DIR.glob("*.txt")))
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_the_saved_probe_labels_the_folder_exactly_as_a_fit_inside_the_run(full_run, client, store):
+    # What keeps results/predictions.csv unchanged: labelling with the saved fit gives, to the last bit, what
+    # fitting on the run's own labelled calls gave before there was a saved fit.
+    artifact, _, _ = full_run
+    settings = Settings(model=EMBEDDED)
+    texts = texts_for_model(read_calls(client)[0], settings)
+    with Store(store) as opened:
+        inside = label_calls(texts, settings, opened, progress=False).predictions.set_index("file")
+        saved = label_calls(texts, settings, opened, progress=False, fitted=load_fitted(artifact)
+                            ).predictions.set_index("file")
+    columns = [*ANSWERS, "confidence_sentiment", "confidence_outcome", "held_out", "raw"]
+    pd.testing.assert_frame_equal(inside[columns], saved[columns], check_exact=True)
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_renamed_copies_of_unlabelled_calls_get_the_full_runs_answers(full_run, new_run):
+    _, full, _ = full_run
+    new, err, untouched = new_run
+    copies = new[new.index.str.startswith("copy_of_transcript")]
+    originals = copies.index.str.removeprefix("copy_of_")
+    copies = copies[~originals.isin(full.index[full["held_out"] != "not labelled"])]
+    assert len(copies) == 8
+    expected = full.loc[copies.index.str.removeprefix("copy_of_"), ANSWERS].set_axis(copies.index)
+    pd.testing.assert_frame_equal(copies[ANSWERS], expected)
+    assert (copies["held_out"] == "not labelled").all()
+    # A fresh saved probe is used as it is: not refitted, not rewritten.
+    assert "fitting the probe" not in err and untouched
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_only_a_labelled_call_with_the_text_it_was_fitted_on_gets_its_held_out_answer(full_run, new_run, gold):
+    _, full, _ = full_run
+    new, _, _ = new_run
+    labelled = new[new.index.isin(gold.index)]
+    assert len(labelled) == 2
+    same = [cid for cid in labelled.index if full.loc[cid, "held_out"].startswith("held out")
+            and labelled.loc[cid, "held_out"].startswith("held out")]
+    assert len(same) == 1  # the one copied as it is
+    pd.testing.assert_frame_equal(labelled.loc[same, ANSWERS], full.loc[same, ANSWERS])
+    edited = labelled.drop(index=same)
+    assert edited["held_out"].iloc[0] == "not held out: labelled, but fitted on another text of this call"
+    renamed = new[new.index.str.removeprefix("copy_of_").isin(gold.index)]
+    assert renamed["held_out"].iloc[0] == f"not held out: same text as labelled call {renamed.index[0][8:]}"
+
+
+# --- what fit writes ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_fit_writes_a_skops_artifact_with_its_metadata(client, work, store, gold, capsys):
+    artifact = work / "fitted_by_fit.skops"
+    assert main(["fit", str(client), "--model", EMBEDDED, "--artifact", str(artifact), "--store", str(store),
+                 "--quiet"]) == EXIT_OK
+    assert "fitted the probe on" in capsys.readouterr().out
+    assert zipfile.is_zipfile(artifact)  # skops' zip format, not a pickle
+    fitted = load_fitted(artifact)
+    meta = fitted.metadata
+    labels_file = config.training_labels_file()
+    model = resolve_model(EMBEDDED)
+    assert meta["model"] == {"name": model.name, "sha256": model.sha256}
+    assert meta["features_version"] == FEATURES_VERSION
+    assert meta["labels"]["sha256"] == file_sha256(labels_file) and meta["labels"]["file"] == str(labels_file)
+    fitted_on = sorted(set(gold.index) & {p.stem for p in client.glob("*.txt")})
+    assert sorted(meta["labels"]["calls"]) == fitted_on == sorted(fitted.fitted_texts)
+    assert meta["scaled_on"]["calls"] == len(list(client.glob("*.txt")))
+    assert datetime.fromisoformat(meta["created"])
+    for package in ("callinsights", "scikit-learn", "numpy", "llama-cpp-python"):
+        assert meta["versions"][package] == importlib.metadata.version(package)
+    for task, labels in TASKS.items():
+        held = fitted.tasks[task].held_out
+        assert sorted(held.index) == fitted_on and list(held.columns) == list(labels)
+        assert np.allclose(held.sum(axis=1), 1.0)
+        # The recorded held-out macro-F1 is that of the held-out probabilities it carries.
+        recomputed = f1_score(gold.loc[held.index, task], held.idxmax(axis=1), average="macro")
+        assert meta["held_out_metrics"][task]["macro_f1"] == pytest.approx(recomputed)
+        assert meta["held_out_metrics"][task]["scheme"] == fitted.tasks[task].scheme
+    assert json.loads(fit.show(artifact))["labels"]["calls"] == meta["labels"]["calls"]
+
+
+# --- stale fits are refitted, and the run says why -------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_an_edited_label_file_is_noticed_and_the_probe_refitted(client, work, store, gold, new_folder):
+    labels, artifact = work / "edited_labels.csv", work / "edited.skops"
+    shutil.copyfile(config.training_labels_file(), labels)
+    assert run("fit", str(client), "--model", EMBEDDED, "--labels", str(labels), "--artifact", str(artifact),
+               "--store", str(store))[0] == EXIT_OK
+    before = file_sha256(labels)
+    table = pd.read_csv(labels)
+    table.loc[0, "Sentiment"] = "Negative" if table.loc[0, "Sentiment"] != "Negative" else "Positive"
+    table.to_csv(labels, index=False)
+    code, err = run("analyze", str(new_folder), "--model", EMBEDDED, "--labels", str(labels), "--artifact",
+                    str(artifact), "--store", str(store), "--out", str(work / "after_edit.csv"))
+    assert code == EXIT_OK, err
+    assert f"label file: {labels} changed since the fit (sha256 {before[:12]} then" in err
+    assert "fitting the probe" in err
+    assert load_fitted(artifact).metadata["labels"]["sha256"] == file_sha256(labels)
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_a_fit_made_with_another_model_file_is_noticed_and_refitted(full_run, work, store, new_folder):
+    artifact = work / "other_model.skops"
+    fitted = load_fitted(full_run[0])
+    fitted.metadata["model"] = {"name": "SomeOther.gguf", "sha256": "0" * 64}
+    save_fitted(fitted, artifact)
+    code, err = run("analyze", str(new_folder), "--model", EMBEDDED, "--artifact", str(artifact), "--store",
+                    str(store), "--out", str(work / "other_model.csv"))
+    assert code == EXIT_OK, err
+    assert "model: fitted with SomeOther.gguf (sha256 000000000000), this run uses" in err
+    assert load_fitted(artifact).metadata["model"]["sha256"] == resolve_model(EMBEDDED).sha256
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_without_the_label_file_the_saved_fit_is_used_as_made(full_run, work, monkeypatch):
+    artifact = full_run[0]
+    monkeypatch.setattr(config, "training_labels_file", lambda data_dir=None: work / "nowhere" / "labels.csv")
+    planned = fit.plan(Settings(model=EMBEDDED), artifact)
+    assert planned.fitted is not None and not planned.reasons
+    assert any("no label file at" in note and "as it was fitted" in note for note in planned.notes)
+    # Named with --labels, a missing file is a mistake to report, not a reason to go on.
+    with pytest.raises(FileNotFoundError, match="--labels"):
+        fit.plan(Settings(model=EMBEDDED, labels_file=str(work / "typo.csv")), artifact)
+
+
+def test_each_difference_from_the_fit_is_named():
+    saved = {"model": {"name": "a.gguf", "sha256": "a" * 64}, "engine": "llama.cpp", "features_version": "turns-v1",
+             "reads": "features-turns-v1", "labels": {"file": "/x/labels.csv", "sha256": "1" * 64}}
+    same = json.loads(json.dumps(saved))
+    assert stale_reasons(saved, same) == []
+    now = {**same, "features_version": "turns-v2", "reads": "features-turns-v2/call",
+           "labels": {"file": "/x/labels.csv", "sha256": "2" * 64}}
+    reasons = stale_reasons(saved, now)
+    assert len(reasons) == 3
+    assert "FEATURES_VERSION 'turns-v1'" in reasons[0] and "'turns-v2'" in reasons[0]
+    assert "what the model reads" in reasons[1] and "/x/labels.csv changed since the fit" in reasons[2]
+    assert stale_reasons(saved, {**now, "labels": {"file": "/y/other.csv", "sha256": "2" * 64}})[-1] == (
+        "label file: fitted on /x/labels.csv, this run fits on /y/other.csv (other content)")
+    # Without a label file now, the labels give no reason to refit.
+    assert stale_reasons(saved, {**same, "labels": {"file": "/x/labels.csv", "sha256": None}}) == []
+
+
+# --- files that are not a usable probe ------------------------------------------------------------------------------
+
+
+class NotAllowed:
+    """A type no probe artifact holds."""
+
+
+def _skops(path: Path, content) -> Path:
+    skops.io.dump(content, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(pickle.dumps({"kind": ARTIFACT_KIND})), "not a readable skops artifact"),
+        (lambda p: p.write_text("hello"), "not a readable skops artifact"),
+        (lambda p: p.write_bytes(b""), "not a readable skops artifact"),
+        (lambda p: _skops(p, {"kind": ARTIFACT_KIND, "format_version": ARTIFACT_FORMAT, "metadata": {},
+                              "payload": {"x": NotAllowed()}}), "names type(s) this version does not load"),
+        (lambda p: _skops(p, {"kind": "something else"}), "not a callinsights-probe artifact"),
+        (lambda p: _skops(p, {"kind": ARTIFACT_KIND, "format_version": 99}), "artifact format 99"),
+        (lambda p: _skops(p, {"kind": ARTIFACT_KIND, "format_version": ARTIFACT_FORMAT, "metadata": {},
+                              "payload": {}}), "payload is incomplete"),
+    ],
+    ids=["pickle", "text", "empty", "untrusted-type", "other-kind", "other-format", "no-payload"],
+)
+def test_a_file_that_is_not_a_usable_probe_is_refused_and_kept(tmp_path, make, message):
+    artifact = tmp_path / "probe.skops"
+    make(artifact)
+    content = artifact.read_bytes()
+    with pytest.raises(ArtifactError, match="callinsights fit"):
+        load_fitted(artifact)
+    code, err = run("analyze", str(MODEL_CALLS), "--model", EMBEDDED, "--artifact", str(artifact), "--store",
+                    str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "p.csv"))
+    assert code == EXIT_BAD_INPUT
+    assert f"error: {artifact}: " in err and message in err and "callinsights fit" in err
+    assert "fitting the probe" not in err and "callinsights: " not in err  # before any model time
+    assert artifact.read_bytes() == content and not (tmp_path / "p.csv").exists()
+
+
+def test_a_damaged_artifact_is_refused(tmp_path):
+    # A real artifact layout with one stored member's bytes overwritten: skops' zip check catches it.
+    artifact = save_artifact(tmp_path / "probe.skops", ARTIFACT_KIND, ARTIFACT_FORMAT, {"note": "x" * 5000},
+                             {"tasks": {}, "held": np.arange(20000.0)})
+    data = bytearray(artifact.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 256] = b"A" * 256
+    artifact.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"probe\.skops: .*(damaged|not a readable)"):
+        load_fitted(artifact)
+
+
+def test_a_fit_of_another_model_is_refused_by_the_run(tmp_path):
+    fitted = FittedProbe({}, {}, {"model": {"name": "x", "sha256": "0" * 64}, "engine": "llama.cpp",
+                                  "features_version": FEATURES_VERSION, "reads": "features-" + FEATURES_VERSION})
+    with Store(tmp_path / "s.sqlite") as opened, pytest.raises(ValueError, match="does not match this run: model"):
+        label_calls({"a": "hello"}, Settings(model=EMBEDDED), opened, progress=False, fitted=fitted)
