@@ -50,6 +50,26 @@ STORE_FILE = RESULTS_DIR / "runs.sqlite"
 # The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any
 # folder. Derived from the client's labels, so not committed (.gitignore); analyze fits it when it is missing.
 ARTIFACT_FILE = PROJ_ROOT / "artifacts" / "probe.skops"
+# `python -m callinsights evaluate` writes METRICS_FILE and, in this folder, the tables notebook 04 shows (under
+# another --out-dir they go to the folder of the same name inside it).
+EVALUATION_DIR = RESULTS_DIR / "evaluation"
+EVALUATION_FILES = {
+    "run": "run.json",  # what was evaluated: model, calls, configurations, seconds
+    "predictions": "held_out_predictions.csv",  # one row per configuration and labelled call
+    "report": "classification_report.csv",
+    "intervals": "intervals.csv",
+    "baselines": "baselines.csv",
+    "differences": "baseline_differences.csv",
+    "comparison": "comparison.csv",
+    "comparison_intervals": "comparison_intervals.csv",
+    "ablation": "ablation.csv",
+    "calibration": "calibration.csv",
+    "reliability": "reliability.csv",
+    "mistakes": "mistakes.csv",
+    "agreement": "agreement.csv",
+    "agreement_pairs": "agreement_pairs.csv",
+    "monitoring": "monitoring.csv",
+}
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 
 CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))

@@ -2,8 +2,7 @@
 
 Scores live in :mod:`callinsights.evaluation.metrics` (scikit-learn, invalid answers as their own class),
 :mod:`callinsights.evaluation.bootstrap` (scipy) and :mod:`callinsights.evaluation.calibration`; they are re-exported here so that notebooks
-keep one import. Monitoring without labels is :mod:`callinsights.evaluation.monitoring`. :func:`json_ready` turns any result into
-plain JSON values (NaN becomes null) for ``results/metrics.json``.
+keep one import. Monitoring without labels is :mod:`callinsights.evaluation.monitoring`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from callinsights.evaluation.calibration import (brier_score, calibration_summar
 from callinsights.data.labels import TASKS
 from callinsights.evaluation.metrics import (INVALID, PROBA_COLUMNS, by_call, classification_metrics,  # noqa: F401
                                   clean_predictions, confusion_frame)
-from callinsights.data.outputs import json_ready  # noqa: F401  (notebook 04 builds metrics.json with it)
 from callinsights.text.redact import redact
 
 

@@ -2,7 +2,8 @@
 
 Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written; 3 (monitor)
 an alert fired. Each command lives with its kind: :mod:`callinsights.pipelines.cli_jobs` (data, parse, analyze, fit,
-models) and :mod:`callinsights.pipelines.cli_results` (experiments, insights, monitor, store, notebooks, reports).
+models) and :mod:`callinsights.pipelines.cli_results` (experiments, evaluate, insights, monitor, store, notebooks,
+reports).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The commands around the labels: experiments, insights, monitor, store, notebooks, reports."""
+"""The commands around the labels: experiments, evaluate, insights, monitor, store, notebooks, reports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from callinsights import config
-from callinsights.pipelines.cli_common import EXIT_ALERT, EXIT_BAD_INPUT, EXIT_OK, Formatter, positive, wrap
+from callinsights.pipelines.cli_common import (EXIT_ALERT, EXIT_BAD_INPUT, EXIT_CODES, EXIT_OK, Formatter, positive,
+                                               wrap)
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
@@ -44,6 +45,23 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     for path in label_experiments.write(results, heading):
         print(f"wrote {path}")
     print(label_experiments.markdown(results))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from callinsights.data.store import StoreError
+    from callinsights.llm.models import ModelError
+    from callinsights.pipelines import evaluation
+
+    plan = evaluation.Plan(data_dir=args.data_dir, sample=args.sample, configurations=args.configurations,
+                           n_boot=args.n_boot, seed=args.seed, model=args.model, store=Path(args.store),
+                           progress=not args.quiet)
+    try:
+        result, written = evaluation.run(plan, args.out_dir)
+    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:  # bad labels and paths are ValueErrors
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join([f"wrote {path}" for path in written] + [evaluation.summary(result, written)]))
     return EXIT_OK
 
 
@@ -106,6 +124,27 @@ def register(sub) -> None:
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("evaluate", help="score every method on the labelled calls; write the tables notebook 04 shows",
+                       formatter_class=Formatter, epilog=EXIT_CODES,
+                       description=wrap("Label the hand-labelled calls under each configuration (held out where a "
+                                   "probe is fitted; stored outputs reused), score the default with bootstrap "
+                                   "intervals against both label files, the baselines, the whole-call ablation, "
+                                   "calibration, mistakes and the store's runs. Writes results/metrics.json, "
+                                   "results/evaluation/*.csv and a section of docs/experiments.md. A sample, a "
+                                   "subset or another data folder writes to --out-dir (default: a new temporary "
+                                   "folder), never over results/."))
+    p.add_argument("--sample", type=positive, default=None, help="score only the first N labelled calls")
+    p.add_argument("--configurations", nargs="+", default=None, metavar="NAME",
+                   help="configurations to compare (callinsights.pipelines.experiments.CONFIGURATIONS); default all")
+    p.add_argument("--n-boot", type=positive, default=2000, help="bootstrap resamples behind every interval")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples and of the baselines' folds")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--out-dir", default=None, help="folder for metrics.json and evaluation/ (default: results/)")
+    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
                        formatter_class=Formatter,
