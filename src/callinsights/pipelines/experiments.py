@@ -6,7 +6,8 @@ their plain predictions; the ``probe``, which is fitted on the labelled calls, i
 predictions only -- the classifier gives every labelled call a prediction from a probe not fitted on it
 (:func:`callinsights.classify.probe.probe_probabilities`) -- never on its fitted ones.
 
-Notebook 04 shows the comparison and, on a full run, keeps it in ``docs/experiments.md`` (:func:`write_markdown`).
+``python -m callinsights evaluate`` (:mod:`callinsights.pipelines.evaluation`) runs the comparison and, on a full run,
+keeps it in ``docs/experiments.md`` (:func:`write_markdown`); notebook 04 shows it.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.is_file() else (
         "# Experiments\n\nMethods, engines and ablations compared on the hand-labelled calls, always on held-out "
-        "predictions (`callinsights.pipelines.experiments`, shown in notebook 04).\n"
+        "predictions (`callinsights.pipelines.experiments`, run by `python -m callinsights evaluate` and shown in "
+        "notebook 04).\n"
     )
     section = f"## {heading}\n\n{body.strip()}\n"
     same = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
