@@ -68,7 +68,7 @@ EVALUATION_FILES = {
     "mistakes": "mistakes.csv",
     "agreement": "agreement.csv",
     "agreement_pairs": "agreement_pairs.csv",
-    "monitoring": "monitoring.csv",
+    "monitoring": "store_runs.csv",  # the store's runs (invalid share, speed, label drift); not MONITORING_FILE
 }
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 

@@ -1,10 +1,10 @@
 """The reviewer's summary page, ``reports/index.html``: the client's three questions answered from results files.
 
 Every number on the page is read or computed here from the committed results -- ``results/metrics.json``
-(``python -m callinsights evaluate``, shown by notebook 04), ``results/predictions.csv`` (notebook 03 /
-``make analyze``), ``results/call_insights.csv`` (notebook 05) and, when another step writes it,
-``results/findings.csv`` -- never typed in. A missing or unreadable file leaves its part of the page out with a line
-that names the file and how to make it; the rest still renders.
+(``python -m callinsights evaluate``, shown by notebook 04), ``results/predictions.csv`` (``make analyze``),
+``results/call_insights.csv`` and ``results/findings.csv`` (``python -m callinsights insights``) -- never typed in.
+A missing or unreadable file leaves its part of the page out with a line that names the file and how to make it;
+the rest still renders.
 """
 
 from __future__ import annotations
