@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,7 +142,9 @@ def test_a_partial_run_is_refused_in_results_before_any_model_time(capsys):
     code = cli.main(["evaluate", "--sample", "16", "--out-dir", str(config.RESULTS_DIR), "--model", "/nowhere.gguf"])
     assert code == cli.EXIT_BAD_INPUT
     assert "would replace the committed results" in capsys.readouterr().err
-    assert evaluation.output_folder(evaluation.Plan(sample=16)) != config.RESULTS_DIR
+    temporary = evaluation.output_folder(evaluation.Plan(sample=16))
+    shutil.rmtree(temporary)
+    assert temporary.parent == Path(tempfile.gettempdir()) and temporary != config.RESULTS_DIR
     assert evaluation.output_folder(evaluation.Plan()) == config.RESULTS_DIR
 
 

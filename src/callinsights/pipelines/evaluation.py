@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -144,9 +145,15 @@ def run(plan: Plan, out_dir: str | Path | None = None) -> tuple[Evaluation, list
         The evaluation and the files written.
     """
     folder = output_folder(plan, out_dir)
-    for path in result_files(folder).values():
-        check_output_file(path, "--out-dir")
-    evaluation = evaluate(plan, folder)
+    fresh = out_dir is None and folder != config.RESULTS_DIR
+    try:
+        for path in result_files(folder).values():
+            check_output_file(path, "--out-dir")
+        evaluation = evaluate(plan, folder)
+    except BaseException:
+        if fresh:  # a temporary folder made for this run holds nothing yet
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return evaluation, write(evaluation, folder)
 
 
