@@ -69,6 +69,7 @@ EVALUATION_FILES = {
     "agreement": "agreement.csv",
     "agreement_pairs": "agreement_pairs.csv",
     "monitoring": "store_runs.csv",  # the store's runs (invalid share, speed, label drift); not MONITORING_FILE
+    "batches": "batches.csv",  # the unlabelled calls as batches, each monitored against the labelled set's run
 }
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 

@@ -255,6 +255,8 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "agreement": agreement,
         "agreement_pairs": evaluation_tables.pairs(all_calls),
         "monitoring": monitor,
+        # The main run's own file: the batches are the calls the analyst will meet, labelled as the main job does.
+        "batches": evaluation_tables.batches_of_main_run(gold_all.index),
     }
     computed = monitor.dropna(subset=["seconds_p50"])
     facts = {

@@ -9,9 +9,13 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.metrics import classification_report
 
+from callinsights import config
 from callinsights.data.labels import TASKS
+from callinsights.data.transcripts import natural_key
 from callinsights.evaluation import evaluate as scores
 from callinsights.evaluation import monitoring
+from callinsights.evaluation.batch_monitor import TABLE_COLUMNS, check_predictions, compare
+from callinsights.evaluation.batch_plots import batch_table
 from callinsights.pipelines.experiments import DEFAULT_CONFIGURATION as DEFAULT
 
 #: The label-free method monitoring compares with the default on every call (notebook 04, section 7).
@@ -92,3 +96,38 @@ def pairs(every: dict[str, pd.DataFrame]) -> pd.DataFrame:
         counts = pd.crosstab(every[DEFAULT][task].rename("default_label"), every[SCORE][task].rename("score_label"))
         parts.append(counts.stack().rename("calls").reset_index().assign(task=task))
     return pd.concat(parts, ignore_index=True)[["task", "default_label", "score_label", "calls"]]
+
+
+#: How many batches notebook 04 splits the unlabelled calls into, in the order the client exported them.
+BATCHES = 4
+
+
+def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> pd.DataFrame:
+    """The unlabelled calls of the main run as ``n`` batches in file order, as if they had arrived month by month,
+    each monitored against the reference: the labelled set's predictions, where held-out accuracy is known.
+
+    Args:
+        predictions: The main run (``results/predictions.csv``).
+        labelled: Call ids of the hand-labelled calls.
+        n: Number of batches.
+
+    Returns:
+        :func:`callinsights.evaluation.batch_plots.batch_table` of the batches (column ``batch_name``).
+    """
+    table = check_predictions(predictions, "predictions")
+    is_labelled = table["file"].isin(labelled)
+    rest = table[~is_labelled].iloc[sorted(range((~is_labelled).sum()),
+                                            key=lambda i: natural_key(table[~is_labelled]["file"].iloc[i]))]
+    size = -(-len(rest) // n)
+    chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(n) if len(rest.iloc[k * size:])}
+    return batch_table({name: compare(table[is_labelled], chunk) for name, chunk in chunks.items()})
+
+
+def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
+    """:func:`batches` of ``results/predictions.csv``; no rows (same columns) when it is missing or holds none of
+    ``labelled`` (another data folder), which notebook 04 says in a line."""
+    path = config.PREDICTIONS_FILE
+    predictions = pd.read_csv(path) if path.is_file() else None
+    if predictions is None or not predictions["file"].isin(labelled).any():
+        return pd.DataFrame(columns=[*TABLE_COLUMNS, "batch_name"])
+    return batches(predictions, labelled)
