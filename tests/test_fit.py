@@ -32,7 +32,7 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.artifacts import ArtifactError, file_sha256, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
-from callinsights.data.transcripts import read_calls
+from callinsights.data.transcripts import read_call, read_calls
 from callinsights.llm import engines as llm
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import fit
@@ -99,11 +99,14 @@ def gold(client) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def new_folder(client, work, gold) -> Path:
-    """Eight unlabelled calls under new names, a renamed labelled call, a labelled call as it is, and a labelled
-    call under its own name whose customer says one thing more."""
+    """Eight unlabelled calls under new names, one more as a WebVTT file, a renamed labelled call, a labelled call
+    as it is, and a labelled call under its own name whose customer says one thing more."""
     folder = work / "new"
     folder.mkdir()
-    unlabelled = sorted(p for p in client.glob("*.txt") if p.stem not in gold.index)[:8]
+    others = sorted(p for p in client.glob("*.txt") if p.stem not in gold.index)
+    unlabelled = others[:8]
+    as_vtt = next(p for p in others[8:] if _alternates(read_call(p)))
+    (folder / f"copy_of_{as_vtt.stem}.vtt").write_text(_webvtt(read_call(as_vtt)), encoding="utf-8")
     labelled = sorted(p for p in client.glob("*.txt") if p.stem in gold.index)[:3]
     for path in unlabelled:
         shutil.copyfile(path, folder / f"copy_of_{path.name}")
@@ -112,6 +115,19 @@ def new_folder(client, work, gold) -> Path:
     edited = labelled[2].read_text(encoding="utf-8").rstrip() + "\n\nMember: One more thing: I am still waiting.\n"
     (folder / labelled[2].name).write_text(edited, encoding="utf-8")
     return folder
+
+
+def _alternates(turns) -> bool:
+    """No two speech turns in a row by one speaker: WebVTT joins one voice's cues into one turn."""
+    speech = [t.speaker for t in turns if t.kind == "speech"]
+    return all(a != b for a, b in zip(speech, speech[1:]))
+
+
+def _webvtt(turns) -> str:
+    """A call as a speech-to-text tool would export it: one cue per speech turn, the speaker as its voice."""
+    cues = [f"00:{k // 60:02d}:{k % 60:02d}.000 --> 00:{k // 60:02d}:{k % 60:02d}.900\n<v {t.speaker}>{t.text}</v>\n"
+            for k, t in enumerate(t for t in turns if t.kind == "speech")]
+    return "WEBVTT\n\n" + "\n".join(cues)
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +171,13 @@ def test_the_saved_probe_labels_the_folder_exactly_as_a_fit_inside_the_run(full_
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_renamed_copies_of_unlabelled_calls_get_the_full_runs_answers(full_run, new_run):
+def test_renamed_copies_of_unlabelled_calls_get_the_full_runs_answers(full_run, new_run, new_folder):
     _, full, _ = full_run
     new, err, untouched = new_run
     copies = new[new.index.str.startswith("copy_of_transcript")]
     originals = copies.index.str.removeprefix("copy_of_")
     copies = copies[~originals.isin(full.index[full["held_out"] != "not labelled"])]
-    assert len(copies) == 8
+    assert len(copies) == 9 and next(new_folder.glob("*.vtt")).stem in copies.index  # eight .txt, one WebVTT
     expected = full.loc[copies.index.str.removeprefix("copy_of_"), ANSWERS].set_axis(copies.index)
     pd.testing.assert_frame_equal(copies[ANSWERS], expected)
     assert (copies["held_out"] == "not labelled").all()
