@@ -9,7 +9,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from callinsights.classify.baselines import majority_baseline, words_probe_baseline
 from callinsights.text import lexicon
 from callinsights.text.lexicon import pending_cues, sentiment_from_compound, vader_baseline
-from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.schema import OUTCOMES, SENTIMENTS
 
 RES, FUP = OUTCOMES
 

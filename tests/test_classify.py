@@ -14,7 +14,7 @@ import pytest
 from callinsights.classify.answers import calibrated_probabilities, parse_answer
 from callinsights.classify.runner import Classifier, analyze
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.llm import engines as llm
 from callinsights.schema import PREDICTION_COLUMNS, PROBA_COLUMNS
 from callinsights.data.store import Store

@@ -20,22 +20,14 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from callinsights.evaluation.evaluate import (
-    INVALID,
-    align,
-    bootstrap_ci,
-    brier_score,
-    classification_metrics,
-    clean_predictions,
-    confusion_frame,
-    expected_calibration_error,
-    plot_confusion,
-    plot_reliability,
-    proba_frame,
-    reliability_table,
-    report_table,
-)
-from callinsights.data.labels import OUTCOMES, SENTIMENTS, load_labels
+from callinsights.evaluation.bootstrap import bootstrap_ci
+from callinsights.evaluation.calibration import (brier_score, expected_calibration_error, plot_reliability,
+                                                 proba_frame, reliability_table)
+from callinsights.evaluation.evaluate import align, plot_confusion, report_table
+from callinsights.evaluation.metrics import classification_metrics, clean_predictions, confusion_frame
+from callinsights.schema import INVALID
+from callinsights.data.labels import load_labels
+from callinsights.schema import OUTCOMES, SENTIMENTS
 
 POS, NEG, NEU = SENTIMENTS
 RES, FUP = OUTCOMES
@@ -456,6 +448,6 @@ def test_vectorised_resample_scores_match_sklearn(seed, n):
 
 def test_probability_columns_are_those_the_classifier_writes():
     from callinsights.classify.runner import PROBA_COLUMNS as written  # the columns runner writes
-    from callinsights.evaluation.metrics import PROBA_COLUMNS
+    from callinsights.schema import PROBA_COLUMNS
 
     assert PROBA_COLUMNS == written

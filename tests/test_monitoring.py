@@ -8,8 +8,8 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import cohen_kappa_score
 
-from callinsights.evaluation.evaluate import INVALID
-from callinsights.data.labels import SENTIMENTS
+from callinsights.schema import INVALID
+from callinsights.schema import SENTIMENTS
 from callinsights.evaluation.monitoring import agreement, distribution_drift, label_distribution, latency_summary
 
 POS, NEG, NEU = SENTIMENTS

@@ -22,7 +22,8 @@ import pytest
 
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.pipelines.cli import main
-from callinsights.llm.engines import Branch, LlamaCppEngine
+from callinsights.llm.engines import LlamaCppEngine
+from callinsights.llm.base import Branch
 from callinsights.llm.models import resolve_model
 from callinsights.llm.openai_engine import OpenAIEngine, ServerError, ServerOptions
 from callinsights.llm.prompts import PROMPTS

@@ -42,7 +42,7 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from callinsights.schema import PROBA_COLUMNS
-from callinsights.data.labels import TASKS
+from callinsights.schema import TASKS
 
 #: The rates every table reports: (task, class counted, short name).
 KEY_RATES: tuple[tuple[str, str, str], ...] = (

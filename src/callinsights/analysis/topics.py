@@ -15,8 +15,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from callinsights.analysis import eda
 from callinsights.text import words
+
 # Punctuation and line ends: a word pair never spans "news, thank". Brackets are left to words.tokens, which drops
 # cues such as "(pause)" whole.
 _CLAUSE_BREAK = re.compile(r"[.,;:!?\"\n]+")

@@ -39,7 +39,8 @@ from callinsights.classify.window import fit_to_context
 from callinsights.data.labels import load_labels
 from callinsights.data.store import OutputKey, Store, text_hash
 from callinsights.data.calls import read_source
-from callinsights.llm.engines import Branch, load_engine
+from callinsights.llm.engines import load_engine
+from callinsights.llm.base import Branch
 from callinsights.llm.models import resolve_model
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS

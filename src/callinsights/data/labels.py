@@ -14,7 +14,7 @@ from typing import Iterable
 import pandas as pd
 
 from callinsights.data.outputs import write_csv
-from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS  # noqa: F401  (callers import them from here too)
+from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
 
 
 # The client's column names, and the project's.

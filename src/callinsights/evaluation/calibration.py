@@ -14,8 +14,9 @@ import pandas as pd
 from sklearn.calibration import CalibrationDisplay, calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from callinsights.data.labels import TASKS
-from callinsights.evaluation.metrics import PROBA_COLUMNS, by_call, check_labels, encode_truth, values
+from callinsights.schema import TASKS
+from callinsights.evaluation.metrics import by_call, check_labels, encode_truth, values
+from callinsights.schema import PROBA_COLUMNS
 
 
 def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:

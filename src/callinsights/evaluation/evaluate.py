@@ -15,12 +15,10 @@ import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
 # Re-exported, so that notebooks and tests keep importing every scoring function from here.
-from callinsights.evaluation.bootstrap import bootstrap_ci, bootstrap_difference, metric_intervals  # noqa: F401
-from callinsights.evaluation.calibration import (brier_score, calibration_summary, expected_calibration_error,  # noqa: F401
-                                      plot_reliability, proba_frame, reliability_table)
-from callinsights.data.labels import TASKS
-from callinsights.evaluation.metrics import (INVALID, PROBA_COLUMNS, by_call, classification_metrics,  # noqa: F401
-                                  clean_predictions, confusion_frame)
+from callinsights.evaluation.bootstrap import bootstrap_ci
+from callinsights.evaluation.calibration import proba_frame
+from callinsights.evaluation.metrics import by_call, classification_metrics, clean_predictions, confusion_frame
+from callinsights.schema import PROBA_COLUMNS, TASKS
 from callinsights.text.redact import redact
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
                              precision_recall_fscore_support)
 
-from callinsights.schema import INVALID, OUTCOMES, PROBA_COLUMNS, SENTIMENTS, TASKS  # noqa: F401
+from callinsights.schema import INVALID, OUTCOMES, SENTIMENTS, TASKS
 
 
 

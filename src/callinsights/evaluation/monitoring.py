@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from callinsights.data.labels import TASKS
-from callinsights.evaluation.metrics import INVALID, check_labels, encode_pred, kappa, values
+from callinsights.schema import TASKS
+from callinsights.evaluation.metrics import check_labels, encode_pred, kappa, values
+from callinsights.schema import INVALID
 
 
 def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:

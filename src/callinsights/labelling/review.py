@@ -27,7 +27,8 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from callinsights import config
-from callinsights.data.labels import TASKS, LabelFileError, check_labels, normalise, read_label_table
+from callinsights.data.labels import LabelFileError, check_labels, normalise, read_label_table
+from callinsights.schema import TASKS
 from callinsights.data.transcripts import natural_key
 
 _READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")

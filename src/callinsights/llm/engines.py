@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,  # noqa: F401
+from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,
                                       quiet_stderr)
 from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy
 

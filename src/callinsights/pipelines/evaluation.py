@@ -32,11 +32,13 @@ from callinsights import config
 from callinsights.classify import baselines
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import texts_for_model
-from callinsights.data.labels import TASKS, load_labels
+from callinsights.data.labels import load_labels
+from callinsights.schema import TASKS
 from callinsights.data.outputs import check_output_file, json_ready, write_csv, write_text
 from callinsights.data.store import Store
 from callinsights.data.transcripts import customer_text, group_calls, read_calls
 from callinsights.evaluation import evaluate as scores
+from callinsights.evaluation.calibration import calibration_summary
 from callinsights.evaluation import monitoring
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import evaluation_tables, experiments
@@ -230,7 +232,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     ablation = experiments.ablation_table(gold, predictions, n_boot=n_boot, seed=seed)
     calibrated = {name: predictions[name] for name, settings in experiments.CONFIGURATIONS.items()
                   if name in predictions and settings.method != "generate" and settings.side == "customer"}
-    calibration = scores.calibration_summary(gold, calibrated)
+    calibration = calibration_summary(gold, calibrated)
 
     with Store(plan.store) as store:
         all_calls, scope = _every_call(plan, turns, gold, predictions, labels_path, store)

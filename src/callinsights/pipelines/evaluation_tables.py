@@ -10,9 +10,10 @@ import pandas as pd
 from sklearn.metrics import classification_report
 
 from callinsights import config
-from callinsights.data.labels import TASKS
+from callinsights.schema import TASKS
 from callinsights.data.transcripts import natural_key
 from callinsights.evaluation import evaluate as scores
+from callinsights.evaluation.bootstrap import metric_intervals
 from callinsights.evaluation import monitoring
 from callinsights.evaluation.batch_monitor import TABLE_COLUMNS, check_predictions, compare
 from callinsights.evaluation.batch_plots import batch_table
@@ -24,7 +25,7 @@ SCORE = "score, batch-calibrated"
 
 def intervals(gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """Accuracy, macro-F1, weighted F1 and kappa with percentile bootstrap intervals, indexed by task and metric."""
-    return pd.concat({task: scores.metric_intervals(gold[task], predictions[task], labels, n_boot=n_boot, seed=seed)
+    return pd.concat({task: metric_intervals(gold[task], predictions[task], labels, n_boot=n_boot, seed=seed)
                       for task, labels in TASKS.items()}, names=["task"])
 
 

@@ -21,8 +21,9 @@ import pandas as pd
 from callinsights import config
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.evaluation.evaluate import bootstrap_difference, classification_metrics
-from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.evaluation.bootstrap import bootstrap_difference
+from callinsights.evaluation.metrics import classification_metrics
+from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.data.outputs import write_text
 from callinsights.data.store import Store
 from callinsights.data.transcripts import Turn
@@ -131,7 +132,7 @@ def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_b
     """Whole call against customer side only: each whole-call configuration beside its customer-side twin.
 
     The difference is whole call minus customer side, with a paired bootstrap interval
-    (:func:`callinsights.evaluation.evaluate.bootstrap_difference`); pairs with either side missing from ``predictions`` are
+    (:func:`callinsights.evaluation.bootstrap.bootstrap_difference`); pairs with either side missing from ``predictions`` are
     left out.
 
     Returns:

@@ -16,7 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from callinsights import config
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.text.counterfactual import counterfactuals
-from callinsights.data.labels import OUTCOMES, SENTIMENTS, load_labels
+from callinsights.data.labels import load_labels
+from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.classify.probe import PARTS, TASK_PARTS, call_features, cross_validated_probabilities, fit_probe, task_columns
 from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
 from callinsights.classify.selection import Variant, compare_variants, no_model_brier, summarise

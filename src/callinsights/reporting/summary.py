@@ -21,7 +21,7 @@ from callinsights import config
 
 from callinsights.analysis import stats
 from callinsights.analysis.features import FEATURE_LABELS, FEATURES
-from callinsights.data.labels import OUTCOMES, SENTIMENTS
+from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.reporting.rendering import CODE_SUFFIX, page
 
 FOLLOW_UP = OUTCOMES[1]
