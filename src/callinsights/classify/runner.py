@@ -34,6 +34,7 @@ from callinsights import config
 from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
 from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
 from callinsights.classify.probe_labels import label_with_probe
+from callinsights.classify.score_reference import reference_key, reference_means, reference_turns
 from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
 from callinsights.classify.window import fit_to_context
 from callinsights.data.labels import load_labels
@@ -301,8 +302,6 @@ class Classifier:
     def score_reference(self) -> dict[str, dict[str, float]]:
         """For ``score`` with ``reference`` calibration: each answer's mean log-probability over the fixed reference
         calls under these settings (computed with the model once, then read from the cache)."""
-        from callinsights.classify.score_reference import reference_key, reference_means, reference_turns
-
         texts = list(texts_for_model(reference_turns(), self.settings).values())
         key = reference_key(self.model.sha256, self.settings.engine, self.prompt_version, *texts)
         return reference_means(key, texts, lambda text: self.compute(text)[0])

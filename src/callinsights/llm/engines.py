@@ -20,6 +20,7 @@ import numpy as np
 from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,
                                       quiet_stderr)
 from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy
+from callinsights.llm.openai_engine import OpenAIEngine
 
 ENGINES = ("llama.cpp", "gpt4all", "openai")
 
@@ -308,9 +309,6 @@ def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | N
     if name == "openai":
         if server is None:
             raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
-        # Imported here: the server engine builds on this module's result types.
-        from callinsights.llm.openai_engine import OpenAIEngine
-
         return OpenAIEngine(model, server)
     if name == "llama.cpp":
         return LlamaCppEngine(model, n_ctx, threads, embedding, pooling)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callinsights import config
+from callinsights.llm.base import quiet_stderr
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"
 
@@ -163,8 +164,6 @@ def check_gguf(path: Path) -> None:
 def chat_format(path: Path) -> ChatFormat:
     """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
     from llama_cpp import Llama
-
-    from callinsights.llm.base import quiet_stderr
 
     try:
         # Loading the vocabulary only reads the metadata: a few hundredths of a second.

@@ -25,8 +25,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from callinsights import config
-from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, load_fitted, save_fitted, \
-    stale_reasons
+from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES, FittedProbe,
+                                           fingerprint, fit_from_outputs, load_fitted, save_fitted, stale_reasons)
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.artifacts import load_artifact
@@ -171,8 +171,6 @@ def show(path: str | Path = config.ARTIFACT_FILE) -> str:
         FileNotFoundError: No file.
         callinsights.data.artifacts.ArtifactError: Not a usable probe artifact.
     """
-    from callinsights.classify.fitting import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES
-
     artifact = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY)
     return json.dumps(artifact.metadata, indent=2, default=str)
 

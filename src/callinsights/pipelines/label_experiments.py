@@ -8,6 +8,7 @@ same :class:`~callinsights.classify.runner.Classifier` and store as the main job
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,9 @@ from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.classify.probe import PARTS, TASK_PARTS, call_features, cross_validated_probabilities, fit_probe, task_columns
 from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
 from callinsights.classify.selection import Variant, compare_variants, no_model_brier, summarise
+from callinsights.data.outputs import write_csv
 from callinsights.data.store import Store
+from callinsights.pipelines.experiments import write_section
 from callinsights.data.transcripts import Turn
 
 TASKS = {"sentiment": SENTIMENTS, "outcome": OUTCOMES}
@@ -135,11 +138,6 @@ def write(results: Results, heading: str, results_dir=config.RESULTS_DIR, doc=co
     Returns:
         The files written.
     """
-    from pathlib import Path
-
-    from callinsights.pipelines.experiments import write_section
-    from callinsights.data.outputs import write_csv
-
     results_dir = Path(results_dir)
     files = {
         "probe_selection.csv": results.summary, "probe_selection_repeats.csv": results.repeats,

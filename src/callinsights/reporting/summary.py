@@ -22,7 +22,7 @@ from callinsights import config
 from callinsights.analysis import stats
 from callinsights.analysis.features import FEATURE_LABELS, FEATURES
 from callinsights.schema import OUTCOMES, SENTIMENTS
-from callinsights.reporting.rendering import CODE_SUFFIX, page
+from callinsights.reporting.rendering import CODE_SUFFIX, notebook_title, page
 
 FOLLOW_UP = OUTCOMES[1]
 NEGATIVE = "negative"
@@ -306,8 +306,6 @@ def question_insights(src: Sources, findings: pd.DataFrame | None) -> str:
 def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> str:
     """Links to every notebook's reviewer report (and its page with code) found in ``reports_dir``."""
     import nbformat
-
-    from callinsights.reporting.rendering import notebook_title
 
     items = []
     for report in sorted(reports_dir.glob("[0-9][0-9]_*.html")):
