@@ -13,7 +13,9 @@ from callinsights import config
 from callinsights.schema import TASKS
 from callinsights.data.transcripts import natural_key
 from callinsights.evaluation import evaluate as scores
-from callinsights.evaluation.bootstrap import metric_intervals
+from callinsights.evaluation.bootstrap import bootstrap_difference, metric_intervals
+from callinsights.evaluation.calibration import proba_frame, reliability_table
+from callinsights.evaluation.metrics import clean_predictions
 from callinsights.evaluation import monitoring
 from callinsights.evaluation.batch_monitor import TABLE_COLUMNS, check_predictions, compare
 from callinsights.evaluation.batch_plots import batch_table
@@ -49,7 +51,7 @@ def report(gold: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     support`` (the accuracy row has its value under f1-score, as the printed report places it)."""
     rows = []
     for task, labels in TASKS.items():
-        report = classification_report(gold[task], scores.clean_predictions(predictions[task], labels),
+        report = classification_report(gold[task], clean_predictions(predictions[task], labels),
                                        labels=list(labels), zero_division=0, output_dict=True)
         for name, values in report.items():
             values = values if isinstance(values, dict) else {"f1-score": values, "support": len(gold)}
@@ -66,7 +68,7 @@ def differences(gold: pd.DataFrame, systems: dict[str, pd.DataFrame], n_boot: in
         for other, preds in systems.items():
             if other == name:
                 continue
-            diff, low, high = scores.bootstrap_difference(gold[task], default[task], preds[task].reindex(gold.index),
+            diff, low, high = bootstrap_difference(gold[task], default[task], preds[task].reindex(gold.index),
                                                           "macro_f1", list(labels), n_boot=n_boot, seed=seed)
             verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
             rows.append({"task": task, "baseline": other, "difference": diff, "low": low, "high": high,
@@ -76,7 +78,7 @@ def differences(gold: pd.DataFrame, systems: dict[str, pd.DataFrame], n_boot: in
 
 def reliability(gold: pd.DataFrame, systems: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Each probability-giving system's reliability table per task (bands of confidence in the predicted label)."""
-    parts = {(name, task): scores.reliability_table(gold[task], scores.proba_frame(preds, task), labels)
+    parts = {(name, task): reliability_table(gold[task], proba_frame(preds, task), labels)
              for name, preds in systems.items() for task, labels in TASKS.items()}
     return pd.concat(parts, names=["system", "task", "band"]).reset_index().drop(columns="band")
 
