@@ -67,12 +67,9 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def store(work) -> Path:
-    """A copy of the project's store (never the store itself: the tests add runs and outputs)."""
-    path = work / "runs.sqlite"
-    if config.STORE_FILE.is_file():
-        shutil.copyfile(config.STORE_FILE, path)
-    return path
+def store(client_store) -> Path:
+    """The session's store of the client's calls (``conftest.client_store``)."""
+    return client_store
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ UNLABELLED_CALLS = 60
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, tmp_path):
+def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, client_store):
     labels = load_labels(config.training_labels_file())
     turns, _ = read_calls(client_calls)
     settings = Settings()
@@ -38,12 +38,8 @@ def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client
     assert len(swaps) >= 30, "too few topical calls to measure a flip rate"
     wanted = {cid: texts[cid] for cid in labels.index} | {cid: unseen[cid] for cid in swaps["file"]}
     wanted |= {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
-    with Store(tmp_path / "store.sqlite") as store:
-        classifier = Classifier(settings, store)
-        try:
-            outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs(wanted, progress=False)}
-        finally:
-            classifier.close()
+    with Store(client_store) as store, Classifier(settings, store) as classifier:
+        outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs(wanted, progress=False)}
     features = {cid: call_features(np.asarray(out["turns"])) for cid, out in outputs.items()}
     labelled = np.array([features[cid] for cid in labels.index])
     originals = np.array([features[cid] for cid in swaps["file"]])
