@@ -1,4 +1,4 @@
-"""No personal data in anything the project shows: committed notebook outputs and rendered reports.
+"""No personal data in anything the project shows: committed notebook outputs, rendered reports and result files.
 
 The names and identifiers searched for are learned from the client's calls by the project's own redaction rules
 (callinsights.text.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from callinsights import config
-
 from callinsights.pipelines import notebooks
-
 from callinsights.text import pii
+
+
 @pytest.fixture(scope="module")
 def identifiers():
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")):
@@ -46,30 +46,27 @@ def test_find_pii_reports_names_identifiers_and_shapes_with_their_place():
     assert pii.find_pii([("05.html", "Follow-up rate with 95% Wilson intervals")], pii.Identifiers({"Wilson"})) == []
 
 
-def _notebook_params():
-    # Today's committed outputs of 04 show names the redaction still misses (issue 12: the model-written
-    # "I'm Sarah Johnson", the provider "Smith Medical Group"); the redaction fix and a re-run of 04 make this pass,
-    # and then strict xfail fails until the mark is removed.
-    failing: set[str] = set()
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
-            if p.stem in failing else p for p in notebooks.notebook_paths()]
-
-
 @pytest.mark.clientdata
-@pytest.mark.parametrize("notebook", _notebook_params(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", notebooks.notebook_paths(), ids=lambda p: p.stem)
 def test_no_personal_data_in_notebook_outputs(identifiers, notebook):
     hits = pii.find_pii(pii.notebook_texts(notebook), identifiers)
     assert hits == [], f"{len(hits)} identifier(s) shown:\n" + "\n".join(hits[:30])
 
 
-def _report_params():
-    failing: set[str] = set()  # rendered from the notebooks' outputs: see above
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="names in committed outputs (issue 12)"))
-            if p.stem.removesuffix("-code") in failing else p for p in sorted(config.REPORTS_DIR.glob("*.html"))]
-
-
 @pytest.mark.clientdata
-@pytest.mark.parametrize("page", _report_params(), ids=lambda p: p.name)
+@pytest.mark.parametrize("page", sorted(config.REPORTS_DIR.glob("*.html")), ids=lambda p: p.name)
 def test_no_personal_data_in_reports(identifiers, page):
     hits = pii.find_pii(pii.report_texts(page), identifiers)
     assert hits == [], f"{len(hits)} identifier(s) shown:\n" + "\n".join(hits[:30])
+
+
+RESULT_FILES = sorted(p for pattern in ("*.csv", "*.json", "evaluation/*.csv", "evaluation/*.json")
+                      for p in config.RESULTS_DIR.glob(pattern))
+
+
+@pytest.mark.clientdata
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: str(p.relative_to(config.RESULTS_DIR)))
+def test_no_personal_data_in_committed_results(identifiers, path):
+    # The result files are committed and read as they are: evidence turns, mistakes, the models' generated answers.
+    hits = pii.find_pii([(path.name, path.read_text(encoding="utf-8"))], identifiers)
+    assert hits == [], f"{len(hits)} identifier(s) in {path.name}:\n" + "\n".join(hits[:30])

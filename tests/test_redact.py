@@ -111,3 +111,19 @@ def test_model_generated_text_is_redacted_in_predictions(tmp_path):
     row = result.predictions.iloc[0]
     assert row["raw"] == "sentiment: negative\noutcome: follow-up (Mr. [NAME], SSN [SSN])"
     assert (row["sentiment"], row["outcome"]) == ("negative", "follow-up action needed")
+
+
+def test_a_name_the_model_repeats_from_the_call_is_masked_in_predictions(tmp_path):
+    """Generated text can repeat a caller's name with no "my name is" of its own (gpt4all answered "Emily Wilson,
+    1985, Mercy Hospital" for one client call): the call the model read names the person, so it is masked."""
+    from callinsights.classify.runner import Classifier, Settings
+    from callinsights.data.store import Store
+
+    settings = Settings(model="smollm2-135m", method="generate")
+    text = "Hi, my name is Dana Whitfield and my claim was denied.\nThanks."
+    with Store(tmp_path / "s.sqlite") as store:
+        classifier = Classifier(settings, store)
+        store.put(classifier.key(text), "c1", classifier.model.name, {"text": "Dana Whitfield, Mercy Hospital"}, False,
+                  5, 5, 0.1)
+        result = classifier.run({"c1": text}, progress=False)
+    assert result.predictions.iloc[0]["raw"] == "[NAME] [NAME], Mercy Hospital"

@@ -45,7 +45,7 @@ from callinsights.llm.base import Branch
 from callinsights.llm.models import resolve_model
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS
-from callinsights.text.redact import redact
+from callinsights.text.redact import redact_in_context
 
 
 class Classifier:
@@ -295,8 +295,15 @@ class Classifier:
         frame["side"] = s.side
         frame["windowed"] = frame["file"].isin(list(self._windows))
         frame["dropped_turns"] = [getattr(self._windows.get(cid), "dropped_turns", 0) for cid in frame["file"]]
-        # The model's own words are shown to readers: redacted like any call text.
-        frame["raw"] = frame["raw"].map(lambda out: redact(out["text"]) if "text" in out else round_logprobs(out))
+        # The model's own words are shown to readers: redacted like any call text, and with the people the call
+        # names masked too, since a model repeats "Emily Wilson" without the "my name is" that redact() looks for.
+        if s.method == "generate":
+            frame["raw"] = [redact_in_context(out["text"], self._texts.get(cid, ""))
+                            for cid, out in zip(frame["file"], frame["raw"])]
+        elif s.method == "score":
+            frame["raw"] = frame["raw"].map(round_logprobs)
+        else:  # the probe's own note on what it was fitted on
+            frame["raw"] = [out["text"] for out in frame["raw"]]
         return frame[PREDICTION_COLUMNS]
 
     def score_reference(self) -> dict[str, dict[str, float]]:
