@@ -153,6 +153,11 @@ def test_a_long_call_is_labelled_from_its_window_and_flagged(tmp_path):
     # What the model read is the window, stored under its own text: a re-run is served from the store.
     assert stored is not None and again.n_cached == len(texts)
     assert again.predictions.drop(columns="cached").equals(first.predictions.drop(columns="cached"))
+    # Reading outputs alone (what `fit` and the experiments do) windows the same way, from the same stored outputs.
+    with Store(tmp_path / "runs.sqlite") as store, Classifier(settings, store, read_labels=False) as classifier:
+        records = classifier.outputs(texts, progress=False)
+        assert classifier.texts_read["long_angry"] == window.text
+    assert all(cached for _, _, cached in records)
 
 
 def test_analyze_names_the_windowed_calls_and_says_nothing_when_none_is():

@@ -86,6 +86,11 @@ class Classifier:
                       else None)
 
     @property
+    def texts_read(self) -> dict[str, str]:
+        """Call id -> the text the model read in the last :meth:`outputs` (a long call's window)."""
+        return self._texts
+
+    @property
     def engine(self):
         """The loaded engine (loaded on first use)."""
         if self._engine is None:
@@ -155,10 +160,11 @@ class Classifier:
     def outputs(self, texts: dict[str, str], progress: bool = True, compute_missing=None
                 ) -> list[tuple[str, dict, bool]]:
         """Every call's raw model output, from the store or computed now (and stored at once, so a killed run
-        resumes).
+        resumes). A call longer than the context is read from its window (:mod:`callinsights.classify.window`); the
+        texts read and the windows are kept for labelling.
 
         Args:
-            texts: Call id -> the text the model reads.
+            texts: Call id -> the text the model reads (a call that fits is read unchanged).
             progress: Show a progress bar on stderr.
             compute_missing: Computes the calls the store lacks all at once (Ray), see :meth:`run`.
 
@@ -167,6 +173,8 @@ class Classifier:
         """
         from tqdm.auto import tqdm
 
+        texts, self._windows = fit_to_context(texts, self.settings, self.model)
+        self._texts = texts
         fresh = self._compute_all_at_once(texts, compute_missing, progress)
         records = []
         bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
@@ -197,14 +205,12 @@ class Classifier:
             The predictions and the run's bookkeeping.
         """
         start = time.perf_counter()
-        texts, self._windows = fit_to_context(texts, self.settings, self.model)  # a call that fits is unchanged
         run_id = self.store.start_run({**asdict(self.settings), "model": self.model.name,
                                        "model_hash": self.model.sha256, "prompt_version": self.prompt_version})
         try:
             records = self.outputs(texts, progress, compute_missing)
             n_cached = sum(cached for _, _, cached in records)
             computing = sum(rec["seconds"] for _, rec, cached in records if not cached)
-            self._texts = texts
             predictions = self._labels(records)
         except BaseException as err:
             # The finished calls are stored; the run itself is recorded as failed, not left "running".

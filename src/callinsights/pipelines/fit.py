@@ -145,8 +145,9 @@ def fitted_probe(planned: Plan, store: Store, progress: bool = True,
     say("fitting the probe: " + "; ".join(planned.reasons))
     with Classifier(planned.settings, store, read_labels=False) as classifier:
         records = classifier.outputs(planned.texts, progress)
+        texts_read = classifier.texts_read  # a call longer than the context is fitted on its window, as labelled
     outputs = {cid: record["output"] for cid, record, _ in records}
-    fitted = fit_from_outputs(outputs, planned.texts, planned.gold, planned.depends_on["labels"]["file"],
+    fitted = fit_from_outputs(outputs, texts_read, planned.gold, planned.depends_on["labels"]["file"],
                               where=f"the calls of {planned.calls_dir}", depends_on=planned.depends_on)
     fitted.metadata["scaled_on"]["folder"] = str(planned.calls_dir)
     save_fitted(fitted, planned.path)
