@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from callinsights import config
@@ -171,3 +172,15 @@ def test_the_command_line_of_a_plan_runs_the_same_plan():
     assert args.out_dir == str(config.PROJ_ROOT / "elsewhere")
     assert evaluation.Plan().command(config.RESULTS_DIR) == "python -m callinsights evaluate"
 
+
+
+def test_a_damaged_predictions_file_costs_the_batches_only(tmp_path, monkeypatch):
+    # The batches are read after all the model work: a damaged file warns, naming it, and the rest is written.
+    from callinsights.pipelines.evaluation_tables import batches_of_main_run
+
+    bad = tmp_path / "predictions.csv"
+    bad.write_text("file,sentiment\ntranscript_0,positive\n")
+    monkeypatch.setattr(config, "PREDICTIONS_FILE", bad)
+    with pytest.warns(UserWarning, match=r"no batches monitored: .*predictions\.csv"):
+        table = batches_of_main_run(pd.Index(["transcript_0"]))
+    assert table.empty and "batch_name" in table.columns

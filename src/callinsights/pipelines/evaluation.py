@@ -22,7 +22,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.schema import TASKS
+from callinsights.data.artifacts import package_versions
 from callinsights.data.outputs import check_output_file, json_ready, write_csv, write_text
 from callinsights.data.store import Store
 from callinsights.data.transcripts import customer_text, group_calls, read_calls
@@ -195,7 +195,6 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     guideline_path = data_dir / config.GUIDELINE_LABELS_FILE.name
     gold_all = load_labels(labels_path, known_calls=set(calls))
     gold = gold_all.head(plan.sample) if plan.sample else gold_all
-    Store(plan.store).close()  # damaged or read-only: said now, not after the model has run
 
     to_run = {name: replace(settings, labels_file=str(training_path))
               for name, settings in experiments.CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
@@ -235,7 +234,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     calibration = calibration_summary(gold, calibrated)
 
     with Store(plan.store) as store:
-        all_calls, scope = _every_call(plan, turns, gold, predictions, labels_path, store)
+        all_calls, scope = _every_call(plan, turns, gold, predictions, training_path, store)
         runs, run_labels = store.runs(), store.run_labels()
     agreement = evaluation_tables.agreement(all_calls, gold_all.index)
     monitor = monitoring.monitor_runs(runs, run_labels)
@@ -270,7 +269,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "default_configuration": DEFAULT, "score_configuration": SCORE, "generate_configurations": generate,
         "configurations_chosen": list(selected), "configurations_run": list(to_run),
         "compare_seconds": round(compare_seconds, 1), "n_boot": n_boot, "seed": seed, "agreement_scope": scope,
-        "experiments_doc_heading": None, "packages": _versions(),
+        "experiments_doc_heading": None, "packages": package_versions(PACKAGES),
     }
     metrics = json_ready({
         "model": model.name,
@@ -335,7 +334,7 @@ def _every_call(plan: Plan, turns, gold: pd.DataFrame, predictions: dict[str, pd
                 store: Store) -> tuple[dict[str, pd.DataFrame], str]:
     """The default's and :data:`SCORE`'s labels of every call (a full run), or of the sample's labelled calls.
 
-    As the main job labels calls, with stored outputs reused; the probe is fitted on the client's file here.
+    As the main job labels calls: stored outputs reused, the probe fitted on the label file the main job uses.
     """
     if not plan.full:
         # A partial run does not label every call: it compares the two methods on its held-out predictions.
@@ -353,13 +352,3 @@ def _committed_table(name: str) -> pd.DataFrame | None:
     """A table ``python -m callinsights experiments`` wrote to ``results/``, or None before it has run."""
     path = config.RESULTS_DIR / name
     return pd.read_csv(path) if path.is_file() else None
-
-
-def _versions() -> dict[str, str | None]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found

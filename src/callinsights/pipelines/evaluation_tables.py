@@ -6,6 +6,8 @@ with the statistics of :mod:`callinsights.evaluation` (scikit-learn, scipy); not
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 from sklearn.metrics import classification_report
 
@@ -19,6 +21,7 @@ from callinsights.evaluation.metrics import clean_predictions
 from callinsights.evaluation import monitoring
 from callinsights.evaluation.batch_monitor import TABLE_COLUMNS, check_predictions, compare
 from callinsights.evaluation.batch_plots import batch_table
+from callinsights.pipelines.monitor import MonitorInputError, read_predictions
 from callinsights.pipelines.experiments import DEFAULT_CONFIGURATION as DEFAULT
 
 #: The label-free method monitoring compares with the default on every call (notebook 04, section 7).
@@ -119,8 +122,7 @@ def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> 
     """
     table = check_predictions(predictions, "predictions")
     is_labelled = table["file"].isin(labelled)
-    rest = table[~is_labelled].iloc[sorted(range((~is_labelled).sum()),
-                                            key=lambda i: natural_key(table[~is_labelled]["file"].iloc[i]))]
+    rest = table[~is_labelled].sort_values("file", key=lambda files: files.map(natural_key))
     size = -(-len(rest) // n)
     chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(n) if len(rest.iloc[k * size:])}
     return batch_table({name: compare(table[is_labelled], chunk) for name, chunk in chunks.items()})
@@ -129,8 +131,12 @@ def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> 
 def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
     """:func:`batches` of ``results/predictions.csv``; no rows (same columns) when it is missing or holds none of
     ``labelled`` (another data folder), which notebook 04 says in a line."""
-    path = config.PREDICTIONS_FILE
-    predictions = pd.read_csv(path) if path.is_file() else None
-    if predictions is None or not predictions["file"].isin(labelled).any():
-        return pd.DataFrame(columns=[*TABLE_COLUMNS, "batch_name"])
-    return batches(predictions, labelled)
+    empty = pd.DataFrame(columns=[*TABLE_COLUMNS, "batch_name"])
+    if not config.PREDICTIONS_FILE.is_file():
+        return empty
+    try:
+        predictions = read_predictions(config.PREDICTIONS_FILE, "reference")
+    except MonitorInputError as err:  # a damaged file must not throw away the evaluation computed before it
+        warnings.warn(f"no batches monitored: {err}", stacklevel=2)
+        return empty
+    return batches(predictions, labelled) if predictions["file"].isin(labelled).any() else empty
