@@ -79,11 +79,17 @@ class ContextBudget:
             prompt = PROMPTS[settings.prompt_version]
             # After the call text: each question, then its answer's tokens, evaluated one after another.
             self._tails = [prompt.suffix(model.chat, q) + answer for q in prompt.questions for answer in q.answers]
+        self._tail: dict[bool, int] = {}  # the longest tail, counted once per kind (not per bisection step)
 
     def _count(self, text: str, bos: bool, special: bool, exact: bool) -> int:
         if not exact:
             return len(text.encode("utf-8")) + _BYTE_SLACK
         return len(_vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=bos, special=special))
+
+    def _longest_tail(self, exact: bool) -> int:
+        if exact not in self._tail:
+            self._tail[exact] = max(self._count(tail, False, True, exact) for tail in self._tails)
+        return self._tail[exact]
 
     def needed(self, text: str, exact: bool = True) -> int:
         """Tokens of context the model needs for ``text`` (an upper bound from its bytes with ``exact=False``).
@@ -99,7 +105,7 @@ class ContextBudget:
             prefix = PROMPTS[s.prompt_version].prefix(chat, text, whole_call=s.side == "call")
             # The last answer token is read, never evaluated: hence the -1.
             return (self._count(prefix, False, True, exact)
-                    + max(self._count(tail, False, True, exact) for tail in self._tails) - 1)
+                    + self._longest_tail(exact) - 1)
         user = GENERATE_INSTRUCTIONS + "\n\n" + text.strip()
         if s.side == "call":
             user = user.replace(CUSTOMER_ONLY, WHOLE_CALL)
