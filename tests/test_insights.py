@@ -255,3 +255,13 @@ def test_insights_command_without_predictions_writes_the_call_table_only(tmp_pat
                  "--topics", "3", "--out-dir", str(tmp_path / "out")])
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["call_insights.csv"]
     assert "none.csv: not found" in capsys.readouterr().err
+
+
+def test_insights_command_refuses_an_unwritable_out_dir_before_any_work(tmp_path, capsys):
+    from callinsights.pipelines.cli import EXIT_BAD_INPUT, main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["insights", "--out-dir", str(blocker / "out"), "--data-dir", str(tmp_path / "nowhere")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "a_file is a file, not a folder; give --out-dir another path" in err and "nowhere" not in err

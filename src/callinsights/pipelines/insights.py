@@ -15,7 +15,7 @@ import pandas as pd
 from callinsights import config
 from callinsights.analysis import eda, features, findings, ppi, topics
 from callinsights.data.labels import load_labels
-from callinsights.data.outputs import write_csv
+from callinsights.data.outputs import check_output_file, write_csv
 from callinsights.data.transcripts import Turn
 
 
@@ -110,9 +110,13 @@ def run(data_dir: str | Path | None = None, predictions: str | Path = config.PRE
     Returns:
         The paths written.
     """
+    files = InsightFiles.under(out_dir) if out_dir else InsightFiles()
+    for path in (files.calls, files.rates, files.findings):
+        check_output_file(path, "--out-dir")  # said before the topic model runs, not after
+    gold = load_labels(labels) if Path(predictions).is_file() else None
     turns, _ = eda.read_corpus(data_dir)
     calls, _ = calls_with_drivers(turns, n_topics, seed)
     rates = decided = None
-    if Path(predictions).is_file():
-        _, rates, decided = ppi_tables(calls, pd.read_csv(predictions), load_labels(labels))
-    return write_insight_files(calls, rates, decided, InsightFiles.under(out_dir) if out_dir else None)
+    if gold is not None:
+        _, rates, decided = ppi_tables(calls, pd.read_csv(predictions), gold)
+    return write_insight_files(calls, rates, decided, files)
