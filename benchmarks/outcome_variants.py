@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     settings = Settings()
-    turns, _ = read_calls(config.TRANSCRIPTS_DIR)
-    texts = texts_for_model(turns, settings)
+    calls, _ = read_calls(config.TRANSCRIPTS_DIR)
+    texts = texts_for_model(calls, settings)
     with Store(config.STORE_FILE) as store, Classifier(settings, store, read_labels=False) as classifier:
         records = classifier.outputs(texts, progress=False)
         ids = [cid for cid, _, _ in records]

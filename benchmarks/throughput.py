@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings(model=args.model, method=args.method)
-    turns, _ = read_calls(args.dir)
-    texts = texts_for_model(turns, settings)
+    calls, _ = read_calls(args.dir)
+    texts = texts_for_model(calls, settings)
     # Labelled calls first: the probe is fitted on the labelled calls among those it reads.
     labelled = set(load_labels(config.LABELS_FILE).index) if config.LABELS_FILE.is_file() else set()
     order = sorted(texts, key=lambda cid: cid not in labelled)

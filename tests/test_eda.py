@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 
 from callinsights.analysis import eda, language
+from callinsights.data.call import Call
 from callinsights.data.transcripts import parse_text, read_calls
 from callinsights.text import words
 
@@ -34,7 +35,7 @@ TWO_CALLS = {
 
 @pytest.fixture
 def two_calls():
-    return [t for name, text in TWO_CALLS.items() for t in parse_text(text, name)]
+    return [Call.of(parse_text(text, name)) for name, text in TWO_CALLS.items()]
 
 
 def test_call_stats_counts_words_and_turns_per_side(two_calls):
@@ -57,15 +58,15 @@ def test_agent_team_is_the_label_with_most_agent_turns():
         "Claims Review Team: It is approved.\nMember: Thanks.",
         "x.txt",
     )
-    stats = eda.call_stats(turns)
+    stats = eda.call_stats([Call.of(turns)])
     assert stats.loc["x", "agent_team"] == "Claims Review Team"
     assert stats.loc["x", "speakers"] == 3
 
 
 def test_length_terciles_split_calls_into_three_equal_groups():
     text = "Member: {}\nAgent: ok"
-    turns = [t for i in range(9) for t in parse_text(text.format("word " * (i + 1)), f"c{i}.txt")]
-    stats = eda.call_stats(turns)
+    calls = [Call.of(parse_text(text.format("word " * (i + 1)), f"c{i}.txt")) for i in range(9)]
+    stats = eda.call_stats(calls)
     assert stats["length_tercile"].value_counts().to_dict() == {"short": 3, "medium": 3, "long": 3}
     assert stats.loc["c0", "length_tercile"] == "short" and stats.loc["c8", "length_tercile"] == "long"
 
@@ -180,8 +181,8 @@ def test_word_cloud_shows_no_identifier_placeholder_or_name(two_calls):
 
 
 def test_data_quality_reports_skipped_files_unknown_speakers_and_meta_kinds(fixture_calls):
-    turns, report = read_calls(fixture_calls)
-    table = eda.data_quality(turns, report)
+    calls, report = read_calls(fixture_calls)
+    table = eda.data_quality(calls, report)
     findings = table.groupby("finding")["calls"].sum().to_dict()
     assert findings["files read"] == report.files_read == 4
     assert findings["file skipped"] == len(report.skipped) == 4
@@ -197,7 +198,7 @@ def test_data_quality_reports_skipped_files_unknown_speakers_and_meta_kinds(fixt
 
 def test_meta_lines_are_redacted():
     turns = parse_text("Member: Hi.\n(Note: member MEM123456 was upset)\nAgent: Hello.", "n.txt")
-    table = eda.meta_lines(turns)
+    table = eda.meta_lines([Call.of(turns)])
     assert table["kind"].tolist() == ["note"]
     assert "MEM123456" not in table["text"].iloc[0] and "[MEMBER_ID]" in table["text"].iloc[0]
 
@@ -209,11 +210,11 @@ def test_read_corpus_sample_is_seeded(fixture_calls, tmp_path):
         (folder / f"transcript_{i}.txt").write_text(f"Member: call {i}\nAgent: ok\n")
     first, report = eda.read_corpus(tmp_path, sample_size=3, seed=1)
     again, _ = eda.read_corpus(tmp_path, sample_size=3, seed=1)
-    calls = {t.file for t in first}
-    assert len(calls) == 3 and calls == {t.file for t in again}
+    calls = [call.name for call in first]
+    assert len(calls) == 3 and calls == [call.name for call in again]
     assert report.files_read == 6
     everything, _ = eda.read_corpus(tmp_path)
-    assert len({t.file for t in everything}) == 6
+    assert [call.name for call in everything] == [f"transcript_{i}" for i in range(6)]
 
 
 def test_plots_have_titles_and_axis_labels(two_calls):

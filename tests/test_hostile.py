@@ -86,7 +86,8 @@ def test_exporter_notes_in_every_spelling_never_reach_the_model(hostile_run):
     with sqlite3.connect(store) as db:
         files = {row[0] for row in db.execute("SELECT file FROM outputs")}
     assert files == READABLE
-    from callinsights.data.transcripts import customer_text, read_call
+    from callinsights.data.call import customer_text
+    from callinsights.data.transcripts import read_call
 
     for path in (HOSTILE / "angry_billing.txt", HOSTILE / "more" / "Thankful_Refill.TXT"):
         text = customer_text(read_call(path))

@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from callinsights.analysis import features, insights, topics
+from callinsights.data.call import Call
 from callinsights.data.transcripts import parse_text, read_calls
 from callinsights.pipelines.insights import InsightFiles, write_insight_files
 
@@ -65,8 +66,9 @@ def test_customer_sentiment_follows_the_customer_not_the_agent():
 
 
 def test_call_frame_has_one_row_per_call_with_team_and_redacted_text():
-    turns = parse_text(CALL, "a.txt") + parse_text("Member: My ID is MEM123456, all good.\nPA Agent: Done.", "b.txt")
-    frame = features.call_frame(turns).set_index("file")
+    calls = [Call.of(parse_text(CALL, "a.txt")),
+             Call.of(parse_text("Member: My ID is MEM123456, all good.\nPA Agent: Done.", "b.txt"))]
+    frame = features.call_frame(calls).set_index("file")
     assert list(frame.index) == ["a", "b"]
     assert frame.loc["a", "agent_team"] == "Agent" and frame.loc["b", "agent_team"] == "PA Agent"
     assert frame.loc["a", "customer_turns"] == 3 and frame.loc["a", "holds"] == 3
@@ -182,8 +184,8 @@ def test_label_source_falls_back_to_hand_labels(tmp_path):
 
 
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
-    turns = parse_text(CALL, "a.txt") + parse_text(CALL.replace("log in", "get a refund"), "b.txt")
-    frame = features.call_frame(turns).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
+    calls = [Call.of(parse_text(CALL, "a.txt")), Call.of(parse_text(CALL.replace("log in", "get a refund"), "b.txt"))]
+    frame = features.call_frame(calls).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
     paths = write_insight_files(frame, None, None, InsightFiles.under(tmp_path))
     assert paths == [tmp_path / "call_insights.csv"]  # no predictions: no rates and no findings
     written = pd.read_csv(paths[0])
@@ -195,8 +197,8 @@ def test_write_insights_keeps_the_documented_columns_only(tmp_path):
 
 @pytest.mark.clientdata
 def test_every_client_call_gets_a_topic(client_calls):
-    turns, report = read_calls(client_calls)
-    frame = features.call_frame(turns)
+    calls, report = read_calls(client_calls)
+    frame = features.call_frame(calls)
     model = topics.discover_topics(frame["text"].tolist(), k_range=range(3, 7), stability_seeds=1)
     frame = topics.add_topics(frame, model)
     assert len(frame) == report.files_read == len(list(client_calls.glob("*.txt")))

@@ -249,8 +249,8 @@ def test_label_widget_never_writes_the_clients_file():
 
 @pytest.mark.clientdata
 def test_sample_of_client_calls_leaves_the_labelled_calls_out(client_calls, client_labels):
-    turns, _ = eda.read_corpus()
-    stats = eda.call_stats(turns)
+    calls, _ = eda.read_corpus()
+    stats = eda.call_stats(calls)
     labels = load_labels(client_labels, labelling.known_calls(client_calls))
     sample = labelling.stratified_sample(stats, 12, seed=0, exclude=labels.index)
     assert len(sample) == 12 and not set(sample.index) & set(labels.index)

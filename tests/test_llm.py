@@ -15,7 +15,8 @@ from callinsights.classify.answers import parse_answer
 from callinsights.llm.engines import Branch, Gpt4AllEngine, LlamaCppEngine
 from callinsights.llm.models import gpt4all_compatible_copy, resolve_model
 from callinsights.llm.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
-from callinsights.data.transcripts import customer_text, read_call
+from callinsights.data.call import customer_text
+from callinsights.data.transcripts import read_call
 
 pytestmark = pytest.mark.model
 

@@ -35,8 +35,8 @@ EMBEDDED = "smollm2-135m"
 
 
 def model_texts(method: str) -> dict[str, str]:
-    turns, _ = read_calls(MODEL_CALLS)
-    return texts_for_model(turns, Settings(model=EMBEDDED, method=method))
+    calls, _ = read_calls(MODEL_CALLS)
+    return texts_for_model(calls, Settings(model=EMBEDDED, method=method))
 
 
 # --- retries and errors against a tiny real HTTP server (no model) ----------------------------------------------------

@@ -24,8 +24,8 @@ LABELS = FIXTURES / "probe_calls_labels.csv"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     settings = Settings(model="smollm2-135m", labels_file=str(LABELS), threads=1)
-    turns, _ = read_calls(FIXTURES / "probe_calls")
-    texts = texts_for_model(turns, settings)
+    calls, _ = read_calls(FIXTURES / "probe_calls")
+    texts = texts_for_model(calls, settings)
     with Store(tmp_path_factory.mktemp("store") / "s.sqlite") as store:
         return texts, label_calls(texts, settings, store, progress=False).predictions.set_index("file")
 

@@ -30,8 +30,8 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def texts() -> dict[str, str]:
-    turns, _ = read_calls(MODEL_CALLS)
-    return texts_for_model(turns, Settings(model=EMBEDDED, method="score"))
+    calls, _ = read_calls(MODEL_CALLS)
+    return texts_for_model(calls, Settings(model=EMBEDDED, method="score"))
 
 
 def run(store_path: Path, texts: dict[str, str], compute_missing=None):

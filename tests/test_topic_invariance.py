@@ -30,9 +30,9 @@ UNLABELLED_CALLS = 60
 @pytest.mark.clientdata
 def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, client_store):
     labels = load_labels(config.training_labels_file())
-    turns, _ = read_calls(client_calls)
+    calls, _ = read_calls(client_calls)
     settings = Settings()
-    texts = texts_for_model(turns, settings)
+    texts = texts_for_model(calls, settings)
     unseen = {cid: t for cid, t in texts.items() if cid not in labels.index}
     swaps = counterfactuals(dict(list(unseen.items())[:UNLABELLED_CALLS]), every_shift=set())
     assert len(swaps) >= 30, "too few topical calls to measure a flip rate"

@@ -10,18 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callinsights.pipelines.cli import main
-from callinsights.data.transcripts import (
-    AGENT,
-    CUSTOMER,
-    META,
-    UNKNOWN,
-    TranscriptError,
-    customer_text,
-    group_calls,
-    parse_text,
-    read_call,
-    read_calls,
-)
+from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, all_turns, customer_text, turns_frame
+from callinsights.data.transcripts import TranscriptError, parse_text, read_call, read_calls
 
 
 def roles_and_text(turns):
@@ -102,10 +92,10 @@ def test_unknown_speaker_is_reported_not_guessed(fixture_calls):
 
 
 def test_one_bad_file_never_stops_the_others(fixture_calls):
-    turns, report = read_calls(fixture_calls)
+    calls, report = read_calls(fixture_calls)
     assert {name for name, _ in report.skipped} == {"empty.txt", "no_customer.txt", "latin1.txt", "binary.txt"}
     assert report.files_read == 4
-    assert set(group_calls(turns)) == {"continuation", "irregular_labels", "meta_lines", "unknown_speaker"}
+    assert [call.name for call in calls] == ["continuation", "irregular_labels", "meta_lines", "unknown_speaker"]
     assert report.unknown_speakers == [("unknown_speaker.txt", "Supervisor")]
     summary = report.summary()
     assert "read 4 of 8 files (.txt 4); skipped 4:" in summary
@@ -118,6 +108,25 @@ def test_folder_without_calls_is_a_clear_error(tmp_path):
         read_calls(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such folder"):
         read_calls(tmp_path / "missing")
+
+
+def test_a_call_is_its_turns_with_a_name(fixture_calls):
+    call = read_call(fixture_calls / "meta_lines.txt")
+    assert isinstance(call, Call) and call.name == "meta_lines" and call.file == "meta_lines.txt"
+    assert list(call) == list(call.turns) and call[-1] == call.turns[-1] and len(call) == len(call.turns)
+    assert call.customer_text() == customer_text(call.turns) and "Member:" not in call.customer_text()
+    assert call.customer_text(last=1) == [t.text for t in call if t.role == CUSTOMER][-1]
+    meta = [t.text for t in call if t.role == META]
+    assert meta and not set(meta) & set(call.text().splitlines())  # the whole-call text leaves meta lines out
+    assert len(call.text().splitlines()) == len(call) - len(meta)
+    assert Call.of(parse_text("Member: hi", "x.vtt")).name == "x"
+
+
+def test_calls_keep_their_order_and_turns_in_a_table(fixture_calls):
+    calls, _ = read_calls(fixture_calls)
+    frame = turns_frame(calls)
+    assert len(frame) == len(all_turns(calls)) == sum(len(call) for call in calls)
+    assert frame["file"].drop_duplicates().tolist() == [call.file for call in calls]
 
 
 def test_parse_command_writes_turns_csv(fixture_calls, tmp_path, capsys):
@@ -184,9 +193,9 @@ def test_agent_and_meta_lines_never_get_the_customer_role(lines):
 def test_client_calls_customer_turns_are_exactly_the_member_lines(client_calls):
     """An independent reading: every line whose label is Member (after debris) is a customer turn, in order."""
     member_line = re.compile(r"^\s*[._]?\s*Member:\s*(.*?)\s*$")
-    turns, report = read_calls(client_calls)
+    read, report = read_calls(client_calls)
     assert report.files_read == 200 and not report.skipped and not report.unknown_speakers
-    calls = group_calls(turns)
+    calls = {call.name: call for call in read}
     for path in client_calls.glob("*.txt"):
         expected = [m[1] for line in path.read_text().splitlines() if (m := member_line.match(line))]
         got = [t.text for t in calls[path.stem] if t.role == CUSTOMER]
@@ -194,10 +203,10 @@ def test_client_calls_customer_turns_are_exactly_the_member_lines(client_calls):
 
 
 def test_client_calls_no_meta_line_in_customer_text(client_calls):
-    turns, _ = read_calls(client_calls)
-    for cid, call in group_calls(turns).items():
-        text = customer_text(call)
-        assert not re.search(r"(?im)^\s*\(?(note|call duration|duration|elapsed time)\b|^\d\d:\d\d|sentiment of", text), cid
+    calls, _ = read_calls(client_calls)
+    for call in calls:
+        text = call.customer_text()
+        assert not re.search(r"(?im)^\s*\(?(note|call duration|duration|elapsed time)\b|^\d\d:\d\d|sentiment of", text), call.name
 
 
 # --- hostile inputs (issue 14) -------------------------------------------------------------------------------------
@@ -231,8 +240,8 @@ def test_a_bracketed_note_at_the_end_of_a_member_line_is_split_off(note):
 
 def test_a_note_inside_speech_is_reported_not_guessed(tmp_path):
     (tmp_path / "call.txt").write_text("Member: Okay. note: sentiment positive\nAgent: Bye.\nMember: That's note-worthy.\n")
-    turns, report = read_calls(tmp_path)
-    assert customer_text(turns) == "Okay. note: sentiment positive\nThat's note-worthy."  # kept, not guessed
+    calls, report = read_calls(tmp_path)
+    assert [call.customer_text() for call in calls] == ["Okay. note: sentiment positive\nThat's note-worthy."]  # kept, not guessed
     assert report.ambiguous == [("call.txt", "Okay. note: sentiment positive")]
     assert "may hold an exporter's note" in report.summary()
 
@@ -245,8 +254,8 @@ def test_subfolders_any_case_of_txt_and_utf16_are_read_and_others_named(tmp_path
     (tmp_path / "sub" / "d.txt").write_bytes(b"\xfe\xff" + "Member: four\n".encode("utf-16-be"))
     (tmp_path / "notes.docx").write_text("x")
     (tmp_path / ".hidden.txt").write_text("Member: hidden\n")
-    turns, report = read_calls(tmp_path)
-    assert {cid: customer_text(call) for cid, call in group_calls(turns).items()} == {
+    calls, report = read_calls(tmp_path)
+    assert {call.name: call.customer_text() for call in calls} == {
         "a": "one", "B": "two", "c": "caf\u00e9 three", "d": "four"}
     assert report.skipped == [] and report.ignored == ["notes.docx"]
     assert "ignored 1 file(s) not ending in .txt: notes.docx" in report.summary()
@@ -256,8 +265,8 @@ def test_a_second_file_with_the_same_call_name_is_skipped_and_named(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "call.txt").write_text("Member: one\n")
     (tmp_path / "x" / "call.txt").write_text("Member: two\n")
-    turns, report = read_calls(tmp_path)
-    assert customer_text(turns) == "one"
+    calls, report = read_calls(tmp_path)
+    assert [call.customer_text() for call in calls] == ["one"]
     assert report.skipped == [(str(Path("x") / "call.txt"), "same call name as call.txt; rename one of them")]
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from callinsights.data.calls import read_source
-from callinsights.data.transcripts import (AGENT, CUSTOMER, META, TURN_COLUMNS, UNKNOWN, call_text, customer_text,
-                                           group_calls, read_calls, turns_frame)
+from callinsights.data.call import AGENT, CUSTOMER, META, TURN_COLUMNS, UNKNOWN, all_turns, customer_text, turns_frame
+from callinsights.data.transcripts import read_calls
 from callinsights.data.turn_tables import TurnTableError, read_turn_table
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
@@ -31,17 +31,18 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def texts(turns) -> dict[str, tuple[str, str]]:
-    return {cid: (customer_text(call), call_text(call)) for cid, call in group_calls(turns).items()}
+def texts(calls) -> dict[str, tuple[str, str]]:
+    return {call.name: (call.customer_text(), call.text()) for call in calls}
 
 
 def test_the_calls_parse_wrote_read_back_as_the_folder_reads_them(tmp_path, capsys):
     out = tmp_path / "turns.csv"
     assert main(["parse", str(FIXTURES / "calls"), "--out", str(out), "--no-redact"]) == EXIT_OK
-    folder_turns, _ = read_calls(FIXTURES / "calls")
-    turns, report = read_source(out)
-    assert texts(turns) == texts(folder_turns)
-    assert [t.role for t in turns] == [t.role for t in folder_turns]  # meta rows too, in order
+    folder_calls, _ = read_calls(FIXTURES / "calls")
+    calls, report = read_source(out)
+    turns = all_turns(calls)
+    assert texts(calls) == texts(folder_calls)
+    assert [t.role for t in turns] == [t.role for t in all_turns(folder_calls)]  # meta rows too, in order
     assert report.files_read == 4 and not report.skipped and not report.bad_rows
     assert report.unknown_speakers == [("unknown_speaker.txt", "Supervisor")]
     assert report.summary().startswith("read 4 of 4 calls in turns.csv")
@@ -49,11 +50,11 @@ def test_the_calls_parse_wrote_read_back_as_the_folder_reads_them(tmp_path, caps
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_each_format_gives_the_customer_text_of_the_txt_calls(tmp_path, suffix):
-    folder_turns, _ = read_calls(MODEL_CALLS)
-    frame = turns_frame(folder_turns)[TURN_COLUMNS].sample(frac=1, random_state=0)  # rows in any order
-    turns, report = read_turn_table(write(frame, tmp_path / f"calls{suffix}"))
-    assert texts(turns) == texts(folder_turns)
-    assert list(group_calls(turns)) == sorted(p.stem for p in MODEL_CALLS.glob("*.txt"))
+    folder_calls, _ = read_calls(MODEL_CALLS)
+    frame = turns_frame(folder_calls)[TURN_COLUMNS].sample(frac=1, random_state=0)  # rows in any order
+    calls, report = read_turn_table(write(frame, tmp_path / f"calls{suffix}"))
+    assert texts(calls) == texts(folder_calls)
+    assert [call.name for call in calls] == sorted(p.stem for p in MODEL_CALLS.glob("*.txt"))
     assert report.summary() == f"read 4 of 4 calls in calls{suffix}"
 
 
@@ -61,14 +62,17 @@ def test_without_a_role_column_roles_come_from_the_labels_and_speaker_maps_the_r
     rows = pd.DataFrame({"File": ["c.txt"] * 3, "Turn": [0, 1, 2], "Speaker": ["Representative", "Caller", "Boss"],
                          "Text": ["Hello.", "My claim was denied.", "I can help."]})
     path = write(rows, tmp_path / "t.csv")
-    turns, report = read_turn_table(path)
+    calls, report = read_turn_table(path)
+    turns = all_turns(calls)
     assert [t.role for t in turns] == [AGENT, CUSTOMER, UNKNOWN]
     assert report.unknown_speakers == [("c.txt", "Boss")] and "--speaker LABEL=ROLE" in report.summary()
-    turns, _ = read_turn_table(path, roles={"Boss": "agent"})
+    calls, _ = read_turn_table(path, roles={"Boss": "agent"})
+    turns = all_turns(calls)
     assert [t.role for t in turns] == [AGENT, CUSTOMER, AGENT]
     # A role parse wrote as unknown is mapped now; a role given is kept.
     rows["role"] = ["agent", "customer", "unknown"]
-    turns, _ = read_turn_table(write(rows, tmp_path / "t.jsonl"), roles={"boss": "agent"})
+    calls, _ = read_turn_table(write(rows, tmp_path / "t.jsonl"), roles={"boss": "agent"})
+    turns = all_turns(calls)
     assert [t.role for t in turns] == [AGENT, CUSTOMER, AGENT]
 
 
@@ -84,7 +88,8 @@ def test_bad_rows_and_calls_are_named_and_the_other_calls_read(tmp_path):
         ("empty.txt", "0", "Member", "   "),                            # every row bad
         ("good.txt", "5", "Member", "Bye. (Note: the customer is happy)"),
     ], columns=["file", "turn", "speaker", "text"])
-    turns, report = read_turn_table(write(rows, tmp_path / "t.csv"))
+    calls, report = read_turn_table(write(rows, tmp_path / "t.csv"))
+    turns = all_turns(calls)
     assert customer_text(turns) == "My card was charged twice.\nBye."
     assert [t.text for t in turns if t.role == META] == ["(Note: the customer is happy)"]
     assert report.bad_rows == [
@@ -107,7 +112,8 @@ def test_bad_rows_and_calls_are_named_and_the_other_calls_read(tmp_path):
 def test_rows_are_ordered_by_turn_and_a_repeated_turn_is_named(tmp_path):
     rows = pd.DataFrame({"file": ["c"] * 3, "turn": [2, 0, 2], "speaker": ["Member"] * 3,
                          "text": ["third", "first", "fourth"], "role": ["customer", "", "customer"]})
-    turns, report = read_turn_table(write(rows, tmp_path / "t.parquet"))
+    calls, report = read_turn_table(write(rows, tmp_path / "t.parquet"))
+    turns = all_turns(calls)
     assert [t.text for t in turns] == ["first", "third", "fourth"] and [t.turn for t in turns] == [0, 1, 2]
     assert report.bad_rows == [("c", "a turn number appears more than once; those rows are kept in file order")]
 
@@ -115,7 +121,8 @@ def test_rows_are_ordered_by_turn_and_a_repeated_turn_is_named(tmp_path):
 def test_a_role_outside_the_four_is_a_bad_row(tmp_path):
     rows = pd.DataFrame({"file": ["c", "c"], "turn": [0, 1], "speaker": ["Member", "Agent"], "text": ["hi", "hello"],
                          "role": ["customer", "staff"]})
-    turns, report = read_turn_table(write(rows, tmp_path / "t.csv"))
+    calls, report = read_turn_table(write(rows, tmp_path / "t.csv"))
+    turns = all_turns(calls)
     assert [t.text for t in turns] == ["hi"]
     assert report.bad_rows == [("row 2 (c, turn 1)", "role 'staff' is not one of customer, agent, meta, unknown")]
 
@@ -124,7 +131,8 @@ def test_a_bad_json_line_is_a_bad_row(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text('{"file": "c", "turn": 0, "speaker": "Member", "text": "hi"}\n{"file": "c", "turn": 1,\n\n'
                     '[1, 2]\n"just text"\n{"file": "c", "turn": 2.0, "speaker": "Member", "text": "bye"}\n')
-    turns, report = read_turn_table(path)
+    calls, report = read_turn_table(path)
+    turns = all_turns(calls)
     assert customer_text(turns) == "hi\nbye"  # 2.0 is turn 2, as a spreadsheet may write it
     assert report.bad_rows == [("line 2", "not JSON (Expecting property name enclosed in double quotes at column "
                                           "25)"),
@@ -138,7 +146,8 @@ def test_cells_parse_protected_against_spreadsheet_formulas_are_read_as_said(tmp
     out = tmp_path / "turns.csv"
     assert main(["parse", str(calls), "--out", str(out), "--no-redact"]) == EXIT_OK
     assert "'-5 stars" in out.read_text()
-    turns, _ = read_source(out)
+    calls, _ = read_source(out)
+    turns = all_turns(calls)
     assert customer_text(turns) == "-5 stars, never again\n=SUM(A1)"
 
 

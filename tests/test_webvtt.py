@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from callinsights.data.calls import read_source
-from callinsights.data.transcripts import (AGENT, CUSTOMER, META, UNKNOWN, TranscriptError, call_text, customer_text,
-                                           group_calls, read_call)
+from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, call_text, customer_text
+from callinsights.data.transcripts import TranscriptError, read_call
 from callinsights.data.webvtt import parse_vtt, read_vtt
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
@@ -101,8 +101,8 @@ def test_a_bad_vtt_is_skipped_with_its_reason_and_the_rest_of_the_folder_is_read
     shutil.copy(VTT / "angry_unsolved.vtt", tmp_path / "sub" / "Angry_Unsolved.VTT")
     (tmp_path / "broken.vtt").write_text("Member: no header here\n")
     (tmp_path / "captions.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nhi\n")
-    turns, report = read_source(tmp_path)
-    assert list(group_calls(turns)) == ["Angry_Unsolved", "neutral_address"]
+    calls, report = read_source(tmp_path)
+    assert [call.name for call in calls] == ["Angry_Unsolved", "neutral_address"]
     assert report.skipped == [("broken.vtt",
                                "no WEBVTT header (the first line must be 'WEBVTT'); is it a WebVTT file?")]
     summary = report.summary()
@@ -114,8 +114,8 @@ def test_a_bad_vtt_is_skipped_with_its_reason_and_the_rest_of_the_folder_is_read
 def test_a_txt_and_a_vtt_of_the_same_call_are_one_call_and_the_second_is_named(tmp_path):
     shutil.copy(FIXTURES / "model_calls" / "angry_unsolved.txt", tmp_path)
     shutil.copy(VTT / "angry_unsolved.vtt", tmp_path)
-    turns, report = read_source(tmp_path)
-    assert len(group_calls(turns)) == 1
+    calls, report = read_source(tmp_path)
+    assert len(calls) == 1
     assert [reason for _, reason in report.skipped] == ["same call name as angry_unsolved.txt; rename one of them"]
 
 

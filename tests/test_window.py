@@ -36,7 +36,7 @@ def long_call(folder: Path) -> Path:
 
 @pytest.fixture
 def long_text(tmp_path) -> str:
-    return texts_for_model(read_call(long_call(tmp_path)), Settings())["long_angry"]
+    return texts_for_model([read_call(long_call(tmp_path))], Settings())["long_angry"]
 
 
 def budget(method: str, n_ctx: int = N_CTX) -> ContextBudget:

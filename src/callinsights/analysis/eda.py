@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from callinsights import config
-from callinsights.data.transcripts import AGENT, CUSTOMER, META, ParseReport, Turn, call_id, group_calls, read_calls
+from callinsights.data.call import AGENT, CUSTOMER, META, Call
+from callinsights.data.transcripts import ParseReport, read_calls
 from callinsights.text.redact import redact
 from callinsights.text.words import count_words
 
@@ -44,7 +45,7 @@ def transcripts_dir(data_dir: str | Path | None = None) -> Path:
 
 def read_corpus(
     data_dir: str | Path | None = None, sample_size: int | None = None, seed: int = 0
-) -> tuple[list[Turn], ParseReport]:
+) -> tuple[list[Call], ParseReport]:
     """Read the calls of a data folder, optionally a seeded random sample of them.
 
     Args:
@@ -53,7 +54,7 @@ def read_corpus(
         seed: Seed of the draw.
 
     Returns:
-        The kept calls' turns in file order, and the parse report of the whole folder (what a sample leaves out
+        The kept calls in file order, and the parse report of the whole folder (what a sample leaves out
         is still a data-quality finding).
 
     Raises:
@@ -62,22 +63,19 @@ def read_corpus(
     """
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size {sample_size}: use a positive number of calls, or None for every call")
-    turns, report = read_calls(transcripts_dir(data_dir))
-    if sample_size is None:
-        return turns, report
-    calls = list(group_calls(turns))
-    if sample_size >= len(calls):
-        return turns, report
-    kept = set(random.Random(seed).sample(calls, sample_size))
-    return [t for t in turns if call_id(t.file) in kept], report
+    calls, report = read_calls(transcripts_dir(data_dir))
+    if sample_size is None or sample_size >= len(calls):
+        return calls, report
+    kept = set(random.Random(seed).sample([call.name for call in calls], sample_size))
+    return [call for call in calls if call.name in kept], report
 
 
 
-def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
+def call_stats(calls: Iterable[Call]) -> pd.DataFrame:
     """One row per call: how long each side speaks and who the speakers are.
 
     Args:
-        turns: Turns of one or more calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
+        calls: Calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
 
     Returns:
         A frame indexed by call identifier, in file order, with columns ``customer_turns``, ``agent_turns``,
@@ -88,8 +86,8 @@ def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
         ``medium`` or ``long`` by ``words``, cut at the terciles of these calls).
     """
     rows = []
-    for call, call_turns in group_calls(turns).items():
-        speech = [t for t in call_turns if t.role != META]
+    for call in calls:
+        speech = [t for t in call if t.role != META]
         by_role = {role: [t for t in speech if t.role == role] for role in (CUSTOMER, AGENT)}
         agent_labels = Counter(t.speaker for t in by_role[AGENT])
         customer_words = sum(count_words(t.text) for t in by_role[CUSTOMER])
@@ -97,7 +95,7 @@ def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
         words = customer_words + agent_words
         rows.append(
             {
-                "call": call,
+                "call": call.name,
                 "customer_turns": len(by_role[CUSTOMER]),
                 "agent_turns": len(by_role[AGENT]),
                 "customer_words": customer_words,
@@ -108,7 +106,7 @@ def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
                 "speakers": len({t.speaker for t in speech}),
                 "speaker_labels": " / ".join(sorted({t.speaker for t in speech})),
                 "agent_team": agent_labels.most_common(1)[0][0] if agent_labels else "(no agent)",
-                "meta_lines": sum(t.role == META for t in call_turns),
+                "meta_lines": sum(t.role == META for t in call),
             }
         )
     frame = pd.DataFrame(rows, columns=_STATS_COLUMNS).set_index("call")
@@ -123,11 +121,11 @@ def call_stats(turns: Iterable[Turn]) -> pd.DataFrame:
 
 
 
-def side_texts(turns: Iterable[Turn], side: str = "call") -> dict[str, str]:
+def side_texts(calls: Iterable[Call], side: str = "call") -> dict[str, str]:
     """Each call's words from one side, unredacted (redact before showing them).
 
     Args:
-        turns: Turns of one or more calls.
+        calls: Calls.
         side: ``customer``, ``agent`` or ``call`` (both sides; meta lines are never included).
 
     Returns:
@@ -140,29 +138,29 @@ def side_texts(turns: Iterable[Turn], side: str = "call") -> dict[str, str]:
     if side not in roles:
         raise ValueError(f"side {side!r}: use one of {', '.join(roles)}")
     return {
-        call: "\n".join(t.text for t in call_turns if t.role in roles[side] and t.text)
-        for call, call_turns in group_calls(turns).items()
+        call.name: "\n".join(t.text for t in call if t.role in roles[side] and t.text)
+        for call in calls
     }
 
 
 
-def meta_lines(turns: Iterable[Turn]) -> pd.DataFrame:
+def meta_lines(calls: Iterable[Call]) -> pd.DataFrame:
     """Every line the parser set aside as not speech, redacted.
 
     Returns:
         Columns ``call``, ``kind`` (``timestamp``, ``duration``, ``note``, ``direction``, ``continuation``) and
         ``text``.
     """
-    rows = [(call_id(t.file), t.kind, redact(t.text)) for t in turns if t.role == META]
+    rows = [(call.name, t.kind, redact(t.text)) for call in calls for t in call if t.role == META]
     return pd.DataFrame(rows, columns=["call", "kind", "text"])
 
 
 
-def data_quality(turns: Iterable[Turn], report: ParseReport) -> pd.DataFrame:
+def data_quality(calls: Iterable[Call], report: ParseReport) -> pd.DataFrame:
     """What a reader should know about the files before trusting an analysis of them.
 
     Args:
-        turns: Turns from :func:`callinsights.data.transcripts.read_calls`.
+        calls: Calls from :func:`callinsights.data.transcripts.read_calls`.
         report: Its parse report.
 
     Returns:
@@ -171,7 +169,7 @@ def data_quality(turns: Iterable[Turn], report: ParseReport) -> pd.DataFrame:
         skipped file and why, each unknown speaker label, each kind of non-speech line, speech turns with no
         words, and calls with more than one agent label.
     """
-    turns = list(turns)
+    calls = list(calls)
     rows: list[dict] = [
         {"finding": "files read", "detail": "parsed into turns", "lines": pd.NA,
          "calls": report.files_read, "example": ""}
@@ -184,18 +182,18 @@ def data_quality(turns: Iterable[Turn], report: ParseReport) -> pd.DataFrame:
     for label, names in sorted(by_label.items()):
         rows.append({"finding": "unknown speaker label", "detail": repr(label), "lines": pd.NA,
                      "calls": len(names), "example": names[0]})
-    meta = meta_lines(turns)
+    meta = meta_lines(calls)
     for kind, group in meta.groupby("kind", sort=True):
         first = group.iloc[0]
         rows.append({"finding": "non-speech line set aside", "detail": kind, "lines": len(group),
                      "calls": group["call"].nunique(), "example": f"{first['call']}: {first['text'][:80]}"})
-    empty = [t for t in turns if t.role != META and not t.text.strip()]
+    empty = [(call.name, t) for call in calls for t in call if t.role != META and not t.text.strip()]
     if empty:
         rows.append({"finding": "speech turn with no words", "detail": "a label with nothing after it",
-                     "lines": len(empty), "calls": len({t.file for t in empty}),
-                     "example": f"{call_id(empty[0].file)}: {empty[0].speaker}:"})
-    stats = call_stats(turns)
-    multi = [c for c, ts in group_calls(turns).items() if len({t.speaker for t in ts if t.role == AGENT}) > 1]
+                     "lines": len(empty), "calls": len({name for name, _ in empty}),
+                     "example": f"{empty[0][0]}: {empty[0][1].speaker}:"})
+    stats = call_stats(calls)
+    multi = [call.name for call in calls if len({t.speaker for t in call if t.role == AGENT}) > 1]
     if multi:
         example = f"{multi[0]}: {stats.loc[multi[0], 'speaker_labels']}"
         rows.append({"finding": "more than one agent label", "detail": "call handed to another team",

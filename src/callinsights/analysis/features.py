@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from callinsights.analysis import eda
-from callinsights.data.transcripts import META, Turn, customer_turns, group_calls
+from callinsights.data.call import META, Call, Turn, customer_turns
 from callinsights.text.lexicon import sentiment_from_compound, vader_baseline
 from callinsights.text.redact import redact
 
@@ -141,11 +141,11 @@ def opening_request(turns: Sequence[Turn], min_words: int = 6) -> str:
 
 
 
-def call_frame(turns: Iterable[Turn]) -> pd.DataFrame:
+def call_frame(calls: Iterable[Call]) -> pd.DataFrame:
     """One row per call: :func:`callinsights.analysis.eda.call_stats`, :func:`call_features`, and redacted text columns.
 
     Args:
-        turns: Turns of one or more calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
+        calls: Calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
 
     Returns:
         Columns ``file``, the columns of :func:`callinsights.analysis.eda.call_stats` (``words``, ``turns``,
@@ -153,19 +153,19 @@ def call_frame(turns: Iterable[Turn]) -> pd.DataFrame:
         redacted, no speaker labels so that a team name cannot become a topic term), ``customer_text`` (the
         customer's words, redacted) and ``opening`` (:func:`opening_request`); calls in file order.
     """
-    turns = list(turns)
-    texts = {side: eda.side_texts(turns, side) for side in ("call", "customer")}
+    calls = list(calls)
+    texts = {side: eda.side_texts(calls, side) for side in ("call", "customer")}
     rows = [
         {
-            "file": call,
-            **call_features(call_turns),
-            "text": redact(texts["call"][call]),
-            "customer_text": redact(texts["customer"][call]),
-            "opening": opening_request(call_turns),
+            "file": call.name,
+            **call_features(call),
+            "text": redact(texts["call"][call.name]),
+            "customer_text": redact(texts["customer"][call.name]),
+            "opening": opening_request(call),
         }
-        for call, call_turns in group_calls(turns).items()
+        for call in calls
     ]
-    stats = eda.call_stats(turns).rename_axis("file").reset_index()
+    stats = eda.call_stats(calls).rename_axis("file").reset_index()
     return stats.merge(pd.DataFrame(rows), on="file", how="left", validate="one_to_one")
 
 

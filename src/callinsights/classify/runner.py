@@ -34,7 +34,7 @@ from callinsights import config
 from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
 from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
 from callinsights.classify.probe_labels import label_with_probe
-from callinsights.classify.score_reference import reference_key, reference_means, reference_turns
+from callinsights.classify.score_reference import reference_key, reference_means, reference_calls
 from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
 from callinsights.classify.window import fit_to_context
 from callinsights.data.labels import load_labels
@@ -315,7 +315,7 @@ class Classifier:
     def score_reference(self) -> dict[str, dict[str, float]]:
         """For ``score`` with ``reference`` calibration: each answer's mean log-probability over the fixed reference
         calls under these settings (computed with the model once, then read from the cache)."""
-        texts = list(texts_for_model(reference_turns(), self.settings).values())
+        texts = list(texts_for_model(reference_calls(), self.settings).values())
         key = reference_key(self.model.sha256, self.settings.engine, self.prompt_version, *texts)
         return reference_means(key, texts, lambda text: self.compute(text)[0])
 
@@ -385,8 +385,8 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         The run's predictions and bookkeeping; files that could not be parsed are listed in ``skipped``.
     """
     settings = settings or Settings()
-    turns, report = read_source(folder)
+    calls, report = read_source(folder)
     with Store(store_path) as store:
-        result = label_calls(texts_for_model(turns, settings), settings, store, progress=progress, fitted=fitted)
+        result = label_calls(texts_for_model(calls, settings), settings, store, progress=progress, fitted=fitted)
     result.skipped = report.skipped
     return result

@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 from callinsights import config
-from callinsights.data.transcripts import Turn, parse_text
+from callinsights.data.call import Call
+from callinsights.data.transcripts import parse_text
 
 #: The reference calls: (name, transcript). Balanced: two calls for each sentiment and outcome pair (4 positive,
 #: 4 negative, 4 neutral; 6 resolved, 6 follow-up). Editing them changes the cache key, so stale means are never used.
@@ -80,9 +81,9 @@ REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
 )
 
 
-def reference_turns() -> list[Turn]:
-    """The reference calls parsed into turns, as the run's own calls are."""
-    return [turn for name, text in REFERENCE_CALLS for turn in parse_text(text, f"{name}.txt")]
+def reference_calls() -> list[Call]:
+    """The reference calls, parsed as the run's own calls are."""
+    return [Call.of(parse_text(text, f"{name}.txt")) for name, text in REFERENCE_CALLS]
 
 
 def reference_key(*parts: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import pandas as pd
 
-from callinsights.data.transcripts import Turn, call_text, customer_text, group_calls
+from callinsights.data.call import Call
 from callinsights.llm.engines import ENGINES
 from callinsights.llm.models import ModelInfo
 from callinsights.llm.openai_engine import ServerOptions
@@ -114,18 +115,18 @@ class RunResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def texts_for_model(turns: list[Turn], settings: Settings) -> dict[str, str]:
+def texts_for_model(calls: Iterable[Call], settings: Settings) -> dict[str, str]:
     """The text the model reads for each call: the customer's side (or the whole call for the ablation).
 
     Calls with nothing to read (no customer words) are left out.
     """
     texts = {}
-    for cid, call in group_calls(turns).items():
-        text = customer_text(call) if settings.side == "customer" else call_text(call)
+    for call in calls:
+        text = call.customer_text() if settings.side == "customer" else call.text()
         if settings.redact_for_model:
             text = redact(text)
         if text.strip():
-            texts[cid] = text
+            texts[call.name] = text
     return texts
 
 

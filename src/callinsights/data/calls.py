@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from callinsights.data.transcripts import ParseReport, Turn, read_call, read_calls
+from callinsights.data.call import Call
+from callinsights.data.transcripts import ParseReport, read_call, read_calls
 from callinsights.data.turn_tables import TABLE_SUFFIXES, read_turn_table
 from callinsights.data.webvtt import read_vtt
 
@@ -17,7 +18,7 @@ from callinsights.data.webvtt import read_vtt
 CALL_READERS = {".txt": read_call, ".vtt": read_vtt}
 
 
-def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Turn], ParseReport]:
+def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], ParseReport]:
     """Read every call of a folder (``.txt`` and ``.vtt``, subfolders too) or of a turn table file.
 
     A bad call file or table row is skipped and reported, never fatal to the others.
@@ -27,7 +28,7 @@ def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tupl
         roles: Extra ``label -> role`` entries (``--speaker LABEL=ROLE``).
 
     Returns:
-        The turns of every call read, and the report of what was read, skipped or ignored.
+        Every call read, and the report of what was read, skipped or ignored.
 
     Raises:
         FileNotFoundError: No such folder or file, a folder with no call file, or a file that is no table.

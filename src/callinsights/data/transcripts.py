@@ -12,11 +12,11 @@ Cues inside a turn, like ``Member: (sighs) Fine.``, stay with the speaker: they 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
-CUSTOMER, AGENT, META, UNKNOWN = "customer", "agent", "meta", "unknown"
+from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
 
 #: Speaker labels as the client's exports write them, after trimming, matched case-insensitively.
 SPEAKER_ROLES: dict[str, str] = {
@@ -30,8 +30,6 @@ SPEAKER_ROLES: dict[str, str] = {
     "claims review team": AGENT,
     "representative": AGENT,
 }
-
-TURN_COLUMNS = ["file", "turn", "speaker", "role", "text"]
 
 # Leading debris an export leaves before a label: spaces, dots, underscores, asterisks (markdown emphasis).
 _DEBRIS = " \t._*"
@@ -68,27 +66,6 @@ class TranscriptError(ValueError):
     """A call file that cannot be read as a transcript; the message names the file and what is wrong."""
 
 
-@dataclass(frozen=True)
-class Turn:
-    """One line of a call: who spoke (or ``meta`` for lines that are not speech) and what was said.
-
-    Attributes:
-        file: File name without folder, e.g. ``transcript_12.txt``.
-        turn: Position in the call, from 0, counting every kept line (meta included).
-        speaker: The label as written, trimmed of debris (empty for meta lines).
-        role: ``customer``, ``agent``, ``meta`` or ``unknown`` (a label not in the speaker table).
-        text: The words, or the whole meta line.
-        kind: ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or ``continuation``.
-    """
-
-    file: str
-    turn: int
-    speaker: str
-    role: str
-    text: str
-    kind: str = "speech"
-
-
 @dataclass
 class ParseReport:
     """What a folder parse met besides clean speech: skipped files and irregular lines.
@@ -114,7 +91,7 @@ class ParseReport:
     unit: str = "files"
     suffixes: tuple[str, ...] = (".txt",)
 
-    def add(self, call: list[Turn], suffix: str = "") -> None:
+    def add(self, call: Sequence[Turn], suffix: str = "") -> None:
         """Count one call read: its format, unknown labels, meta lines and lines that may hold a note."""
         self.files_read += 1
         self.formats.update({suffix: self.formats.get(suffix, 0) + 1} if suffix else {})
@@ -237,15 +214,15 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
     return turns
 
 
-def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Turn]:
-    """Read one call file into turns.
+def read_call(path: str | Path, roles: dict[str, str] | None = None) -> Call:
+    """Read one call file.
 
     Args:
         path: A ``.txt`` call file.
         roles: Extra ``label -> role`` entries, see :func:`parse_text`.
 
     Returns:
-        The call's turns.
+        The call, named after the file.
 
     Raises:
         TranscriptError: The file is empty, binary, not UTF-8 (nor UTF-16 with a byte-order mark), or has no
@@ -254,7 +231,7 @@ def read_call(path: str | Path, roles: dict[str, str] | None = None) -> list[Tur
     path = Path(path)
     turns = parse_text(decode_call(path.read_bytes(), path.name), path.name, roles)
     check_customer(turns, path.name)
-    return turns
+    return Call.of(turns)
 
 
 def decode_call(data: bytes, name: str) -> str:
@@ -288,7 +265,7 @@ def decode_call(data: bytes, name: str) -> str:
     return text
 
 
-def check_customer(turns: list[Turn], name: str) -> None:
+def check_customer(turns: Sequence[Turn], name: str) -> None:
     """Raise TranscriptError naming ``name`` and the speakers found when no turn is the customer's."""
     if not any(t.role == CUSTOMER for t in turns):
         labels = sorted({t.speaker for t in turns if t.speaker})
@@ -318,19 +295,20 @@ def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> tuple
 
 def read_calls(
     folder: str | Path, roles: dict[str, str] | None = None,
-    readers: dict[str, Callable[..., list[Turn]]] | None = None,
-) -> tuple[list[Turn], ParseReport]:
+    readers: dict[str, Callable[..., Call]] | None = None,
+) -> tuple[list[Call], ParseReport]:
     """Read every call under a folder (subfolders too, ``.txt`` in any case); a bad file is skipped and reported,
     never fatal.
 
     Args:
         folder: Folder of call files.
         roles: Extra ``label -> role`` entries, see :func:`parse_text`.
-        readers: Suffix (lower case) -> ``reader(path, roles)`` giving one file's turns or raising TranscriptError;
+        readers: Suffix (lower case) -> ``reader(path, roles)`` giving one file's :class:`Call` or raising
+            TranscriptError;
             default ``.txt`` only (:func:`callinsights.data.calls.read_source` adds ``.vtt``).
 
     Returns:
-        All turns of all readable calls, in natural file order (``transcript_2`` before ``transcript_10``),
+        Every readable call, in natural file order (``transcript_2`` before ``transcript_10``),
         and a report of what was skipped, ignored, ambiguous or irregular. Two files with the same name in
         different subfolders would be the same call: the second is skipped and named.
 
@@ -347,7 +325,7 @@ def read_calls(
     if not files:
         raise FileNotFoundError(f"{folder}: no {' or '.join(readers)} call files in this folder or its subfolders")
     report = ParseReport(ignored=others, suffixes=tuple(readers))
-    turns: list[Turn] = []
+    calls: list[Call] = []
     seen: dict[str, Path] = {}
     for path in files:
         shown = str(path.relative_to(folder))
@@ -362,58 +340,6 @@ def read_calls(
             continue
         seen[call_id(path).lower()] = path
         report.add(call, path.suffix.lower())
-        turns.extend(call)
+        calls.append(call)
     report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
-    return turns, report
-
-
-def natural_key(path: str | Path) -> tuple:
-    """Sort key that puts ``transcript_2`` before ``transcript_10``."""
-    name = Path(path).name
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
-
-
-def call_id(file: str | Path) -> str:
-    """The call's identifier as the label file writes it: the file name without ``.txt``."""
-    return Path(file).stem
-
-
-def customer_turns(turns: Iterable[Turn]) -> list[Turn]:
-    """The customer's turns, in order."""
-    return [t for t in turns if t.role == CUSTOMER]
-
-
-def customer_text(turns: Iterable[Turn], last: int | None = None) -> str:
-    """The customer's side of a call: their turns, one per line.
-
-    Args:
-        turns: Turns of one call.
-        last: Keep only the customer's last ``last`` turns (how a call ends weighs most for sentiment).
-
-    Returns:
-        The customer's words, one turn per line.
-    """
-    mine = customer_turns(turns)
-    if last is not None:
-        mine = mine[-last:]
-    return "\n".join(t.text for t in mine if t.text)
-
-
-def call_text(turns: Iterable[Turn]) -> str:
-    """The whole conversation as ``Speaker: words`` lines, meta lines left out (for the whole-call ablation)."""
-    return "\n".join(f"{t.speaker}: {t.text}" for t in turns if t.role != META)
-
-
-def group_calls(turns: Iterable[Turn]) -> dict[str, list[Turn]]:
-    """Turns grouped by call identifier, in the order the calls were read."""
-    calls: dict[str, list[Turn]] = {}
-    for t in turns:
-        calls.setdefault(call_id(t.file), []).append(t)
-    return calls
-
-
-def turns_frame(turns: Iterable[Turn]):
-    """Turns as a pandas DataFrame with the columns of :data:`TURN_COLUMNS` plus ``kind``."""
-    import pandas as pd
-
-    return pd.DataFrame([asdict(t) for t in turns], columns=[*TURN_COLUMNS, "kind"])
+    return calls, report

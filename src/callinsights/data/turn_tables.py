@@ -30,9 +30,9 @@ from pathlib import Path
 import pandas as pd
 
 from callinsights.data.outputs import FORMULA_STARTS
-from callinsights.data.transcripts import (AGENT, CUSTOMER, META, SPEAKER_ROLES, UNKNOWN, ParseReport, TranscriptError,
-                                           Turn, meta_kind, split_note, call_id, check_customer, decode_call,
-                                           natural_key)
+from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
+from callinsights.data.transcripts import (SPEAKER_ROLES, ParseReport, TranscriptError, check_customer, decode_call,
+                                           meta_kind, split_note)
 
 #: The table formats read, by file suffix.
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -149,7 +149,7 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Turn], TableReport]:
+def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], TableReport]:
     """Read the calls of a turn table (CSV, JSON Lines or Parquet; see the module's rules).
 
     Args:
@@ -157,7 +157,7 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
         roles: Extra ``label -> role`` entries for rows without a role (labels matched case-insensitively).
 
     Returns:
-        The turns of every usable call, calls in natural order of their names, turns in ``turn`` order; and a
+        Every usable call, in natural order of their names, turns in ``turn`` order; and a
         report of the calls skipped and the rows left out.
 
     Raises:
@@ -194,7 +194,7 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
         kind = (meta_kind(text) or "note") if role == META else "speech"
         calls.setdefault(file, []).append((turn, Turn(file, 0, speaker, role, text, kind)))
     seen: dict[str, str] = {}
-    turns: list[Turn] = []
+    read: list[Call] = []
     for file in sorted(calls, key=natural_key):
         if call_id(file).lower() in seen:
             report.skipped.append((file, f"same call name as {seen[call_id(file).lower()]}; rename one of them"))
@@ -214,9 +214,9 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
             report.skipped.append((file, str(err).removeprefix(f"{file}: ")))
             continue
         report.add(call)
-        turns.extend(call)
+        read.append(Call.of(call))
     report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
-    return turns, report
+    return read, report
 
 
 def _with_notes_apart(rows: list[Turn]) -> list[Turn]:

@@ -30,8 +30,9 @@ import re
 from pathlib import Path
 
 # The .txt reader's own rules for what is not speech, so that a caption and a text line are judged alike.
-from callinsights.data.transcripts import (META, SPEAKER_ROLES, UNKNOWN, TranscriptError, Turn, meta_kind,
-                                           split_note, check_customer, decode_call, parse_text)
+from callinsights.data.call import META, UNKNOWN, Call, Turn
+from callinsights.data.transcripts import (SPEAKER_ROLES, TranscriptError, check_customer, decode_call, meta_kind,
+                                           parse_text, split_note)
 
 _HEADER = re.compile(r"^WEBVTT(?:[ \t].*)?$")
 _TIME = r"(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
@@ -183,8 +184,8 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
     return turns
 
 
-def read_vtt(path: str | Path, roles: dict[str, str] | None = None) -> list[Turn]:
-    """Read one ``.vtt`` call into turns.
+def read_vtt(path: str | Path, roles: dict[str, str] | None = None) -> Call:
+    """Read one ``.vtt`` call.
 
     Args:
         path: The WebVTT file.
@@ -196,4 +197,4 @@ def read_vtt(path: str | Path, roles: dict[str, str] | None = None) -> list[Turn
     path = Path(path)
     turns = parse_vtt(decode_call(path.read_bytes(), path.name), path.name, roles)
     check_customer(turns, path.name)
-    return turns
+    return Call.of(turns)

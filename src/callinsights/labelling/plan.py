@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from callinsights.analysis.ppi import KEY_RATES, MIN_LABELLED, predictor
-from callinsights.data.transcripts import natural_key
+from callinsights.data.call import natural_key
 
 
 def variance_parts(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,

@@ -29,7 +29,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 from callinsights import config
 from callinsights.data.labels import LabelFileError, check_labels, normalise, read_label_table
 from callinsights.schema import TASKS
-from callinsights.data.transcripts import natural_key
+from callinsights.data.call import natural_key
 
 _READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")
 

@@ -29,7 +29,7 @@ from callinsights.data.labels import (
 )
 from callinsights.evaluation.monitoring import agreement as prediction_agreement
 from callinsights.text.redact import redact
-from callinsights.data.transcripts import natural_key
+from callinsights.data.call import natural_key
 
 #: Where :func:`label_widget` saves the analyst's new labels unless told otherwise. It sits in the data folder,
 #: which is never committed, and is a different file from the client's labels, which are never overwritten.

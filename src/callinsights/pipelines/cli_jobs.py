@@ -23,19 +23,19 @@ def _read_calls_or_explain(folder: str, roles: dict[str, str]):
     """Read the calls (folder or turn table: a bad table raises a ValueError); None, saying why, when none is read."""
     from callinsights.data.calls import read_source
 
-    turns, report = read_source(folder, roles)
+    calls, report = read_source(folder, roles)
     print(report.summary(), file=sys.stderr)
     if not report.files_read:
         print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
               "previous output is left as it was", file=sys.stderr)
         return None
-    return turns, report
+    return calls, report
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
     from callinsights.data.outputs import check_output_file, write_csv
     from callinsights.text.redact import redact
-    from callinsights.data.transcripts import TURN_COLUMNS, turns_frame
+    from callinsights.data.call import TURN_COLUMNS, turns_frame
 
     try:
         speakers = roles(args.speaker)

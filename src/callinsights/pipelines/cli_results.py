@@ -34,9 +34,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
     settings = Settings(model=args.model)
     try:
-        turns, report = read_calls(args.dir)
+        calls, report = read_calls(args.dir)
         with Store(args.store) as store:
-            results = label_experiments.run(turns, store, settings, {k: str(v) for k, v in readings.items()},
+            results = label_experiments.run(calls, store, settings, {k: str(v) for k, v in readings.items()},
                                             drivers, repeats=args.repeats, progress=not args.quiet)
     except (ValueError, FileNotFoundError, ModelError, StoreError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -36,7 +36,8 @@ from callinsights.schema import TASKS
 from callinsights.data.artifacts import package_versions
 from callinsights.data.outputs import check_output_file, json_ready, write_csv, write_text
 from callinsights.data.store import Store
-from callinsights.data.transcripts import customer_text, group_calls, read_calls
+from callinsights.data.call import Call
+from callinsights.data.transcripts import read_calls
 from callinsights.evaluation import evaluate as scores
 from callinsights.evaluation.calibration import calibration_summary
 from callinsights.evaluation import monitoring
@@ -187,13 +188,12 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     selected = experiments.select_configurations(plan.configurations)
     model = resolve_model(plan.model)
     data_dir = Path(plan.data_dir) if plan.data_dir is not None else config.DATA_DIR
-    turns, _ = read_calls(data_dir / config.TRANSCRIPTS_DIR.name)
-    calls = group_calls(turns)
-    customer = {cid: customer_text(call) for cid, call in calls.items()}
+    calls, _ = read_calls(data_dir / config.TRANSCRIPTS_DIR.name)
+    customer = {call.name: call.customer_text() for call in calls}
     labels_path = data_dir / config.LABELS_FILE.name
     training_path = config.training_labels_file(plan.data_dir)
     guideline_path = data_dir / config.GUIDELINE_LABELS_FILE.name
-    gold_all = load_labels(labels_path, known_calls=set(calls))
+    gold_all = load_labels(labels_path, known_calls=set(customer))
     gold = gold_all.head(plan.sample) if plan.sample else gold_all
 
     to_run = {name: replace(settings, labels_file=str(training_path))
@@ -201,7 +201,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     compare_started = time.perf_counter()
     try:
         with Store(plan.store) as store:
-            table_all, predictions = experiments.compare(turns, gold, store, to_run, model=plan.model,
+            table_all, predictions = experiments.compare(calls, gold, store, to_run, model=plan.model,
                                                          progress=plan.progress)
     except ValueError as err:
         if plan.sample is None or "labelled calls" not in str(err):
@@ -216,7 +216,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     intervals = evaluation_tables.intervals(gold, default, n_boot, seed)
     guideline = None
     if guideline_path.is_file():
-        second = load_labels(guideline_path, known_calls=set(calls)).reindex(gold.index)
+        second = load_labels(guideline_path, known_calls=set(customer)).reindex(gold.index)
         guideline = evaluation_tables.intervals(second, default, n_boot, seed)
     generate = [name for name in GENERATE if name in predictions]
     systems = {
@@ -234,7 +234,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     calibration = calibration_summary(gold, calibrated)
 
     with Store(plan.store) as store:
-        all_calls, scope = _every_call(plan, turns, gold, predictions, training_path, store)
+        all_calls, scope = _every_call(plan, calls, gold, predictions, training_path, store)
         runs, run_labels = store.runs(), store.run_labels()
     agreement = evaluation_tables.agreement(all_calls, gold_all.index)
     monitor = monitoring.monitor_runs(runs, run_labels)
@@ -330,7 +330,7 @@ def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
     return written
 
 
-def _every_call(plan: Plan, turns, gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], labels_path: Path,
+def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], labels_path: Path,
                 store: Store) -> tuple[dict[str, pd.DataFrame], str]:
     """The default's and :data:`SCORE`'s labels of every call (a full run), or of the sample's labelled calls.
 
@@ -343,7 +343,7 @@ def _every_call(plan: Plan, turns, gold: pd.DataFrame, predictions: dict[str, pd
     every = {}
     for name in (DEFAULT, SCORE):
         settings = replace(experiments.CONFIGURATIONS[name], model=plan.model, labels_file=str(labels_path))
-        every[name] = label_calls(texts_for_model(turns, settings), settings, store,
+        every[name] = label_calls(texts_for_model(calls, settings), settings, store,
                                   progress=plan.progress).predictions.set_index("file")
     return every, f"all {len(every[DEFAULT])} calls"
 

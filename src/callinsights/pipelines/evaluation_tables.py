@@ -13,7 +13,7 @@ from sklearn.metrics import classification_report
 
 from callinsights import config
 from callinsights.schema import TASKS
-from callinsights.data.transcripts import natural_key
+from callinsights.data.call import natural_key
 from callinsights.evaluation import evaluate as scores
 from callinsights.evaluation.bootstrap import bootstrap_difference, metric_intervals
 from callinsights.evaluation.calibration import proba_frame, reliability_table

@@ -26,7 +26,7 @@ from callinsights.evaluation.metrics import classification_metrics
 from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.data.outputs import write_text
 from callinsights.data.store import Store
-from callinsights.data.transcripts import Turn
+from callinsights.data.call import Call
 
 #: Configurations compared, by readable name. The whole-call rows are the ablation the client asked about.
 CONFIGURATIONS: dict[str, Settings] = {
@@ -72,14 +72,14 @@ def select_configurations(names: list[str] | None = None) -> dict[str, Settings]
     return {name: settings for name, settings in CONFIGURATIONS.items() if name in names}
 
 
-def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold: pd.DataFrame, store: Store,
+def held_out_predictions(name: str, settings: Settings, calls: list[Call], gold: pd.DataFrame, store: Store,
                          model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, float]:
     """Predictions for the labelled calls under one configuration, held out where anything is fitted.
 
     Args:
         name: Configuration name (recorded in the result).
         settings: The configuration.
-        turns: All parsed turns (only the labelled calls are read).
+        calls: All parsed calls (only the labelled calls are read).
         gold: Hand labels indexed by call id.
         store: Output store (reused across configurations and runs).
         model: Model override.
@@ -92,7 +92,7 @@ def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold:
     settings = replace(settings, model=model)
     # Only the labelled calls are read: the probe's held-out predictions need nothing else, and batch calibration
     # over them is as label-free as over all calls.
-    texts = {cid: t for cid, t in texts_for_model(turns, settings).items() if cid in gold.index}
+    texts = {cid: t for cid, t in texts_for_model(calls, settings).items() if cid in gold.index}
     result = label_calls(texts, settings, store, progress=progress)
     seconds = float(result.predictions["seconds"].mean())
     predictions = result.predictions.set_index("file")
@@ -104,7 +104,7 @@ def held_out_predictions(name: str, settings: Settings, turns: list[Turn], gold:
     return predictions, seconds
 
 
-def compare(turns: list[Turn], gold: pd.DataFrame, store: Store, configurations: dict[str, Settings] | None = None,
+def compare(calls: list[Call], gold: pd.DataFrame, store: Store, configurations: dict[str, Settings] | None = None,
             model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Every configuration's held-out macro-F1 and speed on the labelled calls.
 
@@ -114,7 +114,7 @@ def compare(turns: list[Turn], gold: pd.DataFrame, store: Store, configurations:
     """
     rows, predictions = [], {}
     for name, settings in (configurations or CONFIGURATIONS).items():
-        preds, seconds = held_out_predictions(name, settings, turns, gold, store, model, progress)
+        preds, seconds = held_out_predictions(name, settings, calls, gold, store, model, progress)
         predictions[name] = preds
         row = {"configuration": name, "engine": settings.engine, "method": settings.method, "side": settings.side}
         for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):

@@ -117,9 +117,9 @@ def _check_fit_inputs(result: Plan, labels_file: Path) -> None:
     if not result.calls_dir.is_dir():
         raise FileNotFoundError(f"{result.calls_dir}: no calls folder to fit the probe on; run `make data`, or "
                                 "give `callinsights fit` the folder of the labelled calls")
-    turns, report = read_calls(result.calls_dir)
+    calls, report = read_calls(result.calls_dir)
     result.notes.append(f"fit reads {result.calls_dir}: {report.summary()}")
-    result.texts = texts_for_model(turns, result.settings)
+    result.texts = texts_for_model(calls, result.settings)
     problems = check_fit(result.gold, result.texts, labels_file)
     if problems:
         raise LabelFileError("\n".join(problems) + f"\n(the probe is fitted on the calls of {result.calls_dir}; "

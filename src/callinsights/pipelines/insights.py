@@ -16,22 +16,22 @@ from callinsights import config
 from callinsights.analysis import eda, features, findings, ppi, topics
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import check_output_file, write_csv
-from callinsights.data.transcripts import Turn
+from callinsights.data.call import Call
 
 
-def calls_with_drivers(turns: list[Turn], n_topics: int | None = None, seed: int = 0
+def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0
                        ) -> tuple[pd.DataFrame, topics.TopicModel]:
     """One row per call with its features (:func:`callinsights.analysis.features.call_frame`) and its driver.
 
     Args:
-        turns: Parsed calls.
+        parsed: Parsed calls.
         n_topics: Number of drivers, or None to choose it by silhouette.
         seed: Seed of the topic model.
 
     Returns:
         The calls frame (with ``topic``, ``topic_id``, ``topic_terms``, ``topic_share``) and the topic model.
     """
-    calls = features.call_frame(turns)
+    calls = features.call_frame(parsed)
     stop = topics.stop_words(calls["text"])
     model = topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed, stop=stop)
     return topics.add_topics(calls, model), model
@@ -114,8 +114,8 @@ def run(data_dir: str | Path | None = None, predictions: str | Path = config.PRE
     for path in (files.calls, files.rates, files.findings):
         check_output_file(path, "--out-dir")  # said before the topic model runs, not after
     gold = load_labels(labels) if Path(predictions).is_file() else None
-    turns, _ = eda.read_corpus(data_dir)
-    calls, _ = calls_with_drivers(turns, n_topics, seed)
+    parsed, _ = eda.read_corpus(data_dir)
+    calls, _ = calls_with_drivers(parsed, n_topics, seed)
     rates = decided = None
     if gold is not None:
         _, rates, decided = ppi_tables(calls, pd.read_csv(predictions), gold)

@@ -25,7 +25,7 @@ from callinsights.classify.selection import Variant, compare_variants, no_model_
 from callinsights.data.outputs import write_csv
 from callinsights.data.store import Store
 from callinsights.pipelines.experiments import write_section
-from callinsights.data.transcripts import Turn
+from callinsights.data.call import Call
 
 TASKS = {"sentiment": SENTIMENTS, "outcome": OUTCOMES}
 
@@ -65,12 +65,12 @@ class Results:
     drivers: pd.DataFrame
 
 
-def run(turns: list[Turn], store: Store, settings: Settings, readings: dict[str, str], drivers: pd.Series,
+def run(calls: list[Call], store: Store, settings: Settings, readings: dict[str, str], drivers: pd.Series,
         repeats: int = 25, seed: int = 0, progress: bool = True) -> Results:
     """Read every call (and its counterfactuals) with the model, then compare the variants and check the default.
 
     Args:
-        turns: Parsed calls.
+        calls: Parsed calls.
         store: Output store.
         settings: The probe's settings (the default's).
         readings: Name -> label file (the client's file, the guideline majority).
@@ -79,7 +79,7 @@ def run(turns: list[Turn], store: Store, settings: Settings, readings: dict[str,
         seed: Seed of the splits.
         progress: Progress bars.
     """
-    texts = texts_for_model(turns, settings)
+    texts = texts_for_model(calls, settings)
     gold = {name: load_labels(path, known_calls=set(texts)) for name, path in readings.items()}
     swaps = counterfactuals(texts, every_shift=set(next(iter(gold.values())).index))
     swap_texts = {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}

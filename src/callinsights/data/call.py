@@ -1,0 +1,126 @@
+"""A call as every part of callinsights sees it: a named sequence of speaker turns.
+
+Readers of each input format (:mod:`callinsights.data.transcripts` for ``.txt``, :mod:`callinsights.data.webvtt`,
+:mod:`callinsights.data.turn_tables`) return :class:`Call` objects; everything downstream takes them, so a call is
+read once and never regrouped from loose turns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CUSTOMER, AGENT, META, UNKNOWN = "customer", "agent", "meta", "unknown"
+
+TURN_COLUMNS = ["file", "turn", "speaker", "role", "text"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One line of a call: who spoke (or ``meta`` for lines that are not speech) and what was said.
+
+    Attributes:
+        file: File name without folder, e.g. ``transcript_12.txt``.
+        turn: Position in the call, from 0, counting every kept line (meta included).
+        speaker: The label as written, trimmed of debris (empty for meta lines).
+        role: ``customer``, ``agent``, ``meta`` or ``unknown`` (a label not in the speaker table).
+        text: The words, or the whole meta line.
+        kind: ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or ``continuation``.
+    """
+
+    file: str
+    turn: int
+    speaker: str
+    role: str
+    text: str
+    kind: str = "speech"
+
+
+@dataclass(frozen=True)
+class Call(Sequence[Turn]):
+    """One call: its identifier and its turns, in order. It is a sequence of its turns, so ``for turn in call`` and
+    ``call[-1]`` read it directly; every reader of calls returns these, so a call is never regrouped from loose turns.
+
+    Attributes:
+        name: The call's identifier as the label file writes it (the file name without its suffix).
+        turns: The call's turns, meta lines included.
+    """
+
+    name: str
+    turns: tuple[Turn, ...]
+
+    @classmethod
+    def of(cls, turns: Iterable[Turn]) -> Call:
+        """The call made of ``turns`` (all from one file), named after that file."""
+        turns = tuple(turns)
+        return cls(call_id(turns[0].file) if turns else "", turns)
+
+    def __getitem__(self, index):
+        return self.turns[index]
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    @property
+    def file(self) -> str:
+        """The file the call was read from (``transcript_12.txt``), or its name in a turn table."""
+        return self.turns[0].file if self.turns else self.name
+
+    def customer_text(self, last: int | None = None) -> str:
+        """The customer's side, one turn per line (see :func:`customer_text`)."""
+        return customer_text(self.turns, last)
+
+    def text(self) -> str:
+        """The whole conversation, meta lines left out (see :func:`call_text`)."""
+        return call_text(self.turns)
+
+
+def all_turns(calls: Iterable[Call]) -> list[Turn]:
+    """Every turn of ``calls``, call after call (for a table of turns)."""
+    return [turn for call in calls for turn in call]
+
+
+def natural_key(path: str | Path) -> tuple:
+    """Sort key that puts ``transcript_2`` before ``transcript_10``."""
+    name = Path(path).name
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def call_id(file: str | Path) -> str:
+    """The call's identifier as the label file writes it: the file name without ``.txt``."""
+    return Path(file).stem
+
+
+def customer_turns(turns: Iterable[Turn]) -> list[Turn]:
+    """The customer's turns, in order."""
+    return [t for t in turns if t.role == CUSTOMER]
+
+
+def customer_text(turns: Iterable[Turn], last: int | None = None) -> str:
+    """The customer's side of a call: their turns, one per line.
+
+    Args:
+        turns: Turns of one call.
+        last: Keep only the customer's last ``last`` turns (how a call ends weighs most for sentiment).
+
+    Returns:
+        The customer's words, one turn per line.
+    """
+    mine = customer_turns(turns)
+    if last is not None:
+        mine = mine[-last:]
+    return "\n".join(t.text for t in mine if t.text)
+
+
+def call_text(turns: Iterable[Turn]) -> str:
+    """The whole conversation as ``Speaker: words`` lines, meta lines left out (for the whole-call ablation)."""
+    return "\n".join(f"{t.speaker}: {t.text}" for t in turns if t.role != META)
+
+
+def turns_frame(calls: Iterable[Call]):
+    """The calls' turns as a pandas DataFrame with the columns of :data:`TURN_COLUMNS` plus ``kind``."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(t) for t in all_turns(calls)], columns=[*TURN_COLUMNS, "kind"])
