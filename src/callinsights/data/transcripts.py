@@ -31,6 +31,13 @@ SPEAKER_ROLES: dict[str, str] = {
     "representative": AGENT,
 }
 
+
+
+def role_table(roles: dict[str, str] | None = None) -> dict[str, str]:
+    """:data:`SPEAKER_ROLES` with ``roles`` (``--speaker LABEL=ROLE``) added or overriding, keyed in lower case."""
+    return {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
+
+
 # Leading debris an export leaves before a label: spaces, dots, underscores, asterisks (markdown emphasis).
 _DEBRIS = " \t._*"
 _TIMESTAMP = re.compile(r"^[\[(]?\d{1,2}:\d{2}(?::\d{2})?[\])]?$")
@@ -166,7 +173,7 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
         The turns in order, meta lines included. A line with no label continues the previous speaker's turn.
         A bracketed note at the end of a line (``Member: Bye. (Note: ...)``) becomes a meta turn of its own.
     """
-    table = {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
+    table = role_table(roles)
     turns: list[Turn] = []
 
     def add(speaker: str, role: str, words: str, kind: str) -> None:

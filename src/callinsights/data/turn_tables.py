@@ -31,8 +31,8 @@ import pandas as pd
 
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
-from callinsights.data.transcripts import (SPEAKER_ROLES, ParseReport, TranscriptError, check_customer, decode_call,
-                                           meta_kind, split_note)
+from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call,
+                                           meta_kind, role_table, split_note)
 
 #: The table formats read, by file suffix.
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -168,7 +168,7 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; give a turn table ({', '.join(TABLE_SUFFIXES)}) or a "
                                 "folder of calls")
-    table = {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
+    table = role_table(roles)
     report = TableReport(unit=f"calls in {path.name}")
     calls: dict[str, list[tuple[int, Turn]]] = {}
     for where, row in _rows(path):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 # The .txt reader's own rules for what is not speech, so that a caption and a text line are judged alike.
 from callinsights.data.call import META, UNKNOWN, Call, Turn
-from callinsights.data.transcripts import (SPEAKER_ROLES, TranscriptError, check_customer, decode_call, meta_kind,
+from callinsights.data.transcripts import (TranscriptError, check_customer, role_table, decode_call, meta_kind,
                                            parse_text, split_note)
 
 _HEADER = re.compile(r"^WEBVTT(?:[ \t].*)?$")
@@ -161,7 +161,7 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
                                   "customer's words cannot be told from the agent's")
         notes = [Turn(file, 0, "", META, words, "note") for kind, _, words in pieces if kind == "note"]
         return [Turn(file, i, t.speaker, t.role, t.text, t.kind) for i, t in enumerate(notes + turns)]
-    table = {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
+    table = role_table(roles)
     turns: list[Turn] = []
     for kind, voice, words in pieces:
         previous = next((t for t in reversed(turns) if t.role != META), None)
