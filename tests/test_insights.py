@@ -267,3 +267,16 @@ def test_insights_command_refuses_an_unwritable_out_dir_before_any_work(tmp_path
     assert main(["insights", "--out-dir", str(blocker / "out"), "--data-dir", str(tmp_path / "nowhere")]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "a_file is a file, not a folder; give --out-dir another path" in err and "nowhere" not in err
+
+
+def test_insights_with_another_data_dir_corrects_with_that_folders_labels(tmp_path, capsys):
+    # Another data folder brings its own hand labels: the configured folder's must never correct its predictions.
+    from callinsights.pipelines.cli import EXIT_BAD_INPUT, main
+
+    data = tmp_path / "data"
+    (data / "transcripts_v3").mkdir(parents=True)
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_text("file,sentiment,outcome\n")
+    assert main(["insights", "--data-dir", str(data), "--predictions", str(predictions),
+                 "--out-dir", str(tmp_path / "out")]) == EXIT_BAD_INPUT
+    assert str(data / "test_actual_label.csv") in capsys.readouterr().err

@@ -71,7 +71,9 @@ def cmd_insights(args: argparse.Namespace) -> int:
     from callinsights.pipelines import insights
 
     try:
-        written = insights.run(args.data_dir, args.predictions, args.labels, args.topics, args.seed, args.out_dir)
+        # The hand labels belong to the data folder read: another --data-dir brings its own label file.
+        labels = args.labels or Path(args.data_dir or config.DATA_DIR) / config.LABELS_FILE.name
+        written = insights.run(args.data_dir, args.predictions, labels, args.topics, args.seed, args.out_dir)
     except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -154,7 +156,8 @@ def register(sub) -> None:
                                    "findings.csv; notebook 05 shows the same tables."))
     p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
     p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
-    p.add_argument("--labels", default=str(config.LABELS_FILE), help="hand labels that correct them")
+    p.add_argument("--labels", default=None,
+                   help=f"hand labels that correct them (default: {config.LABELS_FILE.name} of the data folder)")
     p.add_argument("--topics", type=positive, default=None, help="number of drivers (default: by silhouette)")
     p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
     p.add_argument("--out-dir", default=None, help="write here instead of results/")
