@@ -12,12 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from callinsights import config
 from callinsights.data import store as store_module
 from callinsights.data.store import OutputKey, Store, StoreError, text_hash
 from callinsights.data.store_care import run_configuration
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from callinsights.pipelines.store_care import prune
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+PROBE_CALLS, PROBE_LABELS = MODEL_CALLS.parent / "probe_calls", MODEL_CALLS.parent / "probe_calls_labels.csv"
 NONE = {"model": "m.gguf", "engine": "llama.cpp", "method": "score", "prompt_version": "v1", "calibration": "none",
         "side": "customer", "redact_for_model": False, "labels_file": "/a/labels.csv", "threads": None,
         "model_hash": "ab" * 32}
@@ -240,3 +243,37 @@ def test_after_pruning_the_store_still_serves_the_kept_runs_calls(tmp_path, caps
     assert f"{n_calls} calls labelled ({n_calls} from the store, 0 computed, 0 invalid)" in capsys.readouterr().out
     again = pd.read_csv(out)
     pd.testing.assert_frame_equal(again.drop(columns="cached"), first.drop(columns="cached"))
+
+
+@pytest.mark.model
+def test_prune_keeps_the_outputs_the_saved_fit_read(tmp_path, monkeypatch, capsys):
+    # `callinsights fit` records no run: without being told of the saved fit, `prune --outputs` deleted every output
+    # it read, and the next refit recomputed every call.
+    monkeypatch.setattr(config, "ARTIFACT_FILE", tmp_path / "artifacts" / "probe.skops")
+    store = tmp_path / "runs.sqlite"
+    assert main(["fit", str(PROBE_CALLS), "--labels", str(PROBE_LABELS), "--model", "smollm2-135m",
+                 "--artifact", str(config.ARTIFACT_FILE), "--store", str(store), "--quiet"]) == EXIT_OK
+    with Store(store) as opened:
+        fitted = set(opened.outputs()["key"])
+        _run(opened, NONE, ["c1"])
+        _run(opened, NONE, ["c2"])  # the run kept: c1's output goes, so outputs are pruned
+    capsys.readouterr()
+
+    assert main(["store", "prune", "--keep", "1", "--outputs", "--store", str(store)]) == EXIT_OK
+    assert "removed 1 run (1 recorded label) and 1 stored output" in capsys.readouterr().out
+    with Store(store) as opened:
+        assert set(opened.outputs()["key"]) == fitted | {_key(NONE, "c2").key}
+
+
+def test_an_unreadable_saved_fit_keeps_every_output(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "ARTIFACT_FILE", tmp_path / "artifacts" / "probe.skops")
+    config.ARTIFACT_FILE.parent.mkdir()
+    (config.ARTIFACT_FILE.parent / "old.skops").write_bytes(b"not a zip")
+    _run(store, NONE, ["c1"])
+    _run(store, NONE, ["c2"])
+
+    printed = prune(store.path, 1, outputs=True)
+
+    assert "removed 1 run (1 recorded label) and 0 stored outputs" in printed
+    assert "note: outputs kept: the outputs a saved fit read cannot be told" in printed and "old.skops" in printed
+    assert set(store.outputs()["file"]) == {"c1", "c2"}

@@ -24,6 +24,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
@@ -289,7 +290,7 @@ class Store:
         return describe(self.db, self.path, now)
 
     def prune(self, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS, dry_run: bool = False,
-              now: float | None = None) -> PruneReport:
+              now: float | None = None, fits: Iterable[tuple[str, str, str]] = ()) -> PruneReport:
         """Keep the last ``keep`` runs of each configuration; delete the older runs and the labels they recorded.
 
         - A configuration is :func:`callinsights.data.store_care.run_configuration`'s; "last" is by run id (start
@@ -301,8 +302,10 @@ class Store:
           by its recorded labels (the calls) and its configuration (model file hash, method, prompt version; not the
           engine name, which a server's outputs replace by the served model's id, so this errs towards keeping). A
           kept run with no recorded labels (failed, or still running) keeps every output of its configuration, and
-          outputs written since a live run started are kept. Outputs that only the experiments read (topic swaps,
-          cross-validation) belong to no run and go: they are recomputed when next needed.
+          outputs written since a live run started are kept, and so is every output of a configuration in ``fits``
+          (what a saved fit read: it belongs to no run, and a refit would otherwise recompute every call). Outputs
+          that only the experiments read (topic swaps, cross-validation) belong to no run and go: they are
+          recomputed when next needed.
         - All deletions are one transaction under SQLite's write lock (waiting up to 30 s for another writer), so a
           failure or a kill deletes nothing. Space is given back by :meth:`vacuum`, not here.
 
@@ -312,6 +315,7 @@ class Store:
             stale_hours: Age after which a ``running`` run counts as killed.
             dry_run: Say what would go; delete nothing.
             now: The time runs' ages are measured from (default: now).
+            fits: ``(model hash, method, prompt version)`` of each saved fit: their outputs are kept.
 
         Raises:
             ValueError: ``keep`` below 1.
@@ -327,7 +331,7 @@ class Store:
             raise StoreError(f"{self.path}: another process is writing to the store ({err}); nothing was removed; "
                              "run again when it has finished") from None
         try:
-            report, doomed_outputs = prune_plan(self.db, keep, outputs, stale_hours, now)
+            report, doomed_outputs = prune_plan(self.db, keep, outputs, stale_hours, now, fits)
             if not dry_run:
                 doomed = [(int(r),) for r in report.removed_runs["run_id"]]
                 self.db.executemany("DELETE FROM run_labels WHERE run_id = ?", doomed)
