@@ -3,8 +3,12 @@ read, runs that may be live, another process holding the lock, and the commands.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -277,3 +281,31 @@ def test_an_unreadable_saved_fit_keeps_every_output(store, tmp_path, monkeypatch
     assert "removed 1 run (1 recorded label) and 0 stored outputs" in printed
     assert "note: outputs kept: the outputs a saved fit read cannot be told" in printed and "old.skops" in printed
     assert set(store.outputs()["file"]) == {"c1", "c2"}
+
+
+def test_store_info_only_reads_so_a_read_only_store_will_do(tmp_path, capsys):
+    # `store info` opened the store read-write (and wrote its header back), so a read-only store was refused.
+    path = tmp_path / "runs.sqlite"
+    with Store(path) as opened:
+        _run(opened, NONE, ["c1"])
+    before = path.read_bytes()
+    assert main(["store", "info", "--store", str(path)]) == EXIT_OK
+    assert "runs: 1 (1 done, 0 failed, 0 running)" in capsys.readouterr().out
+    assert path.read_bytes() == before
+    with Store(path, read_only=True) as opened, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        opened.start_run(NONE)
+
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)  # no journal can be made beside it either
+    try:  # root ignores file permissions unless the capability is dropped
+        as_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+        if as_user and not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: a read-only file is writable to root")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1] / "src"),
+                                                                          os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([*as_user, sys.executable, "-m", "callinsights", "store", "info", "--store", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        tmp_path.chmod(0o755)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "runs: 1 (1 done, 0 failed, 0 running)" in done.stdout and path.read_bytes() == before

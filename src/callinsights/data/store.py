@@ -132,22 +132,29 @@ class Store:
 
     Args:
         path: The SQLite file (created with its folder when missing).
+        read_only: Only read (``store info``): the file must exist, may be read-only, and is never written (not even
+            migrated).
 
     Raises:
-        StoreError: The file is not an SQLite database, is damaged, or cannot be written.
+        StoreError: The file is not an SQLite database, is damaged, or cannot be written (or, ``read_only``, read).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         advice = "move it aside and run again to start a new one"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
+            if read_only:  # SQLite's own read-only mode: it refuses every write, and needs no writable folder
+                self.db = sqlite3.connect(self.path.absolute().as_uri() + "?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path)
         except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"{self.path}: cannot open the prediction store ({err}); give --store a path in a "
-                             "folder you can write to") from None
+            raise StoreError(f"{self.path}: cannot open the prediction store ({err}); give --store "
+                             + ("a store you can read" if read_only else "a path in a folder you can write to")
+                             ) from None
         try:
-            self.db.executescript(_SCHEMA)
+            if not read_only:
+                self.db.executescript(_SCHEMA)
             problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(problems[-1] if len(problems) > 1 else problems[0])
@@ -157,8 +164,9 @@ class Store:
                 raise StoreError(f"{self.path}: the prediction store is read-only; make it writable (chmod u+w) or "
                                  "give --store another path") from None
             raise StoreError(f"{self.path}: not a usable prediction store ({err}); {advice}") from None
-        self._check_writable()
-        self._migrate()
+        if not read_only:
+            self._check_writable()
+        self._migrate(read_only)
 
     def _check_writable(self) -> None:
         """Write the header's user version back unchanged: fails at once on a read-only file or folder."""
@@ -176,19 +184,24 @@ class Store:
         """The store's layout version (SQLite's ``user_version``)."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
-        """Bring an older layout up to :data:`SCHEMA_VERSION`, or refuse one this code does not know."""
+    def _migrate(self, read_only: bool = False) -> None:
+        """Bring an older layout up to :data:`SCHEMA_VERSION` (``read_only``: check it is that layout), or refuse one
+        this code does not know."""
         version = self.version
         if version > SCHEMA_VERSION:
             self.db.close()
             raise StoreError(f"{self.path}: store layout {version} was written by a newer callinsights (this one "
                              f"reads up to {SCHEMA_VERSION}); upgrade callinsights, or give --store another path "
                              "(a new store recomputes the model outputs)")
-        if version == 0:
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-            if "error" not in columns:
-                self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
-        expected = {"outputs": _OUTPUT_COLUMNS, "run_labels": _RUN_LABEL_COLUMNS}
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        if version == 0 and columns and "error" not in columns:
+            if read_only:
+                self.db.close()
+                raise StoreError(f"{self.path}: an older store layout, read only once migrated; open it once where "
+                                 "it can be written (`callinsights store prune --dry-run` does, and removes nothing)")
+            self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+        expected = {"outputs": _OUTPUT_COLUMNS, "run_labels": _RUN_LABEL_COLUMNS,
+                    "runs": ["run_id", "config", "started", "status", "error"]}
         for table, needed in expected.items():
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             if not set(needed) <= have:
@@ -196,8 +209,9 @@ class Store:
                 raise StoreError(f"{self.path}: table {table} lacks {sorted(set(needed) - have)}, so this is not a "
                                  "store this code can migrate; move it aside and run again to build a new one "
                                  "(model outputs are recomputed)")
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self.db.commit()
+        if not read_only:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.commit()
 
     def close(self) -> None:
         """Close the database."""

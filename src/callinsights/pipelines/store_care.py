@@ -18,8 +18,9 @@ from callinsights.data.artifacts import ArtifactError, load_artifact
 from callinsights.data.store import PruneReport, Store, StoreError, StoreInfo
 
 
-def open_existing(path: str | Path) -> Store:
-    """Open a store that exists; a missing path is an error here, not an empty new store.
+def open_existing(path: str | Path, read_only: bool = False) -> Store:
+    """Open a store that exists (``read_only``: never written, so a read-only store will do); a missing path is an
+    error here, not an empty new store.
 
     Raises:
         StoreError: No file at ``path``, or it is not a usable store.
@@ -28,7 +29,7 @@ def open_existing(path: str | Path) -> Store:
     if not path.is_file():
         raise StoreError(f"{path}: no prediction store there; `callinsights analyze` creates one (default "
                          "results/runs.sqlite): give --store the file it wrote")
-    return Store(path)
+    return Store(path, read_only)
 
 
 def saved_fits(folder: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -112,7 +113,7 @@ def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, 
 
 def info(path: str | Path) -> str:
     """``store info``: the text to print."""
-    with open_existing(path) as store:
+    with open_existing(path, read_only=True) as store:
         return info_text(store.info())
 
 
