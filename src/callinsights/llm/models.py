@@ -7,7 +7,6 @@ main job runs on a fresh machine with no download. Nothing here downloads unless
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callinsights import config
+from callinsights.data.artifacts import file_sha256 as content_sha256
 from callinsights.llm.base import quiet_stderr
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"
@@ -131,11 +131,7 @@ def file_sha256(path: Path) -> str:
         index = {}
     if key in index:
         return index[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    index[key] = digest.hexdigest()
+    index[key] = content_sha256(path)
     try:
         index_file.parent.mkdir(parents=True, exist_ok=True)
         index_file.write_text(json.dumps(index, indent=1))
