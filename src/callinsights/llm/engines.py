@@ -38,7 +38,6 @@ class LlamaCppEngine:
     """
 
     name = "llama.cpp"
-    can_score = True
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
                  pooling: bool = True):
@@ -236,7 +235,6 @@ class Gpt4AllEngine:
     """
 
     name = "gpt4all"
-    can_score = False
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
         try:

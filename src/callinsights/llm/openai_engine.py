@@ -81,7 +81,6 @@ class OpenAIEngine:
     """
 
     name = "openai"
-    can_score = True
 
     def __init__(self, model: ModelInfo, options: ServerOptions):
         self.model = model
