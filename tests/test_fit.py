@@ -11,6 +11,7 @@ import contextlib
 import importlib.metadata
 import io
 import json
+import os
 import pickle
 import shutil
 import zipfile
@@ -29,7 +30,7 @@ from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, Fitte
 from callinsights.classify.probe import FEATURES_VERSION
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.data.artifacts import ArtifactError, file_sha256, save_artifact
+from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_call, read_calls
@@ -351,6 +352,20 @@ def test_a_damaged_artifact_is_refused(tmp_path):
     artifact.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match=r"probe\.skops: .*(damaged|not a readable)"):
         load_fitted(artifact)
+
+
+def test_an_artifact_written_over_keeps_its_permissions_and_a_new_one_is_readable_by_others(tmp_path):
+    # save_artifact had its own copy of the atomic write, without the rule that a file written over keeps its mode.
+    path = tmp_path / "probe.skops"
+    save_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, {"n": 1}, {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0o600
+    path.chmod(0o640)  # shared with a group only
+    save_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, {"n": 2}, {})
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, [], "").metadata == {"n": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["probe.skops"]  # no temporary file left beside it
 
 
 def test_a_fit_of_another_model_is_refused_by_the_run(tmp_path):

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from llama_cpp import Llama
 
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.pipelines.cli import main
 from callinsights.llm.engines import LlamaCppEngine
+from callinsights.llm import models
 from callinsights.llm.base import Branch
 from callinsights.llm.models import resolve_model
 from callinsights.llm.openai_engine import OpenAIEngine, ServerError, ServerOptions
@@ -49,8 +51,9 @@ class FlakyServer:
         script: Path -> statuses to answer before succeeding (e.g. ``[503, 429]``).
     """
 
-    def __init__(self, script: dict[str, list[int]]):
+    def __init__(self, script: dict[str, list[int]], answers: dict | None = None):
         self.script = {path: list(statuses) for path, statuses in script.items()}
+        self.answers = answers or {}  # path -> the body of its 200 answer, from the request's JSON
         self.seen: list[tuple[str, str]] = []
         outer = self
 
@@ -61,7 +64,9 @@ class FlakyServer:
                 outer.seen.append((self.path, body))
                 pending = outer.script.get(self.path, [])
                 status = pending.pop(0) if pending else 200
-                if self.path.endswith("/models") and status == 200:
+                if self.path in outer.answers and status == 200:
+                    payload = outer.answers[self.path](json.loads(body))
+                elif self.path.endswith("/models") and status == 200:
                     payload = {"object": "list", "data": [{"id": "flaky-model", "object": "model"}]}
                 elif status == 200:
                     payload = {"choices": [{"text": "sentiment: neutral\noutcome: resolved"}],
@@ -120,6 +125,32 @@ def test_a_4xx_is_not_retried_and_names_the_url_and_status():
             OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, backoff=0.01))
     assert f"GET {server.url}/models answered 404" in str(err.value) and "--base-url" in str(err.value)
     assert len(server.seen) == 1
+
+
+def test_the_model_vocabulary_is_loaded_once_for_the_chat_format_and_the_server_engines_tokens(monkeypatch):
+    # The server engine loaded the vocabulary again to split the server's token states by turn, though resolving
+    # the model had just loaded it for the chat template.
+    served = Llama(model_path=str(resolve_model(EMBEDDED).path), vocab_only=True, verbose=False)  # the "server's"
+    per_token = {"/v1/embeddings": lambda body: {"data": [{"embedding": [[float(t), 1.0] for t in served.tokenize(
+        body["input"].encode("utf-8"))]}]}}
+    loads = []
+    real_init = Llama.__init__
+
+    def counted(self, *args, **kwargs):
+        loads.append(kwargs.get("vocab_only", False))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Llama, "__init__", counted)
+    models._load_vocabulary.cache_clear()
+    turns = ["I was charged twice.", "Let me refund that."]
+    with FlakyServer({}, per_token) as server:
+        engine = OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url))
+        first, n_tokens, _ = engine.embed_turns(turns)
+        second, _, _ = engine.embed_turns(turns)
+    assert loads == [True]
+    assert first.shape == (2, 3) and n_tokens == len(served.tokenize("\n".join(turns).encode()))
+    np.testing.assert_array_equal(first, second)
+    served.close()
 
 
 def test_a_missing_api_key_variable_is_named(monkeypatch):

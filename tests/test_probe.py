@@ -5,7 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
+from callinsights.classify.fitting import fit_from_outputs
 from callinsights.classify.probe import call_features, cross_validated_probabilities, fit_probe, turn_features
+from callinsights.classify.probe_labels import NOT_LABELLED, label_with_probe
+from callinsights.schema import OUTCOMES, SENTIMENTS
 
 CLASSES = ["negative", "neutral", "positive"]
 
@@ -89,3 +92,39 @@ def test_too_few_labels_is_a_clear_error():
     features, labels = clusters(2)
     with pytest.raises(ValueError, match="at least two classes"):
         fit_probe(features[:4], labels[:4])
+
+
+class _CountedTurns:
+    """A call's stored turn states that count how often they are converted to an array."""
+
+    def __init__(self, rows: np.ndarray):
+        self.rows, self.conversions = rows, 0
+
+    def __array__(self, dtype=None, copy=None):
+        self.conversions += 1
+        return self.rows if dtype is None else self.rows.astype(dtype)
+
+
+def test_labelling_with_a_fitted_probe_converts_each_calls_turn_states_once():
+    # label_with_probe converted every call's states twice (once for the features, once for the evidence).
+    rng = np.random.default_rng(0)
+    sentiments, outcomes = list(SENTIMENTS) * 8, list(OUTCOMES) * 12
+    ids = [f"c{i}" for i in range(24)]
+    turns = {cid: np.hstack([rng.normal(size=(3, 4)) + [SENTIMENTS.index(s), OUTCOMES.index(o), 0, 0],
+                             np.full((3, 1), 5.0)]) for cid, s, o in zip(ids, sentiments, outcomes)}
+    texts = {cid: f"turn one of {cid}\nturn two\nturn three" for cid in ids}
+    gold = pd.DataFrame({"sentiment": sentiments, "outcome": outcomes}, index=pd.Index(ids, name="file"))
+    fitted = fit_from_outputs({cid: {"turns": t.tolist()} for cid, t in turns.items()}, texts, gold.iloc[:18],
+                              "labels.csv")
+    new = [f"new{i}" for i in range(6)]  # unlabelled calls, labelled by the probe fitted on all labelled ones
+    texts.update({n: texts[cid] + " again" for n, cid in zip(new, ids[18:])})
+    counted = {n: _CountedTurns(turns[cid]) for n, cid in zip(new, ids[18:])}
+    plain = pd.DataFrame({"file": new, "raw": [{"turns": turns[cid].tolist()} for cid in ids[18:]]})
+    frame = pd.DataFrame({"file": new, "raw": [{"turns": counted[n]} for n in new]})
+
+    label_with_probe(frame, texts, fitted)
+    label_with_probe(plain, texts, fitted)
+
+    assert [t.conversions for t in counted.values()] == [1] * len(new)
+    pd.testing.assert_frame_equal(frame, plain)
+    assert (frame["held_out"] == NOT_LABELLED).all() and frame["evidence_sentiment"].str.startswith("turn").all()

@@ -3,8 +3,12 @@ read, runs that may be live, another process holding the lock, and the commands.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,12 +16,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from callinsights import config
 from callinsights.data import store as store_module
 from callinsights.data.store import OutputKey, Store, StoreError, text_hash
 from callinsights.data.store_care import run_configuration
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from callinsights.pipelines.store_care import prune
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
+PROBE_CALLS, PROBE_LABELS = MODEL_CALLS.parent / "probe_calls", MODEL_CALLS.parent / "probe_calls_labels.csv"
 NONE = {"model": "m.gguf", "engine": "llama.cpp", "method": "score", "prompt_version": "v1", "calibration": "none",
         "side": "customer", "redact_for_model": False, "labels_file": "/a/labels.csv", "threads": None,
         "model_hash": "ab" * 32}
@@ -240,3 +247,65 @@ def test_after_pruning_the_store_still_serves_the_kept_runs_calls(tmp_path, caps
     assert f"{n_calls} calls labelled ({n_calls} from the store, 0 computed, 0 invalid)" in capsys.readouterr().out
     again = pd.read_csv(out)
     pd.testing.assert_frame_equal(again.drop(columns="cached"), first.drop(columns="cached"))
+
+
+@pytest.mark.model
+def test_prune_keeps_the_outputs_the_saved_fit_read(tmp_path, monkeypatch, capsys):
+    # `callinsights fit` records no run: without being told of the saved fit, `prune --outputs` deleted every output
+    # it read, and the next refit recomputed every call.
+    monkeypatch.setattr(config, "ARTIFACT_FILE", tmp_path / "artifacts" / "probe.skops")
+    store = tmp_path / "runs.sqlite"
+    assert main(["fit", str(PROBE_CALLS), "--labels", str(PROBE_LABELS), "--model", "smollm2-135m",
+                 "--artifact", str(config.ARTIFACT_FILE), "--store", str(store), "--quiet"]) == EXIT_OK
+    with Store(store) as opened:
+        fitted = set(opened.outputs()["key"])
+        _run(opened, NONE, ["c1"])
+        _run(opened, NONE, ["c2"])  # the run kept: c1's output goes, so outputs are pruned
+    capsys.readouterr()
+
+    assert main(["store", "prune", "--keep", "1", "--outputs", "--store", str(store)]) == EXIT_OK
+    assert "removed 1 run (1 recorded label) and 1 stored output" in capsys.readouterr().out
+    with Store(store) as opened:
+        assert set(opened.outputs()["key"]) == fitted | {_key(NONE, "c2").key}
+
+
+def test_an_unreadable_saved_fit_keeps_every_output(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "ARTIFACT_FILE", tmp_path / "artifacts" / "probe.skops")
+    config.ARTIFACT_FILE.parent.mkdir()
+    (config.ARTIFACT_FILE.parent / "old.skops").write_bytes(b"not a zip")
+    _run(store, NONE, ["c1"])
+    _run(store, NONE, ["c2"])
+
+    printed = prune(store.path, 1, outputs=True)
+
+    assert "removed 1 run (1 recorded label) and 0 stored outputs" in printed
+    assert "note: outputs kept: the outputs a saved fit read cannot be told" in printed and "old.skops" in printed
+    assert set(store.outputs()["file"]) == {"c1", "c2"}
+
+
+def test_store_info_only_reads_so_a_read_only_store_will_do(tmp_path, capsys):
+    # `store info` opened the store read-write (and wrote its header back), so a read-only store was refused.
+    path = tmp_path / "runs.sqlite"
+    with Store(path) as opened:
+        _run(opened, NONE, ["c1"])
+    before = path.read_bytes()
+    assert main(["store", "info", "--store", str(path)]) == EXIT_OK
+    assert "runs: 1 (1 done, 0 failed, 0 running)" in capsys.readouterr().out
+    assert path.read_bytes() == before
+    with Store(path, read_only=True) as opened, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        opened.start_run(NONE)
+
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)  # no journal can be made beside it either
+    try:  # root ignores file permissions unless the capability is dropped
+        as_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+        if as_user and not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: a read-only file is writable to root")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1] / "src"),
+                                                                          os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([*as_user, sys.executable, "-m", "callinsights", "store", "info", "--store", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        tmp_path.chmod(0o755)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "runs: 1 (1 done, 0 failed, 0 running)" in done.stdout and path.read_bytes() == before

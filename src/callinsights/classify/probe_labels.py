@@ -7,7 +7,7 @@ import pandas as pd
 
 from callinsights.classify.answers import assign_probabilities
 from callinsights.classify.fitting import FittedProbe
-from callinsights.classify.probe import feature_matrix, task_columns, turn_features
+from callinsights.classify.probe import call_features, task_columns, turn_features
 from callinsights.data.store import text_hash
 from callinsights.schema import TASKS
 from callinsights.text.redact import redact
@@ -35,8 +35,9 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
     Raises:
         ValueError: The calls' features are not of the width the probe was fitted on.
     """
-    states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]
-    features = feature_matrix(list(frame["raw"]))
+    states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]  # converted once, read twice
+    features = np.array([call_features(s) for s in states])
+    turns_read = [turn_features(s) for s in states]
     width = sum(fit.probe.scaler.n_features_in_ for fit in fitted.tasks.values())
     expected = sum(len(task_columns(task, features.shape[1])) for task in fitted.tasks)
     if width != expected:
@@ -54,8 +55,8 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
                                                                           ].to_numpy()
         assign_probabilities(frame, task, proba)
         frame[f"evidence_{task}"] = [
-            evidence(fit.probe, turn_features(s)[:, columns], label, texts.get(cid, ""))
-            for s, label, cid in zip(states, frame[task], frame["file"])
+            evidence(fit.probe, read[:, columns], label, texts.get(cid, ""))
+            for read, label, cid in zip(turns_read, frame[task], frame["file"])
         ]
     frame["held_out"] = [
         f"held out ({fitted.scheme})" if k

@@ -19,14 +19,10 @@ than a byte, so a prompt with fewer bytes than the context has room for fits.
 
 from __future__ import annotations
 
-import atexit
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from callinsights.classify.settings import Settings
-from callinsights.llm.base import quiet_stderr
-from callinsights.llm.models import ModelInfo
+from callinsights.llm.models import ModelInfo, vocabulary
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 
 #: Tokens ``generate`` leaves for its answer: the ``max_tokens`` of ``Classifier.compute`` (classify.runner).
@@ -50,19 +46,6 @@ class Window:
     windowed: bool = False
 
 
-@lru_cache(maxsize=4)
-def _vocabulary(path: Path):
-    """The model file's tokenizer (vocabulary only, no weights), loaded once per file."""
-    from llama_cpp import Llama
-
-    with quiet_stderr():
-        vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    # Freed before the interpreter tears llama_cpp down; a cached one left to the garbage collector at exit prints
-    # "Exception ignored in Llama.__del__".
-    atexit.register(vocabulary.close)
-    return vocabulary
-
-
 class ContextBudget:
     """Whether a call's text fits in the context with the prompt of the chosen method, and its window if not.
 
@@ -84,7 +67,7 @@ class ContextBudget:
     def _count(self, text: str, bos: bool, special: bool, exact: bool) -> int:
         if not exact:
             return len(text.encode("utf-8")) + _BYTE_SLACK
-        return len(_vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=bos, special=special))
+        return len(vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=bos, special=special))
 
     def _longest_tail(self, exact: bool) -> int:
         if exact not in self._tail:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from callinsights.data.outputs import write_bytes
 
 #: Packages whose versions every artifact records (distribution names as pip knows them).
 RECORDED_PACKAGES = ("callinsights", "scikit-learn", "numpy", "llama-cpp-python", "skops")
@@ -71,7 +71,8 @@ def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]
 
 def save_artifact(path: str | Path, kind: str, format_version: int, metadata: dict[str, Any],
                   payload: dict[str, Any]) -> Path:
-    """Write an artifact atomically: a reader (or a run killed mid-write) sees the old file or the new one.
+    """Write an artifact atomically: a reader (or a run killed mid-write) sees the old file or the new one, and a
+    file written over keeps its permissions.
 
     Args:
         path: The ``.skops`` file; its folder is created.
@@ -87,23 +88,7 @@ def save_artifact(path: str | Path, kind: str, format_version: int, metadata: di
 
     data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata,
                            "payload": payload})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private; an artifact is meant to be read by others, as a plain open would allow.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes(path, data)
 
 
 def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Iterable[str], remedy: str

@@ -102,12 +102,17 @@ def write_text(path: str | Path, text: str) -> Path:
     return _atomic(path, lambda handle: handle.write(text))
 
 
-def _atomic(path: str | Path, write) -> Path:
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write a binary file atomically, as :func:`write_text` writes text."""
+    return _atomic(path, lambda handle: handle.write(data), binary=True)
+
+
+def _atomic(path: str | Path, write, binary: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -24,6 +24,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
@@ -131,22 +132,29 @@ class Store:
 
     Args:
         path: The SQLite file (created with its folder when missing).
+        read_only: Only read (``store info``): the file must exist, may be read-only, and is never written (not even
+            migrated).
 
     Raises:
-        StoreError: The file is not an SQLite database, is damaged, or cannot be written.
+        StoreError: The file is not an SQLite database, is damaged, or cannot be written (or, ``read_only``, read).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         advice = "move it aside and run again to start a new one"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
+            if read_only:  # SQLite's own read-only mode: it refuses every write, and needs no writable folder
+                self.db = sqlite3.connect(self.path.absolute().as_uri() + "?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path)
         except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"{self.path}: cannot open the prediction store ({err}); give --store a path in a "
-                             "folder you can write to") from None
+            raise StoreError(f"{self.path}: cannot open the prediction store ({err}); give --store "
+                             + ("a store you can read" if read_only else "a path in a folder you can write to")
+                             ) from None
         try:
-            self.db.executescript(_SCHEMA)
+            if not read_only:
+                self.db.executescript(_SCHEMA)
             problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(problems[-1] if len(problems) > 1 else problems[0])
@@ -156,8 +164,9 @@ class Store:
                 raise StoreError(f"{self.path}: the prediction store is read-only; make it writable (chmod u+w) or "
                                  "give --store another path") from None
             raise StoreError(f"{self.path}: not a usable prediction store ({err}); {advice}") from None
-        self._check_writable()
-        self._migrate()
+        if not read_only:
+            self._check_writable()
+        self._migrate(read_only)
 
     def _check_writable(self) -> None:
         """Write the header's user version back unchanged: fails at once on a read-only file or folder."""
@@ -175,19 +184,24 @@ class Store:
         """The store's layout version (SQLite's ``user_version``)."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
-        """Bring an older layout up to :data:`SCHEMA_VERSION`, or refuse one this code does not know."""
+    def _migrate(self, read_only: bool = False) -> None:
+        """Bring an older layout up to :data:`SCHEMA_VERSION` (``read_only``: check it is that layout), or refuse one
+        this code does not know."""
         version = self.version
         if version > SCHEMA_VERSION:
             self.db.close()
             raise StoreError(f"{self.path}: store layout {version} was written by a newer callinsights (this one "
                              f"reads up to {SCHEMA_VERSION}); upgrade callinsights, or give --store another path "
                              "(a new store recomputes the model outputs)")
-        if version == 0:
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-            if "error" not in columns:
-                self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
-        expected = {"outputs": _OUTPUT_COLUMNS, "run_labels": _RUN_LABEL_COLUMNS}
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        if version == 0 and columns and "error" not in columns:
+            if read_only:
+                self.db.close()
+                raise StoreError(f"{self.path}: an older store layout, read only once migrated; open it once where "
+                                 "it can be written (`callinsights store prune --dry-run` does, and removes nothing)")
+            self.db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+        expected = {"outputs": _OUTPUT_COLUMNS, "run_labels": _RUN_LABEL_COLUMNS,
+                    "runs": ["run_id", "config", "started", "status", "error"]}
         for table, needed in expected.items():
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             if not set(needed) <= have:
@@ -195,8 +209,9 @@ class Store:
                 raise StoreError(f"{self.path}: table {table} lacks {sorted(set(needed) - have)}, so this is not a "
                                  "store this code can migrate; move it aside and run again to build a new one "
                                  "(model outputs are recomputed)")
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self.db.commit()
+        if not read_only:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.commit()
 
     def close(self) -> None:
         """Close the database."""
@@ -289,7 +304,7 @@ class Store:
         return describe(self.db, self.path, now)
 
     def prune(self, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS, dry_run: bool = False,
-              now: float | None = None) -> PruneReport:
+              now: float | None = None, fits: Iterable[tuple[str, str, str]] = ()) -> PruneReport:
         """Keep the last ``keep`` runs of each configuration; delete the older runs and the labels they recorded.
 
         - A configuration is :func:`callinsights.data.store_care.run_configuration`'s; "last" is by run id (start
@@ -301,8 +316,10 @@ class Store:
           by its recorded labels (the calls) and its configuration (model file hash, method, prompt version; not the
           engine name, which a server's outputs replace by the served model's id, so this errs towards keeping). A
           kept run with no recorded labels (failed, or still running) keeps every output of its configuration, and
-          outputs written since a live run started are kept. Outputs that only the experiments read (topic swaps,
-          cross-validation) belong to no run and go: they are recomputed when next needed.
+          outputs written since a live run started are kept, and so is every output of a configuration in ``fits``
+          (what a saved fit read: it belongs to no run, and a refit would otherwise recompute every call). Outputs
+          that only the experiments read (topic swaps, cross-validation) belong to no run and go: they are
+          recomputed when next needed.
         - All deletions are one transaction under SQLite's write lock (waiting up to 30 s for another writer), so a
           failure or a kill deletes nothing. Space is given back by :meth:`vacuum`, not here.
 
@@ -312,6 +329,7 @@ class Store:
             stale_hours: Age after which a ``running`` run counts as killed.
             dry_run: Say what would go; delete nothing.
             now: The time runs' ages are measured from (default: now).
+            fits: ``(model hash, method, prompt version)`` of each saved fit: their outputs are kept.
 
         Raises:
             ValueError: ``keep`` below 1.
@@ -327,7 +345,7 @@ class Store:
             raise StoreError(f"{self.path}: another process is writing to the store ({err}); nothing was removed; "
                              "run again when it has finished") from None
         try:
-            report, doomed_outputs = prune_plan(self.db, keep, outputs, stale_hours, now)
+            report, doomed_outputs = prune_plan(self.db, keep, outputs, stale_hours, now, fits)
             if not dry_run:
                 doomed = [(int(r),) for r in report.removed_runs["run_id"]]
                 self.db.executemany("DELETE FROM run_labels WHERE run_id = ?", doomed)

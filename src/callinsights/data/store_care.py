@@ -12,6 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -134,8 +135,8 @@ def describe(db: sqlite3.Connection, path: Path, now: float | None = None) -> St
                      by_config, outputs, unfinished.reset_index(drop=True))
 
 
-def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: float, now: float
-               ) -> tuple[PruneReport, list[str]]:
+def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: float, now: float,
+               fits: Iterable[tuple[str, str, str]] = ()) -> tuple[PruneReport, list[str]]:
     """What :meth:`callinsights.data.store.Store.prune` removes (its docstring says what and why): the report and the
     keys of the outputs to delete."""
     runs = pd.read_sql_query("SELECT run_id, config, status, started FROM runs ORDER BY run_id", db)
@@ -152,8 +153,9 @@ def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: fl
                             "marked running: they may be going on in another process")
     if not outputs:
         return report, []
-    # Everything a kept run can have read: (model hash, method, prompt version) and the calls it labelled.
-    whole, pairs = set(), set()
+    # Everything a kept run or a saved fit can have read: (model hash, method, prompt version) and the calls labelled.
+    whole = {(model_hash[:16], method, prompt) for model_hash, method, prompt in fits}
+    pairs = set()
     labelled = labels[labels["run_id"].isin(kept_ids)].groupby("run_id")["file"].agg(set)
     for run_id, config in zip(kept["run_id"], kept["config"]):
         settings = json.loads(config)

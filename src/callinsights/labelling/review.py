@@ -142,15 +142,6 @@ def departures(client: pd.DataFrame, guideline: pd.DataFrame) -> pd.DataFrame:
                                        *readers])  # fmt: skip
 
 
-def departure_matrix(client: pd.DataFrame, guideline: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Calls by the client's label (rows) and the guideline majority (columns) for one task, every value shown."""
-    shared = sorted(set(client.index) & set(guideline.index), key=natural_key)
-    values = list(TASKS[task])
-    table = pd.crosstab(pd.Categorical(client.loc[shared, task], categories=values),
-                        pd.Categorical(guideline.loc[shared, task], categories=values), dropna=False)  # fmt: skip
-    return table.rename_axis(index="client", columns="guideline")
-
-
 def label_issues(
     gold: pd.DataFrame,
     proba: pd.DataFrame,

@@ -19,7 +19,7 @@ import numpy as np
 
 from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,
                                       quiet_stderr)
-from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy
+from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy, vocabulary
 from callinsights.llm.openai_engine import OpenAIEngine
 
 ENGINES = ("llama.cpp", "gpt4all", "openai")
@@ -38,7 +38,6 @@ class LlamaCppEngine:
     """
 
     name = "llama.cpp"
-    can_score = True
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
                  pooling: bool = True):
@@ -236,7 +235,6 @@ class Gpt4AllEngine:
     """
 
     name = "gpt4all"
-    can_score = False
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
         try:
@@ -253,16 +251,10 @@ class Gpt4AllEngine:
                 )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"gpt4all cannot load {path}: {err}") from None
-        self._tokenizer = None
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens in ``text`` (gpt4all has no tokenizer API, so llama.cpp's vocabulary is read)."""
-        if self._tokenizer is None:
-            from llama_cpp import Llama
-
-            with quiet_stderr():
-                self._tokenizer = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
-        return len(self._tokenizer.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate_chat(self, system: str, user: str, max_tokens: int = 24) -> Generation:
         """Greedy answer to one user message in a new chat session (nothing carried over from earlier calls).

@@ -7,15 +7,17 @@ main job runs on a fresh machine with no download. Nothing here downloads unless
 
 from __future__ import annotations
 
-import hashlib
+import atexit
 import importlib.util
 import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from callinsights import config
+from callinsights.data.artifacts import file_sha256 as content_sha256
 from callinsights.llm.base import quiet_stderr
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"
@@ -131,11 +133,7 @@ def file_sha256(path: Path) -> str:
         index = {}
     if key in index:
         return index[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    index[key] = digest.hexdigest()
+    index[key] = content_sha256(path)
     try:
         index_file.parent.mkdir(parents=True, exist_ok=True)
         index_file.write_text(json.dumps(index, indent=1))
@@ -161,16 +159,31 @@ def check_gguf(path: Path) -> None:
         )
 
 
-def chat_format(path: Path) -> ChatFormat:
-    """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
+def vocabulary(path: Path):
+    """The model file's tokenizer and metadata (``llama_cpp.Llama`` with the vocabulary only, no weights), loaded
+    once per file: the chat template, the context window and the engines that read no tokens themselves share it."""
+    stat = path.stat()
+    return _load_vocabulary(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_vocabulary(path: Path, size: int, mtime_ns: int):
+    """:func:`vocabulary`; the size and modification time are in the key so that a file replaced in place is read
+    again."""
     from llama_cpp import Llama
 
+    with quiet_stderr():  # only the metadata is read: a few hundredths of a second
+        vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    # Freed before the interpreter tears llama_cpp down; a cached one left to the garbage collector at exit prints
+    # "Exception ignored in Llama.__del__".
+    atexit.register(vocab.close)
+    return vocab
+
+
+def chat_format(path: Path) -> ChatFormat:
+    """The chat format from the model's own chat template in its GGUF metadata (ChatML when none is given)."""
     try:
-        # Loading the vocabulary only reads the metadata: a few hundredths of a second.
-        with quiet_stderr():
-            vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        template = vocab.metadata.get("tokenizer.chat_template", "")
-        vocab.close()
+        template = vocabulary(path).metadata.get("tokenizer.chat_template", "")
     except (ValueError, RuntimeError, OSError) as err:
         raise ModelError(f"{path}: cannot read the GGUF metadata ({err}); the file may be corrupt") from None
     return LLAMA3 if "<|start_header_id|>" in template else CHATML

@@ -32,8 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import Branch, Generation, Scores, pool_by_turn, quiet_stderr
-from callinsights.llm.models import ModelError, ModelInfo
+from callinsights.llm.base import Branch, Generation, Scores, pool_by_turn
+from callinsights.llm.models import ModelError, ModelInfo, vocabulary
 
 #: Statuses worth another try: rate limiting and server-side failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -81,7 +81,6 @@ class OpenAIEngine:
     """
 
     name = "openai"
-    can_score = True
 
     def __init__(self, model: ModelInfo, options: ServerOptions):
         self.model = model
@@ -184,21 +183,13 @@ class OpenAIEngine:
         start = time.perf_counter()
         text = "\n".join(turns)
         states = self.embed_tokens(text)
-        tokens = self._vocabulary().tokenize(text.encode("utf-8"))
+        vocab = vocabulary(self.model.path)
+        tokens = vocab.tokenize(text.encode("utf-8"))
         if len(tokens) != len(states):
             raise ServerError(f"{self.options.root}/embeddings gave {len(states)} token states for {len(tokens)} "
                               f"tokens of {self.model.path.name}: the server runs another model than --model")
-        pieces = [len(self._vocabulary().detokenize([t])) for t in tokens]
+        pieces = [len(vocab.detokenize([t])) for t in tokens]
         return pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start
-
-    def _vocabulary(self):
-        """The model file's tokenizer (vocabulary only, no weights), loaded once."""
-        if getattr(self, "_vocab", None) is None:
-            from llama_cpp import Llama
-
-            with quiet_stderr():
-                self._vocab = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
-        return self._vocab
 
     def _top_logprobs(self, prompt: str) -> tuple[dict[str, float], int]:
         """The server's top log-probabilities of the token after ``prompt``, and the prompt's token count."""

@@ -1,8 +1,9 @@
 """`callinsights store info|prune`: what the prediction store holds, and keeping it to the runs worth keeping.
 
 The work is :meth:`callinsights.data.store.Store.info`, :meth:`~callinsights.data.store.Store.prune` and
-:meth:`~callinsights.data.store.Store.vacuum`; this module opens an existing store (never creates one) and turns
-their results into text.
+:meth:`~callinsights.data.store.Store.vacuum`; this module opens an existing store (never creates one), tells the
+prune which outputs the saved fits read (the fits in the folder of :data:`callinsights.config.ARTIFACT_FILE`), and
+turns the results into text.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from callinsights import config
+from callinsights.classify.fitting import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES
+from callinsights.data.artifacts import ArtifactError, load_artifact
 from callinsights.data.store import PruneReport, Store, StoreError, StoreInfo
 
 
-def open_existing(path: str | Path) -> Store:
-    """Open a store that exists; a missing path is an error here, not an empty new store.
+def open_existing(path: str | Path, read_only: bool = False) -> Store:
+    """Open a store that exists (``read_only``: never written, so a read-only store will do); a missing path is an
+    error here, not an empty new store.
 
     Raises:
         StoreError: No file at ``path``, or it is not a usable store.
@@ -24,7 +29,31 @@ def open_existing(path: str | Path) -> Store:
     if not path.is_file():
         raise StoreError(f"{path}: no prediction store there; `callinsights analyze` creates one (default "
                          "results/runs.sqlite): give --store the file it wrote")
-    return Store(path)
+    return Store(path, read_only)
+
+
+def saved_fits(folder: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """What the fits saved in ``folder`` (its ``.skops`` files) read from the store.
+
+    A fit's outputs belong to no run, so a prune that is not told of them would delete them and the next refit
+    would recompute every call.
+
+    Returns:
+        ``(model hash, method, prompt version)`` of each fit, and why each file that could not be read was not: the
+        outputs it read cannot be told.
+    """
+    fits, unreadable = [], []
+    for path in sorted(Path(folder).glob("*.skops")):
+        try:
+            metadata = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY).metadata
+            fits.append((str(metadata["model"]["sha256"]), "probe", str(metadata["reads"])))  # a fit is the probe's
+        except ArtifactError as err:  # its message names the file
+            unreadable.append(str(err))
+        except OSError as err:
+            unreadable.append(f"{path}: cannot be read ({err.strerror or err})")
+        except (KeyError, TypeError) as err:
+            unreadable.append(f"{path}: its metadata lacks the model hash or what the model read ({err!r})")
+    return fits, unreadable
 
 
 def _size(n_bytes: int) -> str:
@@ -84,22 +113,25 @@ def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, 
 
 def info(path: str | Path) -> str:
     """``store info``: the text to print."""
-    with open_existing(path) as store:
+    with open_existing(path, read_only=True) as store:
         return info_text(store.info())
 
 
 def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float | None = None,
           dry_run: bool = False) -> str:
-    """``store prune``: prune, then VACUUM (unless dry), and say what went.
+    """``store prune``: prune, then VACUUM (unless dry), and say what went. With ``outputs``, the outputs the saved
+    fits read stay (:func:`saved_fits`).
 
     Raises:
         StoreError: No store at ``path``, or another process kept it locked.
         ValueError: ``keep`` below 1.
     """
     options = {} if stale_hours is None else {"stale_hours": stale_hours}
+    fits, unreadable = saved_fits(config.ARTIFACT_FILE.parent) if outputs else ([], [])
     with open_existing(path) as store:
         before = store.path.stat().st_size
-        report = store.prune(keep, outputs=outputs, dry_run=dry_run, **options)
+        report = store.prune(keep, outputs=outputs and not unreadable, dry_run=dry_run, fits=fits, **options)
+        report.notes += [f"outputs kept: the outputs a saved fit read cannot be told ({why})" for why in unreadable]
         if dry_run:
             return prune_text(report, keep, True)
         vacuumed = store.vacuum()
