@@ -9,7 +9,9 @@ loading the model in each (a one-off cost per run, which a run over a whole arch
 server is llama-cpp-python's, started here on 127.0.0.1 with as many threads as the local engine.
 
 Prints a Markdown table with each configuration's calls per minute and its ratio to the local backend, then the
-local backend's prompt tokens per second (the basis of the capacity table in the README).
+local backend's prompt tokens per second (the basis of the capacity table in the README), and the capacity table;
+the same text, under a line saying when and how it was measured, goes to ``results/benchmarks/scale.md`` (``--out``),
+which the README's tables are checked against.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from callinsights import config
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="llama.cpp threads of each engine: the local one, the server, each Ray actor "
                              "(default: all cores; 1 on a machine shared with other jobs)")
+    parser.add_argument("--out", default=str(config.BENCHMARK_FILES["scale"]), help="where the tables go too")
     args = parser.parse_args(argv)
 
     threads = args.threads or default_threads()
@@ -94,16 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
 
-    print(f"model {model.name}, method {settings.method}, {n} calls, {default_threads()} cores, "
-          f"{threads} llama.cpp thread(s) per engine", file=sys.stderr)
-    print("| configuration | seconds | calls/min | ratio to local |")
-    print("|---|---|---|---|")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.1f} | {60 * n / seconds:.1f} | {local_seconds / seconds:.2f} |")
-    print(f"\nlocal backend: {local_tokens / local_seconds:.0f} prompt tokens/s, {local_tokens / n:.0f} tokens/call")
-    print()
-    print(capacity_table(60 * n / local_seconds, local_tokens / local_seconds, local_tokens / n,
-                         rows, n, model.name))
+    lines = [f"{date.today():%Y-%m-%d}: model {model.name}, method {settings.method}, {n} calls, "
+             f"{default_threads()} cores, {threads} llama.cpp thread(s) per engine", "",
+             "| configuration | seconds | calls/min | ratio to local |", "|---|---|---|---|"]
+    lines += [f"| {name} | {seconds:.1f} | {60 * n / seconds:.1f} | {local_seconds / seconds:.2f} |"
+              for name, seconds in rows]
+    lines += ["", f"local backend: {local_tokens / local_seconds:.0f} prompt tokens/s, {local_tokens / n:.0f} tokens/call",
+              "", capacity_table(60 * n / local_seconds, local_tokens / local_seconds, local_tokens / n, rows, n,
+                                 model.name)]
+    print("\n".join(lines))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 

@@ -8,15 +8,18 @@
    needs for those calls (for ``probe``: the customer text and its last turns; for ``score``: the shared prefix and each
    question once), timed around ``eval`` alone.
 
-The last line is ``ratio <x>``: pipeline seconds per call / llama.cpp prompt-evaluation seconds per call.
+The last line is ``ratio <x>``: pipeline seconds per call / llama.cpp prompt-evaluation seconds per call. The same
+lines, under a line saying when and how they were measured, go to ``results/benchmarks/throughput.md`` (``--out``),
+which the README's speed figures are checked against.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from callinsights import config
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=str(config.TRANSCRIPTS_DIR))
     parser.add_argument("--method", default=Settings.method, choices=["probe", "score"])
     parser.add_argument("--model", default=None)
+    parser.add_argument("--out", default=str(config.BENCHMARK_FILES["throughput"]), help="where the lines go too")
     args = parser.parse_args(argv)
 
     settings = Settings(model=args.model, method=args.method)
@@ -84,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     n_tokens = sum(len(t) for t in token_lists)
     per_call = pipeline_seconds / n
     per_call_eval = eval_seconds / n
-    print(f"model {Path(model_path).name}, method {settings.method}, {n} calls, {threads} threads", file=sys.stderr)
-    print(f"pipeline: {per_call:.3f} s/call, {60 / per_call:.1f} calls/min ({result.n_computed} computed)")
-    print(f"llama.cpp prompt evaluation of the same {n_tokens} tokens: {per_call_eval:.3f} s/call, "
-          f"{n_tokens / eval_seconds:.0f} tokens/s")
-    print(f"ratio {per_call / per_call_eval:.2f}")
+    lines = [
+        f"{date.today():%Y-%m-%d}: model {Path(model_path).name}, method {settings.method}, {n} calls, {threads} "
+        f"threads, {os.cpu_count()} cores",
+        f"pipeline: {per_call:.3f} s/call, {60 / per_call:.1f} calls/min ({result.n_computed} computed)",
+        f"llama.cpp prompt evaluation of the same {n_tokens} tokens: {per_call_eval:.3f} s/call, "
+        f"{n_tokens / eval_seconds:.0f} tokens/s",
+        f"ratio {per_call / per_call_eval:.2f}",
+    ]
+    print("\n".join(lines))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 

@@ -79,3 +79,17 @@ def test_readme_quotes_the_probe_selection_and_flip_rates():
     flips = pd.read_csv(config.RESULTS_DIR / "flip_rates.csv").set_index("task")
     assert f"**{flips.loc['sentiment', 'flip_rate']:.1%}** of {flips.loc['sentiment', 'pairs']} swaps" in text
     assert f"**{flips.loc['outcome', 'flip_rate']:.1%}** the outcome" in text
+
+
+def test_readme_speed_figures_are_what_the_benchmarks_wrote():
+    # `make benchmark` and `make benchmark-scale` write results/benchmarks/*.md; the README quotes them, never retyped.
+    text = README.read_text()
+    throughput = config.BENCHMARK_FILES["throughput"].read_text().splitlines()
+    pipeline = re.search(r"pipeline: [\d.]+ s/call, [\d.]+ calls/min", throughput[1])[0]
+    tokens = re.search(r"\d+ tokens/s", throughput[2])[0]
+    ratio = throughput[3].removeprefix("ratio ")
+    flat = " ".join(text.split())
+    assert f"`{pipeline}`" in flat and f"llama.cpp `{tokens}`" in flat and f"{ratio} times llama.cpp's own" in flat
+    scale = config.BENCHMARK_FILES["scale"].read_text()
+    tables = [line for line in scale.splitlines() if line.startswith("|") or line.startswith("local backend:")]
+    assert tables and all(line in text for line in tables), "README's speed tables differ from the scale benchmark"

@@ -79,6 +79,9 @@ GPT4ALL_MODELS_DIR = Path.home() / ".cache" / "gpt4all"
 
 #: What `callinsights monitor` compares a new batch's predictions with, and where it writes its table.
 MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
+# What `make benchmark` and `make benchmark-scale` printed last (the README's speed figures are checked against them).
+BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",
+                   "scale": RESULTS_DIR / "benchmarks" / "scale.md"}
 
 #: When `callinsights monitor` raises an alert (``evaluation/batch_monitor.py``). A watched quantity alerts only when
 #: its shift is both larger than its threshold here (a size that matters) and beyond sampling noise (its interval

@@ -184,7 +184,8 @@ def register(sub) -> None:
     p.add_argument("action", choices=["info", "prune"], help="info or prune")
     p.add_argument("--store", default=str(config.STORE_FILE), help="the SQLite store")
     p.add_argument("--keep", type=positive, default=3, help="for prune: runs kept per configuration")
-    p.add_argument("--outputs", action="store_true", help="for prune: also drop stored outputs no kept run read")
+    p.add_argument("--outputs", action="store_true",
+                   help="for prune: also drop stored outputs that no kept run and no saved fit (artifacts/*.skops) read")
     p.add_argument("--stale-hours", type=float, default=24.0,
                    help="for prune: a run marked running that started longer ago was killed and may go")
     p.add_argument("--dry-run", action="store_true", help="for prune: say what would go; remove nothing")
