@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "negative F1": [f"{m:.3f} ± {s:.3f}" if not np.isnan(m) else "" for m, s in
                         zip(wide["negative_f1_mean"]["guideline"], wide["negative_f1_std"]["guideline"])],
         "Brier (guideline)": wide["brier_mean"]["guideline"].map("{:.3f}".format).to_numpy(),
-        "paired gain (guideline)": [f"{m:+.3f} ± {s:.3f}" if not name.startswith("default") else "—" for (_, name), m, s
-                                    in zip(wide.index, wide["paired_gain_mean"]["guideline"],
-                                           wide["paired_gain_std"]["guideline"])],
+        "paired gain (guideline)": [
+            "—" if name.startswith("default") else f"{m:+.3f} ± {s:.3f}" for (_, name), m, s
+            in zip(wide.index, wide["paired_gain_mean"]["guideline"], wide["paired_gain_std"]["guideline"])],
         "verdict (guideline)": wide["verdict"]["guideline"].to_numpy(),
     }, index=wide.index).reset_index()
     print(shown.to_markdown(index=False))
