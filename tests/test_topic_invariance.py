@@ -17,7 +17,7 @@ from callinsights import config
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.text.counterfactual import counterfactuals
 from callinsights.data.labels import load_labels
-from callinsights.classify.probe import call_features, fit_probe, task_columns
+from callinsights.classify.probe import fit_probe, task_features
 from callinsights.evaluation.robustness import MAX_FLIP_RATE, flip_table
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
@@ -40,17 +40,14 @@ def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client
     wanted |= {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
     with Store(client_store) as store, Classifier(settings, store) as classifier:
         outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs(wanted, progress=False)}
-    features = {cid: call_features(np.asarray(out["turns"])) for cid, out in outputs.items()}
-    labelled = np.array([features[cid] for cid in labels.index])
-    originals = np.array([features[cid] for cid in swaps["file"]])
-    swapped = np.array([features[f"{row.file}~{row.shift}"] for row in swaps.itertuples()])
     before, after = {}, {}
     for task in ("sentiment", "outcome"):
-        columns = task_columns(task, labelled.shape[1])
-        everything = np.vstack([labelled, originals, swapped])[:, columns]
-        probe = fit_probe(labelled[:, columns], labels[task].reset_index(drop=True),
-                          StandardScaler().fit(everything))
-        before[task] = probe.classes_[probe.predict_proba(originals[:, columns]).argmax(axis=1)]
-        after[task] = probe.classes_[probe.predict_proba(swapped[:, columns]).argmax(axis=1)]
+        labelled = task_features([outputs[cid] for cid in labels.index], task)
+        originals = task_features([outputs[cid] for cid in swaps["file"]], task)
+        swapped = task_features([outputs[f"{row.file}~{row.shift}"] for row in swaps.itertuples()], task)
+        everything = np.vstack([labelled, originals, swapped])
+        probe = fit_probe(labelled, labels[task].reset_index(drop=True), StandardScaler().fit(everything))
+        before[task] = probe.classes_[probe.predict_proba(originals).argmax(axis=1)]
+        after[task] = probe.classes_[probe.predict_proba(swapped).argmax(axis=1)]
     table = flip_table(pd.DataFrame(before, index=swaps["file"]), pd.DataFrame({"file": swaps["file"], **after}))
     assert (table["flip_rate"] <= MAX_FLIP_RATE).all(), table.to_string()

@@ -26,8 +26,8 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
 
-from callinsights.classify.probe import (FEATURES_VERSION, Probe, cross_validated_probabilities, feature_matrix,
-                                         fit_probe, task_columns)
+from callinsights.classify.probe import (FEATURES_VERSION, Probe, cross_validated_probabilities, fit_probe,
+                                         task_features)
 from callinsights.classify.settings import Settings, prompt_version
 from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, package_versions, save_artifact
 from callinsights.data.store import text_hash
@@ -154,7 +154,7 @@ def fit_from_outputs(outputs: dict[str, dict], texts: dict[str, str], gold: pd.D
         ValueError: No labelled call among ``outputs``, or too few of a class for the probe.
     """
     ids = list(outputs)
-    features = feature_matrix([outputs[cid] for cid in ids])
+    read = [outputs[cid] for cid in ids]
     known = np.isin(ids, gold.index)
     if not known.any():
         raise ValueError(f"{labels_file}: none of its calls is among {where}, so the probe cannot be fitted; "
@@ -162,7 +162,7 @@ def fit_from_outputs(outputs: dict[str, dict], texts: dict[str, str], gold: pd.D
     labelled = [cid for cid, k in zip(ids, known) if k]
     tasks, metrics = {}, {}
     for task, labels in TASKS.items():
-        x = features[:, task_columns(task, features.shape[1])]
+        x = task_features(read, task)
         scaler = StandardScaler().fit(x)
         truth = gold.loc[labelled, task].reset_index(drop=True)
         probe = fit_probe(x[known], truth, scaler)

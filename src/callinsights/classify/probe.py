@@ -39,6 +39,24 @@ TASK_PARTS: dict[str, tuple[str, ...]] = {"sentiment": ("ending",), "outcome": (
 PARTS = ("whole", "ending")
 
 
+#: Where each task's per-turn states are in a stored probe output. Sentiment reads an earlier layer's states when
+#: the run computed them (``Settings.sentiment_blocks``: the first blocks of the model read the customer's mood
+#: better than the last layer, ``docs/experiments.md`` item 9), else the last layer's, as the outcome always does.
+STATES_KEYS: dict[str, tuple[str, ...]] = {"sentiment": ("sentiment_turns", "turns"), "outcome": ("turns",)}
+
+
+def task_states(output: dict, task: str) -> np.ndarray:
+    """The per-turn states ``task`` reads from one stored probe output (see :data:`STATES_KEYS`)."""
+    key = next(k for k in STATES_KEYS[task] if k in output)
+    return np.asarray(output[key], dtype=np.float64)
+
+
+def task_features(outputs: list[dict], task: str) -> np.ndarray:
+    """One row per stored probe output: the columns of :func:`call_features` that ``task`` reads."""
+    rows = np.array([call_features(task_states(out, task)) for out in outputs])
+    return rows[:, task_columns(task, rows.shape[1])]
+
+
 def call_features(turn_states: np.ndarray, last: int = LAST_TURNS) -> np.ndarray:
     """One call's features from its per-turn states.
 
@@ -67,11 +85,6 @@ def turn_features(turn_states: np.ndarray) -> np.ndarray:
     so a probe fitted on calls scores single turns: the call's trajectory and its evidence."""
     states = turn_states[:, :-1]
     return np.hstack([states, states])
-
-
-def feature_matrix(outputs: list[dict]) -> np.ndarray:
-    """Stack stored probe outputs (``{"turns": [[...], ...]}``) into one row of :func:`call_features` per call."""
-    return np.array([call_features(np.asarray(out["turns"], dtype=np.float64)) for out in outputs])
 
 
 @dataclass(frozen=True)

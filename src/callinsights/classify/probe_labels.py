@@ -7,7 +7,7 @@ import pandas as pd
 
 from callinsights.classify.answers import assign_probabilities
 from callinsights.classify.fitting import FittedProbe
-from callinsights.classify.probe import call_features, task_columns, turn_features
+from callinsights.classify.probe import STATES_KEYS, call_features, task_columns, task_states, turn_features
 from callinsights.data.store import text_hash
 from callinsights.schema import TASKS
 from callinsights.text.redact import redact
@@ -28,35 +28,38 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
     chosen outcome (redacted for reading).
 
     Args:
-        frame: One row per call: ``file`` and ``raw`` (the stored output, ``{"turns": ...}``).
+        frame: One row per call: ``file`` and ``raw`` (the stored output, ``{"turns": ...}`` and, when sentiment
+            reads an earlier layer, ``"sentiment_turns"``).
         texts: Call id -> the text the model read.
         fitted: The fit (:mod:`callinsights.classify.fitting`).
 
     Raises:
         ValueError: The calls' features are not of the width the probe was fitted on.
     """
-    states = [np.asarray(out["turns"], dtype=np.float64) for out in frame["raw"]]  # converted once, read twice
-    features = np.array([call_features(s) for s in states])
-    turns_read = [turn_features(s) for s in states]
-    width = sum(fit.probe.scaler.n_features_in_ for fit in fitted.tasks.values())
-    expected = sum(len(task_columns(task, features.shape[1])) for task in fitted.tasks)
-    if width != expected:
-        raise ValueError(f"the probe was fitted on features of another width than this run's ({features.shape[1]} "
-                         "per call); refit it with `python -m callinsights fit`")
+    # Each stored array converted once (both tasks may read the same one), then read twice per task: the call's
+    # features and each turn's.
+    keys = {key for task_keys in STATES_KEYS.values() for key in task_keys}
+    arrays = [{k: np.asarray(v, dtype=np.float64) for k, v in out.items() if k in keys} for out in frame["raw"]]
+    states = {task: [task_states(a, task) for a in arrays] for task in TASKS}
+    features = {task: np.array([call_features(s) for s in states[task]]) for task in TASKS}
+    for task, fit in fitted.tasks.items():
+        if fit.probe.scaler.n_features_in_ != len(task_columns(task, features[task].shape[1])):
+            raise ValueError(f"the {task} probe was fitted on features of another width than this run's "
+                             f"({features[task].shape[1]} per call); refit it with `python -m callinsights fit`")
     hashes = [text_hash(texts.get(cid, "")) for cid in frame["file"]]
     known = np.array([fitted.fitted_texts.get(cid) == h for cid, h in zip(frame["file"], hashes)])
     by_text = {h: cid for cid, h in fitted.fitted_texts.items()}
     for task, labels in TASKS.items():
-        columns = task_columns(task, features.shape[1])
+        columns = task_columns(task, features[task].shape[1])
         fit = fitted.tasks[task]
-        proba = pd.DataFrame(fit.probe.predict_proba(features[:, columns]), columns=fit.probe.classes_).reindex(
+        proba = pd.DataFrame(fit.probe.predict_proba(features[task][:, columns]), columns=fit.probe.classes_).reindex(
             columns=list(labels), fill_value=0.0)
         proba.loc[np.flatnonzero(known), list(labels)] = fit.held_out.loc[frame["file"][known], list(labels)
                                                                           ].to_numpy()
         assign_probabilities(frame, task, proba)
         frame[f"evidence_{task}"] = [
-            evidence(fit.probe, read[:, columns], label, texts.get(cid, ""))
-            for read, label, cid in zip(turns_read, frame[task], frame["file"])
+            evidence(fit.probe, turn_features(read)[:, columns], label, texts.get(cid, ""))
+            for read, label, cid in zip(states[task], frame[task], frame["file"])
         ]
     frame["held_out"] = [
         f"held out ({fitted.scheme})" if k

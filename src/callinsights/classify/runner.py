@@ -42,6 +42,7 @@ from callinsights.data.store import OutputKey, Store, text_hash
 from callinsights.data.calls import read_source
 from callinsights.llm.engines import load_engine
 from callinsights.llm.base import Branch
+from callinsights.llm.layers import first_blocks
 from callinsights.llm.models import resolve_model
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS
@@ -73,6 +74,7 @@ class Classifier:
         self.prompt_version = prompt_version(settings)
         self.fitted = fitted
         self._engine = None
+        self._early_engine = None
         self._texts: dict[str, str] = {}
         self._windows: dict = {}  # calls longer than the context: call id -> its window (classify.window)
         if fitted is not None and settings.method == "probe":
@@ -99,6 +101,17 @@ class Classifier:
                                        embedding=probe, pooling=not probe, server=self.settings.server_options())
         return self._engine
 
+    @property
+    def early_engine(self):
+        """For a probe that reads sentiment from an earlier layer: llama.cpp on the model cut after those blocks
+        (None when the cut keeps every block: the last layer's states are then the same)."""
+        if self._early_engine is None and self.settings.early_blocks:
+            cut = first_blocks(self.model, self.settings.early_blocks)
+            if cut is not self.model:
+                self._early_engine = load_engine("llama.cpp", cut, self.settings.n_ctx, self.settings.threads,
+                                                 embedding=True, pooling=False)
+        return self._early_engine
+
     def describe(self) -> str:
         """One line naming model, engine and method, printed by every run."""
         s = self.settings
@@ -109,6 +122,8 @@ class Classifier:
                      f"{self.fitted.metadata.get('labels', {}).get('file')} ({when})")
         elif s.method == "probe":
             extra = f", fitted on {self.labels_file} (the labelled calls of this run)"
+        if s.early_blocks:
+            extra += f", sentiment read after block {s.early_blocks}"
         if s.engine == "openai":
             extra += f", server {s.base_url} (concurrency {s.concurrency})"
         return (f"model {self.model.name} ({'embedded' if self.model.embedded else self.model.path}), "
@@ -133,8 +148,15 @@ class Classifier:
         """
         chat = self.model.chat
         if self.settings.method == "probe":
-            states, n_tokens, seconds = self.engine.embed_turns([t for t in text.split("\n") if t.strip()])
-            return {"turns": np.round(states, 5).tolist()}, True, n_tokens, n_tokens, seconds
+            turns = [t for t in text.split("\n") if t.strip()]
+            states, n_tokens, seconds = self.engine.embed_turns(turns)
+            output = {"turns": np.round(states, 5).tolist()}
+            if self.settings.early_blocks:
+                early = self.early_engine
+                sentiment, _, more = early.embed_turns(turns) if early is not None else (states, 0, 0.0)
+                output["sentiment_turns"] = np.round(sentiment, 5).tolist()
+                seconds += more
+            return output, True, n_tokens, n_tokens, seconds
         if self.settings.method == "score":
             prompt = PROMPTS[self.settings.prompt_version]
             prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
@@ -335,9 +357,10 @@ class Classifier:
 
     def close(self) -> None:
         """Free the engine."""
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        for engine in (self._engine, self._early_engine):
+            if engine is not None:
+                engine.close()
+        self._engine = self._early_engine = None
 
     def __enter__(self) -> "Classifier":
         return self

@@ -9,6 +9,7 @@ from typing import Literal, get_args
 
 import pandas as pd
 
+from callinsights import config
 from callinsights.data.call import Call
 from callinsights.llm.engines import ENGINES
 from callinsights.llm.models import ModelInfo
@@ -44,6 +45,11 @@ class Settings:
         api_key_env: For ``openai``: the environment variable holding the API key (None: no key).
         concurrency: For ``openai``: most calls in flight at once.
         threads: CPU threads of a local engine (None: all cores this process may use).
+        sentiment_blocks: For ``probe`` on llama.cpp: read sentiment from the output of the model's first N
+            transformer blocks (a second pass through a copy cut there, :mod:`callinsights.llm.layers`); None or 0
+            reads it from the last layer, as the outcome always is. 8 of SmolLM2-135M's 30 blocks scored best held
+            out (``docs/experiments.md``, item 9) and costs about a quarter more model time. A server engine
+            returns the last layer only, so ``openai`` reads sentiment there.
     """
 
     model: str | None = None
@@ -59,6 +65,13 @@ class Settings:
     api_key_env: str | None = None
     concurrency: int = 1
     threads: int | None = None
+    sentiment_blocks: int | None = config.SENTIMENT_BLOCKS
+
+    @property
+    def early_blocks(self) -> int | None:
+        """The blocks sentiment is read after when this run reads an earlier layer at all (probe, llama.cpp)."""
+        reads = self.method == "probe" and self.engine == "llama.cpp" and bool(self.sentiment_blocks)
+        return self.sentiment_blocks if reads else None
 
     def check(self) -> None:
         """Raise ValueError naming any setting outside its allowed values."""
@@ -72,6 +85,9 @@ class Settings:
                 f"method {self.method!r} needs log-probabilities or hidden states, which gpt4all does not expose; "
                 "use --engine llama.cpp, or --method generate with gpt4all"
             )
+        if self.sentiment_blocks is not None and self.sentiment_blocks < 0:
+            raise ValueError(f"sentiment_blocks {self.sentiment_blocks}: give a number of blocks, or 0 for the last "
+                             "layer")
         self._check_server()
 
     def _check_server(self) -> None:
@@ -139,6 +155,8 @@ def prompt_version(settings: Settings) -> str:
     """
     if settings.method == "probe":
         version = f"features-{FEATURES_VERSION}"
+        # Sentiment read after the first N blocks is another output: never mixed with one that lacks it.
+        version += f"+sentiment-blocks-{settings.early_blocks}" if settings.early_blocks else ""
     else:
         prompt = PROMPTS[settings.prompt_version]
         wording = (SYSTEM + prompt.intro + repr(prompt.questions) if settings.method == "score"

@@ -76,7 +76,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
                         labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
-                        concurrency=args.concurrency)
+                        concurrency=args.concurrency, sentiment_blocks=args.sentiment_blocks)
     out = Path(args.out)
     try:
         # Everything that can be checked is checked before the first model call: settings, output path, store,
@@ -247,6 +247,9 @@ def register(sub) -> None:
     p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
     p.add_argument("--side", default="customer", choices=["customer", "call"],
                    help="what the model reads: the customer's turns, or the whole call (an ablation)")
+    p.add_argument("--sentiment-blocks", type=int, default=config.SENTIMENT_BLOCKS, metavar="N",
+                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (a second, "
+                        "shorter pass); 0 reads it from the last layer")
     p.add_argument("--redact-for-model", action="store_true",
                    help="the model reads redacted text (outputs shown to readers are redacted either way)")
     p.add_argument("--store", default=str(config.STORE_FILE),

@@ -19,7 +19,8 @@ from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.text.counterfactual import counterfactuals
 from callinsights.data.labels import load_labels
 from callinsights.schema import OUTCOMES, SENTIMENTS
-from callinsights.classify.probe import PARTS, TASK_PARTS, call_features, cross_validated_probabilities, fit_probe, task_columns
+from callinsights.classify.probe import (PARTS, TASK_PARTS, call_features, cross_validated_probabilities, fit_probe,
+                                         task_columns, task_states)
 from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
 from callinsights.classify.selection import Variant, compare_variants, no_model_brier, summarise
 from callinsights.data.outputs import write_csv
@@ -86,19 +87,21 @@ def run(calls: list[Call], store: Store, settings: Settings, readings: dict[str,
     with Classifier(settings, store) as classifier:
         outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs({**texts, **swap_texts}, progress)}
     ids = list(texts)
-    features = np.array([call_features(np.asarray(outputs[cid]["turns"])) for cid in ids])
-    swapped = np.array([call_features(np.asarray(outputs[key]["turns"])) for key in swap_texts])
+    # Each task's full feature layout (whole call and ending) from the states it reads (probe.STATES_KEYS).
+    features = {task: np.array([call_features(task_states(outputs[cid], task)) for cid in ids]) for task in TASKS}
+    swapped = {task: np.array([call_features(task_states(outputs[key], task)) for key in swap_texts])
+               for task in TASKS}
     first = next(iter(gold.values()))
     labelled_ids = [cid for cid in ids if cid in first.index]
     labelled = np.array([ids.index(cid) for cid in labelled_ids])
     copies = swaps["file"].isin(labelled_ids).to_numpy()
-    augmented = (swapped[copies], np.array([labelled_ids.index(f) for f in swaps["file"][copies]]))
+    copied_from = np.array([labelled_ids.index(f) for f in swaps["file"][copies]])
 
     parts, references = [], []
     for task in TASKS:
         task_readings = {name: frame.loc[labelled_ids, task] for name, frame in gold.items()}
-        part = compare_variants(features, labelled, task_readings, variants(task, features.shape[1]), augmented,
-                                repeats, seed)
+        part = compare_variants(features[task], labelled, task_readings, variants(task, features[task].shape[1]),
+                                (swapped[task][copies], copied_from), repeats, seed)
         part.insert(0, "task", task)
         parts.append(part)
         references += [{"task": task, "reference": name, "no_model_brier": no_model_brier(labels)}
@@ -108,12 +111,13 @@ def run(calls: list[Call], store: Store, settings: Settings, readings: dict[str,
     fitted_on = gold[settings_reading(settings, readings)]
     original, counter, held = {}, {}, {}
     for task in TASKS:
-        x = features[:, task_columns(task, features.shape[1])]
+        columns = task_columns(task, features[task].shape[1])
+        x = features[task][:, columns]
         labels = fitted_on.loc[labelled_ids, task].reset_index(drop=True)
         scaler = StandardScaler().fit(x)
         probe = fit_probe(x[labelled], labels, scaler, seed)
         original[task] = probe.classes_[probe.predict_proba(x).argmax(axis=1)]
-        counter[task] = probe.classes_[probe.predict_proba(swapped[:, task_columns(task, features.shape[1])]).argmax(axis=1)]
+        counter[task] = probe.classes_[probe.predict_proba(swapped[task][:, columns]).argmax(axis=1)]
         proba, _ = cross_validated_probabilities(x[labelled], labels, scaler, seed=seed)
         held[task] = proba.idxmax(axis=1).to_numpy()
     flips = flip_table(pd.DataFrame(original, index=ids), pd.DataFrame({"file": swaps["file"], **counter}))
