@@ -1,8 +1,10 @@
 """`callinsights fit` and the saved probe: any folder labelled as in the full run, stale fits refitted, bad files
 refused (issue 11).
 
-The runs use the embedded model on the client's calls; the model outputs come from a copy of the project's store
-(``results/runs.sqlite``) when it is there, so a fit takes seconds; without it the first fit reads every call once.
+The runs use the embedded model on the client's calls. The configured data folder is, for this module, a copy of
+``data/`` with every labelled call and nine others (``conftest.small_client_data``): what is tested here does not
+depend on how many calls the folder holds, and a cold store (a clean clone) reads ~50 calls once, not all 200. The
+model outputs come from the session's store (a copy of ``results/runs.sqlite`` when it is there).
 """
 
 from __future__ import annotations
@@ -74,10 +76,15 @@ def store(client_store) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(one_thread):
-    if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not config.training_labels_file().is_file():
-        pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")
-    return config.TRANSCRIPTS_DIR
+def client(one_thread, small_client_data):
+    """The configured calls folder: the small copy of the client's data folder, configured as ``data/`` would be
+    (``CALLINSIGHTS_DATA_DIR``), so that analyze fits on it as it fits on ``data/``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "DATA_DIR", small_client_data)
+        patch.setattr(config, "TRANSCRIPTS_DIR", small_client_data / config.TRANSCRIPTS_DIR.name)
+        if not config.training_labels_file().is_file():
+            pytest.skip(f"no label file in {small_client_data}")
+        yield config.TRANSCRIPTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +151,12 @@ def new_run(full_run, new_folder, work, store):
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_a_first_analyze_fits_the_probe_and_says_so(full_run):
+def test_a_first_analyze_fits_the_probe_and_says_so(full_run, client):
     artifact, predictions, err = full_run
     assert f"fitting the probe: no fitted probe at {artifact} yet" in err
+    assert f"fit reads {client}: " in err  # the configured folder, looked up when analyze runs
     assert "fitted the probe on" in err and artifact.is_file()
-    assert len(predictions) == len(list(config.TRANSCRIPTS_DIR.glob("*.txt")))
+    assert len(predictions) == len(list(client.glob("*.txt")))
 
 
 @pytest.mark.model
