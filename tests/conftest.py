@@ -8,8 +8,18 @@ from pathlib import Path
 import pytest
 
 from callinsights import config
+from callinsights.llm import engines as llm
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """llama.cpp with one thread: on a shared 2-core machine, two threads that wait on each other run several
+    times slower; outputs do not depend on it (the store's key has no thread count)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llm, "default_threads", lambda: 1)
+        yield
 
 
 @pytest.fixture
@@ -47,7 +57,7 @@ def client_store(tmp_path_factory) -> Path:
 
 #: Calls of the client's folder besides the labelled ones in :func:`small_client_data`: enough for a test to copy
 #: eight of them under new names and one more, whose speakers alternate, as a WebVTT file.
-SMALL_OTHERS = 8
+SMALL_OTHERS = 9
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +65,13 @@ def small_client_data(tmp_path_factory) -> Path:
     """A data folder laid out as ``data/`` holding the client's label files, every labelled call and a few others.
 
     What does not depend on how many calls a folder holds (a fit on the configured folder, renamed copies labelled
-    as in the full run) is tested on it: a cold store reads its ~50 calls once, not all 200. Copies, so that no test
-    can change the client's files. Skips the test when data/ does not hold the client's calls and labels.
+    as in the full run) is tested on it: a cold store reads its ~50 calls once, not all 200. The others are the
+    first unlabelled calls in reading order, which the topic test reads too, so the session store computes them
+    once; one of them has speakers that alternate (a WebVTT copy keeps its text). Copies, so that no test can
+    change the client's files. Skips the test when data/ does not hold the client's calls and labels.
     """
     from callinsights.data.labels import load_labels
-    from callinsights.data.transcripts import read_call
+    from callinsights.data.transcripts import natural_key, read_call
 
     labels = [path for path in (config.LABELS_FILE, config.GUIDELINE_LABELS_FILE) if path.is_file()]
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not labels:
@@ -67,20 +79,22 @@ def small_client_data(tmp_path_factory) -> Path:
     labelled = set()
     for path in labels:
         labelled |= set(load_labels(path).index)
-    calls = sorted(config.TRANSCRIPTS_DIR.glob("*.txt"))
+    calls = sorted(config.TRANSCRIPTS_DIR.glob("*.txt"), key=natural_key)
     others = [path for path in calls if path.stem not in labelled]
-    alternating = next(path for path in others[SMALL_OTHERS:] if _speakers_alternate(read_call(path)))
-    keep = [path for path in calls if path.stem in labelled] + others[:SMALL_OTHERS] + [alternating]
+    keep = others[:SMALL_OTHERS]
+    if not any(speakers_alternate(read_call(path)) for path in keep):
+        keep[-1] = next(path for path in others if speakers_alternate(read_call(path)))
     folder = tmp_path_factory.mktemp("small_data")
     (folder / config.TRANSCRIPTS_DIR.name).mkdir()
-    for path in keep:
+    for path in [path for path in calls if path.stem in labelled] + keep:
         shutil.copyfile(path, folder / config.TRANSCRIPTS_DIR.name / path.name)
     for path in labels:
         shutil.copyfile(path, folder / path.name)
     return folder
 
 
-def _speakers_alternate(turns) -> bool:
-    """No two speech turns in a row by one speaker (WebVTT joins one voice's cues into one turn)."""
+def speakers_alternate(turns) -> bool:
+    """No two speech turns in a row by one speaker: WebVTT joins one voice's cues into one turn, so only such a
+    call has the same text as a WebVTT file."""
     speech = [t.speaker for t in turns if t.kind == "speech"]
     return all(a != b for a, b in zip(speech, speech[1:]))

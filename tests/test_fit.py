@@ -35,12 +35,13 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
-from callinsights.data.transcripts import read_call, read_calls
-from callinsights.llm import engines as llm
+from callinsights.data.transcripts import natural_key, read_call, read_calls
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import fit
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from callinsights.schema import PROBA_COLUMNS, TASKS
+
+from conftest import speakers_alternate
 
 EMBEDDED = "smollm2-135m"  # named, so that a Llama file on this machine does not change what is tested
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
@@ -54,14 +55,6 @@ def run(*args: str) -> tuple[int, str]:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main([*args, "--quiet"])
     return code, err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """llama.cpp with one thread: the machine is shared, and labels do not depend on it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(llm, "default_threads", lambda: 1)
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +101,10 @@ def new_folder(client, work, gold) -> Path:
     as it is, and a labelled call under its own name whose customer says one thing more."""
     folder = work / "new"
     folder.mkdir()
-    others = sorted(p for p in client.glob("*.txt") if p.stem not in gold.index)
-    unlabelled = others[:8]
-    as_vtt = next(p for p in others[8:] if _alternates(read_call(p)))
+    others = sorted((p for p in client.glob("*.txt") if p.stem not in gold.index), key=natural_key)
+    as_vtt = next(p for p in others if speakers_alternate(read_call(p)))
+    unlabelled = [p for p in others if p != as_vtt][:8]
+    assert len(unlabelled) == 8
     (folder / f"copy_of_{as_vtt.stem}.vtt").write_text(_webvtt(read_call(as_vtt)), encoding="utf-8")
     labelled = sorted(p for p in client.glob("*.txt") if p.stem in gold.index)[:3]
     for path in unlabelled:
@@ -120,12 +114,6 @@ def new_folder(client, work, gold) -> Path:
     edited = labelled[2].read_text(encoding="utf-8").rstrip() + "\n\nMember: One more thing: I am still waiting.\n"
     (folder / labelled[2].name).write_text(edited, encoding="utf-8")
     return folder
-
-
-def _alternates(turns) -> bool:
-    """No two speech turns in a row by one speaker: WebVTT joins one voice's cues into one turn."""
-    speech = [t.speaker for t in turns if t.kind == "speech"]
-    return all(a != b for a, b in zip(speech, speech[1:]))
 
 
 def _webvtt(turns) -> str:
