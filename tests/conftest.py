@@ -13,10 +13,12 @@ from callinsights.llm import engines as llm
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """llama.cpp with one thread: on a shared 2-core machine, two threads that wait on each other run several
-    times slower; outputs do not depend on it (the store's key has no thread count)."""
+    """llama.cpp with one thread in every test that leaves the thread count to the default: on a shared 2-core
+    machine two threads that wait on each other run several times slower (the sample evaluate took 313 s with two,
+    74 s with one), and outputs do not depend on it (the store's key has no thread count). Commands run in a
+    subprocess are pinned to one CPU by their tests instead."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(llm, "default_threads", lambda: 1)
         yield

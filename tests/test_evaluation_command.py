@@ -34,7 +34,7 @@ def committed_bytes() -> dict:
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory, one_thread):
+def sample_run(tmp_path_factory):
     """The command run for real on the first labelled calls, into its own folder and its own (empty) store."""
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not config.LABELS_FILE.is_file():
         pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")

@@ -69,7 +69,7 @@ def store(client_store) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(one_thread, small_client_data):
+def client(small_client_data):
     """The configured calls folder: the small copy of the client's data folder, configured as ``data/`` would be
     (``CALLINSIGHTS_DATA_DIR``), so that analyze fits on it as it fits on ``data/``."""
     with pytest.MonkeyPatch.context() as patch:

@@ -28,7 +28,7 @@ UNLABELLED_CALLS = 60
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, client_store, one_thread):
+def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client_calls, client_store):
     labels = load_labels(config.training_labels_file())
     calls, _ = read_calls(client_calls)
     settings = Settings()
