@@ -73,7 +73,8 @@ def small_client_data(tmp_path_factory) -> Path:
     change the client's files. Skips the test when data/ does not hold the client's calls and labels.
     """
     from callinsights.data.labels import load_labels
-    from callinsights.data.transcripts import natural_key, read_call
+    from callinsights.data.call import natural_key
+    from callinsights.data.transcripts import read_call
 
     labels = [path for path in (config.LABELS_FILE, config.GUIDELINE_LABELS_FILE) if path.is_file()]
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not labels:

@@ -35,7 +35,8 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
-from callinsights.data.transcripts import natural_key, read_call, read_calls
+from callinsights.data.call import natural_key
+from callinsights.data.transcripts import read_call, read_calls
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import fit
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
