@@ -8,8 +8,20 @@ from pathlib import Path
 import pytest
 
 from callinsights import config
+from callinsights.llm import engines as llm
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """llama.cpp with one thread in every test that leaves the thread count to the default: on a shared 2-core
+    machine two threads that wait on each other run several times slower (the sample evaluate took 313 s with two,
+    74 s with one), and outputs do not depend on it (the store's key has no thread count). Commands run in a
+    subprocess are pinned to one CPU by their tests instead."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llm, "default_threads", lambda: 1)
+        yield
 
 
 @pytest.fixture
@@ -43,3 +55,49 @@ def client_store(tmp_path_factory) -> Path:
     if config.STORE_FILE.is_file():
         shutil.copyfile(config.STORE_FILE, path)
     return path
+
+
+#: Calls of the client's folder besides the labelled ones in :func:`small_client_data`: enough for a test to copy
+#: eight of them under new names and one more, whose speakers alternate, as a WebVTT file.
+SMALL_OTHERS = 9
+
+
+@pytest.fixture(scope="session")
+def small_client_data(tmp_path_factory) -> Path:
+    """A data folder laid out as ``data/`` holding the client's label files, every labelled call and a few others.
+
+    What does not depend on how many calls a folder holds (a fit on the configured folder, renamed copies labelled
+    as in the full run) is tested on it: a cold store reads its ~50 calls once, not all 200. The others are the
+    first unlabelled calls in reading order, which the topic test reads too, so the session store computes them
+    once; one of them has speakers that alternate (a WebVTT copy keeps its text). Copies, so that no test can
+    change the client's files. Skips the test when data/ does not hold the client's calls and labels.
+    """
+    from callinsights.data.labels import load_labels
+    from callinsights.data.call import natural_key
+    from callinsights.data.transcripts import read_call
+
+    labels = [path for path in (config.LABELS_FILE, config.GUIDELINE_LABELS_FILE) if path.is_file()]
+    if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not labels:
+        pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")
+    labelled = set()
+    for path in labels:
+        labelled |= set(load_labels(path).index)
+    calls = sorted(config.TRANSCRIPTS_DIR.glob("*.txt"), key=natural_key)
+    others = [path for path in calls if path.stem not in labelled]
+    keep = others[:SMALL_OTHERS]
+    if not any(speakers_alternate(read_call(path)) for path in keep):
+        keep[-1] = next(path for path in others if speakers_alternate(read_call(path)))
+    folder = tmp_path_factory.mktemp("small_data")
+    (folder / config.TRANSCRIPTS_DIR.name).mkdir()
+    for path in [path for path in calls if path.stem in labelled] + keep:
+        shutil.copyfile(path, folder / config.TRANSCRIPTS_DIR.name / path.name)
+    for path in labels:
+        shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def speakers_alternate(turns) -> bool:
+    """No two speech turns in a row by one speaker: WebVTT joins one voice's cues into one turn, so only such a
+    call has the same text as a WebVTT file."""
+    speech = [t.speaker for t in turns if t.kind == "speech"]
+    return all(a != b for a, b in zip(speech, speech[1:]))

@@ -438,12 +438,13 @@ def test_vectorised_resample_scores_match_sklearn(seed, n):
 
     rng = np.random.default_rng(seed)
     t, p = rng.integers(0, 3, (20, n)), rng.integers(0, 4, (20, n))  # code 3 is an invalid answer
-    for name in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
-        got = resample_scores(t, p, 3, name)
-        for row in range(len(t)):
-            truth, pred = np.array(SENTIMENTS)[t[row]], np.array([*SENTIMENTS, INVALID])[p[row]]
-            want = sklearn_scores(list(truth), list(pred), SENTIMENTS)["cohen_kappa" if name == "kappa" else name]
-            assert got[row] == pytest.approx(want, abs=1e-12, nan_ok=True)
+    got = {name: resample_scores(t, p, 3, name) for name in ("accuracy", "macro_f1", "weighted_f1", "kappa")}
+    for row in range(len(t)):
+        truth, pred = np.array(SENTIMENTS)[t[row]], np.array([*SENTIMENTS, INVALID])[p[row]]
+        want = sklearn_scores(list(truth), list(pred), SENTIMENTS)  # every metric at once: computed once per row
+        for name, scores in got.items():
+            assert scores[row] == pytest.approx(want["cohen_kappa" if name == "kappa" else name], abs=1e-12,
+                                                nan_ok=True), name
 
 
 def test_probability_columns_are_those_the_classifier_writes():

@@ -1,8 +1,10 @@
 """`callinsights fit` and the saved probe: any folder labelled as in the full run, stale fits refitted, bad files
 refused (issue 11).
 
-The runs use the embedded model on the client's calls; the model outputs come from a copy of the project's store
-(``results/runs.sqlite``) when it is there, so a fit takes seconds; without it the first fit reads every call once.
+The runs use the embedded model on the client's calls. The configured data folder is, for this module, a copy of
+``data/`` with every labelled call and nine others (``conftest.small_client_data``): what is tested here does not
+depend on how many calls the folder holds, and a cold store (a clean clone) reads ~50 calls once, not all 200. The
+model outputs come from the session's store (a copy of ``results/runs.sqlite`` when it is there).
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
+from callinsights.data.call import natural_key
 from callinsights.data.transcripts import read_call, read_calls
-from callinsights.llm import engines as llm
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import fit
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from callinsights.schema import PROBA_COLUMNS, TASKS
+
+from conftest import speakers_alternate
 
 EMBEDDED = "smollm2-135m"  # named, so that a Llama file on this machine does not change what is tested
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
@@ -55,14 +59,6 @@ def run(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """llama.cpp with one thread: the machine is shared, and labels do not depend on it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(llm, "default_threads", lambda: 1)
-        yield
-
-
-@pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fit")
 
@@ -74,10 +70,15 @@ def store(client_store) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(one_thread):
-    if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not config.training_labels_file().is_file():
-        pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")
-    return config.TRANSCRIPTS_DIR
+def client(small_client_data):
+    """The configured calls folder: the small copy of the client's data folder, configured as ``data/`` would be
+    (``CALLINSIGHTS_DATA_DIR``), so that analyze fits on it as it fits on ``data/``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "DATA_DIR", small_client_data)
+        patch.setattr(config, "TRANSCRIPTS_DIR", small_client_data / config.TRANSCRIPTS_DIR.name)
+        if not config.training_labels_file().is_file():
+            pytest.skip(f"no label file in {small_client_data}")
+        yield config.TRANSCRIPTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +102,10 @@ def new_folder(client, work, gold) -> Path:
     as it is, and a labelled call under its own name whose customer says one thing more."""
     folder = work / "new"
     folder.mkdir()
-    others = sorted(p for p in client.glob("*.txt") if p.stem not in gold.index)
-    unlabelled = others[:8]
-    as_vtt = next(p for p in others[8:] if _alternates(read_call(p)))
+    others = sorted((p for p in client.glob("*.txt") if p.stem not in gold.index), key=natural_key)
+    as_vtt = next(p for p in others if speakers_alternate(read_call(p)))
+    unlabelled = [p for p in others if p != as_vtt][:8]
+    assert len(unlabelled) == 8
     (folder / f"copy_of_{as_vtt.stem}.vtt").write_text(_webvtt(read_call(as_vtt)), encoding="utf-8")
     labelled = sorted(p for p in client.glob("*.txt") if p.stem in gold.index)[:3]
     for path in unlabelled:
@@ -113,12 +115,6 @@ def new_folder(client, work, gold) -> Path:
     edited = labelled[2].read_text(encoding="utf-8").rstrip() + "\n\nMember: One more thing: I am still waiting.\n"
     (folder / labelled[2].name).write_text(edited, encoding="utf-8")
     return folder
-
-
-def _alternates(turns) -> bool:
-    """No two speech turns in a row by one speaker: WebVTT joins one voice's cues into one turn."""
-    speech = [t.speaker for t in turns if t.kind == "speech"]
-    return all(a != b for a, b in zip(speech, speech[1:]))
 
 
 def _webvtt(turns) -> str:
@@ -144,11 +140,12 @@ def new_run(full_run, new_folder, work, store):
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_a_first_analyze_fits_the_probe_and_says_so(full_run):
+def test_a_first_analyze_fits_the_probe_and_says_so(full_run, client):
     artifact, predictions, err = full_run
     assert f"fitting the probe: no fitted probe at {artifact} yet" in err
+    assert f"fit reads {client}: " in err  # the configured folder, looked up when analyze runs
     assert "fitted the probe on" in err and artifact.is_file()
-    assert len(predictions) == len(list(config.TRANSCRIPTS_DIR.glob("*.txt")))
+    assert len(predictions) == len(list(client.glob("*.txt")))
 
 
 @pytest.mark.model

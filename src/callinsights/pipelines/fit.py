@@ -67,14 +67,15 @@ class Plan:
     texts: dict[str, str] = field(default_factory=dict)
 
 
-def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir: str | Path = config.TRANSCRIPTS_DIR,
+def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir: str | Path | None = None,
          refit: bool = False) -> Plan:
     """Decide whether the saved fit can be used, and when it cannot, check everything a fit needs.
 
     Args:
         settings: How calls are labelled (model, engine, side, redaction, label file).
         path: The artifact.
-        calls_dir: Where the fit reads the labelled calls (and the others, for the scaling).
+        calls_dir: Where the fit reads the labelled calls (and the others, for the scaling); by default the
+            configured data folder's calls, looked up at call time (the tests point it at a smaller folder).
         refit: Fit even when the saved fit is usable (``callinsights fit``).
 
     Raises:
@@ -85,7 +86,7 @@ def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir:
     """
     settings.check()
     labels_file = Path(settings.labels_file or config.training_labels_file())
-    result = Plan(settings, Path(path), calls_dir=Path(calls_dir),
+    result = Plan(settings, Path(path), calls_dir=Path(calls_dir or config.TRANSCRIPTS_DIR),
                   depends_on=fingerprint(settings, resolve_model(settings.model), labels_file))
     if refit:
         result.reasons = ["asked to fit"]
