@@ -15,7 +15,6 @@ from callinsights.classify.answers import calibrated_probabilities, parse_answer
 from callinsights.classify.runner import Classifier, analyze
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.schema import OUTCOMES, SENTIMENTS
-from callinsights.llm import engines as llm
 from callinsights.schema import PREDICTION_COLUMNS, PROBA_COLUMNS
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
@@ -165,15 +164,6 @@ def test_defaults_and_generate_with_gpt4all_are_accepted():
 
 
 # --- whole runs with the embedded model ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """llama.cpp with one thread: on a shared 2-core machine, two threads that wait on each other run several
-    times slower; labels do not depend on it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(llm, "default_threads", lambda: 1)
-        yield
 
 
 @pytest.fixture(scope="module")
