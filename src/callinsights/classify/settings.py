@@ -48,8 +48,8 @@ class Settings:
         sentiment_blocks: For ``probe`` on llama.cpp: read sentiment from the output of the model's first N
             transformer blocks (a second pass through a copy cut there, :mod:`callinsights.llm.layers`); None or 0
             reads it from the last layer, as the outcome always is. Default ``config.SENTIMENT_BLOCKS`` (26 of
-            SmolLM2-135M's 30, ``docs/experiments.md`` item 9); the second pass costs 26/30 of the first. A server engine
-            returns the last layer only, so ``openai`` reads sentiment there.
+            SmolLM2-135M's 30, ``docs/experiments.md`` item 9); the second pass costs 26/30 of the first. A server
+            engine returns the last layer only, so ``openai`` reads sentiment there.
     """
 
     model: str | None = None

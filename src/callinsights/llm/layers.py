@@ -52,7 +52,8 @@ def first_blocks(model: ModelInfo, keep: int, cache_dir: str | Path | None = Non
     blocks = int(reader.get_field(count_key).contents())
     if keep >= blocks:
         return model
-    out = Path(cache_dir or config.CACHE_DIR / "models") / f"{model.path.stem}.blocks-{keep}-of-{blocks}-{model.sha256[:12]}.gguf"
+    name = f"{model.path.stem}.blocks-{keep}-of-{blocks}-{model.sha256[:12]}.gguf"
+    out = Path(cache_dir or config.CACHE_DIR / "models") / name
     if not out.is_file():
         try:
             _write_first_blocks(reader, arch, count_key, keep, out)

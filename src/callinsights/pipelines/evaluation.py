@@ -330,8 +330,8 @@ def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
     return written
 
 
-def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], labels_path: Path,
-                store: Store) -> tuple[dict[str, pd.DataFrame], str]:
+def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: dict[str, pd.DataFrame],
+                labels_path: Path, store: Store) -> tuple[dict[str, pd.DataFrame], str]:
     """The default's and :data:`SCORE`'s labels of every call (a full run), or of the sample's labelled calls.
 
     As the main job labels calls: stored outputs reused, the probe fitted on the label file the main job uses.
