@@ -39,6 +39,7 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
+from callinsights.llm.layers import _write_first_blocks, block_count
 from callinsights.llm.models import resolve_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,45 +51,13 @@ THREADS = 2  # two cores shared by several people
 
 
 def truncated_copy(source: Path, keep: int) -> Path:
-    """A copy of ``source`` with its first ``keep`` transformer blocks (written once, named by the source's hash).
-
-    Raises:
-        ValueError: ``keep`` is not between 1 and the model's block count.
-    """
-    reader = gguf.GGUFReader(source)
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
-    count_key = f"{arch}.block_count"
-    blocks = int(reader.get_field(count_key).contents())
-    if not 1 <= keep <= blocks:
-        raise ValueError(f"{source} has {blocks} blocks; cannot keep {keep}")
-    out = LAYER_DIR / f"{source.stem}.blocks-{keep}-of-{blocks}.gguf"
-    if out.is_file():
-        return out
-    LAYER_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".partial")
-    writer = gguf.GGUFWriter(tmp, arch=arch, endianess=reader.endianess)
-    alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
-    if alignment is not None:
-        writer.data_alignment = alignment.contents()
-    for field in reader.fields.values():
-        # The writer adds the architecture and the GGUF.* header fields itself.
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        value = keep if field.name == count_key else field.contents()
-        writer.add_key_value(field.name, value, kind, sub_type=sub)
-    kept = [t for t in reader.tensors
-            if not t.name.startswith("blk.") or int(t.name.split(".")[1]) < keep]
-    for t in kept:
-        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for t in kept:
-        writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
-    writer.close()
-    tmp.rename(out)
+    """A copy of ``source`` with its first ``keep`` blocks, written once into :data:`LAYER_DIR` (every block kept
+    too, which :func:`callinsights.llm.layers.first_blocks` never copies: that copy is the truncation's check)."""
+    out = LAYER_DIR / f"{source.stem}.blocks-{keep}-of-{block_count(source)}.gguf"
+    if not out.is_file():
+        reader = gguf.GGUFReader(source)
+        arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
+        _write_first_blocks(reader, arch, f"{arch}.block_count", keep, out)
     return out
 
 
@@ -151,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = texts_for_model(calls, Settings())
     if list(texts) != ids:
         raise SystemExit("the stored default and the transcripts list different calls; re-run the main job")
-    full = int(gguf.GGUFReader(resolve_model(None).path).get_field("llama.block_count").contents())
+    full = block_count(resolve_model(None).path)
     if args.check_calls:
         check_truncation(full, {cid: texts[cid] for cid in ids[:args.check_calls]}, stored[:args.check_calls])
     by_layer = {"stored": stored}
