@@ -34,7 +34,7 @@ class Settings:
     Attributes:
         model: ``--model`` value (name or path); None resolves to Llama 3.2 1B if on disk, else the embedded model.
         engine: ``llama.cpp``, ``gpt4all`` or ``openai`` (an OpenAI-compatible server at ``base_url``).
-        method: ``score`` or ``generate``.
+        method: ``probe`` (the default), ``score`` or ``generate``.
         prompt_version: Key of :data:`callinsights.llm.prompts.PROMPTS`.
         calibration: For ``score``: ``reference`` (fixed reference calls), ``batch`` (the run's calls) or ``none``.
         side: ``customer`` (the default: the customer's turns only) or ``call`` (whole call, an ablation).
@@ -86,8 +86,8 @@ class Settings:
                 "use --engine llama.cpp, or --method generate with gpt4all"
             )
         if self.sentiment_blocks is not None and self.sentiment_blocks < 0:
-            raise ValueError(f"sentiment_blocks {self.sentiment_blocks}: give a number of blocks, or 0 for the last "
-                             "layer")
+            raise ValueError(f"--sentiment-blocks {self.sentiment_blocks}: give a number of blocks, or 0 for the "
+                             "last layer")
         self._check_server()
 
     def _check_server(self) -> None:
