@@ -97,3 +97,10 @@ def test_a_fitted_probe_reads_each_task_from_its_own_states():
     frame = pd.DataFrame({"file": ids[18:], "raw": [outputs[cid] for cid in ids[18:]]})
     label_with_probe(frame, {cid: texts[cid] + " new" for cid in ids[18:]}, fitted)
     assert frame["sentiment"].tolist() == sentiments[18:] and frame["outcome"].tolist() == outcomes[18:]
+
+
+def test_a_negative_block_count_is_refused_by_its_flag():
+    with pytest.raises(ValueError, match="--sentiment-blocks -1: give a number of blocks, or 0 for the last layer"):
+        Settings(sentiment_blocks=-1).check()
+    assert Settings(sentiment_blocks=0).early_blocks is None and Settings(engine="openai", base_url="http://x/v1"
+                                                                             ).early_blocks is None
