@@ -31,7 +31,7 @@ data: ## link the client's calls and labels from ../shared/data into data/
 # The result files are targets: each is rebuilt when what it is made from is newer, so `make results` knows the
 # chain. `make analyze` always runs (the store makes a re-run take seconds), so a fresh clone labels its calls even
 # though git gives the committed predictions a new date. The held-out scores in metrics.json come from the hand
-# labels (every method is re-run on the labelled calls, about 18 minutes from an empty store), not from the calls
+# labels (every method is re-run on the labelled calls, many minutes from an empty store), not from the calls
 # analyze labels, so they are rebuilt when a label file changes, never because predictions.csv was rewritten:
 # `make notebooks` on a fresh clone shows the committed comparison instead of recomputing it.
 RESULTS := results/predictions.csv results/metrics.json results/call_insights.csv

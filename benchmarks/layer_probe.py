@@ -27,7 +27,6 @@ import time
 import warnings
 from pathlib import Path
 
-import gguf
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
@@ -39,7 +38,7 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
-from callinsights.llm.layers import _write_first_blocks, block_count
+from callinsights.llm.layers import block_count, write_first_blocks
 from callinsights.llm.models import resolve_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,13 +51,9 @@ THREADS = 2  # two cores shared by several people
 
 def truncated_copy(source: Path, keep: int) -> Path:
     """A copy of ``source`` with its first ``keep`` blocks, written once into :data:`LAYER_DIR` (every block kept
-    too, which :func:`callinsights.llm.layers.first_blocks` never copies: that copy is the truncation's check)."""
+    too: that copy is the truncation's check)."""
     out = LAYER_DIR / f"{source.stem}.blocks-{keep}-of-{block_count(source)}.gguf"
-    if not out.is_file():
-        reader = gguf.GGUFReader(source)
-        arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
-        _write_first_blocks(reader, arch, f"{arch}.block_count", keep, out)
-    return out
+    return out if out.is_file() else write_first_blocks(source, keep, out)
 
 
 def layer_states(keep: int, texts: dict[str, str]) -> tuple[list[str], list[np.ndarray]]:
@@ -70,7 +65,8 @@ def layer_states(keep: int, texts: dict[str, str]) -> tuple[list[str], list[np.n
         if list(saved["ids"]) == list(texts):
             return list(saved["ids"]), np.split(saved["states"], saved["offsets"][1:-1])
     path = truncated_copy(source, keep)
-    settings = Settings(model=str(path), threads=THREADS)
+    # The copy's own last layer (sentiment_blocks=0): the copy is the earlier layer.
+    settings = Settings(model=str(path), threads=THREADS, sentiment_blocks=0)
     start = time.perf_counter()
     with Store(LAYER_DIR / "layer_states.sqlite") as store, \
             Classifier(settings, store, read_labels=False) as classifier:
@@ -91,7 +87,8 @@ def check_truncation(full: int, texts: dict[str, str], stored: list[np.ndarray])
     """
     path = truncated_copy(resolve_model(None).path, full)
     with Store(LAYER_DIR / "layer_states.sqlite") as store, \
-            Classifier(Settings(model=str(path), threads=THREADS), store, read_labels=False) as classifier:
+            Classifier(Settings(model=str(path), threads=THREADS, sentiment_blocks=0), store,
+                       read_labels=False) as classifier:
         records = classifier.outputs(texts, progress=False)
     states = [np.asarray(rec["output"]["turns"], dtype=np.float64) for _, rec, _ in records]
     same_shapes = all(a.shape == b.shape for a, b in zip(states, stored))

@@ -26,7 +26,6 @@ from callinsights import config
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.llm.base import quiet_stderr, default_threads
-from callinsights.llm.layers import first_blocks
 from callinsights.llm.prompts import PROMPTS
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
@@ -69,28 +68,23 @@ def main(argv: list[str] | None = None) -> int:
             pipeline_seconds = time.perf_counter() - start
             sequences = [s for text in texts.values() for s in method_texts(classifier, text)]
             model_path = classifier.model.path
-            # The probe reads sentiment from a second pass through the model's first blocks: the reference
-            # evaluates the same tokens with that copy too.
-            paths = [model_path] + ([first_blocks(classifier.model, settings.early_blocks).path]
-                                    if settings.early_blocks else [])
 
     from llama_cpp import Llama
 
     threads = default_threads()
-    eval_seconds, n_tokens = 0.0, 0
-    for path in paths:
-        with quiet_stderr():
-            # Plain prompt evaluation, as llama.cpp does it for any prompt: the reference the pipeline is held to.
-            bare = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads,
-                         n_batch=512, verbose=False)
-        token_lists = [bare.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in sequences]
-        for tokens in token_lists:
-            bare.reset()
-            start = time.perf_counter()
-            bare.eval(tokens)
-            eval_seconds += time.perf_counter() - start
-        bare.close()
-        n_tokens += sum(len(t) for t in token_lists)
+    with quiet_stderr():
+        # Plain prompt evaluation, as llama.cpp does it for any prompt: the reference the pipeline is held to.
+        bare = Llama(model_path=str(model_path), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads,
+                     n_batch=512, verbose=False)
+    token_lists = [bare.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in sequences]
+    eval_seconds = 0.0
+    for tokens in token_lists:
+        bare.reset()
+        start = time.perf_counter()
+        bare.eval(tokens)
+        eval_seconds += time.perf_counter() - start
+    bare.close()
+    n_tokens = sum(len(t) for t in token_lists)
 
     per_call = pipeline_seconds / n
     per_call_eval = eval_seconds / n
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{date.today():%Y-%m-%d}: model {Path(model_path).name}, method {settings.method}, {n} calls, {threads} "
         f"threads, {os.cpu_count()} cores",
         f"pipeline: {per_call:.3f} s/call, {60 / per_call:.1f} calls/min ({result.n_computed} computed)",
-        f"llama.cpp prompt evaluation of the same {n_tokens} tokens ({len(paths)} pass(es)): {per_call_eval:.3f} s/call, "
+        f"llama.cpp prompt evaluation of the same {n_tokens} tokens: {per_call_eval:.3f} s/call, "
         f"{n_tokens / eval_seconds:.0f} tokens/s",
         f"ratio {per_call / per_call_eval:.2f}",
     ]

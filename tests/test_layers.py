@@ -1,13 +1,14 @@
-"""An earlier layer's states: the model cut after its first blocks (llm.layers), and the probe reading sentiment there.
+"""An earlier block's states read in the same pass as the last layer (llm.layers), and the probe reading sentiment
+there.
 
-Real llama.cpp on the embedded model; a copy that keeps every block must give the model's own states exactly.
+Real llama.cpp on the embedded model. The reading is checked against two independent references: llama.cpp's own
+output (the last block read through the callback) and a copy of the model cut after the block (the ``gguf`` package).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import gguf
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from callinsights.classify.probe_labels import label_with_probe
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, prompt_version
 from callinsights.llm.engines import load_engine
-from callinsights.llm.layers import _write_first_blocks, block_count, first_blocks
+from callinsights.llm.layers import BlockReader, block_count, write_first_blocks
 from callinsights.llm.models import ModelError, resolve_model
 from callinsights.schema import OUTCOMES, SENTIMENTS
 
@@ -31,49 +32,54 @@ def model():
     return resolve_model("smollm2-135m")
 
 
-def states(info, turns=TURNS) -> np.ndarray:
-    engine = load_engine("llama.cpp", info, 512, 1, embedding=True, pooling=False)
+def states(info, turns=TURNS, read_block=None):
+    engine = load_engine("llama.cpp", info, 512, 1, embedding=True, pooling=False, read_block=read_block)
     try:
-        return engine.embed_turns(turns)[0]
+        return engine.embed_turns(turns)
     finally:
         engine.close()
 
 
 @pytest.mark.model
-def test_a_copy_with_every_block_reads_exactly_as_the_model(model, tmp_path):
-    # The writer is checked where its result is known: keeping all blocks must change nothing the model computes.
-    reader = gguf.GGUFReader(model.path)
-    blocks = block_count(model.path)
-    out = tmp_path / "all.gguf"
-    _write_first_blocks(reader, "llama", "llama.block_count", blocks, out)
-    copy = first_blocks(model, blocks)
-    assert copy is model  # no copy is made when every block is kept
-    np.testing.assert_array_equal(states(model), states(replace(model, path=out, name=out.name)))
+def test_the_last_block_read_through_the_callback_is_llama_cpps_own_output(model):
+    # The same tensor normed by us and by llama.cpp: equal up to float32 rounding.
+    read = states(model, read_block=block_count(model.path))
+    np.testing.assert_allclose(read.block, read.last, rtol=0, atol=1e-4)
+    assert np.abs(read.last[:, :-1]).max() > 1  # states of real size, not a vanishing comparison
 
 
 @pytest.mark.model
-def test_the_first_blocks_are_a_model_of_their_own(model, tmp_path):
-    cut = first_blocks(model, 8, cache_dir=tmp_path)
-    assert block_count(cut.path) == 8 < block_count(model.path)
-    assert cut.sha256 != model.sha256 and not cut.embedded and cut.chat == model.chat
-    assert first_blocks(model, 8, cache_dir=tmp_path).path == cut.path  # written once
-    early, last = states(cut), states(model)
-    assert early.shape == last.shape and not np.allclose(early[:, :-1], last[:, :-1])
-    np.testing.assert_array_equal(early[:, -1], last[:, -1])  # same tokens per turn: same vocabulary
-    with pytest.raises(ModelError, match="give 1 or more"):
-        first_blocks(model, 0)
+def test_an_earlier_block_reads_as_a_copy_of_the_model_cut_there(model, tmp_path):
+    cut = write_first_blocks(model.path, 8, tmp_path / "first-8.gguf")
+    assert block_count(cut) == 8 < block_count(model.path)
+    read = states(model, read_block=8)
+    np.testing.assert_allclose(read.block, states(replace(model, path=cut, name=cut.name)).last, rtol=0, atol=1e-4)
+    assert not np.allclose(read.block[:, :-1], read.last[:, :-1], atol=0.1)  # block 8 is not the last layer
+    np.testing.assert_array_equal(read.block[:, -1], read.last[:, -1])  # the same tokens per turn
 
 
 @pytest.mark.model
-def test_the_probe_stores_both_layers_and_sentiment_reads_the_earlier_one(model, tmp_path, monkeypatch):
-    monkeypatch.setattr("callinsights.config.CACHE_DIR", tmp_path)
+def test_a_block_outside_the_model_is_refused(model):
+    n = block_count(model.path)
+    for block in (0, n + 1):
+        with pytest.raises(ModelError, match=f"has {n} blocks; read after 1 to {n} of them, not {block}"):
+            BlockReader(model.path, block)
+    # Through the command's setting, before any call is read.
+    with Classifier(Settings(threads=1, sentiment_blocks=n + 1), None, read_labels=False) as classifier:
+        with pytest.raises(ModelError, match="--sentiment-blocks 0 reads the last layer"):
+            classifier.compute("I was charged twice.")
+
+
+@pytest.mark.model
+def test_the_probe_stores_both_layers_and_sentiment_reads_the_earlier_one(model):
     settings = Settings(model="smollm2-135m", threads=1, sentiment_blocks=8)
     assert "+sentiment-blocks-8" in prompt_version(settings)
     assert "sentiment-blocks" not in prompt_version(Settings(sentiment_blocks=0))
     with Classifier(settings, None, read_labels=False) as classifier:
         output = classifier.compute("\n".join(TURNS))[0]
-    np.testing.assert_allclose(output["sentiment_turns"], np.round(states(first_blocks(model, 8)), 5))
-    np.testing.assert_allclose(output["turns"], np.round(states(model), 5))
+    read = states(model, read_block=8)
+    np.testing.assert_allclose(output["sentiment_turns"], np.round(read.block, 5))
+    np.testing.assert_allclose(output["turns"], np.round(read.last, 5))
     assert task_states(output, "sentiment").tolist() == output["sentiment_turns"]
     assert task_states(output, "outcome").tolist() == output["turns"]
 

@@ -145,8 +145,8 @@ def test_the_model_vocabulary_is_loaded_once_for_the_chat_format_and_the_server_
     turns = ["I was charged twice.", "Let me refund that."]
     with FlakyServer({}, per_token) as server:
         engine = OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url))
-        first, n_tokens, _ = engine.embed_turns(turns)
-        second, _, _ = engine.embed_turns(turns)
+        first, second = engine.embed_turns(turns), engine.embed_turns(turns)
+    n_tokens, first, second = first.tokens, first.last, second.last
     assert loads == [True]
     assert first.shape == (2, 3) and n_tokens == len(served.tokenize("\n".join(turns).encode()))
     np.testing.assert_array_equal(first, second)

@@ -42,7 +42,6 @@ from callinsights.data.store import OutputKey, Store, text_hash
 from callinsights.data.calls import read_source
 from callinsights.llm.engines import load_engine
 from callinsights.llm.base import Branch
-from callinsights.llm.layers import first_blocks
 from callinsights.llm.models import resolve_model
 from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS
@@ -74,7 +73,6 @@ class Classifier:
         self.prompt_version = prompt_version(settings)
         self.fitted = fitted
         self._engine = None
-        self._early_engine = None
         self._texts: dict[str, str] = {}
         self._windows: dict = {}  # calls longer than the context: call id -> its window (classify.window)
         if fitted is not None and settings.method == "probe":
@@ -97,20 +95,11 @@ class Classifier:
         """The loaded engine (loaded on first use)."""
         if self._engine is None:
             probe = self.settings.method == "probe"
+            # The probe's sentiment block is read in the same pass as the last layer.
             self._engine = load_engine(self.settings.engine, self.model, self.settings.n_ctx, self.settings.threads,
-                                       embedding=probe, pooling=not probe, server=self.settings.server_options())
+                                       embedding=probe, pooling=not probe, server=self.settings.server_options(),
+                                       read_block=self.settings.early_blocks)
         return self._engine
-
-    @property
-    def early_engine(self):
-        """For a probe that reads sentiment from an earlier layer: llama.cpp on the model cut after those blocks
-        (None when the cut keeps every block: the last layer's states are then the same)."""
-        if self._early_engine is None and self.settings.early_blocks:
-            cut = first_blocks(self.model, self.settings.early_blocks)
-            if cut is not self.model:
-                self._early_engine = load_engine("llama.cpp", cut, self.settings.n_ctx, self.settings.threads,
-                                                 embedding=True, pooling=False)
-        return self._early_engine
 
     def describe(self) -> str:
         """One line naming model, engine and method, printed by every run."""
@@ -149,14 +138,11 @@ class Classifier:
         chat = self.model.chat
         if self.settings.method == "probe":
             turns = [t for t in text.split("\n") if t.strip()]
-            states, n_tokens, seconds = self.engine.embed_turns(turns)
-            output = {"turns": np.round(states, 5).tolist()}
-            if self.settings.early_blocks:
-                early = self.early_engine
-                sentiment, _, more = early.embed_turns(turns) if early is not None else (states, 0, 0.0)
-                output["sentiment_turns"] = np.round(sentiment, 5).tolist()
-                seconds += more
-            return output, True, n_tokens, n_tokens, seconds
+            states = self.engine.embed_turns(turns)
+            output = {"turns": np.round(states.last, 5).tolist()}
+            if states.block is not None:
+                output["sentiment_turns"] = np.round(states.block, 5).tolist()
+            return output, True, states.tokens, states.tokens, states.seconds
         if self.settings.method == "score":
             prompt = PROMPTS[self.settings.prompt_version]
             prefix = prompt.prefix(chat, text, whole_call=self.settings.side == "call")
@@ -357,10 +343,9 @@ class Classifier:
 
     def close(self) -> None:
         """Free the engine."""
-        for engine in (self._engine, self._early_engine):
-            if engine is not None:
-                engine.close()
-        self._engine = self._early_engine = None
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
 
     def __enter__(self) -> "Classifier":
         return self

@@ -46,10 +46,10 @@ class Settings:
         concurrency: For ``openai``: most calls in flight at once.
         threads: CPU threads of a local engine (None: all cores this process may use).
         sentiment_blocks: For ``probe`` on llama.cpp: read sentiment from the output of the model's first N
-            transformer blocks (a second pass through a copy cut there, :mod:`callinsights.llm.layers`); None or 0
+            transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.layers`); None or 0
             reads it from the last layer, as the outcome always is. Default ``config.SENTIMENT_BLOCKS`` (26 of
-            SmolLM2-135M's 30, ``docs/experiments.md`` item 9); the second pass costs 26/30 of the first. A server
-            engine returns the last layer only, so ``openai`` reads sentiment there.
+            SmolLM2-135M's 30, ``docs/experiments.md`` item 9). A server engine returns the last layer only, so
+            ``openai`` reads sentiment there.
     """
 
     model: str | None = None

@@ -61,6 +61,23 @@ class Scores:
     seconds: float
 
 
+@dataclass(frozen=True)
+class TurnStates:
+    """A text's hidden states pooled per turn (:func:`pool_by_turn`), from one pass.
+
+    Attributes:
+        last: One row per turn from the last layer, then the turn's token count.
+        tokens: Tokens read.
+        seconds: Wall time.
+        block: The same rows from an earlier block's output, when the engine was asked to read one (else None).
+    """
+
+    last: np.ndarray
+    tokens: int
+    seconds: float
+    block: np.ndarray | None = None
+
+
 def default_threads() -> int:
     """All cores this process may run on: the machines this runs on are small and the model is the only heavy work.
 

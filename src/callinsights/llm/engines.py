@@ -17,8 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import (Branch, Generation, Scores, default_threads, pool_by_turn,
-                                      quiet_stderr)
+from callinsights.llm.base import (Branch, Generation, Scores, TurnStates, default_threads, pool_by_turn,
+                                   quiet_stderr)
+from callinsights.llm.layers import BlockReader
 from callinsights.llm.models import ModelError, ModelInfo, gpt4all_compatible_copy, vocabulary
 from callinsights.llm.openai_engine import OpenAIEngine
 
@@ -35,12 +36,14 @@ class LlamaCppEngine:
         embedding: Load for :meth:`embed` (mean-pooled hidden states) instead of scoring and generation.
         pooling: With ``embedding``, pool in llama.cpp (:meth:`embed`); False keeps every token's state
             (:meth:`embed_turns`).
+        read_block: With ``pooling=False``, also read the output of this block (counted from 1) in the same pass
+            (:class:`callinsights.llm.layers.BlockReader`).
     """
 
     name = "llama.cpp"
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
-                 pooling: bool = True):
+                 pooling: bool = True, read_block: int | None = None):
         try:
             from llama_cpp import Llama
         except ImportError as err:
@@ -62,6 +65,13 @@ class LlamaCppEngine:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
         self.n_vocab = self.llm.n_vocab()
         self._grammars: dict = {}
+        self.block_reader = None
+        if read_block:
+            if not embedding or pooling:
+                raise ValueError("read_block needs the engine loaded with embedding=True, pooling=False")
+            self.block_reader = BlockReader(model.path, read_block)
+            with quiet_stderr():
+                self.block_reader.attach(self.llm)
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
@@ -151,7 +161,7 @@ class LlamaCppEngine:
         vector = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
         return vector, len(tokens), time.perf_counter() - start
 
-    def embed_turns(self, turns: Sequence[str]) -> tuple[np.ndarray, int, float]:
+    def embed_turns(self, turns: Sequence[str]) -> TurnStates:
         """Hidden states of a customer's turns read in one pass, mean-pooled per turn.
 
         The turns are read as one text (one turn per line), so each turn's states carry the context of what the
@@ -163,9 +173,9 @@ class LlamaCppEngine:
             turns: The customer's turns, in order (non-empty strings).
 
         Returns:
-            ``(per_turn, tokens, seconds)``: one row per turn (mean of its tokens' last hidden states; a turn that
-            shares its only token with a neighbour gets that token's state), and the token count of each turn in
-            the last column.
+            One row per turn (mean of its tokens' last hidden states; a turn that shares its only token with a
+            neighbour gets that token's state), with the token count of each turn in the last column; and the same
+            from the block the engine was loaded to read (``read_block``), if any.
         """
         start = time.perf_counter()
         text = "\n".join(turns)
@@ -178,7 +188,8 @@ class LlamaCppEngine:
             raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
                                "load the engine with pooling=False")
         pieces = [len(self.llm.detokenize([t])) for t in tokens]
-        return pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start
+        block = pool_by_turn(self.block_reader.take(), pieces, turns) if self.block_reader else None
+        return TurnStates(pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start, block)
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:
         joint = self.tokenize(suffix + answer)
@@ -289,9 +300,9 @@ class Gpt4AllEngine:
 
 
 def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
-                embedding: bool = False, pooling: bool = True, server=None):
+                embedding: bool = False, pooling: bool = True, server=None, read_block: int | None = None):
     """An engine by name (``llama.cpp``, ``gpt4all`` or ``openai``); ``embedding`` loads llama.cpp for hidden
-    states (pooled by llama.cpp, or per token with ``pooling=False``); ``server`` (a
+    states (pooled by llama.cpp, or per token with ``pooling=False``, then also from block ``read_block``); ``server`` (a
     :class:`callinsights.llm.openai_engine.ServerOptions`) says where the ``openai`` engine's server is.
 
     Raises:
@@ -303,7 +314,7 @@ def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | N
             raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
         return OpenAIEngine(model, server)
     if name == "llama.cpp":
-        return LlamaCppEngine(model, n_ctx, threads, embedding, pooling)
+        return LlamaCppEngine(model, n_ctx, threads, embedding, pooling, read_block)
     if name == "gpt4all":
         return Gpt4AllEngine(model, n_ctx, threads)
     raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

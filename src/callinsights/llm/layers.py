@@ -1,69 +1,125 @@
-"""An earlier layer's hidden states: a copy of the model that keeps only its first transformer blocks.
+"""An earlier block's hidden states, read in the same pass as the last layer's.
 
-llama.cpp returns the hidden states of the last layer only. A GGUF copy with ``<arch>.block_count`` set to ``k`` and
-the tensors of the blocks from ``k`` on left out runs the first ``k`` blocks, then the model's final norm, so its
-"last" states are the output of block ``k``. The probe reads sentiment from such a copy: on the labelled calls, every
-earlier layer tried read the customer's mood better than the last one, which a 135M model spends on predicting the
-next token (``docs/experiments.md``, item 9; ``benchmarks/layer_probe.py``). A copy with every block reproduces the
-model's own states exactly (checked there and in ``tests/test_layers.py``).
+llama.cpp returns the states after the model's last block (and its final norm) only. Its evaluation callback
+(``cb_eval``) shows us each tensor of the graph as it is computed: :class:`BlockReader` asks for the output of block
+``k`` (the tensor llama.cpp names ``l_out-{k-1}``), copies it, and applies the model's final RMS norm itself. That is
+what a copy of the model cut after ``k`` blocks returns as its "last" states, at no extra pass. The probe reads
+sentiment there: on the labelled calls every earlier layer tried read the customer's mood better than the last one,
+which a 135M model spends on predicting the next token (``docs/experiments.md``, item 9).
 
-The copy is derived, never downloaded: written once from the model file into the cache and named by the source's
-hash and ``k``, so a changed model gets a new copy.
+:func:`write_first_blocks` writes such a cut copy (the ``gguf`` package). It is the independent check of the reading:
+``tests/test_layers.py`` compares the two, and compares the last block read through the callback with llama.cpp's own
+output.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import ctypes
 from pathlib import Path
 
 import gguf
+import numpy as np
 
-from callinsights import config
-from callinsights.llm.models import ModelError, ModelInfo, file_sha256
+from callinsights.llm.models import ModelError
+
+_F32 = 0  # ggml_type GGML_TYPE_F32: the first field of struct ggml_tensor
+
+
+def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str, int]:
+    reader = gguf.GGUFReader(path)
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
+    return reader, arch, int(reader.get_field(f"{arch}.block_count").contents())
 
 
 def block_count(path: str | Path) -> int:
     """The number of transformer blocks of a GGUF model."""
-    reader = gguf.GGUFReader(path)
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
-    return int(reader.get_field(f"{arch}.block_count").contents())
+    return _model_facts(path)[2]
 
 
-def first_blocks(model: ModelInfo, keep: int, cache_dir: str | Path | None = None) -> ModelInfo:
-    """The model cut after its first ``keep`` blocks (written once into the cache), as a model of its own.
+class BlockReader:
+    """Reads the output of one transformer block, final norm applied, during llama.cpp's own evaluation.
 
     Args:
-        model: The resolved model.
-        keep: Blocks to keep; more than the model has keeps them all.
-        cache_dir: Where copies go (default ``config.CACHE_DIR / "models"``).
-
-    Returns:
-        The copy's :class:`~callinsights.llm.models.ModelInfo` (same chat format; its own hash, so outputs read from
-        it are stored under their own key), or ``model`` itself when ``keep`` covers every block.
+        path: The GGUF model file (its final norm's weight and epsilon are read from it).
+        block: The block whose output is read, counted from 1 (``block_count`` reads the last one).
 
     Raises:
-        ModelError: ``keep`` is below 1, or the copy cannot be written.
+        ModelError: ``block`` is outside 1 .. the model's block count.
     """
-    if keep < 1:
-        raise ModelError(f"cannot keep {keep} blocks of {model.path}; give 1 or more")
-    reader = gguf.GGUFReader(model.path)
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
-    count_key = f"{arch}.block_count"
-    blocks = int(reader.get_field(count_key).contents())
-    if keep >= blocks:
-        return model
-    name = f"{model.path.stem}.blocks-{keep}-of-{blocks}-{model.sha256[:12]}.gguf"
-    out = Path(cache_dir or config.CACHE_DIR / "models") / name
-    if not out.is_file():
-        try:
-            _write_first_blocks(reader, arch, count_key, keep, out)
-        except OSError as err:
-            raise ModelError(f"could not write the first {keep} blocks of {model.path} to {out}: {err}") from None
-    return replace(model, path=out, name=out.name, sha256=file_sha256(out), embedded=False)
+
+    def __init__(self, path: str | Path, block: int):
+        reader, arch, blocks = _model_facts(path)
+        if not 1 <= block <= blocks:
+            raise ModelError(f"{Path(path).name} has {blocks} blocks; read after 1 to {blocks} of them, "
+                             f"not {block} (--sentiment-blocks 0 reads the last layer)")
+        norm = next(t for t in reader.tensors if t.name == "output_norm.weight")
+        self.weight = np.asarray(norm.data, dtype=np.float64)
+        self.eps = float(reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon").contents())
+        self.block = block
+        self._name = f"l_out-{block - 1}".encode()
+        self._chunks: list[np.ndarray | None] = []
+        from llama_cpp import ggml_backend_sched_eval_callback
+        from llama_cpp._ggml import libggml
+
+        self._ggml = libggml
+        for fn, restype, argtypes in (("ggml_get_name", ctypes.c_char_p, [ctypes.c_void_p]),
+                                      ("ggml_nbytes", ctypes.c_size_t, [ctypes.c_void_p]),
+                                      ("ggml_backend_tensor_get", None,
+                                       [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t])):
+            getattr(libggml, fn).restype, getattr(libggml, fn).argtypes = restype, argtypes
+        # Kept on the instance: llama.cpp holds only the C pointer, so the Python object must outlive the context.
+        self.callback = ggml_backend_sched_eval_callback(self._see)
+
+    def _see(self, tensor: int, ask: bool, _user_data) -> bool:
+        """llama.cpp asks about every tensor (``ask``: do we want it?), then hands over the ones we said yes to."""
+        if ask:
+            return self._ggml.ggml_get_name(tensor) == self._name
+        if ctypes.c_int.from_address(tensor).value != _F32:
+            # Raised by take(): an exception here would only be printed, and False would abort the evaluation.
+            self._chunks.append(None)
+            return True
+        size = self._ggml.ggml_nbytes(tensor)
+        out = np.empty(size // 4, dtype=np.float32)
+        self._ggml.ggml_backend_tensor_get(tensor, out.ctypes.data, 0, size)
+        self._chunks.append(out)  # one chunk per micro-batch, in token order
+        return True  # False would stop the evaluation
+
+    def attach(self, llm) -> None:
+        """Evaluate ``llm`` (a ``llama_cpp.Llama``) with this reader watching.
+
+        llama-cpp-python builds its context in ``Llama.__init__`` with no way to pass ``cb_eval``, so the context is
+        built again with the same parameters plus the callback.
+        """
+        from llama_cpp._internals import LlamaContext
+
+        params = llm.context_params
+        params.cb_eval = self.callback
+        llm._ctx.close()
+        llm._ctx = LlamaContext(model=llm._model, params=params, verbose=False)
+
+    def take(self) -> np.ndarray:
+        """The normed states of every token read since the last call, one row per token (then forgotten)."""
+        if not self._chunks:
+            raise RuntimeError(f"llama.cpp evaluated no {self._name.decode()}: attach the reader before evaluating")
+        if any(chunk is None for chunk in self._chunks):
+            self._chunks = []
+            raise RuntimeError(f"llama.cpp's {self._name.decode()} is not float32; this reader cannot read it")
+        states = np.concatenate(self._chunks).astype(np.float64).reshape(-1, len(self.weight))
+        self._chunks = []
+        # RMS norm, as llama.cpp applies it to the last block's output before returning it.
+        return states / np.sqrt((states**2).mean(axis=1, keepdims=True) + self.eps) * self.weight
 
 
-def _write_first_blocks(reader: gguf.GGUFReader, arch: str, count_key: str, keep: int, out: Path) -> None:
-    """Write the copy: every metadata field (the block count changed) and the tensors outside the dropped blocks."""
+def write_first_blocks(source: str | Path, keep: int, out: str | Path) -> Path:
+    """Write a copy of a GGUF model that keeps its first ``keep`` blocks: every metadata field (the block count
+    changed) and the tensors outside the dropped blocks. llama.cpp runs it as a model of its own, whose last states
+    are the output of block ``keep``.
+
+    Returns:
+        ``out``.
+    """
+    reader, arch, _ = _model_facts(source)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")  # renamed when whole, so a killed write never leaves a broken model
     writer = gguf.GGUFWriter(tmp, arch=arch, endianess=reader.endianess)
@@ -76,7 +132,8 @@ def _write_first_blocks(reader: gguf.GGUFReader, arch: str, count_key: str, keep
             continue
         kind = field.types[0]
         sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, keep if field.name == count_key else field.contents(), kind, sub_type=sub)
+        value = keep if field.name == f"{arch}.block_count" else field.contents()
+        writer.add_key_value(field.name, value, kind, sub_type=sub)
     kept = [t for t in reader.tensors if not t.name.startswith("blk.") or int(t.name.split(".")[1]) < keep]
     for t in kept:
         writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
@@ -87,3 +144,4 @@ def _write_first_blocks(reader: gguf.GGUFReader, arch: str, count_key: str, keep
         writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
     writer.close()
     tmp.rename(out)
+    return out

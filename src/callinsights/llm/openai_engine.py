@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import Branch, Generation, Scores, pool_by_turn
+from callinsights.llm.base import Branch, Generation, Scores, TurnStates, pool_by_turn
 from callinsights.llm.models import ModelError, ModelInfo, vocabulary
 
 #: Statuses worth another try: rate limiting and server-side failures.
@@ -173,7 +173,7 @@ class OpenAIEngine:
                               "a server without pooling (llama-cpp-python's server with --embedding true)")
         return vectors
 
-    def embed_turns(self, turns: Sequence[str]) -> tuple[np.ndarray, int, float]:
+    def embed_turns(self, turns: Sequence[str]) -> TurnStates:
         """The server's per-token states of the turns read as one text, pooled per turn as
         :meth:`callinsights.llm.engines.LlamaCppEngine.embed_turns` pools them (the same features as in-process).
 
@@ -189,7 +189,7 @@ class OpenAIEngine:
             raise ServerError(f"{self.options.root}/embeddings gave {len(states)} token states for {len(tokens)} "
                               f"tokens of {self.model.path.name}: the server runs another model than --model")
         pieces = [len(vocab.detokenize([t])) for t in tokens]
-        return pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start
+        return TurnStates(pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start)
 
     def _top_logprobs(self, prompt: str) -> tuple[dict[str, float], int]:
         """The server's top log-probabilities of the token after ``prompt``, and the prompt's token count."""
