@@ -53,7 +53,7 @@ results: $(RESULTS) ## every result file, each rebuilt when the file it is made 
 
 test: install data ## run the tests (real inference, a real model server, Ray and the headless-Chromium check of reports/ included), run notebooks small
 	$(PY) -m pip install --quiet -r requirements-scale.txt
-	$(PY) -m pytest -q --durations=12
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=12
 	$(PY) -m callinsights notebooks check
 	$(PY) -m callinsights notebooks run --small
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,24 @@ from callinsights import config
 from callinsights.llm import engines as llm
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+#: Modules that take minutes, longest first (each fills a store from the model first). `make test` runs two
+#: pytest-xdist workers that take whole modules in collection order, so these go first: the other worker runs the many
+#: short modules meanwhile, instead of one of them starting last and running alone.
+SLOW_FIRST = ("test_topic_invariance.py", "test_fit.py", "test_evaluation_command.py")
+
+
+def pytest_collection_modifyitems(items):
+    # Longest first; a stable sort, so all else keeps its order.
+    items.sort(key=lambda item: SLOW_FIRST.index(item.path.name) if item.path.name in SLOW_FIRST else len(SLOW_FIRST))
+
+
+def worker_cpu() -> int:
+    """The one CPU a test pins a command's subprocess to (so llama.cpp takes one thread): a different one for each
+    pytest-xdist worker, so that two workers' commands never share a core."""
+    cpus = sorted(os.sched_getaffinity(0))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return cpus[int(worker) % len(cpus)] if worker.isdigit() else cpus[0]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,6 +20,7 @@ import pytest
 
 from callinsights.pipelines.cli import main
 from callinsights.data.store import OutputKey, Store, text_hash
+from conftest import worker_cpu
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 KEY = OutputKey("ab" * 32, "llama.cpp", "score", "v1", text_hash("I waited three weeks."))
@@ -152,7 +153,7 @@ def _count_outputs(path: Path) -> int:
 def _one_cpu() -> None:
     """Run the command on one CPU (so llama.cpp uses one thread): on a shared 2-core machine two threads that wait
     on each other run several times slower, and the outputs do not depend on it."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.sched_setaffinity(0, {worker_cpu()})
 
 
 @pytest.mark.model

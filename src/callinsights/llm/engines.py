@@ -183,12 +183,20 @@ class LlamaCppEngine:
         if len(tokens) > self.llm.n_ctx():
             raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
                              "raise n_ctx")
+        if self.block_reader:
+            self.block_reader.clear()
         states = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
         if states.ndim != 2 or len(states) != len(tokens):
             raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
                                "load the engine with pooling=False")
         pieces = [len(self.llm.detokenize([t])) for t in tokens]
-        block = pool_by_turn(self.block_reader.take(), pieces, turns) if self.block_reader else None
+        block = None
+        if self.block_reader:
+            early = self.block_reader.take()
+            if len(early) != len(tokens):
+                raise RuntimeError(f"llama.cpp gave block {self.block_reader.block}'s states for {len(early)} tokens "
+                                   f"of {len(tokens)}")
+            block = pool_by_turn(early, pieces, turns)
         return TurnStates(pool_by_turn(states, pieces, turns), len(tokens), time.perf_counter() - start, block)
 
     def _answer_tokens(self, suffix: str, suffix_tokens: list[int], answer: str) -> list[int]:

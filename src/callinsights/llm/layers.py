@@ -97,6 +97,10 @@ class BlockReader:
         llm._ctx.close()
         llm._ctx = LlamaContext(model=llm._model, params=params, verbose=False)
 
+    def clear(self) -> None:
+        """Forget what was read (an evaluation that failed half way leaves some micro-batches behind)."""
+        self._chunks = []
+
     def take(self) -> np.ndarray:
         """The normed states of every token read since the last call, one row per token (then forgotten)."""
         if not self._chunks:
