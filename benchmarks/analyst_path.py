@@ -19,8 +19,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-STORE = ROOT / "results" / "runs.sqlite"
+from callinsights import config
+
+ROOT = config.PROJ_ROOT
+STORE = config.STORE_FILE
 
 
 def timed(target: str) -> float:
@@ -32,7 +34,7 @@ def timed(target: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "analyst_path.md"))
+    parser.add_argument("--out", default=str(config.BENCHMARK_FILES["analyst_path"]))
     args = parser.parse_args(argv)
     aside = STORE.with_name("runs.sqlite.analyst-path-aside")
     if aside.exists():

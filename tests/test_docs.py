@@ -93,3 +93,5 @@ def test_readme_speed_figures_are_what_the_benchmarks_wrote():
     scale = config.BENCHMARK_FILES["scale"].read_text()
     tables = [line for line in scale.splitlines() if line.startswith("|") or line.startswith("local backend:")]
     assert tables and all(line in text for line in tables), "README's speed tables differ from the scale benchmark"
+    path = config.BENCHMARK_FILES["analyst_path"].read_text().splitlines()
+    assert all(f"`{line}`" in flat for line in path[1:]), "README's analyst's path differs from its benchmark"

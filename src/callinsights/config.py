@@ -86,7 +86,8 @@ MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
 SENTIMENT_BLOCKS = 26
 # What `make benchmark` and `make benchmark-scale` printed last (the README's speed figures are checked against them).
 BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",
-                   "scale": RESULTS_DIR / "benchmarks" / "scale.md"}
+                   "scale": RESULTS_DIR / "benchmarks" / "scale.md",
+                   "analyst_path": RESULTS_DIR / "benchmarks" / "analyst_path.md"}
 
 #: When `callinsights monitor` raises an alert (``evaluation/batch_monitor.py``). A watched quantity alerts only when
 #: its shift is both larger than its threshold here (a size that matters) and beyond sampling noise (its interval

@@ -15,6 +15,7 @@ output.
 from __future__ import annotations
 
 import ctypes
+from functools import lru_cache
 from pathlib import Path
 
 import gguf
@@ -31,9 +32,31 @@ def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str, int]:
     return reader, arch, int(reader.get_field(f"{arch}.block_count").contents())
 
 
+@lru_cache(maxsize=4)
+def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[int, np.ndarray, float]:
+    """Block count, final norm weight and epsilon of a model file, read once per process and file version:
+    ``GGUFReader`` parses the whole vocabulary to get there (about 4 s for the embedded model)."""
+    reader, arch, blocks = _model_facts(path)
+    norm = next((t for t in reader.tensors if t.name == "output_norm.weight"), None)
+    eps = reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon")
+    if norm is None or eps is None:
+        raise ModelError(f"{Path(path).name} has no final RMS norm (output_norm.weight and "
+                         f"{arch}.attention.layer_norm_rms_epsilon), so an earlier block cannot be read from it; "
+                         "use --sentiment-blocks 0")
+    eps = float(eps.contents())
+    weight = np.asarray(norm.data, dtype=np.float64)
+    weight.setflags(write=False)  # shared by every reader of this file
+    return blocks, weight, eps
+
+
+def _facts(path: str | Path) -> tuple[int, np.ndarray, float]:
+    stat = Path(path).stat()
+    return _final_norm(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def block_count(path: str | Path) -> int:
     """The number of transformer blocks of a GGUF model."""
-    return _model_facts(path)[2]
+    return _facts(path)[0]
 
 
 class BlockReader:
@@ -48,13 +71,10 @@ class BlockReader:
     """
 
     def __init__(self, path: str | Path, block: int):
-        reader, arch, blocks = _model_facts(path)
+        blocks, self.weight, self.eps = _facts(path)
         if not 1 <= block <= blocks:
             raise ModelError(f"{Path(path).name} has {blocks} blocks; read after 1 to {blocks} of them, "
                              f"not {block} (--sentiment-blocks 0 reads the last layer)")
-        norm = next(t for t in reader.tensors if t.name == "output_norm.weight")
-        self.weight = np.asarray(norm.data, dtype=np.float64)
-        self.eps = float(reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon").contents())
         self.block = block
         self._name = f"l_out-{block - 1}".encode()
         self._chunks: list[np.ndarray | None] = []
