@@ -71,6 +71,21 @@ def test_a_block_outside_the_model_is_refused(model):
 
 
 @pytest.mark.model
+def test_a_model_with_fewer_blocks_than_the_default_reads_sentiment_from_its_last_layer(model, tmp_path):
+    # The default block (26) was chosen on the embedded model's 30 blocks; a shallower model (the client's Llama 3.2
+    # 1B has 16) runs unchanged, reading sentiment where the outcome is read.
+    cut = write_first_blocks(model.path, 8, tmp_path / "first-8.gguf")
+    with Classifier(Settings(model=str(cut), threads=1), None, read_labels=False) as classifier:
+        assert classifier.settings.early_blocks is None and "sentiment-blocks" not in classifier.prompt_version
+        output = classifier.compute("\n".join(TURNS))[0]
+    assert "sentiment_turns" not in output and len(output["turns"]) == len(TURNS)
+    with Classifier(Settings(threads=1), None, read_labels=False) as classifier:  # the embedded model: block 26
+        assert classifier.settings.early_blocks == 26 and classifier.prompt_version.endswith("+sentiment-blocks-26")
+    # A number given is kept, and refused by the engine if the model is shallower (above).
+    assert Settings(sentiment_blocks=8).for_model(4).sentiment_blocks == 8
+
+
+@pytest.mark.model
 def test_the_probe_stores_both_layers_and_sentiment_reads_the_earlier_one(model):
     settings = Settings(model="smollm2-135m", threads=1, sentiment_blocks=8)
     assert "+sentiment-blocks-8" in prompt_version(settings)

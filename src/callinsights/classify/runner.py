@@ -35,7 +35,7 @@ from callinsights.classify.answers import assign_probabilities, calibrated_proba
 from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
 from callinsights.classify.probe_labels import label_with_probe
 from callinsights.classify.score_reference import reference_key, reference_means, reference_calls
-from callinsights.classify.settings import RunResult, Settings, prompt_version, texts_for_model
+from callinsights.classify.settings import RunResult, Settings, prompt_version, settled, texts_for_model
 from callinsights.classify.window import fit_to_context
 from callinsights.data.labels import load_labels
 from callinsights.data.store import OutputKey, Store, text_hash
@@ -67,9 +67,10 @@ class Classifier:
     def __init__(self, settings: Settings, store: Store | None, read_labels: bool = True,
                  fitted: FittedProbe | None = None):
         settings.check()
+        self.model = resolve_model(settings.model)
+        settings = settled(settings, self.model)
         self.settings = settings
         self.store = store
-        self.model = resolve_model(settings.model)
         self.prompt_version = prompt_version(settings)
         self.fitted = fitted
         self._engine = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 import pandas as pd
@@ -12,6 +12,7 @@ import pandas as pd
 from callinsights import config
 from callinsights.data.call import Call
 from callinsights.llm.engines import ENGINES
+from callinsights.llm.layers import block_count
 from callinsights.llm.models import ModelInfo
 from callinsights.llm.openai_engine import ServerOptions
 from callinsights.llm.prompts import DEFAULT_PROMPT, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
@@ -46,10 +47,11 @@ class Settings:
         concurrency: For ``openai``: most calls in flight at once.
         threads: CPU threads of a local engine (None: all cores this process may use).
         sentiment_blocks: For ``probe`` on llama.cpp: read sentiment from the output of the model's first N
-            transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.layers`); None or 0
-            reads it from the last layer, as the outcome always is. Default ``config.SENTIMENT_BLOCKS`` (26 of
-            SmolLM2-135M's 30, ``docs/experiments.md`` item 9). A server engine returns the last layer only, so
-            ``openai`` reads sentiment there.
+            transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.layers`); 0 reads it
+            from the last layer, as the outcome always is. None (the default) means ``config.SENTIMENT_BLOCKS`` (26,
+            chosen on the embedded SmolLM2-135M's 30 blocks, ``docs/experiments.md`` item 9) for a model with more
+            blocks than that, and the last layer for any other (:meth:`for_model`), since no block of another model
+            was measured. A server engine returns the last layer only, so ``openai`` reads sentiment there.
     """
 
     model: str | None = None
@@ -65,13 +67,21 @@ class Settings:
     api_key_env: str | None = None
     concurrency: int = 1
     threads: int | None = None
-    sentiment_blocks: int | None = config.SENTIMENT_BLOCKS
+    sentiment_blocks: int | None = None
 
     @property
     def early_blocks(self) -> int | None:
         """The blocks sentiment is read after when this run reads an earlier layer at all (probe, llama.cpp)."""
-        reads = self.method == "probe" and self.engine == "llama.cpp" and bool(self.sentiment_blocks)
-        return self.sentiment_blocks if reads else None
+        blocks = config.SENTIMENT_BLOCKS if self.sentiment_blocks is None else self.sentiment_blocks
+        return blocks if self.method == "probe" and self.engine == "llama.cpp" and blocks else None
+
+    def for_model(self, model_blocks: int) -> "Settings":
+        """These settings with the default sentiment layer settled for a model of ``model_blocks`` blocks: block
+        ``config.SENTIMENT_BLOCKS`` where the model is deeper, else its last layer (0). A number given is kept, and
+        refused later if the model has fewer blocks."""
+        if self.sentiment_blocks is not None:
+            return self
+        return replace(self, sentiment_blocks=config.SENTIMENT_BLOCKS if config.SENTIMENT_BLOCKS < model_blocks else 0)
 
     def check(self) -> None:
         """Raise ValueError naming any setting outside its allowed values."""
@@ -144,6 +154,14 @@ def texts_for_model(calls: Iterable[Call], settings: Settings) -> dict[str, str]
         if text.strip():
             texts[call.name] = text
     return texts
+
+
+def settled(settings: Settings, model: ModelInfo) -> Settings:
+    """``settings`` with the default sentiment layer settled for ``model`` (:meth:`Settings.for_model`), for a run
+    that reads one (probe on llama.cpp); unchanged otherwise."""
+    if settings.sentiment_blocks is None and settings.early_blocks:
+        return settings.for_model(block_count(model.path))
+    return settings
 
 
 def prompt_version(settings: Settings) -> str:

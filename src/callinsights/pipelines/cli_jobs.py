@@ -247,9 +247,10 @@ def register(sub) -> None:
     p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
     p.add_argument("--side", default="customer", choices=["customer", "call"],
                    help="what the model reads: the customer's turns, or the whole call (an ablation)")
-    p.add_argument("--sentiment-blocks", type=int, default=config.SENTIMENT_BLOCKS, metavar="N",
-                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (a second, "
-                        "shorter pass); 0 reads it from the last layer")
+    p.add_argument("--sentiment-blocks", type=int, default=None, metavar="N",
+                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (in the "
+                        f"same pass); 0 reads it from the last layer (default: {config.SENTIMENT_BLOCKS} for a model "
+                        "with more blocks, as the embedded one has 30; the last layer for any other)")
     p.add_argument("--redact-for-model", action="store_true",
                    help="the model reads redacted text (outputs shown to readers are redacted either way)")
     p.add_argument("--store", default=str(config.STORE_FILE),

@@ -28,7 +28,7 @@ from callinsights import config
 from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES, FittedProbe,
                                            fingerprint, fit_from_outputs, load_fitted, save_fitted, stale_reasons)
 from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.classify.settings import Settings, settled, texts_for_model
 from callinsights.data.artifacts import load_artifact
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.outputs import check_output_file
@@ -86,8 +86,10 @@ def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir:
     """
     settings.check()
     labels_file = Path(settings.labels_file or config.training_labels_file())
+    model = resolve_model(settings.model)
+    settings = settled(settings, model)
     result = Plan(settings, Path(path), calls_dir=Path(calls_dir or config.TRANSCRIPTS_DIR),
-                  depends_on=fingerprint(settings, resolve_model(settings.model), labels_file))
+                  depends_on=fingerprint(settings, model, labels_file))
     if refit:
         result.reasons = ["asked to fit"]
     elif not result.path.is_file():
