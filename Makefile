@@ -51,11 +51,10 @@ results/call_insights.csv: results/predictions.csv
 
 results: $(RESULTS) ## every result file, each rebuilt when the file it is made from changed
 
-test: install data ## run the tests (real inference, a real model server, Ray and the headless-Chromium check of reports/ included), run notebooks small
+test: install data ## run the tests (real inference, a real model server, Ray, the headless-Chromium check of reports/ and every notebook run small included), check the notebooks
 	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=12
 	$(PY) -m callinsights notebooks check
-	$(PY) -m callinsights notebooks run --small
 
 notebooks: install data $(RESULTS) ## execute every notebook top to bottom (they show results/), then render reports/
 	$(PY) -m callinsights notebooks run

@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: Modules that take minutes, longest first (each fills a store from the model first). `make test` runs two
 #: pytest-xdist workers that take whole modules in collection order, so these go first: the other worker runs the many
 #: short modules meanwhile, instead of one of them starting last and running alone.
-SLOW_FIRST = ("test_topic_invariance.py", "test_fit.py", "test_evaluation_command.py")
+SLOW_FIRST = ("test_topic_invariance.py", "test_fit.py", "test_evaluation_command.py", "test_notebooks_small.py")
 
 
 def pytest_collection_modifyitems(items):

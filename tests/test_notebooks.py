@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import nbformat
@@ -181,9 +180,7 @@ def test_run_command_refuses_a_parameter_no_notebook_declares(tmp_path, capsys):
 def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
     source = config.NOTEBOOKS_DIR / "01_eda_wordclouds.ipynb"
     before = source.read_bytes()
-    start = time.perf_counter()
     result = nbs.run_notebook(source, tmp_path / source.name, nbs.SMALL_PARAMETERS, html_dir=tmp_path)
-    assert time.perf_counter() - start < 60
     assert nbs.check_notebook(result.output) == []
     metrics = nbs.read_metrics(result.output)
     assert metrics["calls"] == nbs.SMALL_PARAMETERS["SAMPLE_SIZE"]

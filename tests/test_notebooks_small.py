@@ -1,0 +1,24 @@
+"""Every numbered notebook runs top to bottom with small parameters, as ``notebooks run --small`` runs it.
+
+Notebook 01 is run small by ``test_notebooks.py``, where its recorded figures are checked too. These run here rather
+than after pytest, so that the two test workers share them with the other modules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callinsights.pipelines import notebooks as nbs
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+@pytest.mark.parametrize("number", ["02", "03", "04", "05"])
+def test_a_notebook_runs_small_top_to_bottom(number, client_calls, tmp_path, capsys):
+    (source,) = nbs.notebook_paths(only=[number])
+    before = source.read_bytes()
+    assert nbs.main(["run", "--small", "--only", number, "--out-dir", str(tmp_path)]) == 0, capsys.readouterr().err
+    executed = tmp_path / source.name
+    assert nbs.check_notebook(executed) == []
+    assert (tmp_path / source.with_suffix(".html").name).stat().st_size > 10_000
+    assert source.read_bytes() == before  # the committed notebook is left as it is
