@@ -108,7 +108,8 @@ class BlockReader:
         """Evaluate ``llm`` (a ``llama_cpp.Llama``) with this reader watching.
 
         llama-cpp-python builds its context in ``Llama.__init__`` with no way to pass ``cb_eval``, so the context is
-        built again with the same parameters plus the callback.
+        built again with the same parameters plus the callback. That uses its private ``_ctx``, ``_model``,
+        ``_internals`` and ``_ggml``, as of the pinned version; ``tests/test_layers.py`` fails if they change.
         """
         from llama_cpp._internals import LlamaContext
 
