@@ -7,7 +7,6 @@ import json
 import shlex
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -111,11 +110,10 @@ def test_the_tables_agree_with_the_predictions_they_come_from(sample_run):
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_notebook_04_shows_a_sample_run_in_seconds(sample_run, tmp_path):
+def test_notebook_04_shows_a_sample_run(sample_run, tmp_path):
+    # It only reads the files (nothing is labelled), so it takes seconds; the time is not asserted (benchmarks measure).
     _, out, _ = sample_run
-    start = time.perf_counter()
     result = nbs.run_notebook(NOTEBOOK, tmp_path / NOTEBOOK.name, {"RESULTS_DIR": str(out)}, html_dir=tmp_path)
-    assert time.perf_counter() - start < 120
     assert nbs.check_notebook(result.output) == []
     recorded = nbs.read_metrics(result.output)
     assert recorded["labelled_calls"] == SAMPLE
