@@ -17,9 +17,9 @@ import os
 import subprocess
 import time
 from datetime import date
-from pathlib import Path
 
 from callinsights import config
+from callinsights.data.outputs import write_text
 
 ROOT = config.PROJ_ROOT
 STORE = config.STORE_FILE
@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         f"total: {total / 60:.1f} min",
     ]
     print("\n".join(lines))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(args.out, "\n".join(lines) + "\n")
     return 0
 
 

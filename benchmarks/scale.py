@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from callinsights import config
+from callinsights.data.outputs import write_text
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.llm.base import default_threads
@@ -110,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
               "", capacity_table(60 * n / local_seconds, local_tokens / local_seconds, local_tokens / n, rows, n,
                                  model.name)]
     print("\n".join(lines))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(args.out, "\n".join(lines) + "\n")
     return 0
 
 

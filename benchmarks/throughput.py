@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from callinsights import config
+from callinsights.data.outputs import write_text
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.llm.base import quiet_stderr, default_threads
@@ -97,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio {per_call / per_call_eval:.2f}",
     ]
     print("\n".join(lines))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(args.out, "\n".join(lines) + "\n")
     return 0
 
 

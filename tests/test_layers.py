@@ -65,9 +65,8 @@ def test_a_block_outside_the_model_is_refused(model):
         with pytest.raises(ModelError, match=f"has {n} blocks; read after 1 to {n} of them, not {block}"):
             BlockReader(model.path, block)
     # Through the command's setting, before any call is read.
-    with Classifier(Settings(threads=1, sentiment_blocks=n + 1), None, read_labels=False) as classifier:
-        with pytest.raises(ModelError, match="--sentiment-blocks 0 reads the last layer"):
-            classifier.compute("I was charged twice.")
+    with pytest.raises(ModelError, match="--sentiment-blocks 0 reads the last layer"):
+        Classifier(Settings(threads=1, sentiment_blocks=n + 1), None, read_labels=False)
 
 
 @pytest.mark.model
@@ -81,7 +80,7 @@ def test_a_model_with_fewer_blocks_than_the_default_reads_sentiment_from_its_las
     assert "sentiment_turns" not in output and len(output["turns"]) == len(TURNS)
     with Classifier(Settings(threads=1), None, read_labels=False) as classifier:  # the embedded model: block 26
         assert classifier.settings.early_blocks == 26 and classifier.prompt_version.endswith("+sentiment-blocks-26")
-    # A number given is kept, and refused by the engine if the model is shallower (above).
+    # A number given is kept, and refused if the model is shallower (above).
     assert Settings(sentiment_blocks=8).for_model(4).sentiment_blocks == 8
 
 

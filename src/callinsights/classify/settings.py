@@ -12,7 +12,7 @@ import pandas as pd
 from callinsights import config
 from callinsights.data.call import Call
 from callinsights.llm.engines import ENGINES
-from callinsights.llm.layers import block_count
+from callinsights.llm.layers import block_count, check_block
 from callinsights.llm.models import ModelInfo
 from callinsights.llm.openai_engine import ServerOptions
 from callinsights.llm.prompts import DEFAULT_PROMPT, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
@@ -158,9 +158,16 @@ def texts_for_model(calls: Iterable[Call], settings: Settings) -> dict[str, str]
 
 def settled(settings: Settings, model: ModelInfo) -> Settings:
     """``settings`` with the default sentiment layer settled for ``model`` (:meth:`Settings.for_model`), for a run
-    that reads one (probe on llama.cpp); unchanged otherwise."""
-    if settings.sentiment_blocks is None and settings.early_blocks:
+    that reads one (probe on llama.cpp); unchanged otherwise.
+
+    Raises:
+        ModelError: ``sentiment_blocks`` names a block the model does not have (before any call is read).
+    """
+    if not settings.early_blocks:
+        return settings
+    if settings.sentiment_blocks is None:
         return settings.for_model(block_count(model.path))
+    check_block(model.path, settings.sentiment_blocks)
     return settings
 
 

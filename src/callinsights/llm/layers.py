@@ -21,7 +21,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from callinsights.llm.models import ModelError
+from callinsights.llm.models import ModelError, vocabulary
 
 _F32 = 0  # ggml_type GGML_TYPE_F32: the first field of struct ggml_tensor
 
@@ -32,31 +32,35 @@ def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str, int]:
     return reader, arch, int(reader.get_field(f"{arch}.block_count").contents())
 
 
+def block_count(path: str | Path) -> int:
+    """The number of transformer blocks of a GGUF model, from the metadata of its (cached) vocabulary, so that
+    settling the settings of a run served from the store costs nothing."""
+    metadata = vocabulary(Path(path)).metadata
+    return int(metadata[f"{metadata['general.architecture']}.block_count"])
+
+
+def check_block(path: str | Path, block: int) -> None:
+    """Raise ModelError unless ``block`` is one of the model's blocks (1 .. its block count)."""
+    blocks = block_count(path)
+    if not 1 <= block <= blocks:
+        raise ModelError(f"{Path(path).name} has {blocks} blocks; read after 1 to {blocks} of them, "
+                         f"not {block} (--sentiment-blocks 0 reads the last layer)")
+
+
 @lru_cache(maxsize=4)
-def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[int, np.ndarray, float]:
-    """Block count, final norm weight and epsilon of a model file, read once per process and file version:
-    ``GGUFReader`` parses the whole vocabulary to get there (about 4 s for the embedded model)."""
-    reader, arch, blocks = _model_facts(path)
+def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, float]:
+    """Final norm weight and epsilon of a model file, read once per process and file version: ``GGUFReader`` parses
+    the whole vocabulary to get there (about 4 s for the embedded model)."""
+    reader, arch, _ = _model_facts(path)
     norm = next((t for t in reader.tensors if t.name == "output_norm.weight"), None)
     eps = reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon")
     if norm is None or eps is None:
         raise ModelError(f"{Path(path).name} has no final RMS norm (output_norm.weight and "
                          f"{arch}.attention.layer_norm_rms_epsilon), so an earlier block cannot be read from it; "
                          "use --sentiment-blocks 0")
-    eps = float(eps.contents())
     weight = np.asarray(norm.data, dtype=np.float64)
     weight.setflags(write=False)  # shared by every reader of this file
-    return blocks, weight, eps
-
-
-def _facts(path: str | Path) -> tuple[int, np.ndarray, float]:
-    stat = Path(path).stat()
-    return _final_norm(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-def block_count(path: str | Path) -> int:
-    """The number of transformer blocks of a GGUF model."""
-    return _facts(path)[0]
+    return weight, float(eps.contents())
 
 
 class BlockReader:
@@ -71,10 +75,9 @@ class BlockReader:
     """
 
     def __init__(self, path: str | Path, block: int):
-        blocks, self.weight, self.eps = _facts(path)
-        if not 1 <= block <= blocks:
-            raise ModelError(f"{Path(path).name} has {blocks} blocks; read after 1 to {blocks} of them, "
-                             f"not {block} (--sentiment-blocks 0 reads the last layer)")
+        check_block(path, block)
+        stat = Path(path).stat()
+        self.weight, self.eps = _final_norm(str(path), stat.st_mtime_ns, stat.st_size)
         self.block = block
         self._name = f"l_out-{block - 1}".encode()
         self._chunks: list[np.ndarray | None] = []
