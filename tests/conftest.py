@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -24,12 +25,19 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: SLOW_FIRST.index(item.path.name) if item.path.name in SLOW_FIRST else len(SLOW_FIRST))
 
 
-def worker_cpu() -> int:
-    """The one CPU a test pins a command's subprocess to (so llama.cpp takes one thread): a different one for each
-    pytest-xdist worker, so that two workers' commands never share a core."""
-    cpus = sorted(os.sched_getaffinity(0))
+@contextlib.contextmanager
+def one_cpu():
+    """Processes started inside run on one CPU, so llama.cpp in them takes one thread, as in every in-process test
+    (a command, a notebook's kernel): they inherit this process's CPUs, which are put back afterwards. Each
+    pytest-xdist worker has its own CPU, so two workers' processes never share a core, nor wait on each other."""
+    cpus = os.sched_getaffinity(0)
+    ordered = sorted(cpus)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    return cpus[int(worker) % len(cpus)] if worker.isdigit() else cpus[0]
+    os.sched_setaffinity(0, {ordered[int(worker) % len(ordered)] if worker.isdigit() else ordered[0]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
-from conftest import worker_cpu
+from conftest import one_cpu
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
@@ -37,13 +37,12 @@ def run_cli(*args: str, cache: Path | None = None, drop_root: bool = False) -> s
     if cache is not None:
         env["CALLINSIGHTS_CACHE_DIR"] = str(cache)
     command = [sys.executable, "-m", "callinsights", *args]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", str(worker_cpu()), *command]  # llama.cpp takes one thread per core it may use
     if drop_root and os.geteuid() == 0:
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: a read-only file is writable to root")
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    with one_cpu():
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,10 @@ than after pytest, so that the two test workers share them with the other module
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from callinsights.pipelines import notebooks as nbs
-from conftest import worker_cpu
+from conftest import one_cpu
 
 
 @pytest.mark.model
@@ -20,14 +18,9 @@ from conftest import worker_cpu
 def test_a_notebook_runs_small_top_to_bottom(number, client_calls, tmp_path, capsys):
     (source,) = nbs.notebook_paths(only=[number])
     before = source.read_bytes()
-    # The kernel inherits this process's CPUs and llama.cpp takes a thread per CPU: one, as in every other test, so
-    # that it never waits on a thread of the other worker's model (notebook 03 took 159 s that way, 30 s alone).
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {worker_cpu()})
-    try:
+    # On one CPU: a kernel on both waited on the other worker's model (notebook 03 took 159 s that way, 30 s alone).
+    with one_cpu():
         code = nbs.main(["run", "--small", "--only", number, "--out-dir", str(tmp_path)])
-    finally:
-        os.sched_setaffinity(0, cpus)
     assert code == 0, capsys.readouterr().err
     executed = tmp_path / source.name
     assert nbs.check_notebook(executed) == []

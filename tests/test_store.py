@@ -20,7 +20,7 @@ import pytest
 
 from callinsights.pipelines.cli import main
 from callinsights.data.store import OutputKey, Store, text_hash
-from conftest import worker_cpu
+from conftest import one_cpu
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 KEY = OutputKey("ab" * 32, "llama.cpp", "score", "v1", text_hash("I waited three weeks."))
@@ -150,12 +150,6 @@ def _count_outputs(path: Path) -> int:
         return 0
 
 
-def _one_cpu() -> None:
-    """Run the command on one CPU (so llama.cpp uses one thread): on a shared 2-core machine two threads that wait
-    on each other run several times slower, and the outputs do not depend on it."""
-    os.sched_setaffinity(0, {worker_cpu()})
-
-
 @pytest.mark.model
 def test_a_run_killed_half_way_resumes_from_the_stored_outputs(tmp_path):
     store, out = tmp_path / "runs.sqlite", tmp_path / "predictions.csv"
@@ -163,7 +157,8 @@ def test_a_run_killed_half_way_resumes_from_the_stored_outputs(tmp_path):
                "--method", "score", "--store", str(store), "--out", str(out), "--quiet"]
     n_calls = len(list(MODEL_CALLS.glob("*.txt")))
 
-    killed = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_one_cpu)
+    with one_cpu():  # outputs do not depend on the thread count
+        killed = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     try:
         while _count_outputs(store) < 1:
@@ -178,7 +173,8 @@ def test_a_run_killed_half_way_resumes_from_the_stored_outputs(tmp_path):
     assert 1 <= stored_before <= n_calls
     assert not out.exists()
 
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_one_cpu)
+    with one_cpu():
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr
     summary = re.search(r"(\d+) calls labelled \((\d+) from the store, (\d+) computed, (\d+) invalid\)", done.stdout)
