@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -76,11 +77,22 @@ def client_labels() -> Path:
 @pytest.fixture(scope="session")
 def client_store(tmp_path_factory) -> Path:
     """One store of model outputs shared by the tests that read the client's calls: outputs are keyed by the exact
-    text read, so sharing only saves recomputing the same call. A copy of the project's store seeds it when there is
-    one (never the store itself: the tests add runs). Tests that count runs or outputs use their own store."""
-    path = tmp_path_factory.mktemp("client_store") / "runs.sqlite"
-    if config.STORE_FILE.is_file():
-        shutil.copyfile(config.STORE_FILE, path)
+    text read, so sharing only saves recomputing the same call. Both pytest-xdist workers open the same file (SQLite
+    serialises their writes, and a run checks the store for each call just before computing it), so a call one
+    worker has computed is read by the other: a clean clone reads the labelled calls once, not once per worker. A
+    copy of the project's store seeds it when there is one (never the store itself: the tests add runs). Tests that
+    count runs or outputs use their own store."""
+    common = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        common = common.parent  # each worker's temporary folder is one of the session's
+    path = common / "client_store" / "runs.sqlite"
+    path.parent.mkdir(exist_ok=True)
+    with open(common / "client_store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker seeds it; the other waits for the whole copy
+        if not path.is_file() and config.STORE_FILE.is_file():
+            partial = path.with_suffix(".partial")
+            shutil.copyfile(config.STORE_FILE, partial)
+            partial.replace(path)
     return path
 
 

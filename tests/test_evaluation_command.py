@@ -33,14 +33,16 @@ def committed_bytes() -> dict:
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    """The command run for real on the first labelled calls, into its own folder and its own (empty) store."""
+def sample_run(tmp_path_factory, client_store):
+    """The command run for real on the first labelled calls, into its own folder; its model outputs go to the
+    session's store of the client's calls (``conftest.client_store``), whose labelled calls the other modules read
+    too."""
     if not any(config.TRANSCRIPTS_DIR.glob("*.txt")) or not config.LABELS_FILE.is_file():
         pytest.skip(f"client data not in {config.DATA_DIR}: run `make data` to link it")
     folder = tmp_path_factory.mktemp("evaluate")
     before = committed_bytes()
     code = cli.main(["evaluate", "--sample", str(SAMPLE), "--configurations", *CHOSEN, "--model", "smollm2-135m",
-                     "--n-boot", "200", "--out-dir", str(folder / "out"), "--store", str(folder / "store.sqlite"),
+                     "--n-boot", "200", "--out-dir", str(folder / "out"), "--store", str(client_store),
                      "--quiet"])
     return code, folder / "out", before
 

@@ -36,8 +36,10 @@ def test_swapping_the_topic_flips_few_labels_of_calls_the_probe_never_saw(client
     unseen = {cid: t for cid, t in texts.items() if cid not in labels.index}
     swaps = counterfactuals(dict(list(unseen.items())[:UNLABELLED_CALLS]), every_shift=set())
     assert len(swaps) >= 30, "too few topical calls to measure a flip rate"
-    wanted = {cid: texts[cid] for cid in labels.index} | {cid: unseen[cid] for cid in swaps["file"]}
-    wanted |= {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
+    # The swapped copies first and the labelled calls last: from a cold store, the other test worker is meanwhile
+    # reading the labelled calls into the shared store (``test_fit``), so this test finds them there.
+    wanted = {f"{row.file}~{row.shift}": row.text for row in swaps.itertuples()}
+    wanted |= {cid: unseen[cid] for cid in swaps["file"]} | {cid: texts[cid] for cid in labels.index}
     with Store(client_store) as store, Classifier(settings, store) as classifier:
         outputs = {cid: rec["output"] for cid, rec, _ in classifier.outputs(wanted, progress=False)}
     before, after = {}, {}
