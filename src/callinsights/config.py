@@ -1,12 +1,14 @@
 """The one place that names the project's folders and files.
 
 Everything that reads or writes data asks this module for the path; notebooks and the command line never spell one.
-Two environment variables move the data without touching code:
+Three environment variables move the data without touching code:
 
 - ``CALLINSIGHTS_DATA_DIR``: the folder holding ``transcripts_v3/``, ``test_actual_label.csv`` and
   ``guideline_labels.csv`` (default ``<project>/data``).
 - ``CALLINSIGHTS_CACHE_DIR``: where derived model files live (default ``~/.cache/callinsights``); nothing there is
   ever committed.
+- ``CALLINSIGHTS_STORE``: the store of raw model outputs that notebooks and commands read and add to (default
+  ``<project>/results/runs.sqlite``); the tests point the notebooks they run at their own store with it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
 # Rates by driver and team with naive, labels-only and PPI intervals, and the comparisons the finding rules decided.
 PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
 FINDINGS_FILE = RESULTS_DIR / "findings.csv"
-STORE_FILE = RESULTS_DIR / "runs.sqlite"
+STORE_FILE = Path(os.environ.get("CALLINSIGHTS_STORE", RESULTS_DIR / "runs.sqlite"))
 # The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any
 # folder. Derived from the client's labels, so not committed (.gitignore); analyze fits it when it is missing.
 ARTIFACT_FILE = PROJ_ROOT / "artifacts" / "probe.skops"
