@@ -52,6 +52,24 @@ def one_thread():
         yield
 
 
+#: The analyst's own local files, which git does not show: no test may write them (tests use their own stores and
+#: artifacts). Taken when the tests are collected, before any test points ``config`` elsewhere.
+ANALYSTS_FILES = (config.STORE_FILE, config.ARTIFACT_FILE)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def analysts_files_untouched():
+    """Fails the session (an error at its end) if a test wrote the analyst's store or saved probe."""
+    before = {path: _stamp(path) for path in ANALYSTS_FILES}
+    yield
+    changed = [str(path) for path in ANALYSTS_FILES if _stamp(path) != before[path]]
+    assert not changed, f"a test wrote the analyst's {changed}: give it its own --store / --artifact"
+
+
 @pytest.fixture
 def fixture_calls() -> Path:
     """Folder of small calls written for the tests (never client data)."""
