@@ -17,7 +17,7 @@ from callinsights.classify.fitting import fit_from_outputs
 from callinsights.classify.probe import task_states
 from callinsights.classify.probe_labels import label_with_probe
 from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, prompt_version
+from callinsights.classify.settings import Settings, prompt_version, settled
 from callinsights.llm.engines import load_engine
 from callinsights.llm.layers import BlockReader, block_count, write_first_blocks
 from callinsights.llm.models import ModelError, resolve_model
@@ -81,7 +81,7 @@ def test_a_model_with_fewer_blocks_than_the_default_reads_sentiment_from_its_las
     with Classifier(Settings(threads=1), None, read_labels=False) as classifier:  # the embedded model: block 26
         assert classifier.settings.early_blocks == 26 and classifier.prompt_version.endswith("+sentiment-blocks-26")
     # A number given is kept, and refused if the model is shallower (above).
-    assert Settings(sentiment_blocks=8).for_model(4).sentiment_blocks == 8
+    assert settled(Settings(sentiment_blocks=8), model).sentiment_blocks == 8
 
 
 @pytest.mark.model

@@ -50,7 +50,7 @@ class Settings:
             transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.layers`); 0 reads it
             from the last layer, as the outcome always is. None (the default) means ``config.SENTIMENT_BLOCKS`` (26,
             chosen on the embedded SmolLM2-135M's 30 blocks, ``docs/experiments.md`` item 9) for a model with more
-            blocks than that, and the last layer for any other (:meth:`for_model`), since no block of another model
+            blocks than that, and the last layer for any other (:func:`settled`), since no block of another model
             was measured. A server engine returns the last layer only, so ``openai`` reads sentiment there.
     """
 
@@ -74,14 +74,6 @@ class Settings:
         """The blocks sentiment is read after when this run reads an earlier layer at all (probe, llama.cpp)."""
         blocks = config.SENTIMENT_BLOCKS if self.sentiment_blocks is None else self.sentiment_blocks
         return blocks if self.method == "probe" and self.engine == "llama.cpp" and blocks else None
-
-    def for_model(self, model_blocks: int) -> "Settings":
-        """These settings with the default sentiment layer settled for a model of ``model_blocks`` blocks: block
-        ``config.SENTIMENT_BLOCKS`` where the model is deeper, else its last layer (0). A number given is kept, and
-        refused later if the model has fewer blocks."""
-        if self.sentiment_blocks is not None:
-            return self
-        return replace(self, sentiment_blocks=config.SENTIMENT_BLOCKS if config.SENTIMENT_BLOCKS < model_blocks else 0)
 
     def check(self) -> None:
         """Raise ValueError naming any setting outside its allowed values."""
@@ -157,8 +149,9 @@ def texts_for_model(calls: Iterable[Call], settings: Settings) -> dict[str, str]
 
 
 def settled(settings: Settings, model: ModelInfo) -> Settings:
-    """``settings`` with the default sentiment layer settled for ``model`` (:meth:`Settings.for_model`), for a run
-    that reads one (probe on llama.cpp); unchanged otherwise.
+    """``settings`` with the sentiment layer settled for ``model``, for a run that reads one (probe on llama.cpp);
+    unchanged otherwise. The default (None) becomes block ``config.SENTIMENT_BLOCKS`` where the model is deeper, else
+    its last layer (0); a number given is kept if the model has that block.
 
     Raises:
         ModelError: ``sentiment_blocks`` names a block the model does not have (before any call is read).
@@ -166,7 +159,8 @@ def settled(settings: Settings, model: ModelInfo) -> Settings:
     if not settings.early_blocks:
         return settings
     if settings.sentiment_blocks is None:
-        return settings.for_model(block_count(model.path))
+        deeper = config.SENTIMENT_BLOCKS < block_count(model.path)
+        return replace(settings, sentiment_blocks=config.SENTIMENT_BLOCKS if deeper else 0)
     check_block(model.path, settings.sentiment_blocks)
     return settings
 

@@ -26,10 +26,10 @@ from callinsights.llm.models import ModelError, vocabulary
 _F32 = 0  # ggml_type GGML_TYPE_F32: the first field of struct ggml_tensor
 
 
-def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str, int]:
+def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str]:
+    """The parsed GGUF file and its architecture (the prefix of its metadata keys)."""
     reader = gguf.GGUFReader(path)
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
-    return reader, arch, int(reader.get_field(f"{arch}.block_count").contents())
+    return reader, reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
 
 
 def block_count(path: str | Path) -> int:
@@ -51,7 +51,7 @@ def check_block(path: str | Path, block: int) -> None:
 def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, float]:
     """Final norm weight and epsilon of a model file, read once per process and file version: ``GGUFReader`` parses
     the whole vocabulary to get there (about 4 s for the embedded model)."""
-    reader, arch, _ = _model_facts(path)
+    reader, arch = _model_facts(path)
     norm = next((t for t in reader.tensors if t.name == "output_norm.weight"), None)
     eps = reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon")
     if norm is None or eps is None:
@@ -146,7 +146,7 @@ def write_first_blocks(source: str | Path, keep: int, out: str | Path) -> Path:
     Returns:
         ``out``.
     """
-    reader, arch, _ = _model_facts(source)
+    reader, arch = _model_facts(source)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")  # renamed when whole, so a killed write never leaves a broken model
