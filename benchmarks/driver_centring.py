@@ -23,12 +23,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from callinsights import config
 from callinsights.classify.probe import task_features
-from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.classify.settings import Settings
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import write_text
-from callinsights.data.store import Store
-from callinsights.data.transcripts import read_calls
 
 import label_variants as lv
 
@@ -36,20 +33,13 @@ OUT_FILE = config.RESULTS_DIR / "driver_centring.csv"
 WATCHED = {"sentiment": "neutral", "outcome": "follow-up action needed"}
 
 
-def stored_outputs(settings: Settings) -> tuple[list[str], list[dict]]:
-    """Every call's stored probe output under the default settings (computed now if the store lacks it)."""
-    turns, _ = read_calls(config.TRANSCRIPTS_DIR)
-    with Store(config.STORE_FILE) as store, Classifier(settings, store, read_labels=False) as classifier:
-        records = classifier.outputs(texts_for_model(turns, settings), progress=False)
-    return [cid for cid, _, _ in records], [rec["output"] for _, rec, _ in records]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    ids, outputs = stored_outputs(Settings())
+    stored = lv.stored_outputs(Settings())
+    ids, outputs = list(stored), list(stored.values())
     guideline, client = load_labels(config.GUIDELINE_LABELS_FILE), load_labels(config.LABELS_FILE)
     labelled = np.array([i for i, cid in enumerate(ids) if cid in guideline.index])
     names = [ids[i] for i in labelled]

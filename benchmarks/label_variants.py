@@ -207,6 +207,15 @@ def cross_validate(task: Task, predict: Predict, references: dict[str, pd.Series
     return pd.DataFrame(rows)
 
 
+def stored_outputs(settings: Settings, progress: bool = False) -> dict[str, dict]:
+    """Every call's probe output under ``settings``, in reading order, from the store (computed now when it lacks
+    it)."""
+    turns, _ = read_calls(config.TRANSCRIPTS_DIR)
+    with Store(config.STORE_FILE) as store, Classifier(settings, store, read_labels=False) as classifier:
+        records = classifier.outputs(texts_for_model(turns, settings), progress=progress)
+    return {cid: rec["output"] for cid, rec, _ in records}
+
+
 def load(settings: Settings) -> tuple[list[str], list[np.ndarray]]:
     """Every call's per-turn states as the main job stored them (nothing is recomputed when the store is warm)."""
     turns, _ = read_calls(config.TRANSCRIPTS_DIR)

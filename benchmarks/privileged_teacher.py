@@ -35,12 +35,9 @@ from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
 from callinsights.classify.probe import _classifier, fit_probe, task_features
-from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.classify.settings import Settings
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import write_text
-from callinsights.data.store import Store
-from callinsights.data.transcripts import read_calls
 
 import label_variants as lv
 
@@ -48,14 +45,6 @@ OUT_FILE = config.RESULTS_DIR / "privileged_teacher.csv"
 TASK = "outcome"
 #: The teacher's probability above which its label of an unlabelled call is used (the "confident" student).
 CONFIDENT = 0.75
-
-
-def stored_outputs(settings: Settings) -> dict[str, dict]:
-    """Every call's probe output under ``settings``, from the store (computed now when it lacks it)."""
-    turns, _ = read_calls(config.TRANSCRIPTS_DIR)
-    with Store(config.STORE_FILE) as store, Classifier(settings, store, read_labels=False) as classifier:
-        records = classifier.outputs(texts_for_model(turns, settings), progress=True)
-    return {cid: rec["output"] for cid, rec, _ in records}
 
 
 def student(whole: np.ndarray, threshold: float | None) -> lv.Predict:
@@ -86,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    customer = stored_outputs(Settings())
-    call = stored_outputs(replace(Settings(), side="call"))
+    customer = lv.stored_outputs(Settings())
+    call = lv.stored_outputs(replace(Settings(), side="call"), progress=True)
     ids = list(customer)
     guideline, client = load_labels(config.GUIDELINE_LABELS_FILE), load_labels(config.LABELS_FILE)
     labelled = np.array([i for i, cid in enumerate(ids) if cid in guideline.index])
