@@ -309,3 +309,15 @@ def test_store_info_only_reads_so_a_read_only_store_will_do(tmp_path, capsys):
         tmp_path.chmod(0o755)
     assert done.returncode == EXIT_OK, done.stderr
     assert "runs: 1 (1 done, 0 failed, 0 running)" in done.stdout and path.read_bytes() == before
+
+
+def test_callinsights_store_moves_the_store_and_an_empty_value_is_the_default(tmp_path):
+    def store_file(value: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "CALLINSIGHTS_STORE"}
+        if value is not None:
+            env["CALLINSIGHTS_STORE"] = value
+        return subprocess.run([sys.executable, "-c", "from callinsights import config; print(config.STORE_FILE)"],
+                              capture_output=True, text=True, env=env, check=True).stdout.strip()
+
+    assert store_file(str(tmp_path / "elsewhere.sqlite")) == str(tmp_path / "elsewhere.sqlite")
+    assert store_file("") == store_file(None) == str(config.RESULTS_DIR / "runs.sqlite")

@@ -18,7 +18,13 @@ from pathlib import Path
 
 PROJ_ROOT = Path(__file__).resolve().parents[2]
 
-DATA_DIR = Path(os.environ.get("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data"))
+
+def _env_path(name: str, default: Path) -> Path:
+    # An empty variable means unset: Path("") would be the working folder, which nobody means.
+    return Path(os.environ.get(name) or default)
+
+
+DATA_DIR = _env_path("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data")
 TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
 LABELS_FILE = DATA_DIR / "test_actual_label.csv"
 # A second reading of the same calls by three readers following the labelling guideline: each reader's labels and
@@ -48,7 +54,7 @@ INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
 # Rates by driver and team with naive, labels-only and PPI intervals, and the comparisons the finding rules decided.
 PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
 FINDINGS_FILE = RESULTS_DIR / "findings.csv"
-STORE_FILE = Path(os.environ.get("CALLINSIGHTS_STORE", RESULTS_DIR / "runs.sqlite"))
+STORE_FILE = _env_path("CALLINSIGHTS_STORE", RESULTS_DIR / "runs.sqlite")
 # The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any
 # folder. Derived from the client's labels, so not committed (.gitignore); analyze fits it when it is missing.
 ARTIFACT_FILE = PROJ_ROOT / "artifacts" / "probe.skops"
@@ -75,7 +81,7 @@ EVALUATION_FILES = {
 }
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 
-CACHE_DIR = Path(os.environ.get("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights"))
+CACHE_DIR = _env_path("CALLINSIGHTS_CACHE_DIR", Path.home() / ".cache" / "callinsights")
 # gpt4all's own model folder: a model pulled with `callinsights models pull` lands here, where gpt4all looks too.
 GPT4ALL_MODELS_DIR = Path.home() / ".cache" / "gpt4all"
 
