@@ -18,7 +18,7 @@ import numpy as np
 from callinsights import config
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.classify.window import fit_to_context
+from callinsights.classify.runner import fit_to_context
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
 

@@ -1,9 +1,9 @@
-"""How long one bootstrap interval takes: scipy.stats.bootstrap with the vectorised scores of callinsights.evaluation.bootstrap
+"""How long one bootstrap interval takes: scipy.stats.bootstrap with the vectorised scores of callinsights.evaluation.metrics
 against scipy.stats.bootstrap scoring each resample with scikit-learn.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bootstrap_speed.py
 
-The figures are quoted in the docstring of ``callinsights.evaluation.bootstrap``. 40 calls, 3 labels, 2,000 resamples, as in
+The figures are quoted in the docstring of ``callinsights.evaluation.metrics``. 40 calls, 3 labels, 2,000 resamples, as in
 notebook 04.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from callinsights.evaluation.bootstrap import resample_scores
+from callinsights.evaluation.metrics import resample_scores
 
 
 def main(n: int = 40, n_boot: int = 2000) -> None:

@@ -38,7 +38,7 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
-from callinsights.llm.layers import block_count, write_first_blocks
+from callinsights.llm.engines import block_count, write_first_blocks
 from callinsights.llm.models import resolve_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -34,7 +34,7 @@ from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
 from callinsights.llm.base import pool_by_turn
 from callinsights.llm.engines import load_engine
-from callinsights.text.lexicon import pending_cues
+from callinsights.text.words import pending_cues
 
 QUESTIONS = (
     "Question: By the end of this call, is the customer's problem solved, or is something still pending, such as a "

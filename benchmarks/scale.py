@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from callinsights.classify.ray_backend import RayCompute
+    from callinsights.classify.runner import RayCompute
 
     ray.init(num_cpus=default_threads(), include_dashboard=False, log_to_driver=False)
     try:

@@ -7,8 +7,8 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from callinsights.classify.baselines import majority_baseline, words_probe_baseline
-from callinsights.text import lexicon
-from callinsights.text.lexicon import pending_cues, sentiment_from_compound, vader_baseline
+from callinsights.text import words
+from callinsights.text.words import pending_cues, sentiment_from_compound, vader_baseline
 from callinsights.schema import OUTCOMES, SENTIMENTS
 
 RES, FUP = OUTCOMES
@@ -94,13 +94,13 @@ def test_analyzer_is_built_once(monkeypatch):
     import vaderSentiment.vaderSentiment as vs
 
     monkeypatch.setattr(vs, "SentimentIntensityAnalyzer", Counting)
-    lexicon._analyzer.cache_clear()
+    words._analyzer.cache_clear()
     try:
         vader_baseline(TEXTS)
         vader_baseline(TEXTS)
         assert built == [1]
     finally:
-        lexicon._analyzer.cache_clear()
+        words._analyzer.cache_clear()
 
 
 @pytest.mark.parametrize("text, cues", [

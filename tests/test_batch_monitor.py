@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from callinsights import config
-from callinsights.evaluation.batch_monitor import ALERT, FEW, OK, alerts, check_predictions, compare
+from callinsights.evaluation.monitoring import ALERT, FEW, OK, alerts, check_predictions, compare
 from callinsights.pipelines.cli import EXIT_ALERT, EXIT_BAD_INPUT, EXIT_OK, main
 
 
@@ -250,7 +250,7 @@ def test_the_batch_plot_has_a_panel_per_quantity_with_its_threshold(reference_ro
     import matplotlib
 
     matplotlib.use("Agg")
-    from callinsights.evaluation.batch_plots import batch_table, plot_batches
+    from callinsights.evaluation.monitoring import batch_table, plot_batches
 
     table = batch_table({"quiet": _compare(reference_rows, reference_rows.sample(100, random_state=1)),
                          "shifted": _compare(reference_rows, _more_negative(reference_rows))})

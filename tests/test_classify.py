@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights.classify.answers import calibrated_probabilities, parse_answer
+from callinsights.classify.methods import calibrated_probabilities, parse_answer
 from callinsights.classify.runner import Classifier, analyze
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.schema import OUTCOMES, SENTIMENTS

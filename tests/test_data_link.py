@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callinsights.data.client import link_client_data
+from callinsights.data.outputs import link_client_data
 
 
 def test_guideline_labels_are_linked_when_present_and_optional_otherwise(tmp_path):

@@ -20,10 +20,10 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from callinsights.evaluation.bootstrap import bootstrap_ci
-from callinsights.evaluation.calibration import (brier_score, expected_calibration_error, plot_reliability,
+from callinsights.evaluation.metrics import bootstrap_ci
+from callinsights.evaluation.metrics import (brier_score, expected_calibration_error, plot_reliability,
                                                  proba_frame, reliability_table)
-from callinsights.evaluation.evaluate import align, plot_confusion, report_table
+from callinsights.evaluation.metrics import align, plot_confusion, report_table
 from callinsights.evaluation.metrics import classification_metrics, clean_predictions, confusion_frame
 from callinsights.schema import INVALID
 from callinsights.data.labels import load_labels
@@ -434,7 +434,7 @@ def test_proba_frame_renames_prediction_columns_to_labels():
 @settings(max_examples=30, deadline=None)
 @given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=2, max_value=30))
 def test_vectorised_resample_scores_match_sklearn(seed, n):
-    from callinsights.evaluation.bootstrap import resample_scores
+    from callinsights.evaluation.metrics import resample_scores
 
     rng = np.random.default_rng(seed)
     t, p = rng.integers(0, 3, (20, n)), rng.integers(0, 4, (20, n))  # code 3 is an invalid answer

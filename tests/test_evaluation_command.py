@@ -17,7 +17,7 @@ from callinsights import config
 from callinsights.data.labels import load_labels
 from callinsights.pipelines import cli, evaluation
 from callinsights.pipelines import notebooks as nbs
-from callinsights.pipelines.evaluation_results import read_results, result_files
+from callinsights.pipelines.evaluation import read_results, result_files
 from callinsights.schema import PROBA_COLUMNS, TASKS
 from callinsights.text.redact import redact
 
@@ -176,7 +176,7 @@ def test_the_command_line_of_a_plan_runs_the_same_plan():
 
 def test_a_damaged_predictions_file_costs_the_batches_only(tmp_path, monkeypatch):
     # The batches are read after all the model work: a damaged file warns, naming it, and the rest is written.
-    from callinsights.pipelines.evaluation_tables import batches_of_main_run
+    from callinsights.pipelines.evaluation import batches_of_main_run
 
     bad = tmp_path / "predictions.csv"
     bad.write_text("file,sentiment\ntranscript_0,positive\n")

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from callinsights.pipelines.experiments import markdown_table, write_markdown
+from callinsights.pipelines.evaluation import markdown_table, write_markdown
 
 TABLE = pd.DataFrame({"configuration": ["probe · llama.cpp · customer", "score"], "sentiment_macro_f1": [0.6412, 0.2],
                       "outcome_macro_f1": [0.63, 0.5], "seconds_per_call": [1.234, 0.5], "n": [40, 40]})

@@ -1,4 +1,4 @@
-"""The finding rules (callinsights.analysis.findings) on synthetic calls whose truth is known."""
+"""The finding rules (callinsights.analysis.insights) on synthetic calls whose truth is known."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights.analysis import findings, ppi
-from callinsights.analysis.features import INSIGHT_COLUMNS
+from callinsights.analysis import insights as findings, ppi
+from callinsights.analysis.eda import INSIGHT_COLUMNS
 from callinsights.pipelines.insights import InsightFiles, write_insight_files
 from test_ppi import FOLLOW, synthetic
 

@@ -27,12 +27,12 @@ import skops.io
 from sklearn.metrics import f1_score
 
 from callinsights import config
-from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, FittedProbe, load_fitted, save_fitted,
+from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, FittedProbe, load_fitted, save_fitted,
                                            stale_reasons)
-from callinsights.classify.probe import FEATURES_VERSION
+from callinsights.classify.settings import FEATURES_VERSION
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.data.artifacts import ArtifactError, file_sha256, load_artifact, save_artifact
+from callinsights.data.outputs import ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.call import natural_key

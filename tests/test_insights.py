@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from callinsights.analysis import features, insights, topics
+from callinsights.analysis import eda, insights, topics
 from callinsights.data.call import Call
 from callinsights.data.transcripts import parse_text, read_calls
 from callinsights.pipelines.insights import InsightFiles, write_insight_files
@@ -27,7 +27,7 @@ Member: Thanks, that's great.
 
 
 def test_call_features_count_holds_questions_transfers_and_callbacks():
-    found = features.call_features(parse_text(CALL, "call.txt"))
+    found = eda.call_features(parse_text(CALL, "call.txt"))
     assert found["holds"] == 3  # "hold", "holding" and the (pause) direction
     assert found["customer_questions"] == 2
     assert found["transfers"] == 2  # "transfer", "team"
@@ -36,39 +36,39 @@ def test_call_features_count_holds_questions_transfers_and_callbacks():
 
 def test_a_call_without_those_events_counts_zero():
     call = "Member: My card arrived, thank you.\nCustomer Support: Glad to hear it. Goodbye."
-    found = features.call_features(parse_text(call))
+    found = eda.call_features(parse_text(call))
     counted = [found[k] for k in ("holds", "customer_questions", "transfers", "callbacks")]
     assert counted == [0, 0, 0, 0]
 
 
 def test_a_note_that_states_the_outcome_is_never_counted():
     call = "Member: Fine.\nAgent: Done.\n(Note: the agent will call you back, customer was on hold)"
-    found = features.call_features(parse_text(call))
+    found = eda.call_features(parse_text(call))
     assert found["holds"] == 0 and found["callbacks"] == 0
 
 
 def test_trajectory_compares_first_and_last_third():
-    traj = features.trajectory([-0.5, -0.4, 0.0, 0.1, 0.6, 0.8])
+    traj = eda.trajectory([-0.5, -0.4, 0.0, 0.1, 0.6, 0.8])
     assert traj["sent_first_third"] == pytest.approx(-0.45)
     assert traj["sent_last_third"] == pytest.approx(0.7)
     assert traj["sent_last_turn"] == pytest.approx(0.8)
     assert traj["sent_change"] == pytest.approx(1.15)
     assert traj["starts_negative"] and traj["ends_positive"]
-    single = features.trajectory([-0.3])
+    single = eda.trajectory([-0.3])
     assert single["sent_first_third"] == single["sent_last_third"] == -0.3
     assert not single["ends_positive"]
 
 
 def test_customer_sentiment_follows_the_customer_not_the_agent():
     angry = "Member: This is ridiculous, I am furious.\nAgent: We are delighted to help, wonderful!"
-    found = features.call_features(parse_text(angry))
+    found = eda.call_features(parse_text(angry))
     assert found["sent_last_turn"] < -0.3 and found["starts_negative"]
 
 
 def test_call_frame_has_one_row_per_call_with_team_and_redacted_text():
     calls = [Call.of(parse_text(CALL, "a.txt")),
              Call.of(parse_text("Member: My ID is MEM123456, all good.\nPA Agent: Done.", "b.txt"))]
-    frame = features.call_frame(calls).set_index("file")
+    frame = eda.call_frame(calls).set_index("file")
     assert list(frame.index) == ["a", "b"]
     assert frame.loc["a", "agent_team"] == "Agent" and frame.loc["b", "agent_team"] == "PA Agent"
     assert frame.loc["a", "customer_turns"] == 3 and frame.loc["a", "holds"] == 3
@@ -185,11 +185,11 @@ def test_label_source_falls_back_to_hand_labels(tmp_path):
 
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
     calls = [Call.of(parse_text(CALL, "a.txt")), Call.of(parse_text(CALL.replace("log in", "get a refund"), "b.txt"))]
-    frame = features.call_frame(calls).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
+    frame = eda.call_frame(calls).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
     paths = write_insight_files(frame, None, None, InsightFiles.under(tmp_path))
     assert paths == [tmp_path / "call_insights.csv"]  # no predictions: no rates and no findings
     written = pd.read_csv(paths[0])
-    assert list(written.columns) == features.INSIGHT_COLUMNS and len(written) == 2
+    assert list(written.columns) == eda.INSIGHT_COLUMNS and len(written) == 2
 
 
 # ---- the client's calls -------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_write_insights_keeps_the_documented_columns_only(tmp_path):
 @pytest.mark.clientdata
 def test_every_client_call_gets_a_topic(client_calls):
     calls, report = read_calls(client_calls)
-    frame = features.call_frame(calls)
+    frame = eda.call_frame(calls)
     model = topics.discover_topics(frame["text"].tolist(), k_range=range(3, 7), stability_seeds=1)
     frame = topics.add_topics(frame, model)
     assert len(frame) == report.files_read == len(list(client_calls.glob("*.txt")))
@@ -209,7 +209,7 @@ def test_every_client_call_gets_a_topic(client_calls):
 
 def test_start_end_table_counts_vader_classes():
     frame = pd.DataFrame({"sent_first_third": [-0.5, -0.3, 0.0, 0.4], "sent_last_third": [0.6, -0.2, 0.5, 0.3]})
-    table = features.start_end_table(frame)
+    table = eda.start_end_table(frame)
     assert table.loc["negative", "positive"] == 1 and table.loc["negative", "negative"] == 1
     assert table.loc["neutral", "positive"] == 1 and table.loc["positive", "positive"] == 1
     assert table.to_numpy().sum() == 4 and table.shape == (3, 3)

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights.classify.fitting import fit_from_outputs
+from callinsights.classify.probe import fit_from_outputs
 from callinsights.classify.probe import task_states
-from callinsights.classify.probe_labels import label_with_probe
+from callinsights.classify.probe import label_with_probe
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, prompt_version, settled
 from callinsights.llm.engines import load_engine
-from callinsights.llm.layers import BlockReader, block_count, write_first_blocks
+from callinsights.llm.engines import BlockReader, block_count, write_first_blocks
 from callinsights.llm.models import ModelError, resolve_model
 from callinsights.schema import OUTCOMES, SENTIMENTS
 

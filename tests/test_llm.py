@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from callinsights import config
-from callinsights.classify.answers import parse_answer
+from callinsights.classify.methods import parse_answer
 from callinsights.llm.engines import Branch, Gpt4AllEngine, LlamaCppEngine
 from callinsights.llm.models import gpt4all_compatible_copy, resolve_model
 from callinsights.llm.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from callinsights.labelling import plan as labelplan
+from callinsights.labelling import sampling as labelplan
 
 from callinsights.analysis import ppi
 from callinsights.analysis.stats import wilson_interval

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from callinsights.classify.fitting import fit_from_outputs
+from callinsights.classify.probe import fit_from_outputs
 from callinsights.classify.probe import call_features, cross_validated_probabilities, fit_probe, turn_features
-from callinsights.classify.probe_labels import NOT_LABELLED, label_with_probe
+from callinsights.classify.probe import NOT_LABELLED, label_with_probe
 from callinsights.schema import OUTCOMES, SENTIMENTS
 
 CLASSES = ["negative", "neutral", "positive"]

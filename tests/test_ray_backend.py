@@ -44,7 +44,7 @@ def run(store_path: Path, texts: dict[str, str], compute_missing=None):
 
 
 def test_two_ray_workers_give_the_labels_of_the_local_backend_and_skip_stored_calls(local_ray, texts, tmp_path):
-    from callinsights.classify.ray_backend import RayCompute
+    from callinsights.classify.runner import RayCompute
 
     local = run(tmp_path / "local.sqlite", texts)
 

@@ -19,9 +19,9 @@ import pytest
 from callinsights import config
 from callinsights.data import store as store_module
 from callinsights.data.store import OutputKey, Store, StoreError, text_hash
-from callinsights.data.store_care import run_configuration
+from callinsights.data.store import run_configuration
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from callinsights.pipelines.store_care import prune
+from callinsights.pipelines.cli import prune
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 PROBE_CALLS, PROBE_LABELS = MODEL_CALLS.parent / "probe_calls", MODEL_CALLS.parent / "probe_calls_labels.csv"

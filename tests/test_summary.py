@@ -14,7 +14,7 @@ from callinsights import config
 from callinsights.analysis import stats
 
 from callinsights.reporting import summary
-from callinsights.pipelines.reports import main as reports_main
+from callinsights.pipelines.notebooks import reports_main
 
 
 def text_of(page) -> str:

@@ -13,7 +13,7 @@ import pytest
 from callinsights.data.calls import read_source
 from callinsights.data.call import AGENT, CUSTOMER, META, TURN_COLUMNS, UNKNOWN, all_turns, customer_text, turns_frame
 from callinsights.data.transcripts import read_calls
-from callinsights.data.turn_tables import TurnTableError, read_turn_table
+from callinsights.data.calls import TurnTableError, read_turn_table
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
 FIXTURES = Path(__file__).parent / "fixtures"

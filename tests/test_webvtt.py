@@ -12,7 +12,7 @@ import pytest
 from callinsights.data.calls import read_source
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, call_text, customer_text
 from callinsights.data.transcripts import TranscriptError, read_call
-from callinsights.data.webvtt import parse_vtt, read_vtt
+from callinsights.data.transcripts import parse_vtt, read_vtt
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,7 +9,7 @@ import pytest
 
 from callinsights.classify.runner import Classifier, label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.classify.window import ANSWER_TOKENS, ContextBudget, fit_to_context, window_note
+from callinsights.classify.runner import ANSWER_TOKENS, ContextBudget, fit_to_context, window_note
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_call, read_calls
 from callinsights.llm import models

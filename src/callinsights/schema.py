@@ -25,7 +25,7 @@ PROBA_COLUMNS = {
 
 #: The columns of ``results/predictions.csv``, in order. ``windowed``: the call was longer than the model's context and
 #: was read from its last turns that fit; ``dropped_turns``: how many of its turns were left out
-#: (:mod:`callinsights.classify.window`).
+#: (:mod:`callinsights.classify.runner`).
 PREDICTION_COLUMNS = [
     "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
     "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "windowed", "dropped_turns",

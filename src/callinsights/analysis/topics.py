@@ -1,6 +1,6 @@
 """What calls are about: terms (words and word pairs), NMF topics chosen by silhouette, their names and plots.
 
-:func:`callinsights.analysis.features.call_frame` gives the calls; :func:`discover_topics` finds the drivers and
+:func:`callinsights.analysis.eda.call_frame` gives the calls; :func:`discover_topics` finds the drivers and
 :func:`add_topics` puts them on the calls. The plots return their matplotlib Figure.
 """
 

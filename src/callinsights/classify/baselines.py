@@ -2,7 +2,7 @@
 
 - :func:`majority_baseline` gives every call the most frequent label. It is the floor: a model whose accuracy is at
   or below it has learnt nothing about the calls, and its macro-F1 shows what always answering one class costs.
-- :func:`callinsights.text.lexicon.vader_baseline` is a lexicon baseline (VADER sentiment, pending-work phrases).
+- :func:`callinsights.text.words.vader_baseline` is a lexicon baseline (VADER sentiment, pending-work phrases).
 - :func:`words_probe_baseline` is a bag of words under the same held-out probe as the LLM's features.
 """
 

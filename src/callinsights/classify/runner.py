@@ -1,52 +1,190 @@
-"""Labelling calls with a local LLM: sentiment and outcome from the customer's side.
+"""Calls longer than the model's context: read from their last turns that fit, and flagged.
 
-Three methods:
+The model reads at most ``Settings.n_ctx`` tokens (4096 by default). The probe reads the customer's turns in one
+pass; ``score`` and ``generate`` wrap them in a prompt and need room for the answer. Before this window, a longer
+call stopped the whole run (llama.cpp: "text of N tokens is longer than the context", "llama_decode returned 1",
+"Requested tokens exceed context window").
 
-- ``probe`` (the default): a logistic regression on the model's hidden states, fitted on the hand-labelled calls
-  (:mod:`callinsights.classify.probe`); labelled calls get cross-validated predictions, never their own label back.
-- ``score``: for each question, the log-probability of every candidate answer right after the prompt (llama.cpp
-  only). Raw log-probabilities favour whatever answer the model likes in general (a 135M model says "positive" to
-  nearly everything), so they are *calibrated* before the argmax: ``reference`` (the default) subtracts each answer's
-  mean log-probability over a fixed set of reference calls (:mod:`callinsights.classify.score_reference`), so a call's label
-  never depends on the other calls of the run; ``batch`` subtracts the means over the calls of the run (Zhou et al.,
-  2024, "Batch Calibration"), an ablation whose labels change with the batch. Neither needs labels.
-- ``generate``: a strict two-line answer, constrained by a grammar where the engine can (llama.cpp), parsed by
-  :func:`parse_answer`; an answer that cannot be parsed is kept as invalid with its raw text, never guessed.
+A call that does not fit is labelled from a window: its **last** turns (one per line of the text the model reads)
+that fit together with the prompt, because the labelling guideline weighs how a call ends most. Whole turns are
+kept and the earliest dropped; when even the last turn alone is too long, its last words that fit are kept. The
+prediction says so: ``windowed`` True and ``dropped_turns`` (how many of the call's turns were left out). The window
+counts tokens with the model file's own vocabulary, the way each method hands its text to the engine; a server
+(``--engine openai``) is windowed to ``n_ctx`` as well, whatever its own context.
 
-Raw model outputs are stored per call (see :mod:`callinsights.data.store`); calibration is applied per run, after all
-calls are read (batch calibration depends on the whole run; the reference calibration does not). The probe labels
-with a fit made once (:mod:`callinsights.classify.fitting`, saved by ``callinsights fit``) when it is given one, so
-a call's labels do not depend on the other calls of the run; without one it is fitted on the labelled calls of the
-run itself (the experiments do that).
+A call that fits is left exactly as it was, so its store key (a hash of the text read) and its prediction are what
+they were before the window existed. Most calls are seen to fit without a tokenizer at all: a token is never shorter
+than a byte, so a prompt with fewer bytes than the context has room for fits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import contextlib
 import sys
 import time
 from dataclasses import asdict
+import json
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
+from callinsights.classify.settings import Settings
+from callinsights.llm.models import ModelInfo, vocabulary
+from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
 from callinsights import config
-from callinsights.classify.answers import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
-from callinsights.classify.fitting import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
-from callinsights.classify.probe_labels import label_with_probe
-from callinsights.classify.score_reference import reference_key, reference_means, reference_calls
-from callinsights.classify.settings import RunResult, Settings, prompt_version, settled, texts_for_model
-from callinsights.classify.window import fit_to_context
+from callinsights.classify.methods import assign_probabilities, calibrated_probabilities, parse_answer, round_logprobs
+from callinsights.classify.probe import FittedProbe, fingerprint, fit_from_outputs, stale_reasons
+from callinsights.classify.probe import label_with_probe
+from callinsights.classify.methods import reference_key, reference_means, reference_calls
+from callinsights.classify.settings import RunResult, prompt_version, settled, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.data.store import OutputKey, Store, text_hash
 from callinsights.data.calls import read_source
 from callinsights.llm.engines import load_engine
 from callinsights.llm.base import Branch
 from callinsights.llm.models import resolve_model
-from callinsights.llm.prompts import CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM, WHOLE_CALL
+from callinsights.llm.prompts import GENERATE_GRAMMAR
 from callinsights.schema import OUTCOMES, PREDICTION_COLUMNS, PROBA_COLUMNS, SENTIMENTS
 from callinsights.text.redact import redact_in_context
 
+#: Tokens ``generate`` leaves for its answer: the ``max_tokens`` of ``Classifier.compute`` (classify.runner).
+ANSWER_TOKENS = 24
+# Tokens a text may have beyond its bytes: a BOS, an end token, a leading space some vocabularies add.
+_BYTE_SLACK = 4
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the model reads of one call.
+
+    Attributes:
+        text: The text read: the call's text unchanged, or its last turns that fit.
+        dropped_turns: Turns (lines) of the call's text left out, from its start.
+        windowed: The text is not the whole call.
+    """
+
+    text: str
+    dropped_turns: int = 0
+    windowed: bool = False
+
+
+class ContextBudget:
+    """Whether a call's text fits in the context with the prompt of the chosen method, and its window if not.
+
+    Args:
+        settings: The run's settings (method, prompt, side, ``n_ctx``).
+        model: The resolved model (its vocabulary counts the tokens, its chat format builds the prompt).
+    """
+
+    def __init__(self, settings: Settings, model: ModelInfo):
+        self.settings = settings
+        self.model = model
+        self.n_ctx = settings.n_ctx
+        if settings.method == "score":
+            prompt = PROMPTS[settings.prompt_version]
+            # After the call text: each question, then its answer's tokens, evaluated one after another.
+            self._tails = [prompt.suffix(model.chat, q) + answer for q in prompt.questions for answer in q.answers]
+        self._tail: dict[bool, int] = {}  # the longest tail, counted once per kind (not per bisection step)
+
+    def _count(self, text: str, bos: bool, special: bool, exact: bool) -> int:
+        if not exact:
+            return len(text.encode("utf-8")) + _BYTE_SLACK
+        return len(vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=bos, special=special))
+
+    def _longest_tail(self, exact: bool) -> int:
+        if exact not in self._tail:
+            self._tail[exact] = max(self._count(tail, False, True, exact) for tail in self._tails)
+        return self._tail[exact]
+
+    def needed(self, text: str, exact: bool = True) -> int:
+        """Tokens of context the model needs for ``text`` (an upper bound from its bytes with ``exact=False``).
+
+        Mirrors how :meth:`callinsights.classify.runner.Classifier.compute` hands the text to the engine: the probe
+        tokenizes the turns as one text (with BOS, no special tokens); ``score`` evaluates the prompt up to the
+        call text, then each question and answer after it; ``generate`` needs its prompt and the answer's tokens.
+        """
+        s, chat = self.settings, self.model.chat
+        if s.method == "probe":
+            return self._count("\n".join(t for t in text.split("\n") if t.strip()), True, False, exact)
+        if s.method == "score":
+            prefix = PROMPTS[s.prompt_version].prefix(chat, text, whole_call=s.side == "call")
+            # The last answer token is read, never evaluated: hence the -1.
+            return (self._count(prefix, False, True, exact)
+                    + self._longest_tail(exact) - 1)
+        user = GENERATE_INSTRUCTIONS + "\n\n" + text.strip()
+        if s.side == "call":
+            user = user.replace(CUSTOMER_ONLY, WHOLE_CALL)
+        return self._count(chat.prompt(SYSTEM, user), False, True, exact) + ANSWER_TOKENS
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits in the context with its prompt (decided from its bytes when they are few)."""
+        return self.needed(text, exact=False) <= self.n_ctx or self.needed(text) <= self.n_ctx
+
+    def window(self, text: str) -> Window:
+        """The call's text if it fits, else its last turns that fit (see the module's rules).
+
+        Raises:
+            ValueError: Not even one word fits beside the prompt: ``n_ctx`` is too small for the method.
+        """
+        if self.fits(text):
+            return Window(text)
+        lines = text.split("\n")
+        kept = _most(len(lines) - 1, lambda k: self.fits("\n".join(lines[-k:])))
+        if kept:
+            return Window("\n".join(lines[-kept:]), len(lines) - kept, True)
+        words = lines[-1].split(" ")
+        kept = _most(len(words) - 1, lambda k: self.fits(" ".join(words[-k:])))
+        if not kept:
+            raise ValueError(f"a context of {self.n_ctx} tokens leaves no room for a call's words beside the "
+                             f"{self.settings.method} prompt; raise n_ctx")
+        return Window(" ".join(words[-kept:]), len(lines) - 1, True)
+
+
+def _most(upper: int, fits) -> int:
+    """The largest ``k`` in ``0..upper`` with ``fits(k)`` (0 when none), by bisection: more turns, more tokens."""
+    low, high = 0, upper
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def fit_to_context(texts: dict[str, str], settings: Settings, model: ModelInfo
+                   ) -> tuple[dict[str, str], dict[str, Window]]:
+    """Each call's text as the model can read it, and the windows of the calls that had to be cut.
+
+    Args:
+        texts: Call id -> the text the model would read (see :func:`callinsights.classify.settings.texts_for_model`).
+        settings: The run's settings.
+        model: The resolved model.
+
+    Returns:
+        The texts in the same order (a call that fits unchanged, a longer one windowed), and call id -> window for
+        the windowed calls only.
+    """
+    budget = ContextBudget(settings, model)
+    windows = {cid: budget.window(text) for cid, text in texts.items()}
+    return ({cid: w.text for cid, w in windows.items()},
+            {cid: w for cid, w in windows.items() if w.windowed})
+
+
+def window_note(predictions, n_ctx: int) -> str:
+    """A line naming the calls read from a window (with a newline), or nothing: ``analyze`` prints it."""
+    windowed = predictions[predictions["windowed"]]
+    if windowed.empty:
+        return ""
+    calls = ", ".join(f"{row.file} ({row.dropped_turns} turns left out)" for row in windowed.itertuples())
+    return (f"  {len(windowed)} call(s) longer than the model's context ({n_ctx} tokens), labelled from their last "
+            f"turns that fit (column windowed): {calls}\n")
+
+
+
+# Labelling calls with a local LLM: sentiment and outcome from the customer's side.
 
 class Classifier:
     """Labels calls with one model, engine, method and prompt, reusing stored outputs.
@@ -57,7 +195,7 @@ class Classifier:
         settings: How to label.
         store: Where outputs and runs are kept (None for a worker that only computes, see :meth:`compute`).
         read_labels: Read the probe's hand labels (a worker that only computes outputs needs none).
-        fitted: For ``probe``: the fit to label with (see :mod:`callinsights.classify.fitting`); None fits the
+        fitted: For ``probe``: the fit to label with (see :mod:`callinsights.classify.probe`); None fits the
             probe on the labelled calls of each run.
 
     Raises:
@@ -169,7 +307,7 @@ class Classifier:
     def outputs(self, texts: dict[str, str], progress: bool = True, compute_missing=None
                 ) -> list[tuple[str, dict, bool]]:
         """Every call's raw model output, from the store or computed now (and stored at once, so a killed run
-        resumes). A call longer than the context is read from its window (:mod:`callinsights.classify.window`); the
+        resumes). A call longer than the context is read from its window (:mod:`callinsights.classify.runner`); the
         texts read and the windows are kept for labelling.
 
         Args:
@@ -206,7 +344,7 @@ class Classifier:
             texts: Call id -> the text the model reads (see :func:`texts_for_model`).
             progress: Show a progress bar on stderr.
             compute_missing: Computes many calls at once elsewhere (e.g.
-                :class:`callinsights.classify.ray_backend.RayCompute`): called with ``{call id: text}`` of the calls the store
+                :class:`callinsights.classify.runner.RayCompute`): called with ``{call id: text}`` of the calls the store
                 lacks, yields ``(call id, compute(text))`` as each finishes. By default a server engine with
                 ``concurrency`` above 1 uses a thread pool, and the local engines compute one call after another.
 
@@ -387,7 +525,7 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         settings: How to label (defaults: :class:`Settings`).
         store_path: The SQLite store.
         progress: Show a progress bar.
-        fitted: For ``probe``: the saved fit to label with (:func:`callinsights.classify.fitting.load_fitted`);
+        fitted: For ``probe``: the saved fit to label with (:func:`callinsights.classify.probe.load_fitted`);
             None fits the probe on the labelled calls of ``folder``, as the command line did before ``fit``.
 
     Returns:
@@ -399,3 +537,72 @@ def analyze(folder, settings: Settings | None = None, store_path=config.STORE_FI
         result = label_calls(texts_for_model(calls, settings), settings, store, progress=progress, fitted=fitted)
     result.skipped = report.skipped
     return result
+
+
+
+# Labelling on a Ray cluster (``--backend ray [--address ADDR] [--workers N]``) with Ray Data.
+
+class _Labeller:
+    """A Ray actor: one engine, loaded once, computing the outputs of the calls it is given.
+
+    Args:
+        settings: The run's settings as a dict.
+    """
+
+    def __init__(self, settings: dict):
+        # Labels are never read on a worker: the driver fits the probe on the stored outputs.
+        self.classifier = Classifier(Settings(**settings), store=None, read_labels=False)
+        self.classifier.engine  # loaded once per actor, before the first call
+
+    def __call__(self, batch: dict) -> dict:
+        rows = {"cid": [], "result": []}
+        for cid, text in zip(batch["cid"], batch["text"]):
+            output, valid, prompt_tokens, evaluated, seconds = self.classifier.compute(str(text))
+            rows["cid"].append(str(cid))
+            # JSON keeps the nested output (answer log-probabilities, hidden states) one plain column.
+            rows["result"].append(json.dumps([output, bool(valid), int(prompt_tokens), int(evaluated),
+                                              float(seconds)]))
+        return rows
+
+
+class RayCompute:
+    """Computes calls on a Ray cluster: ``compute_missing`` for :meth:`callinsights.classify.runner.Classifier.run`.
+
+    Args:
+        settings: The run's settings (each actor builds its own engine from them).
+        address: A running cluster's address (``ray://HOST:10001`` or ``auto``); None starts a local instance.
+        workers: Actors in the pool, each loading the engine once.
+        cpus_per_worker: CPUs Ray reserves per actor; a local llama.cpp engine uses that many threads.
+    """
+
+    def __init__(self, settings: Settings, address: str | None = None, workers: int = 1, cpus_per_worker: int = 1):
+        if workers < 1:
+            raise ValueError(f"--workers {workers} must be at least 1")
+        self.settings = settings
+        self.address = address
+        self.workers = workers
+        self.cpus_per_worker = cpus_per_worker
+
+    def __call__(self, missing: dict[str, str]) -> Iterator[tuple[str, tuple]]:
+        """Yield ``(call id, (output, valid, prompt_tokens, evaluated_tokens, seconds))`` as results arrive."""
+        try:
+            import ray
+            import ray.data
+        except ImportError as err:
+            raise RuntimeError(f"--backend ray needs Ray ({err}); install it with `pip install -e .[scale]` "
+                               "or `pip install -r requirements-scale.txt`") from None
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     ignore_reinit_error=True)
+        settings = asdict(self.settings)
+        if self.settings.engine != "openai" and self.settings.threads is None:
+            # One llama.cpp thread per reserved CPU: more threads than cores wait on each other.
+            settings["threads"] = self.cpus_per_worker
+        dataset = ray.data.from_items([{"cid": cid, "text": text} for cid, text in missing.items()])
+        results = dataset.map_batches(
+            _Labeller, fn_constructor_kwargs={"settings": settings}, batch_size=1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=self.cpus_per_worker,
+        )
+        for row in results.iter_rows():
+            output, valid, prompt_tokens, evaluated, seconds = json.loads(row["result"])
+            yield row["cid"], (output, valid, prompt_tokens, evaluated, seconds)

@@ -12,11 +12,10 @@ import pandas as pd
 from callinsights import config
 from callinsights.data.call import Call
 from callinsights.llm.engines import ENGINES
-from callinsights.llm.layers import block_count, check_block
+from callinsights.llm.engines import block_count, check_block
 from callinsights.llm.models import ModelInfo
 from callinsights.llm.openai_engine import ServerOptions
 from callinsights.llm.prompts import DEFAULT_PROMPT, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
-from callinsights.classify.probe import FEATURES_VERSION
 from callinsights.text.redact import redact
 
 Method = Literal["score", "generate", "probe"]
@@ -26,6 +25,9 @@ Engine = Literal["llama.cpp", "gpt4all", "openai"]
 METHODS: tuple[str, ...] = get_args(Method)
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 SIDES: tuple[str, ...] = get_args(Side)
+
+#: The stored feature definition: a new pooling or layout must get a new name, so no stale output is reused.
+FEATURES_VERSION = "turns-v1"
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Settings:
         concurrency: For ``openai``: most calls in flight at once.
         threads: CPU threads of a local engine (None: all cores this process may use).
         sentiment_blocks: For ``probe`` on llama.cpp: read sentiment from the output of the model's first N
-            transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.layers`); 0 reads it
+            transformer blocks (read in the same pass as the last layer, :mod:`callinsights.llm.engines`); 0 reads it
             from the last layer, as the outcome always is. None (the default) means ``config.SENTIMENT_BLOCKS`` (26,
             chosen on the embedded SmolLM2-135M's 30 blocks, ``docs/experiments.md`` item 9) for a model with more
             blocks than that, and the last layer for any other (:func:`settled`), since no block of another model

@@ -1,7 +1,7 @@
 """A call as every part of callinsights sees it: a named sequence of speaker turns.
 
-Readers of each input format (:mod:`callinsights.data.transcripts` for ``.txt``, :mod:`callinsights.data.webvtt`,
-:mod:`callinsights.data.turn_tables`) return :class:`Call` objects; everything downstream takes them, so a call is
+Readers of each input format (:mod:`callinsights.data.transcripts` for ``.txt``, :mod:`callinsights.data.transcripts`,
+:mod:`callinsights.data.calls`) return :class:`Call` objects; everything downstream takes them, so a call is
 read once and never regrouped from loose turns.
 """
 

@@ -1,18 +1,241 @@
-"""Reading calls in any input format the commands take: a folder of ``.txt`` and ``.vtt`` calls, or a turn table.
+"""Reading calls from a table of turns: CSV, JSON Lines or Parquet, one row per turn.
 
-``callinsights parse`` and ``analyze`` read their input through :func:`read_source`; the formats themselves live in
-:mod:`callinsights.data.transcripts` (``.txt``), :mod:`callinsights.data.webvtt` (``.vtt``) and
-:mod:`callinsights.data.turn_tables` (``.csv``, ``.jsonl``, ``.parquet``).
+The layout is what ``callinsights parse`` writes: columns ``file, turn, speaker, text`` and, optionally, ``role``
+(column names in any case; other columns are ignored). ``file`` names the call (``transcript_12.txt`` or
+``transcript_12``: the call is the name without its suffix), ``turn`` orders the call's rows (a whole number), ``role``
+is ``customer``, ``agent``, ``meta`` or ``unknown``. Where the role is missing, empty or ``unknown``, it comes from
+the speaker label by the same rules as the ``.txt`` calls (:data:`callinsights.data.transcripts.SPEAKER_ROLES`, then
+``--speaker LABEL=ROLE``), so a table ``parse`` wrote before a label was mapped can be mapped now.
+
+What is wrong is said, and costs as little as it can:
+
+- the file as a whole (missing, unreadable, not the format its suffix says, a required column missing, no rows):
+  :class:`TurnTableError`, naming the file and what to do;
+- a row (no file name, no text, a turn that is not a whole number, no speaker and no role, an unknown role): left
+  out and listed in the report (``row N`` counts data rows from 1 under the header; ``line N`` in JSON Lines);
+- a call with no usable row or no customer turn: skipped and listed; the other calls are read.
+
+A CSV written by ``parse`` has a leading apostrophe on cells a spreadsheet would run as a formula
+(:func:`callinsights.data.outputs.neutralise`); it is taken off again here. ``parse`` redacts by default: analyse a
+table written with ``parse --no-redact`` to label the words as spoken.
 """
 
 from __future__ import annotations
 
+import io
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from callinsights.data.call import Call
-from callinsights.data.transcripts import ParseReport, read_call, read_calls
-from callinsights.data.turn_tables import TABLE_SUFFIXES, read_turn_table
-from callinsights.data.webvtt import read_vtt
+import pandas as pd
+
+from callinsights.data.outputs import FORMULA_STARTS
+from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
+from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call,
+                                           meta_kind, role_table, split_note)
+from callinsights.data.transcripts import read_call, read_calls
+from callinsights.data.transcripts import read_vtt
+
+#: The table formats read, by file suffix.
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+REQUIRED_COLUMNS = ("file", "turn", "speaker", "text")
+ROLES = (CUSTOMER, AGENT, META, UNKNOWN)
+
+
+class TurnTableError(TranscriptError):
+    """A turn table that cannot be read at all; the message names the file and says what to do."""
+
+
+@dataclass
+class TableReport(ParseReport):
+    """A :class:`ParseReport` for a turn table: ``files_read`` counts calls; rows left out are listed.
+
+    Attributes:
+        bad_rows: ``(where, problem)`` per row left out (or kept in doubt), e.g. ``("row 7 (call_3, turn 4)",
+            "no text")``.
+    """
+
+    bad_rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The folder summary's lines, with the rows left out after the skipped calls."""
+        lines = super().summary().split("\n")
+        at = 1 + len(self.skipped)
+        if self.bad_rows:
+            rows = [f"  {len(self.bad_rows)} row(s) with a problem (fix them in the table to use them):"]
+            rows += [f"    {where}: {problem}" for where, problem in self.bad_rows]
+            lines[at:at] = rows
+        return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    """A cell as trimmed text: missing (None, NaN) is empty; 3.0 (an integer column with gaps) is ``3``."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _whole(text: str) -> int | None:
+    """A turn number: ``3``, or ``3.0`` as a spreadsheet may write it; None when it is no whole number."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
+    """The table's rows as ``(where, {column: text})``, column names lower-cased.
+
+    Raises:
+        TurnTableError: The file cannot be read in its format, lacks a required column, or has no row.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            records = [("row", rec) for rec in frame.to_dict("records")]
+            columns = list(frame.columns)
+        elif suffix == ".jsonl":
+            records, columns = [], []
+            for number, line in enumerate(decode_call(path.read_bytes(), path.name).splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    record = {"\0error": f"not JSON ({err.msg} at column {err.colno})"}
+                if not isinstance(record, dict):
+                    record = {"\0error": "not a JSON object {...}"}
+                columns += [k for k in record if k not in columns and k != "\0error"]
+                records.append((f"line {number}", record))
+        elif suffix == ".csv":
+            text = decode_call(path.read_bytes(), path.name)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+            records = [("row", rec) for rec in frame.to_dict("records")]
+            columns = list(frame.columns)
+        else:
+            raise TurnTableError(f"{path.name}: not a turn table; give a {', '.join(TABLE_SUFFIXES)} file")
+    except TranscriptError as err:
+        raise TurnTableError(str(err)) from None
+    except ImportError as err:
+        raise TurnTableError(f"{path.name}: reading Parquet needs pyarrow ({err}); pip install pyarrow, or "
+                             "write the table as CSV") from None
+    except (ValueError, OSError) as err:  # pandas' and pyarrow's parse errors are ValueErrors
+        kind = {".csv": "CSV", ".parquet": "Parquet"}.get(suffix, "JSON Lines")
+        raise TurnTableError(f"{path.name}: cannot be read as {kind} ({str(err).strip()[:200]}); check that it is "
+                             f"a {kind} file, or export the table again") from None
+    names = {str(c).strip().lower() for c in columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise TurnTableError(
+            f"{path.name}: no column {', '.join(missing)} (columns found: {', '.join(map(str, columns)) or 'none'}); "
+            f"a turn table needs columns {','.join(REQUIRED_COLUMNS)} (role optional), as `callinsights parse` "
+            "writes them")
+    if not records:
+        raise TurnTableError(f"{path.name}: no rows under the header; a turn table needs one row per turn")
+    out = []
+    for number, (where, record) in enumerate(records, 1):
+        where = f"row {number}" if where == "row" else where
+        if "\0error" in record:  # a JSON line that is no object: the row is reported, never guessed
+            out.append((where, {"\0error": record["\0error"]}))
+            continue
+        row = {str(k).strip().lower(): _cell(v) for k, v in record.items()}
+        if suffix == ".csv":
+            # Undo parse's protection against spreadsheet formulas: `'=x` was written for `=x`.
+            row = {k: v[1:].strip() if v.startswith("'") and v[1:].startswith(FORMULA_STARTS) else v
+                   for k, v in row.items()}
+        out.append((where, row))
+    return out
+
+
+def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], TableReport]:
+    """Read the calls of a turn table (CSV, JSON Lines or Parquet; see the module's rules).
+
+    Args:
+        path: The table.
+        roles: Extra ``label -> role`` entries for rows without a role (labels matched case-insensitively).
+
+    Returns:
+        Every usable call, in natural order of their names, turns in ``turn`` order; and a
+        report of the calls skipped and the rows left out.
+
+    Raises:
+        FileNotFoundError: No such file.
+        TurnTableError: The table cannot be read at all (see the module's list).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; give a turn table ({', '.join(TABLE_SUFFIXES)}) or a "
+                                "folder of calls")
+    table = role_table(roles)
+    report = TableReport(unit=f"calls in {path.name}")
+    calls: dict[str, list[tuple[int, Turn]]] = {}
+    for where, row in _rows(path):
+        problem, file = row.get("\0error"), row.get("file", "")
+        if not problem and file:
+            where = f"{where} ({call_id(file)}, turn {row.get('turn') or '?'})"
+        role, speaker, text = row.get("role", "").lower(), row.get("speaker", ""), row.get("text", "")
+        if role in ("", UNKNOWN) and speaker:
+            role = table.get(speaker.lower(), UNKNOWN)
+        turn = _whole(row.get("turn", ""))
+        problem = problem or (
+            "no file name: the row belongs to no call" if not file
+            else f"turn {row.get('turn')!r} is not a whole number" if turn is None
+            else "no text" if not text
+            else "no speaker and no role" if not role
+            else f"role {role!r} is not one of {', '.join(ROLES)}" if role not in ROLES
+            else None)
+        if problem:
+            report.bad_rows.append((where, problem))
+            if file:  # a call whose every row is bad is still listed as skipped
+                calls.setdefault(file, [])
+            continue
+        kind = (meta_kind(text) or "note") if role == META else "speech"
+        calls.setdefault(file, []).append((turn, Turn(file, 0, speaker, role, text, kind)))
+    seen: dict[str, str] = {}
+    read: list[Call] = []
+    for file in sorted(calls, key=natural_key):
+        if call_id(file).lower() in seen:
+            report.skipped.append((file, f"same call name as {seen[call_id(file).lower()]}; rename one of them"))
+            continue
+        seen[call_id(file).lower()] = file
+        rows = [t for _, t in sorted(calls[file], key=lambda pair: pair[0])]  # stable: equal turns keep row order
+        numbers = [n for n, _ in calls[file]]
+        if len(set(numbers)) < len(numbers):
+            report.bad_rows.append((call_id(file), "a turn number appears more than once; those rows are kept in "
+                                                   "file order"))
+        call = _with_notes_apart(rows)
+        try:
+            if not call:
+                raise TranscriptError(f"{file}: no usable row (see the rows listed)")
+            check_customer(call, file)
+        except TranscriptError as err:
+            report.skipped.append((file, str(err).removeprefix(f"{file}: ")))
+            continue
+        report.add(call)
+        read.append(Call.of(call))
+    report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
+    return read, report
+
+
+def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
+    """A call's turns numbered from 0, a bracketed note at the end of a speech turn set apart as a meta turn (as
+    in a ``.txt`` call: ``Member: Bye. (Note: ...)`` must not reach the model)."""
+    out: list[Turn] = []
+    for t in rows:
+        words, note = split_note(t.text) if t.role != META else (t.text, None)
+        if words:
+            out.append(Turn(t.file, len(out), t.speaker, t.role, words, t.kind))
+        if note:
+            out.append(Turn(t.file, len(out), "", META, note, "note"))
+    return out
+
+
+
+# Reading calls in any input format the commands take: a folder of ``.txt`` and ``.vtt`` calls, or a turn table.
 
 #: Each call-file suffix a folder may hold (any case) and its reader.
 CALL_READERS = {".txt": read_call, ".vtt": read_vtt}
@@ -32,7 +255,7 @@ def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tupl
 
     Raises:
         FileNotFoundError: No such folder or file, a folder with no call file, or a file that is no table.
-        callinsights.data.turn_tables.TurnTableError: A table that cannot be read at all.
+        callinsights.data.calls.TurnTableError: A table that cannot be read at all.
     """
     path = Path(source)
     if path.is_dir():

@@ -15,9 +15,16 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+import hashlib
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Iterable
+import shutil
 
 import numpy as np
 import pandas as pd
+
+from callinsights import config
 
 #: First characters that make a spreadsheet evaluate a cell (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -159,3 +166,169 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+
+# Saved fitted models ("artifacts"): skops files carrying their own metadata.
+
+#: Packages whose versions every artifact records (distribution names as pip knows them).
+RECORDED_PACKAGES = ("callinsights", "scikit-learn", "numpy", "llama-cpp-python", "skops")
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be used; the message names the file and says what to do."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact.
+
+    Attributes:
+        path: Where it was read from.
+        kind: What it holds (e.g. ``"callinsights-probe"``).
+        format_version: The layout of ``payload`` it was written with.
+        metadata: What it was fitted on, when and how (plain values).
+        payload: The fitted objects.
+    """
+
+    path: Path
+    kind: str
+    format_version: int
+    metadata: dict[str, Any]
+    payload: dict[str, Any]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]:
+    """The installed version of each package ("not installed" when it is not)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def save_artifact(path: str | Path, kind: str, format_version: int, metadata: dict[str, Any],
+                  payload: dict[str, Any]) -> Path:
+    """Write an artifact atomically: a reader (or a run killed mid-write) sees the old file or the new one, and a
+    file written over keeps its permissions.
+
+    Args:
+        path: The ``.skops`` file; its folder is created.
+        kind: What it holds.
+        format_version: The payload's layout.
+        metadata: Plain values only (numbers, strings, booleans, None, lists, dictionaries).
+        payload: The fitted objects (scikit-learn estimators, NumPy arrays, plain values).
+
+    Returns:
+        The path written.
+    """
+    import skops.io
+
+    data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata,
+                           "payload": payload})
+    return write_bytes(path, data)
+
+
+def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Iterable[str], remedy: str
+                  ) -> Artifact:
+    """Read an artifact, building only skops' safe types and the ``trusted`` ones.
+
+    Args:
+        path: The ``.skops`` file.
+        kind: The kind expected.
+        format_version: The payload layout expected.
+        trusted: Fully qualified names of the extra types the payload may hold (as
+            ``skops.io.get_untrusted_types`` names them); any other type is refused.
+        remedy: What to do about an unusable file, appended to every message (e.g. the command that remakes it).
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ArtifactError: Not a skops file, damaged, naming an untrusted type, of another kind or format version.
+    """
+    import skops.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no artifact here. {remedy}")
+    data = path.read_bytes()
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as err:  # noqa: BLE001 -- zip, JSON and schema errors all mean the same: not a usable file
+        raise ArtifactError(f"{path}: not a readable skops artifact ({type(err).__name__}: {err}); it may be "
+                            f"damaged, or a pickle or other file. {remedy}") from None
+    refused = sorted(set(untrusted) - set(trusted))
+    if refused:
+        raise ArtifactError(f"{path}: names type(s) this version does not load: {', '.join(refused)}; it was not "
+                            f"written by this version of callinsights, or was altered. {remedy}")
+    try:
+        content = skops.io.loads(data, trusted=sorted(set(untrusted)))
+    except Exception as err:  # noqa: BLE001 -- a damaged member or a type that fails to rebuild
+        raise ArtifactError(f"{path}: could not be loaded ({type(err).__name__}: {err}); it is damaged. "
+                            f"{remedy}") from None
+    if not isinstance(content, dict) or content.get("kind") != kind:
+        found = content.get("kind") if isinstance(content, dict) else type(content).__name__
+        raise ArtifactError(f"{path}: holds {found!r}, not a {kind} artifact. {remedy}")
+    if content.get("format_version") != format_version:
+        raise ArtifactError(f"{path}: written in artifact format {content.get('format_version')!r}; this version "
+                            f"reads format {format_version}. {remedy}")
+    if not isinstance(content.get("metadata"), dict) or not isinstance(content.get("payload"), dict):
+        raise ArtifactError(f"{path}: has no metadata or payload; it is damaged. {remedy}")
+    return Artifact(path, kind, format_version, content["metadata"], content["payload"])
+
+
+
+# Filling the project's ``data/`` folder with the client's files, which are never committed.
+
+def link_client_data(source: Path = config.SHARED_DATA_DIR, target: Path = config.DATA_DIR) -> list[str]:
+    """Link (or, where links fail, copy) the client's transcripts and labels into ``target``.
+
+    Existing entries in ``target`` are left alone, so a user's own copies are never overwritten. The guideline
+    reading (``guideline_labels.csv``) is linked when the client's folder has it; the project runs without it
+    (notebook 02 then skips the agreement between readers).
+
+    Args:
+        source: Folder with ``transcripts_v3/``, ``test_actual_label.csv`` and optionally ``guideline_labels.csv``.
+        target: The project's data folder.
+
+    Returns:
+        One line per entry saying what was done, for the setup step to print.
+    """
+    names = (config.TRANSCRIPTS_DIR.name, config.LABELS_FILE.name)
+    optional = (config.GUIDELINE_LABELS_FILE.name,)
+    if not source.is_dir():
+        present = [n for n in names if (target / n).exists()]
+        if len(present) == len(names):
+            return [f"{target}: already holds {', '.join(names)}"]
+        return [
+            f"{source}: not found, so nothing was linked. Put the calls in {target / 'transcripts_v3'}/ "
+            f"(one .txt per call) and the labels in {target / 'test_actual_label.csv'}."
+        ]
+    target.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in (*names, *optional):
+        src, dst = source / name, target / name
+        if dst.exists() or dst.is_symlink():
+            done.append(f"{dst}: already there, left as it is")
+            continue
+        if not src.exists():
+            if name not in optional:
+                done.append(f"{src}: missing in the client's folder, skipped")
+            continue
+        try:
+            dst.symlink_to(src.resolve(), target_is_directory=src.is_dir())
+            done.append(f"{dst} -> {src.resolve()} (link)")
+        except OSError:
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+            done.append(f"{dst}: copied from {src}")
+    return done

@@ -13,15 +13,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from typing import Any
+from collections.abc import Callable
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
                              precision_recall_fscore_support)
+from scipy import stats
+from sklearn.calibration import CalibrationDisplay, calibration_curve
+from sklearn.metrics import brier_score_loss
+from sklearn.metrics import ConfusionMatrixDisplay
 
 from callinsights.schema import INVALID, OUTCOMES, SENTIMENTS, TASKS
-
-
+from callinsights.schema import PROBA_COLUMNS
+from callinsights.text.redact import redact
 
 def values(x: Any, name: str) -> np.ndarray:
     """A 1-D object array of the values in ``x`` (list, array or Series)."""
@@ -200,3 +206,583 @@ def confusion_frame(y_true: Any, y_pred: Any, labels: Sequence[str]) -> pd.DataF
     shown = labels + [INVALID] if (pred == INVALID).any() else labels
     counts = confusion_matrix(truth, pred, labels=shown)[: len(labels)]
     return pd.DataFrame(counts, index=pd.Index(labels, name="truth"), columns=pd.Index(shown, name="predicted"))
+
+
+
+# Bootstrap intervals of a metric, and of the difference between two systems, resampling calls (scipy).
+
+METRIC_NAMES = ("accuracy", "macro_f1", "weighted_f1", "kappa", "cohen_kappa")
+
+
+def _confusions(t: np.ndarray, p: np.ndarray, n_true: int, n_pred: int) -> np.ndarray:
+    """Counts ``(B, n_true, n_pred)``: one confusion matrix per row of label codes ``t``, ``p`` ``(B, n)``."""
+    b = t.shape[0]
+    cell = t * n_pred + p + (np.arange(b) * n_true * n_pred)[:, None]
+    return np.bincount(cell.ravel(), minlength=b * n_true * n_pred).reshape(b, n_true, n_pred)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den``, 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
+
+
+def resample_scores(t: np.ndarray, p: np.ndarray, k: int, name: str) -> np.ndarray:
+    """One score per resample, as :func:`callinsights.evaluation.metrics.classification_metrics` computes it.
+
+    Args:
+        t: Gold label codes ``(B, n)`` in ``0..k-1``.
+        p: Predicted codes ``(B, n)``, ``k`` for an invalid answer.
+        k: Number of labels.
+        name: ``accuracy``, ``macro_f1``, ``weighted_f1`` or ``kappa``.
+
+    Returns:
+        ``(B,)`` scores; kappa is NaN where undefined.
+    """
+    conf = _confusions(t, p, k, k + 1).astype(float)
+    tp = np.diagonal(conf[:, :, :k], axis1=1, axis2=2)
+    n = conf.sum(axis=(1, 2))
+    if name == "accuracy":
+        return tp.sum(axis=1) / n
+    if name == "kappa":  # (observed - chance agreement) / (1 - chance); an invalid answer matches no truth
+        chance = (conf.sum(axis=2) * conf[:, :, :k].sum(axis=1)).sum(axis=1) / n**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(chance == 1, np.nan, (tp.sum(axis=1) / n - chance) / (1 - chance))
+    predicted = conf[:, :, :k].sum(axis=1)  # an invalid prediction is no class's positive ...
+    support = conf.sum(axis=2)  # ... but it still leaves its true class unrecalled
+    f1 = _safe_ratio(2 * tp, predicted + support)
+    if name == "weighted_f1":
+        return _safe_ratio((f1 * support).sum(axis=1), n)
+    # Over the classes present in the resample, as scikit-learn's default: a class absent from both has nothing to
+    # get right or wrong, and counting it as F1 = 0 would drag down every resample that misses a rare class.
+    present = (predicted + support) > 0
+    return (f1 * present).sum(axis=1) / present.sum(axis=1)
+
+
+def _coded(y_true: Any, preds: list[Any], labels: Sequence[str] | None, names: Sequence[str] = ("y_pred",)
+           ) -> tuple[list[str], np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Checked vocabulary, gold values, predictions, and the label codes of all of them (gold first)."""
+    pairs = [paired(y_true, pred, "y_true", name) for pred, name in zip(preds, names)]
+    a = pairs[0][0]
+    labels = check_labels(labels) if labels is not None else infer_labels(a)
+    return labels, a, [b for _, b in pairs], [encode_truth(a, labels)] + [encode_pred(b, labels) for _, b in pairs]
+
+
+def _point(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], key: str) -> float:
+    """The metric on all calls, from scikit-learn."""
+    return classification_metrics(y_true, y_pred, labels)["cohen_kappa" if key == "kappa" else key]
+
+
+def _percentile_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], n_boot: int,
+                         seed: int, alpha: float) -> tuple[float, float]:
+    """scipy's paired percentile bootstrap; resamples where the statistic is undefined (NaN) are left out."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot={n_boot}: need at least one resample (2000 is usual)")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha}: must be between 0 and 1 (0.05 gives a 95% interval)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # NaN resamples: handled below
+        result = stats.bootstrap(data, statistic, n_resamples=n_boot, vectorized=True, paired=True,
+                                 confidence_level=1 - alpha, method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    if np.isnan(low) or np.isnan(high):
+        values = result.bootstrap_distribution
+        if np.isnan(values).all():
+            return float("nan"), float("nan")
+        low, high = stats.quantile(values, [alpha / 2, 1 - alpha / 2], nan_policy="omit")
+    return float(low), float(high)
+
+
+def bootstrap_ci(y_true: Any, y_pred: Any, metric: str | Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000,
+                 seed: int = 0, alpha: float = 0.05, labels: Sequence[str] | None = None) -> tuple[float, float, float]:
+    """A metric on all calls with its percentile-bootstrap confidence interval, resampling calls.
+
+    With 40 labelled calls one call moves accuracy by 2.5 points, so a difference between systems means little
+    without its interval. Resamples are drawn from ``seed`` alone, so two systems scored on the same calls with the
+    same seed see the same resamples (a paired comparison) and every run gives the same numbers.
+
+    A resample that leaves out a rare class entirely averages macro-F1 over the classes it has (see
+    :func:`classification_metrics`). Resamples where kappa is undefined are skipped when taking percentiles.
+
+    Args:
+        y_true: Gold label per call.
+        y_pred: Predicted label per call (invalid values count as wrong, as in :func:`classification_metrics`).
+        metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``; or a callable
+            ``metric(y_true, y_pred) -> float`` that receives object arrays, predictions outside the labels
+            replaced by ``"invalid"`` (called once per resample: slow, see the module's note).
+        n_boot: Number of resamples.
+        seed: Seed of the resampling.
+        alpha: One minus the interval's coverage (0.05 gives a 95% interval).
+        labels: The task's vocabulary; when omitted, inferred from the gold values (sentiment or outcome).
+
+    Returns:
+        ``(point, low, high)``: the metric on all calls and the ``alpha / 2`` and ``1 - alpha / 2`` percentiles.
+
+    Raises:
+        ValueError: An unknown metric name, ``n_boot < 1``, ``alpha`` outside (0, 1), or bad inputs.
+    """
+    if isinstance(metric, str) and metric not in METRIC_NAMES:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}; or pass a callable")
+    labels, a, (b,), (t, p) = _coded(y_true, [y_pred], labels)
+    if isinstance(metric, str):
+        key = "kappa" if metric == "cohen_kappa" else metric
+        point = _point(a, b, labels, key)
+
+        def statistic(t_: np.ndarray, p_: np.ndarray, axis: int = -1) -> np.ndarray:
+            return resample_scores(np.atleast_2d(t_), np.atleast_2d(p_), len(labels), key)
+    else:
+        names, named = np.array(labels, dtype=object), np.array(labels + [INVALID], dtype=object)
+        point = float(metric(names[t], named[p]))
+
+        def statistic(t_: np.ndarray, p_: np.ndarray, axis: int = -1) -> np.ndarray:
+            return np.array([metric(names[x], named[y]) for x, y in zip(np.atleast_2d(t_), np.atleast_2d(p_))])
+    return (point, *_percentile_interval((t, p), statistic, n_boot, seed, alpha))
+
+
+def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: int = 2000, seed: int = 0,
+                     alpha: float = 0.05) -> pd.DataFrame:
+    """Accuracy, macro-F1, weighted F1 and Cohen's kappa, each with its bootstrap interval (:func:`bootstrap_ci`).
+
+    Args:
+        y_true, y_pred, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`; every metric sees the same
+            resamples.
+
+    Returns:
+        One row per metric (index ``accuracy, macro_f1, weighted_f1, kappa``): ``value, low, high`` and ``width``
+        (``high - low``).
+    """
+    rows = {}
+    for metric in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
+        value, low, high = bootstrap_ci(y_true, y_pred, metric, n_boot=n_boot, seed=seed, alpha=alpha, labels=labels)
+        rows[metric] = {"value": value, "low": low, "high": high, "width": high - low}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
+
+
+def bootstrap_difference(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "macro_f1",
+                         labels: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+                         ) -> tuple[float, float, float]:
+    """How much better system A scores than system B on the same calls, with a paired bootstrap interval.
+
+    Both systems are scored on the same resampled calls, so the interval reflects the difference itself rather than
+    two intervals that overlap because both depend on which calls were sampled. An interval that holds 0 means the
+    calls cannot tell the two systems apart.
+
+    Args:
+        pred_a: Predictions of system A (same order as ``y_true``; two Series must share their index).
+        pred_b: Predictions of system B.
+        metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``.
+        y_true, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`.
+
+    Returns:
+        ``(difference, low, high)``: A minus B on all calls and the interval's bounds.
+    """
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}")
+    labels, a, (pa, pb), (t, ca, cb) = _coded(y_true, [pred_a, pred_b], labels, ["pred_a", "pred_b"])
+    k, key = len(labels), "kappa" if metric == "cohen_kappa" else metric
+    point = _point(a, pa, labels, key) - _point(a, pb, labels, key)
+
+    def statistic(t_: np.ndarray, a_: np.ndarray, b_: np.ndarray, axis: int = -1) -> np.ndarray:
+        t_, a_, b_ = np.atleast_2d(t_), np.atleast_2d(a_), np.atleast_2d(b_)
+        return resample_scores(t_, a_, k, key) - resample_scores(t_, b_, k, key)
+    return (point, *_percentile_interval((t, ca, cb), statistic, n_boot, seed, alpha))
+
+
+
+# Calibration of the predicted probabilities: Brier score, reliability per confidence band, and its diagram.
+
+def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:
+    """A task's probability columns from a predictions table, renamed to the labels they belong to.
+
+    Args:
+        preds: Rows of ``results/predictions.csv``.
+        task: ``"sentiment"`` or ``"outcome"``.
+
+    Returns:
+        One column per label (``positive``, ``negative``, ``neutral``), same index as ``preds``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    columns = {label: PROBA_COLUMNS[label] for label in TASKS[task]}
+    absent = [c for c in columns.values() if c not in preds.columns]
+    if absent:
+        raise ValueError(
+            f"predictions have no {', '.join(absent)} column(s); read results/predictions.csv, which has them "
+            f"(NaN for methods without probabilities)"
+        )
+    return preds[list(columns.values())].rename(columns={v: k for k, v in columns.items()}).astype(float)
+
+
+def _checked_proba(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Truth positions and an ``(n, K)`` probability matrix in ``labels`` order, both checked."""
+    labels = check_labels(labels)
+    if not isinstance(proba, pd.DataFrame):
+        raise ValueError("proba must be a DataFrame with one column per label (see proba_frame)")
+    absent = [label for label in labels if label not in proba.columns]
+    if absent:
+        raise ValueError(
+            f"proba has no column for {', '.join(absent)} (columns: {', '.join(map(str, proba.columns))}); "
+            f"name columns by label, e.g. with proba_frame()"
+        )
+    if isinstance(y_true, pd.Series) and not y_true.index.equals(proba.index):
+        raise ValueError("y_true and proba have different indexes; reindex proba on y_true's index first")
+    a = values(y_true, "y_true")
+    if len(a) != len(proba):
+        raise ValueError(f"y_true has {len(a)} values but proba has {len(proba)} rows; pass one row per call")
+    if len(a) == 0:
+        raise ValueError("y_true and proba are empty; there is nothing to score")
+    p = proba[labels].to_numpy(dtype=float)
+    blank = np.isnan(p).any(axis=1)
+    if blank.any():
+        raise ValueError(
+            f"{blank.sum()} of {len(p)} calls have no probability (e.g. "
+            f"{', '.join(map(str, proba.index[blank][:5]))}); score only a method that gives probabilities, or drop "
+            f"those calls"
+        )
+    off = np.abs(p.sum(axis=1) - 1) > 1e-3
+    if off.any() or (p < 0).any() or (p > 1).any():
+        bad = proba.index[off | (p < 0).any(axis=1) | (p > 1).any(axis=1)]
+        raise ValueError(
+            f"probabilities of {', '.join(map(str, bad[:5]))} are not a distribution over {labels} (each row must "
+            f"be in [0, 1] and sum to 1); check that the columns match the labels"
+        )
+    return encode_truth(a, labels), p
+
+
+def brier_score(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> float:
+    """Multi-class Brier score (``brier_score_loss(..., scale_by_half=False)``): mean squared distance to the truth.
+
+    0 is perfect; always giving 1 to a wrong class scores 2. For the two outcome labels this is twice the binary Brier
+    score usually quoted, so that both tasks are on one scale.
+
+    Args:
+        y_true: Gold label per call.
+        proba: One column per label, one row per call, each row summing to 1.
+        labels: The task's vocabulary.
+
+    Returns:
+        The Brier score.
+    """
+    t, p = _checked_proba(y_true, proba, labels)
+    return float(brier_score_loss(t, p, labels=list(range(len(labels))), scale_by_half=False))
+
+
+def reliability_table(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n_bins: int = 5) -> pd.DataFrame:
+    """How often the predicted class is right, per band of the model's confidence in it (``calibration_curve``).
+
+    The predicted class is the most probable one (ties go to the first in ``labels``); its probability is the
+    confidence. Bands are equal-width over [0, 1], each closed on the right (the first also holds 0), as in
+    scikit-learn's ``calibration_curve(strategy="uniform")``.
+
+    Args:
+        y_true: Gold label per call.
+        proba: One column per label, one row per call.
+        labels: The task's vocabulary.
+        n_bins: Number of confidence bands.
+
+    Returns:
+        One row per band, empty bands included: ``bin_low, bin_high, n, confidence`` (mean), ``accuracy`` and
+        ``gap`` (accuracy minus confidence; negative means over-confident). Means are NaN in empty bands.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins={n_bins}: need at least one band")
+    t, p = _checked_proba(y_true, proba, labels)
+    predicted = p.argmax(axis=1)
+    confidence = p[np.arange(len(p)), predicted]
+    correct = (predicted == t).astype(int)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # The band of each call as calibration_curve assigns it, to count the calls it averages over.
+    counts = np.bincount(np.searchsorted(edges[1:-1], confidence), minlength=n_bins)
+    table = pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "n": counts,
+                          "confidence": np.nan, "accuracy": np.nan})
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=n_bins, strategy="uniform", pos_label=1)
+    table.loc[counts > 0, "accuracy"] = accuracy
+    table.loc[counts > 0, "confidence"] = mean_confidence
+    table["gap"] = table["accuracy"] - table["confidence"]
+    return table
+
+
+def expected_calibration_error(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n_bins: int = 5) -> float:
+    """Expected calibration error: the call-weighted mean of ``|accuracy - confidence|`` over the bands of
+    :func:`reliability_table`.
+
+    With few calls per band the estimate is noisy and biased upwards; compare systems with the same ``n_bins``.
+
+    Returns:
+        A number in [0, 1]; 0 means confidence matches accuracy in every band.
+    """
+    table = reliability_table(y_true, proba, labels, n_bins)
+    used = table[table["n"] > 0]
+    return float((used["n"] * used["gap"].abs()).sum() / used["n"].sum())
+
+
+def calibration_summary(gold: pd.DataFrame, systems: Mapping[str, pd.DataFrame],
+                        tasks: Mapping[str, Sequence[str]] = TASKS, n_bins: int = 5,
+                        label_shares: bool = True) -> pd.DataFrame:
+    """Brier score and expected calibration error of several systems' probabilities, per task.
+
+    Args:
+        gold: Gold labels indexed by call id.
+        systems: Name to predictions with probability columns (see :func:`proba_frame`), indexed by call id.
+        tasks: Task name to vocabulary.
+        n_bins: Confidence bands of the ECE.
+        label_shares: Add a reference row that gives every call the gold labels' shares as its probabilities (no
+            model; it knows the label mix of the very calls it is scored on, so it is a generous reference).
+
+    Returns:
+        One row per system and task: ``system, task, brier, ece, mean_confidence, accuracy`` (accuracy of the most
+        probable label).
+    """
+    gold = by_call(gold, "gold")
+    entries = [(name, task, proba_frame(by_call(preds, name).reindex(gold.index), task))
+               for name, preds in systems.items() for task in tasks]
+    if label_shares:
+        for task, labels in tasks.items():
+            shares = gold[task].value_counts(normalize=True).reindex(list(labels), fill_value=0.0)
+            entries.append(("label shares of the gold labels (no model)", task,
+                            pd.DataFrame([shares.to_numpy()] * len(gold), index=gold.index, columns=list(labels))))
+    rows = []
+    for name, task, proba in entries:
+        labels = list(tasks[task])
+        p = proba[labels].to_numpy(dtype=float)
+        rows.append({
+            "system": name, "task": task,
+            "brier": brier_score(gold[task], proba, labels),
+            "ece": expected_calibration_error(gold[task], proba, labels, n_bins),
+            "mean_confidence": float(p.max(axis=1).mean()),
+            "accuracy": float((np.array(labels, dtype=object)[p.argmax(axis=1)] == gold[task].to_numpy()).mean()),
+        })
+    return pd.DataFrame(rows, columns=["system", "task", "brier", "ece", "mean_confidence", "accuracy"])
+
+
+def plot_reliability(ax: Any, table: pd.DataFrame, title: str | None = None) -> Any:
+    """Draw a reliability diagram (scikit-learn's ``CalibrationDisplay``) from :func:`reliability_table`.
+
+    Each used band is a point at (mean confidence, share correct) on the diagonal's chart, with its number of calls.
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        table: Output of :func:`reliability_table`.
+        title: Axes title.
+
+    Returns:
+        ``ax``.
+    """
+    used = table[table["n"] > 0]
+    CalibrationDisplay(used["accuracy"].to_numpy(), used["confidence"].to_numpy(), None,
+                       estimator_name="predicted class").plot(ax=ax)
+    for _, row in used.iterrows():
+        ax.annotate(f"n={int(row['n'])}", (row["confidence"], row["accuracy"]), textcoords="offset points",
+                    xytext=(0, 4), ha="center", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("confidence in the predicted class")
+    ax.set_ylabel("share correct")
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+
+# Scoring systems against hand labels: tables of several systems, confusion plots, the calls they got wrong.
+
+def align(labels_df: pd.DataFrame, preds_df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Join predictions to gold labels on call id.
+
+    Predictions for calls that have no label are ignored (the model labels every call, people labelled a few).
+
+    Args:
+        labels_df: Gold labels indexed by call id, as from :func:`callinsights.data.labels.load_labels` (a ``file``
+            column works too).
+        preds_df: Predictions with a ``file`` column of call ids (``transcript_160``, no ``.txt``) or indexed by
+            them; one row per call.
+
+    Returns:
+        ``(frame, missing)``: the labelled calls that have a prediction, in the label file's order, with gold and
+        predicted columns side by side (a column both have, such as ``sentiment``, becomes ``sentiment_true`` and
+        ``sentiment_pred``); and the labelled calls with no prediction.
+
+    Raises:
+        ValueError: No call is in both, or a call appears twice in either.
+    """
+    gold = by_call(labels_df, "labels_df")
+    preds = by_call(preds_df, "preds_df")
+    have = preds.index.isin(gold.index)
+    if not have.any():
+        raise ValueError(
+            f"no prediction is for a labelled call: the labels have {len(gold)} calls "
+            f"({', '.join(map(str, gold.index[:5]))}, ...) and none of them is among the {len(preds)} predicted calls "
+            f"({', '.join(map(str, preds.index[:5]))}, ...). Both must use call ids such as 'transcript_160', "
+            f"without '.txt' or a folder"
+        )
+    found = gold.index.isin(preds.index)
+    missing = [str(c) for c in gold.index[~found]]
+    overlap = gold.index[found]
+    frame = gold.loc[overlap].merge(preds.loc[overlap], left_index=True, right_index=True, suffixes=("_true", "_pred"))
+    frame.index.name = "file"
+    return frame, missing
+
+
+def report_table(
+    gold: pd.DataFrame,
+    systems: Mapping[str, pd.DataFrame],
+    tasks: Mapping[str, Sequence[str]] = TASKS,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Metrics of several systems side by side, one row per system and task, macro-F1 with its interval.
+
+    Every system is scored on all labelled calls: a call a system has no prediction for counts as invalid (wrong),
+    so skipping hard calls cannot raise a score. All systems share ``seed`` and hence resamples, so their intervals
+    are paired.
+
+    Args:
+        gold: Gold labels indexed by call id (from :func:`callinsights.data.labels.load_labels`).
+        systems: Name to predictions, each with a ``file`` column (or call-id index) and one column per task.
+        tasks: Task name to vocabulary; a task column is read from both frames.
+        n_boot: Bootstrap resamples for the macro-F1 interval.
+        seed: Seed of the resampling.
+        alpha: One minus the interval's coverage.
+
+    Returns:
+        Columns ``system, task, accuracy, macro_f1, macro_f1_low, macro_f1_high, weighted_f1, kappa, n, n_invalid``.
+
+    Raises:
+        ValueError: A system has no task column or shares no call with ``gold`` (see :func:`align`).
+    """
+    gold = by_call(gold, "gold")
+    rows = []
+    for name, preds in systems.items():
+        absent = [task for task in tasks if task not in preds.columns]
+        if absent:
+            raise ValueError(
+                f"system {name!r} has no {', '.join(absent)} column(s) (it has {', '.join(map(str, preds.columns))})"
+            )
+        frame, _missing = align(gold[list(tasks)], preds[[c for c in preds.columns if c in (*tasks, "file")]])
+        for task, labels in tasks.items():
+            y_true = gold[task]
+            y_pred = frame[f"{task}_pred"].reindex(gold.index)
+            m = classification_metrics(y_true, y_pred, labels)
+            _, low, high = bootstrap_ci(y_true, y_pred, "macro_f1", n_boot=n_boot, seed=seed, alpha=alpha,
+                                        labels=labels)
+            rows.append({
+                "system": name, "task": task, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                "macro_f1_low": low, "macro_f1_high": high, "weighted_f1": m["weighted_f1"],
+                "kappa": m["cohen_kappa"], "n": m["n"], "n_invalid": m["n_invalid"],
+            })
+    return pd.DataFrame(rows, columns=["system", "task", "accuracy", "macro_f1", "macro_f1_low", "macro_f1_high",
+                                       "weighted_f1", "kappa", "n", "n_invalid"])
+
+
+def plot_counts(ax: Any, frame: pd.DataFrame) -> Any:
+    """Draw a table of counts (rows one labelling, columns the other) with scikit-learn's ``ConfusionMatrixDisplay``.
+
+    Each cell shows its count and its share of the row; a column without a row of the same name (``invalid``) gets
+    an empty row, since the display is square.
+
+    Returns:
+        ``ax``.
+    """
+    names = list(frame.columns) + [r for r in frame.index if r not in frame.columns]
+    counts = frame.reindex(index=names, columns=names, fill_value=0).to_numpy()
+    display = ConfusionMatrixDisplay(counts, display_labels=names)
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format="d", xticks_rotation="horizontal")
+    rows = counts.sum(axis=1)
+    for (i, j), text in np.ndenumerate(display.text_):
+        if rows[i]:
+            text.set_text(f"{counts[i, j]}\n{counts[i, j] / rows[i]:.0%}")
+    return ax
+
+
+def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], title: str | None = None) -> Any:
+    """Draw the confusion matrix (scikit-learn's ``ConfusionMatrixDisplay``), truth down the side.
+
+    Each cell shows its count and its share of the truth row (the recall of that class on the diagonal); an
+    ``invalid`` column (and its empty row) appears only when some prediction is not a label (:func:`plot_counts`).
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        y_true: Gold label per call.
+        y_pred: Predicted label per call.
+        labels: The task's vocabulary.
+        title: Axes title.
+
+    Returns:
+        ``ax``.
+    """
+    plot_counts(ax, confusion_frame(y_true, y_pred, labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_macro_f1(ax: Any, report: pd.DataFrame, task: str, title: str | None = None) -> Any:
+    """Draw each system's macro-F1 for one task as a horizontal bar with its bootstrap interval.
+
+    Args:
+        ax: Matplotlib axes to draw on.
+        report: Output of :func:`report_table`.
+        task: Which task's rows to draw.
+        title: Axes title (default: the task).
+
+    Returns:
+        ``ax``.
+    """
+    rows = report[report["task"] == task]
+    if rows.empty:
+        raise ValueError(f"report has no rows for task {task!r} (it has {', '.join(report['task'].unique())})")
+    y = np.arange(len(rows))[::-1]
+    errors = [rows["macro_f1"] - rows["macro_f1_low"], rows["macro_f1_high"] - rows["macro_f1"]]
+    ax.barh(y, rows["macro_f1"], xerr=errors, color="tab:blue", alpha=0.75, capsize=3, ecolor="black")
+    for yi, value, high in zip(y, rows["macro_f1"], rows["macro_f1_high"]):
+        ax.annotate(f"{value:.2f}", (min(high, 0.9) + 0.015, yi), va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(rows["system"])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("macro-F1 (95% bootstrap interval)")
+    ax.set_title(title or task)
+    return ax
+
+
+def mistakes(gold: pd.DataFrame, preds: pd.DataFrame, texts: Mapping[str, str], tasks: Mapping[str, Sequence[str]]
+             = TASKS, max_chars: int = 300) -> pd.DataFrame:
+    """The calls a system got wrong, most confident first, with the customer's words redacted and shortened.
+
+    A confident mistake costs most (nobody double-checks it), so those head the table. Text is redacted before it is
+    cut, so an identifier is never left half-visible at the cut.
+
+    Args:
+        gold: Gold labels indexed by call id.
+        preds: Predictions indexed by call id, one column per task, plus probability columns when the system has
+            them (see :func:`proba_frame`).
+        texts: Call id to the text to show (the customer's side).
+        tasks: Task name to vocabulary.
+        max_chars: Longest text shown; longer text is cut and ends with an ellipsis.
+
+    Returns:
+        One row per (call, task) mistake: ``file, task, truth, predicted, confidence, customer_text``; confidence
+        is the system's probability of the label it gave (NaN for systems without probabilities).
+    """
+    gold = by_call(gold, "gold")
+    preds = by_call(preds, "preds").reindex(gold.index)
+    rows = []
+    for task, labels in tasks.items():
+        labels = list(labels)
+        predicted = pd.Series(clean_predictions(preds[task], labels), index=gold.index)
+        has_proba = all(PROBA_COLUMNS[label] in preds.columns for label in labels)
+        proba = proba_frame(preds, task) if has_proba else None
+        for call in gold.index[predicted != gold[task]]:
+            label = predicted[call]
+            confidence = float(proba.loc[call, label]) if proba is not None and label in labels else np.nan
+            text = redact(texts.get(call, ""))
+            rows.append({
+                "file": call, "task": task, "truth": gold.loc[call, task], "predicted": label,
+                "confidence": confidence,
+                "customer_text": text if len(text) <= max_chars else text[:max_chars].rstrip() + " …",
+            })
+    columns = ["file", "task", "truth", "predicted", "confidence", "customer_text"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("confidence", ascending=False, na_position="last", kind="stable").reset_index(drop=True)

@@ -8,16 +8,20 @@ scikit-learn's, the Jensen-Shannon divergence scipy's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, mannwhitneyu, ttest_ind
+from statsmodels.stats.proportion import confint_proportions_2indep
+import matplotlib.pyplot as plt
 
 from callinsights.schema import TASKS
 from callinsights.evaluation.metrics import check_labels, encode_pred, kappa, values
 from callinsights.schema import INVALID
-
+from callinsights import config
 
 def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:
     """Share of calls given each label.
@@ -227,3 +231,335 @@ def monitor_runs(runs: pd.DataFrame, run_labels: pd.DataFrame,
     share_columns = [c for c in table.columns if ": " in c]
     table[share_columns] = table[share_columns].fillna(0.0)
     return table
+
+
+
+# Watching a new batch of calls against a reference run, without a single new label.
+
+OK, ALERT, FEW = "ok", "alert", "not enough calls"
+#: Columns a table must have to be compared: what ``callinsights analyze --out`` writes (``windowed`` and ``cached``
+#: are optional: absent means no call was windowed, and every call was computed in that run).
+REQUIRED_COLUMNS = ("file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", "valid", "model",
+                    "method", "prompt_tokens", "seconds")
+#: Columns that name the configuration that produced a table; a batch and its reference should agree on all.
+CONFIGURATION_COLUMNS = ("model", "model_hash", "engine", "method", "prompt_version", "calibration", "side")
+TABLE_COLUMNS = ["quantity", "reference", "batch", "change", "change_kind", "ci_low", "ci_high", "p_value",
+                 "threshold", "status", "n_reference", "n_batch", "note"]
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def check_predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A predictions table made ready for :func:`compare`, or a message saying what is wrong with it.
+
+    Args:
+        frame: The table as read from CSV.
+        name: What to call it in messages (its path).
+
+    Returns:
+        A copy with ``valid``, ``cached`` and ``windowed`` as booleans and the numeric columns as numbers.
+
+    Raises:
+        ValueError: Columns are missing, the table has no row, or a column holds values of the wrong kind.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: not a predictions table (no column {', '.join(missing)}); give the CSV that "
+                         "`callinsights analyze --out` wrote")
+    if frame.empty:
+        raise ValueError(f"{name}: the predictions table has no row; give a run that labelled at least one call")
+    out = frame.copy()
+    for column in ("valid", "cached", "windowed"):
+        if column in out.columns:
+            out[column] = _booleans(out[column], column, name)
+    for column in ("confidence_sentiment", "confidence_outcome", "prompt_tokens", "seconds"):
+        numbers = pd.to_numeric(out[column], errors="coerce")
+        bad = out[column][numbers.isna() & out[column].notna()]
+        if len(bad):
+            raise ValueError(f"{name}: column {column} holds {', '.join(map(repr, bad.astype(str).unique()[:3]))} "
+                             "where numbers are expected; give the CSV that `callinsights analyze --out` wrote")
+        out[column] = numbers
+    return out
+
+
+def _booleans(column: pd.Series, name_: str, name: str) -> pd.Series:
+    if column.dtype == bool:
+        return column
+    text = column.astype(str).str.strip().str.lower()
+    bad = column[~text.isin(_TRUE | _FALSE)]
+    if len(bad):
+        raise ValueError(f"{name}: column {name_} holds {', '.join(map(repr, bad.astype(str).unique()[:3]))} where "
+                         "True or False is expected; give the CSV that `callinsights analyze --out` wrote")
+    return text.isin(_TRUE)
+
+
+def configuration(frame: pd.DataFrame, name: str) -> dict[str, str]:
+    """The configuration a predictions table was made with (the :data:`CONFIGURATION_COLUMNS` it has).
+
+    Raises:
+        ValueError: A column holds more than one value (rows of different runs put together).
+    """
+    found = {}
+    for column in CONFIGURATION_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].map(lambda v: "" if pd.isna(v) else str(v)).unique()
+            if len(values) > 1:
+                raise ValueError(f"{name}: rows of more than one configuration ({column}: "
+                                 f"{', '.join(values[:3])}); compare the predictions of one run at a time")
+            found[column] = values[0]
+    return found
+
+
+def configuration_differences(reference: pd.DataFrame, batch: pd.DataFrame, reference_name: str = "reference",
+                              batch_name: str = "batch") -> list[str]:
+    """What differs between the configurations of two tables, e.g. ``["method: reference probe, batch score"]``."""
+    ref, new = configuration(reference, reference_name), configuration(batch, batch_name)
+    return [f"{c}: reference {ref[c] or '(empty)'}, batch {new[c] or '(empty)'}"
+            for c in CONFIGURATION_COLUMNS if c in ref and c in new and ref[c] != new[c]]
+
+
+def compare(reference: pd.DataFrame, batch: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
+            tasks: Mapping[str, Sequence[str]] = TASKS) -> pd.DataFrame:
+    """Every watched quantity of a batch against the reference run, one row each (see the module's docstring).
+
+    Args:
+        reference: The reference predictions, through :func:`check_predictions`.
+        batch: The new batch's predictions, through :func:`check_predictions`.
+        thresholds: Overrides of ``config.MONITOR_THRESHOLDS`` (missing keys take the defaults).
+        tasks: Task name to vocabulary.
+
+    Returns:
+        Columns :data:`TABLE_COLUMNS`; ``change`` is batch minus reference (``difference``), batch over reference
+        (``ratio``) or a distance; ``ci_low``/``ci_high`` bound the difference, ``p_value`` is the test's, each where
+        the rule uses one.
+    """
+    th = {**config.MONITOR_THRESHOLDS, **(thresholds or {})}
+    overlap = len(set(batch["file"].astype(str)) & set(reference["file"].astype(str)))
+    rows = [_row("calls", len(reference), len(batch), np.nan, "", th["min_calls"],
+                 _status(len(reference), len(batch), th["min_calls"], False), len(reference), len(batch),
+                 note=f"{overlap} file names also in the reference" if overlap else "")]
+    for task, labels in tasks.items():
+        rows += _label_rows(task, list(labels), reference[task], batch[task], th)
+        rows.append(_confidence_row(task, reference[f"confidence_{task}"], batch[f"confidence_{task}"], th))
+    rows.append(_share_row("invalid share", ~reference["valid"], ~batch["valid"], th["invalid_share"], th,
+                           rise_only=True))
+    rows.append(_median_row("prompt tokens per call (median)", reference["prompt_tokens"], batch["prompt_tokens"],
+                            th["tokens_ratio"], th, rise_only=False))
+    (ref_seconds, ref_note), (new_seconds, new_note) = (_latency(f, th["min_calls"]) for f in (reference, batch))
+    rows.append(_median_row("seconds per call (median)", ref_seconds, new_seconds, th["seconds_ratio"], th,
+                            rise_only=True, note=f"reference: {ref_note}; batch: {new_note}"))
+    if "windowed" in reference.columns or "windowed" in batch.columns:
+        rows.append(_share_row("windowed share", _windowed(reference), _windowed(batch), th["windowed_share"], th,
+                               rise_only=True, note="" if "windowed" in reference.columns else
+                               "the reference has no windowed column: taken as no call windowed"))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def alerts(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`compare`'s table whose status is ``alert``."""
+    return table[table["status"] == ALERT]
+
+
+def _row(quantity, reference, batch, change, kind, threshold, status, n_reference, n_batch, ci=(np.nan, np.nan),
+         p_value=np.nan, note="") -> dict:
+    return dict(zip(TABLE_COLUMNS, (quantity, reference, batch, change, kind, float(ci[0]), float(ci[1]),
+                                    float(p_value), threshold, status, int(n_reference), int(n_batch), note)))
+
+
+def _status(n_reference: int, n_batch: int, min_calls: float, shifted: bool) -> str:
+    if min(n_reference, n_batch) < min_calls:
+        return FEW
+    return ALERT if shifted else OK
+
+
+def _diff_interval(hits_batch: int, n_batch: int, hits_ref: int, n_ref: int, alpha: float) -> tuple[float, float]:
+    """Newcombe's interval for batch share minus reference share."""
+    if not n_batch or not n_ref:
+        return np.nan, np.nan
+    low, high = confint_proportions_2indep(hits_batch, n_batch, hits_ref, n_ref, method="newcombe", compare="diff",
+                                           alpha=alpha)
+    return float(low), float(high)
+
+
+def _label_rows(task: str, labels: list[str], reference: pd.Series, batch: pd.Series, th: Mapping) -> list[dict]:
+    """The task's whole mix, then each label's share, among the calls given a label of the task."""
+    ref = reference[reference.isin(labels)].value_counts().reindex(labels, fill_value=0)
+    new = batch[batch.isin(labels)].value_counts().reindex(labels, fill_value=0)
+    n_ref, n_new = int(ref.sum()), int(new.sum())
+    note = "shares of the calls given a label of the task (invalid answers left out)"
+    if n_ref and n_new:
+        tv = distribution_drift(ref, new)["total_variation"]
+        counts = np.array([new.to_numpy(), ref.to_numpy()])
+        counts = counts[:, counts.sum(axis=0) > 0]  # a label neither side gave has no expected count
+        p_value = float(chi2_contingency(counts).pvalue) if counts.shape[1] > 1 else 1.0
+    else:
+        tv = p_value = np.nan
+    shifted = tv >= th["label_mix_tv"] and p_value < th["alpha"]
+    rows = [_row(f"{task} mix", np.nan, np.nan, tv, "total variation", th["label_mix_tv"],
+                 _status(n_ref, n_new, th["min_calls"], shifted), n_ref, n_new, p_value=p_value,
+                 note="chi-square test of the two mixes")]
+    alpha = th["alpha"] / len(labels)
+    for label in labels:
+        share_ref = ref[label] / n_ref if n_ref else np.nan
+        share_new = new[label] / n_new if n_new else np.nan
+        ci = _diff_interval(int(new[label]), n_new, int(ref[label]), n_ref, alpha)
+        change = share_new - share_ref
+        shifted = abs(change) >= th["label_share"] and (ci[0] > 0 or ci[1] < 0)
+        rows.append(_row(f"{task}: {label} share", share_ref, share_new, change, "difference", th["label_share"],
+                         _status(n_ref, n_new, th["min_calls"], shifted), n_ref, n_new, ci=ci,
+                         note=f"{note}; interval at {1 - alpha:.4f} (Bonferroni over {len(labels)} labels)"))
+    return rows
+
+
+def _confidence_row(task: str, reference: pd.Series, batch: pd.Series, th: Mapping) -> dict:
+    ref, new = reference.dropna().to_numpy(float), batch.dropna().to_numpy(float)
+    change, ci, p_value = np.nan, (np.nan, np.nan), np.nan
+    if len(ref) >= 2 and len(new) >= 2:
+        change = float(new.mean() - ref.mean())
+        if np.ptp(ref) > 0 or np.ptp(new) > 0:
+            test = ttest_ind(new, ref, equal_var=False)
+            ci, p_value = tuple(test.confidence_interval(1 - th["alpha"])), float(test.pvalue)
+    shifted = abs(change) >= th["confidence"] and (ci[0] > 0 or ci[1] < 0)
+    return _row(f"confidence {task} (mean)", ref.mean() if len(ref) else np.nan,
+                new.mean() if len(new) else np.nan, change, "difference", th["confidence"],
+                _status(len(ref), len(new), th["min_calls"], shifted), len(ref), len(new), ci=ci, p_value=p_value,
+                note="Welch's interval for the difference of means")
+
+
+def _share_row(quantity: str, reference: pd.Series, batch: pd.Series, threshold: float, th: Mapping,
+               rise_only: bool, note: str = "") -> dict:
+    hits_ref, hits_new = int(reference.sum()), int(batch.sum())
+    n_ref, n_new = len(reference), len(batch)
+    change = hits_new / n_new - hits_ref / n_ref
+    ci = _diff_interval(hits_new, n_new, hits_ref, n_ref, th["alpha"])
+    up = change >= threshold and ci[0] > 0
+    down = not rise_only and change <= -threshold and ci[1] < 0
+    return _row(quantity, hits_ref / n_ref, hits_new / n_new, change, "difference", threshold,
+                _status(n_ref, n_new, th["min_calls"], up or down), n_ref, n_new, ci=ci,
+                note=note or ("alerts on a rise only" if rise_only else ""))
+
+
+def _median_row(quantity: str, reference: pd.Series, batch: pd.Series, threshold: float, th: Mapping,
+                rise_only: bool, note: str = "") -> dict:
+    ref, new = reference.dropna().to_numpy(float), batch.dropna().to_numpy(float)
+    ratio, p_value = np.nan, np.nan
+    if len(ref) and len(new):
+        ratio = float(np.median(new) / np.median(ref)) if np.median(ref) > 0 else np.nan
+        p_value = float(mannwhitneyu(new, ref, alternative="two-sided").pvalue)
+    significant = p_value < th["alpha"]
+    shifted = significant and (ratio >= threshold or (not rise_only and ratio <= 1 / threshold))
+    both_ways = f"alerts at or below {1 / threshold:.2f} too"
+    how = "Mann-Whitney U test; " + ("alerts on a rise only" if rise_only else both_ways)
+    return _row(quantity, np.median(ref) if len(ref) else np.nan, np.median(new) if len(new) else np.nan, ratio,
+                "ratio", threshold, _status(len(ref), len(new), th["min_calls"], shifted), len(ref), len(new),
+                p_value=p_value, note=f"{how}; {note}" if note else how)
+
+
+def _latency(frame: pd.DataFrame, min_calls: float) -> tuple[pd.Series, str]:
+    """Seconds per call of the rows computed in the run when there are enough, else of all rows (module docstring)."""
+    if "cached" not in frame.columns:
+        return frame["seconds"], "all calls (no cached column)"
+    computed = frame.loc[~frame["cached"], "seconds"]
+    if len(computed) >= min_calls or len(computed) == len(frame):
+        return computed, f"{len(computed)} calls computed in the run"
+    return frame["seconds"], (f"{int(frame['cached'].sum())} of {len(frame)} calls served from the store, with the "
+                              "seconds recorded when they were computed")
+
+
+def _windowed(frame: pd.DataFrame) -> pd.Series:
+    return frame["windowed"] if "windowed" in frame.columns else pd.Series(False, index=frame.index)
+
+
+
+# Batches on one page: each watched quantity's change per batch, with its interval and its alert threshold drawn.
+
+_COLOURS = {OK: "tab:green", ALERT: "tab:red", FEW: "tab:grey"}
+
+
+def batch_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The tables of :func:`callinsights.evaluation.monitoring.compare`, one per batch, stacked with a ``batch``
+    column (the batch's name), in the order given."""
+    return pd.concat([table.assign(batch_name=name) for name, table in tables.items()], ignore_index=True)
+
+
+def plot_batches(table: pd.DataFrame, columns: int = 3):
+    """One panel per watched quantity: its change in each batch (dot coloured by status, bar for the interval where
+    the rule uses one), the threshold as a dashed line and no change as a grey one.
+
+    Args:
+        table: :func:`batch_table`'s stack.
+        columns: Panels per row.
+
+    Returns:
+        The matplotlib figure.
+    """
+    quantities = [q for q in dict.fromkeys(table["quantity"]) if q != "calls"]
+    rows = int(np.ceil(len(quantities) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 2.9 * rows), squeeze=False)
+    names = list(dict.fromkeys(table["batch_name"]))
+    for ax, quantity in zip(axes.flat, quantities):
+        part = table[table["quantity"] == quantity].set_index("batch_name").reindex(names)
+        x = np.arange(len(names))
+        kind = part["change_kind"].dropna().iloc[0] if part["change_kind"].notna().any() else ""
+        threshold = float(part["threshold"].dropna().iloc[0]) if part["threshold"].notna().any() else np.nan
+        change = part["change"].astype(float).to_numpy()
+        low, high = part["ci_low"].astype(float).to_numpy(), part["ci_high"].astype(float).to_numpy()
+        has_ci = ~np.isnan(low) & ~np.isnan(high)
+        if has_ci.any():
+            ax.errorbar(x[has_ci], change[has_ci], yerr=[change[has_ci] - low[has_ci], high[has_ci] - change[has_ci]],
+                        fmt="none", ecolor="0.5", capsize=3, lw=1)
+        ax.scatter(x, change, c=[_COLOURS.get(s, "tab:blue") for s in part["status"]], zorder=3)
+        if kind == "ratio":
+            ax.axhline(1.0, color="0.8", lw=1)
+            lines = [threshold] if "rise only" in " ".join(part["note"].fillna("")) else [threshold, 1 / threshold]
+        elif kind == "total variation":
+            ax.axhline(0.0, color="0.8", lw=1)
+            lines = [threshold]
+        else:
+            ax.axhline(0.0, color="0.8", lw=1)
+            lines = [threshold] if "rise only" in " ".join(part["note"].fillna("")) else [threshold, -threshold]
+        for line in lines:
+            ax.axhline(line, color="tab:red", ls="--", lw=1)
+        ax.set_title(quantity, fontsize=10)
+        ax.set_xticks(x, names, fontsize=8)
+        ax.set_ylabel({"ratio": "batch / reference", "total variation": "distance"}.get(kind, "batch - reference"),
+                      fontsize=8)
+    for ax in list(axes.flat)[len(quantities):]:
+        ax.set_visible(False)
+    fig.suptitle("Each batch against the reference run (red dashes: alert threshold; red dot: alert, grey: too few "
+                 "calls)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+class MonitorInputError(ValueError):
+    """A batch or reference that cannot be compared; the message names the file and says what to do."""
+
+
+def read_predictions(path: str | Path, role: str) -> pd.DataFrame:
+    """Read and check one predictions table.
+
+    Args:
+        path: The CSV.
+        role: ``batch`` or ``reference``, for the messages.
+
+    Raises:
+        MonitorInputError: The file is missing, unreadable, or not a predictions table.
+    """
+    path = Path(path)
+    written_by = "the CSV that `callinsights analyze DIR --out FILE` wrote"
+    if role == "reference":
+        written_by += f" (default {config.PREDICTIONS_FILE}, the committed main run: `git checkout` restores it)"
+    if path.is_dir():
+        raise MonitorInputError(f"{path}: is a folder; give the {role} predictions file, {written_by}")
+    if not path.is_file():
+        raise MonitorInputError(f"{path}: no such file; give the {role} predictions, {written_by}")
+    try:
+        # Names stay text: a model hash of digits and one "e" would otherwise be read as a number.
+        frame = pd.read_csv(path, dtype={column: str for column in ("file", *CONFIGURATION_COLUMNS)})
+    except (OSError, ValueError) as err:  # unreadable, empty, binary, not CSV
+        raise MonitorInputError(f"{path}: cannot be read as a CSV table ({err}); give the {role} predictions, "
+                                f"{written_by}") from None
+    try:
+        return check_predictions(frame, str(path))
+    except ValueError as err:
+        raise MonitorInputError(str(err)) from None

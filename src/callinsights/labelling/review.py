@@ -156,7 +156,7 @@ def label_issues(
     Args:
         gold: Hand labels indexed by call, with a ``task`` column.
         proba: Probabilities indexed by call, one column per label of the task (from
-            :func:`callinsights.evaluation.evaluate.proba_frame`); rows are renormalised to sum to 1 (the file rounds them).
+            :func:`callinsights.evaluation.metrics.proba_frame`); rows are renormalised to sum to 1 (the file rounds them).
         task: ``sentiment`` or ``outcome``.
         guideline: From :func:`load_guideline_labels`, to put the guideline's reading beside each label.
 

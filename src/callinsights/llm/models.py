@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from callinsights import config
-from callinsights.data.artifacts import file_sha256 as content_sha256
+from callinsights.data.outputs import file_sha256 as content_sha256
 from callinsights.llm.base import quiet_stderr
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"

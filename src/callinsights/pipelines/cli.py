@@ -1,19 +1,813 @@
-"""The command line: python -m callinsights COMMAND ... (``--help`` lists the commands).
-
-Exit codes (also in ``--help``): 0 done; 1 done but some answers invalid; 2 bad input, nothing written; 3 (monitor)
-an alert fired. Each command lives with its kind: :mod:`callinsights.pipelines.cli_jobs` (data, parse, analyze, fit,
-models) and :mod:`callinsights.pipelines.cli_results` (experiments, evaluate, insights, monitor, store, notebooks,
-reports).
+"""What every command shares: exit codes, the help formatter, option types.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
+import sqlite3
 import sys
+from pathlib import Path
+from dataclasses import dataclass, field
 
-from callinsights.pipelines import cli_jobs, cli_results
-from callinsights.pipelines.cli_common import (EXIT_ALERT, EXIT_BAD_INPUT, EXIT_CODES,  # noqa: F401 (used by callers)
-                                               EXIT_INVALID_ANSWERS, EXIT_OK, Formatter)
+import pandas as pd
+
+from callinsights import config
+from callinsights.classify.probe import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES
+from callinsights.data.outputs import ArtifactError, load_artifact
+from callinsights.data.store import PruneReport, Store, StoreError, StoreInfo
+from callinsights.data.outputs import OutputError, check_output_file, write_csv
+from callinsights.evaluation.monitoring import (ALERT, FEW, MonitorInputError, alerts, read_predictions,
+                                                   compare, configuration_differences)
+
+#: The command finished.
+EXIT_OK = 0
+#: The run finished and its CSV is written, but some answers could not be read as labels.
+EXIT_INVALID_ANSWERS = 1
+#: Bad input (calls, options, label file, output path, store): nothing written, previous output unchanged.
+EXIT_BAD_INPUT = 2
+#: `monitor` wrote its table and at least one watched quantity of the batch alerts.
+EXIT_ALERT = 3
+
+
+def roles(pairs: list[str]) -> dict[str, str]:
+    roles = {}
+    for pair in pairs:
+        label, sep, role = pair.rpartition("=")
+        if not sep or role not in ("customer", "agent", "meta"):
+            raise SystemExit(f"--speaker {pair!r}: write LABEL=ROLE with ROLE customer, agent or meta")
+        roles[label] = role
+    return roles
+
+
+def positive(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of calls of at least 1 (or leave --limit out)")
+    return number
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after every option's help (unless the help already says it); descriptions and epilogs kept
+    as written, so write them wrapped (see :func:`_wrap`)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def wrap(text: str) -> str:
+    """A description wrapped for the terminal (the formatter keeps line breaks as written)."""
+    return textwrap.fill(" ".join(text.split()), width=100)
+
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done
+  {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
+  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
+     path or store; nothing was written and any previous output is unchanged
+  {EXIT_ALERT}  (monitor) an alert fired on the batch"""
+
+
+
+# `callinsights store info|prune`: what the prediction store holds, and keeping it to the runs worth keeping.
+
+def open_existing(path: str | Path, read_only: bool = False) -> Store:
+    """Open a store that exists (``read_only``: never written, so a read-only store will do); a missing path is an
+    error here, not an empty new store.
+
+    Raises:
+        StoreError: No file at ``path``, or it is not a usable store.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path}: no prediction store there; `callinsights analyze` creates one (default "
+                         "results/runs.sqlite): give --store the file it wrote")
+    return Store(path, read_only)
+
+
+def saved_fits(folder: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """What the fits saved in ``folder`` (its ``.skops`` files) read from the store.
+
+    A fit's outputs belong to no run, so a prune that is not told of them would delete them and the next refit
+    would recompute every call.
+
+    Returns:
+        ``(model hash, method, prompt version)`` of each fit, and why each file that could not be read was not: the
+        outputs it read cannot be told.
+    """
+    fits, unreadable = [], []
+    for path in sorted(Path(folder).glob("*.skops")):
+        try:
+            metadata = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY).metadata
+            fits.append((str(metadata["model"]["sha256"]), "probe", str(metadata["reads"])))  # a fit is the probe's
+        except ArtifactError as err:  # its message names the file
+            unreadable.append(str(err))
+        except OSError as err:
+            unreadable.append(f"{path}: cannot be read ({err.strerror or err})")
+        except (KeyError, TypeError) as err:
+            unreadable.append(f"{path}: its metadata lacks the model hash or what the model read ({err!r})")
+    return fits, unreadable
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.1f} kB"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def info_text(info: StoreInfo) -> str:
+    """The store's contents for the terminal."""
+    runs, outputs = info.runs, info.outputs
+    status = ", ".join(f"{int(runs[s].sum())} {s}" for s in ("done", "failed", "running"))
+    lines = [f"store: {info.path} ({_size(info.size_bytes)})",
+             f"outputs: {info.n_outputs} stored model outputs"
+             + (f", created {outputs['oldest'].min()} to {outputs['newest'].max()} UTC" if len(outputs) else ""),
+             f"runs: {info.n_runs} ({status}) in {_count(len(runs), 'configuration')}, {info.n_run_labels} labels "
+             "recorded"
+             + (f", started {runs['first'].min()} to {runs['last'].max()} UTC" if len(runs) else ""), ""]
+    if len(runs):
+        lines += ["runs per configuration (most recent first):",
+                  runs[["configuration", "runs", "done", "failed", "running", "last", "name"]]
+                  .to_string(index=False), ""]
+    if len(outputs):
+        lines += ["outputs per configuration:", outputs.to_string(index=False), ""]
+    if len(info.unfinished):
+        shown = info.unfinished.assign(hours_ago=info.unfinished["hours_ago"].round(1),
+                                       error=info.unfinished["error"].fillna(""))
+        lines += ["runs not done (a run killed outright stays 'running'; its finished calls are in the outputs):",
+                  shown[["run_id", "status", "started", "hours_ago", "error", "name"]].to_string(index=False)]
+    return "\n".join(lines).rstrip()
+
+
+def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, int] | None = None,
+               vacuumed: bool | None = None) -> str:
+    """What a prune removed (or would remove) for the terminal."""
+    would = "would remove" if dry_run else "removed"
+    removed = report.removed_runs
+    lines = [f"{would} {_count(len(removed), 'run')} ({_count(report.removed_run_labels, 'recorded label')}) and "
+             f"{_count(report.removed_outputs, 'stored output')}; {_count(report.kept_runs, 'run')} kept (the last "
+             f"{keep} of each configuration)"]
+    if len(removed):
+        per = removed.groupby(["configuration", "name"], sort=False)["run_id"].agg(
+            lambda ids: ", ".join(map(str, ids))).reset_index()
+        lines += [f"runs {'that would go' if dry_run else 'removed'}, per configuration:",
+                  per[["configuration", "run_id", "name"]].rename(columns={"run_id": "run ids"}).to_string(index=False)]
+    lines += [f"note: {note}" for note in report.notes]
+    if sizes is not None:
+        lines.append(f"file: {_size(sizes[0])} -> {_size(sizes[1])}"
+                     + ("" if vacuumed else " (VACUUM skipped: another process kept the store busy; the space is "
+                                            "reclaimed by the next prune)"))
+    if dry_run:
+        lines.append("dry run: nothing was removed")
+    return "\n".join(lines)
+
+
+def info(path: str | Path) -> str:
+    """``store info``: the text to print."""
+    with open_existing(path, read_only=True) as store:
+        return info_text(store.info())
+
+
+def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float | None = None,
+          dry_run: bool = False) -> str:
+    """``store prune``: prune, then VACUUM (unless dry), and say what went. With ``outputs``, the outputs the saved
+    fits read stay (:func:`saved_fits`).
+
+    Raises:
+        StoreError: No store at ``path``, or another process kept it locked.
+        ValueError: ``keep`` below 1.
+    """
+    options = {} if stale_hours is None else {"stale_hours": stale_hours}
+    fits, unreadable = saved_fits(config.ARTIFACT_FILE.parent) if outputs else ([], [])
+    with open_existing(path) as store:
+        before = store.path.stat().st_size
+        report = store.prune(keep, outputs=outputs and not unreadable, dry_run=dry_run, fits=fits, **options)
+        report.notes += [f"outputs kept: the outputs a saved fit read cannot be told ({why})" for why in unreadable]
+        if dry_run:
+            return prune_text(report, keep, True)
+        vacuumed = store.vacuum()
+        return prune_text(report, keep, False, (before, store.path.stat().st_size), vacuumed)
+
+
+
+def store_command(action: str, path: str, keep: int, outputs: bool, stale_hours: float, dry_run: bool) -> bool:
+    """`callinsights store info|prune`: print the result; False (after a message on stderr) on bad input."""
+    try:
+        print(info(path) if action == "info" else prune(path, keep, outputs, stale_hours, dry_run))
+    except (StoreError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return False
+    except sqlite3.Error as err:
+        print(f"error: {path}: the prediction store failed ({err}); nothing was removed", file=sys.stderr)
+        return False
+    return True
+
+
+
+# `callinsights monitor BATCH.csv`: a new batch's predictions against the reference run, as a table and a CSV.
+
+@dataclass
+class MonitorResult:
+    """What :func:`monitor` found.
+
+    Attributes:
+        table: One row per watched quantity (:data:`callinsights.evaluation.monitoring.TABLE_COLUMNS`).
+        warnings: Things the reader should know that do not stop the comparison.
+        out: The CSV written.
+    """
+
+    table: pd.DataFrame
+    out: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """The rows whose status is ``alert``."""
+        return alerts(self.table)
+
+
+def monitor(batch: str | Path, reference: str | Path = config.PREDICTIONS_FILE,
+            out: str | Path = config.MONITORING_FILE, allow_mismatch: bool = False,
+            thresholds: dict[str, float] | None = None) -> MonitorResult:
+    """Compare a batch with the reference run and write the table.
+
+    Args:
+        batch: The new batch's predictions CSV.
+        reference: The reference run's predictions CSV.
+        out: Where the table goes (written atomically; checked before anything is read).
+        allow_mismatch: Compare even when the two come from different configurations (a warning says which).
+        thresholds: Overrides of ``config.MONITOR_THRESHOLDS``.
+
+    Returns:
+        The table, the path written and any warnings.
+
+    Raises:
+        MonitorInputError: A file is missing or not a predictions table, or the configurations differ and
+            ``allow_mismatch`` is not set.
+        callinsights.data.outputs.OutputError: ``out`` cannot be written.
+    """
+    out = check_output_file(out, "--out")
+    ref = read_predictions(reference, "reference")
+    new = read_predictions(batch, "batch")
+    warnings = []
+    try:
+        differences = configuration_differences(ref, new, str(reference), str(batch))
+    except ValueError as err:
+        raise MonitorInputError(str(err)) from None
+    if differences and not allow_mismatch:
+        raise MonitorInputError(
+            f"{batch}: labelled with another configuration than the reference {reference} "
+            f"({'; '.join(differences)}); the label mix and confidence move with the configuration alone. Label the "
+            "batch with the reference's settings, give --reference a run made with the batch's settings, or pass "
+            "--allow-mismatch to compare anyway")
+    if differences:
+        warnings.append(f"configurations differ ({'; '.join(differences)}): shifts may be the configuration's, "
+                        "not the calls'")
+    shared = len(set(new["file"].astype(str)) & set(ref["file"].astype(str)))
+    if Path(batch).resolve() == Path(reference).resolve():
+        warnings.append(f"{batch} is the reference itself: nothing can shift")
+    elif shared:
+        warnings.append(f"{shared} of the batch's {len(new)} file names are also in the reference: if they are the "
+                        "same calls, the two are not independent samples and shifts are harder to see")
+    table = compare(ref, new, thresholds)
+    few = table[table["status"] == FEW]["quantity"].tolist()
+    if few:
+        minimum = {**config.MONITOR_THRESHOLDS, **(thresholds or {})}["min_calls"]
+        warnings.append(f"not enough calls (fewer than {minimum:g} on a side) to judge: {', '.join(few)}")
+    write_csv(table, out, float_format="%.6g")
+    return MonitorResult(table, out, warnings)
+
+
+def _number(value: object) -> str:
+    return "" if pd.isna(value) else f"{value:.3g}"
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table for the terminal: one line per quantity, alerts marked with ``!``."""
+    shown = pd.DataFrame({
+        "": ["!" if s == ALERT else "" for s in table["status"]],
+        "quantity": table["quantity"],
+        "reference": table["reference"].map(_number),
+        "batch": table["batch"].map(_number),
+        "change": [f"{_number(c)} ({k})" if k else "" for c, k in zip(table["change"], table["change_kind"])],
+        "interval": [f"[{_number(lo)}, {_number(hi)}]" if pd.notna(lo) else ""
+                     for lo, hi in zip(table["ci_low"], table["ci_high"])],
+        "p": table["p_value"].map(_number),
+        "threshold": table["threshold"].map(_number),
+        "status": table["status"],
+    })
+    return shown.to_string(index=False)
+
+
+def summary(result: MonitorResult) -> str:
+    """One line: the alerts, or that there is none, and where the table went."""
+    fired = result.alerts["quantity"].tolist()
+    if fired:
+        return f"{len(fired)} alert{'s' if len(fired) > 1 else ''}: {', '.join(fired)} -> {result.out}"
+    return f"no alert -> {result.out}"
+
+
+def monitor_command(batch: str, reference: str, out: str, allow_mismatch: bool = False) -> str:
+    """`callinsights monitor`: compare, print the table and the verdict; messages go to stderr.
+
+    Returns:
+        ``"ok"`` (no alert), ``"alert"`` (at least one; the table is written all the same) or ``"bad input"``
+        (a message said which file and what to do; nothing was written).
+    """
+    try:
+        result = monitor(batch, reference, out, allow_mismatch=allow_mismatch)
+    except (MonitorInputError, OutputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return "bad input"
+    except OSError as err:
+        print(f"error: {out}: could not be written ({err}); the previous file, if any, is unchanged",
+              file=sys.stderr)
+        return "bad input"
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(format_table(result.table))
+    print(summary(result))
+    return "alert" if len(result.alerts) else "ok"
+
+
+
+# The labelling commands: data, parse, analyze, fit, models.
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from callinsights.data.outputs import link_client_data
+
+    for line in link_client_data(Path(args.source), Path(args.target)):
+        print(line)
+    return 0
+
+
+def _read_calls_or_explain(folder: str, roles: dict[str, str]):
+    """Read the calls (folder or turn table: a bad table raises a ValueError); None, saying why, when none is read."""
+    from callinsights.data.calls import read_source
+
+    calls, report = read_source(folder, roles)
+    print(report.summary(), file=sys.stderr)
+    if not report.files_read:
+        print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
+              "previous output is left as it was", file=sys.stderr)
+        return None
+    return calls, report
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from callinsights.data.outputs import check_output_file, write_csv
+    from callinsights.text.redact import redact
+    from callinsights.data.call import TURN_COLUMNS, turns_frame
+
+    try:
+        speakers = roles(args.speaker)
+        check_output_file(args.out)
+        read = _read_calls_or_explain(args.dir, speakers)
+    except (FileNotFoundError, ValueError) as err:  # an output path or a turn table that cannot be used
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if read is None:
+        return EXIT_BAD_INPUT
+    frame = turns_frame(read[0])[TURN_COLUMNS]
+    if args.redact:
+        frame["text"] = frame["text"].map(redact)
+    try:
+        write_csv(frame, args.out)
+    except OSError as err:
+        print(f"error: {args.out}: could not be written ({err}); the previous file, if any, is unchanged",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    customer = int((frame["role"] == "customer").sum())
+    how = "redacted" if args.redact else "NOT redacted (--no-redact)"
+    print(f"{len(frame)} turns ({customer} customer), {how}, written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from callinsights.classify.runner import label_calls
+    from callinsights.classify.settings import Settings, texts_for_model
+    from callinsights.classify.runner import window_note
+    from callinsights.schema import PREDICTION_COLUMNS
+    from callinsights.llm.models import ModelError, resolve_model
+    from callinsights.pipelines import fit
+    from callinsights.data.outputs import check_output_file, write_csv
+    from callinsights.data.store import Store, StoreError
+
+    settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
+                        calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
+                        labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
+                        concurrency=args.concurrency, sentiment_blocks=args.sentiment_blocks)
+    out = Path(args.out)
+    try:
+        # Everything that can be checked is checked before the first model call: settings, output path, store,
+        # calls, labels.
+        settings.check()
+        if args.backend == "local" and (args.address or args.workers != 1):
+            raise ValueError("--address and --workers are for --backend ray")
+        resolve_model(settings.model)  # a missing or broken model file is named before anything else is read
+        speakers = roles(args.speaker)
+        check_output_file(out, "--out")
+        check_output_file(args.store, "--store")
+        Store(args.store).close()  # damaged or read-only: said now, not after the model has run
+        read = _read_calls_or_explain(args.dir, speakers)
+        if read is None:
+            return EXIT_BAD_INPUT
+        texts = texts_for_model(read[0], settings)
+        if not texts:
+            raise ValueError(f"{args.dir}: no call has words to read on the {settings.side} side; nothing written")
+        if args.limit is not None:
+            texts = dict(list(texts.items())[: args.limit])
+        # The probe's saved fit is loaded and compared now; a fit it needs is checked now and made in the store.
+        planned = fit.plan(settings, args.artifact) if settings.method == "probe" else None
+        compute_missing = None
+        if args.backend == "ray":
+            from callinsights.classify.runner import RayCompute
+
+            compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
+        with Store(args.store) as store:
+            fitted = fit.fitted_probe(planned, store, not args.quiet, _say) if planned else None
+            result = label_calls(texts, settings, store, progress=not args.quiet, compute_missing=compute_missing,
+                                 announce=True, fitted=fitted)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, ModelError, StoreError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except sqlite3.Error as err:
+        print(f"error: {args.store}: the prediction store failed ({err}); move it aside and run again",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    predictions = result.predictions[PREDICTION_COLUMNS]
+    try:
+        write_csv(predictions, out, float_format="%.4f")
+    except OSError as err:
+        print(f"error: {out}: could not be written ({err}); the labels are in the store {args.store} (run "
+              f"{result.run_id}): run again with another --out to write them without model time", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    invalid = int((~predictions["valid"]).sum())
+    print(
+        f"{len(predictions)} calls labelled ({result.n_cached} from the store, {result.n_computed} computed, "
+        f"{invalid} invalid) in {result.seconds:.1f} s -> {out}  [run {result.run_id} in {args.store}]"
+    )
+    for task in ("sentiment", "outcome"):
+        counts = predictions[task].fillna("invalid").value_counts()
+        print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    print(window_note(predictions, settings.n_ctx), end="")
+    return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from callinsights.pipelines import fit
+
+    try:
+        print(fit.command(args.dir, args.labels, args.model, args.artifact, args.store, args.show, not args.quiet,
+                          _say))
+    except fit.ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from callinsights.llm.models import KNOWN_MODELS, ModelError, pull_model, resolve_model
+
+    try:
+        if args.action == "pull":
+            print(f"{args.name}: {pull_model(args.name)}")
+            return EXIT_OK
+        for name, file_name in KNOWN_MODELS.items():
+            try:
+                where = resolve_model(name).path
+            except ModelError:
+                where = "not on disk (python -m callinsights models pull %s)" % name
+            print(f"{name:14s} {file_name:36s} {where}")
+        print(f"default: {resolve_model(None).name}")
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+_SOURCE_HELP = "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"
+
+
+def register_jobs(sub) -> None:
+    """Add these commands to the ``callinsights`` parser's sub-parsers."""
+    p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=Formatter,
+                       description=wrap("Link the client's call folder and label file into the project's data folder "
+                                   "(symbolic links; nothing is copied or committed)."))
+    p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
+                   help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
+    p.add_argument("--target", default=str(config.DATA_DIR),
+                   help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=Formatter,
+                       epilog=EXIT_CODES,
+                       description=wrap("Split every call under a folder (subfolders too; .txt and WebVTT .vtt in "
+                                   "any case; UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into "
+                                   "speaker turns and write file,turn,speaker,role,text. The file is meant for "
+                                   "reading, so the text is redacted unless --no-redact is given."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
+    p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
+    p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
+                   help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
+                        "with placeholders such as [NAME]")
+    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
+                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser(
+        "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=Formatter,
+        epilog=EXIT_CODES,
+        description=wrap("Label every call under a folder (or in a turn table) with a local language model and "
+                    "write one row per call. The default method, probe, labels with the probe saved by "
+                    "`callinsights fit` (--artifact), so any folder can be analysed; labelled calls it was fitted on "
+                    "get held-out answers. When there is no saved probe, or the model, the features or the label "
+                    "file changed since it was fitted, analyze says so and fits it first: that needs the label file "
+                    "(--labels, linked by `make data`) and the labelled calls in the data folder. Without labels use "
+                    "--method score. The output path, the store, the saved probe and the labels are checked before "
+                    "any model time is spent. A call longer than the model's context is read from its last turns "
+                    "that fit (column windowed)."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
+    p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
+                   help="predictions CSV to write (replaced only when the run succeeds)")
+    p.add_argument("--model", default=None,
+                   help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
+                        "else the embedded SmolLM2-135M")
+    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
+                   help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
+    p.add_argument("--base-url", default=None, help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="for --engine openai: environment variable holding the API key")
+    p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
+    p.add_argument("--address", default=None, help="for --backend ray: the cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, default=1, help="for --backend ray: actors, each loading the engine once")
+    p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
+                   help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
+                        "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
+                        "answer (the only one gpt4all runs)")
+    p.add_argument("--labels", default=None,
+                   help=f"for --method probe: label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name}, the "
+                        f"guideline readers' majority, when {config.DATA_DIR} has it, else "
+                        f"{config.LABELS_FILE.name})")
+    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE),
+                   help="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
+    p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
+                   help="for --method score: subtract each answer's mean log-probability over fixed reference "
+                        "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
+                        "not at all (none)")
+    p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
+    p.add_argument("--side", default="customer", choices=["customer", "call"],
+                   help="what the model reads: the customer's turns, or the whole call (an ablation)")
+    p.add_argument("--sentiment-blocks", type=int, default=None, metavar="N",
+                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (in the "
+                        f"same pass); 0 reads it from the last layer (default: {config.SENTIMENT_BLOCKS} for a model "
+                        "with more blocks, as the embedded one has 30; the last layer for any other)")
+    p.add_argument("--redact-for-model", action="store_true",
+                   help="the model reads redacted text (outputs shown to readers are redacted either way)")
+    p.add_argument("--store", default=str(config.STORE_FILE),
+                   help="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
+    p.add_argument("--limit", type=positive, default=None, help="label only the first N calls (N >= 1); default all")
+    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
+                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("fit", help="fit the default method (the probe) on the labelled calls and save it",
+                       formatter_class=Formatter, epilog=EXIT_CODES,
+                       description=wrap("Fit the probe on the label file and the labelled calls of a folder (its "
+                                   "other calls are used, without labels, to standardise the features) and save "
+                                   "it as a skops file with what it was fitted on, the package versions and its "
+                                   "held-out (cross-validated) macro-F1. `callinsights analyze` then labels any "
+                                   "folder with it. Model outputs are read from the store when it has them."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR),
+                   help="folder holding the labelled calls")
+    p.add_argument("--labels", default=None,
+                   help=f"label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name} when "
+                        f"{config.DATA_DIR} has it, else {config.LABELS_FILE.name})")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE), help="where to save the fitted probe")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of model outputs")
+    p.add_argument("--show", action="store_true", help="print the saved probe's metadata and fit nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
+                       formatter_class=Formatter,
+                       description=wrap("List the known models and where each is on disk, or pull one with gpt4all "
+                                   "(needs internet; nothing is ever downloaded on its own)."))
+    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
+                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
+    p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
+    p.set_defaults(func=cmd_models)
+
+
+
+# The commands around the labels: experiments, evaluate, insights, monitor, store, notebooks, reports.
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    import pandas as pd
+
+    from callinsights.pipelines import label_experiments
+    from callinsights.classify.runner import Settings
+    from callinsights.llm.models import ModelError
+    from callinsights.data.store import Store, StoreError
+    from callinsights.data.transcripts import read_calls
+
+    readings = {name: path for name, path in (("guideline", config.GUIDELINE_LABELS_FILE),
+                                              ("client", config.LABELS_FILE)) if path.is_file()}
+    if not readings:
+        print(f"error: no label file in {config.DATA_DIR}; run `make data`", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not config.INSIGHTS_FILE.is_file():
+        print(f"error: {config.INSIGHTS_FILE} is missing (its call drivers give accuracy by driver); run "
+              "`python -m callinsights insights` or restore it from git", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
+    settings = Settings(model=args.model)
+    try:
+        calls, report = read_calls(args.dir)
+        with Store(args.store) as store:
+            results = label_experiments.run(calls, store, settings, {k: str(v) for k, v in readings.items()},
+                                            drivers, repeats=args.repeats, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    heading = f"{date.today():%Y-%m-%d} · probe variants, flip rate, accuracy by driver"
+    for path in label_experiments.write(results, heading):
+        print(f"wrote {path}")
+    print(label_experiments.markdown(results))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from callinsights.data.store import StoreError
+    from callinsights.llm.models import ModelError
+    from callinsights.pipelines import evaluation
+
+    plan = evaluation.Plan(data_dir=args.data_dir, sample=args.sample, configurations=args.configurations,
+                           n_boot=args.n_boot, seed=args.seed, model=args.model, store=Path(args.store),
+                           progress=not args.quiet)
+    try:
+        result, written = evaluation.run(plan, args.out_dir)
+    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:  # bad labels and paths are ValueErrors
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join([f"wrote {path}" for path in written] + [evaluation.summary(result, written)]))
+    return EXIT_OK
+
+
+def cmd_insights(args: argparse.Namespace) -> int:
+    from callinsights.data.labels import LabelFileError
+    from callinsights.data.outputs import OutputError
+    from callinsights.pipelines import insights
+
+    try:
+        # The hand labels belong to the data folder read: another --data-dir brings its own label file.
+        labels = args.labels or Path(args.data_dir or config.DATA_DIR) / config.LABELS_FILE.name
+        written = insights.run(args.data_dir, args.predictions, labels, args.topics, args.seed, args.out_dir)
+    except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not Path(args.predictions).is_file():
+        print(f"{args.predictions}: not found, so no PPI rate or finding was written; run `make analyze` first",
+              file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+#: Commands whose own module parses their arguments.
+FORWARDED = ("notebooks", "reports")
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    """``notebooks`` and ``reports``: their modules own their options."""
+    from callinsights.pipelines import notebooks
+
+    return {"notebooks": notebooks.main, "reports": notebooks.reports_main}[args.command](args.rest)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    outcome = monitor_command(args.batch, args.reference, args.out, allow_mismatch=args.allow_mismatch)
+    return {"ok": EXIT_OK, "alert": EXIT_ALERT}.get(outcome, EXIT_BAD_INPUT)
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    done = store_command(args.action, args.store, args.keep, args.outputs, args.stale_hours, args.dry_run)
+    return EXIT_OK if done else EXIT_BAD_INPUT
+
+
+def register_results(sub) -> None:
+    """Add these commands to the ``callinsights`` parser's sub-parsers."""
+    p = sub.add_parser("experiments", help="compare the probe's variants held out, measure its topic flip rate",
+                       formatter_class=Formatter,
+                       description=wrap("Repeated stratified cross-validation of the probe's variants on the "
+                                   "labelled calls (fitted on each label file, scored against both), the flip rate "
+                                   "under topic swaps, and held-out accuracy by call driver. Writes "
+                                   "results/probe_selection.csv, flip_rates.csv, driver_accuracy.csv and a "
+                                   "section of docs/experiments.md; reads every model output from the store when "
+                                   "it is there."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--repeats", type=positive, default=10, help="fold splits per variant (4 folds each)")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("evaluate", help="score every method on the labelled calls; write the tables notebook 04 shows",
+                       formatter_class=Formatter, epilog=EXIT_CODES,
+                       description=wrap("Label the hand-labelled calls under each configuration (held out where a "
+                                   "probe is fitted; stored outputs reused), score the default with bootstrap "
+                                   "intervals against both label files, the baselines, the whole-call ablation, "
+                                   "calibration, mistakes and the store's runs. Writes results/metrics.json, "
+                                   "results/evaluation/*.csv and a section of docs/experiments.md. A sample, a "
+                                   "subset or another data folder writes to --out-dir (default: a new temporary "
+                                   "folder), never over results/."))
+    p.add_argument("--sample", type=positive, default=None, help="score only the first N labelled calls")
+    p.add_argument("--configurations", nargs="+", default=None, metavar="NAME",
+                   help="configurations to compare (callinsights.pipelines.evaluation.CONFIGURATIONS); default all")
+    p.add_argument("--n-boot", type=positive, default=2000, help="bootstrap resamples behind every interval")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples and of the baselines' folds")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--out-dir", default=None, help="folder for metrics.json and evaluation/ (default: results/)")
+    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
+                       formatter_class=Formatter,
+                       description=wrap("Features and call driver of every call, the label rates by driver and team "
+                                   "corrected by the hand labels (prediction-powered inference), and the "
+                                   "comparisons that hold. Writes results/call_insights.csv, ppi_rates.csv and "
+                                   "findings.csv; notebook 05 shows the same tables."))
+    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
+    p.add_argument("--labels", default=None,
+                   help=f"hand labels that correct them (default: {config.LABELS_FILE.name} of the data folder)")
+    p.add_argument("--topics", type=positive, default=None, help="number of drivers (default: by silhouette)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
+    p.add_argument("--out-dir", default=None, help="write here instead of results/")
+    p.set_defaults(func=cmd_insights)
+
+    p = sub.add_parser("monitor", help="compare a new batch's predictions with the reference run (exit 3: alert)",
+                       formatter_class=Formatter, epilog=f"exit codes:\n  {EXIT_OK}  no alert\n  {EXIT_ALERT}  an "
+                       f"alert fired (the table is written all the same)\n  {EXIT_BAD_INPUT}  bad input: a missing "
+                       "file, not a predictions table, another configuration, or --out unwritable; nothing written",
+                       description=wrap("Compare a batch's predictions (the CSV of `analyze --out`) with the "
+                                         "reference run's; see callinsights.evaluation.monitoring and "
+                                         "config.MONITOR_THRESHOLDS."))
+    p.add_argument("batch", help="predictions CSV of the new batch")
+    p.add_argument("--reference", default=str(config.PREDICTIONS_FILE), help="predictions CSV of the reference run")
+    p.add_argument("--out", default=str(config.MONITORING_FILE), help="where the table is written (CSV)")
+    p.add_argument("--allow-mismatch", action="store_true", help="compare runs of different configurations")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("store", help="what the prediction store holds (info); drop old runs (prune)",
+                       formatter_class=Formatter, epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  "
+                       "no store at --store, a damaged or busy store, or a bad option; nothing was removed",
+                       description=wrap("info: size, outputs and runs per configuration, unfinished runs. prune: "
+                                         "keep the last --keep runs of each configuration, then VACUUM."))
+    p.add_argument("action", choices=["info", "prune"], help="info or prune")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="the SQLite store")
+    p.add_argument("--keep", type=positive, default=3, help="for prune: runs kept per configuration")
+    p.add_argument("--outputs", action="store_true",
+                   help="for prune: also drop stored outputs that no kept run and no saved fit (artifacts/*.skops) read")
+    p.add_argument("--stale-hours", type=float, default=24.0,
+                   help="for prune: a run marked running that started longer ago was killed and may go")
+    p.add_argument("--dry-run", action="store_true", help="for prune: say what would go; remove nothing")
+    p.set_defaults(func=cmd_store)
+
+    for name, what in (("notebooks", "run or check the numbered notebooks (`notebooks run --help`)"),
+                       ("reports", "render reports/ from the executed notebooks and results (`reports all`)")):
+        p = sub.add_parser(name, help=what, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=f"the {name} command's own arguments")
+        p.set_defaults(func=cmd_forward)
+
+
+
+# The command line: python -m callinsights COMMAND ... (``--help`` lists the commands).
 
 DESCRIPTION = """\
 callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
@@ -25,8 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callinsights", description=DESCRIPTION, epilog=EXIT_CODES,
                                      formatter_class=Formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_jobs.register(sub)
-    cli_results.register(sub)
+    register_jobs(sub)
+    register_results(sub)
     return parser
 
 
@@ -34,9 +828,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in cli_results.FORWARDED:
+    if extra and args.command not in FORWARDED:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command in cli_results.FORWARDED:  # their modules own their options, --help included
+    if args.command in FORWARDED:  # their modules own their options, --help included
         args.rest = [*extra, *args.rest]  # REMAINDER takes all from the first word; options before it are extra
     try:
         return args.func(args)

@@ -1,51 +1,473 @@
-"""``python -m callinsights evaluate``: every number notebook 04 shows, computed once and written to result files.
+"""The tables of ``python -m callinsights evaluate`` (:mod:`callinsights.pipelines.evaluation`), one function each.
 
-:func:`evaluate` labels the hand-labelled calls under the configurations compared (held out wherever anything is
-fitted, :func:`callinsights.pipelines.experiments.compare`), scores the default against the client's file and the
-guideline readers with bootstrap intervals, sets it beside the baselines and the other methods, measures calibration,
-lists its mistakes, and summarises the store's runs with the agreement of two methods on every call. :func:`write`
-puts the results in ``metrics.json`` and the tables of ``evaluation/`` (:data:`callinsights.config.EVALUATION_FILES`)
-and, on a full run into ``results/``, a section of ``docs/experiments.md``. Notebook 04 reads the files
-(:mod:`callinsights.pipelines.evaluation_results`) and computes no score.
-
-A run is *full* when it scores every labelled call of the configured data folder under every configuration. Only a
-full run writes into ``results/``: a sample, a subset of configurations or another data folder goes to another
-folder, so a partial measurement never replaces the committed one.
+Each turns held-out predictions and hand labels into one of the files of :data:`callinsights.config.EVALUATION_FILES`
+with the statistics of :mod:`callinsights.evaluation` (scikit-learn, scipy); nothing here runs a model.
 """
 
 from __future__ import annotations
 
+import warnings
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+import re
+from dataclasses import replace
 import shlex
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
 from datetime import date
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
+from sklearn.metrics import classification_report
 
 from callinsights import config
-from callinsights.classify import baselines
-from callinsights.classify.runner import label_calls
-from callinsights.classify.settings import texts_for_model
-from callinsights.data.labels import load_labels
 from callinsights.schema import TASKS
-from callinsights.data.artifacts import package_versions
-from callinsights.data.outputs import check_output_file, json_ready, write_csv, write_text
+from callinsights.data.call import natural_key
+from callinsights.evaluation import metrics as scores
+from callinsights.evaluation.metrics import bootstrap_difference, metric_intervals
+from callinsights.evaluation.metrics import proba_frame, reliability_table
+from callinsights.evaluation.metrics import clean_predictions
+from callinsights.evaluation import monitoring
+from callinsights.evaluation.monitoring import TABLE_COLUMNS, check_predictions
+from callinsights.evaluation.monitoring import batch_table
+from callinsights.evaluation.monitoring import MonitorInputError, read_predictions
+from callinsights.classify.runner import label_calls
+from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.evaluation.metrics import classification_metrics
+from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.data.outputs import write_text
 from callinsights.data.store import Store
 from callinsights.data.call import Call
+from callinsights.classify import baselines
+from callinsights.data.labels import load_labels
+from callinsights.data.outputs import package_versions
+from callinsights.data.outputs import check_output_file, json_ready, write_csv
 from callinsights.data.transcripts import read_calls
-from callinsights.evaluation import evaluate as scores
-from callinsights.evaluation.calibration import calibration_summary
-from callinsights.evaluation import monitoring
+from callinsights.evaluation.metrics import calibration_summary
 from callinsights.llm.models import resolve_model
-from callinsights.pipelines import evaluation_tables, experiments
-from callinsights.pipelines.evaluation_results import COMMAND, result_files
-from callinsights.pipelines.evaluation_tables import DEFAULT, SCORE
-from callinsights.text import lexicon
+from callinsights.text import words
+
+#: The label-free method monitoring compares with the default on every call (notebook 04, section 7).
+SCORE = "score, batch-calibrated"
+
+
+def interval_table(gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+    """Accuracy, macro-F1, weighted F1 and kappa with percentile bootstrap intervals, indexed by task and metric."""
+    return pd.concat({task: metric_intervals(gold[task], predictions[task], labels, n_boot=n_boot, seed=seed)
+                      for task, labels in TASKS.items()}, names=["task"])
+
+
+def held_out_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per configuration and labelled call: the client's labels, the prediction, its probabilities."""
+    columns = ["sentiment", "outcome", "confidence_sentiment", "confidence_outcome",
+               *scores.PROBA_COLUMNS.values(), "valid", "held_out", "seconds", "cached", "raw"]
+    parts = []
+    for name, preds in predictions.items():
+        part = preds.reindex(gold.index)[columns]
+        part.insert(0, "outcome_true", gold["outcome"])
+        part.insert(0, "sentiment_true", gold["sentiment"])
+        part.insert(0, "configuration", name)
+        parts.append(part.rename_axis("file").reset_index())
+    table = pd.concat(parts, ignore_index=True)
+    return table[["configuration", "file", *[c for c in table.columns if c not in ("configuration", "file")]]]
+
+
+def report(gold: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """scikit-learn's ``classification_report`` per task as rows: ``task, class, precision, recall, f1-score,
+    support`` (the accuracy row has its value under f1-score, as the printed report places it)."""
+    rows = []
+    for task, labels in TASKS.items():
+        report = classification_report(gold[task], clean_predictions(predictions[task], labels),
+                                       labels=list(labels), zero_division=0, output_dict=True)
+        for name, values in report.items():
+            values = values if isinstance(values, dict) else {"f1-score": values, "support": len(gold)}
+            rows.append({"task": task, "class": name, **values})
+    return pd.DataFrame(rows, columns=["task", "class", "precision", "recall", "f1-score", "support"]).astype(
+        {"support": int})
+
+
+def differences(gold: pd.DataFrame, systems: dict[str, pd.DataFrame], n_boot: int, seed: int) -> pd.DataFrame:
+    """The default's macro-F1 minus each baseline's, with a paired bootstrap interval and its verdict."""
+    name, default = next(iter(systems.items()))
+    rows = []
+    for task, labels in TASKS.items():
+        for other, preds in systems.items():
+            if other == name:
+                continue
+            diff, low, high = bootstrap_difference(gold[task], default[task], preds[task].reindex(gold.index),
+                                                          "macro_f1", list(labels), n_boot=n_boot, seed=seed)
+            verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
+            rows.append({"task": task, "baseline": other, "difference": diff, "low": low, "high": high,
+                         "verdict": verdict})
+    return pd.DataFrame(rows, columns=["task", "baseline", "difference", "low", "high", "verdict"])
+
+
+def reliability(gold: pd.DataFrame, systems: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each probability-giving system's reliability table per task (bands of confidence in the predicted label)."""
+    parts = {(name, task): reliability_table(gold[task], proba_frame(preds, task), labels)
+             for name, preds in systems.items() for task, labels in TASKS.items()}
+    return pd.concat(parts, names=["system", "task", "band"]).reset_index().drop(columns="band")
+
+
+def agreement_table(every: dict[str, pd.DataFrame], labelled: pd.Index) -> pd.DataFrame:
+    """Agreement of the default and :data:`SCORE` per task, on all calls and on the unlabelled ones alone."""
+    a, b = every[DEFAULT], every[SCORE]
+    unlabelled = a.index.difference(labelled)
+    rows = [{"task": task, "calls": scope, **monitoring.agreement(a[task].loc[idx], b[task].loc[idx])}
+            for task in TASKS for scope, idx in (("all", a.index), ("unlabelled only", unlabelled)) if len(idx)]
+    return pd.DataFrame(rows)
+
+
+def pairs(every: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """How many calls got each pair of labels from the default and :data:`SCORE`, per task (invalid left out)."""
+    parts = []
+    for task in TASKS:
+        counts = pd.crosstab(every[DEFAULT][task].rename("default_label"), every[SCORE][task].rename("score_label"))
+        parts.append(counts.stack().rename("calls").reset_index().assign(task=task))
+    return pd.concat(parts, ignore_index=True)[["task", "default_label", "score_label", "calls"]]
+
+
+#: How many batches notebook 04 splits the unlabelled calls into, in the order the client exported them.
+BATCHES = 4
+
+
+def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> pd.DataFrame:
+    """The unlabelled calls of the main run as ``n`` batches in file order, as if they had arrived month by month,
+    each monitored against the reference: the labelled set's predictions, where held-out accuracy is known.
+
+    Args:
+        predictions: The main run (``results/predictions.csv``).
+        labelled: Call ids of the hand-labelled calls.
+        n: Number of batches.
+
+    Returns:
+        :func:`callinsights.evaluation.monitoring.batch_table` of the batches (column ``batch_name``).
+    """
+    table = check_predictions(predictions, "predictions")
+    is_labelled = table["file"].isin(labelled)
+    rest = table[~is_labelled].sort_values("file", key=lambda files: files.map(natural_key))
+    size = -(-len(rest) // n)
+    chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(n) if len(rest.iloc[k * size:])}
+    return batch_table({name: monitoring.compare(table[is_labelled], chunk) for name, chunk in chunks.items()})
+
+
+def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
+    """:func:`batches` of ``results/predictions.csv``; no rows (same columns) when it is missing or holds none of
+    ``labelled`` (another data folder), which notebook 04 says in a line."""
+    empty = pd.DataFrame(columns=[*TABLE_COLUMNS, "batch_name"])
+    if not config.PREDICTIONS_FILE.is_file():
+        return empty
+    try:
+        predictions = read_predictions(config.PREDICTIONS_FILE, "reference")
+    except MonitorInputError as err:  # a damaged file must not throw away the evaluation computed before it
+        warnings.warn(f"no batches monitored: {err}", stacklevel=2)
+        return empty
+    return batches(predictions, labelled) if predictions["file"].isin(labelled).any() else empty
+
+
+
+# Reading what ``python -m callinsights evaluate`` wrote, for notebook 04, which shows the files and computes nothing.
+
+#: The command that writes the files, as a reader should type it.
+COMMAND = "python -m callinsights evaluate"
+
+
+def result_files(results_dir: str | Path | None = None) -> dict[str, Path]:
+    """Every file the evaluate command writes into a results folder, by name.
+
+    Args:
+        results_dir: The command's ``--out-dir``; None for :data:`callinsights.config.RESULTS_DIR`.
+
+    Returns:
+        ``metrics`` (``metrics.json``) and one entry per key of :data:`callinsights.config.EVALUATION_FILES`
+        (in the folder ``evaluation/`` inside ``results_dir``).
+    """
+    folder = Path(results_dir) if results_dir is not None else config.RESULTS_DIR
+    files = {"metrics": folder / config.METRICS_FILE.name}
+    files.update({key: folder / config.EVALUATION_DIR.name / name for key, name in config.EVALUATION_FILES.items()})
+    return files
+
+
+@dataclass
+class Results:
+    """One evaluate run, read back.
+
+    Tables are reached as attributes named like the keys of :data:`callinsights.config.EVALUATION_FILES`
+    (``results.comparison``, ``results.mistakes``).
+
+    Attributes:
+        folder: The results folder read (:attr:`location` shows it relative to the project).
+        metrics: ``metrics.json``.
+        facts: ``evaluation/run.json``: what was evaluated (model, calls, configurations, seconds, command).
+        tables: Every CSV table, by key.
+    """
+
+    folder: Path
+    metrics: dict[str, Any]
+    facts: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """The folder as a reader should see it: relative to the project when inside it."""
+        return shown(self.folder)
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"no table {name!r}; the tables are: {', '.join(tables)}")
+
+
+def missing_line(missing: list[Path], results_dir: str | Path | None = None) -> str:
+    """The one line a reader sees when files are missing: which, and the command that writes them."""
+    where = "" if results_dir is None else f" --out-dir {results_dir}"
+    first = shown(missing[0])
+    more = f" and {len(missing) - 1} more of its files" if len(missing) > 1 else ""
+    return f"{first}{more} missing: run `{COMMAND}{where}` first; this notebook only shows what it writes."
+
+
+def read_results(results_dir: str | Path | None = None, stop_notebook: bool = True) -> Results | None:
+    """Read every file of an evaluate run.
+
+    Args:
+        results_dir: The command's ``--out-dir``; None for ``results/``.
+        stop_notebook: When a file is missing, also make every later notebook cell a no-op.
+
+    Returns:
+        The run's files; None (after printing :func:`missing_line`) when any is missing.
+    """
+    files = result_files(results_dir)
+    missing = [path for path in files.values() if not path.is_file()]
+    if missing:
+        print(missing_line(missing, results_dir))
+        if stop_notebook:
+            skip_rest_of_notebook()
+        return None
+    tables = {key: pd.read_csv(path) for key, path in files.items() if path.suffix == ".csv"}
+    return Results(folder=files["metrics"].parent, metrics=_json(files["metrics"]), facts=_json(files["run"]),
+                   tables=tables)
+
+
+def skip_rest_of_notebook() -> bool:
+    """In a notebook, make every cell run after this one do nothing; elsewhere, do nothing.
+
+    An IPython input transformer empties each later cell's code, so the notebook runs to its end without an error
+    output (``make notebooks`` goes on to the next notebook) instead of failing at the first table it lacks.
+
+    Returns:
+        Whether a notebook kernel was found.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.input_transformers_post.append(lambda lines: [])
+    return True
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shown(path: Path) -> str:
+    """A path relative to the project when it lies inside it, else as given."""
+    try:
+        return str(path.resolve().relative_to(config.PROJ_ROOT))
+    except ValueError:
+        return str(path)
+
+
+
+# Methods, engines and ablations compared on the hand-labelled calls, always on held-out predictions.
+
+#: Configurations compared, by readable name. The whole-call rows are the ablation the client asked about.
+CONFIGURATIONS: dict[str, Settings] = {
+    "score, raw log-probabilities": Settings(method="score", calibration="none"),
+    "score, batch-calibrated": Settings(method="score", calibration="batch"),
+    "score, reference-calibrated": Settings(method="score", calibration="reference"),
+    "generate, llama.cpp + grammar": Settings(method="generate"),
+    "generate, gpt4all": Settings(method="generate", engine="gpt4all"),
+    "probe (cross-validated)": Settings(method="probe"),
+    "score, batch-calibrated, whole call": Settings(method="score", calibration="batch", side="call"),
+    "probe (cross-validated), whole call": Settings(method="probe", side="call"),
+}
+
+#: The configuration of the main job (``Settings()``): what ``results/predictions.csv`` is labelled with.
+DEFAULT = next(name for name, settings in CONFIGURATIONS.items() if settings == Settings())
+
+#: What the previous solution reported for itself. Not re-measured here: it ran Llama 3.2 1B in one chat session
+#: shared by all calls (earlier calls leak into later answers), so its numbers are shown apart, never as a row of
+#: a computed table.
+PREVIOUS_SOLUTION = {
+    "system": "previous solution (reported, not re-measured)",
+    "model": "Llama 3.2 1B",
+    "setup": "one chat session shared by all calls",
+    "sentiment_macro_f1": 0.64,
+    "outcome_macro_f1": 0.55,
+}
+
+#: Where the comparison table is kept for readers of the repository.
+EXPERIMENTS_DOC = config.EXPERIMENTS_DOC
+
+
+def select_configurations(names: list[str] | None = None) -> dict[str, Settings]:
+    """The configurations called ``names`` (all of :data:`CONFIGURATIONS` for None), in the table's order.
+
+    Raises:
+        ValueError: A name is not a configuration (the message lists them).
+    """
+    if names is None:
+        return dict(CONFIGURATIONS)
+    unknown = [name for name in names if name not in CONFIGURATIONS]
+    if unknown:
+        raise ValueError(f"unknown configuration(s) {unknown}; choose from: {'; '.join(CONFIGURATIONS)}")
+    return {name: settings for name, settings in CONFIGURATIONS.items() if name in names}
+
+
+def held_out_predictions(name: str, settings: Settings, calls: list[Call], gold: pd.DataFrame, store: Store,
+                         model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, float]:
+    """Predictions for the labelled calls under one configuration, held out where anything is fitted.
+
+    Args:
+        name: Configuration name (recorded in the result).
+        settings: The configuration.
+        calls: All parsed calls (only the labelled calls are read).
+        gold: Hand labels indexed by call id.
+        store: Output store (reused across configurations and runs).
+        model: Model override.
+        progress: Show a progress bar.
+
+    Returns:
+        Predictions indexed by call id with ``sentiment``, ``outcome`` and probability columns, and the mean
+        seconds of model time per call.
+    """
+    settings = replace(settings, model=model)
+    # Only the labelled calls are read: the probe's held-out predictions need nothing else, and batch calibration
+    # over them is as label-free as over all calls.
+    texts = {cid: t for cid, t in texts_for_model(calls, settings).items() if cid in gold.index}
+    result = label_calls(texts, settings, store, progress=progress)
+    seconds = float(result.predictions["seconds"].mean())
+    predictions = result.predictions.set_index("file")
+    if settings.method == "probe" and not predictions["held_out"].str.startswith("held out").all():
+        # A fitted figure must never be reported as held out.
+        raise ValueError(f"{name}: some labelled calls were not held out; label more calls of each class")
+    predictions = predictions.reindex(gold.index)
+    predictions["configuration"] = name
+    return predictions, seconds
+
+
+def compare(calls: list[Call], gold: pd.DataFrame, store: Store, configurations: dict[str, Settings] | None = None,
+            model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every configuration's held-out macro-F1 and speed on the labelled calls.
+
+    Returns:
+        A table (one row per configuration: sentiment/outcome macro-F1 and accuracy, seconds per call) and each
+        configuration's predictions.
+    """
+    rows, predictions = [], {}
+    for name, settings in (configurations or CONFIGURATIONS).items():
+        preds, seconds = held_out_predictions(name, settings, calls, gold, store, model, progress)
+        predictions[name] = preds
+        row = {"configuration": name, "engine": settings.engine, "method": settings.method, "side": settings.side}
+        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            metrics = classification_metrics(gold[task], preds[task], list(labels))
+            row[f"{task}_macro_f1"] = metrics["macro_f1"]
+            row[f"{task}_accuracy"] = metrics["accuracy"]
+        row["seconds_per_call"] = seconds
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table, predictions
+
+
+def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_boot: int = 2000, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Whole call against customer side only: each whole-call configuration beside its customer-side twin.
+
+    The difference is whole call minus customer side, with a paired bootstrap interval
+    (:func:`callinsights.evaluation.metrics.bootstrap_difference`); pairs with either side missing from ``predictions`` are
+    left out.
+
+    Returns:
+        One row per pair and task: ``customer_side, whole_call, task, customer_macro_f1, whole_call_macro_f1,
+        difference, low, high``.
+    """
+    rows = []
+    for whole, settings in CONFIGURATIONS.items():
+        if settings.side != "call":
+            continue
+        twin = next((name for name, s in CONFIGURATIONS.items() if s == replace(settings, side="customer")), None)
+        if twin is None or twin not in predictions or whole not in predictions:
+            continue
+        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            y_true = gold[task]
+            a, b = predictions[whole][task].reindex(gold.index), predictions[twin][task].reindex(gold.index)
+            difference, low, high = bootstrap_difference(y_true, a, b, "macro_f1", list(labels), n_boot, seed)
+            rows.append({
+                "customer_side": twin, "whole_call": whole, "task": task,
+                "customer_macro_f1": classification_metrics(y_true, b, list(labels))["macro_f1"],
+                "whole_call_macro_f1": classification_metrics(y_true, a, list(labels))["macro_f1"],
+                "difference": difference, "low": low, "high": high,
+            })
+    return pd.DataFrame(rows, columns=["customer_side", "whole_call", "task", "customer_macro_f1",
+                                       "whole_call_macro_f1", "difference", "low", "high"])
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table for docs/experiments.md (``DataFrame.to_markdown``, via tabulate)."""
+    shown = table[["configuration", "sentiment_macro_f1", "outcome_macro_f1", "seconds_per_call"]].set_axis(
+        ["what", "held-out sentiment macro-F1", "held-out outcome macro-F1", "seconds per call"], axis=1)
+    return shown.to_markdown(index=False, floatfmt=("", ".3f", ".3f", ".2f"))
+
+
+def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str | Path = EXPERIMENTS_DOC) -> Path:
+    """Put the comparison into a Markdown file under ``## heading``, replacing a section of that heading.
+
+    Sections with other headings (earlier dates, other models) are kept, so the file is a log of comparisons.
+
+    Args:
+        table: Output of :func:`compare`.
+        heading: Section heading, e.g. ``"2026-11-25 · SmolLM2-135M-Instruct.Q4_1.gguf"``.
+        note: A paragraph printed between the heading and the table.
+        path: The Markdown file (created with a title when missing).
+
+    Returns:
+        The file written.
+    """
+    return write_section(heading, (f"{note.strip()}\n\n" if note.strip() else "") + markdown_table(table), path)
+
+
+def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -> Path:
+    """Put ``body`` into a Markdown file under ``## heading``, replacing a section of that heading and keeping the
+    others (the file is a log).
+
+    Returns:
+        The file written.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else (
+        "# Experiments\n\nMethods, engines and ablations compared on the hand-labelled calls, always on held-out "
+        "predictions (`callinsights.pipelines.evaluation`, run by `python -m callinsights evaluate` and shown in "
+        "notebook 04).\n"
+    )
+    section = f"## {heading}\n\n{body.strip()}\n"
+    same = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if same.search(text):
+        text = same.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, text)
+    return path
+
+
+
+# ``python -m callinsights evaluate``: every number notebook 04 shows, computed once and written to result files.
 
 #: The prompting closest to the previous solution's: baselines when they are among the configurations.
 GENERATE = ["generate, gpt4all", "generate, llama.cpp + grammar"]
@@ -64,7 +486,7 @@ class Plan:
         data_dir: A folder laid out like ``data/`` (``transcripts_v3/`` and the label files); None for the
             configured one (:data:`callinsights.config.DATA_DIR`).
         sample: Score only the first N labelled calls; None for all.
-        configurations: Names of :data:`callinsights.pipelines.experiments.CONFIGURATIONS` to compare, None for all.
+        configurations: Names of :data:`callinsights.pipelines.evaluation.CONFIGURATIONS` to compare, None for all.
             The default and :data:`SCORE` label the calls either way: every section scores the default, and
             monitoring compares the two.
         n_boot: Bootstrap resamples behind every interval.
@@ -86,8 +508,8 @@ class Plan:
     @property
     def full(self) -> bool:
         """Every labelled call of the configured data folder under every configuration."""
-        chosen = experiments.select_configurations(self.configurations)
-        return self.data_dir is None and self.sample is None and list(chosen) == list(experiments.CONFIGURATIONS)
+        chosen = select_configurations(self.configurations)
+        return self.data_dir is None and self.sample is None and list(chosen) == list(CONFIGURATIONS)
 
     def command(self, out_dir: Path | None = None) -> str:
         """The command line that runs this plan, for the files to name what wrote them."""
@@ -185,7 +607,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         callinsights.data.store.StoreError: The store cannot be opened.
     """
     started = time.perf_counter()
-    selected = experiments.select_configurations(plan.configurations)
+    selected = select_configurations(plan.configurations)
     model = resolve_model(plan.model)
     data_dir = Path(plan.data_dir) if plan.data_dir is not None else config.DATA_DIR
     calls, _ = read_calls(data_dir / config.TRANSCRIPTS_DIR.name)
@@ -197,11 +619,11 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     gold = gold_all.head(plan.sample) if plan.sample else gold_all
 
     to_run = {name: replace(settings, labels_file=str(training_path))
-              for name, settings in experiments.CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
+              for name, settings in CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
     compare_started = time.perf_counter()
     try:
         with Store(plan.store) as store:
-            table_all, predictions = experiments.compare(calls, gold, store, to_run, model=plan.model,
+            table_all, predictions = compare(calls, gold, store, to_run, model=plan.model,
                                                          progress=plan.progress)
     except ValueError as err:
         if plan.sample is None or "labelled calls" not in str(err):
@@ -213,51 +635,51 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     default = predictions[DEFAULT]
     n_boot, seed = plan.n_boot, plan.seed
 
-    intervals = evaluation_tables.intervals(gold, default, n_boot, seed)
+    intervals = interval_table(gold, default, n_boot, seed)
     guideline = None
     if guideline_path.is_file():
         second = load_labels(guideline_path, known_calls=set(customer)).reindex(gold.index)
-        guideline = evaluation_tables.intervals(second, default, n_boot, seed)
+        guideline = interval_table(second, default, n_boot, seed)
     generate = [name for name in GENERATE if name in predictions]
     systems = {
         f"default: {DEFAULT}": default,
         "majority class": baselines.majority_baseline(gold, gold.index),
-        "VADER + pending cues (customer side)": lexicon.vader_baseline(
+        "VADER + pending cues (customer side)": words.vader_baseline(
             pd.Series({cid: customer.get(cid, "") for cid in gold.index})),
         "words (TF-IDF) + the same probe": baselines.words_probe_baseline(pd.Series(customer), gold, seed=seed),
         **{name: predictions[name] for name in generate},
     }
     baseline_table = scores.report_table(gold, systems, n_boot=n_boot, seed=seed)
-    ablation = experiments.ablation_table(gold, predictions, n_boot=n_boot, seed=seed)
-    calibrated = {name: predictions[name] for name, settings in experiments.CONFIGURATIONS.items()
+    ablation = ablation_table(gold, predictions, n_boot=n_boot, seed=seed)
+    calibrated = {name: predictions[name] for name, settings in CONFIGURATIONS.items()
                   if name in predictions and settings.method != "generate" and settings.side == "customer"}
     calibration = calibration_summary(gold, calibrated)
 
     with Store(plan.store) as store:
         all_calls, scope = _every_call(plan, calls, gold, predictions, training_path, store)
         runs, run_labels = store.runs(), store.run_labels()
-    agreement = evaluation_tables.agreement(all_calls, gold_all.index)
+    agreement = agreement_table(all_calls, gold_all.index)
     monitor = monitoring.monitor_runs(runs, run_labels)
 
     tables = {
-        "predictions": evaluation_tables.held_out_table(gold, predictions),
-        "report": evaluation_tables.report(gold, default),
+        "predictions": held_out_table(gold, predictions),
+        "report": report(gold, default),
         "intervals": pd.concat({"client": intervals, **({"guideline": guideline} if guideline is not None else {})},
                                names=["reference"]).reset_index(),
         "baselines": baseline_table,
-        "differences": evaluation_tables.differences(gold, systems, n_boot, seed),
+        "differences": differences(gold, systems, n_boot, seed),
         "comparison": table_all,
         "comparison_intervals": scores.report_table(
             gold, {name: predictions[name] for name in comparison["configuration"]}, n_boot=n_boot, seed=seed),
         "ablation": ablation,
         "calibration": calibration,
-        "reliability": evaluation_tables.reliability(gold, calibrated),
+        "reliability": reliability(gold, calibrated),
         "mistakes": scores.mistakes(gold, default, customer, max_chars=MAX_CHARS),
         "agreement": agreement,
-        "agreement_pairs": evaluation_tables.pairs(all_calls),
+        "agreement_pairs": pairs(all_calls),
         "monitoring": monitor,
         # The main run's own file: the batches are the calls the analyst will meet, labelled as the main job does.
-        "batches": evaluation_tables.batches_of_main_run(gold_all.index),
+        "batches": batches_of_main_run(gold_all.index),
     }
     computed = monitor.dropna(subset=["seconds_p50"])
     facts = {
@@ -283,7 +705,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "flip_rates": _committed_table("flip_rates.csv"),
         "driver_accuracy": _committed_table("driver_accuracy.csv"),
         "baselines": baseline_table,
-        "previous_solution_reported_not_remeasured": experiments.PREVIOUS_SOLUTION,
+        "previous_solution_reported_not_remeasured": PREVIOUS_SOLUTION,
         "comparison": comparison,
         "whole_call_ablation": ablation,
         "calibration": calibration,
@@ -323,7 +745,7 @@ def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
                 "cross-validated); seconds per call are model time, a stored output keeping the seconds of the run "
                 "that computed it (under whatever load the machine had then: indicative, not a benchmark). Written "
                 f"by `{COMMAND}` (`callinsights.pipelines.evaluation`).")
-        written.append(experiments.write_markdown(evaluation.comparison, heading, note))
+        written.append(write_markdown(evaluation.comparison, heading, note))
         facts["experiments_doc_heading"] = heading
     written.append(write_text(files["run"], json.dumps(facts, indent=1) + "\n"))
     written.append(write_text(files["metrics"], json.dumps(evaluation.metrics, indent=1) + "\n"))
@@ -342,7 +764,7 @@ def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: 
                 f"the {len(gold)} labelled calls of the sample (held out)")
     every = {}
     for name in (DEFAULT, SCORE):
-        settings = replace(experiments.CONFIGURATIONS[name], model=plan.model, labels_file=str(labels_path))
+        settings = replace(CONFIGURATIONS[name], model=plan.model, labels_file=str(labels_path))
         every[name] = label_calls(texts_for_model(calls, settings), settings, store,
                                   progress=plan.progress).predictions.set_index("file")
     return every, f"all {len(every[DEFAULT])} calls"

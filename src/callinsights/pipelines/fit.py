@@ -25,11 +25,11 @@ from typing import Any, Callable
 import pandas as pd
 
 from callinsights import config
-from callinsights.classify.fitting import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES, FittedProbe,
+from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES, FittedProbe,
                                            fingerprint, fit_from_outputs, load_fitted, save_fitted, stale_reasons)
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, settled, texts_for_model
-from callinsights.data.artifacts import load_artifact
+from callinsights.data.outputs import load_artifact
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.outputs import check_output_file
 from callinsights.data.store import Store, StoreError
@@ -50,7 +50,7 @@ class Plan:
         fitted: The saved fit, when it can be used as it is.
         reasons: Why it must be fitted now (empty when ``fitted`` is used).
         notes: What the run should say besides (e.g. the label file is missing and the fit is used as made).
-        depends_on: The run's :func:`callinsights.classify.fitting.fingerprint`.
+        depends_on: The run's :func:`callinsights.classify.probe.fingerprint`.
         calls_dir: The folder the fit reads its calls from.
         gold: The labels to fit on (when fitting).
         texts: Call id -> text the model reads, of every call of ``calls_dir`` (when fitting).
@@ -80,7 +80,7 @@ def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir:
 
     Raises:
         FileNotFoundError: No label file (when a fit is needed), or no calls folder.
-        callinsights.data.artifacts.ArtifactError: A file at ``path`` that is not a usable probe artifact.
+        callinsights.data.outputs.ArtifactError: A file at ``path`` that is not a usable probe artifact.
         ValueError: The labels cannot be fitted on the calls of ``calls_dir`` (the message says why), or ``path``
             cannot be written.
     """
@@ -173,7 +173,7 @@ def show(path: str | Path = config.ARTIFACT_FILE) -> str:
 
     Raises:
         FileNotFoundError: No file.
-        callinsights.data.artifacts.ArtifactError: Not a usable probe artifact.
+        callinsights.data.outputs.ArtifactError: Not a usable probe artifact.
     """
     artifact = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY)
     return json.dumps(artifact.metadata, indent=2, default=str)

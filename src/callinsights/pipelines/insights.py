@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from callinsights import config
-from callinsights.analysis import eda, features, findings, ppi, topics
+from callinsights.analysis import eda, insights, ppi, topics
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import check_output_file, write_csv
 from callinsights.data.call import Call
@@ -21,7 +21,7 @@ from callinsights.data.call import Call
 
 def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0
                        ) -> tuple[pd.DataFrame, topics.TopicModel]:
-    """One row per call with its features (:func:`callinsights.analysis.features.call_frame`) and its driver.
+    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver.
 
     Args:
         parsed: Parsed calls.
@@ -31,7 +31,7 @@ def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: in
     Returns:
         The calls frame (with ``topic``, ``topic_id``, ``topic_terms``, ``topic_share``) and the topic model.
     """
-    calls = features.call_frame(parsed)
+    calls = eda.call_frame(parsed)
     stop = topics.stop_words(calls["text"])
     model = topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed, stop=stop)
     return topics.add_topics(calls, model), model
@@ -49,13 +49,13 @@ def ppi_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFram
     Returns:
         ``(frame, rates, decided)``: :func:`callinsights.analysis.ppi.ppi_frame`, the
         :func:`~callinsights.analysis.ppi.rate_table` of every grouping, and
-        :func:`callinsights.analysis.findings.decide` over every comparison.
+        :func:`callinsights.analysis.insights.decide` over every comparison.
     """
-    covariates = calls.set_index("file")[list(dict.fromkeys([*findings.GROUPINGS, *findings.FLAGS,
-                                                            *features.FEATURES]))]
+    covariates = calls.set_index("file")[list(dict.fromkeys([*insights.GROUPINGS, *insights.FLAGS,
+                                                            *eda.FEATURES]))]
     frame = ppi.ppi_frame(predictions, gold, covariates)
-    rates = pd.concat([ppi.rate_table(frame, by) for by in findings.GROUPINGS], ignore_index=True)
-    return frame, rates, findings.decide(findings.comparisons(frame))
+    rates = pd.concat([ppi.rate_table(frame, by) for by in insights.GROUPINGS], ignore_index=True)
+    return frame, rates, insights.decide(insights.comparisons(frame))
 
 
 @dataclass
@@ -82,10 +82,10 @@ def write_insight_files(calls: pd.DataFrame, rates: pd.DataFrame | None, decided
         The paths written.
     """
     files = files or InsightFiles()
-    write_csv(calls[features.INSIGHT_COLUMNS], files.calls, float_format="%.4f")
+    write_csv(calls[eda.INSIGHT_COLUMNS], files.calls, float_format="%.4f")
     written = [files.calls]
     if rates is not None and decided is not None:
-        out = decided.assign(sentence=[findings.sentence(row) for _, row in decided.iterrows()])
+        out = decided.assign(sentence=[insights.sentence(row) for _, row in decided.iterrows()])
         write_csv(rates, files.rates, float_format="%.4f")
         write_csv(out, files.findings, float_format="%.4f")
         written += [files.rates, files.findings]

@@ -25,7 +25,7 @@ from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
 from callinsights.classify.selection import Variant, compare_variants, no_model_brier, summarise
 from callinsights.data.outputs import write_csv
 from callinsights.data.store import Store
-from callinsights.pipelines.experiments import write_section
+from callinsights.pipelines.evaluation import write_section
 from callinsights.data.call import Call
 
 TASKS = {"sentiment": SENTIMENTS, "outcome": OUTCOMES}

@@ -20,7 +20,7 @@ import pandas as pd
 from callinsights import config
 
 from callinsights.analysis import stats
-from callinsights.analysis.features import FEATURE_LABELS, FEATURES
+from callinsights.analysis.eda import FEATURE_LABELS, FEATURES
 from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.reporting.rendering import CODE_SUFFIX, notebook_title, page
 
