@@ -26,15 +26,21 @@ def _env_path(name: str, default: Path) -> Path:
 
 DATA_DIR = _env_path("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data")
 TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
+# The client's reading of the 40 hand-labelled calls (never written). It calls positive 10 calls that the guideline
+# readers call neutral, so it is a second reading, shown beside the default once (results/evaluation/other_reading.csv)
+# and never mixed into a result computed from the default.
 LABELS_FILE = DATA_DIR / "test_actual_label.csv"
-# A second reading of the same calls by three readers following the labelling guideline: each reader's labels and
-# their majority. The client's file stays the reference; this one is never written either.
+# The default reading: three readers following the labelling guideline, each reader's labels and their majority.
+# Every command that fits or judges labels (fit, analyze, evaluate, insights) reads this one unless --labels names
+# another; each result records the file it read (data.outputs.label_reading). Never written either.
 GUIDELINE_LABELS_FILE = DATA_DIR / "guideline_labels.csv"
 
 
 def training_labels_file(data_dir: Path | None = None) -> Path:
-    """The labels the default probe is fitted on: the guideline readers' majority when the data folder has it (a
-    probe fitted on it scores higher held out, against either reading: docs/experiments.md), else the client's file.
+    """The default reading of the hand labels in a data folder, for the fit and every result judged against labels.
+
+    The guideline readers' majority when the folder has it (a probe fitted on it scores higher held out, against
+    either reading: docs/experiments.md), else the client's file, the only one a folder is sure to hold.
     """
     folder = Path(data_dir) if data_dir else DATA_DIR
     guideline = folder / GUIDELINE_LABELS_FILE.name

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 import hashlib
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from typing import Iterable
 import shutil
@@ -205,6 +206,49 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Which reading of the hand labels a result was computed from. Two readings of the 40 labelled calls exist (the
+# guideline readers' and the client's); a result mixing them contradicts the next one, so each records its own.
+
+#: The name of a record that a command writing only CSVs puts beside them (see :func:`label_reading`).
+READING_RECORD_SUFFIX = ".reading.json"
+
+
+def label_reading(labels: str | Path, files: Iterable[str | Path] = ()) -> dict[str, Any]:
+    """The record of which label file a result used: the one mechanism every labelled result file follows.
+
+    A command that writes a JSON file merges this record into it (``results/metrics.json``,
+    ``results/evaluation/run.json``); ``files_from_labels`` then names every file that command wrote from these
+    labels (names relative to the record's folder, its own name included). A command that writes only CSVs writes
+    the record beside them with :func:`write_label_reading`. ``tests/test_label_reading.py`` reads every record under
+    ``results/`` and fails when two readings feed the results.
+
+    Args:
+        labels: The label file read (its name and the SHA-256 of its bytes are recorded, so an edited file with the
+            same name is told apart).
+        files: The files written from it.
+
+    Returns:
+        ``{"labels_file": name, "labels_sha256": hex, "files_from_labels": [names]}``.
+    """
+    return {"labels_file": Path(labels).name, "labels_sha256": file_sha256(labels),
+            "files_from_labels": sorted(Path(name).name for name in files)}
+
+
+def write_label_reading(path: str | Path, labels: str | Path, files: Iterable[str | Path]) -> Path:
+    """Write :func:`label_reading` for CSVs that have no JSON of their own to carry it.
+
+    Args:
+        path: The record, named ``<command>`` + :data:`READING_RECORD_SUFFIX` (e.g. ``results/insights.reading.json``)
+            in the folder of ``files``.
+        labels: The label file read.
+        files: The files written from it.
+
+    Returns:
+        The path written.
+    """
+    return write_text(path, json.dumps(label_reading(labels, files), indent=1) + "\n")
 
 
 def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]:
