@@ -188,7 +188,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
     ("ADDRESS", re.compile(
         rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][a-z]+\s+){{1,3}}{_STREET}\b\.?"
         rf"(?:,?\s+(?:Apt|Apartment|Suite|Unit|#)\.?\s*\w+)?"
-        rf"(?:,\s+[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}})?(?:,?\s+[A-Z]{{2}})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+        # The state is a whole two-letter word ("USA" once left "[ADDRESS]A"), and a country may follow it.
+        rf"(?:,\s+[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}})?(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+USA\b)?"
+        rf"(?:,?\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
     ("ADDRESS", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|PO\s+Box)\s+\d+\b", re.IGNORECASE), 0),
     # Card-like digit groups that fail Luhn (a misread card is still a card to a reader): 4-4-4-1..7.
     ("NUMBER", re.compile(r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])"), 0),
