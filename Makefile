@@ -51,10 +51,27 @@ results/call_insights.csv: results/predictions.csv
 
 results: $(RESULTS) ## every result file, each rebuilt when the file it is made from changed
 
+# The report check opens every page in headless Chromium (tests/test_browser.py): Debian's `chromium`, installed
+# here with apt-get (through sudo unless root) when it is missing, so `make test` sets up a fresh machine itself.
+# CHROMIUM=/path/to/chrome names another build and skips the install.
 test: install data ## run the tests (real inference, a real model server, Ray, the headless-Chromium check of reports/ and every notebook run small included), check the notebooks
+	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
+		command -v apt-get >/dev/null 2>&1 || { echo "make test: no chromium on PATH and no apt-get to install" \
+			"Debian's; install Chromium and run CHROMIUM=/path/to/it make test"; exit 2; }; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+		echo "make test: installing Debian's chromium for the report check (tests/test_browser.py)"; \
+		$$sudo apt-get update && $$sudo apt-get install -y chromium; \
+	fi
 	$(PY) -m pip install --quiet -r requirements-scale.txt
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=12
 	$(PY) -m callinsights notebooks check
+
+# Jupyter refuses to run as root (a container's usual user) unless told to: told so only there.
+LAB_PORT ?= 8888
+
+lab: install data ## JupyterLab on notebooks/ with the project's environment (.venv's kernel), port LAB_PORT (8888)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		$$([ "$$(id -u)" -ne 0 ] || echo --allow-root)
 
 notebooks: install data $(RESULTS) ## execute every notebook top to bottom (they show results/), then render reports/
 	$(PY) -m callinsights notebooks run
@@ -73,4 +90,4 @@ benchmark-scale: install data ## calls/min: local, model server at concurrency 1
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze results test notebooks reports benchmark benchmark-scale clean
+.PHONY: help install data analyze results test lab notebooks reports benchmark benchmark-scale clean
