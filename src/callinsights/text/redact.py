@@ -179,6 +179,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
     ("CLAIM_ID", re.compile(r"\bCLM-?\d{3,}\b", re.IGNORECASE), 0),
     ("CASE_ID", re.compile(r"\bCAS(?:E)?-?\d{3,}\b", re.IGNORECASE), 0),
     ("PHONE_NUMBER", re.compile(r"(?<!\w)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b"), 0),
+    # A local number without its area code ("my phone number is 555-1234"), which the calls also give.
+    ("PHONE_NUMBER", re.compile(r"(?<![\w-])\d{3}-\d{4}(?![\w-])"), 0),
     # Dates of birth: written dates with a year (a bare "January 10th" names a visit, not a person).
     ("DATE", re.compile(rf"\b{_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}\b"), 0),
     ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTHS},? (?:19|20)\d{{2}}\b"), 0),
