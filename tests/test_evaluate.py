@@ -24,6 +24,7 @@ from callinsights.evaluation.metrics import bootstrap_ci
 from callinsights.evaluation.metrics import (brier_score, expected_calibration_error, plot_reliability,
                                                  proba_frame, reliability_table)
 from callinsights.evaluation.metrics import align, plot_confusion, report_table
+from callinsights.evaluation.metrics import agreement, newcombe_interval
 from callinsights.evaluation.metrics import classification_metrics, clean_predictions, confusion_frame
 from callinsights.schema import INVALID
 from callinsights.data.labels import load_labels
@@ -122,6 +123,27 @@ def test_macro_f1_leaves_out_a_class_absent_from_truth_and_predictions():
 def test_kappa_is_nan_when_undefined_like_sklearn():
     m = classification_metrics([RES, RES], [RES, RES], OUTCOMES)
     assert m["accuracy"] == 1.0 and math.isnan(m["cohen_kappa"])
+
+
+def test_agreement_aligns_on_index_and_matches_sklearn():
+    a = pd.Series([POS, NEG, NEU, POS, NEG, None], index=list("abcdef"))
+    b = pd.Series([POS, NEG, POS, POS, NEU, NEU, POS], index=list("fedcbag"))  # reversed order, one extra call
+    result = agreement(a, b)
+    pairs = pd.concat([a, b], axis=1).dropna()
+    assert result["n"] == 5 and result["n_missing"] == 2
+    assert result["share_agree"] == pytest.approx((pairs[0] == pairs[1]).mean())
+    assert result["kappa"] == pytest.approx(cohen_kappa_score(pairs[0], pairs[1]))
+    with pytest.raises(ValueError, match="share no call"):
+        agreement(pd.Series([POS], index=["x"]), pd.Series([POS], index=["y"]))
+    with pytest.raises(ValueError, match="matched, not positions"):
+        agreement([POS], pd.Series([POS]))
+
+
+def test_newcombe_interval_matches_newcombe_1998():
+    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 vs 48/80, method 10 gives 0.0524 to 0.3339.
+    low, high = newcombe_interval(56, 70, 48, 80)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    assert all(math.isnan(x) for x in newcombe_interval(1, 0, 2, 3))
 
 
 @settings(max_examples=60, deadline=None)

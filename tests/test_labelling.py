@@ -160,12 +160,12 @@ def test_agreement_matches_sklearn_and_counts_disagreements():
     assert table.loc["outcome", "calls"] == 5 and table.loc["sentiment", "share_agreeing"] == pytest.approx(0.8)
 
 
-def test_plot_confusion_shows_counts_and_row_shares_per_task():
+def test_plot_agreement_shows_counts_and_row_shares_per_task():
     import matplotlib.pyplot as plt
 
     b = A.copy()
     b.loc["c3", "sentiment"] = "positive"
-    fig = labelling.plot_confusion(labelling.agreement(A, b, names=("ann", "bob")))
+    fig = labelling.plot_agreement(labelling.agreement(A, b, names=("ann", "bob")))
     try:
         first = fig.axes[0]
         assert first.get_ylabel() == "label in ann" and first.get_xlabel() == "label in bob"

@@ -1,4 +1,4 @@
-"""Monitoring without labels: label mix, drift, agreement between methods, latency."""
+"""Monitoring without labels: label mix, drift, latency."""
 
 import math
 
@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial.distance import jensenshannon
-from sklearn.metrics import cohen_kappa_score
 
 from callinsights.schema import INVALID
 from callinsights.schema import SENTIMENTS
-from callinsights.evaluation.monitoring import agreement, distribution_drift, label_distribution, latency_summary
+from callinsights.evaluation.monitoring import distribution_drift, label_distribution, latency_summary
 
 POS, NEG, NEU = SENTIMENTS
 
@@ -39,18 +38,6 @@ def test_distribution_drift_handles_labels_on_one_side_and_counts():
     assert math.isfinite(d["psi"]) and d["psi"] > 1
     with pytest.raises(ValueError, match="negative"):
         distribution_drift({POS: -1, NEG: 2}, {POS: 1})
-
-
-def test_agreement_aligns_on_index_and_matches_sklearn():
-    a = pd.Series([POS, NEG, NEU, POS, NEG, None], index=list("abcdef"))
-    b = pd.Series([POS, NEG, POS, POS, NEU, NEU, POS], index=list("fedcbag"))  # reversed order, one extra call
-    result = agreement(a, b)
-    pairs = pd.concat([a, b], axis=1).dropna()
-    assert result["n"] == 5 and result["n_missing"] == 2
-    assert result["share_agree"] == pytest.approx((pairs[0] == pairs[1]).mean())
-    assert result["kappa"] == pytest.approx(cohen_kappa_score(pairs[0], pairs[1]))
-    with pytest.raises(ValueError, match="share no call"):
-        agreement(pd.Series([POS], index=["x"]), pd.Series([POS], index=["y"]))
 
 
 def test_latency_summary_percentiles():

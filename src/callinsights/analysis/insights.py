@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep
 
 from callinsights import config
 from callinsights.analysis import ppi
@@ -36,7 +35,7 @@ from callinsights.analysis import language
 from callinsights.analysis.stats import wilson_interval
 from callinsights.analysis.eda import FEATURE_LABELS
 from callinsights.analysis.topics import clauses, is_term_word, terms
-from callinsights.evaluation.monitoring import agreement
+from callinsights.evaluation.metrics import agreement, newcombe_interval
 from callinsights.text.words import NEGATIVE_AT, POSITIVE_AT
 
 #: Groupings whose rates are compared (column of ``results/call_insights.csv`` -> how a reader sees it).
@@ -47,16 +46,6 @@ FLAGS = {"holds": "a hold", "transfers": "a transfer or another team", "customer
 
 #: What each rate is called in a sentence.
 RATE_WORDS = {"negative": "negative sentiment", "neutral": "neutral sentiment", "follow-up": "follow-up"}
-
-
-def _newcombe(row: pd.Series, alpha: float) -> tuple[float, float]:
-    """Newcombe interval of the predicted-label difference at level ``1 - alpha``."""
-    n_a, n_b = int(row["calls_a"]), int(row["calls_b"])
-    if min(n_a, n_b) == 0:
-        return float("nan"), float("nan")
-    low, high = confint_proportions_2indep(int(row["pred_count_a"]), n_a, int(row["pred_count_b"]), n_b,
-                                           method="newcombe", compare="diff", alpha=alpha)  # fmt: skip
-    return float(low), float(high)
 
 
 #: Fewest hand-labelled calls on each side of a comparison for it to become a finding.
@@ -97,7 +86,8 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
     # A difference of rates lies in [-1, 1]; cutting the interval there keeps its coverage and its verdict.
     out["adj_low"] = np.where(ok, np.maximum(-1.0, out["ppi_diff"] - half), np.nan)
     out["adj_high"] = np.where(ok, np.minimum(1.0, out["ppi_diff"] + half), np.nan)
-    naive = [_newcombe(row, level) for _, row in out.iterrows()]
+    naive = [newcombe_interval(row["pred_count_a"], row["calls_a"], row["pred_count_b"], row["calls_b"], level)
+             for _, row in out.iterrows()]  # fmt: skip
     out["naive_adj_low"] = [lo for lo, _ in naive]
     out["naive_adj_high"] = [hi for _, hi in naive]
     out["survives"] = ok & ((out["adj_low"] > 0) | (out["adj_high"] < 0))
@@ -357,7 +347,7 @@ def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFram
 
     Returns:
         One row per task (``sentiment``, ``outcome``): ``calls`` compared, ``share_agree`` with its 95% Wilson
-        interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.evaluation.monitoring.agreement`); no rows
+        interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.evaluation.metrics.agreement`); no rows
         when the two share no call.
     """
     shared = labels.index.intersection(gold.index)

@@ -24,6 +24,7 @@ from scipy import stats
 from sklearn.calibration import CalibrationDisplay, calibration_curve
 from sklearn.metrics import brier_score_loss
 from sklearn.metrics import ConfusionMatrixDisplay
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from callinsights.schema import INVALID, OUTCOMES, SENTIMENTS, TASKS
 from callinsights.schema import PROBA_COLUMNS
@@ -149,6 +150,49 @@ def kappa(a: Any, b: Any, labels: Sequence[Any] | None = None) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the undefined case warns; NaN already says it
         return float(cohen_kappa_score(a, b, labels=labels, replace_undefined_by=np.nan))
+
+
+def agreement(a: pd.Series, b: pd.Series) -> dict[str, float]:
+    """Share agreeing and Cohen's kappa of two labellings of the same calls (models, runs, people, label files).
+
+    Calls are matched on the index, never by position; a call missing from either side, or without a value there,
+    is left out and counted in ``n_missing``.
+
+    Returns:
+        ``share_agree``, ``kappa`` (:func:`kappa`), ``n`` (calls compared) and ``n_missing``.
+
+    Raises:
+        ValueError: Not two Series, a call twice on one side, or no call with a value on both sides.
+    """
+    for name, s in (("a", a), ("b", b)):
+        if not isinstance(s, pd.Series):
+            raise ValueError(f"{name} must be a Series indexed by call id, so that calls are matched, not positions")
+        if s.index.has_duplicates:
+            dup = s.index[s.index.duplicated()].unique()
+            raise ValueError(f"{name} has calls more than once, e.g. {', '.join(map(str, dup[:5]))}; keep one per call")
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="outer")
+    usable = both.notna().all(axis=1)
+    if not usable.any():
+        raise ValueError(
+            f"a ({len(a)} calls, e.g. {', '.join(map(str, a.index[:3]))}) and b ({len(b)} calls, e.g. "
+            f"{', '.join(map(str, b.index[:3]))}) share no call with a value on both sides; check the call ids"
+        )
+    pairs = both[usable]
+    return {
+        "share_agree": float((pairs["a"] == pairs["b"]).mean()),
+        "kappa": kappa(pairs["a"].astype(str).to_numpy(), pairs["b"].astype(str).to_numpy()),
+        "n": int(len(pairs)),
+        "n_missing": int((~usable).sum()),
+    }
+
+
+def newcombe_interval(count_a: int, n_a: int, count_b: int, n_b: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Newcombe's score interval of ``count_a / n_a - count_b / n_b`` (statsmodels); NaNs when a side is empty."""
+    if min(n_a, n_b) == 0:
+        return float("nan"), float("nan")
+    low, high = confint_proportions_2indep(int(count_a), int(n_a), int(count_b), int(n_b), method="newcombe",
+                                           compare="diff", alpha=alpha)  # fmt: skip
+    return float(low), float(high)
 
 
 def classification_metrics(y_true: Any, y_pred: Any, labels: Sequence[str]) -> dict[str, Any]:

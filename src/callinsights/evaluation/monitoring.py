@@ -1,8 +1,8 @@
-"""Watching a model when no labels exist: label mix and its drift, agreement between methods, latency, per run.
+"""Watching a model when no labels exist: label mix and its drift, latency, per run and per batch.
 
 The signals read the store's records (:meth:`callinsights.data.store.Store.runs` and ``run_labels``): a change in any of
-them between runs flags a change in the model, the data or the code without a single new label. Kappa is
-scikit-learn's, the Jensen-Shannon divergence scipy's.
+them between runs flags a change in the model, the data or the code without a single new label. Agreement between
+two methods is :func:`callinsights.evaluation.metrics.agreement`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, mannwhitneyu, ttest_ind
-from statsmodels.stats.proportion import confint_proportions_2indep
 import matplotlib.pyplot as plt
 
 from callinsights.schema import TASKS
-from callinsights.evaluation.metrics import check_labels, encode_pred, kappa, values
+from callinsights.evaluation.metrics import check_labels, encode_pred, newcombe_interval, values
 from callinsights.schema import INVALID
 from callinsights import config
 
@@ -84,45 +83,6 @@ def distribution_drift(
         "total_variation": float(np.abs(p - q).sum() / 2),
         "jensen_shannon": float(jensenshannon(p, q, base=2) ** 2),  # scipy gives the distance, its root
         "psi": float(((qf - pf) * np.log(qf / pf)).sum()),
-    }
-
-
-def agreement(a: pd.Series, b: pd.Series) -> dict[str, float]:
-    """How often two sets of predictions for the same calls agree (two models, engines, prompts or runs).
-
-    A drop in agreement between a model and a trusted reference, or between two runs, flags a change without any
-    labels. Calls are matched on the index; calls only one side has, or where either value is missing, are left out.
-
-    Args:
-        a: Predictions indexed by call id.
-        b: Other predictions indexed by call id.
-
-    Returns:
-        ``share_agree``, ``kappa`` (Cohen's, chance-corrected; NaN when both give one and the same label throughout),
-        ``n`` (calls compared) and ``n_missing`` (calls of either side left out).
-
-    Raises:
-        ValueError: The two share no call with a value on both sides.
-    """
-    for name, s in (("a", a), ("b", b)):
-        if not isinstance(s, pd.Series):
-            raise ValueError(f"{name} must be a Series indexed by call id, so that calls are matched, not positions")
-        if s.index.has_duplicates:
-            dup = s.index[s.index.duplicated()].unique()
-            raise ValueError(f"{name} has calls more than once, e.g. {', '.join(map(str, dup[:5]))}; keep one per call")
-    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="outer")
-    usable = both.notna().all(axis=1)
-    if not usable.any():
-        raise ValueError(
-            f"a ({len(a)} calls, e.g. {', '.join(map(str, a.index[:3]))}) and b ({len(b)} calls, e.g. "
-            f"{', '.join(map(str, b.index[:3]))}) share no call with a value on both sides; check the call ids"
-        )
-    pairs = both[usable]
-    return {
-        "share_agree": float((pairs["a"] == pairs["b"]).mean()),
-        "kappa": kappa(pairs["a"].astype(str).to_numpy(), pairs["b"].astype(str).to_numpy()),
-        "n": int(len(pairs)),
-        "n_missing": int((~usable).sum()),
     }
 
 
@@ -371,15 +331,6 @@ def _status(n_reference: int, n_batch: int, min_calls: float, shifted: bool) -> 
     return ALERT if shifted else OK
 
 
-def _diff_interval(hits_batch: int, n_batch: int, hits_ref: int, n_ref: int, alpha: float) -> tuple[float, float]:
-    """Newcombe's interval for batch share minus reference share."""
-    if not n_batch or not n_ref:
-        return np.nan, np.nan
-    low, high = confint_proportions_2indep(hits_batch, n_batch, hits_ref, n_ref, method="newcombe", compare="diff",
-                                           alpha=alpha)
-    return float(low), float(high)
-
-
 def _label_rows(task: str, labels: list[str], reference: pd.Series, batch: pd.Series, th: Mapping) -> list[dict]:
     """The task's whole mix, then each label's share, among the calls given a label of the task."""
     ref = reference[reference.isin(labels)].value_counts().reindex(labels, fill_value=0)
@@ -401,7 +352,7 @@ def _label_rows(task: str, labels: list[str], reference: pd.Series, batch: pd.Se
     for label in labels:
         share_ref = ref[label] / n_ref if n_ref else np.nan
         share_new = new[label] / n_new if n_new else np.nan
-        ci = _diff_interval(int(new[label]), n_new, int(ref[label]), n_ref, alpha)
+        ci = newcombe_interval(int(new[label]), n_new, int(ref[label]), n_ref, alpha)
         change = share_new - share_ref
         shifted = abs(change) >= th["label_share"] and (ci[0] > 0 or ci[1] < 0)
         rows.append(_row(f"{task}: {label} share", share_ref, share_new, change, "difference", th["label_share"],
@@ -430,7 +381,7 @@ def _share_row(quantity: str, reference: pd.Series, batch: pd.Series, threshold:
     hits_ref, hits_new = int(reference.sum()), int(batch.sum())
     n_ref, n_new = len(reference), len(batch)
     change = hits_new / n_new - hits_ref / n_ref
-    ci = _diff_interval(hits_new, n_new, hits_ref, n_ref, th["alpha"])
+    ci = newcombe_interval(hits_new, n_new, hits_ref, n_ref, th["alpha"])
     up = change >= threshold and ci[0] > 0
     down = not rise_only and change <= -threshold and ci[1] < 0
     return _row(quantity, hits_ref / n_ref, hits_new / n_new, change, "difference", threshold,

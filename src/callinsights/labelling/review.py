@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from callinsights import config
 from callinsights.data.labels import LabelFileError, check_labels, normalise, read_label_table
 from callinsights.schema import TASKS
 from callinsights.data.call import natural_key
+from callinsights.evaluation.metrics import agreement
 
 _READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")
 
@@ -103,9 +103,9 @@ def reader_agreement(guideline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     for task, values in TASKS.items():
         table = guideline[[f"{r}_{task}" for r in readers]]
         for a, b in itertools.combinations(readers, 2):
-            ya, yb = guideline[f"{a}_{task}"], guideline[f"{b}_{task}"]
-            pairs.append({"task": task, "pair": f"{a} - {b}", "calls": len(ya), "share_agreeing": float((ya == yb).mean()),
-                          "kappa": float(cohen_kappa_score(ya, yb, labels=list(values)))})  # fmt: skip
+            agreed = agreement(guideline[f"{a}_{task}"], guideline[f"{b}_{task}"])
+            pairs.append({"task": task, "pair": f"{a} - {b}", "calls": agreed["n"],
+                          "share_agreeing": agreed["share_agree"], "kappa": agreed["kappa"]})  # fmt: skip
         codes = table.apply(lambda col: pd.Categorical(col, categories=list(values)).codes).to_numpy()
         counts, _ = aggregate_raters(codes, n_cat=len(values))
         overall.append({"task": task, "readers": len(readers), "calls": len(table),

@@ -36,7 +36,7 @@ from sklearn.metrics import confusion_matrix
 from callinsights.analysis.ppi import KEY_RATES, MIN_LABELLED, predictor
 from callinsights.data.call import natural_key
 from callinsights import config
-from callinsights.evaluation.metrics import plot_counts
+from callinsights.evaluation import metrics
 from callinsights.data.labels import (
     OUTCOMES,
     SENTIMENTS,
@@ -47,7 +47,6 @@ from callinsights.data.labels import (
     read_label_table,
     write_labels,
 )
-from callinsights.evaluation.monitoring import agreement as prediction_agreement
 from callinsights.text.redact import redact
 
 def variance_parts(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
@@ -341,8 +340,7 @@ def agreement(
             index=pd.Index(values, name=names[0]),
             columns=pd.Index(values, name=names[1]),
         )
-        # Share and kappa as the monitoring code computes them between two models: one implementation.
-        agreed = prediction_agreement(ya, yb)
+        agreed = metrics.agreement(ya, yb)
         chance = float((matrix.sum(axis=1).to_numpy() * matrix.sum(axis=0).to_numpy()).sum()) / len(shared) ** 2
         out[task] = TaskAgreement(task, len(shared), agreed["share_agree"], chance, agreed["kappa"], matrix)
     return out
@@ -357,7 +355,7 @@ def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
     ).set_index("task")
 
 
-def plot_confusion(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
+def plot_agreement(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
     """One confusion matrix per task of the calls each pair of labels shares, with row shares
     (:func:`callinsights.evaluation.metrics.plot_counts`).
 
@@ -368,7 +366,7 @@ def plot_confusion(results: Mapping[str, TaskAgreement], title: str = "Agreement
 
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
     for ax, r in zip(axes.ravel(), results.values()):
-        plot_counts(ax, r.confusion)
+        metrics.plot_counts(ax, r.confusion)
         kappa = "undefined" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
         ax.set_title(f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree")
         ax.set_ylabel(f"label in {r.confusion.index.name}")

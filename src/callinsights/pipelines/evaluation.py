@@ -115,7 +115,7 @@ def agreement_table(every: dict[str, pd.DataFrame], labelled: pd.Index) -> pd.Da
     """Agreement of the default and :data:`SCORE` per task, on all calls and on the unlabelled ones alone."""
     a, b = every[DEFAULT], every[SCORE]
     unlabelled = a.index.difference(labelled)
-    rows = [{"task": task, "calls": scope, **monitoring.agreement(a[task].loc[idx], b[task].loc[idx])}
+    rows = [{"task": task, "calls": scope, **scores.agreement(a[task].loc[idx], b[task].loc[idx])}
             for task in TASKS for scope, idx in (("all", a.index), ("unlabelled only", unlabelled)) if len(idx)]
     return pd.DataFrame(rows)
 
