@@ -289,3 +289,82 @@ def test_parse_redacts_by_default_and_neutralises_formulas(tmp_path, capsys):
     assert "redacted" in capsys.readouterr().out
     assert main(["parse", str(tmp_path / "calls"), "--out", str(out), "--no-redact"]) == 0
     assert "Maria Lopez" in out.read_text()
+
+
+# --- speaker labels nobody mapped, timestamps, case and spacing (issue 23) ---------------------------------------
+
+SPEAKERS = Path(__file__).parent / "fixtures" / "speakers"
+DENIED = "Your claim is denied, there is nothing more we can do."
+
+
+def test_an_unrecognised_label_is_its_own_unknown_turn_never_the_previous_speakers():
+    call = read_call(SPEAKERS / "claim_denied.txt")
+    assert [(t.role, t.speaker) for t in call if t.role != META] == [
+        (CUSTOMER, "Member"), (UNKNOWN, "Agent 2"), (UNKNOWN, "Dr. Smith"), (UNKNOWN, "Customer Support (Jane)"),
+        (CUSTOMER, "member"), (CUSTOMER, "Member"), (CUSTOMER, "MEMBER"), (AGENT, "PA Agent"), (CUSTOMER, "Member")]
+    # The agent's denial is nobody's evidence; the customer's words after a timestamp or in lower case are kept.
+    assert call.customer_text() == ("Hi, I'm calling about my claim.\nThat is not acceptable.\n"
+                                    "I want this escalated today.\nI have waited three weeks.\nThank you.")
+    assert DENIED not in call.customer_text()
+    assert [t.text for t in call if t.kind == "timestamp"] == ["[00:00:02]", "[00:01:05]", "[00:01:30]"]
+
+
+def test_every_unrecognised_line_is_reported_with_file_and_line(tmp_path, capsys):
+    calls, report = read_calls(SPEAKERS)
+    assert report.unknown_lines == [("claim_denied.txt", 2, "Agent 2"), ("claim_denied.txt", 3, "Dr. Smith"),
+                                    ("claim_denied.txt", 4, "Customer Support (Jane)")]
+    summary = report.summary()
+    for said in ("claim_denied.txt line 2: 'Agent 2'", "claim_denied.txt line 3: 'Dr. Smith'",
+                 "claim_denied.txt line 4: 'Customer Support (Jane)'", "--speaker LABEL=ROLE"):
+        assert said in summary
+    # --speaker maps the rest, in any case and spacing; what is mapped is no longer reported.
+    out = tmp_path / "turns.csv"
+    assert main(["parse", str(SPEAKERS), "--out", str(out), "--no-redact", "--speaker", "agent  2=agent",
+                 "--speaker", "Dr. Smith=agent", "--speaker", "Customer Support (Jane)=agent"]) == 0
+    assert "unknown speaker" not in capsys.readouterr().err
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert set(frame.loc[frame["speaker"].isin(["Agent 2", "Dr. Smith", "Customer Support (Jane)"]), "role"]) == {
+        AGENT}
+
+
+def test_a_line_without_a_label_still_continues_the_turn_and_a_colon_in_words_is_no_label():
+    turns = parse_text("Member: I was told to call at 10:30\nand nobody answered.\nAgent: See https://x.org today.")
+    assert roles_and_text(turns) == [(CUSTOMER, "Member", "I was told to call at 10:30 and nobody answered."),
+                                     (AGENT, "Agent", "See https://x.org today.")]
+
+
+_CUSTOMER_LABELS = ["Member", "Customer", "Caller"]
+_AGENT_LABELS = ["PA Agent", "Agent", "Customer Support", "Technical Support", "Claims Review Team", "Representative"]
+_STRANGERS = ["Agent 2", "Dr. Smith", "Customer Support (Jane)", "Supervisor", "Nurse O'Neil", "Agent #3",
+              "Mr Lee-Park", "Interpreter"]
+_STAMPS = ["", "[00:01:05] ", "00:01:05 ", "(01:05) ", "[1:02:03.250] ", "00:12 - ", "[00:00:09]"]
+_WORDS = st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'", min_size=1, max_size=8),
+                  min_size=1, max_size=8).map(" ".join).map(lambda s: s + ".")
+
+
+@st.composite
+def spelled_line(draw) -> tuple[str, str, str, str]:
+    """``(role, label as spelled, line, words)``: a label in any case and spacing, maybe after a timestamp."""
+    role = draw(st.sampled_from([CUSTOMER, AGENT, UNKNOWN]))
+    label = draw(st.sampled_from({CUSTOMER: _CUSTOMER_LABELS, AGENT: _AGENT_LABELS, UNKNOWN: _STRANGERS}[role]))
+    label = draw(st.sampled_from(["  ", " ", "\t"])).join(draw(st.sampled_from([str, str.lower, str.upper]))(
+        label).split(" "))
+    stamp = draw(st.sampled_from(_STAMPS))
+    before = draw(st.sampled_from(["", " ", ".", "_", " . "])) if not stamp else draw(st.sampled_from(["", "  "]))
+    colon = draw(st.sampled_from([":", " :", ":  ", ": ", "\t:\t"]))
+    words = draw(_WORDS)
+    return role, label, f"{before}{stamp}{label}{colon}{words}", words
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(spelled_line(), min_size=1, max_size=10))
+def test_speaker_labels_in_any_spelling_go_to_their_speaker_and_strangers_never_to_the_customer(lines):
+    turns = [t for t in parse_text("\n".join(line for _, _, line, _ in lines)) if t.role != META]
+    assert [(t.role, t.speaker, t.text) for t in turns] == [
+        (role, " ".join(label.split()), words) for role, label, _, words in lines]
+    assert customer_text(turns) == "\n".join(words for role, _, _, words in lines if role == CUSTOMER)
+    # --speaker maps the strangers, in whatever spelling the map is written.
+    mapped = parse_text("\n".join(line for _, _, line, _ in lines), roles={s.upper(): AGENT for s in _STRANGERS})
+    assert [t.role for t in mapped if t.role != META] == [AGENT if role == UNKNOWN else role for role, *_ in lines]

@@ -196,3 +196,12 @@ def test_parse_refuses_an_unreadable_table_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "turns.csv"
     assert main(["parse", str(table), "--out", str(out)]) == EXIT_BAD_INPUT
     assert "error: calls.jsonl: empty file" in capsys.readouterr().err and not out.exists()
+
+
+def test_rows_whose_speaker_is_not_recognised_are_named_by_table_row(tmp_path):
+    rows = pd.DataFrame({"file": ["c.txt"] * 3, "turn": [0, 1, 2], "speaker": ["Member", "Dr. Smith", "Member"],
+                         "text": ["My claim was denied.", "Your claim is denied.", "Why?"]})
+    calls, report = read_turn_table(write(rows, tmp_path / "t.csv"))
+    assert calls[0].customer_text() == "My claim was denied.\nWhy?"
+    assert report.unknown_lines == [("c.txt", 2, "Dr. Smith")]
+    assert "t.csv row 2 (c): 'Dr. Smith'" in report.summary()

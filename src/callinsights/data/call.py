@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CUSTOMER, AGENT, META, UNKNOWN = "customer", "agent", "meta", "unknown"
@@ -28,6 +28,8 @@ class Turn:
         role: ``customer``, ``agent``, ``meta`` or ``unknown`` (a label not in the speaker table).
         text: The words, or the whole meta line.
         kind: ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or ``continuation``.
+        line: Where the turn starts: the file's line (from 1), or the table's row; 0 when unknown. It says where to
+            look, so it is no part of what the turn is (two equal turns may sit on different lines).
     """
 
     file: str
@@ -36,6 +38,7 @@ class Turn:
     role: str
     text: str
     kind: str = "speech"
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

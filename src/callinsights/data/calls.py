@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +32,7 @@ import pandas as pd
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
 from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call,
-                                           meta_kind, role_table, split_note)
+                                           label_key, meta_kind, role_table, split_note)
 from callinsights.data.transcripts import read_call, read_calls
 from callinsights.data.transcripts import read_vtt
 
@@ -53,9 +53,16 @@ class TableReport(ParseReport):
     Attributes:
         bad_rows: ``(where, problem)`` per row left out (or kept in doubt), e.g. ``("row 7 (call_3, turn 4)",
             "no text")``.
+        table: The table's file name; rows: what its rows are called (``row``, ``line`` in JSON Lines).
     """
 
     bad_rows: list[tuple[str, str]] = field(default_factory=list)
+    table: str = ""
+    rows: str = "row"
+
+    def where(self, file: str, line: int) -> str:
+        """Where a person finds a row: ``turns.csv row 7 (call_3)``."""
+        return f"{self.table} {self.rows} {line} ({call_id(file)})"
 
     def summary(self) -> str:
         """The folder summary's lines, with the rows left out after the skipped calls."""
@@ -171,15 +178,17 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
         raise FileNotFoundError(f"{path}: no such file; give a turn table ({', '.join(TABLE_SUFFIXES)}) or a "
                                 "folder of calls")
     table = role_table(roles)
-    report = TableReport(unit=f"calls in {path.name}")
+    report = TableReport(unit=f"calls in {path.name}", table=path.name,
+                         rows="line" if path.suffix.lower() == ".jsonl" else "row")
     calls: dict[str, list[tuple[int, Turn]]] = {}
     for where, row in _rows(path):
+        number = int(where.split()[-1])
         problem, file = row.get("\0error"), row.get("file", "")
         if not problem and file:
             where = f"{where} ({call_id(file)}, turn {row.get('turn') or '?'})"
         role, speaker, text = row.get("role", "").lower(), row.get("speaker", ""), row.get("text", "")
         if role in ("", UNKNOWN) and speaker:
-            role = table.get(speaker.lower(), UNKNOWN)
+            role = table.get(label_key(speaker), UNKNOWN)
         turn = _whole(row.get("turn", ""))
         problem = problem or (
             "no file name: the row belongs to no call" if not file
@@ -194,7 +203,7 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
                 calls.setdefault(file, [])
             continue
         kind = (meta_kind(text) or "note") if role == META else "speech"
-        calls.setdefault(file, []).append((turn, Turn(file, 0, speaker, role, text, kind)))
+        calls.setdefault(file, []).append((turn, Turn(file, 0, speaker, role, text, kind, number)))
     seen: dict[str, str] = {}
     read: list[Call] = []
     for file in sorted(calls, key=natural_key):
@@ -228,9 +237,9 @@ def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
     for t in rows:
         words, note = split_note(t.text) if t.role != META else (t.text, None)
         if words:
-            out.append(Turn(t.file, len(out), t.speaker, t.role, words, t.kind))
+            out.append(replace(t, turn=len(out), text=words))
         if note:
-            out.append(Turn(t.file, len(out), "", META, note, "note"))
+            out.append(Turn(t.file, len(out), "", META, note, "note", t.line))
     return out
 
 

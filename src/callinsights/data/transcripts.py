@@ -6,14 +6,17 @@ call-duration lines in several spellings and notes by whoever exported the call 
 ``meta``: they are kept for data-quality reporting but never reach the customer text, because a note such as
 ``(Note: ... The sentiment of the conversation is positive ...)`` would hand the model the answer.
 
-Cues inside a turn, like ``Member: (sighs) Fine.``, stay with the speaker: they are the customer's tone.
+Cues inside a turn, like ``Member: (sighs) Fine.``, stay with the speaker: they are the customer's tone. A label is
+read in any case and spacing, after a time or not (``[00:01:05] member :``); a label not in the table (``Agent 2:``,
+``Dr. Smith:``) is a turn of its own with role ``unknown``, reported by line, never words of the previous speaker.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import html
 
@@ -35,13 +38,24 @@ SPEAKER_ROLES: dict[str, str] = {
 
 
 def role_table(roles: dict[str, str] | None = None) -> dict[str, str]:
-    """:data:`SPEAKER_ROLES` with ``roles`` (``--speaker LABEL=ROLE``) added or overriding, keyed in lower case."""
-    return {**SPEAKER_ROLES, **{k.lower(): v for k, v in (roles or {}).items()}}
+    """:data:`SPEAKER_ROLES` with ``roles`` (``--speaker LABEL=ROLE``) added or overriding, keyed as
+    :func:`label_key` writes a label."""
+    return {**SPEAKER_ROLES, **{label_key(k): v for k, v in (roles or {}).items()}}
+
+
+def label_key(label: str) -> str:
+    """A speaker label as the role table looks it up: lower case, one space between words (``PA  agent``)."""
+    return " ".join(label.lower().split())
 
 
 # Leading debris an export leaves before a label: spaces, dots, underscores, asterisks (markdown emphasis).
 _DEBRIS = " \t._*"
-_TIMESTAMP = re.compile(r"^[\[(]?\d{1,2}:\d{2}(?::\d{2})?[\])]?$")
+# A time as exports write it: `02:36`, `[00:01:05]`, `(1:02:03.250)`.
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+_STAMP = rf"[\[(]?{_CLOCK}[\])]?"
+_TIMESTAMP = re.compile(rf"^{_STAMP}$")
+# A time before a speaker's label: `[00:01:05] Member: ...`, `00:12 - Agent: ...`.
+_LEADING_STAMP = re.compile(rf"^(?P<stamp>{_STAMP})(?:[ \t]*[-\u2013\u2014|][ \t]*|[ \t]+|(?<=[\])])[ \t]*)(?P<rest>\S.*)$")
 _DURATION = re.compile(
     r"^[\[(]?\s*(?:call\s+)?(?:duration|elapsed\s+time|length\s+of\s+call)\s*:.*$", re.IGNORECASE
 )
@@ -57,10 +71,17 @@ _TRAILING_NOTE = re.compile(rf"\s*(?P<note>[\[(]\s*{_NOTE_WORD}\s*(?::|\s+[-\u20
 _NOTE_INSIDE = re.compile(rf"(?:^|[.!?;,]\s+|\s)(?:{_NOTE_WORD})\s*(?::|\s+[-\u2013\u2014]+\s)", re.IGNORECASE)
 # A whole line in brackets is a stage direction or an exporter's remark; `pause)` (opening bracket lost) too.
 _BRACKETED = re.compile(r"^(?:\(.*\)|\[.*\]|[^()\[\]:]{1,40}\))\.?$")
-# A label is a few capitalised words before a colon: `Member:`, `PA Agent:`, `Claims Review Team:`.
-_LABEL = re.compile(r"^(?P<label>[A-Z][A-Za-z'&-]*(?: [A-Za-z'&-]+){0,3})\s*:\s*(?P<text>.*)$")
+# A label is one to five words before a colon, the first starting with a letter, in any case and spacing: `Member:`,
+# `PA Agent:`, `member :`, and labels nobody mapped (`Agent 2:`, `Dr. Smith:`, `Customer Support (Jane):`), which
+# must be turns of their own, never words of the previous speaker. A time may follow the label (`Agent [00:01:30]:`).
+# A colon between digits is a time inside words (`at 10:30`), `://` a web address: neither ends a label.
+_LABEL = re.compile(
+    r"^(?P<label>[^\W\d_][\w.'&#/()-]*(?:[ \t]+[\w.'&#/()-]+){0,4}?)"
+    rf"(?:[ \t]*(?P<stamp>[\[(]{_CLOCK}[\])]))?"
+    r"[ \t]*(?:(?<=\d):(?!\d)|(?<!\d):)(?!//)[ \t]*(?P<text>.*)$"
+)
 # A stage direction glued in front of a label: `(pause)Member: Sure.`
-_LEADING_DIRECTION = re.compile(r"^(?P<direction>\([^()]*\))\s*(?P<rest>[A-Z].*)$")
+_LEADING_DIRECTION = re.compile(r"^(?P<direction>\([^()]*\))\s*(?P<rest>[^\W\d_].*)$")
 # Written after the call ended: not part of the conversation (`_PA Agent: (after the call) Case status: ..._`).
 _AFTER_CALL = re.compile(r"^\(after the call\)", re.IGNORECASE)
 
@@ -68,6 +89,10 @@ _AFTER_CALL = re.compile(r"^\(after the call\)", re.IGNORECASE)
 # Longest first: a UTF-32-LE mark starts with the UTF-16-LE one.
 _UTF16_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
                (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+#: Lines listed one by one in a summary; the rest are counted by label (the report keeps every one).
+_LISTED = 30
 
 
 class TranscriptError(ValueError):
@@ -82,6 +107,8 @@ class ParseReport:
         files_read: Files parsed into turns (calls, for a turn table).
         skipped: ``(file, reason)`` for each file that could not be used.
         unknown_speakers: ``(file, label)`` for each label not in the speaker table.
+        unknown_lines: ``(file, line, label)`` for each line whose speaker is not in the table: kept out of the
+            customer's side, and named so that a person can map its label (``--speaker``).
         irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
         ambiguous: ``(file, line)`` for speech lines that may hold an exporter's note; kept as speech, reported.
         ignored: Files in the folder that are not calls (named, so nothing is dropped without a word).
@@ -92,6 +119,7 @@ class ParseReport:
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unknown_speakers: list[tuple[str, str]] = field(default_factory=list)
+    unknown_lines: list[tuple[str, int, str]] = field(default_factory=list)
     irregular: dict[str, int] = field(default_factory=dict)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -104,9 +132,14 @@ class ParseReport:
         self.files_read += 1
         self.formats.update({suffix: self.formats.get(suffix, 0) + 1} if suffix else {})
         self.unknown_speakers += [(t.file, t.speaker) for t in call if t.role == UNKNOWN]
+        self.unknown_lines += [(t.file, t.line, t.speaker) for t in call if t.role == UNKNOWN]
         for t in (t for t in call if t.role == META):
             self.irregular[t.kind] = self.irregular.get(t.kind, 0) + 1
         self.ambiguous += [(call[0].file, line) for line in ambiguous_lines(call)]
+
+    def where(self, file: str, line: int) -> str:
+        """Where a person finds a line: ``transcript_3.txt line 12``."""
+        return f"{file} line {line}"
 
     def summary(self) -> str:
         """A few lines for a person: files read, what was skipped and why, unknown labels."""
@@ -114,12 +147,17 @@ class ParseReport:
         head = f"read {self.files_read} of {self.files_read + len(self.skipped)} {self.unit}{formats}"
         lines = [head + (f"; skipped {len(self.skipped)}:" if self.skipped else "")]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
-        if self.unknown_speakers:
+        if self.unknown_lines:
             lines.append(
-                "  unknown speaker labels (role 'unknown', never treated as customer; add them to "
-                "callinsights.data.transcripts.SPEAKER_ROLES or pass --speaker LABEL=ROLE):"
+                f"  {len(self.unknown_lines)} line(s) whose speaker is not recognised (role 'unknown', kept out of "
+                "the customer's side; map each label with --speaker LABEL=ROLE, e.g. --speaker 'Agent 2=agent'):"
             )
-            lines += [f"    {name}: {label!r}" for name, label in self.unknown_speakers]
+            lines += [f"    {self.where(name, number)}: {label!r}"
+                      for name, number, label in self.unknown_lines[:_LISTED]]
+            if len(self.unknown_lines) > _LISTED:
+                rest = Counter(label for _, _, label in self.unknown_lines[_LISTED:])
+                lines.append(f"    and {len(self.unknown_lines) - _LISTED} more: "
+                             + ", ".join(f"{label!r} {n}" for label, n in rest.most_common()))
         if self.irregular:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.irregular.items()))
             lines.append(f"  non-speech lines set aside as meta: {kinds}")
@@ -168,19 +206,21 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
     Args:
         text: The whole call as text.
         file: Name recorded in every turn.
-        roles: Extra or overriding ``label -> role`` entries (labels matched case-insensitively).
+        roles: Extra or overriding ``label -> role`` entries (labels matched in any case and spacing).
 
     Returns:
-        The turns in order, meta lines included. A line with no label continues the previous speaker's turn.
-        A bracketed note at the end of a line (``Member: Bye. (Note: ...)``) becomes a meta turn of its own.
+        The turns in order, meta lines included, each with its line. A line with no label continues the previous
+        speaker's turn; a label not in the table is a turn of its own with role ``unknown``. A time before or
+        after a label (``[00:01:05] Member:``) and a bracketed note at the end of a line (``Member: Bye.
+        (Note: ...)``) become meta turns of their own.
     """
     table = role_table(roles)
     turns: list[Turn] = []
 
-    def add(speaker: str, role: str, words: str, kind: str) -> None:
-        turns.append(Turn(file, len(turns), speaker, role, words, kind))
+    def add(speaker: str, role: str, words: str, kind: str, number: int) -> None:
+        turns.append(Turn(file, len(turns), speaker, role, words, kind, number))
 
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         line = stripped.lstrip(_DEBRIS)
         if any(c in "_*" for c in stripped[: len(stripped) - len(line)]):
@@ -188,37 +228,41 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
         line = line.strip()
         if not line:
             continue
+        stamped = _LEADING_STAMP.match(line)
+        if stamped and _LABEL.match(stamped["rest"].lstrip(_DEBRIS)):
+            add("", META, stamped["stamp"], "timestamp", number)
+            line = stamped["rest"].lstrip(_DEBRIS)
         glued = _LEADING_DIRECTION.match(line)
         if glued and _LABEL.match(glued["rest"]):
-            add("", META, glued["direction"], "direction")
+            add("", META, glued["direction"], "direction", number)
             line = glued["rest"]
         kind = meta_kind(line)
         if kind:
-            add("", META, line, kind)
+            add("", META, line, kind, number)
             continue
         label = _LABEL.match(line)
         if label:
-            speaker, words = label["label"].strip(), label["text"].strip().strip("_").strip()
-            role = table.get(speaker.lower(), UNKNOWN)
+            speaker, words = " ".join(label["label"].split()), label["text"].strip().strip("_").strip()
+            role = table.get(label_key(speaker), UNKNOWN)
+            if label["stamp"]:
+                add("", META, label["stamp"], "timestamp", number)
             if _AFTER_CALL.match(words):
-                add(speaker, META, words, "note")
+                add(speaker, META, words, "note", number)
                 continue
             words, note = split_note(words)
-            add(speaker, role, words, "speech")
+            add(speaker, role, words, "speech", number)
             if note:
-                add("", META, note, "note")
+                add("", META, note, "note", number)
             continue
         line, note = split_note(line)
         previous = next((t for t in reversed(turns) if t.role != META), None)
         if previous is None:
             # Words before any speaker: nobody to give them to, so they are set aside rather than guessed.
-            add("", META, line, "continuation")
+            add("", META, line, "continuation", number)
         else:
-            turns[previous.turn] = Turn(
-                file, previous.turn, previous.speaker, previous.role, f"{previous.text} {line}", previous.kind
-            )
+            turns[previous.turn] = replace(previous, text=f"{previous.text} {line}")
         if note:
-            add("", META, note, "note")
+            add("", META, note, "note", number)
     return turns
 
 
@@ -407,7 +451,7 @@ def _voices(cue_text: str) -> list[tuple[str | None, str]]:
     return out
 
 
-def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str]]:
+def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int]]:
     """The cues and notes of a WebVTT text, in file order.
 
     Args:
@@ -415,7 +459,8 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str]]:
         name: File name for messages.
 
     Returns:
-        ``(kind, voice, words)`` per piece: kind ``speech`` (voice None when the cue names nobody) or ``note``.
+        ``(kind, voice, words, line)`` per piece: kind ``speech`` (voice None when the cue names nobody) or
+        ``note``; line is where its text starts in the file.
 
     Raises:
         TranscriptError: The text is not WebVTT or a block is malformed; the message names the line.
@@ -423,7 +468,7 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str]]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not _HEADER.match(lines[0].lstrip("\ufeff")):
         raise TranscriptError(f"{name}: no WEBVTT header (the first line must be 'WEBVTT'); is it a WebVTT file?")
-    out: list[tuple[str, str | None, str]] = []
+    out: list[tuple[str, str | None, str, int]] = []
     blocks = _blocks(lines)  # the first is the header block: WEBVTT and any metadata lines under it
     under = next((i for i, line in enumerate(blocks[0][1]) if "-->" in line), None)
     if under is not None:
@@ -434,7 +479,7 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str]]:
         if kind:
             if kind[1] == "NOTE":
                 note = " ".join(" ".join([block[0][4:], *block[1:]]).split())
-                out.append(("note", None, f"NOTE {note}".strip()))
+                out.append(("note", None, f"NOTE {note}".strip(), start))
             continue
         timing_at = 0 if "-->" in block[0] else 1
         if len(block) <= timing_at or "-->" not in block[timing_at]:
@@ -453,8 +498,8 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str]]:
             raise TranscriptError(f"{name}: line {number + 1 + extra}: a second timing line in one cue; put an "
                                   "empty line between cues")
         # The lines of a cue are one caption wrapped for the screen: joined by a space.
-        out += [("speech", voice, words) for voice, words in _voices(" ".join(body))]
-    if not any(kind == "speech" for kind, _, _ in out):
+        out += [("speech", voice, words, number + 1) for voice, words in _voices(" ".join(body))]
+    if not any(kind == "speech" for kind, *_ in out):
         raise TranscriptError(f"{name}: no cue with text; a call needs at least one cue")
     return out
 
@@ -474,35 +519,36 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
         TranscriptError: The file is malformed, or no cue says who speaks.
     """
     pieces = cues(text, file)
-    if not any(voice for _, voice, _ in pieces):
+    if not any(voice for _, voice, _, _ in pieces):
         # No voice spans: Zoom and some tools write `Speaker: words` inside the cue instead.
-        speech = [words for kind, _, words in pieces if kind == "speech"]
-        turns = parse_text("\n".join(speech), file, roles)
+        speech = [(words, number) for kind, _, words, number in pieces if kind == "speech"]
+        turns = parse_text("\n".join(words for words, _ in speech), file, roles)
         if not any(t.speaker for t in turns):
             raise TranscriptError(f"{file}: no cue names its speaker (no <v Name> voice, no 'Name: ' label); the "
                                   "customer's words cannot be told from the agent's")
-        notes = [Turn(file, 0, "", META, words, "note") for kind, _, words in pieces if kind == "note"]
-        return [Turn(file, i, t.speaker, t.role, t.text, t.kind) for i, t in enumerate(notes + turns)]
+        notes = [Turn(file, 0, "", META, words, "note", number) for kind, _, words, number in pieces
+                 if kind == "note"]
+        turns = [replace(t, line=speech[t.line - 1][1]) for t in turns]  # the file's line, not the cue's rank
+        return [replace(t, turn=i) for i, t in enumerate(notes + turns)]
     table = role_table(roles)
     turns: list[Turn] = []
-    for kind, voice, words in pieces:
+    for kind, voice, words, number in pieces:
         previous = next((t for t in reversed(turns) if t.role != META), None)
         if kind == "note":
-            turns.append(Turn(file, len(turns), "", META, words, "note"))
+            turns.append(Turn(file, len(turns), "", META, words, "note", number))
             continue
         if voice is None and meta_kind(words):  # `[music]`, `(pause)`, `02:36` with nobody speaking
-            turns.append(Turn(file, len(turns), "", META, words, meta_kind(words)))
+            turns.append(Turn(file, len(turns), "", META, words, meta_kind(words), number))
             continue
         words, note = split_note(words)
         if words and previous is not None and (voice is None or voice == previous.speaker):
-            turns[previous.turn] = Turn(file, previous.turn, previous.speaker, previous.role,
-                                        f"{previous.text} {words}", previous.kind)
+            turns[previous.turn] = replace(previous, text=f"{previous.text} {words}")
         elif words and voice is None:
-            turns.append(Turn(file, len(turns), "", META, words, "continuation"))
+            turns.append(Turn(file, len(turns), "", META, words, "continuation", number))
         elif words:
-            turns.append(Turn(file, len(turns), voice, table.get(voice.lower(), UNKNOWN), words, "speech"))
+            turns.append(Turn(file, len(turns), voice, table.get(label_key(voice), UNKNOWN), words, "speech", number))
         if note:
-            turns.append(Turn(file, len(turns), "", META, note, "note"))
+            turns.append(Turn(file, len(turns), "", META, note, "note", number))
     return turns
 
 
