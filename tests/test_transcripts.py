@@ -368,3 +368,24 @@ def test_speaker_labels_in_any_spelling_go_to_their_speaker_and_strangers_never_
     # --speaker maps the strangers, in whatever spelling the map is written.
     mapped = parse_text("\n".join(line for _, _, line, _ in lines), roles={s.upper(): AGENT for s in _STRANGERS})
     assert [t.role for t in mapped if t.role != META] == [AGENT if role == UNKNOWN else role for role, *_ in lines]
+
+
+# --- exporter notes inside a line (issue 23) ---------------------------------------------------------------------
+
+
+def test_a_note_in_the_middle_of_a_line_takes_only_itself_to_meta_and_the_words_stay():
+    call = read_call(Path(__file__).parent / "fixtures" / "notes" / "notes_inside.txt")
+    assert call.customer_text() == ("Hi, my claim was denied again.\n"
+                                    "Hmm. Anyway, my claim was denied and I am furious.\n"
+                                    "Thanks.\nBye for now, that's note-worthy.")
+    assert [t.text for t in call if t.kind == "note"] == [
+        "(Note: caller was on hold)", "(Note- sentiment positive, resolved)", "(Note- sentiment positive, resolved)",
+        "[Note\u2014 agent (Jane) was rude]", "[note: pending (callback)]"]
+    assert "sentiment" not in call.text() and "hold" not in call.text()
+
+
+@pytest.mark.parametrize("line", ["Member: Okay. (Note- resolved", "Member: Okay. (Note- resolved) ",
+                                  "Member: Okay.(NOTE-resolved)"])
+def test_a_note_whose_dash_follows_the_word_is_still_a_note(line):
+    turns = parse_text(line)
+    assert customer_text(turns) == "Okay." and [t.kind for t in turns] == ["speech", "note"]

@@ -205,3 +205,11 @@ def test_rows_whose_speaker_is_not_recognised_are_named_by_table_row(tmp_path):
     assert calls[0].customer_text() == "My claim was denied.\nWhy?"
     assert report.unknown_lines == [("c.txt", 2, "Dr. Smith")]
     assert "t.csv row 2 (c): 'Dr. Smith'" in report.summary()
+
+
+def test_a_note_inside_a_row_takes_only_itself_to_meta(tmp_path):
+    rows = pd.DataFrame({"file": ["c.txt"] * 2, "turn": [0, 1], "speaker": ["Member", "Agent"],
+                         "text": ["Hmm. (Note: caller was on hold) Anyway, my claim was denied.", "Sorry."]})
+    calls, _ = read_turn_table(write(rows, tmp_path / "t.csv"))
+    assert calls[0].customer_text() == "Hmm. Anyway, my claim was denied."
+    assert [t.text for t in calls[0] if t.role == META] == ["(Note: caller was on hold)"]

@@ -32,7 +32,7 @@ import pandas as pd
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
 from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call,
-                                           label_key, meta_kind, role_table, split_note)
+                                           label_key, meta_kind, role_table, split_notes)
 from callinsights.data.transcripts import read_call, read_calls
 from callinsights.data.transcripts import read_vtt
 
@@ -231,15 +231,14 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
 
 
 def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
-    """A call's turns numbered from 0, a bracketed note at the end of a speech turn set apart as a meta turn (as
+    """A call's turns numbered from 0, a bracketed note in a speech turn set apart as a meta turn (as
     in a ``.txt`` call: ``Member: Bye. (Note: ...)`` must not reach the model)."""
     out: list[Turn] = []
     for t in rows:
-        words, note = split_note(t.text) if t.role != META else (t.text, None)
+        words, notes = split_notes(t.text) if t.role != META else (t.text, [])
         if words:
             out.append(replace(t, turn=len(out), text=words))
-        if note:
-            out.append(Turn(t.file, len(out), "", META, note, "note", t.line))
+        out += [Turn(t.file, len(out) + i, "", META, note, "note", t.line) for i, note in enumerate(notes)]
     return out
 
 

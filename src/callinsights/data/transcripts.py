@@ -62,10 +62,13 @@ _DURATION = re.compile(
 # Exporter notes in every spelling seen: `(Note: ...)`, `[Note - ...]`, `Note - ...`, `note: ...`, `NB: ...`,
 # `Exporter's note: ...`. A whole line that opens this way is a note, never speech.
 _NOTE_WORD = r"(?:(?:exporter|editor|analyst|reviewer)'?s?\s+)?(?:notes?|n\.?b\.?)"
-_NOTE = re.compile(rf"^[\[(]?\s*{_NOTE_WORD}\s*(?::|\s+[-\u2013\u2014]+)", re.IGNORECASE)
-# A note in brackets at the end of a speech line: `Member: Thanks, bye. (Note: the customer is happy.)`. The
-# bracket may be left open by the export.
-_TRAILING_NOTE = re.compile(rf"\s*(?P<note>[\[(]\s*{_NOTE_WORD}\s*(?::|\s+[-\u2013\u2014]+).*)$", re.IGNORECASE)
+# The word is followed by a colon or a dash; a dash glued to the word needs a space after it (`Note- resolved`),
+# so that `note-worthy` stays a word.
+_NOTE = re.compile(rf"^[\[(]?\s*{_NOTE_WORD}\s*(?::|\s+[-\u2013\u2014]+|[-\u2013\u2014]+(?=\s))", re.IGNORECASE)
+# A note opening a bracket inside a speech line: `Member: Hmm. (Note: caller was on hold) Anyway, ...`. In a bracket
+# any dash counts (`(Note-resolved)`). The note ends where its bracket closes; a bracket the export left open runs to
+# the end of the line.
+_NOTE_OPEN = re.compile(rf"[\[(]\s*{_NOTE_WORD}\s*[:\-\u2013\u2014]", re.IGNORECASE)
 # `note:` or `note -` inside speech, not in brackets: a customer may say "note: I paid twice", or the exporter may
 # have written into the line. That cannot be told apart, so it is reported, never guessed.
 _NOTE_INSIDE = re.compile(rf"(?:^|[.!?;,]\s+|\s)(?:{_NOTE_WORD})\s*(?::|\s+[-\u2013\u2014]+\s)", re.IGNORECASE)
@@ -186,12 +189,32 @@ def meta_kind(line: str) -> str | None:
     return None
 
 
-def split_note(words: str) -> tuple[str, str | None]:
-    """Speech words and a bracketed note at their end (``(Note: ...)``), or ``(words, None)``."""
-    found = _TRAILING_NOTE.search(words)
-    if not found:
-        return words, None
-    return words[: found.start()].rstrip(), found["note"]
+def split_notes(words: str) -> tuple[str, list[str]]:
+    """Speech words without the bracketed notes in them (``(Note: ...)``), and those notes in order.
+
+    Only the note leaves: ``Hmm. (Note: on hold) Anyway, I am furious.`` keeps ``Hmm. Anyway, I am furious.``.
+    """
+    notes, kept, at = [], [], 0
+    while found := _NOTE_OPEN.search(words, at):
+        depth, end = 0, len(words)
+        for i in range(found.start(), len(words)):
+            depth += (words[i] in "([") - (words[i] in ")]")
+            if depth == 0:
+                end = i + 1
+                break
+        if not words[end:].strip(" .,;!?"):  # `Bye. (Note: ...).`: the stop after a closing note is the note's
+            end = len(words)
+        kept.append(words[at:found.start()].strip())
+        notes.append(words[found.start():end].strip())
+        at = end
+    if not notes:
+        return words, []
+    kept.append(words[at:].strip())
+    # A piece that starts with punctuation closes the words before it: `Thanks (Note: x), bye` -> `Thanks, bye`.
+    text = ""
+    for piece in filter(None, kept):
+        text += piece if not text or piece[0] in ".,;:!?" else f" {piece}"
+    return text, notes
 
 
 def ambiguous_lines(turns: Iterable[Turn]) -> list[str]:
@@ -211,7 +234,7 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
     Returns:
         The turns in order, meta lines included, each with its line. A line with no label continues the previous
         speaker's turn; a label not in the table is a turn of its own with role ``unknown``. A time before or
-        after a label (``[00:01:05] Member:``) and a bracketed note at the end of a line (``Member: Bye.
+        after a label (``[00:01:05] Member:``) and a bracketed note in a line (``Member: Bye.
         (Note: ...)``) become meta turns of their own.
     """
     table = role_table(roles)
@@ -249,19 +272,19 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
             if _AFTER_CALL.match(words):
                 add(speaker, META, words, "note", number)
                 continue
-            words, note = split_note(words)
+            words, notes = split_notes(words)
             add(speaker, role, words, "speech", number)
-            if note:
+            for note in notes:
                 add("", META, note, "note", number)
             continue
-        line, note = split_note(line)
+        line, notes = split_notes(line)
         previous = next((t for t in reversed(turns) if t.role != META), None)
-        if previous is None:
+        if previous is None and line:
             # Words before any speaker: nobody to give them to, so they are set aside rather than guessed.
             add("", META, line, "continuation", number)
-        else:
+        elif line:
             turns[previous.turn] = replace(previous, text=f"{previous.text} {line}")
-        if note:
+        for note in notes:
             add("", META, note, "note", number)
     return turns
 
@@ -540,15 +563,14 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
         if voice is None and meta_kind(words):  # `[music]`, `(pause)`, `02:36` with nobody speaking
             turns.append(Turn(file, len(turns), "", META, words, meta_kind(words), number))
             continue
-        words, note = split_note(words)
+        words, notes = split_notes(words)
         if words and previous is not None and (voice is None or voice == previous.speaker):
             turns[previous.turn] = replace(previous, text=f"{previous.text} {words}")
         elif words and voice is None:
             turns.append(Turn(file, len(turns), "", META, words, "continuation", number))
         elif words:
             turns.append(Turn(file, len(turns), voice, table.get(label_key(voice), UNKNOWN), words, "speech", number))
-        if note:
-            turns.append(Turn(file, len(turns), "", META, note, "note", number))
+        turns += [Turn(file, len(turns) + i, "", META, note, "note", number) for i, note in enumerate(notes)]
     return turns
 
 
