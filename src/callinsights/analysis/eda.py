@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 import math
-import re
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +22,8 @@ from callinsights.text.redact import redact
 from callinsights.text.words import count_words
 from callinsights.analysis import eda
 from callinsights.data.call import Turn, customer_turns
-from callinsights.text.words import sentiment_from_compound, vader_baseline
+from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING_WORK, count_cues, cue_pattern,
+                                     sentiment_from_compound, vader_baseline)
 
 LENGTH_TERCILES = ("short", "medium", "long")
 
@@ -286,19 +286,18 @@ def plot_teams(stats: pd.DataFrame):
 #: Agent teams in display order (the client's agent speaker labels); any other label is kept as written.
 TEAMS = ("Customer Support", "Technical Support", "PA Agent", "Agent")
 
-#: Mentions of a hold: the words, or a stage direction such as ``(pause)`` or ``(pausing for 30 seconds)``.
-HOLD = re.compile(r"\bhold(?:s|ing)?\b|\bpaus(?:e|ed|es|ing)\b", re.IGNORECASE)
+#: Mentions of a hold, of a hand-over to someone else, and of a promise to come back (cue lists of
+#: :mod:`callinsights.text.words`, where every cue list lives).
+HOLD = cue_pattern(HOLD_CUES)
+TRANSFER = cue_pattern(CALL_ACTIONS["transferred"] + "|" + PENDING_WORK["another_team"])
+CALLBACK = cue_pattern(PENDING_WORK["callback"])
 
-#: Mentions of a hand-over to someone else.
-TRANSFER = re.compile(r"\btransfer\w*|\bescalat\w*|\bsupervisor\w*|\bteam\b", re.IGNORECASE)
-
-#: Promises that someone will come back to the customer later.
-CALLBACK = re.compile(
-    r"\bcall (?:you|me) back\b|\bget back to you\b|\bbe in touch\b|\breach out to you\b|\bfollow up with you\b"
-    r"|\bcontact you\b|\bwithin (?:the next )?(?:\d+|a few|one|two|three|five|seven|ten)"
-    r"(?:\s*(?:-|to)\s*\d+)? (?:business |working )?(?:days?|hours?)\b",
-    re.IGNORECASE,
-)
+#: Per-call columns of what the agent does in the call (:data:`callinsights.text.words.CALL_ACTIONS`, counted in the
+#: agent's turns) -> how a reader sees them.
+ACTION_COLUMNS = {name: CUE_NAMES[name] for name in CALL_ACTIONS}
+#: Per-call columns of the work a call leaves pending (:data:`callinsights.text.words.PENDING_WORK`, counted in both
+#: sides' words) -> how a reader sees them; callback promises are the ``callbacks`` feature.
+PENDING_COLUMNS = {("callbacks" if name == "callback" else f"pending_{name}"): CUE_NAMES[name] for name in PENDING_WORK}
 
 #: Per-call features that describe a call as counts or scores, in display order.
 FEATURES = ["words", "customer_turns", "holds", "transfers", "customer_questions", "callbacks"]
@@ -307,6 +306,8 @@ TRAJECTORY = ["sent_first_third", "sent_last_third", "sent_last_turn", "sent_cha
 
 #: How a reader should see the feature names in figures and findings.
 FEATURE_LABELS = {
+    **ACTION_COLUMNS,
+    **PENDING_COLUMNS,
     "words": "call length (words)",
     "customer_turns": "customer turns",
     "holds": "holds mentioned",
@@ -323,7 +324,7 @@ FEATURE_LABELS = {
 INSIGHT_COLUMNS = [
     "file", "topic", "topic_id", "topic_terms", "topic_share", "agent_team",
     "words", "turns", "customer_turns", "customer_words", "holds", "transfers", "customer_questions", "callbacks",
-    *TRAJECTORY, "starts_negative", "ends_positive",
+    *ACTION_COLUMNS, *(c for c in PENDING_COLUMNS if c != "callbacks"), *TRAJECTORY, "starts_negative", "ends_positive",
 ]  # fmt: skip
 
 
@@ -368,7 +369,8 @@ def trajectory(scores: Sequence[float]) -> dict[str, float | bool]:
 
 
 def call_features(turns: Sequence[Turn]) -> dict[str, object]:
-    """Holds, transfers, customer questions, callback promises and sentiment trajectory of one call.
+    """Holds, transfers, customer questions, callback promises, what the agent does, the work left pending, and the
+    sentiment trajectory of one call.
 
     Args:
         turns: Turns of one call (as :func:`callinsights.data.transcripts.read_call` gives them).
@@ -376,16 +378,24 @@ def call_features(turns: Sequence[Turn]) -> dict[str, object]:
     Returns:
         ``holds`` (hold words in anyone's speech plus stage directions about a pause or hold), ``transfers`` and
         ``callbacks`` (matches of :data:`TRANSFER` and :data:`CALLBACK` in anyone's speech), ``customer_questions``
-        (``?`` in the customer's turns) and the :func:`trajectory` of the customer's turns.
+        (``?`` in the customer's turns), one count per :data:`ACTION_COLUMNS` (cues in the agent's turns; a second
+        agent label counts as a transfer) and per :data:`PENDING_COLUMNS` (cues in anyone's speech), and the
+        :func:`trajectory` of the customer's turns.
     """
     said = "\n".join(t.text for t in turns if t.role != META)
     directions = [t.text for t in turns if t.role == META and t.kind == "direction"]
+    agent = "\n".join(t.text for t in turns if t.role == AGENT)
     mine = customer_turns(turns)
+    actions = {name: count_cues(agent, CALL_ACTIONS[name]) for name in ACTION_COLUMNS}
+    # A second agent label is a hand-over the words may not name.
+    actions["transferred"] += len({t.speaker for t in turns if t.role == AGENT}) > 1
     return {
         "holds": len(HOLD.findall(said)) + sum(bool(HOLD.search(d)) for d in directions),
         "transfers": len(TRANSFER.findall(said)),
         "customer_questions": sum(t.text.count("?") for t in mine),
         "callbacks": len(CALLBACK.findall(said)),
+        **actions,
+        **{f"pending_{name}": count_cues(said, PENDING_WORK[name]) for name in PENDING_WORK if name != "callback"},
         **trajectory(turn_sentiments([t.text for t in mine if t.text])),
     }
 

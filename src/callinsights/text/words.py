@@ -153,6 +153,67 @@ PENDING_CUES = (
 
 _CUE_PATTERN = re.compile(r"\b(?:" + "|".join(f"(?:{c})" for c in PENDING_CUES) + r")", re.IGNORECASE)
 
+# What happens in a call and what it leaves pending, as cue lists a reader can check: each a regular expression
+# matched case-insensitively from a word start (:func:`cue_pattern`). Written from the label definitions and a reading
+# of calls, never fitted to the labels; a cue says the words occur, not that the work was done (negation and tense
+# are not read). :mod:`callinsights.analysis.eda` counts them per call.
+
+#: A hold: the words, or a stage direction such as ``(pause)``.
+HOLD_CUES = r"hold(?:s|ing)?\b|paus(?:e|ed|es|ing)\b"
+
+#: What the agent does in the call (matched in the agent's turns).
+CALL_ACTIONS: dict[str, str] = {
+    # The agent gives the reason or the rule on the spot.
+    "explained": r"which is why|that(?:'s| is) why|(?:this|that|it)(?:'s| is| was) (?:likely |probably )?because"
+                 r"|(?:this|that) means|is (?:likely |probably )?the reason|according to (?:our records|your "
+                 r"(?:policy|plan|benefits))|your (?:policy|plan) (?:only )?(?:covers|does(?:n't| not) cover)"
+                 r"|let me explain",
+    "transferred": r"transfer\w*|connect(?:ing)? you (?:with|to)|put you through|on the line with",
+    "escalated": r"escalat\w*|supervisor|manager\b",
+    # Steps the customer is walked through to do it themselves (the online account's usual fixes).
+    "self_service": r"clear(?:ing)? (?:your |the )?(?:browser(?:'s)? )?(?:cache|cookies|history)"
+                    r"|reset (?:your|the) password|password reset|reset link|click\w*|(?:different|another) browser"
+                    r"|incognito|private (?:browsing|window)|try (?:logging|signing) in|refresh(?:ing)? (?:the|your) page"
+                    r"|updat\w* (?:your|the) browser",
+}
+
+#: Work a call leaves pending (matched in both sides' words: the agent often says what happens next).
+PENDING_WORK: dict[str, str] = {
+    "documents": r"fax\w*|(?:send|submit|upload|provide|mail|email)\w*(?: \w+){0,4} (?:documents?|documentation"
+                 r"|records|forms?|receipts?|treatment plan|a copy|proof|statement)|(?:additional|medical|supporting"
+                 r"|necessary|required) (?:information|documentation|documents|records)|once (?:we|I) receive",
+    "another_team": CALL_ACTIONS["escalated"] + r"|(?:claims|billing|technical|policy(?: update)?|IT|appeals?|review"
+                    r"|provider relations|pharmacy|clinical|medical review|specialist) (?:team|department)"
+                    r"|forward\w* (?:this|it|your)|pass (?:this|it) (?:on|along)",
+    "reprocessing": r"re-?process\w*|re-?submit\w*|refund\w*|reimburs\w*|adjust(?:ment|ed|ing)?\b"
+                    r"|credit(?:ed)? (?:back|to your account)|re-?review|appeal\w*",
+    # A promise that someone comes back to the customer later.
+    "callback": r"call (?:you|me) back\b|get back to you\b|be in touch\b|reach out to you\b|follow up with you\b"
+                r"|contact you\b|within (?:the next )?(?:\d+|a few|one|two|three|five|seven|ten)"
+                r"(?:\s*(?:-|to)\s*\d+)? (?:business |working )?(?:days?|hours?)\b",
+    "ticket": r"ticket|glitch|bug\b|outage|(?:system|technical|website|server|login) (?:issue|error|problem|glitch)"
+              r"|IT (?:team|department)|investigat\w* (?:the|this|your) (?:issue|problem|error)",
+}
+
+#: How a reader sees each cue list.
+CUE_NAMES: dict[str, str] = {
+    "explained": "explained on the spot", "transferred": "transferred", "escalated": "escalated",
+    "self_service": "self-service steps walked through", "documents": "documents to send",
+    "another_team": "another team or escalation", "reprocessing": "reprocessing or a refund",
+    "callback": "a callback", "ticket": "a technical ticket",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=None)
+def cue_pattern(expression: str) -> re.Pattern:
+    """A cue list compiled as the lexicon reads it: case-insensitive, each alternative from a word start."""
+    return re.compile(r"\b(?:" + expression + r")", re.IGNORECASE)
+
+
+def count_cues(text: str, expression: str) -> int:
+    """How often a cue list (:data:`CALL_ACTIONS`, :data:`PENDING_WORK`, :data:`HOLD_CUES`) matches a text."""
+    return len(cue_pattern(expression).findall(text or ""))
+
 
 @lru_cache(maxsize=1)
 def _analyzer():
