@@ -13,6 +13,7 @@ from callinsights.labelling import sampling as labelplan
 
 from callinsights.analysis import ppi
 from callinsights.analysis.stats import wilson_interval
+from callinsights.evaluation.metrics import newcombe_interval
 
 FOLLOW = "follow-up action needed"
 
@@ -110,9 +111,15 @@ def test_without_probabilities_the_predicted_labels_are_corrected():
     assert ppi.rate_row(frame, "outcome", FOLLOW)["predictor"] == "predicted label"
 
 
-def test_wilson_matches_the_project_formula():
-    for count, n in [(0, 10), (3, 10), (10, 10), (40, 200)]:
-        assert ppi.wilson(count, n) == pytest.approx(wilson_interval(count, n), abs=1e-9)
+def test_naive_and_labels_only_intervals_are_wilson_at_the_chosen_level():
+    frame, _, _ = synthetic(100, 30, 0.3, 0.2)
+    row = ppi.rate_row(frame, "outcome", FOLLOW, alpha=0.1)
+    lab = frame[frame["labelled"]]
+    hits, gold = int((frame["pred_outcome"] == FOLLOW).sum()), int((lab["gold_outcome"] == FOLLOW).sum())
+    assert (row["naive_low"], row["naive_high"]) == pytest.approx(wilson_interval(hits, len(frame), 0.9))
+    assert (row["labels_low"], row["labels_high"]) == pytest.approx(wilson_interval(gold, len(lab), 0.9))
+    wider = ppi.rate_row(frame, "outcome", FOLLOW)
+    assert wider["naive_high"] - wider["naive_low"] > row["naive_high"] - row["naive_low"]
 
 
 def test_difference_adds_the_variances_of_disjoint_groups_and_refuses_overlap():
@@ -125,6 +132,8 @@ def test_difference_adds_the_variances_of_disjoint_groups_and_refuses_overlap():
     assert row["ppi_se"] == pytest.approx(math.hypot(ea.se, eb.se))
     assert row["p"] == pytest.approx(2 * sps.norm.sf(abs(row["ppi_diff"]) / row["ppi_se"]))
     assert row["pred_count_a"] == int((frame.loc[in_a, "pred_outcome"] == FOLLOW).sum())
+    assert (row["naive_low"], row["naive_high"]) == pytest.approx(
+        newcombe_interval(row["pred_count_a"], row["calls_a"], row["pred_count_b"], row["calls_b"]))
     with pytest.raises(ValueError, match="must not share calls"):
         ppi.difference(frame, in_a, "outcome", FOLLOW, in_b=pd.Series(True, index=frame.index))
 

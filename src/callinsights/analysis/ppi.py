@@ -1,48 +1,26 @@
-"""Rates and differences of rates with prediction-powered inference (PPI), beside naive and labels-only intervals.
+"""Label rates and their differences by prediction-powered inference (PPI), beside naive and labels-only intervals.
 
-The model labels all 200 calls; people labelled 40 of them. A rate computed from predictions alone (the *naive*
-rate) inherits the model's bias, and its Wilson interval knows nothing of it. A rate from the 40 labels alone is
-unbiased but wide. PPI (Angelopoulos et al., Science 2023; the ``ppi-python`` package) takes the predicted rate on the
-unlabelled calls and corrects it by the model's average error measured on the labelled calls:
-
-    rate = mean of predictions on the unlabelled calls + mean of (label - prediction) on the labelled calls
-
-with a normal interval whose variance adds both parts. It stays valid however biased the model is, as long as the
-labelled calls are a random sample of the same calls.
-
-**Which calls are "labelled" and which "unlabelled".** The 40 labelled calls are part of the 200. Here the unlabelled
-set is the *other* 160 calls and the labelled set the 40, with their cross-validated predictions (each predicted by
-a model not fitted on it, as ``results/predictions.csv`` stores them). The two sets are then disjoint, so the two
-terms are independent, as ``ppi_mean_ci``'s variance assumes; putting the 40 calls into the prediction term as well
-would use the same calls in both terms and make them correlated, which that variance ignores. The estimand is the
-rate in the stream of calls the 200 come from. One caveat remains: the 160 are predicted by the model fitted on all
-40 labels, the 40 by models fitted on 30 of them, so the correction measures the error of slightly weaker models.
-
-**Predictor.** By default the model's probability of the class (``p_negative``, ``p_follow_up`` ...) is the
-prediction: the PPI correction has least variance when the prediction is the expected value of the label, and a
-probability never makes the correction's variance vanish on a few calls that happen to agree. Without probability
-columns, the predicted labels (0/1) are used, and the tables say so. The weight of the predictions is fixed at 1
-(the original PPI); PPI++'s tuned weight collapses to 0 when a group's few labelled calls all carry the same label,
-giving a zero-width interval.
-
-**Groups with few labelled calls.** Within a driver or team, PPI uses that group's labelled and unlabelled calls. With
-fewer than ``min_labelled`` labelled calls (default 3) the bias of the predictions in that group cannot be measured,
-so the rate is reported as *not estimable* rather than with the naive interval as if it were valid. Intervals from
-3-10 labelled calls rest on a normal approximation and are flagged ``few_labels``.
+PPI (Angelopoulos et al., Science 2023; ``ppi-python``) corrects the rate predicted on the unlabelled calls by the
+model's mean error on the labelled ones, valid however biased the model. The labelled set is the hand-labelled calls
+with their cross-validated predictions, the unlabelled set the others, so the two terms are independent as
+``ppi_mean_ci`` assumes. The predictor is the class probability when present (least variance), else the 0/1 label;
+its weight is fixed at 1 (PPI++'s tuned weight collapses to 0 when a group's few labels agree). A group with fewer
+than :data:`MIN_LABELLED` labelled calls is not estimable, one with fewer than :data:`FEW_LABELS` is flagged.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.proportion import confint_proportions_2indep
 
-from callinsights.schema import PROBA_COLUMNS
-from callinsights.schema import TASKS
+from callinsights.analysis.stats import varying_features, wilson_interval
+from callinsights.evaluation.metrics import newcombe_interval
+from callinsights.schema import PROBA_COLUMNS, TASKS
 
 #: The rates every table reports: (task, class counted, short name).
 KEY_RATES: tuple[tuple[str, str, str], ...] = (
@@ -57,21 +35,10 @@ FEW_LABELS = 10
 
 
 def ppi_frame(preds: pd.DataFrame, gold: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per call with its predictions, its hand labels where it has them, and grouping columns.
+    """One row per call of ``covariates`` (grouping columns by call): ``pred_<task>``, the ``p_*`` columns present,
+    ``gold_<task>`` (NaN when unlabelled), ``labelled`` and the covariates.
 
-    Args:
-        preds: Rows of ``results/predictions.csv`` (``file``, ``sentiment``, ``outcome`` and ideally the ``p_*``
-            columns); extra columns are ignored. The labelled calls' rows must hold held-out predictions.
-        gold: Hand labels indexed by call (``sentiment``, ``outcome``).
-        covariates: Optional columns to group by (``topic``, ``agent_team``, flags), indexed by call or with a
-            ``file`` column; only calls present in both it and ``preds`` are kept.
-
-    Returns:
-        Indexed by call: ``pred_<task>`` (predicted label), ``<p column>`` for each probability present,
-        ``gold_<task>`` (NaN when unlabelled), ``labelled`` and the covariates.
-
-    Raises:
-        ValueError: Hand-labelled calls that have no prediction (the message names some).
+    The labelled calls' rows of ``preds`` must hold held-out predictions; a labelled call without one is an error.
     """
     p = preds.set_index("file") if "file" in preds.columns else preds
     out = pd.DataFrame(index=p.index.rename("file"))
@@ -94,11 +61,7 @@ def ppi_frame(preds: pd.DataFrame, gold: pd.DataFrame, covariates: pd.DataFrame 
 
 
 def predictor(frame: pd.DataFrame, task: str, value: str) -> tuple[np.ndarray, str]:
-    """The prediction PPI corrects for one class: the probability when the file has it for every call, else 0/1.
-
-    Returns:
-        ``(values, kind)`` with ``kind`` ``"probability"`` or ``"predicted label"``.
-    """
+    """What PPI corrects for one class, and its kind: the probability when every call has it, else the 0/1 label."""
     column = PROBA_COLUMNS.get(value)
     if column in frame.columns and frame[column].notna().all():
         return frame[column].to_numpy(dtype=float), "probability"
@@ -107,15 +70,7 @@ def predictor(frame: pd.DataFrame, task: str, value: str) -> tuple[np.ndarray, s
 
 @dataclass
 class Estimate:
-    """A PPI estimate with its standard error, or why there is none.
-
-    Attributes:
-        value: Point estimate (NaN when not estimable).
-        se: Standard error (NaN when not estimable).
-        labelled: Labelled calls used.
-        unlabelled: Unlabelled calls used.
-        note: Empty when estimable, else why not.
-    """
+    """A PPI estimate with its standard error and the calls used; ``note`` says why there is none."""
 
     value: float
     se: float
@@ -129,7 +84,7 @@ class Estimate:
         return not self.note
 
     def interval(self, alpha: float = 0.05) -> tuple[float, float]:
-        """Two-sided normal interval at level ``1 - alpha``, cut to [-1, 1] (never wider than a rate allows)."""
+        """Two-sided normal interval at level ``1 - alpha``, cut to [-1, 1]."""
         if not self.estimable:
             return float("nan"), float("nan")
         half = stats.norm.ppf(1 - alpha / 2) * self.se
@@ -137,17 +92,10 @@ class Estimate:
 
 
 def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN_LABELLED) -> Estimate:
-    """PPI estimate of the share of calls of ``frame`` whose true ``task`` label is ``value``.
+    """PPI estimate of the share of the calls of ``frame`` whose true ``task`` label is ``value`` (``ppi_py``).
 
-    ``ppi_py.ppi_mean_pointestimate`` and ``ppi_py.ppi_mean_ci`` give the estimate and its interval; the standard
-    error is read back from the interval (it is ``estimate +/- z * se``), so differences of independent groups can
-    be formed from it.
-
-    Args:
-        frame: Rows of :func:`ppi_frame` for the calls concerned (a group, or all).
-        task: ``sentiment`` or ``outcome``.
-        value: The class counted.
-        min_labelled: Fewer labelled calls than this make the rate not estimable.
+    The standard error is read back from ``ppi_mean_ci`` (estimate +/- z se), so that differences of independent
+    groups can be formed from it.
     """
     from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
 
@@ -167,24 +115,15 @@ def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN
     return Estimate(point, se, n, big_n)
 
 
-def wilson(count: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval of ``count`` of ``n`` (scipy's ``binomtest(...).proportion_ci``); NaNs when n is 0."""
-    if n == 0:
-        return float("nan"), float("nan")
-    ci = stats.binomtest(int(count), int(n)).proportion_ci(confidence_level=1 - alpha, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
 def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
              min_labelled: int = MIN_LABELLED) -> dict[str, object]:  # fmt: skip
-    """Naive, labels-only and PPI rate of one class among the calls of ``frame``, with their intervals.
+    """Naive, labels-only and PPI rate of one class among the calls of ``frame``, each with its interval.
 
     Returns:
-        ``calls``, ``labelled``; ``naive`` (share of calls *predicted* ``value``) with Wilson ``naive_low``,
-        ``naive_high``; ``labels_only`` (share of labelled calls *labelled* ``value``) with Wilson interval;
-        ``ppi`` with ``ppi_low``, ``ppi_high``, ``ppi_se`` (estimate and interval cut to [0, 1]: on few labels the
-        corrected estimate can stray outside, a rate cannot); ``estimable``, ``few_labels``, ``note`` and
-        ``predictor`` (what PPI corrected).
+        ``calls``, ``labelled``; ``naive`` (share *predicted* ``value``) and ``labels_only`` (share of labelled calls
+        *labelled* ``value``) with Wilson intervals (``naive_low`` ...); ``ppi`` with ``ppi_low``, ``ppi_high`` cut
+        to [0, 1] (on few labels the corrected estimate can stray outside) and ``ppi_se``; ``estimable``,
+        ``few_labels``, ``note`` and ``predictor``.
     """
     hits = frame[f"pred_{task}"] == value
     lab = frame[frame["labelled"]]
@@ -193,10 +132,10 @@ def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
     low, high = est.interval(alpha)
     return {
         "calls": len(frame), "labelled": est.labelled,
-        "naive": hits.mean() if len(frame) else np.nan, **dict(zip(("naive_low", "naive_high"),
-                                                                    wilson(int(hits.sum()), len(frame), alpha))),
+        "naive": hits.mean() if len(frame) else np.nan,
+        **dict(zip(("naive_low", "naive_high"), wilson_interval(int(hits.sum()), len(frame), 1 - alpha))),
         "labels_only": gold_hits / len(lab) if len(lab) else np.nan,
-        **dict(zip(("labels_low", "labels_high"), wilson(gold_hits, len(lab), alpha))),
+        **dict(zip(("labels_low", "labels_high"), wilson_interval(gold_hits, len(lab), 1 - alpha))),
         "ppi": min(1.0, max(0.0, est.value)) if est.estimable else np.nan, "ppi_low": max(0.0, low) if est.estimable else np.nan,
         "ppi_high": min(1.0, high) if est.estimable else np.nan, "ppi_se": est.se,
         "estimable": est.estimable, "few_labels": est.estimable and est.labelled < FEW_LABELS, "note": est.note,
@@ -206,11 +145,9 @@ def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
 
 def rate_table(frame: pd.DataFrame, by: str | None, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
                alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """:func:`rate_row` for every rate, overall (``group`` "all calls") and within each group of column ``by``.
+    """:func:`rate_row` of every rate over all calls (group "all calls") and within each group of column ``by``.
 
-    Returns:
-        One row per group and rate: ``by``, ``group``, ``rate`` (short name), ``task``, ``value`` and the columns of
-        :func:`rate_row`.
+    The PPI counterpart of :func:`callinsights.analysis.stats.rate_table`, which reads one set of labels.
     """
     parts = [("all calls", frame)]
     if by is not None:
@@ -222,15 +159,8 @@ def rate_table(frame: pd.DataFrame, by: str | None, rates: Sequence[tuple[str, s
 
 
 def by_reading(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """PPI rates corrected with different hand-label files, side by side.
-
-    Args:
-        tables: Name of the label file (``client``, ``guideline``) -> :func:`rate_table` computed with it.
-
-    Returns:
-        One row per grouping, group and rate: ``naive`` (the same for every file) and, per file, ``<name>``,
-        ``<name>_low``, ``<name>_high`` (the PPI rate and interval) and ``<name>_labels`` (labels-only rate).
-    """
+    """PPI rates corrected with different hand-label files (name -> its :func:`rate_table`), side by side: ``naive``
+    and, per file, ``<name>``, ``<name>_low``, ``<name>_high`` (PPI) and ``<name>_labels`` (labels only)."""
     keys = ["by", "group", "rate"]
     out = None
     for name, table in tables.items():
@@ -240,32 +170,17 @@ def by_reading(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return out.reset_index(drop=True) if out is not None else pd.DataFrame(columns=keys)
 
 
-def _naive_difference(count_a: int, n_a: int, count_b: int, n_b: int, alpha: float) -> tuple[float, float]:
-    """Newcombe's score interval for a difference of two independent proportions (statsmodels)."""
-    if min(n_a, n_b) == 0:
-        return float("nan"), float("nan")
-    low, high = confint_proportions_2indep(count_a, n_a, count_b, n_b, method="newcombe", compare="diff",
-                                           alpha=alpha)  # fmt: skip
-    return float(low), float(high)
-
-
 def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, in_b: pd.Series | None = None,
                alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> dict[str, object]:  # fmt: skip
     """Rate in group A minus rate in group B (default: all other calls), by PPI, from predictions and from labels.
 
-    A and B must be disjoint, so their PPI estimates are independent and the difference's variance is the sum of
-    theirs. A group that differs from the rest also differs from the overall rate (the overall rate lies between
-    the two), which is why "differs from the overall rate" is tested as "differs from the rest".
+    A and B must be disjoint so that the variance of the difference is the sum of theirs. A group that differs from
+    the rest also differs from the overall rate, which lies between the two.
 
     Returns:
-        ``calls_a``, ``calls_b``, ``labelled_a``, ``labelled_b``, ``pred_count_a``, ``pred_count_b`` (calls
-        predicted ``value``), ``gold_count_a``, ``gold_count_b`` (labelled ``value``), ``rate_a``, ``rate_b`` (PPI), ``ppi_diff`` with
-        ``ppi_se``, ``ppi_low``, ``ppi_high`` and two-sided ``p`` (normal); ``naive_diff`` with its Newcombe
-        interval (predicted labels); ``labels_diff`` with its Newcombe interval (the hand labels alone);
-        ``estimable`` and ``note``.
-
-    Raises:
-        ValueError: A and B overlap.
+        Per side (``_a``, ``_b``): ``calls``, ``labelled``, ``pred_count``, ``gold_count``, ``rate`` (PPI); then
+        ``ppi_diff`` with ``ppi_se``, ``ppi_low``, ``ppi_high`` and normal ``p``; ``naive_diff`` and ``labels_diff``
+        with Newcombe intervals; ``estimable`` and ``note``.
     """
     in_a = in_a.reindex(frame.index, fill_value=False).astype(bool)
     in_b = ~in_a if in_b is None else in_b.reindex(frame.index, fill_value=False).astype(bool)
@@ -281,8 +196,8 @@ def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, in_b
     counts = [int((part[f"pred_{task}"] == value).sum()) for part in (a, b)]
     la, lb = a[a["labelled"]], b[b["labelled"]]
     gold = [int((part[f"gold_{task}"] == value).sum()) for part in (la, lb)]
-    naive_low, naive_high = _naive_difference(counts[0], len(a), counts[1], len(b), alpha)
-    labels_low, labels_high = _naive_difference(gold[0], len(la), gold[1], len(lb), alpha)
+    naive_low, naive_high = newcombe_interval(counts[0], len(a), counts[1], len(b), alpha)
+    labels_low, labels_high = newcombe_interval(gold[0], len(la), gold[1], len(lb), alpha)
     notes = [f"{side}: {e.note}" for side, e in (("A", ea), ("B", eb)) if e.note]
     return {
         "calls_a": len(a), "calls_b": len(b), "labelled_a": len(la), "labelled_b": len(lb),
@@ -300,12 +215,7 @@ def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, in_b
 
 def group_differences(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
                       alpha: float = 0.05, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """Each group of column ``by`` against all other calls, for every rate.
-
-    Returns:
-        One row per group and rate: ``by``, ``group``, ``versus`` ("the rest"), ``rate``, ``task``, ``value`` and
-        the columns of :func:`difference`.
-    """
+    """:func:`difference` of each group of column ``by`` against all other calls, for every rate."""
     rows = []
     for task, value, short in rates:
         for name in sorted(frame[by].dropna().unique(), key=str):
@@ -318,15 +228,8 @@ def group_differences(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, s
 def flag_differences(frame: pd.DataFrame, flags: Mapping[str, str] | Iterable[str], task: str = "outcome",
                      value: str = "follow-up action needed", alpha: float = 0.05,
                      min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """Rate of ``value`` in calls with each flag (a count above 0, or True) against calls without it.
-
-    Args:
-        flags: Column names, or column name -> how a reader should see it.
-
-    Returns:
-        One row per flag: ``by`` (the column), ``group`` (its readable name, "with ..."), ``versus``
-        ("without"), ``rate``, ``task``, ``value`` and the columns of :func:`difference`.
-    """
+    """:func:`difference` of calls with each flag (a count above 0, or True) against calls without it; ``flags``
+    may map a column to how a reader sees it (the row's ``group`` is "with <that>")."""
     names = dict(flags) if isinstance(flags, Mapping) else {f: f for f in flags}
     short = next((s for t, v, s in KEY_RATES if (t, v) == (task, value)), value)
     rows = []
@@ -339,17 +242,7 @@ def flag_differences(frame: pd.DataFrame, flags: Mapping[str, str] | Iterable[st
 
 
 def plot_rate_intervals(table: pd.DataFrame, rate: str, title: str, ax=None):
-    """One rate per group with three 95% intervals side by side: predictions only, hand labels only, PPI.
-
-    Args:
-        table: From :func:`rate_table`.
-        rate: Short name of the rate (``follow-up``).
-        title: Figure title.
-        ax: Axes to draw on (default: a new figure).
-
-    Returns:
-        The matplotlib Figure. A group whose PPI rate is not estimable shows no PPI interval and says so.
-    """
+    """One rate of a :func:`rate_table` per group, with its three intervals side by side; returns the Figure."""
     import matplotlib.pyplot as plt
 
     data = table[table["rate"] == rate].reset_index(drop=True)
@@ -380,22 +273,14 @@ def logistic_odds(frame: pd.DataFrame, features: Sequence[str], task: str = "out
                   value: str = "follow-up action needed", alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
     """PPI logistic regression of ``task == value`` on standardised features: odds ratios per SD with intervals.
 
-    ``ppi_py.ppi_logistic_pointestimate`` and ``ppi_logistic_ci`` with the weight of the predictions tuned from the
-    data (PPI++): with several coefficients and 40 labelled calls, untuned PPI's correction term is so noisy that
-    the intervals span orders of magnitude, while the tuned weight never does worse than the labels alone
-    (asymptotically). Features are standardised on all calls of ``frame``.
+    The PPI counterpart of :func:`callinsights.analysis.stats.logistic_odds`. The predictions' weight is tuned
+    (PPI++): with several coefficients and 40 labelled calls, untuned PPI's intervals span orders of magnitude.
 
-    Returns:
-        One row per feature: ``feature``, ``odds_ratio``, ``ci_low``, ``ci_high`` (per standard deviation), with
-        ``labelled`` and ``unlabelled`` calls used; empty when fewer labelled calls than coefficients + 10.
+    The table is empty with fewer labelled calls than coefficients + 10.
     """
-    import warnings
-
     from ppi_py import ppi_logistic_ci, ppi_logistic_pointestimate
 
-    X = frame[list(features)].astype(float)
-    X = X.loc[:, X.std(ddof=0) > 0]
-    X = (X - X.mean()) / X.std(ddof=0)
+    X, _ = varying_features(frame[list(features)].astype(float))
     X.insert(0, "const", 1.0)
     lab = frame["labelled"].to_numpy(bool)
     columns = ["feature", "odds_ratio", "ci_low", "ci_high", "labelled", "unlabelled"]

@@ -1,10 +1,8 @@
-"""Statistics for comparing groups of calls: association tests, rates, effect sizes, odds ratios.
+"""Statistics for comparing groups of calls on one set of labels: association, rates, effect sizes, odds ratios.
 
-Small samples are the rule here (40 hand-labelled calls, topics of a few dozen calls, an agent team of five), so each
-function reports its uncertainty and says when a textbook approximation does not hold: :func:`association` gives a
-permutation p-value beside the asymptotic chi-square one and flags small expected counts; rates come with Wilson
-intervals; :func:`odds_ratio_table` corrects zero cells; :func:`logistic_odds` refuses to print finite odds ratios
-under perfect separation. The tests themselves are scipy's and statsmodels'.
+Samples are small here (40 hand-labelled calls, drivers of a few dozen calls), so each function gives its uncertainty
+and says when a textbook approximation fails: a permutation p beside the chi-square one, Wilson intervals, a
+zero-cell correction, no finite odds ratios under perfect separation. The tests are scipy's and statsmodels'.
 """
 
 from __future__ import annotations
@@ -22,15 +20,9 @@ from statsmodels.stats.multitest import multipletests
 
 
 def cramers_v(table) -> float:
-    """Cramér's V of a contingency table (``scipy.stats.contingency.association``), no continuity correction.
+    """Cramér's V of a table of counts (scipy, no continuity correction); NaN with fewer than two rows or columns.
 
-    0 means the row and column variables are independent in this table, 1 that one determines the other.
-
-    Args:
-        table: Counts, rows x columns (array or DataFrame). All-zero rows and columns are dropped.
-
-    Returns:
-        V in [0, 1], or NaN when fewer than two rows or columns remain.
+    All-zero rows and columns are dropped first.
     """
     t = np.asarray(table)
     if t.ndim != 2 or not np.array_equal(t, np.round(t)):
@@ -41,19 +33,7 @@ def cramers_v(table) -> float:
 
 @dataclass
 class Association:
-    """Chi-square test of independence between two categorical columns, with an honest p-value.
-
-    Attributes:
-        table: Observed counts (rows x columns).
-        chi2: Pearson's chi-square.
-        dof: Degrees of freedom.
-        p_asymptotic: p from the chi-square distribution (unreliable when expected counts are small).
-        p_permutation: Monte Carlo p from shuffling one column against the other (margins kept), valid at any size.
-        n_permutations: Shuffles used.
-        cramers_v: Effect size, 0 to 1.
-        min_expected: Smallest expected count.
-        share_expected_below_5: Share of cells whose expected count is below 5.
-    """
+    """Chi-square test of independence of two categorical columns, with a permutation p valid at any size."""
 
     table: pd.DataFrame
     chi2: float
@@ -112,19 +92,9 @@ def association(
     n_permutations: int = 9999,
     seed: int = 0,
 ) -> Association:
-    """Test whether two categorical columns of ``frame`` are independent.
+    """Test whether columns ``row`` and ``col`` of ``frame`` are independent (categories shown in the given orders).
 
-    Args:
-        frame: One row per call.
-        row: Column for the table's rows (e.g. ``topic``).
-        col: Column for the table's columns (e.g. ``outcome``).
-        row_order: Row categories in display order (those absent from the data are dropped).
-        col_order: Column categories in display order.
-        n_permutations: Shuffles for the Monte Carlo p-value.
-        seed: Seed of the shuffles.
-
-    Returns:
-        The :class:`Association`; with fewer than two rows or columns observed the statistics are NaN.
+    With fewer than two rows or columns observed, the statistics are NaN.
     """
     data = frame[[row, col]].dropna()
     table = pd.crosstab(data[row], data[col])
@@ -174,18 +144,11 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
 
 
 def rate_table(frame: pd.DataFrame, group: str, target: str, positive: str) -> pd.DataFrame:
-    """How often ``target == positive`` in each group, and how much of all positives each group holds.
-
-    Args:
-        frame: One row per call.
-        group: Grouping column (``topic``, ``team``).
-        target: Label column (``outcome``, ``sentiment``).
-        positive: The value counted (``follow-up action needed``, ``negative``).
+    """How often ``target == positive`` in each group of column ``group``, highest rate first.
 
     Returns:
-        One row per group, highest rate first: ``calls``, ``count``, ``rate`` with its 95% Wilson interval
-        (``ci_low``, ``ci_high``), ``share_of_all`` (the group's share of all positives) and ``lift`` (rate over the
-        overall rate).
+        Per group: ``calls``, ``count``, ``rate`` with its 95% Wilson ``ci_low``, ``ci_high``, ``share_of_all``
+        (the group's share of all positives) and ``lift`` (rate over the overall rate).
     """
     hits = frame[target] == positive
     overall = hits.mean()
@@ -200,11 +163,7 @@ def rate_table(frame: pd.DataFrame, group: str, target: str, positive: str) -> p
 
 
 def rank_biserial(x: Sequence[float], y: Sequence[float]) -> float:
-    """Rank-biserial correlation: P(x > y) - P(x < y) over all pairs (ties count for neither).
-
-    1 means every ``x`` is above every ``y``, -1 every one below, 0 no tendency: ``2 U / (n_x n_y) - 1`` with
-    Mann-Whitney's ``U`` for ``x`` (scipy).
-    """
+    """P(x > y) - P(x < y) over all pairs, ``2 U / (n_x n_y) - 1`` with Mann-Whitney's U (scipy); NaN when empty."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) == 0 or len(y) == 0:
         return float("nan")
@@ -225,15 +184,9 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 def compare_groups(frame: pd.DataFrame, features: Sequence[str], target: str, positive: str) -> pd.DataFrame:
     """Mann-Whitney U test and rank-biserial effect of each feature between ``target == positive`` and the rest.
 
-    Args:
-        frame: One row per call.
-        features: Numeric columns.
-        target: Label column.
-        positive: The value that defines the first group.
-
     Returns:
-        One row per feature: medians and means in each group, ``U``, two-sided ``p``, ``p_holm`` (over these
-        features) and ``rank_biserial`` (positive = higher in the ``positive`` group).
+        Per feature: medians and means of both groups, ``U``, ``p``, ``p_holm`` (over these features) and
+        ``rank_biserial`` (positive: higher in the ``positive`` group).
     """
     hits = frame[target] == positive
     rows = []
@@ -255,13 +208,8 @@ def compare_groups(frame: pd.DataFrame, features: Sequence[str], target: str, po
 def odds_ratio_table(frame: pd.DataFrame, flags: Sequence[str], target: str, positive: str) -> pd.DataFrame:
     """Odds ratio of ``target == positive`` for calls with versus without each flag (a count > 0 is "with").
 
-    The sample odds ratio and its Woolf interval (log scale, 95%) are scipy's ``contingency.odds_ratio(...,
-    kind="sample")``; a table with a zero cell gets 0.5 added to every cell (Haldane-Anscombe) and says so in
-    ``corrected``. The p-value is Fisher's exact test.
-
-    Returns:
-        One row per flag: the 2x2 counts (``with_pos``, ``with_rest``, ``without_pos``, ``without_rest``),
-        ``share_with`` (calls with the flag), ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_fisher``, ``corrected``.
+    Ratio and 95% Woolf interval are scipy's ``contingency.odds_ratio(kind="sample")``; a zero cell gets 0.5 added to
+    every cell (Haldane-Anscombe, flagged ``corrected``). ``p_fisher`` is Fisher's exact test.
     """
     hits = frame[target] == positive
     rows = []
@@ -285,17 +233,18 @@ def odds_ratio_table(frame: pd.DataFrame, flags: Sequence[str], target: str, pos
     return pd.DataFrame(rows)
 
 
+def varying_features(X: pd.DataFrame, standardise: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """The columns of ``X`` that vary, scaled to mean 0 and SD 1 when ``standardise`` (odds ratios per SD then),
+    and the names of those dropped."""
+    dropped = [c for c in X.columns if X[c].std(ddof=0) == 0]
+    X = X.drop(columns=dropped)
+    return ((X - X.mean()) / X.std(ddof=0) if standardise else X), dropped
+
+
 @dataclass
 class LogisticResult:
-    """A logistic regression of a binary label on a few features.
-
-    Attributes:
-        table: One row per feature: ``odds_ratio`` (per standard deviation when standardised), 95% ``ci_low`` and
-            ``ci_high``, ``p``.
-        n: Calls used.
-        pseudo_r2: McFadden's pseudo R-squared.
-        note: Why a feature was dropped or why the estimates cannot be trusted; empty when all is well.
-    """
+    """A logistic regression: ``table`` (``feature``, ``odds_ratio``, 95% ``ci_low``/``ci_high``, ``p``), calls
+    used, McFadden's pseudo R-squared, and a ``note`` on dropped features or estimates not to be trusted."""
 
     table: pd.DataFrame
     n: int
@@ -306,32 +255,21 @@ class LogisticResult:
 def logistic_odds(
     frame: pd.DataFrame, features: Sequence[str], target: str, positive: str, standardise: bool = True
 ) -> LogisticResult:
-    """Logistic regression of ``target == positive`` on ``features`` (statsmodels), odds ratios with 95% CIs.
+    """Logistic regression of ``target == positive`` on ``features`` (statsmodels): odds ratios with 95% CIs.
 
-    Features with no variation are dropped. When the features separate the classes perfectly the maximum-likelihood
-    odds ratios are infinite; the fit is then reported with a note instead of numbers that look precise.
-
-    Args:
-        frame: One row per call.
-        features: Numeric columns.
-        target: Label column.
-        positive: The value coded 1.
-        standardise: Scale each feature to mean 0, SD 1, so odds ratios are per standard deviation.
+    Features without variation are dropped. Under perfect separation the odds ratios are infinite, so the table
+    holds NaN and the note says why. :func:`callinsights.analysis.ppi.logistic_odds` is the PPI counterpart.
     """
     import statsmodels.api as sm
 
     data = frame[[*features, target]].dropna()
     y = (data[target] == positive).astype(float)
-    X = data[list(features)].astype(float)
-    dropped = [f for f in features if X[f].std(ddof=0) == 0]
-    X = X.drop(columns=dropped)
+    X, dropped = varying_features(data[list(features)].astype(float), standardise)
     notes = [f"dropped (no variation): {', '.join(dropped)}"] if dropped else []
     empty = pd.DataFrame(columns=["feature", "odds_ratio", "ci_low", "ci_high", "p"])
     if X.empty or y.nunique() < 2:
         notes.append("nothing to fit: no varying feature or only one class")
         return LogisticResult(empty, len(data), float("nan"), "; ".join(notes))
-    if standardise:
-        X = (X - X.mean()) / X.std(ddof=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -363,14 +301,7 @@ def association_grid(
     n_permutations: int = 9999,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """:func:`association` for every combination of label set, row variable and column variable, as one table.
-
-    Args:
-        frames: Label set name -> frame with one row per call (e.g. predicted labels, hand labels).
-        rows: Row variables (``topic``, ``agent_team``).
-        cols: Column variable -> its categories in display order (``{"outcome": OUTCOMES}``).
-        n_permutations: Shuffles per permutation p-value.
-        seed: Seed of the shuffles.
+    """:func:`association` for every label set (``frames``), row variable and column variable (-> its categories).
 
     Returns:
         One row per test: ``labels``, ``by``, ``task``, ``n``, ``chi2``, ``dof``, ``p_permutation``,
@@ -389,15 +320,11 @@ def association_grid(
 
 
 def paired_change(before: Sequence[float], after: Sequence[float]) -> dict[str, float]:
-    """How a score moves between two moments of the same calls (e.g. first and last third of a call).
-
-    Args:
-        before: Score of each call at the first moment.
-        after: Score of the same calls at the second moment (pairs with a NaN are left out).
+    """How a score moves between two moments of the same calls (pairs with a NaN left out).
 
     Returns:
-        ``n``, ``median_before``, ``median_after``, ``median_change``, ``share_up`` and ``share_down`` (calls whose
-        score rose or fell) and ``p_wilcoxon`` (Wilcoxon signed-rank test, two-sided; NaN when every change is 0).
+        ``n``, ``median_before``, ``median_after``, ``median_change``, ``share_up``, ``share_down`` and
+        ``p_wilcoxon`` (signed-rank, two-sided; NaN when nothing changes).
     """
     pairs = pd.DataFrame({"before": before, "after": after}).astype(float).dropna()
     change = pairs["after"] - pairs["before"]
