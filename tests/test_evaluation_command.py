@@ -72,7 +72,7 @@ def test_held_out_predictions_have_one_row_per_configuration_and_call_with_proba
     assert list(table.columns[:6]) == ["configuration", "file", "sentiment_true", "outcome_true", "sentiment",
                                        "outcome"]
     assert set(PROBA_COLUMNS.values()) <= set(table.columns)
-    gold = load_labels(config.LABELS_FILE).head(SAMPLE)
+    gold = load_labels(config.training_labels_file()).head(SAMPLE)  # the default reading, recorded in run.json
     for name, rows in table.groupby("configuration"):
         rows = rows.set_index("file")
         assert list(rows.index) == list(gold.index), name
@@ -93,10 +93,11 @@ def test_the_tables_agree_with_the_predictions_they_come_from(sample_run):
     assert len(results.mistakes) == wrong
     assert (results.mistakes["truth"] != results.mistakes["predicted"]).all()
     assert all(redact(text) == text for text in results.mistakes["customer_text"].dropna())
-    intervals = results.intervals
-    assert set(intervals["reference"]) == {"client", "guideline"}
+    intervals = results.intervals  # one reading: the file run.json names, never both concatenated
+    assert results.facts["labels_file"] == config.training_labels_file().name
+    assert "reference" not in intervals and not intervals.duplicated(["task", "metric"]).any()
     assert ((intervals["low"] <= intervals["value"]) & (intervals["value"] <= intervals["high"])).all()
-    accuracy = intervals.set_index(["reference", "task", "metric"]).loc[("client", "sentiment", "accuracy"), "value"]
+    accuracy = intervals.set_index(["task", "metric"]).loc[("sentiment", "accuracy"), "value"]
     assert accuracy == pytest.approx((default["sentiment_true"] == default["sentiment"]).mean())
     assert set(results.baselines["system"]) == {f"default: {evaluation.DEFAULT}", "majority class",
                                                 "VADER + pending cues (customer side)",

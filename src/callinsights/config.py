@@ -55,6 +55,8 @@ RESULTS_DIR = PROJ_ROOT / "results"
 REPORTS_DIR = PROJ_ROOT / "reports"
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
+# How faithful the evidence quotes of PREDICTIONS_FILE are to the probe (`python -m callinsights evidence`).
+EVIDENCE_FILE = RESULTS_DIR / "evidence_faithfulness.csv"
 METRICS_FILE = RESULTS_DIR / "metrics.json"
 INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
 # Rates by driver and team with naive, labels-only and PPI intervals, and the comparisons the finding rules decided.
@@ -84,6 +86,10 @@ EVALUATION_FILES = {
     "agreement_pairs": "agreement_pairs.csv",
     "monitoring": "store_runs.csv",  # the store's runs (invalid share, speed, label drift); not MONITORING_FILE
     "batches": "batches.csv",  # the unlabelled calls as batches, each monitored against the labelled set's run
+    # The other reading of the hand labels beside the run's, the only files computed from both: each reading's label
+    # shares and the default fitted on and scored against it; the calls the two readings label differently.
+    "other_reading": "other_reading.csv",
+    "reading_differences": "reading_differences.csv",
 }
 EXPERIMENTS_DOC = PROJ_ROOT / "docs" / "experiments.md"
 

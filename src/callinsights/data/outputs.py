@@ -215,40 +215,46 @@ def file_sha256(path: str | Path) -> str:
 READING_RECORD_SUFFIX = ".reading.json"
 
 
-def label_reading(labels: str | Path, files: Iterable[str | Path] = ()) -> dict[str, Any]:
+def label_reading(labels: str | Path, files: Iterable[str | Path] = (), sha256: str | None = None) -> dict[str, Any]:
     """The record of which label file a result used: the one mechanism every labelled result file follows.
 
     A command that writes a JSON file merges this record into it (``results/metrics.json``,
-    ``results/evaluation/run.json``); ``files_from_labels`` then names every file that command wrote from these
-    labels (names relative to the record's folder, its own name included). A command that writes only CSVs writes
-    the record beside them with :func:`write_label_reading`. ``tests/test_label_reading.py`` reads every record under
-    ``results/`` and fails when two readings feed the results.
+    ``results/evaluation/run.json``); ``files_from_labels`` then names every file in the record's folder that the
+    command wrote from these labels (``metrics.json`` names itself). A command that writes only CSVs writes the record
+    beside them with :func:`write_label_reading`. The one pair of tables that shows a second reading beside the first
+    (``evaluation/other_reading.csv``, ``reading_differences.csv``) also carries the second's record, under the key
+    ``other_reading``. ``tests/test_label_reading.py`` reads every record under ``results/`` and fails when two
+    readings feed the results.
 
     Args:
         labels: The label file read (its name and the SHA-256 of its bytes are recorded, so an edited file with the
             same name is told apart).
         files: The files written from it.
+        sha256: The file's SHA-256 when it is already known (a saved fit records it), so a label file no longer at
+            hand is still recorded.
 
     Returns:
         ``{"labels_file": name, "labels_sha256": hex, "files_from_labels": [names]}``.
     """
-    return {"labels_file": Path(labels).name, "labels_sha256": file_sha256(labels),
+    return {"labels_file": Path(labels).name, "labels_sha256": sha256 or file_sha256(labels),
             "files_from_labels": sorted(Path(name).name for name in files)}
 
 
-def write_label_reading(path: str | Path, labels: str | Path, files: Iterable[str | Path]) -> Path:
+def write_label_reading(path: str | Path, labels: str | Path, files: Iterable[str | Path], sha256: str | None = None
+                        ) -> Path:
     """Write :func:`label_reading` for CSVs that have no JSON of their own to carry it.
 
     Args:
-        path: The record, named ``<command>`` + :data:`READING_RECORD_SUFFIX` (e.g. ``results/insights.reading.json``)
-            in the folder of ``files``.
+        path: The record in the folder of ``files``, named after the command or its one file plus
+            :data:`READING_RECORD_SUFFIX` (``results/insights.reading.json``, ``results/predictions.reading.json``).
         labels: The label file read.
         files: The files written from it.
+        sha256: As for :func:`label_reading`.
 
     Returns:
         The path written.
     """
-    return write_text(path, json.dumps(label_reading(labels, files), indent=1) + "\n")
+    return write_text(path, json.dumps(label_reading(labels, files, sha256), indent=1) + "\n")
 
 
 def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]:

@@ -400,7 +400,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from callinsights.schema import PREDICTION_COLUMNS
     from callinsights.llm.models import ModelError, resolve_model
     from callinsights.pipelines import fit
-    from callinsights.data.outputs import check_output_file, write_csv
+    from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
     from callinsights.data.store import Store, StoreError
 
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
@@ -451,6 +451,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     predictions = result.predictions[PREDICTION_COLUMNS]
     try:
         write_csv(predictions, out, float_format="%.4f")
+        if fitted is not None:  # the probe's labels come from its fit's reading of the hand labels: say which
+            fitted_on = fitted.metadata["labels"]
+            write_label_reading(out.with_name(out.stem + READING_RECORD_SUFFIX), fitted_on["file"], [out],
+                                fitted_on["sha256"])
     except OSError as err:
         print(f"error: {out}: could not be written ({err}); the labels are in the store {args.store} (run "
               f"{result.run_id}): run again with another --out to write them without model time", file=sys.stderr)
@@ -665,9 +669,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from callinsights.llm.models import ModelError
     from callinsights.pipelines import evaluation
 
-    plan = evaluation.Plan(data_dir=args.data_dir, sample=args.sample, configurations=args.configurations,
-                           n_boot=args.n_boot, seed=args.seed, model=args.model, store=Path(args.store),
-                           progress=not args.quiet)
+    plan = evaluation.Plan(data_dir=args.data_dir, labels=args.labels, sample=args.sample,
+                           configurations=args.configurations, n_boot=args.n_boot, seed=args.seed,
+                           model=args.model, store=Path(args.store), progress=not args.quiet)
     try:
         result, written = evaluation.run(plan, args.out_dir)
     except (ValueError, FileNotFoundError, ModelError, StoreError) as err:  # bad labels and paths are ValueErrors
@@ -683,8 +687,8 @@ def cmd_insights(args: argparse.Namespace) -> int:
     from callinsights.pipelines import insights
 
     try:
-        # The hand labels belong to the data folder read: another --data-dir brings its own label file.
-        labels = args.labels or Path(args.data_dir or config.DATA_DIR) / config.LABELS_FILE.name
+        # The hand labels belong to the data folder read: another --data-dir brings its own label files.
+        labels = args.labels or config.training_labels_file(args.data_dir)
         written = insights.run(args.data_dir, args.predictions, labels, args.topics, args.seed, args.out_dir)
     except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -739,11 +743,14 @@ def register_results(sub) -> None:
                        formatter_class=Formatter, epilog=EXIT_CODES,
                        description=wrap("Label the hand-labelled calls under each configuration (held out where a "
                                    "probe is fitted; stored outputs reused), score the default with bootstrap "
-                                   "intervals against both label files, the baselines, the whole-call ablation, "
-                                   "calibration, mistakes and the store's runs. Writes results/metrics.json, "
-                                   "results/evaluation/*.csv and a section of docs/experiments.md. A sample, a "
-                                   "subset or another data folder writes to --out-dir (default: a new temporary "
-                                   "folder), never over results/."))
+                                   "intervals, the baselines, the whole-call ablation, calibration, mistakes and "
+                                   "the store's runs, all against one reading of the hand labels (--labels; each "
+                                   "file records it). The other reading is shown once beside it: "
+                                   "evaluation/other_reading.csv and reading_differences.csv. Writes "
+                                   "results/metrics.json, results/evaluation/*.csv and a section of "
+                                   "docs/experiments.md. A sample, a subset, another data folder or another label "
+                                   "file writes to --out-dir (default: a new temporary folder), never over "
+                                   "results/."))
     p.add_argument("--sample", type=positive, default=None, help="score only the first N labelled calls")
     p.add_argument("--configurations", nargs="+", default=None, metavar="NAME",
                    help="configurations to compare (callinsights.pipelines.evaluation.CONFIGURATIONS); default all")
@@ -752,6 +759,10 @@ def register_results(sub) -> None:
     p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
     p.add_argument("--out-dir", default=None, help="folder for metrics.json and evaluation/ (default: results/)")
     p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p.add_argument("--labels", default=None,
+                   help=f"the reading of the hand labels to fit on and score against (default: "
+                        f"{config.GUIDELINE_LABELS_FILE.name} of the data folder, the guideline readers' majority, "
+                        f"else {config.LABELS_FILE.name})")
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
@@ -765,7 +776,9 @@ def register_results(sub) -> None:
     p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
     p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
     p.add_argument("--labels", default=None,
-                   help=f"hand labels that correct them (default: {config.LABELS_FILE.name} of the data folder)")
+                   help=f"the reading of the hand labels that corrects them (default: "
+                        f"{config.GUIDELINE_LABELS_FILE.name} of the data folder, the guideline readers' majority, "
+                        f"else {config.LABELS_FILE.name}); the fit of --predictions should use the same")
     p.add_argument("--topics", type=positive, default=None, help="number of drivers (default: by silhouette)")
     p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
     p.add_argument("--out-dir", default=None, help="write here instead of results/")

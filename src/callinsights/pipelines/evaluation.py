@@ -6,6 +6,7 @@ with the statistics of :mod:`callinsights.evaluation` (scikit-learn, scipy); not
 
 from __future__ import annotations
 
+import filecmp
 import warnings
 import json
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import time
 from datetime import date
 
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.metrics import classification_report
 
 from callinsights import config
@@ -42,7 +44,7 @@ from callinsights.data.store import Store
 from callinsights.data.call import Call
 from callinsights.classify import baselines
 from callinsights.data.labels import load_labels
-from callinsights.data.outputs import package_versions
+from callinsights.data.outputs import label_reading, package_versions
 from callinsights.data.outputs import check_output_file, json_ready, write_csv
 from callinsights.data.transcripts import read_calls
 from callinsights.evaluation.metrics import calibration_summary
@@ -60,7 +62,8 @@ def interval_table(gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, s
 
 
 def held_out_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per configuration and labelled call: the client's labels, the prediction, its probabilities."""
+    """One row per configuration and labelled call: the hand label (the run's reading), the prediction, its
+    probabilities."""
     columns = ["sentiment", "outcome", "confidence_sentiment", "confidence_outcome",
                *scores.PROBA_COLUMNS.values(), "valid", "held_out", "seconds", "cached", "raw"]
     parts = []
@@ -165,6 +168,72 @@ def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
         warnings.warn(f"no batches monitored: {err}", stacklevel=2)
         return empty
     return batches(predictions, labelled) if predictions["file"].isin(labelled).any() else empty
+
+
+# The other reading of the hand labels, shown once beside the run's own and never mixed into its computations.
+
+#: Short names of the two readings a data folder holds, by file name (any other file is named by its stem).
+READING_NAMES = {config.GUIDELINE_LABELS_FILE.name: "guideline", config.LABELS_FILE.name: "client"}
+OTHER_READING_COLUMNS = ["reading", "labels_file", "task", "measure", "label", "calls", "value", "low", "high"]
+
+
+def reading_name(path: str | Path) -> str:
+    """``guideline`` or ``client`` for the two readings a data folder holds, else the file's stem."""
+    return READING_NAMES.get(Path(path).name, Path(path).stem)
+
+
+def other_labels_file(labels: Path, data_dir: Path) -> Path | None:
+    """The reading shown beside ``labels``: the data folder's guideline or client file that differs from it (the
+    guideline's first), or None when the folder holds no other."""
+    for name in (config.GUIDELINE_LABELS_FILE.name, config.LABELS_FILE.name):
+        candidate = data_dir / name
+        if candidate.is_file() and not filecmp.cmp(candidate, labels, shallow=False):
+            return candidate
+    return None
+
+
+def reading_table(labels: Path, gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, seed: int
+                  ) -> pd.DataFrame:
+    """One reading's label shares (Wilson 95% intervals) and the default's held-out accuracy and macro-F1 (bootstrap
+    intervals), the default fitted on and scored against that same reading.
+
+    Returns:
+        Rows of :data:`OTHER_READING_COLUMNS`; ``label`` is empty for accuracy and macro-F1.
+    """
+    rows = []
+    for task, labels_of_task in TASKS.items():
+        for label in labels_of_task:
+            hits = int((gold[task] == label).sum())
+            interval = binomtest(hits, len(gold)).proportion_ci(method="wilson")
+            rows.append({"task": task, "measure": "share", "label": label, "value": hits / len(gold),
+                         "low": interval.low, "high": interval.high})
+        held_out = metric_intervals(gold[task], predictions[task], labels_of_task, n_boot=n_boot, seed=seed)
+        rows += [{"task": task, "measure": metric, "label": "", **held_out.loc[metric, ["value", "low", "high"]]}
+                 for metric in ("accuracy", "macro_f1")]
+    table = pd.DataFrame(rows).assign(reading=reading_name(labels), labels_file=labels.name, calls=len(gold))
+    return table[OTHER_READING_COLUMNS]
+
+
+def reading_differences(gold: pd.DataFrame, other: pd.DataFrame, names: tuple[str, str], model: pd.DataFrame
+                        ) -> pd.DataFrame:
+    """The labelled calls on which two readings differ, per task, with the default's held-out label.
+
+    Args:
+        gold: The run's reading; ``names[0]`` names it (and the model column's fit).
+        other: The other reading of the same calls; ``names[1]`` names it.
+        names: Column names of the two readings (:func:`reading_name`).
+        model: The default's held-out predictions, fitted on ``gold``.
+
+    Returns:
+        ``file, task, <names[0]>, <names[1]>, model``: one row per call and task that differ.
+    """
+    parts = []
+    for task in TASKS:
+        both = pd.DataFrame({names[0]: gold[task], names[1]: other[task].reindex(gold.index),
+                             "model": model[task].reindex(gold.index)})
+        parts.append(both[both[names[0]] != both[names[1]]].assign(task=task).rename_axis("file").reset_index())
+    table = pd.concat(parts, ignore_index=True)
+    return table[["file", "task", *names, "model"]]
 
 
 
@@ -473,6 +542,11 @@ def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -
 GENERATE = ["generate, gpt4all", "generate, llama.cpp + grammar"]
 #: Customer words shown with a mistake, at most (redacted first, then cut).
 MAX_CHARS = 300
+#: Tables computed without the hand labels: the store's runs, and the batches of ``results/predictions.csv`` (whose
+#: reading is the one its fit recorded, ``predictions.reading.json``).
+LABEL_FREE = ("monitoring", "batches")
+#: The two tables that show the other reading beside the run's: the only files computed from both.
+SIDE_BY_SIDE = ("other_reading", "reading_differences")
 #: Versions recorded in run.json: the packages whose behaviour the numbers depend on.
 PACKAGES = ["callinsights", "numpy", "pandas", "scikit-learn", "scipy", "llama-cpp-python", "gpt4all",
             "vaderSentiment"]
@@ -485,6 +559,8 @@ class Plan:
     Attributes:
         data_dir: A folder laid out like ``data/`` (``transcripts_v3/`` and the label files); None for the
             configured one (:data:`callinsights.config.DATA_DIR`).
+        labels: The reading of the hand labels that the probe is fitted on and every table is scored against; None
+            for the data folder's default (:func:`callinsights.config.training_labels_file`, the guideline's).
         sample: Score only the first N labelled calls; None for all.
         configurations: Names of :data:`callinsights.pipelines.evaluation.CONFIGURATIONS` to compare, None for all.
             The default and :data:`SCORE` label the calls either way: every section scores the default, and
@@ -497,6 +573,7 @@ class Plan:
     """
 
     data_dir: Path | None = None
+    labels: Path | None = None
     sample: int | None = None
     configurations: list[str] | None = None
     n_boot: int = 2000
@@ -506,16 +583,27 @@ class Plan:
     progress: bool = False
 
     @property
+    def labels_file(self) -> Path:
+        """The label file read: :attr:`labels`, or the data folder's default reading."""
+        return Path(self.labels) if self.labels is not None else config.training_labels_file(self.data_dir)
+
+    @property
     def full(self) -> bool:
-        """Every labelled call of the configured data folder under every configuration."""
+        """Every labelled call of the configured data folder, in its default reading, under every configuration:
+        the run whose files are committed in ``results/``."""
         chosen = select_configurations(self.configurations)
-        return self.data_dir is None and self.sample is None and list(chosen) == list(CONFIGURATIONS)
+        default_reading = self.labels is None or (
+            Path(self.labels).resolve() == config.training_labels_file().resolve())
+        return (self.data_dir is None and default_reading and self.sample is None
+                and list(chosen) == list(CONFIGURATIONS))
 
     def command(self, out_dir: Path | None = None) -> str:
         """The command line that runs this plan, for the files to name what wrote them."""
         parts = shlex.split(COMMAND)
         if self.data_dir is not None:
             parts += ["--data-dir", str(self.data_dir)]
+        if self.labels is not None:
+            parts += ["--labels", str(self.labels)]
         if self.sample is not None:
             parts += ["--sample", str(self.sample)]
         if self.configurations is not None:
@@ -558,8 +646,9 @@ def output_folder(plan: Plan, out_dir: str | Path | None = None) -> Path:
         return config.RESULTS_DIR if plan.full else Path(tempfile.mkdtemp(prefix="callinsights-evaluate-"))
     out_dir = Path(out_dir)
     if not plan.full and out_dir.resolve() == config.RESULTS_DIR.resolve():
-        raise ValueError(f"--out-dir {out_dir}: a sample, a subset of configurations or another data folder would "
-                         "replace the committed results of a full run there; give --out-dir another folder")
+        raise ValueError(f"--out-dir {out_dir}: a sample, a subset of configurations, another data folder or "
+                         "another label file would replace the committed results of a full run there; give "
+                         "--out-dir another folder")
     return out_dir
 
 
@@ -612,13 +701,13 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     data_dir = Path(plan.data_dir) if plan.data_dir is not None else config.DATA_DIR
     calls, _ = read_calls(data_dir / config.TRANSCRIPTS_DIR.name)
     customer = {call.name: call.customer_text() for call in calls}
-    labels_path = data_dir / config.LABELS_FILE.name
-    training_path = config.training_labels_file(plan.data_dir)
-    guideline_path = data_dir / config.GUIDELINE_LABELS_FILE.name
+    # One reading of the hand labels for every computation: the probe is fitted on it and every table scored
+    # against it. The other reading is only shown beside it (other_reading.csv, reading_differences.csv).
+    labels_path = plan.labels_file
     gold_all = load_labels(labels_path, known_calls=set(customer))
     gold = gold_all.head(plan.sample) if plan.sample else gold_all
 
-    to_run = {name: replace(settings, labels_file=str(training_path))
+    to_run = {name: replace(settings, labels_file=str(labels_path))
               for name, settings in CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
     compare_started = time.perf_counter()
     try:
@@ -636,10 +725,8 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     n_boot, seed = plan.n_boot, plan.seed
 
     intervals = interval_table(gold, default, n_boot, seed)
-    guideline = None
-    if guideline_path.is_file():
-        second = load_labels(guideline_path, known_calls=set(customer)).reindex(gold.index)
-        guideline = interval_table(second, default, n_boot, seed)
+    with Store(plan.store) as store:
+        beside = _other_reading(plan, labels_path, data_dir, calls, gold, default, store)
     generate = [name for name in GENERATE if name in predictions]
     systems = {
         f"default: {DEFAULT}": default,
@@ -656,7 +743,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     calibration = calibration_summary(gold, calibrated)
 
     with Store(plan.store) as store:
-        all_calls, scope = _every_call(plan, calls, gold, predictions, training_path, store)
+        all_calls, scope = _every_call(plan, calls, gold, predictions, labels_path, store)
         runs, run_labels = store.runs(), store.run_labels()
     agreement = agreement_table(all_calls, gold_all.index)
     monitor = monitoring.monitor_runs(runs, run_labels)
@@ -664,8 +751,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     tables = {
         "predictions": held_out_table(gold, predictions),
         "report": report(gold, default),
-        "intervals": pd.concat({"client": intervals, **({"guideline": guideline} if guideline is not None else {})},
-                               names=["reference"]).reset_index(),
+        "intervals": intervals.reset_index(),
         "baselines": baseline_table,
         "differences": differences(gold, systems, n_boot, seed),
         "comparison": table_all,
@@ -680,14 +766,18 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "monitoring": monitor,
         # The main run's own file: the batches are the calls the analyst will meet, labelled as the main job does.
         "batches": batches_of_main_run(gold_all.index),
+        "other_reading": beside.shares,
+        "reading_differences": beside.differences,
     }
+    reading = label_reading(labels_path, [result_files()[key] for key in tables if key not in LABEL_FREE])
     computed = monitor.dropna(subset=["seconds_p50"])
     facts = {
         "command": plan.command(out_dir), "written": date.today().isoformat(), "full_run": plan.full,
         "model": model.name, "model_source": "embedded in the package" if model.embedded else str(model.path),
         "calls_read": len(calls), "labelled_calls": len(gold), "labelled_calls_in_file": len(gold_all),
-        "sample_size": plan.sample, "labels_file": labels_path.name, "training_labels_file": training_path.name,
-        "guideline_file": guideline_path.name if guideline is not None else None,
+        "sample_size": plan.sample, **reading,
+        "other_reading": (label_reading(beside.path, [result_files()[key] for key in SIDE_BY_SIDE])
+                          if beside.path is not None else None),
         "default_configuration": DEFAULT, "score_configuration": SCORE, "generate_configurations": generate,
         "configurations_chosen": list(selected), "configurations_run": list(to_run),
         "compare_seconds": round(compare_seconds, 1), "n_boot": n_boot, "seed": seed, "agreement_scope": scope,
@@ -699,11 +789,10 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "sample_size": plan.sample,
         "n_boot": n_boot,
         "default_configuration": DEFAULT,
+        **label_reading(labels_path, [config.METRICS_FILE]),
         "default_held_out": {task: intervals.loc[task] for task in TASKS},
-        "default_fitted_on": training_path.name,
-        "default_held_out_guideline": {task: guideline.loc[task] for task in TASKS} if guideline is not None else None,
         "flip_rates": _committed_table("flip_rates.csv"),
-        "driver_accuracy": _committed_table("driver_accuracy.csv"),
+        "driver_accuracy": _driver_accuracy(reading_name(labels_path)),
         "baselines": baseline_table,
         "previous_solution_reported_not_remeasured": PREVIOUS_SOLUTION,
         "comparison": comparison,
@@ -741,7 +830,8 @@ def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
     facts = dict(evaluation.facts)
     if facts["full_run"] and out_dir.resolve() == config.RESULTS_DIR.resolve():
         heading = f"{facts['written']} · {facts['model']}"
-        note = (f"{facts['labelled_calls']} hand-labelled calls; macro-F1 from held-out predictions (the probe 4-fold "
+        note = (f"{facts['labelled_calls']} hand-labelled calls in one reading, `{facts['labels_file']}` (the probes "
+                "fitted on it, every figure scored against it); macro-F1 from held-out predictions (the probe 4-fold "
                 "cross-validated); seconds per call are model time, a stored output keeping the seconds of the run "
                 "that computed it (under whatever load the machine had then: indicative, not a benchmark). Written "
                 f"by `{COMMAND}` (`callinsights.pipelines.evaluation`).")
@@ -768,6 +858,45 @@ def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: 
         every[name] = label_calls(texts_for_model(calls, settings), settings, store,
                                   progress=plan.progress).predictions.set_index("file")
     return every, f"all {len(every[DEFAULT])} calls"
+
+
+@dataclass
+class OtherReading:
+    """The other reading beside the run's: its file (None when the data folder holds none) and the two tables."""
+
+    path: Path | None
+    shares: pd.DataFrame
+    differences: pd.DataFrame
+
+
+def _other_reading(plan: Plan, labels_path: Path, data_dir: Path, calls: list[Call], gold: pd.DataFrame,
+                   default: pd.DataFrame, store: Store) -> OtherReading:
+    """Both readings side by side: each one's label shares and the default fitted on and scored against it (from the
+    stored features, so no model time), and the calls they label differently. Empty tables without another reading.
+    """
+    other_path = other_labels_file(labels_path, data_dir)
+    if other_path is None:
+        return OtherReading(None, pd.DataFrame(columns=OTHER_READING_COLUMNS),
+                            pd.DataFrame(columns=["file", "task", reading_name(labels_path), "other", "model"]))
+    other = load_labels(other_path, known_calls={call.name for call in calls})
+    # Both readings on the calls both label (all 40 for the guideline's and the client's files).
+    common = gold.index.intersection(other.index)
+    gold, other = gold.loc[common], other.loc[common]
+    settings = replace(CONFIGURATIONS[DEFAULT], labels_file=str(other_path))
+    other_default, _ = held_out_predictions(DEFAULT, settings, calls, other, store, plan.model, plan.progress)
+    n_boot, seed = plan.n_boot, plan.seed
+    shares = pd.concat([reading_table(labels_path, gold, default.loc[common], n_boot, seed),
+                        reading_table(other_path, other, other_default, n_boot, seed)], ignore_index=True)
+    names = (reading_name(labels_path), reading_name(other_path))
+    return OtherReading(other_path, shares, reading_differences(gold, other, names, default))
+
+
+def _driver_accuracy(reading: str) -> pd.DataFrame | None:
+    """``results/driver_accuracy.csv`` (``python -m callinsights experiments``) under one reading only."""
+    table = _committed_table("driver_accuracy.csv")
+    if table is None or "reference" not in table:
+        return table
+    return table[table["reference"] == reading].drop(columns="reference").reset_index(drop=True)
 
 
 def _committed_table(name: str) -> pd.DataFrame | None:
