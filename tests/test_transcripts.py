@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -253,7 +254,6 @@ def test_subfolders_any_case_of_txt_and_utf16_are_read_and_others_named(tmp_path
     (tmp_path / "sub" / "deeper" / "c.Txt").write_bytes(b"\xff\xfe" + "Member: caf\u00e9 three\n".encode("utf-16-le"))
     (tmp_path / "sub" / "d.txt").write_bytes(b"\xfe\xff" + "Member: four\n".encode("utf-16-be"))
     (tmp_path / "notes.docx").write_text("x")
-    (tmp_path / ".hidden.txt").write_text("Member: hidden\n")
     calls, report = read_calls(tmp_path)
     assert {call.name: call.customer_text() for call in calls} == {
         "a": "one", "B": "two", "c": "caf\u00e9 three", "d": "four"}
@@ -389,3 +389,44 @@ def test_a_note_in_the_middle_of_a_line_takes_only_itself_to_meta_and_the_words_
 def test_a_note_whose_dash_follows_the_word_is_still_a_note(line):
     turns = parse_text(line)
     assert customer_text(turns) == "Okay." and [t.kind for t in turns] == ["speech", "note"]
+
+
+# --- nothing dropped without a word (issue 23) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def drops(tmp_path) -> Path:
+    """The drops fixture with a link to a folder of calls and a link to nothing (links are made here, not in git)."""
+    folder = tmp_path / "drops"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "drops", folder)
+    (folder / "linked").symlink_to(Path(__file__).parent / "fixtures" / "notes", target_is_directory=True)
+    (folder / "gone.txt").symlink_to("missing.txt")
+    return folder
+
+
+def test_every_file_left_out_is_named_with_its_reason_and_the_counts_add_up(drops):
+    calls, report = read_calls(drops)
+    assert [call.name for call in calls] == ["ok"]
+    assert dict(report.skipped) == {
+        ".copy.txt": "hidden file (its name starts with '.'); rename it without the dot to read it",
+        "empty_customer.txt": "the customer's side is empty (2 customer turns, none with words: lines 2, 4); "
+                              "nothing for the model to read, check the export",
+        "gone.txt": "a link to nothing (missing.txt is not there); point it at the call file or remove it",
+    }
+    assert dict(report.folders_skipped) == {
+        ".checkpoints": "hidden folder (its name starts with '.'); rename it to read its calls",
+        "linked": "a link to a folder, not followed (a link may lead out of the folder or round in a loop); give "
+                  "its target folder itself, or copy the calls in",
+    }
+    assert report.ignored == [".export.log"]
+    summary = report.summary()
+    assert "read 1 of 4 files (.txt 1); skipped 3:" in summary
+    for name in (".copy.txt", "empty_customer.txt", "gone.txt", ".checkpoints", "linked", ".export.log"):
+        assert name in summary
+
+
+def test_parse_names_every_file_and_folder_left_out(drops, tmp_path, capsys):
+    assert main(["parse", str(drops), "--out", str(tmp_path / "t.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "read 1 of 4 files" in err and "skipped empty_customer.txt: the customer's side is empty" in err
+    assert "not read: folder linked: a link to a folder" in err and "not read: folder .checkpoints: hidden" in err

@@ -13,6 +13,7 @@ read in any case and spacing, after a time or not (``[00:01:05] member :``); a l
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -115,6 +116,7 @@ class ParseReport:
         irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
         ambiguous: ``(file, line)`` for speech lines that may hold an exporter's note; kept as speech, reported.
         ignored: Files in the folder that are not calls (named, so nothing is dropped without a word).
+        folders_skipped: ``(folder, reason)`` for each subfolder not read (hidden, or a link to a folder).
         formats: Files read by suffix, e.g. ``{".txt": 10, ".vtt": 2}``.
         unit, suffixes: What ``files_read`` counts (``files``, ``calls in turns.csv``); the suffixes looked for.
     """
@@ -126,6 +128,7 @@ class ParseReport:
     irregular: dict[str, int] = field(default_factory=dict)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    folders_skipped: list[tuple[str, str]] = field(default_factory=list)
     formats: dict[str, int] = field(default_factory=dict)
     unit: str = "files"
     suffixes: tuple[str, ...] = (".txt",)
@@ -150,6 +153,7 @@ class ParseReport:
         head = f"read {self.files_read} of {self.files_read + len(self.skipped)} {self.unit}{formats}"
         lines = [head + (f"; skipped {len(self.skipped)}:" if self.skipped else "")]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
+        lines += [f"  not read: folder {name}: {reason}" for name, reason in self.folders_skipped]
         if self.unknown_lines:
             lines.append(
                 f"  {len(self.unknown_lines)} line(s) whose speaker is not recognised (role 'unknown', kept out of "
@@ -341,31 +345,77 @@ def decode_call(data: bytes, name: str) -> str:
 
 
 def check_customer(turns: Sequence[Turn], name: str) -> None:
-    """Raise TranscriptError naming ``name`` and the speakers found when no turn is the customer's."""
-    if not any(t.role == CUSTOMER for t in turns):
+    """Raise TranscriptError naming ``name`` when no turn is the customer's (with the speakers found), or when every
+    customer turn is empty (``Member:`` with nothing after it, or only a note): such a call has nothing to label."""
+    mine = [t for t in turns if t.role == CUSTOMER]
+    if not mine:
         labels = sorted({t.speaker for t in turns if t.speaker})
         raise TranscriptError(
             f"{name}: no customer turn (speakers found: {', '.join(labels) or 'none'}); "
             "if the customer has another label, map it with --speaker LABEL=customer"
         )
+    if not any(t.text.strip() for t in mine):
+        lines = ", ".join(str(t.line) for t in mine[:10]) + (", ..." if len(mine) > 10 else "")
+        raise TranscriptError(
+            f"{name}: the customer's side is empty ({len(mine)} customer turn{'s' * (len(mine) > 1)}, none with "
+            f"words: line{'s' * (len(mine) > 1)} {lines}); nothing for the model to read, check the export"
+        )
 
 
-def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> tuple[list[Path], list[str]]:
+@dataclass
+class Listing:
+    """What a folder holds, as :func:`call_files` finds it.
+
+    Attributes:
+        calls: The call files, in natural order (by name, then folder).
+        others: Other files' paths relative to the folder (not calls: named as ignored).
+        skipped: ``(path, reason)`` for call files that cannot be read as they are: hidden, or a link to nothing.
+        folders: ``(path, reason)`` for subfolders not read: hidden, or links to folders.
+    """
+
+    calls: list[Path]
+    others: list[str]
+    skipped: list[tuple[str, str]]
+    folders: list[tuple[str, str]]
+
+
+def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> Listing:
     """The call files under a folder, subfolders included: every file ending in one of ``suffixes`` in any case.
 
-    Returns:
-        The call files in natural order (by name, then folder), and the other files' paths relative to the folder
-        (reported, so that nothing is dropped without a word). Hidden files and folders are left out.
+    Nothing is left out without a word: a hidden call file (``.x.txt``), a link to nothing, a hidden subfolder and a
+    link to a folder are listed with the reason they are not read (links to folders are not followed: one may lead
+    out of the folder, or round in a loop).
     """
     folder = Path(folder)
-    calls, others = [], []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-            continue
-        (calls if path.suffix.lower() in suffixes else others).append(path)
+    suffixes = tuple(suffixes)
+    calls, others, skipped, folders = [], [], [], []
+    for here, subfolders, files in os.walk(folder):
+        where = Path(here)
+        for name in sorted(subfolders):
+            path, shown = where / name, str((where / name).relative_to(folder))
+            if name.startswith("."):
+                folders.append((shown, "hidden folder (its name starts with '.'); rename it to read its "
+                                       "calls"))
+            elif path.is_symlink():
+                folders.append((shown, "a link to a folder, not followed (a link may lead out of the folder or round "
+                                       "in a loop); give its target folder itself, or copy the calls in"))
+        subfolders[:] = [n for n in subfolders if not n.startswith(".") and not (where / n).is_symlink()]
+        for name in files:
+            path = where / name
+            shown = str(path.relative_to(folder))
+            if path.suffix.lower() not in suffixes:
+                others.append(shown)
+            elif name.startswith("."):
+                skipped.append((shown, "hidden file (its name starts with '.'); rename it without the dot to read it"))
+            elif not path.exists():
+                skipped.append((shown, f"a link to nothing ({os.readlink(path)} is not there); point it at the call "
+                                       "file or remove it"))
+            elif not path.is_file():
+                skipped.append((shown, "not a regular file; copy the call in as a file"))
+            else:
+                calls.append(path)
     calls.sort(key=lambda p: (natural_key(p), natural_key(p.parent)))
-    return calls, sorted(str(p.relative_to(folder)) for p in others)
+    return Listing(calls, sorted(others), sorted(skipped), sorted(folders))
 
 
 def read_calls(
@@ -396,13 +446,15 @@ def read_calls(
         raise FileNotFoundError(
             f"{folder}: no such folder. Put the call files there, or run `make data` to link the client's copy."
         )
-    files, others = call_files(folder, tuple(readers))
-    if not files:
-        raise FileNotFoundError(f"{folder}: no {' or '.join(readers)} call files in this folder or its subfolders")
-    report = ParseReport(ignored=others, suffixes=tuple(readers))
+    listing = call_files(folder, tuple(readers))
+    if not listing.calls and not listing.skipped:
+        raise FileNotFoundError(f"{folder}: no {' or '.join(readers)} call files in this folder or its subfolders"
+                                + "".join(f"; {name} not read: {reason}" for name, reason in listing.folders))
+    report = ParseReport(ignored=listing.others, suffixes=tuple(readers), skipped=list(listing.skipped),
+                         folders_skipped=listing.folders)
     calls: list[Call] = []
     seen: dict[str, Path] = {}
-    for path in files:
+    for path in listing.calls:
         shown = str(path.relative_to(folder))
         if call_id(path).lower() in seen:
             first = seen[call_id(path).lower()].relative_to(folder)
