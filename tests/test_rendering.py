@@ -147,6 +147,12 @@ def test_titles_in_code_reads_matplotlib_and_plot_helper_titles():
     assert rendering.titles_in_code("%matplotlib inline") == []
 
 
+def test_strip_ansi_removes_colours_and_cursor_codes_and_cell_source_joins_lines():
+    line = "\x1b[0;31mValueError\x1b[0m: bad\x1b[?25l\x1b[2K"
+    assert rendering.strip_ansi(line) == "ValueError: bad"
+    assert rendering.cell_source({"source": ["a = 1\n", "b = 2"]}) == rendering.cell_source({"source": "a = 1\nb = 2"})
+
+
 @pytest.mark.parametrize("notebook", notebooks.notebook_paths(), ids=lambda p: p.stem)
 def test_committed_notebooks_render_offline_with_alt_text(notebook, tmp_path):
     report = rendering.render_notebook(notebook, tmp_path)

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 from callinsights import config
 from callinsights.data.outputs import json_ready
-from callinsights.reporting.rendering import render_notebook
+from callinsights.reporting.rendering import render_notebook, strip_ansi
 from callinsights.reporting.rendering import MAX_TABLE_ROWS
 from callinsights.reporting.summary import build_index
 
@@ -47,7 +47,6 @@ INJECTED_TAG = "injected-parameters"
 #: Output type under which :func:`record_metrics` stores a notebook's key numbers.
 METRICS_MIME = "application/vnd.callinsights.evaluation.metrics+json"
 _SYS_PATH = re.compile(r"\bsys\.path\b")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class NotebookRunError(RuntimeError):
@@ -171,7 +170,7 @@ def run_notebook(
     except PapermillExecutionError as err:
         # A failing magic reports nothing in ename/evalue; the traceback's last line then says what went wrong.
         last = next((line for line in reversed(err.traceback or []) if line.strip()), "")
-        detail = f"{err.ename}: {err.evalue}" if err.evalue else _ANSI.sub("", last) or err.ename
+        detail = f"{err.ename}: {err.evalue}" if err.evalue else strip_ansi(last) or err.ename
         raise NotebookRunError(
             f"{path.name}: execution {err.exec_count} (cell {err.cell_index + 1}) failed with {detail}\n"
             f"  the partly executed notebook is {executed}; {path.name} was left as it was"

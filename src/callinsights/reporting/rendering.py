@@ -1,21 +1,10 @@
-"""Rendering an executed notebook as a report a reviewer can trust, offline.
+"""An executed notebook as two self-contained pages (nothing fetched from another host): ``<name>.html`` for a
+reviewer (no code, stderr, version or parameters cells, recorded metrics or progress bars; long tables cut) and
+``<name>-code.html`` for an engineer.
 
-Two pages per notebook, both self-contained (every style and image inline, nothing fetched from another host):
-
-- ``reports/<name>.html``, the **reviewer report**: no code, no version cells, no parameters, no recorded-metrics
-  JSON, no warnings (stderr), no progress-bar debris, long tables cut to their first rows;
-- ``reports/<name>-code.html``, the same notebook **with its code**, full tables and stderr, for an engineer.
-
-What both pages do to the notebook's content:
-
-- dollar signs in markdown are text, never mathematics (MathJax is not loaded at all);
-- every figure has alt text: the cell's ``caption`` metadata when given (also shown under the figure), else the
-  titles the cell's code passes to matplotlib or to a ``plot_*`` helper, else the section the figure sits in;
-- widget outputs (a progress bar needs a widget renderer from a CDN) and their saved state are dropped.
-
-Cell conventions a notebook may use (metadata ``tags``): ``remove-cell`` / ``report-hide`` drop a cell from the
-reviewer report, ``remove-output`` drops its outputs there. Cells that only print package versions
-(``%watermark``) are dropped from the reviewer report without a tag.
+Both show dollar signs as text (no MathJax), give every figure alt text (the cell's ``caption`` metadata, else the
+titles its code draws, else its section) and drop widgets, which need a renderer from a CDN. Tags ``remove-cell`` /
+``report-hide`` drop a cell from the reviewer page, ``remove-output`` its outputs.
 """
 
 from __future__ import annotations
@@ -60,20 +49,15 @@ figure.ci-figure figcaption, p.ci-table-note { font: italic 13px/1.4 system-ui, 
 
 @dataclass
 class RenderedReport:
-    """The pages written for one notebook.
-
-    Attributes:
-        notebook: The executed notebook read.
-        reviewer: The page without code.
-        code: The page with code.
-    """
+    """The pages written for one notebook: ``reviewer`` (without code) and ``code``."""
 
     notebook: Path
     reviewer: Path
     code: Path
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
+    """A cell's text, whether the notebook stores it as one string or as a list of lines."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
 
@@ -82,7 +66,7 @@ def notebook_title(nb) -> str:
     """The first markdown heading of a notebook, without its ``#`` marks ("" when it has none)."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            match = re.search(r"^#+\s+(.+)$", _source(cell), re.MULTILINE)
+            match = re.search(r"^#+\s+(.+)$", cell_source(cell), re.MULTILINE)
             if match:
                 return match[1].strip()
     return ""
@@ -97,9 +81,14 @@ def escape_dollars(markdown: str) -> str:
     return "".join(p if i % 2 else p.replace("$", "&#36;") for i, p in enumerate(parts))
 
 
+def strip_ansi(text: str) -> str:
+    """Text without the terminal's colour and cursor codes (tracebacks and progress bars carry them)."""
+    return _ANSI.sub("", text)
+
+
 def clean_stream(text: str) -> str:
     """Stream text without ANSI colours, carriage-return overwrites and tqdm progress bars."""
-    text = _ANSI.sub("", text)
+    text = strip_ansi(text)
     # A progress bar redraws its line with "\r"; only the last drawing of each line is what a terminal shows.
     text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
     text = _PROGRESS_LINE.sub("", text)
@@ -116,14 +105,8 @@ def _literal_text(node: ast.AST) -> str | None:
 
 
 def titles_in_code(source: str) -> list[str]:
-    """Titles a cell's code gives its figures: matplotlib titles and the title argument of ``plot_*`` helpers.
-
-    Args:
-        source: The cell's code (a cell that is not valid Python, e.g. holds a magic, gives no title).
-
-    Returns:
-        Titles in the order they appear, without repeats.
-    """
+    """Titles a cell's code gives its figures (matplotlib titles, ``plot_*`` helpers' title arguments), in order,
+    without repeats; none when the code is not valid Python (a magic)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -147,7 +130,7 @@ def _alt_text(cell, section: str, title: str, index: int) -> tuple[str, str]:
         caption = caption[index] if index < len(caption) else ""
     if caption:
         return caption, caption
-    titles = titles_in_code(_source(cell))
+    titles = titles_in_code(cell_source(cell))
     if titles:
         return f"Figure: {'; '.join(titles)}", ""
     where = f" in section “{section}”" if section else ""
@@ -160,15 +143,8 @@ def _image_data(output) -> list[tuple[str, str]]:
 
 
 def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
-    """A copy of an executed notebook made ready to render, and the alt text and caption of each image.
-
-    Args:
-        nb: The executed notebook (``nbformat`` node); left unchanged.
-        reviewer: True for the reviewer report (hidden cells, no stderr, no recorded metrics).
-
-    Returns:
-        The notebook to render and ``{base64 image data: (alt, caption)}``.
-    """
+    """A copy of an executed notebook ready to render (with the reviewer's cuts when ``reviewer``), and
+    ``{base64 image data: (alt, caption)}``."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # saved widget state makes nbconvert load a widget renderer from a CDN
     title = notebook_title(nb)
@@ -176,10 +152,11 @@ def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
     for cell in nb.cells:
         tags = set(cell.metadata.get("tags", []))
         if cell.cell_type == "markdown":
-            heading = re.search(r"^#{2,}\s+(.+)$", _source(cell), re.MULTILINE)
+            heading = re.search(r"^#{2,}\s+(.+)$", cell_source(cell), re.MULTILINE)
             section = heading[1].strip() if heading else section
-            cell.source = escape_dollars(_source(cell))
-        if reviewer and (tags & HIDE_CELL_TAGS or cell.cell_type == "code" and _VERSION_CELL.search(_source(cell))):
+            cell.source = escape_dollars(cell_source(cell))
+        version_cell = cell.cell_type == "code" and _VERSION_CELL.search(cell_source(cell))
+        if reviewer and (tags & HIDE_CELL_TAGS or version_cell):
             continue
         if cell.cell_type == "code":
             if reviewer and tags & HIDE_OUTPUT_TAGS:
@@ -275,18 +252,8 @@ def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, lin
 
 def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: int | None = MAX_TABLE_ROWS,
             full_table_href: str | None = None) -> str:
-    """One self-contained HTML page of an executed notebook.
-
-    Args:
-        nb: The executed notebook (left unchanged).
-        reviewer: True: no code and the reviewer's cuts (see the module doc); False: the page with code.
-        links: Navigation links at the top of the page, ``{text: href}``.
-        max_rows: Rows a table keeps in the reviewer page (None: every row); the code page keeps every row.
-        full_table_href: Where a cut table's note points.
-
-    Returns:
-        The page.
-    """
+    """One self-contained HTML page of an executed notebook: the reviewer's (tables cut to ``max_rows``, their note
+    pointing to ``full_table_href``) or the one with code; ``links`` (``{text: href}``) head the page."""
     from nbconvert import HTMLExporter
 
     prepared, figures = prepare(nb, reviewer)
@@ -309,20 +276,8 @@ def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: i
 
 def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str = "index.html",
                     max_rows: int | None = MAX_TABLE_ROWS) -> RenderedReport:
-    """Write ``<name>.html`` (reviewer, no code) and ``<name>-code.html`` (with code) for an executed notebook.
-
-    Args:
-        notebook: The executed notebook.
-        html_dir: Folder for both pages.
-        index_name: The summary page the navigation links back to (in the same folder).
-        max_rows: Rows a table keeps in the reviewer page.
-
-    Returns:
-        The pages written.
-
-    Raises:
-        ValueError: The file is not a readable notebook (the message names it).
-    """
+    """Write ``<name>.html`` and ``<name>-code.html`` of an executed notebook into ``html_dir``, linking back to
+    ``index_name``; a file that is not a readable notebook is a ValueError naming it."""
     import nbformat
 
     notebook = Path(notebook)
