@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import hashlib
+import re
 from dataclasses import field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ from callinsights.data.store import text_hash
 from callinsights.llm.models import ModelInfo
 from callinsights.schema import TASKS
 from callinsights.classify.methods import assign_probabilities
-from callinsights.text.redact import redact
+from callinsights.text.redact import PLACEHOLDERS, redact
 
 #: Customer turns that make the "how the call ends" part of the features.
 LAST_TURNS = 3
@@ -441,8 +442,8 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
     the probe fitted on all labelled calls. Two cases are neither, and ``held_out`` says so: a labelled call whose
     text differs from the one fitted on (its held-out answer belongs to the other text), and a call whose text is
     that of a labelled call under another name (a renamed copy: the probe has seen its label). Each call also gets
-    its evidence: the customer turn that most supports the chosen sentiment and the one that most supports the
-    chosen outcome (redacted for reading).
+    its evidence: the customer turn the chosen sentiment rests on and the one the chosen outcome rests on
+    (:func:`evidence`, redacted for reading).
 
     Args:
         frame: One row per call: ``file`` and ``raw`` (the stored output, ``{"turns": ...}`` and, when sentiment
@@ -474,10 +475,8 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
         proba.loc[np.flatnonzero(known), list(labels)] = fit.held_out.loc[frame["file"][known], list(labels)
                                                                           ].to_numpy()
         assign_probabilities(frame, task, proba)
-        frame[f"evidence_{task}"] = [
-            evidence(fit.probe, turn_features(read)[:, columns], label, texts.get(cid, ""))
-            for read, label, cid in zip(states[task], frame[task], frame["file"])
-        ]
+        frame[f"evidence_{task}"] = [evidence(fit.probe, read, task, label, texts.get(cid, ""))
+                                     for read, label, cid in zip(states[task], frame[task], frame["file"])]
     frame["held_out"] = [
         f"held out ({fitted.scheme})" if k
         else "not held out: labelled, but fitted on another text of this call" if cid in fitted.fitted_texts
@@ -490,17 +489,163 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
     frame["raw"] = [{"text": note}] * len(frame)
 
 
-def evidence(probe, turns_read: np.ndarray, label: str, text: str) -> str:
-    """The customer turn that most supports ``label``, redacted: each turn is scored by the probe on its own.
+#: Written instead of a quote when no turn that may be quoted carries the label.
+WHOLE_CALL = "no single turn; the call as a whole"
+#: The least drop in a label's probability, when a turn is left out, for that turn to be quoted: one percentage
+#: point, the precision the reports show probabilities at. A smaller drop (a label near certainty, or one that rests
+#: on many turns together) would put a turn before the reader that the label does not rest on.
+MIN_DROP = 0.01
+
+# Which turns may be quoted. A quote is a turn where the customer voices how they feel or where the issue stands;
+# a turn where they identify themselves or the case, or greet, says neither, whatever the probe's attribution.
+#: Placeholders (:data:`callinsights.text.redact.PLACEHOLDERS`) of what a caller gives to be identified. A name or a
+#: reference also stands in turns about the issue ("I'd like to see Dr. [NAME]", "Okay, got it. [REFERENCE].") and
+#: counts only as a whole answer ("It's [NAME].").
+IDENTIFYING = ("MEMBER_ID", "US_SSN", "CREDIT_CARD", "PHONE_NUMBER", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS",
+               "CLAIM_ID", "CASE_ID", "POLICY_ID", "DATE", "ADDRESS", "NUMBER")
+_IDENTIFIER = re.compile("|".join(re.escape(PLACEHOLDERS[entity]) for entity in IDENTIFYING))
+# A detail given ("my name is", "the doctor's name is", "my username is ...", "the procedure code is"), but not the
+# state of the issue said with the same words ("my email address is already in use", "my password is incorrect").
+_DETAIL = re.compile(
+    r"(?i)\b(?:my|the)\s+(?:[\w']+\s+)?(?:name|date of birth|birthday|(?:phone|cell|contact|callback|home|office) "
+    r"number|address|e-?mail|user ?name|password|zip(?: code)?|code|(?:member|policy|group|claim|account|social "
+    r"security) (?:id|number))(?:'s|\s+is)\s+(?!(?:not|already|in|incorrect|invalid|wrong|still|being|correct|no "
+    r"longer)\b)")
+_DEVICE = re.compile(r"(?i)^\W*(?:I'm|I am) using (?:(?:Google|Mozilla|Microsoft|Apple) )?(?:Chrome|Firefox|Safari|"
+                     r"Edge|Internet Explorer|Opera|an? (?:iPhone|iPad|Android|Mac|PC|laptop|desktop|computer|tablet))\b")
+_BARE_ANSWER = re.compile(r"(?i)^\W*(?:(?:it's|it is|that's|that is|yes|sure|okay)\W+)?(?:(?:dr|mr|mrs|ms|miss)\.?\s+)?"
+                          r"(?:\[[A-Z_]+\]\W*)+$")
+# Every call opens with a greeting and the reason for calling: what the call is about, before anything was done.
+_OPENING = re.compile(r"(?i)^\W*(?:(?:yes|oh|yeah),?\s+)?(?:hi|hello|hey|good (?:morning|afternoon|evening))\b")
+_FAREWELL = re.compile(r"(?i)\b(?:good)?bye\b|\b(?:hi|hello|hey)\b|\byou too\b|\bsame to you\b|\btake care\b|"
+                       r"\bsee you\b|\bgood (?:morning|afternoon|evening|night)\b|"
+                       r"\b(?:have a )?(?:nice|good|great|wonderful|lovely) (?:day|one|evening|weekend)\b")
+
+
+def quote_kind(turn: str) -> str:
+    """Why a customer turn (redacted) is not quoted as evidence, or ``""`` when it may be.
 
     Args:
-        probe: The fitted probe of the task.
-        turns_read: Each turn's features in the probe's layout (:func:`callinsights.classify.probe.turn_features`).
-        label: The call's label.
-        text: The customer text (one turn per line).
+        turn: One customer turn, redacted (:func:`callinsights.text.redact.redact`): the rule reads its placeholders.
+
+    Returns:
+        ``"verification"``: the caller identifies themselves or the case -- an identifier (``[MEMBER_ID]``,
+        ``[DATE]``, ``[PHONE]``, ...), "my name is", "the procedure code is", "I'm using Google Chrome", a bare
+        "It's [NAME]."; ``"greeting"``: the call's opening ("Hi, I'm calling to ...") or a bare greeting or farewell
+        ("You too. Bye."); ``""`` otherwise.
     """
-    turns = [t for t in text.split("\n") if t.strip()]
-    if len(turns) != len(turns_read) or label not in list(probe.classes_):
+    if _IDENTIFIER.search(turn) or _DETAIL.search(turn) or _DEVICE.search(turn) or _BARE_ANSWER.search(turn):
+        return "verification"
+    spoken = re.sub(r"\([^)]*\)", " ", turn)  # "(sighs)", "(00:40)": not words the customer said
+    if _OPENING.search(spoken) or (re.search(r"\w", spoken) and not re.search(r"\w", _FAREWELL.sub(" ", spoken))):
+        return "greeting"
+    return ""
+
+
+def turn_attribution(probe: Probe, turn_states: np.ndarray, task: str, label: str) -> np.ndarray:
+    """How much each turn carries ``label``: the drop in its probability when the turn is left out of the call.
+
+    The call's features are pooled again from the other turns' stored states (:func:`call_features`), so no model
+    time is spent. That approximates reading the call without the turn: each turn was encoded after the ones before
+    it, so the later turns' states still carry the left-out turn's context.
+
+    Args:
+        probe: The fitted probe of ``task``.
+        turn_states: The call's per-turn states as ``task`` reads them (:func:`task_states`).
+        task: ``"sentiment"`` or ``"outcome"``.
+        label: A class of the probe.
+
+    Returns:
+        One drop per turn (positive: the turn supports ``label``); NaN for a call of one turn, which has nothing
+        left without it.
+    """
+    column = list(probe.classes_).index(label)
+    whole = call_features(turn_states)
+    columns = task_columns(task, len(whole))
+    if len(turn_states) < 2:
+        return np.full(len(turn_states), np.nan)
+    without = np.array([call_features(np.delete(turn_states, t, axis=0))[columns] for t in range(len(turn_states))])
+    return probe.predict_proba(whole[None, columns])[0, column] - probe.predict_proba(without)[:, column]
+
+
+def evidence_turn(drops: np.ndarray, turns: list[str]) -> int | None:
+    """The turn to quote: of the turns that may be quoted (:func:`quote_kind`), the one whose leaving out lowers the
+    label's probability most, if by at least :data:`MIN_DROP`; None when no such turn carries the label.
+
+    Args:
+        drops: :func:`turn_attribution` of the call.
+        turns: The call's customer turns, redacted.
+    """
+    carrying = [t for t, turn in enumerate(turns) if drops[t] >= MIN_DROP and not quote_kind(turn)]
+    return max(carrying, key=lambda t: drops[t]) if carrying else None
+
+
+def evidence(probe: Probe, turn_states: np.ndarray, task: str, label: str, text: str) -> str:
+    """The customer turn ``label`` rests on, redacted (:func:`evidence_turn`), or :data:`WHOLE_CALL`.
+
+    Args:
+        probe: The fitted probe of ``task``.
+        turn_states: The call's per-turn states as ``task`` reads them.
+        task: ``"sentiment"`` or ``"outcome"``.
+        label: The call's label.
+        text: The customer text the model read (one turn per line).
+
+    Returns:
+        The quote; ``""`` when the text's turns do not match the states or the probe does not know ``label``.
+    """
+    turns = [redact(t) for t in text.split("\n") if t.strip()]
+    if len(turns) != len(turn_states) or label not in list(probe.classes_):
         return ""
-    support = probe.contributions(turns_read)
-    return redact(turns[int(np.argmax(support[:, list(probe.classes_).index(label)]))])
+    chosen = evidence_turn(turn_attribution(probe, turn_states, task, label), turns)
+    return WHOLE_CALL if chosen is None else turns[chosen]
+
+
+def evidence_faithfulness(outputs: dict[str, dict], texts: dict[str, str], labels: pd.DataFrame,
+                          fitted: FittedProbe) -> pd.DataFrame:
+    """How much each call's evidence explains its label to the probe, as the ERASER benchmark measures a rationale
+    (DeYoung et al., 2020), beside a turn of the same call drawn at random.
+
+    Measured with the probe fitted on every labelled call (a labelled call's label is its held-out one). A call
+    quoted as a whole (:data:`WHOLE_CALL`) has no turn to measure.
+
+    Args:
+        outputs: Call id -> stored probe output.
+        texts: Call id -> the customer text the model read.
+        labels: The calls' labels (index: call id; a column per task), as :func:`label_with_probe` gave them.
+        fitted: The fit that labelled them.
+
+    Returns:
+        One row per call and task: ``file``, ``task``, ``label``, ``turns``, ``quoted`` (the quoted turn's number,
+        -1 for none); ``comprehensiveness``, the drop in the label's probability when the quoted turn is left out
+        (:func:`turn_attribution`; higher: the label rests more on it); ``sufficiency``, the label's probability
+        from the whole call minus that from the quoted turn read alone (:func:`turn_features`; lower: the turn
+        alone says more of it); and ``random_comprehensiveness``, ``random_sufficiency``: the mean of each over the
+        call's other turns, the expected value for a turn drawn at random. NaN where there is no quote.
+    """
+    rows = []
+    for task in TASKS:
+        probe = fitted.tasks[task].probe
+        for cid, output in outputs.items():
+            label, text = labels.loc[cid, task], texts.get(cid, "")
+            turns = [redact(t) for t in text.split("\n") if t.strip()]
+            states = task_states(output, task)
+            if len(turns) != len(states) or label not in list(probe.classes_):
+                continue
+            column = list(probe.classes_).index(label)
+            whole = call_features(states)
+            columns = task_columns(task, len(whole))
+            drops = turn_attribution(probe, states, task, label)
+            alone = probe.predict_proba(whole[None, columns])[0, column] - probe.predict_proba(
+                turn_features(states)[:, columns])[:, column]
+            chosen = evidence_turn(drops, turns)
+            row = {"file": cid, "task": task, "label": label, "turns": len(turns),
+                   "quoted": -1 if chosen is None else chosen}
+            if chosen is None:
+                rows.append(row | dict.fromkeys(["comprehensiveness", "sufficiency", "random_comprehensiveness",
+                                                 "random_sufficiency"], np.nan))
+                continue
+            others = np.arange(len(turns)) != chosen
+            rows.append(row | {"comprehensiveness": drops[chosen], "sufficiency": alone[chosen],
+                               "random_comprehensiveness": drops[others].mean(),
+                               "random_sufficiency": alone[others].mean()})
+    return pd.DataFrame(rows)

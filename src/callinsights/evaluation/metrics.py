@@ -431,6 +431,40 @@ def bootstrap_difference(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "m
     return (point, *_percentile_interval((t, ca, cb), statistic, n_boot, seed, alpha))
 
 
+#: The faithfulness measures of an evidence quote, as ERASER names them (DeYoung et al., 2020).
+FAITHFULNESS_MEASURES = ("comprehensiveness", "sufficiency")
+
+
+def faithfulness_table(per_call: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """The evidence quotes' mean comprehensiveness and sufficiency beside a random turn's, per task, with percentile
+    bootstrap intervals over calls (the difference paired: both read on the same resampled calls).
+
+    Args:
+        per_call: One row per call and task (:func:`callinsights.classify.probe.evidence_faithfulness`): ``task``,
+            each measure and ``random_`` + measure, NaN for a call with no quoted turn.
+        n_boot, seed, alpha: As for :func:`bootstrap_ci`.
+
+    Returns:
+        One row per task and measure: ``evidence``, ``random_turn`` and ``difference`` (evidence minus random turn;
+        comprehensiveness: higher is more faithful, sufficiency: lower), each with ``_low`` and ``_high``; ``calls``
+        and ``quoted`` (the calls with a quoted turn, the ones measured).
+    """
+    def mean(*columns: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(columns[0] if len(columns) == 1 else columns[0] - columns[1], axis=axis)
+
+    rows = []
+    for task, part in per_call.groupby("task", sort=False):
+        quoted = part.dropna(subset=list(FAITHFULNESS_MEASURES))
+        for measure in FAITHFULNESS_MEASURES:
+            quote, baseline = quoted[measure].to_numpy(), quoted[f"random_{measure}"].to_numpy()
+            row: dict[str, Any] = {"task": task, "measure": measure}
+            for name, data in (("evidence", (quote,)), ("random_turn", (baseline,)), ("difference", (quote, baseline))):
+                row[name] = float(mean(*data))
+                row[f"{name}_low"], row[f"{name}_high"] = _percentile_interval(data, mean, n_boot, seed, alpha)
+            rows.append(row | {"calls": len(part), "quoted": len(quoted)})
+    return pd.DataFrame(rows)
+
+
 
 # Calibration of the predicted probabilities: Brier score, reliability per confidence band, and its diagram.
 

@@ -681,6 +681,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from callinsights.classify.probe import evidence_faithfulness, label_with_probe
+    from callinsights.classify.runner import Classifier
+    from callinsights.classify.settings import Settings, texts_for_model
+    from callinsights.evaluation.metrics import faithfulness_table
+    from callinsights.llm.models import ModelError
+    from callinsights.pipelines import fit
+
+    out = Path(args.out)
+    try:
+        check_output_file(out, "--out")
+        check_output_file(args.store, "--store")
+        read = _read_calls_or_explain(args.dir, {})
+        if read is None:
+            return EXIT_BAD_INPUT
+        # The calls labelled as analyze labels them (the saved probe, stored outputs), without recording a run.
+        planned = fit.plan(Settings(model=args.model), args.artifact)
+        with Store(args.store) as store:
+            fitted = fit.fitted_probe(planned, store, not args.quiet, _say)
+            with Classifier(planned.settings, store, read_labels=False) as classifier:
+                records = classifier.outputs(texts_for_model(read[0], planned.settings), progress=not args.quiet)
+                texts = classifier.texts_read
+    except (FileNotFoundError, ValueError, ModelError, StoreError, sqlite3.Error) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    outputs = {cid: record["output"] for cid, record, _ in records}
+    frame = pd.DataFrame({"file": list(outputs), "raw": list(outputs.values())})
+    label_with_probe(frame, texts, fitted)
+    table = faithfulness_table(evidence_faithfulness(outputs, texts, frame.set_index("file"), fitted),
+                               n_boot=args.n_boot, seed=args.seed)
+    write_csv(table, out, float_format="%.4f")
+    for row in table.itertuples():
+        print(f"{row.task} {row.measure}: evidence {row.evidence:.3f}, a random turn of the call {row.random_turn:.3f}"
+              f" (difference {row.difference:.3f}, 95% interval {row.difference_low:.3f} to {row.difference_high:.3f};"
+              f" {row.quoted} of {row.calls} calls quote a turn)")
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def cmd_insights(args: argparse.Namespace) -> int:
     from callinsights.data.labels import LabelFileError
     from callinsights.data.outputs import OutputError
@@ -766,6 +805,25 @@ def register_results(sub) -> None:
     p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("evidence", help="how faithful each call's evidence quotes are to the probe -> results/",
+                       formatter_class=Formatter, epilog=EXIT_CODES,
+                       description=wrap("Label every call of a folder as analyze does (the saved probe, the stored "
+                                   "model outputs; no run is recorded) and measure its evidence quotes as the "
+                                   "ERASER benchmark measures a rationale: comprehensiveness (how much the label's "
+                                   "probability drops when the quoted turn is left out) and sufficiency (the "
+                                   "probability from the whole call minus that from the quoted turn alone), each "
+                                   "beside a random turn of the same call, with bootstrap intervals over calls."))
+    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
+    p.add_argument("--out", default=str(config.EVIDENCE_FILE), help="CSV to write")
+    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE),
+                   help="the saved probe (fitted and saved here when missing or out of date, as analyze does)")
+    p.add_argument("--n-boot", type=positive, default=2000, help="bootstrap resamples behind every interval")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples")
+    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of model outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evidence)
 
     p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
                        formatter_class=Formatter,
