@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
-from conftest import one_cpu
+from tests.conftest import one_cpu
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
@@ -276,7 +276,7 @@ def test_help_has_no_markup_documents_exit_codes_and_every_argument():
     top = parser.format_help()
     assert "``" not in top and "exit codes" in top
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"data", "parse", "analyze", "fit", "models", "experiments", "evaluate", "insights",
+    assert set(commands) == {"data", "parse", "analyze", "fit", "models", "evaluate", "insights",
                              "monitor", "store", "notebooks", "reports"}
     for name, sub in commands.items():
         text = sub.format_help()
@@ -301,3 +301,33 @@ def test_notebooks_and_reports_take_their_own_options_through_the_one_command_li
     with pytest.raises(SystemExit):
         main(["analyze", "--bogus"])  # other commands still refuse what they do not know
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+# --- what the probe's fit needs, per class and per fold, checked before any model time (issue 23) ----------------
+
+PROBE_CALLS = Path(__file__).parent / "fixtures" / "probe_calls"
+LABELS = Path(__file__).parent / "fixtures" / "labels"
+
+
+@pytest.mark.parametrize("labels", ["eight_labelled.csv", "ten_labelled.csv"])
+def test_too_few_labelled_calls_per_fold_are_refused_before_any_model_time(tmp_path, capsys, labels):
+    store, artifact = tmp_path / "s.sqlite", tmp_path / "probe.skops"
+    code = main(["fit", str(PROBE_CALLS), "--labels", str(LABELS / labels), "--artifact", str(artifact),
+                 "--store", str(store), "--quiet", "--model", "smollm2-135m"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "fitting the probe" not in err and not artifact.exists()
+    assert str(LABELS / labels) in err and "one fold trains on" in err and "Label more calls" in err
+    if store.exists():
+        with sqlite3.connect(store) as db:
+            assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 0
+
+
+def test_check_fit_asks_what_every_fold_will_need():
+    from callinsights.data.labels import check_fit, load_labels
+
+    gold = load_labels(PROBE_CALLS.with_name("probe_calls_labels.csv"))
+    assert check_fit(gold, gold.index) == []  # 12 calls, 4 of each sentiment: 4 folds train on 9 each
+    eight = check_fit(gold.head(8), gold.index, "eight.csv")
+    assert any("sentiment" in p and "2-fold" in p and "one fold trains on 4" in p for p in eight), eight
+    three = check_fit(gold.head(3), gold.index, "three.csv")
+    assert any("3 labelled calls" in p and "at least 8" in p for p in three), three

@@ -7,11 +7,14 @@ of :data:`SENTIMENTS` and :data:`OUTCOMES`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
+from sklearn.model_selection import LeaveOneOut, StratifiedKFold
 
 from callinsights.data.outputs import write_csv
 from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
@@ -20,6 +23,12 @@ from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
 # The client's column names, and the project's.
 _COLUMNS = {"filename": "file", "sentiment": "sentiment", "call_outcome": "outcome", "outcome": "outcome",
             "file": "file"}
+
+
+#: The fewest labelled calls a probe is fitted on: the final fit, and the training part of every held-out fold.
+MIN_FIT_CALLS = 8
+#: The most folds the probe's held-out probabilities use (fewer when a class has fewer calls).
+HELD_OUT_FOLDS = 4
 
 
 class LabelFileError(ValueError):
@@ -135,8 +144,19 @@ def load_labels(path: str | Path, known_calls: set[str] | None = None) -> pd.Dat
     return frame.set_index("file")
 
 
+def held_out_splitter(labels: Iterable[str], folds: int = HELD_OUT_FOLDS, seed: int = 0):
+    """How the probe's held-out probabilities hold calls out: stratified folds (no more than the smallest class has
+    calls), or leave-one-out when a class has a single call. The fit and the check before it use this one rule."""
+    smallest = min(Counter(labels).values())
+    return StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed) if smallest >= 2 else LeaveOneOut()
+
+
 def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "label file") -> list[str]:
     """Whether a probe can be fitted on these labels for these calls: the problems found, before any model time.
+
+    What the fit will need is asked of the labels alone: per task, two classes and :data:`MIN_FIT_CALLS` labelled
+    calls, and as many, of two classes, in the training part of every fold that holds its predictions out
+    (:func:`held_out_splitter`), so a file that would fail after minutes of model time fails now.
 
     Args:
         gold: From :func:`load_labels` (indexed by call identifier).
@@ -145,7 +165,8 @@ def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "la
 
     Returns:
         One message per problem (empty when the probe can be fitted): a label naming a call only in another case
-        (``Transcript_160`` for ``transcript_160``), no labelled call among the calls, or one class only in a task.
+        (``Transcript_160`` for ``transcript_160``), no labelled call among the calls, one class only in a task,
+        too few labelled calls, or too few in a fold.
     """
     calls = set(calls)
     by_lower = {c.lower(): c for c in calls}
@@ -160,12 +181,29 @@ def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "la
                         "include labelled calls, or use --method score")
         return problems
     for task in TASKS:
-        seen = sorted(set(matched[task]))
-        if len(seen) < 2:
+        y = matched[task].to_numpy()
+        counts = Counter(y)
+        shares = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+        if len(counts) < 2:
             problems.append(
-                f"{source}: every labelled call among the calls analysed ({len(matched)}) has {task} {seen[0]!r}; "
+                f"{source}: every labelled call among the calls analysed ({len(matched)}) has {task} {y[0]!r}; "
                 f"the probe needs at least two {task} classes. Label calls of another class, or use --method score"
             )
+        elif len(y) < MIN_FIT_CALLS:
+            problems.append(f"{source}: {len(y)} labelled calls among the calls analysed ({task}: {shares}); the "
+                            f"probe needs at least {MIN_FIT_CALLS}. Label more calls, or use --method score")
+        else:
+            splitter = held_out_splitter(y)
+            folds = [y[train] for train, _ in splitter.split(np.zeros(len(y)), y)]
+            fewest = min(folds, key=lambda part: (len(set(part)) >= 2, len(part)))
+            if len(fewest) < MIN_FIT_CALLS or len(set(fewest)) < 2:
+                scheme = f"{splitter.n_splits}-fold" if isinstance(splitter, StratifiedKFold) else "leave-one-out"
+                rarest = min(counts, key=counts.get)
+                problems.append(
+                    f"{source}: {len(y)} labelled calls among the calls analysed ({task}: {shares}) are too few to "
+                    f"hold the probe's predictions out ({scheme}): one fold trains on {len(fewest)} calls of "
+                    f"{len(set(fewest))} class(es), and every fold needs at least {MIN_FIT_CALLS} of two classes. "
+                    f"Label more calls, of {rarest!r} first, or use --method score")
     return problems
 
 
