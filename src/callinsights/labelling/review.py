@@ -1,18 +1,8 @@
-"""Reviewing the hand labels: agreement between people, where the client departs from the guideline, suspect labels.
+"""Reviewing the hand labels: agreement between the guideline's readers, where the client departs from them, and
+which labels cleanlab finds suspect on the model's cross-validated probabilities. Nothing here writes a label file.
 
-Three sources of labels exist for the 40 labelled calls:
-
-- the client's file (:data:`callinsights.config.LABELS_FILE`), the project's reference, never changed;
-- a second reading by three people who followed the labelling guideline independently
-  (:data:`callinsights.config.GUIDELINE_LABELS_FILE`): each reader's labels (``reader1_sentiment`` ...) and their
-  majority (``Sentiment``, ``Call_Outcome``);
-- the model's cross-validated probabilities for the same calls (``p_*`` columns of ``results/predictions.csv``).
-
-:func:`reader_agreement` measures agreement between the readers (pairwise Cohen's kappa from scikit-learn, Fleiss'
-kappa from statsmodels); :func:`departures` lists the calls where the client's label is not the guideline majority;
-:func:`label_issues` runs cleanlab's ``find_label_issues`` on the cross-validated probabilities to rank the client's
-labels most likely to be wrong, with the guideline's reading beside each, for an analyst to re-check. Nothing here
-writes a label file.
+The guideline reading (:data:`callinsights.config.GUIDELINE_LABELS_FILE`) holds each reader's labels
+(``reader1_sentiment`` ...) and their majority; the client's file is the other reading.
 """
 
 from __future__ import annotations
@@ -40,19 +30,12 @@ def guideline_file(data_dir: str | Path | None = None) -> Path:
 
 
 def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd.DataFrame:
-    """Read the guideline reading: the majority as ``sentiment``/``outcome`` and each reader's labels.
-
-    Args:
-        path: CSV with ``Filename,Sentiment,Call_Outcome`` (the majority) and ``readerN_sentiment``,
-            ``readerN_outcome`` columns, values in the client's vocabulary.
-
-    Returns:
-        Indexed by call: ``sentiment``, ``outcome`` and ``readerN_sentiment``, ``readerN_outcome`` per reader, all
-        lower case as in :mod:`callinsights.data.labels`; calls in natural order.
+    """The guideline reading, indexed by call in natural order: the majority as ``sentiment`` and ``outcome``, and
+    ``readerN_sentiment``, ``readerN_outcome`` per reader, lower case as :mod:`callinsights.data.labels` reads them.
 
     Raises:
         FileNotFoundError: No file at ``path`` (the message says how to get it).
-        LabelFileError: A column or value is wrong; the message names the file, row and value.
+        LabelFileError: A column or value is wrong (the message names the file, row and value).
     """
     path = Path(path)
     if not path.is_file():
@@ -87,17 +70,9 @@ def reader_names(guideline: pd.DataFrame) -> list[str]:
 
 
 def reader_agreement(guideline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Agreement between the guideline's readers, per task.
-
-    Args:
-        guideline: From :func:`load_guideline_labels`.
-
-    Returns:
-        ``(pairwise, overall)``. ``pairwise``: one row per task and pair of readers with ``calls``,
-        ``share_agreeing`` and Cohen's ``kappa`` (scikit-learn). ``overall``: one row per task with ``readers``,
-        ``calls``, ``share_unanimous`` (calls where every reader gave the same label) and Fleiss' ``fleiss_kappa``
-        (statsmodels).
-    """
+    """Agreement between the guideline's readers per task: ``(pairwise, overall)``, the first with ``calls``,
+    ``share_agreeing`` and Cohen's ``kappa`` per pair (:func:`callinsights.evaluation.metrics.agreement`), the
+    second with ``readers``, ``calls``, ``share_unanimous`` and Fleiss' ``fleiss_kappa`` (statsmodels)."""
     readers = reader_names(guideline)
     pairs, overall = [], []
     for task, values in TASKS.items():
@@ -115,17 +90,8 @@ def reader_agreement(guideline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def departures(client: pd.DataFrame, guideline: pd.DataFrame) -> pd.DataFrame:
-    """The calls where the client's label differs from the guideline majority.
-
-    Args:
-        client: The client's labels, indexed by call (:func:`callinsights.data.labels.load_labels`).
-        guideline: From :func:`load_guideline_labels`.
-
-    Returns:
-        One row per call and task that differ: ``file``, ``task``, ``client``, ``guideline`` (majority),
-        ``readers_with_client`` (how many readers gave the client's label, of ``readers``) and each reader's label;
-        sorted by task then call.
-    """
+    """The calls where the client's label differs from the guideline majority, by task then call: ``client``,
+    ``guideline``, ``readers_with_client`` (of ``readers``) and each reader's label."""
     readers = reader_names(guideline)
     shared = sorted(set(client.index) & set(guideline.index), key=natural_key)
     rows = []
@@ -148,27 +114,14 @@ def label_issues(
     task: str,
     guideline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The hand labels most likely to be wrong, by cleanlab's confident learning on cross-validated probabilities.
+    """The hand labels most likely to be wrong, by cleanlab's confident learning, most suspect first.
 
-    The probabilities must be held out (each call predicted by a model not fitted on it), as the labelled rows of
-    ``results/predictions.csv`` are; in-sample probabilities would simply echo the labels.
-
-    Args:
-        gold: Hand labels indexed by call, with a ``task`` column.
-        proba: Probabilities indexed by call, one column per label of the task (from
-            :func:`callinsights.evaluation.metrics.proba_frame`); rows are renormalised to sum to 1 (the file rounds them).
-        task: ``sentiment`` or ``outcome``.
-        guideline: From :func:`load_guideline_labels`, to put the guideline's reading beside each label.
+    ``proba`` (a :func:`callinsights.evaluation.metrics.proba_frame`, renormalised here since the file rounds it) must
+    be held out, as the labelled rows of ``results/predictions.csv`` are: in-sample probabilities echo the labels.
 
     Returns:
-        One row per labelled call, the most suspect first: ``file``, ``task``, ``given`` (the hand label),
-        ``model_suggests`` (the most probable label), ``p_given`` (probability of the given label),
-        ``label_quality`` (cleanlab's self-confidence score, low = suspect), ``flagged`` (cleanlab's
-        ``find_label_issues``) and, with ``guideline``, ``guideline`` and ``guideline_agrees`` (the majority gives
-        the hand label).
-
-    Raises:
-        ValueError: Calls of ``gold`` have no probabilities, or the probabilities are missing or not a task's labels.
+        Per labelled call: ``given``, ``model_suggests``, ``p_given``, ``label_quality`` (self-confidence, low =
+        suspect), ``flagged`` (``find_label_issues``) and, with ``guideline``, ``guideline`` and ``guideline_agrees``.
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores

@@ -1,22 +1,11 @@
-"""Which calls to label next so that the key PPI intervals shrink most, with the gain expected from each.
+"""Which calls to label next, and the analyst's labelling workflow (sampling, recording, checking, agreement).
 
-The variance of a group's PPI rate (see :mod:`callinsights.analysis.ppi`) is
-
-    var = var(prediction on its unlabelled calls) / N  +  var(label - prediction on its labelled calls) / n
-
-so labelling one more call of the group moves it from N to n. Using the variances measured now, the formula gives the
-half-width each key rate (negative, neutral, follow-up within each driver or team) would have after one more label
-in any group. :func:`plan` adds labels one at a time to the group whose next label most lowers the **widest** key
-interval (ties: the largest total reduction), and records the expected width before and after.
-
-What a plan may use: the calls' **predictions** (the first term), the existing labels (the second term) and each
-call's group (the driver, which the topic model of notebook 05 assigns); never a person's reading of a call. Within the chosen group the call is drawn at random (seeded): a group's labelled calls must stay a
-random sample of it for its PPI rate to stay valid, which choosing the most uncertain calls by hand would break.
-After labelling by plan, some groups are over-represented among the labelled calls, so a rate over several groups
-should then be combined from the groups' own rates, weighted by their sizes.
-
-A group with fewer labelled calls than :data:`callinsights.analysis.ppi.MIN_LABELLED` has no interval (its width counts as
-infinite, so the plan makes it estimable first); its rectifier variance is guessed from all labelled calls together.
+A group's PPI rate (:mod:`callinsights.analysis.ppi`) has variance var(prediction, unlabelled) / N +
+var(label - prediction, labelled) / n, so labelling one of its calls moves it from N to n. :func:`plan` adds labels
+one at a time to the group whose next label most lowers the **widest** key interval, using only predictions, the
+existing labels and each call's group, never a person's reading. Within a group the call is drawn at random: its
+labelled calls must stay a random sample of it for its PPI rate to stay valid. A group with fewer than
+:data:`~callinsights.analysis.ppi.MIN_LABELLED` labelled calls counts as infinitely wide, so it is made estimable first.
 """
 
 from __future__ import annotations
@@ -51,19 +40,14 @@ from callinsights.text.redact import redact
 
 def variance_parts(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
                    min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """The two variance terms of every group's PPI rate, as measured now.
+    """The two variance terms of the PPI rate of every group of column ``by``, as measured now.
 
-    Args:
-        frame: From :func:`callinsights.analysis.ppi.ppi_frame`, with column ``by``.
-        by: Grouping column (``topic``, ``agent_team``).
-        rates: Key rates.
-        min_labelled: Fewest labelled calls for a group's own rectifier variance to be used.
+    ``frame`` is a :func:`callinsights.analysis.ppi.ppi_frame`; ``plan`` takes the same.
 
     Returns:
-        One row per group and rate: ``group``, ``rate``, ``labelled`` (n), ``unlabelled`` (N), ``var_pred``
-        (variance of the predictions on the unlabelled calls), ``var_rect`` (of label minus prediction on the
-        labelled calls; the pooled value over all labelled calls when the group has fewer than ``min_labelled``) and
-        ``pooled`` (whether it was).
+        Per group and rate: ``labelled`` (n), ``unlabelled`` (N), ``var_pred`` (predictions, unlabelled calls),
+        ``var_rect`` (label minus prediction, labelled calls; pooled over all of them, and ``pooled`` True, when the
+        group has fewer than ``min_labelled``).
     """
     rows = []
     labelled = frame["labelled"].to_numpy(bool)
@@ -107,23 +91,13 @@ def _widths(parts: pd.DataFrame, added: dict[str, int], alpha: float, min_labell
 
 def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
          alpha: float = 0.05, seed: int = 0, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """The next ``n`` calls to label, one at a time, each where it shrinks the widest key PPI interval most.
-
-    Args:
-        frame: From :func:`callinsights.analysis.ppi.ppi_frame`, with column ``by``; unlabelled calls are the candidates.
-        by: Grouping column whose rates are the key rates (``topic``).
-        n: Calls to propose (at most the unlabelled calls).
-        rates: Key rates.
-        alpha: Level of the intervals (1 - alpha).
-        seed: Seed of the draw within each group.
-        min_labelled: See :data:`callinsights.analysis.ppi.MIN_LABELLED`.
+    """The next ``n`` unlabelled calls of a PPI frame to label, each where it shrinks the widest key PPI
+    interval of the groups of column ``by`` most (ties: the largest total reduction); draws within a group use ``seed``.
 
     Returns:
-        One row per proposed call, in the order to label them: ``step``, ``file``, ``group``, ``widest`` (the key
-        rate with the widest interval before this label, "group: rate"), ``width_before`` and ``width_after`` (the
-        widest full interval width over all key rates, before and after this label; infinite while a group is not
-        estimable), ``gain`` (their difference; infinite when this label makes the last group estimable, NaN while
-        one is still not), ``total_gain`` (reduction of the summed finite widths) and ``note``.
+        One row per call, in labelling order: ``step``, ``file``, ``group``, ``widest`` ("group: rate" before this
+        label), ``width_before`` and ``width_after`` (widest full width; infinite while a group is not estimable),
+        ``gain`` (NaN while one still is not), ``total_gain`` (over the finite widths) and ``note``.
     """
     parts = variance_parts(frame, by, rates, min_labelled)
     pool = {g: sorted(frame.index[(frame[by] == g) & ~frame["labelled"]], key=natural_key)
@@ -173,8 +147,7 @@ def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, s
 
 # The analyst's labelling workflow: pick calls to label, record labels, check a label file, measure agreement.
 
-#: Where :func:`label_widget` saves the analyst's new labels unless told otherwise. It sits in the data folder,
-#: which is never committed, and is a different file from the client's labels, which are never overwritten.
+#: Where :func:`label_widget` saves new labels: in the data folder (never committed), apart from the client's file.
 ANALYST_LABELS_FILE = config.ANALYST_LABELS_FILE
 
 STRATA = ("agent_team", "length_tercile")
@@ -199,25 +172,8 @@ def stratified_sample(
     seed: int = 0,
     exclude: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """Draw calls to label so each stratum is represented in proportion to its size.
-
-    Each stratum (a combination of the ``by`` columns, e.g. agent team x length tercile) gets
-    ``n * stratum size / calls left`` calls, rounded by largest remainder so the total is exactly ``n``; a stratum
-    with a share below one call may get none. Within a stratum the calls are drawn at random with ``seed``.
-
-    Args:
-        calls_frame: One row per call indexed by call identifier, e.g. :func:`callinsights.analysis.eda.call_stats`.
-        n: Calls to draw.
-        by: Columns that define the strata.
-        seed: Seed of the draw; the same seed and frame give the same calls.
-        exclude: Calls not to draw, typically those already labelled.
-
-    Returns:
-        The drawn rows of ``calls_frame`` in natural call order.
-
-    Raises:
-        KeyError: A ``by`` column is missing from the frame.
-        ValueError: ``n`` is negative or more than the calls left after ``exclude``.
+    """``n`` calls of ``calls_frame`` (indexed by call) outside ``exclude``, each stratum of the ``by`` columns in
+    proportion to its size (largest remainder, so exactly ``n``), drawn at random with ``seed``; in call order.
     """
     by = list(by)
     missing = [c for c in by if c not in calls_frame.columns]
@@ -244,12 +200,7 @@ def stratified_sample(
 
 
 def strata_table(calls_frame: pd.DataFrame, sample: pd.DataFrame, by: Iterable[str] = STRATA) -> pd.DataFrame:
-    """Calls per stratum in the pool and in a sample, to see that the sample mirrors the pool.
-
-    Returns:
-        One row per stratum: ``calls`` and ``percent`` of the pool, ``sampled`` and ``sampled_percent`` of the
-        sample.
-    """
+    """Calls per stratum in the pool (``calls``, ``percent``) and in a sample (``sampled``, ``sampled_percent``)."""
     by = list(by)
     pool = calls_frame.groupby(by).size().rename("calls")
     drawn = sample.groupby(by).size().rename("sampled")
@@ -260,15 +211,8 @@ def strata_table(calls_frame: pd.DataFrame, sample: pd.DataFrame, by: Iterable[s
 
 
 def label_file_problems(path: str | Path, known: set[str] | None = None) -> list[str]:
-    """Everything wrong with a label file, one message per problem; empty when the file can be used.
-
-    Args:
-        path: A CSV in the client's format (``Filename,Sentiment,Call_Outcome``).
-        known: Call identifiers that exist; labels for other calls are reported when given.
-
-    Returns:
-        Messages naming the file, row and value and saying what to do.
-    """
+    """Everything wrong with a label file in the client's format, one message per problem (naming file, row and
+    value), labels for calls outside ``known`` included; empty when the file can be used."""
     try:
         frame = read_label_table(path)
     except (FileNotFoundError, LabelFileError) as err:
@@ -278,17 +222,9 @@ def label_file_problems(path: str | Path, known: set[str] | None = None) -> list
 
 @dataclass
 class TaskAgreement:
-    """Agreement of two label files on one task.
-
-    Attributes:
-        task: ``sentiment`` or ``outcome``.
-        n_calls: Calls labelled in both files.
-        share_agreeing: Share of those calls given the same label.
-        chance_agreement: Share agreeing expected by chance alone, had each file kept its label frequencies but
-            assigned them to calls at random (kappa is agreement beyond this).
-        kappa: Cohen's kappa; ``nan`` when it is undefined (both files use one and the same value throughout).
-        confusion: Calls by label in file A (rows) and file B (columns), every allowed value shown.
-    """
+    """Agreement of two label files on one task over the ``n_calls`` both label: ``chance_agreement`` is the share
+    expected had each file kept its label mix but placed it at random (kappa is agreement beyond it); ``confusion``
+    counts calls by label in file A (rows) and B (columns)."""
 
     task: str
     n_calls: int
@@ -305,20 +241,11 @@ def _by_call(labels: pd.DataFrame) -> pd.DataFrame:
 def agreement(
     labels_a: pd.DataFrame, labels_b: pd.DataFrame, names: tuple[str, str] = ("A", "B")
 ) -> dict[str, TaskAgreement]:
-    """Cohen's kappa, share agreeing and confusion matrix per task for the calls two label files share.
-
-    Args:
-        labels_a: Label table indexed by call or with a ``file`` column (see
-            :func:`callinsights.data.labels.load_labels`).
-        labels_b: The other table.
-        names: Names of the two files, used in messages and as the confusion matrix's axis names.
-
-    Returns:
-        Task -> :class:`TaskAgreement`, for ``sentiment`` and ``outcome``.
+    """Per task, :func:`callinsights.evaluation.metrics.agreement` of two label tables on the calls they share,
+    with chance agreement and the confusion matrix (axes named by ``names``).
 
     Raises:
-        LabelFileError: A table has values outside the vocabulary, duplicates or empty cells (every problem
-            listed), or the two share no call.
+        LabelFileError: A table has bad values, duplicates or empty cells (all listed), or the two share no call.
     """
     a, b = _by_call(labels_a), _by_call(labels_b)
     for frame, name in ((a, names[0]), (b, names[1])):
@@ -356,12 +283,7 @@ def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
 
 
 def plot_agreement(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
-    """One confusion matrix per task of the calls each pair of labels shares, with row shares
-    (:func:`callinsights.evaluation.metrics.plot_counts`).
-
-    Returns:
-        A matplotlib Figure.
-    """
+    """A figure of the :func:`agreement` results: one confusion matrix per task, with row shares."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
@@ -377,13 +299,8 @@ def plot_agreement(results: Mapping[str, TaskAgreement], title: str = "Agreement
 
 
 class LabelSession:
-    """Labels recorded by one analyst for a list of calls, saved after every answer.
-
-    Args:
-        calls: Call identifiers to label, in the order they are shown.
-        out_path: CSV the labels are written to in the client's format; labels already there are loaded, so a
-            session can be resumed.
-    """
+    """Labels recorded by one analyst for ``calls``, saved to ``out_path`` (client's format) after every answer;
+    labels already there are loaded, so a session can be resumed."""
 
     def __init__(self, calls: Iterable[str], out_path: str | Path = ANALYST_LABELS_FILE) -> None:
         self.calls = list(calls)
@@ -394,11 +311,7 @@ class LabelSession:
                 self.labels[call] = (row["sentiment"], row["outcome"])
 
     def record(self, call: str, sentiment: str, outcome: str) -> None:
-        """Record (or correct) one call's labels and save the file.
-
-        Raises:
-            ValueError: A value outside the vocabulary, or a call not in this session.
-        """
+        """Record (or correct) one call's labels and save the file; a value or call outside the session is refused."""
         if call not in self.calls:
             raise ValueError(f"{call} is not one of the calls of this session")
         if sentiment not in SENTIMENTS:
@@ -424,20 +337,10 @@ class LabelSession:
 
 
 def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = ANALYST_LABELS_FILE):
-    """An ipywidgets form to label calls one at a time from the customer's side, shown redacted.
+    """An ipywidgets form to label calls one at a time from the customer's side (call -> text, shown redacted).
 
-    Each answer is saved at once to ``out_path`` (see :class:`LabelSession`), so closing the notebook loses
-    nothing. Only useful in a live notebook; a headless run reads the label file instead.
-
-    Args:
-        customer_sides: Call identifier -> the customer's side of the call (redacted here before display).
-        out_path: Label file to write; never the client's file.
-
-    Returns:
-        The form (an ``ipywidgets.VBox``); its ``session`` attribute is the :class:`LabelSession`.
-
-    Raises:
-        ValueError: ``out_path`` is the client's label file.
+    Each answer is saved at once to ``out_path``, never the client's file, so closing the notebook loses nothing.
+    The form's ``session`` is its :class:`LabelSession`.
     """
     import html
 
