@@ -1,11 +1,8 @@
-"""Scoring predictions against gold labels: the inputs, accuracy, F1, Cohen's kappa and confusion counts.
+"""Scoring predictions against gold labels (scikit-learn), bootstrap intervals (scipy), calibration, agreement.
 
-The scores are scikit-learn's. What is added is the treatment of answers that are not labels (``None``, ``NaN``,
-``"invalid"``, a misspelling, a call the model skipped): they are never dropped but become :data:`INVALID`, count as
-wrong (they lower the recall of the call's true class and are nobody's true positive) and are one more category for
-kappa, so a model cannot look better by failing to answer. A gold value outside the vocabulary is a data error.
-
-Nothing of the model side is imported, so scoring a predictions file never loads a language model.
+Answers that are not labels (``None``, ``NaN``, a misspelling, a skipped call) are never dropped: they become
+:data:`INVALID`, count as wrong and are one more category for kappa, so a model cannot look better by not answering.
+A gold value outside the vocabulary is a data error. Nothing of the model side is imported.
 """
 
 from __future__ import annotations
@@ -97,15 +94,7 @@ def encode_pred(values_: np.ndarray, labels: list[str]) -> np.ndarray:
 
 
 def clean_predictions(y_pred: Any, labels: Sequence[str]) -> np.ndarray:
-    """Predictions with every value outside ``labels`` replaced by :data:`INVALID`.
-
-    Args:
-        y_pred: One prediction per call.
-        labels: The task's vocabulary.
-
-    Returns:
-        An object array of labels and ``"invalid"``.
-    """
+    """Predictions with every value outside ``labels`` replaced by :data:`INVALID` (an object array)."""
     labels = check_labels(labels)
     codes = encode_pred(values(y_pred, "y_pred"), labels)
     return np.array(labels + [INVALID], dtype=object)[codes]
@@ -196,25 +185,14 @@ def newcombe_interval(count_a: int, n_a: int, count_b: int, n_b: int, alpha: flo
 
 
 def classification_metrics(y_true: Any, y_pred: Any, labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, F1 and Cohen's kappa of predictions against gold labels (scikit-learn).
+    """Accuracy, F1 and Cohen's kappa of predictions against gold labels (scikit-learn), invalid answers wrong.
 
-    Invalid predictions (anything not in ``labels``) count as wrong: they lower the recall of the call's true class
-    and are nobody's true positive. Kappa treats ``"invalid"`` as one more category. A class that is never predicted
-    has precision 0 (``zero_division=0``). Macro-F1 averages the classes that occur in the gold labels or the (valid)
-    predictions, which is scikit-learn's default ``f1_score(..., average="macro")``; with every class present, as in
-    the client's labels, that is all of ``labels``.
-
-    Args:
-        y_true: Gold label per call; every value must be in ``labels``.
-        y_pred: Predicted label per call, in the same order (two Series must share their index).
-        labels: The task's vocabulary, e.g. :data:`callinsights.data.labels.SENTIMENTS`.
+    Macro-F1 averages the classes present in the gold labels or the valid predictions (scikit-learn's default); a class
+    never predicted has precision 0. Two Series must share their index.
 
     Returns:
         ``n``, ``n_invalid``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``cohen_kappa`` (NaN when undefined) and
-        ``per_class``: ``{label: {precision, recall, f1, support}}``. Plain Python numbers, ready for JSON.
-
-    Raises:
-        ValueError: Lengths differ, inputs are empty, or a gold value is not in ``labels``.
+        ``per_class`` (``{label: {precision, recall, f1, support}}``), as plain numbers ready for JSON.
     """
     labels, truth, pred = _named(y_true, y_pred, labels)
     present = [label for label in labels if label in set(truth) | set(pred)]
@@ -235,17 +213,8 @@ def classification_metrics(y_true: Any, y_pred: Any, labels: Sequence[str]) -> d
 
 
 def confusion_frame(y_true: Any, y_pred: Any, labels: Sequence[str]) -> pd.DataFrame:
-    """Counts of each (gold, predicted) pair (scikit-learn's ``confusion_matrix``): rows truth, columns prediction.
-
-    Args:
-        y_true: Gold label per call.
-        y_pred: Predicted label per call.
-        labels: The task's vocabulary, which fixes the order of rows and columns.
-
-    Returns:
-        Integer frame, index named ``truth`` and columns ``predicted``; an ``invalid`` column is added only when
-        some prediction is not a label.
-    """
+    """Counts of each (gold, predicted) pair (``confusion_matrix``): rows ``truth`` and columns ``predicted`` in
+    ``labels`` order, with an ``invalid`` column only when some prediction is not a label."""
     labels, truth, pred = _named(y_true, y_pred, labels)
     shown = labels + [INVALID] if (pred == INVALID).any() else labels
     counts = confusion_matrix(truth, pred, labels=shown)[: len(labels)]
@@ -271,17 +240,9 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def resample_scores(t: np.ndarray, p: np.ndarray, k: int, name: str) -> np.ndarray:
-    """One score per resample, as :func:`callinsights.evaluation.metrics.classification_metrics` computes it.
-
-    Args:
-        t: Gold label codes ``(B, n)`` in ``0..k-1``.
-        p: Predicted codes ``(B, n)``, ``k`` for an invalid answer.
-        k: Number of labels.
-        name: ``accuracy``, ``macro_f1``, ``weighted_f1`` or ``kappa``.
-
-    Returns:
-        ``(B,)`` scores; kappa is NaN where undefined.
-    """
+    """One score per resample (rows of codes ``t``, ``p``; ``k`` labels, code ``k`` invalid) as
+    :func:`classification_metrics` computes it, from all resamples' confusion counts at once (scikit-learn scores
+    one resample per call, too slow for thousands); kappa is NaN where undefined."""
     conf = _confusions(t, p, k, k + 1).astype(float)
     tp = np.diagonal(conf[:, :, :k], axis1=1, axis2=2)
     n = conf.sum(axis=(1, 2))
@@ -338,31 +299,19 @@ def _percentile_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., 
 
 def bootstrap_ci(y_true: Any, y_pred: Any, metric: str | Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000,
                  seed: int = 0, alpha: float = 0.05, labels: Sequence[str] | None = None) -> tuple[float, float, float]:
-    """A metric on all calls with its percentile-bootstrap confidence interval, resampling calls.
+    """A metric on all calls with its percentile-bootstrap interval, resampling calls (scipy).
 
-    With 40 labelled calls one call moves accuracy by 2.5 points, so a difference between systems means little
-    without its interval. Resamples are drawn from ``seed`` alone, so two systems scored on the same calls with the
-    same seed see the same resamples (a paired comparison) and every run gives the same numbers.
-
-    A resample that leaves out a rare class entirely averages macro-F1 over the classes it has (see
-    :func:`classification_metrics`). Resamples where kappa is undefined are skipped when taking percentiles.
+    With 40 labelled calls one call moves accuracy by 2.5 points, so a score means little without its interval. The
+    resamples depend on ``seed`` alone, so systems scored on the same calls are compared on the same resamples; those
+    where kappa is undefined are left out.
 
     Args:
-        y_true: Gold label per call.
-        y_pred: Predicted label per call (invalid values count as wrong, as in :func:`classification_metrics`).
-        metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``; or a callable
-            ``metric(y_true, y_pred) -> float`` that receives object arrays, predictions outside the labels
-            replaced by ``"invalid"`` (called once per resample: slow, see the module's note).
-        n_boot: Number of resamples.
-        seed: Seed of the resampling.
-        alpha: One minus the interval's coverage (0.05 gives a 95% interval).
-        labels: The task's vocabulary; when omitted, inferred from the gold values (sentiment or outcome).
+        metric: ``accuracy``, ``macro_f1``, ``weighted_f1`` or ``kappa``, or ``metric(y_true, y_pred) -> float`` on
+            object arrays with invalid answers as ``"invalid"`` (called per resample, so slow).
+        labels: The task's vocabulary; by default inferred from the gold values.
 
     Returns:
-        ``(point, low, high)``: the metric on all calls and the ``alpha / 2`` and ``1 - alpha / 2`` percentiles.
-
-    Raises:
-        ValueError: An unknown metric name, ``n_boot < 1``, ``alpha`` outside (0, 1), or bad inputs.
+        ``(point, low, high)``.
     """
     if isinstance(metric, str) and metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}; or pass a callable")
@@ -384,16 +333,8 @@ def bootstrap_ci(y_true: Any, y_pred: Any, metric: str | Callable[[np.ndarray, n
 
 def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: int = 2000, seed: int = 0,
                      alpha: float = 0.05) -> pd.DataFrame:
-    """Accuracy, macro-F1, weighted F1 and Cohen's kappa, each with its bootstrap interval (:func:`bootstrap_ci`).
-
-    Args:
-        y_true, y_pred, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`; every metric sees the same
-            resamples.
-
-    Returns:
-        One row per metric (index ``accuracy, macro_f1, weighted_f1, kappa``): ``value, low, high`` and ``width``
-        (``high - low``).
-    """
+    """Accuracy, macro-F1, weighted F1 and kappa, each with its :func:`bootstrap_ci` on the same resamples: one row
+    per metric with ``value``, ``low``, ``high`` and ``width``."""
     rows = {}
     for metric in ("accuracy", "macro_f1", "weighted_f1", "kappa"):
         value, low, high = bootstrap_ci(y_true, y_pred, metric, n_boot=n_boot, seed=seed, alpha=alpha, labels=labels)
@@ -404,21 +345,8 @@ def metric_intervals(y_true: Any, y_pred: Any, labels: Sequence[str], n_boot: in
 def bootstrap_difference(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "macro_f1",
                          labels: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
                          ) -> tuple[float, float, float]:
-    """How much better system A scores than system B on the same calls, with a paired bootstrap interval.
-
-    Both systems are scored on the same resampled calls, so the interval reflects the difference itself rather than
-    two intervals that overlap because both depend on which calls were sampled. An interval that holds 0 means the
-    calls cannot tell the two systems apart.
-
-    Args:
-        pred_a: Predictions of system A (same order as ``y_true``; two Series must share their index).
-        pred_b: Predictions of system B.
-        metric: ``"accuracy"``, ``"macro_f1"``, ``"weighted_f1"`` or ``"kappa"``.
-        y_true, labels, n_boot, seed, alpha: As for :func:`bootstrap_ci`.
-
-    Returns:
-        ``(difference, low, high)``: A minus B on all calls and the interval's bounds.
-    """
+    """System A's score minus system B's on the same calls, with a paired bootstrap interval: ``(difference, low,
+    high)``, both scored on the same resamples; an interval that holds 0 means the calls cannot tell them apart."""
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}")
     labels, a, (pa, pb), (t, ca, cb) = _coded(y_true, [pred_a, pred_b], labels, ["pred_a", "pred_b"])
@@ -469,15 +397,7 @@ def faithfulness_table(per_call: pd.DataFrame, n_boot: int = 2000, seed: int = 0
 # Calibration of the predicted probabilities: Brier score, reliability per confidence band, and its diagram.
 
 def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:
-    """A task's probability columns from a predictions table, renamed to the labels they belong to.
-
-    Args:
-        preds: Rows of ``results/predictions.csv``.
-        task: ``"sentiment"`` or ``"outcome"``.
-
-    Returns:
-        One column per label (``positive``, ``negative``, ``neutral``), same index as ``preds``.
-    """
+    """A task's probability columns of a predictions table, renamed to their labels."""
     if task not in TASKS:
         raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
     columns = {label: PROBA_COLUMNS[label] for label in TASKS[task]}
@@ -527,39 +447,19 @@ def _checked_proba(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> t
 
 
 def brier_score(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> float:
-    """Multi-class Brier score (``brier_score_loss(..., scale_by_half=False)``): mean squared distance to the truth.
-
-    0 is perfect; always giving 1 to a wrong class scores 2. For the two outcome labels this is twice the binary Brier
-    score usually quoted, so that both tasks are on one scale.
-
-    Args:
-        y_true: Gold label per call.
-        proba: One column per label, one row per call, each row summing to 1.
-        labels: The task's vocabulary.
-
-    Returns:
-        The Brier score.
-    """
+    """Multi-class Brier score (``brier_score_loss(scale_by_half=False)``): 0 is perfect, 2 the worst; for the two
+    outcome labels twice the usual binary score, so both tasks share one scale."""
     t, p = _checked_proba(y_true, proba, labels)
     return float(brier_score_loss(t, p, labels=list(range(len(labels))), scale_by_half=False))
 
 
 def reliability_table(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n_bins: int = 5) -> pd.DataFrame:
-    """How often the predicted class is right, per band of the model's confidence in it (``calibration_curve``).
-
-    The predicted class is the most probable one (ties go to the first in ``labels``); its probability is the
-    confidence. Bands are equal-width over [0, 1], each closed on the right (the first also holds 0), as in
-    scikit-learn's ``calibration_curve(strategy="uniform")``.
-
-    Args:
-        y_true: Gold label per call.
-        proba: One column per label, one row per call.
-        labels: The task's vocabulary.
-        n_bins: Number of confidence bands.
+    """How often the predicted (most probable) class is right per band of confidence in it (``calibration_curve``,
+    ``n_bins`` equal-width bands).
 
     Returns:
-        One row per band, empty bands included: ``bin_low, bin_high, n, confidence`` (mean), ``accuracy`` and
-        ``gap`` (accuracy minus confidence; negative means over-confident). Means are NaN in empty bands.
+        One row per band, empty ones included: ``bin_low``, ``bin_high``, ``n``, ``confidence``, ``accuracy`` and
+        ``gap`` (accuracy minus confidence; negative is over-confident).
     """
     if n_bins < 1:
         raise ValueError(f"n_bins={n_bins}: need at least one band")
@@ -580,14 +480,8 @@ def reliability_table(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n
 
 
 def expected_calibration_error(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n_bins: int = 5) -> float:
-    """Expected calibration error: the call-weighted mean of ``|accuracy - confidence|`` over the bands of
-    :func:`reliability_table`.
-
-    With few calls per band the estimate is noisy and biased upwards; compare systems with the same ``n_bins``.
-
-    Returns:
-        A number in [0, 1]; 0 means confidence matches accuracy in every band.
-    """
+    """The call-weighted mean of ``|gap|`` over the bands of :func:`reliability_table`, in [0, 1]; noisy and biased
+    upwards on few calls, so compare systems with the same ``n_bins``."""
     table = reliability_table(y_true, proba, labels, n_bins)
     used = table[table["n"] > 0]
     return float((used["n"] * used["gap"].abs()).sum() / used["n"].sum())
@@ -596,20 +490,8 @@ def expected_calibration_error(y_true: Any, proba: pd.DataFrame, labels: Sequenc
 def calibration_summary(gold: pd.DataFrame, systems: Mapping[str, pd.DataFrame],
                         tasks: Mapping[str, Sequence[str]] = TASKS, n_bins: int = 5,
                         label_shares: bool = True) -> pd.DataFrame:
-    """Brier score and expected calibration error of several systems' probabilities, per task.
-
-    Args:
-        gold: Gold labels indexed by call id.
-        systems: Name to predictions with probability columns (see :func:`proba_frame`), indexed by call id.
-        tasks: Task name to vocabulary.
-        n_bins: Confidence bands of the ECE.
-        label_shares: Add a reference row that gives every call the gold labels' shares as its probabilities (no
-            model; it knows the label mix of the very calls it is scored on, so it is a generous reference).
-
-    Returns:
-        One row per system and task: ``system, task, brier, ece, mean_confidence, accuracy`` (accuracy of the most
-        probable label).
-    """
+    """Brier score, expected calibration error, mean confidence and accuracy of several systems' probabilities per
+    task; ``label_shares`` adds a generous no-model reference that gives every call the gold labels' own shares."""
     gold = by_call(gold, "gold")
     entries = [(name, task, proba_frame(by_call(preds, name).reindex(gold.index), task))
                for name, preds in systems.items() for task in tasks]
@@ -633,18 +515,7 @@ def calibration_summary(gold: pd.DataFrame, systems: Mapping[str, pd.DataFrame],
 
 
 def plot_reliability(ax: Any, table: pd.DataFrame, title: str | None = None) -> Any:
-    """Draw a reliability diagram (scikit-learn's ``CalibrationDisplay``) from :func:`reliability_table`.
-
-    Each used band is a point at (mean confidence, share correct) on the diagonal's chart, with its number of calls.
-
-    Args:
-        ax: Matplotlib axes to draw on.
-        table: Output of :func:`reliability_table`.
-        title: Axes title.
-
-    Returns:
-        ``ax``.
-    """
+    """Draw a :func:`reliability_table` as a reliability diagram (``CalibrationDisplay``), each band with its calls."""
     used = table[table["n"] > 0]
     CalibrationDisplay(used["accuracy"].to_numpy(), used["confidence"].to_numpy(), None,
                        estimator_name="predicted class").plot(ax=ax)
@@ -665,20 +536,8 @@ def plot_reliability(ax: Any, table: pd.DataFrame, title: str | None = None) -> 
 # Scoring systems against hand labels: tables of several systems, confusion plots, the calls they got wrong.
 
 def align(labels_df: pd.DataFrame, preds_df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Join predictions to gold labels on call id.
-
-    Predictions for calls that have no label are ignored (the model labels every call, people labelled a few).
-
-    Args:
-        labels_df: Gold labels indexed by call id, as from :func:`callinsights.data.labels.load_labels` (a ``file``
-            column works too).
-        preds_df: Predictions with a ``file`` column of call ids (``transcript_160``, no ``.txt``) or indexed by
-            them; one row per call.
-
-    Returns:
-        ``(frame, missing)``: the labelled calls that have a prediction, in the label file's order, with gold and
-        predicted columns side by side (a column both have, such as ``sentiment``, becomes ``sentiment_true`` and
-        ``sentiment_pred``); and the labelled calls with no prediction.
+    """Gold labels and predictions joined on call id, in the label file's order, and the labelled calls without a
+    prediction; a column both have becomes ``<name>_true`` and ``<name>_pred``.
 
     Raises:
         ValueError: No call is in both, or a call appears twice in either.
@@ -709,25 +568,13 @@ def report_table(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Metrics of several systems side by side, one row per system and task, macro-F1 with its interval.
+    """Metrics of several systems, one row per system and task, macro-F1 with its bootstrap interval.
 
-    Every system is scored on all labelled calls: a call a system has no prediction for counts as invalid (wrong),
-    so skipping hard calls cannot raise a score. All systems share ``seed`` and hence resamples, so their intervals
-    are paired.
-
-    Args:
-        gold: Gold labels indexed by call id (from :func:`callinsights.data.labels.load_labels`).
-        systems: Name to predictions, each with a ``file`` column (or call-id index) and one column per task.
-        tasks: Task name to vocabulary; a task column is read from both frames.
-        n_boot: Bootstrap resamples for the macro-F1 interval.
-        seed: Seed of the resampling.
-        alpha: One minus the interval's coverage.
+    Every system is scored on all labelled calls (a call it has no prediction for is invalid, so skipping hard calls
+    cannot help), with the same ``seed`` and hence paired resamples.
 
     Returns:
         Columns ``system, task, accuracy, macro_f1, macro_f1_low, macro_f1_high, weighted_f1, kappa, n, n_invalid``.
-
-    Raises:
-        ValueError: A system has no task column or shares no call with ``gold`` (see :func:`align`).
     """
     gold = by_call(gold, "gold")
     rows = []
@@ -754,14 +601,8 @@ def report_table(
 
 
 def plot_counts(ax: Any, frame: pd.DataFrame) -> Any:
-    """Draw a table of counts (rows one labelling, columns the other) with scikit-learn's ``ConfusionMatrixDisplay``.
-
-    Each cell shows its count and its share of the row; a column without a row of the same name (``invalid``) gets
-    an empty row, since the display is square.
-
-    Returns:
-        ``ax``.
-    """
+    """Draw a table of counts (``ConfusionMatrixDisplay``), each cell with its share of the row; a column with no row
+    of its name (``invalid``) gets an empty row, the display being square."""
     names = list(frame.columns) + [r for r in frame.index if r not in frame.columns]
     counts = frame.reindex(index=names, columns=names, fill_value=0).to_numpy()
     display = ConfusionMatrixDisplay(counts, display_labels=names)
@@ -774,21 +615,7 @@ def plot_counts(ax: Any, frame: pd.DataFrame) -> Any:
 
 
 def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], title: str | None = None) -> Any:
-    """Draw the confusion matrix (scikit-learn's ``ConfusionMatrixDisplay``), truth down the side.
-
-    Each cell shows its count and its share of the truth row (the recall of that class on the diagonal); an
-    ``invalid`` column (and its empty row) appears only when some prediction is not a label (:func:`plot_counts`).
-
-    Args:
-        ax: Matplotlib axes to draw on.
-        y_true: Gold label per call.
-        y_pred: Predicted label per call.
-        labels: The task's vocabulary.
-        title: Axes title.
-
-    Returns:
-        ``ax``.
-    """
+    """Draw the confusion matrix of predictions against gold labels, truth down the side (:func:`plot_counts`)."""
     plot_counts(ax, confusion_frame(y_true, y_pred, labels))
     ax.set_xlabel("predicted")
     ax.set_ylabel("truth")
@@ -798,17 +625,7 @@ def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], tit
 
 
 def plot_macro_f1(ax: Any, report: pd.DataFrame, task: str, title: str | None = None) -> Any:
-    """Draw each system's macro-F1 for one task as a horizontal bar with its bootstrap interval.
-
-    Args:
-        ax: Matplotlib axes to draw on.
-        report: Output of :func:`report_table`.
-        task: Which task's rows to draw.
-        title: Axes title (default: the task).
-
-    Returns:
-        ``ax``.
-    """
+    """Draw each system's macro-F1 for one task of a :func:`report_table` as a bar with its bootstrap interval."""
     rows = report[report["task"] == task]
     if rows.empty:
         raise ValueError(f"report has no rows for task {task!r} (it has {', '.join(report['task'].unique())})")
@@ -827,23 +644,9 @@ def plot_macro_f1(ax: Any, report: pd.DataFrame, task: str, title: str | None = 
 
 def mistakes(gold: pd.DataFrame, preds: pd.DataFrame, texts: Mapping[str, str], tasks: Mapping[str, Sequence[str]]
              = TASKS, max_chars: int = 300) -> pd.DataFrame:
-    """The calls a system got wrong, most confident first, with the customer's words redacted and shortened.
-
-    A confident mistake costs most (nobody double-checks it), so those head the table. Text is redacted before it is
-    cut, so an identifier is never left half-visible at the cut.
-
-    Args:
-        gold: Gold labels indexed by call id.
-        preds: Predictions indexed by call id, one column per task, plus probability columns when the system has
-            them (see :func:`proba_frame`).
-        texts: Call id to the text to show (the customer's side).
-        tasks: Task name to vocabulary.
-        max_chars: Longest text shown; longer text is cut and ends with an ellipsis.
-
-    Returns:
-        One row per (call, task) mistake: ``file, task, truth, predicted, confidence, customer_text``; confidence
-        is the system's probability of the label it gave (NaN for systems without probabilities).
-    """
+    """The calls a system got wrong, most confident first (nobody double-checks a confident mistake): ``file``,
+    ``task``, ``truth``, ``predicted``, ``confidence`` (NaN without probabilities) and the customer's text, redacted
+    before it is cut to ``max_chars`` so no identifier is left half-visible."""
     gold = by_call(gold, "gold")
     preds = by_call(preds, "preds").reindex(gold.index)
     rows = []
