@@ -79,14 +79,18 @@ notebooks: install data $(RESULTS) ## execute every notebook top to bottom (they
 reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, and reports/index.html
 	$(PY) -m callinsights reports all
 
+# The experiments and benchmarks run from the repository root, as modules (benchmarks/ is not installed).
+experiments: install data ## the probe's variants by repeated cross-validation, topic flip rate, accuracy by driver
+	$(PY) -m benchmarks.probe_experiments
+
 benchmark: install data ## pipeline speed against llama.cpp's own prompt evaluation
-	$(PY) benchmarks/throughput.py --calls 20
+	$(PY) -m benchmarks.throughput --calls 20
 
 benchmark-scale: install data ## calls/min: local, model server at concurrency 1/2/4, Ray with 1/2 workers
 	$(PY) -m pip install --quiet -r requirements-scale.txt
-	$(PY) benchmarks/scale.py --calls 20
+	$(PY) -m benchmarks.scale --calls 20
 
 clean: ## remove caches (not the virtual environment, not results)
 	rm -rf .pytest_cache .hypothesis **/__pycache__
 
-.PHONY: help install data analyze results test lab notebooks reports benchmark benchmark-scale clean
+.PHONY: help install data analyze results test lab notebooks reports experiments benchmark benchmark-scale clean

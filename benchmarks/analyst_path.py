@@ -1,6 +1,6 @@
 """The analyst's path, timed: ``make analyze`` then ``make notebooks`` from an empty store.
 
-    python benchmarks/analyst_path.py
+    python -m benchmarks.analyst_path
 
 Run it in a clone whose environment is installed (``make install`` done, for example after ``.ci/run``): the store
 (``results/runs.sqlite``) is moved aside for the run and put back afterwards, so every call is read by the model

@@ -1,6 +1,6 @@
 """Does the one-pass reading of block 26 give the features the store holds?
 
-    python benchmarks/block_reader_check.py [--calls N]
+    python -m benchmarks.block_reader_check [--calls N]
 
 Recomputes the default probe's outputs of the client's calls (or the first N) with the current code and compares them
 with those stored in ``results/runs.sqlite`` under the same key: the largest absolute difference of the last layer's

@@ -1,7 +1,7 @@
 """How long one bootstrap interval takes: scipy.stats.bootstrap with the vectorised scores of callinsights.evaluation.metrics
 against scipy.stats.bootstrap scoring each resample with scikit-learn.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bootstrap_speed.py
+    .venv/bin/python -m benchmarks.bootstrap_speed
 
 The figures are quoted in the docstring of ``callinsights.evaluation.metrics``. 40 calls, 3 labels, 2,000 resamples, as in
 notebook 04.

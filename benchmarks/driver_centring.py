@@ -9,7 +9,7 @@ all 40 labelled calls, its predicted neutral / follow-up share per driver on the
 
 Run from the worktree (the default's per-turn states come from ``results/runs.sqlite``; about a minute)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src .venv/bin/python benchmarks/driver_centring.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.driver_centring
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from callinsights.classify.settings import Settings
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import write_text
 
-import label_variants as lv
+from benchmarks import label_variants as lv
 
 OUT_FILE = config.RESULTS_DIR / "driver_centring.csv"
 WATCHED = {"sentiment": "neutral", "outcome": "follow-up action needed"}

@@ -30,7 +30,7 @@ driver on the 160 unlabelled calls (``results/label_variants_by_driver.csv``).
 
 Run from the worktree (per-turn states come from ``results/runs.sqlite``; about 5 minutes on one core)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src .venv/bin/python benchmarks/label_variants.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.label_variants
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from sklearn.model_selection import (RepeatedStratifiedKFold, StratifiedKFold, T
 from sklearn.preprocessing import StandardScaler, label_binarize
 
 from callinsights import config
-from callinsights.classify.probe import SOLVER, _classifier, call_features, fit_probe
+from callinsights.classify.probe import SOLVER, call_features, fit_probe, probe_classifier
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels, normalise
@@ -116,7 +116,7 @@ def per_reader(task: Task, train: np.ndarray, rows: np.ndarray):
     tripled rows would put copies of one call on both sides of the inner folds.
     """
     x, y = task.xs[task.labelled[train]], task.y.iloc[train].to_numpy()
-    chosen = _classifier(y, task.seed).fit(x, y)
+    chosen = probe_classifier(y, task.seed).fit(x, y)
     c = float(np.ravel(chosen.C_)[0]) if hasattr(chosen, "C_") else chosen.C
     labels = np.concatenate([task.readers[r].to_numpy()[train] for r in READERS])
     model = LogisticRegression(C=c, class_weight="balanced", solver=SOLVER, max_iter=5000)
@@ -138,11 +138,11 @@ def tuned_decision(task: Task, train: np.ndarray, rows: np.ndarray):
     x, y = task.xs[task.labelled[train]], task.y.iloc[train].to_numpy()
     inner = StratifiedKFold(3, shuffle=True, random_state=task.seed)
     if len(task.classes) == 2:
-        model = TunedThresholdClassifierCV(_classifier(y, task.seed), scoring="f1_macro", cv=inner,
+        model = TunedThresholdClassifierCV(probe_classifier(y, task.seed), scoring="f1_macro", cv=inner,
                                            random_state=task.seed).fit(x, y)
         return _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), model.predict(task.xs[rows])
     # Sentiment: one weight on the negative posterior (a prior shift), chosen on inner out-of-fold posteriors.
-    oof = cross_val_predict(_classifier(y, task.seed), x, y, cv=inner, method="predict_proba")
+    oof = cross_val_predict(probe_classifier(y, task.seed), x, y, cv=inner, method="predict_proba")
     neg = list(np.unique(y)).index("negative")
     scores = []
     for w in NEGATIVE_WEIGHTS:
@@ -150,7 +150,7 @@ def tuned_decision(task: Task, train: np.ndarray, rows: np.ndarray):
         shifted[:, neg] *= w
         scores.append(f1_score(y, np.unique(y)[shifted.argmax(axis=1)], average="macro"))
     weight = NEGATIVE_WEIGHTS[int(np.argmax(scores))]  # ties go to the smallest weight, the default first
-    model = _classifier(y, task.seed).fit(x, y)
+    model = probe_classifier(y, task.seed).fit(x, y)
     proba = _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes)
     proba[:, list(task.classes).index("negative")] *= weight
     return proba / proba.sum(axis=1, keepdims=True), None

@@ -16,13 +16,12 @@ default's per-turn states on the first calls (``--check-calls``; ``--layers 30``
 
 Run from the worktree (a pass over the 200 calls takes minutes per copy on 2 cores; use ``--layers`` to do a few)::
 
-    PYTHONPATH=$PWD/src /work/main/.venv/bin/python benchmarks/layer_probe.py --layers 14 20 8 26 --concat 14
+    .venv/bin/python -m benchmarks.layer_probe --layers 14 20 8 26 --concat 14
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -38,11 +37,11 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
-from callinsights.llm.engines import block_count, write_first_blocks
+from callinsights.llm.engines import block_count
 from callinsights.llm.models import resolve_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import label_variants as lv  # noqa: E402  (a sibling benchmark: same protocol, same functions)
+from benchmarks import label_variants as lv  # a sibling benchmark: same protocol, same functions
+from tests.support.cut_model import write_first_blocks
 
 LAYER_DIR = config.CACHE_DIR / "layers"
 OUT_FILE = config.RESULTS_DIR / "layer_probe.csv"

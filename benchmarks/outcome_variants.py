@@ -9,7 +9,7 @@ state of each question's tokens has read the whole call (causal attention), a pr
 
 The per-turn states come from the store (as the main job computed them); the question pass is computed once with
 the embedded model and cached in ``~/.cache/callinsights/outcome_variants.npz``. Run:
-``.venv/bin/python benchmarks/outcome_variants.py`` (about 5 minutes for the question pass on 2 idle cores).
+``.venv/bin/python -m benchmarks.outcome_variants`` (about 5 minutes for the question pass on 2 idle cores).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ same splits. As a check, not a target: the student fitted on all 40, its predict
 
 Run from the worktree (reads every call's whole text once if the store lacks it: about 10 minutes on two cores)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src .venv/bin/python benchmarks/privileged_teacher.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.privileged_teacher
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
-from callinsights.classify.probe import _classifier, fit_probe, task_features
+from callinsights.classify.probe import fit_probe, probe_classifier, task_features
 from callinsights.classify.settings import Settings
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import write_text
 
-import label_variants as lv
+from benchmarks import label_variants as lv
 
 OUT_FILE = config.RESULTS_DIR / "privileged_teacher.csv"
 TASK = "outcome"
@@ -64,7 +64,7 @@ def student(whole: np.ndarray, threshold: float | None) -> lv.Predict:
         pseudo = teacher.classes_[proba.argmax(axis=1)][keep]
         x = np.vstack([task.xs[gold], task.xs[task.unlabelled[keep]]])
         y = np.concatenate([task.y.iloc[train].to_numpy(), pseudo])
-        model = _classifier(y, task.seed).fit(x, y)
+        model = probe_classifier(y, task.seed).fit(x, y)
         return lv._ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
 
     return predict

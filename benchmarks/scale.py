@@ -1,7 +1,7 @@
 """Calls per minute past the single in-process engine, in one run: the local backend, the OpenAI-compatible server
 engine at concurrency 1, 2 and 4, and Ray Data with 1 and 2 workers.
 
-    python benchmarks/scale.py --calls 20 [--method probe|score] [--model smollm2-135m]
+    python -m benchmarks.scale --calls 20 [--method probe|score] [--model smollm2-135m]
 
 Every configuration labels the same N calls from scratch (a fresh temporary store each), reading each call once
 (the probe's sentiment from the last layer, as a server gives it). The local backend and the
@@ -10,9 +10,9 @@ loading the model in each (a one-off cost per run, which a run over a whole arch
 server is llama-cpp-python's, started here on 127.0.0.1 with as many threads as the local engine.
 
 Prints a Markdown table with each configuration's calls per minute and its ratio to the local backend, then the
-local backend's prompt tokens per second (the basis of the capacity table in the README), and the capacity table;
+local backend's prompt tokens per second (the basis of the capacity table in docs/scale.md), and the capacity table;
 the same text, under a line saying when and how it was measured, goes to ``results/benchmarks/scale.md`` (``--out``),
-which the README's tables are checked against.
+which docs/scale.md's tables are checked against.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from callinsights.data.outputs import write_text
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
 from callinsights.data.labels import load_labels
 from callinsights.llm.base import default_threads
-from callinsights.llm.local_server import running_server
+from tests.support.server import running_server
 from callinsights.llm.models import resolve_model
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls

@@ -1,6 +1,6 @@
 """Pipeline speed against llama.cpp's own prompt evaluation of the same tokens, in one run.
 
-    python benchmarks/throughput.py --calls 20 [--method probe|score] [--model ...]
+    python -m benchmarks.throughput --calls 20 [--method probe|score] [--model ...]
 
 1. The pipeline labels N calls from scratch (a fresh temporary store, so nothing is served from cache), timed
    end to end including parsing, tokenising, storing and calibration.
@@ -10,7 +10,7 @@
 
 The last line is ``ratio <x>``: pipeline seconds per call / llama.cpp prompt-evaluation seconds per call. The same
 lines, under a line saying when and how they were measured, go to ``results/benchmarks/throughput.md`` (``--out``),
-which the README's speed figures are checked against.
+which docs/scale.md's speed figures are checked against.
 """
 
 from __future__ import annotations

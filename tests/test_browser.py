@@ -1,16 +1,16 @@
 """Every committed report opened in a real headless Chromium: offline, no console error, every image loads.
 
 Screenshots go to reports/.screenshots/ (gitignored) for a person to look at. Needs Debian's ``chromium``
-(`.ci/run` installs it); without it the tests fail with the install command rather than pass unseen.
+(`make test` installs it); without it the tests fail with the install command rather than pass unseen.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from callinsights.reporting import browser
-
 from callinsights import config
+from tests.support import browser
+
 pytestmark = pytest.mark.browser
 SCREENSHOTS = config.REPORTS_DIR / ".screenshots"
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

@@ -1,9 +1,12 @@
-"""Counterfactual topic swaps, flip rates and per-driver accuracy."""
+"""The probe experiments' tools (benchmarks/probe_experiments.py): topic swaps, flip rates, per-driver accuracy, and
+counterfactual copies that never leak a held-out call."""
 
+import numpy as np
 import pandas as pd
+from sklearn.preprocessing import StandardScaler
 
-from callinsights.text.counterfactual import counterfactuals, has_topic, swap_topic
-from callinsights.evaluation.robustness import accuracy_by_driver, flip_table
+from benchmarks.probe_experiments import (Variant, accuracy_by_driver, counterfactuals, fit_variant, flip_table,
+                                          has_topic, held_out_repeats, swap_topic)
 
 
 def test_a_swap_moves_every_topic_word_at_once_and_keeps_case():
@@ -61,3 +64,29 @@ def test_calls_outside_every_shift_get_one_swap_in_turn():
     texts = {"a": "my claim", "b": "my claim", "c": "my claim", "d": "thanks", "e": "my claim"}
     table = counterfactuals(texts, every_shift={"e"})
     assert table.groupby("file")["shift"].apply(list).to_dict() == {"a": [1], "b": [2], "c": [3], "e": [1, 2, 3]}
+
+
+def clusters(n_per_class=10, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = {"positive": [3, 0, 0, 0], "negative": [0, 3, 0, 0], "neutral": [0, 0, 3, 0]}
+    rows = [rng.normal(centre, 0.5, size=(n_per_class, 4)) for centre in centres.values()]
+    return np.vstack(rows), pd.Series([label for label in centres for _ in range(n_per_class)])
+
+
+def test_counterfactual_copies_of_a_held_out_call_never_enter_its_training_fold():
+    features, labels = clusters()
+    # Five copies of call 0 (positive) labelled negative: had they been fitted while call 0 was held out, the
+    # probe would have learnt "this exact call is negative" and said so.
+    copies = (np.repeat(features[:1], 5, axis=0), np.zeros(5, dtype=int))
+    classes = sorted(labels.unique())
+    negative = classes.index("negative")
+    flipped = labels.copy()
+    flipped.iloc[0] = "negative"  # the copies take their original's label: make it the wrong one
+    variant = Variant("copies", augment=True)
+    for _, proba in held_out_repeats(features, np.arange(len(labels)), flipped, variant, copies, repeats=3):
+        assert classes[proba[0].argmax()] == "positive"
+        held = proba[0, negative]
+    # The copies do pull: fitted with call 0's own fold, they raise its probability of negative well above that.
+    scaler = StandardScaler().fit(features)
+    leaked = fit_variant(features, flipped, scaler, 0, (copies[0], np.array(["negative"] * 5)))
+    assert leaked.predict_proba(features[:1])[0][list(leaked.classes_).index("negative")] > held + 0.1

@@ -20,6 +20,7 @@ from callinsights.pipelines import notebooks as nbs
 from callinsights.pipelines.evaluation import read_results, result_files
 from callinsights.schema import PROBA_COLUMNS, TASKS
 from callinsights.text.redact import redact
+from tests.support.notebooks import check_notebook
 
 #: The fewest first labelled calls whose folds still leave the probe 8 calls to fit on in every fold.
 SAMPLE = 16
@@ -117,7 +118,7 @@ def test_notebook_04_shows_a_sample_run(sample_run, tmp_path):
     # It only reads the files (nothing is labelled), so it takes seconds; the time is not asserted (benchmarks measure).
     _, out, _ = sample_run
     result = nbs.run_notebook(NOTEBOOK, tmp_path / NOTEBOOK.name, {"RESULTS_DIR": str(out)}, html_dir=tmp_path)
-    assert nbs.check_notebook(result.output) == []
+    assert check_notebook(result.output) == []
     recorded = nbs.read_metrics(result.output)
     assert recorded["labelled_calls"] == SAMPLE
     assert set(recorded["comparison_macro_f1"]) == set(CHOSEN)

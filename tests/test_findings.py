@@ -11,7 +11,7 @@ import pytest
 from callinsights.analysis import insights as findings, ppi
 from callinsights.analysis.eda import INSIGHT_COLUMNS
 from callinsights.pipelines.insights import InsightFiles, write_insight_files
-from test_ppi import FOLLOW, synthetic
+from tests.test_ppi import FOLLOW, synthetic
 
 RATE = [("outcome", FOLLOW, "follow-up")]
 

@@ -42,7 +42,7 @@ from callinsights.pipelines import fit
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from callinsights.schema import PROBA_COLUMNS, TASKS
 
-from conftest import speakers_alternate
+from tests.conftest import speakers_alternate
 
 EMBEDDED = "smollm2-135m"  # named, so that a Llama file on this machine does not change what is tested
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"

@@ -19,9 +19,10 @@ from callinsights.classify.probe import label_with_probe
 from callinsights.classify.runner import Classifier
 from callinsights.classify.settings import Settings, prompt_version, settled
 from callinsights.llm.engines import load_engine
-from callinsights.llm.engines import BlockReader, block_count, write_first_blocks
+from callinsights.llm.engines import BlockReader, block_count
 from callinsights.llm.models import ModelError, resolve_model
 from callinsights.schema import OUTCOMES, SENTIMENTS
+from tests.support.cut_model import write_first_blocks
 
 TURNS = ["My claim was denied again and nobody calls me back.", "This is the third time I am calling.",
          "Okay. Thanks, I guess."]

@@ -1,4 +1,5 @@
-"""The notebook runner and checker, on small notebooks written here and on notebook 01 run small."""
+"""The notebook runner and the check of committed notebooks, on small notebooks written here, notebook 01 run small and
+every committed notebook."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from callinsights import config
 from callinsights.pipelines import notebooks as nbs
+from tests.support.notebooks import check_notebook
 def make_notebook(path, cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -40,13 +42,13 @@ def good_cells():
 
 
 def test_a_notebook_run_top_to_bottom_passes(tmp_path):
-    assert nbs.check_notebook(make_notebook(tmp_path / "09_good.ipynb", good_cells())) == []
+    assert check_notebook(make_notebook(tmp_path / "09_good.ipynb", good_cells())) == []
 
 
 def test_counts_out_of_order_are_reported(tmp_path):
     cells = good_cells()
     cells[2].execution_count, cells[3].execution_count = 3, 2
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_order.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_order.ipynb", cells))
     assert len(problems) == 1
     assert "09_order.ipynb: execution counts [1, 3, 2] are not 1..3 in order (first off at cell 3)" in problems[0]
 
@@ -55,14 +57,14 @@ def test_counts_that_do_not_start_at_one_are_reported(tmp_path):
     cells = good_cells()
     for cell, count in zip(cells[1:], (4, 5, 6)):
         cell.execution_count = count
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_restart.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_restart.ipynb", cells))
     assert any("not 1..3 in order" in p for p in problems)
 
 
 def test_an_error_output_is_reported(tmp_path):
     cells = good_cells()
     cells[3].outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_error.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_error.ipynb", cells))
     assert problems == ["09_error.ipynb: cell 4 has an error output (ZeroDivisionError: division by zero)"]
 
 
@@ -71,7 +73,7 @@ def test_unexecuted_notebook_parameters_tag_and_sys_path_are_reported(tmp_path):
         new_code_cell("SAMPLE_SIZE = None"),
         new_code_cell("import sys\nsys.path.append('..')"),
     ]
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_raw.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_raw.ipynb", cells))
     text = "\n".join(problems)
     assert "no outputs" in text
     assert "no cell tagged `parameters`" in text
@@ -81,7 +83,7 @@ def test_unexecuted_notebook_parameters_tag_and_sys_path_are_reported(tmp_path):
 
 def test_a_cell_never_executed_among_executed_ones_is_reported(tmp_path):
     cells = good_cells() + [new_code_cell("print('late')")]
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_partial.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_partial.ipynb", cells))
     assert problems == [
         "09_partial.ipynb: cell(s) 5 never executed; run it with `python -m callinsights notebooks run --only 09`"
     ]
@@ -90,24 +92,23 @@ def test_a_cell_never_executed_among_executed_ones_is_reported(tmp_path):
 def test_a_parameter_papermill_cannot_read_is_reported(tmp_path):
     cells = good_cells()
     cells[1].source = "SAMPLE_SIZE = None  # None = every call\nSEED = 0"
-    problems = nbs.check_notebook(make_notebook(tmp_path / "09_params.ipynb", cells))
+    problems = check_notebook(make_notebook(tmp_path / "09_params.ipynb", cells))
     assert len(problems) == 1 and "assigns SAMPLE_SIZE in a form papermill cannot read" in problems[0]
 
 
 def test_an_unreadable_file_is_a_problem_not_a_crash(tmp_path):
     path = tmp_path / "09_broken.ipynb"
     path.write_text("{not json")
-    assert nbs.check_notebook(path)[0].startswith("09_broken.ipynb: cannot be read as a notebook")
+    assert check_notebook(path)[0].startswith("09_broken.ipynb: cannot be read as a notebook")
 
 
-def test_check_command_exit_code_and_messages(tmp_path, capsys):
+def test_check_names_the_notebook_and_the_cell_of_a_problem(tmp_path):
     good = make_notebook(tmp_path / "09_good.ipynb", good_cells())
     cells = good_cells()
     cells[3].outputs = [new_output("error", ename="ValueError", evalue="bad", traceback=[])]
     bad = make_notebook(tmp_path / "10_bad.ipynb", cells)
-    assert nbs.main(["check", str(good)]) == 0
-    assert nbs.main(["check", str(good), str(bad)]) == 1
-    assert "10_bad.ipynb: cell 4 has an error output (ValueError: bad)" in capsys.readouterr().err
+    assert check_notebook(good) == []
+    assert check_notebook(bad) == ["10_bad.ipynb: cell 4 has an error output (ValueError: bad)"]
 
 
 def test_notebook_paths_are_numbered_notebooks_in_order(tmp_path):
@@ -144,7 +145,7 @@ def test_run_passes_declared_parameters_renders_html_and_leaves_the_source(tmp_p
     result = nbs.run_notebook(source, out / source.name, {"SAMPLE_SIZE": 7, "NOT_DECLARED": 1}, html_dir=out)
     assert result.parameters == {"SAMPLE_SIZE": 7}
     assert nbs.read_metrics(result.output) == {"size": 7, "label": "full", "cwd": str(tmp_path)}
-    assert nbs.check_notebook(result.output) == []
+    assert check_notebook(result.output) == []
     assert (out / "09_run.html").read_text().count("<html") == 1
     assert source.read_text() == before
 
@@ -155,7 +156,7 @@ def test_a_full_run_drops_parameters_injected_by_an_earlier_small_run(tmp_path):
     assert nbs.read_metrics(source) == {"size": 5}
     nbs.run_notebook(source, None, None, html_dir=tmp_path)
     assert nbs.read_metrics(source) == {"size": None}
-    assert nbs.check_notebook(source) == []
+    assert check_notebook(source) == []
 
 
 def test_a_failing_notebook_raises_and_keeps_the_committed_copy(tmp_path):
@@ -181,7 +182,7 @@ def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
     source = config.NOTEBOOKS_DIR / "01_eda_wordclouds.ipynb"
     before = source.read_bytes()
     result = nbs.run_notebook(source, tmp_path / source.name, nbs.SMALL_PARAMETERS, html_dir=tmp_path)
-    assert nbs.check_notebook(result.output) == []
+    assert check_notebook(result.output) == []
     metrics = nbs.read_metrics(result.output)
     assert metrics["calls"] == nbs.SMALL_PARAMETERS["SAMPLE_SIZE"]
     assert metrics["files_read"] == len(list(client_calls.glob("*.txt")))
@@ -190,9 +191,7 @@ def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
     assert source.read_bytes() == before
 
 
-def test_committed_eda_and_labelling_notebooks_pass_the_check():
-    # Every notebook is gated by `python -m callinsights notebooks check`; this pins the two this file's runner
-    # test depends on.
-    paths = nbs.notebook_paths(only=["01", "02"])
-    assert [p.name[:2] for p in paths] == ["01", "02"], f"notebooks 01 and 02 missing from {config.NOTEBOOKS_DIR}"
-    assert nbs.check_notebooks(paths) == []
+def test_every_committed_notebook_was_run_top_to_bottom():
+    paths = nbs.notebook_paths()
+    assert len(paths) >= 5, f"notebooks 01-05 missing from {config.NOTEBOOKS_DIR}"
+    assert [problem for path in paths for problem in check_notebook(path)] == []

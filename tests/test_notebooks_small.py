@@ -10,7 +10,8 @@ import pytest
 
 from callinsights import config
 from callinsights.pipelines import notebooks as nbs
-from conftest import one_cpu
+from tests.support.notebooks import check_notebook
+from tests.conftest import one_cpu
 
 
 @pytest.mark.model
@@ -29,7 +30,7 @@ def test_a_notebook_runs_small_top_to_bottom(number, client_calls, client_store,
         code = nbs.main(["run", "--small", "--only", number, "--out-dir", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     executed = tmp_path / source.name
-    assert nbs.check_notebook(executed) == []
+    assert check_notebook(executed) == []
     assert (tmp_path / source.with_suffix(".html").name).stat().st_size > 10_000
     assert source.read_bytes() == before  # the committed notebook is left as it is
     assert (analysts_store.stat().st_mtime_ns if analysts_store.is_file() else None) == store_before

@@ -191,7 +191,7 @@ def test_server_settings_are_checked(settings, message):
 @pytest.fixture(scope="module")
 def server_url():
     pytest.importorskip("llama_cpp.server.app", reason="server extras missing: pip install -r requirements-scale.txt")
-    from callinsights.llm.local_server import running_server
+    from tests.support.server import running_server
 
     with running_server(EMBEDDED, threads=1) as url:
         yield url

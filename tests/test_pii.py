@@ -1,7 +1,7 @@
 """No personal data in anything the project shows: committed notebook outputs, rendered reports and result files.
 
 The names and identifiers searched for are learned from the client's calls by the project's own redaction rules
-(callinsights.text.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
+(tests.support.pii); the calls are read only to know what must not appear. Without data/ the scans skip.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from callinsights import config
 from callinsights.pipelines import notebooks
-from callinsights.text import pii
+from tests.support import pii
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def test_non_text_passes_through():
 
 def test_the_pii_fixture_meets_the_goals():
     """No SSN, card or ID leaks, name recall >= 0.95, no line without an identifier changed (issue 14's goals)."""
-    from callinsights.text.redaction_eval import evaluate, read_fixture
+    from tests.support.pii import evaluate, read_fixture
 
     result = evaluate(read_fixture())
     counts = result["types"]

@@ -20,7 +20,7 @@ import pytest
 
 from callinsights.pipelines.cli import main
 from callinsights.data.store import OutputKey, Store, text_hash
-from conftest import one_cpu
+from tests.conftest import one_cpu
 
 MODEL_CALLS = Path(__file__).parent / "fixtures" / "model_calls"
 KEY = OutputKey("ab" * 32, "llama.cpp", "score", "v1", text_hash("I waited three weeks."))

@@ -1,9 +1,8 @@
 """The default probe reads the customer, not the topic: real model, real calls, topic words swapped.
 
-The probe is fitted on the labelled calls exactly as the main job fits it; calls it was not fitted on are read again
-with their topic words swapped (claim <-> appointment <-> password <-> pre-authorization), and their labels must
-stay. The goal is a flip rate under 5% (:data:`callinsights.evaluation.robustness.MAX_FLIP_RATE`); `python -m callinsights
-experiments` measures it on every call and writes ``results/flip_rates.csv``.
+The probe is fitted on the labelled calls as the main job fits it; calls it was not fitted on are read again with
+their topic words swapped, and their labels must stay (a flip rate under 5%). ``make experiments`` measures it on
+every call and writes ``results/flip_rates.csv``.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from sklearn.preprocessing import StandardScaler
 
 from callinsights import config
 from callinsights.classify.runner import Classifier, Settings, texts_for_model
-from callinsights.text.counterfactual import counterfactuals
 from callinsights.data.labels import load_labels
 from callinsights.classify.probe import fit_probe, task_features
-from callinsights.evaluation.robustness import MAX_FLIP_RATE, flip_table
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
+from benchmarks.probe_experiments import MAX_FLIP_RATE, counterfactuals, flip_table
 
 #: Unlabelled calls read again with a swapped topic: enough for 30 or more pairs, so that one flip is not yet 5%.
 UNLABELLED_CALLS = 60

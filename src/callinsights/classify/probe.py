@@ -26,7 +26,6 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import LeaveOneOut, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
-from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.metrics import accuracy_score, f1_score
 
 from callinsights.classify.settings import FEATURES_VERSION, Settings, prompt_version
@@ -110,7 +109,7 @@ class Probe:
     """
 
     scaler: StandardScaler
-    model: LogisticRegression | LogisticRegressionCV | _Decoded
+    model: LogisticRegression | LogisticRegressionCV
 
     @property
     def classes_(self) -> np.ndarray:
@@ -129,29 +128,11 @@ class Probe:
         return np.hstack([-scores, scores]) if scores.shape[1] == 1 else scores
 
 
-class _Decoded:
-    """A classifier fitted on integer-coded classes, answering with the class names (for self-training)."""
-
-    def __init__(self, model: SelfTrainingClassifier, classes: np.ndarray):
-        self.model, self.classes_ = model, classes
-
-    @property
-    def coef_(self) -> np.ndarray:
-        return self.model.estimator_.coef_
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(x)
-
-
-def _classifier(labels: np.ndarray, seed: int) -> LogisticRegression | LogisticRegressionCV:
-    """Logistic regression with C chosen by inner cross-validation on log-loss where every class allows it.
-
-    Classes are weighted inversely to their frequency: with 4 negative calls out of 40, an unweighted model would
-    never predict negative.
-    """
+def probe_classifier(labels: np.ndarray, seed: int) -> LogisticRegression | LogisticRegressionCV:
+    """The probe's unfitted logistic regression, classes weighted inversely to their frequency (4 negative calls of
+    40 would otherwise never be predicted), C chosen by inner cross-validation on log-loss where every class allows."""
     smallest = int(pd.Series(labels).value_counts().min())
     if smallest < 2:
-        # Too few examples of a class to cross-validate C: a moderate fixed strength.
         return LogisticRegression(C=0.1, class_weight="balanced", solver=SOLVER, max_iter=5000)
     return LogisticRegressionCV(
         Cs=list(C_GRID), cv=StratifiedKFold(min(3, smallest), shuffle=True, random_state=seed),
@@ -160,21 +141,9 @@ def _classifier(labels: np.ndarray, seed: int) -> LogisticRegression | LogisticR
     )
 
 
-def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | None = None, seed: int = 0,
-              augmented: tuple[np.ndarray, np.ndarray] | None = None, unlabelled: np.ndarray | None = None,
-              threshold: float | None = None) -> Probe:
-    """Fit a probe on labelled calls.
-
-    Args:
-        features: One row per labelled call.
-        labels: Their labels.
-        scaler: A scaler fitted on every call's features (unlabelled ones included); default: fitted on
-            ``features``.
-        seed: Inner-fold seed.
-        augmented: Extra ``(features, labels)`` rows fitted alongside (counterfactual copies of the labelled calls).
-        unlabelled: Features of unlabelled calls for self-training (scikit-learn's ``SelfTrainingClassifier``):
-            those the probe labels with probability >= ``threshold`` are added with that label, and it is refitted.
-        threshold: Self-training confidence (None: no self-training).
+def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | None = None, seed: int = 0) -> Probe:
+    """Fit a probe on labelled calls (``scaler``: fitted on every call's features, labelled or not; default: on
+    ``features``).
 
     Raises:
         ValueError: Fewer than two classes, or fewer than 8 labelled calls.
@@ -185,38 +154,15 @@ def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | 
             f"classes {sorted(labels.unique())}); add labels to the label file or use --method score"
         )
     scaler = scaler or StandardScaler().fit(features)
-    x, y = scaler.transform(features), labels.to_numpy()
-    if augmented is not None and len(augmented[0]):
-        x, y = np.vstack([x, scaler.transform(augmented[0])]), np.concatenate([y, augmented[1]])
-    if threshold is None or unlabelled is None or not len(unlabelled):
-        return Probe(scaler, _classifier(y, seed).fit(x, y))
-    # SelfTrainingClassifier marks unlabelled rows with -1, so the classes are coded as integers around it.
-    classes = np.array(sorted(set(y)))
-    coded = np.concatenate([np.searchsorted(classes, y), np.full(len(unlabelled), -1)])
-    model = SelfTrainingClassifier(_classifier(y, seed), threshold=threshold, max_iter=5)
-    model.fit(np.vstack([x, scaler.transform(unlabelled)]), coded)
-    return Probe(scaler, _Decoded(model, classes))
+    y = labels.to_numpy()
+    return Probe(scaler, probe_classifier(y, seed).fit(scaler.transform(features), y))
 
 
 def cross_validated_probabilities(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | None = None,
-                                  folds: int = 4, seed: int = 0,
-                                  augmented: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                                  ) -> tuple[pd.DataFrame, str]:
-    """Held-out probabilities for every labelled call: each call is predicted by a probe not fitted on it.
-
-    Args:
-        features: One row per labelled call.
-        labels: Gold labels, same order.
-        scaler: Scaler fitted on every call (see :func:`fit_probe`).
-        folds: Outer folds (stratified); a class with fewer calls than folds gets leave-one-out instead.
-        seed: Fold shuffling seed.
-        augmented: Counterfactual rows ``(features, labels, row of the labelled call each copies)``; a copy is
-            fitted only where its original is in the training fold, so no test call leaks in through its copy.
-
-    Returns:
-        One row per call (index of ``labels``), one probability column per class; and the scheme used
-        (``"4-fold"`` or ``"leave-one-out"``).
-    """
+                                  folds: int = 4, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """Held-out probabilities of every labelled call, each from a probe not fitted on it: one row per call (index of
+    ``labels``), a column per class; and the scheme, stratified ``folds`` or leave-one-out when a class has a single
+    call."""
     classes = sorted(labels.unique())
     smallest = int(labels.value_counts().min())
     splitter = (StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed) if smallest >= 2
@@ -224,11 +170,7 @@ def cross_validated_probabilities(features: np.ndarray, labels: pd.Series, scale
     scheme = f"{splitter.n_splits}-fold" if smallest >= 2 else "leave-one-out"
     proba = pd.DataFrame(0.0, index=labels.index, columns=classes)
     for train, test in splitter.split(features, labels):
-        extra = None
-        if augmented is not None:
-            keep = np.isin(augmented[2], train)
-            extra = (augmented[0][keep], augmented[1][keep])
-        probe = fit_probe(features[train], labels.iloc[train], scaler, seed, extra)
+        probe = fit_probe(features[train], labels.iloc[train], scaler, seed)
         proba.iloc[test, [classes.index(c) for c in probe.classes_]] = probe.predict_proba(features[test])
     return proba, scheme
 

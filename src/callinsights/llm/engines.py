@@ -7,9 +7,7 @@ what a copy of the model cut after ``k`` blocks returns as its "last" states, at
 sentiment there: on the labelled calls every earlier layer tried read the customer's mood better than the last one,
 which a 135M model spends on predicting the next token (``docs/experiments.md``, item 9).
 
-:func:`write_first_blocks` writes such a cut copy (the ``gguf`` package). It is the independent check of the reading:
-``tests/test_layers.py`` compares the two, and compares the last block read through the callback with llama.cpp's own
-output.
+``tests/test_layers.py`` checks the reading against such a cut copy and the last block against llama.cpp's own output.
 """
 
 from __future__ import annotations
@@ -142,44 +140,6 @@ class BlockReader:
         self._chunks = []
         # RMS norm, as llama.cpp applies it to the last block's output before returning it.
         return states / np.sqrt((states**2).mean(axis=1, keepdims=True) + self.eps) * self.weight
-
-
-def write_first_blocks(source: str | Path, keep: int, out: str | Path) -> Path:
-    """Write a copy of a GGUF model that keeps its first ``keep`` blocks: every metadata field (the block count
-    changed) and the tensors outside the dropped blocks. llama.cpp runs it as a model of its own, whose last states
-    are the output of block ``keep``.
-
-    Returns:
-        ``out``.
-    """
-    reader, arch = _model_facts(source)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".partial")  # renamed when whole, so a killed write never leaves a broken model
-    writer = gguf.GGUFWriter(tmp, arch=arch, endianess=reader.endianess)
-    alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
-    if alignment is not None:
-        writer.data_alignment = alignment.contents()
-    for field in reader.fields.values():
-        # The writer writes the architecture and the GGUF.* header fields itself.
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        value = keep if field.name == f"{arch}.block_count" else field.contents()
-        writer.add_key_value(field.name, value, kind, sub_type=sub)
-    kept = [t for t in reader.tensors if not t.name.startswith("blk.") or int(t.name.split(".")[1]) < keep]
-    for t in kept:
-        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for t in kept:
-        writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
-    writer.close()
-    tmp.rename(out)
-    return out
-
 
 
 # Local LLM engines behind one small interface: llama.cpp (llama-cpp-python) and gpt4all.

@@ -625,44 +625,7 @@ def register_jobs(sub) -> None:
 
 
 
-# The commands around the labels: experiments, evaluate, insights, monitor, store, notebooks, reports.
-
-def cmd_experiments(args: argparse.Namespace) -> int:
-    from datetime import date
-
-    import pandas as pd
-
-    from callinsights.pipelines import label_experiments
-    from callinsights.classify.runner import Settings
-    from callinsights.llm.models import ModelError
-    from callinsights.data.store import Store, StoreError
-    from callinsights.data.transcripts import read_calls
-
-    readings = {name: path for name, path in (("guideline", config.GUIDELINE_LABELS_FILE),
-                                              ("client", config.LABELS_FILE)) if path.is_file()}
-    if not readings:
-        print(f"error: no label file in {config.DATA_DIR}; run `make data`", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not config.INSIGHTS_FILE.is_file():
-        print(f"error: {config.INSIGHTS_FILE} is missing (its call drivers give accuracy by driver); run "
-              "`python -m callinsights insights` or restore it from git", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    drivers = pd.read_csv(config.INSIGHTS_FILE).set_index("file")["topic"]
-    settings = Settings(model=args.model)
-    try:
-        calls, report = read_calls(args.dir)
-        with Store(args.store) as store:
-            results = label_experiments.run(calls, store, settings, {k: str(v) for k, v in readings.items()},
-                                            drivers, repeats=args.repeats, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    heading = f"{date.today():%Y-%m-%d} · probe variants, flip rate, accuracy by driver"
-    for path in label_experiments.write(results, heading):
-        print(f"wrote {path}")
-    print(label_experiments.markdown(results))
-    return EXIT_OK
-
+# The commands around the labels: evaluate, insights, monitor, store, notebooks, reports.
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from callinsights.data.store import StoreError
@@ -763,21 +726,6 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 def register_results(sub) -> None:
     """Add these commands to the ``callinsights`` parser's sub-parsers."""
-    p = sub.add_parser("experiments", help="compare the probe's variants held out, measure its topic flip rate",
-                       formatter_class=Formatter,
-                       description=wrap("Repeated stratified cross-validation of the probe's variants on the "
-                                   "labelled calls (fitted on each label file, scored against both), the flip rate "
-                                   "under topic swaps, and held-out accuracy by call driver. Writes "
-                                   "results/probe_selection.csv, flip_rates.csv, driver_accuracy.csv and a "
-                                   "section of docs/experiments.md; reads every model output from the store when "
-                                   "it is there."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
-    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
-    p.add_argument("--repeats", type=positive, default=10, help="fold splits per variant (4 folds each)")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_experiments)
-
     p = sub.add_parser("evaluate", help="score every method on the labelled calls; write the tables notebook 04 shows",
                        formatter_class=Formatter, epilog=EXIT_CODES,
                        description=wrap("Label the hand-labelled calls under each configuration (held out where a "
@@ -870,7 +818,7 @@ def register_results(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="for prune: say what would go; remove nothing")
     p.set_defaults(func=cmd_store)
 
-    for name, what in (("notebooks", "run or check the numbered notebooks (`notebooks run --help`)"),
+    for name, what in (("notebooks", "run the numbered notebooks (`notebooks run --help`)"),
                        ("reports", "render reports/ from the executed notebooks and results (`reports all`)")):
         p = sub.add_parser(name, help=what, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER, help=f"the {name} command's own arguments")

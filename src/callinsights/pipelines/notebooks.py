@@ -1,22 +1,14 @@
-"""Running the numbered notebooks top to bottom, rendering them, and checking the committed ones.
+"""Running the numbered notebooks top to bottom and rendering them as reports.
 
 ``python -m callinsights notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
 ``notebooks/NN_*.ipynb`` in order with papermill (kernel ``python3``, working directory ``notebooks/``), writes each
-executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``
-(:mod:`callinsights.reporting.rendering`); ``python -m callinsights reports index`` then writes the summary page.
+executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``;
+``python -m callinsights reports index`` then writes the summary page.
 
-``python -m callinsights notebooks check [NOTEBOOK ...]`` verifies that every committed notebook was run top to
-bottom: it has outputs, execution counts 1..n in order, no error output, a cell tagged ``parameters`` and no
-``sys.path`` edit. It prints one message per problem and exits non-zero when there is any.
-
-Conventions every notebook follows, so the runner handles notebooks it has never seen:
-
-- its name starts with two digits and an underscore (``03_classify.ipynb``);
-- one code cell tagged ``parameters`` whose names papermill may override; ``DATA_DIR = None`` (the configured data
-  folder) and ``SAMPLE_SIZE = None`` (every call) mean the same in every notebook, and ``--small`` sets the names of
-  :data:`SMALL_PARAMETERS` that a notebook declares. Papermill silently skips a line whose comment holds ``=`` or
-  a quote, so write ``SAMPLE_SIZE = None  # calls to read, None for all`` (``check`` reports such lines);
-- its last cell may call :func:`record_metrics` so a test can read its key numbers with :func:`read_metrics`.
+Every notebook is named ``NN_*.ipynb`` and has one code cell tagged ``parameters``, where ``DATA_DIR = None`` and
+``SAMPLE_SIZE = None`` mean the configured folder and every call, and ``--small`` sets :data:`SMALL_PARAMETERS`
+(papermill skips a line whose comment holds ``=`` or a quote). Its last cell may call :func:`record_metrics`, which
+tests read with :func:`read_metrics`; ``tests/test_notebooks.py`` checks the committed notebooks.
 """
 
 from __future__ import annotations
@@ -46,7 +38,6 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 #: Output type under which :func:`record_metrics` stores a notebook's key numbers.
 METRICS_MIME = "application/vnd.callinsights.evaluation.metrics+json"
-_SYS_PATH = re.compile(r"\bsys\.path\b")
 
 
 class NotebookRunError(RuntimeError):
@@ -215,105 +206,6 @@ def run_notebooks(
     return results
 
 
-def _source(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
-def _assigned_names(source: str) -> set[str]:
-    """Names a cell assigns at top level (nothing when it is not valid Python, e.g. holds a magic)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    return {
-        target.id
-        for node in tree.body
-        if isinstance(node, (ast.Assign, ast.AnnAssign))
-        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Name)
-    }
-
-
-def _papermill_names(cell) -> set[str]:
-    """Names papermill can override in a parameters cell (it skips lines it cannot parse, with a log line)."""
-    import logging
-
-    from papermill.translators import PythonTranslator
-
-    logger = logging.getLogger("papermill")
-    level, logger.level = logger.level, logging.ERROR
-    try:
-        return {p.name for p in PythonTranslator.inspect(cell)}
-    finally:
-        logger.setLevel(level)
-
-
-def check_notebook(path: str | Path) -> list[str]:
-    """Problems of a committed notebook, one message each; empty when it is fine.
-
-    Checked: it can be read; it has outputs; its non-empty code cells have execution counts 1..n in order (run top
-    to bottom in a fresh kernel); no cell has an error output; one cell is tagged ``parameters`` and papermill can
-    read every name it assigns; no code cell touches ``sys.path`` (the package is installed editable).
-
-    Args:
-        path: The notebook.
-
-    Returns:
-        Messages that name the notebook and the cell (numbered from 1 among all cells).
-    """
-    import nbformat
-
-    path = Path(path)
-    name = path.name
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as err:  # a broken file is a finding here, whatever the reader raised
-        return [f"{name}: cannot be read as a notebook ({type(err).__name__}: {err})"]
-    problems = []
-    rerun = f"run it with `python -m callinsights notebooks run --only {name[:2]}`"
-    code = [(i, c) for i, c in enumerate(nb.cells, start=1) if c.cell_type == "code" and _source(c).strip()]
-    if not any(c.get("outputs") for _, c in code):
-        problems.append(f"{name}: no outputs; {rerun}")
-    counts = [c.get("execution_count") for _, c in code]
-    never = [i for (i, _), n in zip(code, counts) if n is None]
-    if never and len(never) < len(code):
-        problems.append(f"{name}: cell(s) {', '.join(map(str, never))} never executed; {rerun}")
-    elif not never and counts != list(range(1, len(counts) + 1)):
-        first = next(i for (i, _), n, want in zip(code, counts, range(1, len(counts) + 1)) if n != want)
-        problems.append(
-            f"{name}: execution counts {counts} are not 1..{len(counts)} in order (first off at cell {first}); "
-            f"restart the kernel and run all, or {rerun}"
-        )
-    for i, cell in code:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                problems.append(f"{name}: cell {i} has an error output ({out.get('ename')}: {out.get('evalue')})")
-    tagged = [(i, c) for i, c in enumerate(nb.cells, start=1) if PARAMETERS_TAG in c.metadata.get("tags", [])]
-    if not tagged:
-        problems.append(
-            f"{name}: no cell tagged `{PARAMETERS_TAG}`; tag the cell of settings so papermill can set them"
-        )
-    for i, cell in tagged[:1]:
-        hidden = sorted(_assigned_names(_source(cell)) - _papermill_names(cell))
-        if hidden:
-            problems.append(
-                f"{name}: cell {i} (parameters) assigns {', '.join(hidden)} in a form papermill cannot read, so they "
-                "cannot be overridden; write `NAME = value  # comment` without `=` or quotes in the comment"
-            )
-    for i, cell in code:
-        if _SYS_PATH.search(_source(cell)):
-            problems.append(
-                f"{name}: cell {i} uses sys.path; import the installed package (`pip install -e .`) instead"
-            )
-    return problems
-
-
-def check_notebooks(paths: Iterable[str | Path]) -> list[str]:
-    """:func:`check_notebook` over several notebooks."""
-    return [problem for path in paths for problem in check_notebook(path)]
-
-
 def record_metrics(**metrics: Any) -> None:
     """Store a notebook's key numbers in its outputs for tests (call it near the end, before the conclusion).
 
@@ -367,21 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter of every notebook that declares it (repeatable)")
     run.add_argument("--dir", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
-    check = sub.add_parser("check", help="verify committed notebooks were run top to bottom without errors")
-    check.add_argument("paths", nargs="*", help="notebooks to check (default: every notebooks/NN_*.ipynb)")
     args = parser.parse_args(argv)
-
-    if args.command == "check":
-        paths = [Path(p) for p in args.paths] or notebook_paths()
-        if not paths:
-            print(f"no NN_*.ipynb notebooks in {config.NOTEBOOKS_DIR}", file=sys.stderr)
-            return 1
-        problems = check_notebooks(paths)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if not problems:
-            print(f"{len(paths)} notebook(s) fine: {', '.join(p.name for p in paths)}")
-        return 1 if problems else 0
 
     paths = notebook_paths(args.dir, args.only)
     if not paths:
@@ -429,7 +307,7 @@ def render_all(notebooks_dir: str | Path = config.NOTEBOOKS_DIR, reports_dir: st
 def reports_main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = argparse.ArgumentParser(prog="callinsights reports", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["all", "render", "index", "check"])
+    parser.add_argument("command", choices=["all", "render", "index"])
     parser.add_argument("--only", action="append", metavar="NN", help="render only notebooks whose name starts so")
     parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help="folder of executed notebooks")
     parser.add_argument("--results", default=str(config.RESULTS_DIR), help="folder of results files")
@@ -445,22 +323,6 @@ def reports_main(argv: list[str] | None = None) -> int:
             return 1
     if args.command in ("all", "index"):
         print(f"summary -> {build_index(args.results, args.out)}")
-    if args.command == "check":
-        from callinsights.reporting.browser import BrowserError, check_pages
-
-        pages = sorted(Path(args.out).glob("*.html"))
-        try:
-            problems = check_pages(pages, Path(args.out) / ".screenshots")
-        except BrowserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        for page, found in problems.items():
-            for problem in found:
-                print(f"{page.name}: {problem}", file=sys.stderr)
-        bad = sum(map(len, problems.values()))
-        print(f"{len(pages)} page(s) opened in headless Chromium, {bad} problem(s); screenshots in "
-              f"{Path(args.out) / '.screenshots'}")
-        return 1 if bad else 0
     return 0
 
 

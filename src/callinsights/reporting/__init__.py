@@ -1,1 +1,1 @@
-"""HTML rendering of notebooks and results, the summary page and the headless-browser check."""
+"""HTML rendering of notebooks and results, and the summary page."""

@@ -1,14 +1,6 @@
-"""Opening HTML pages in a real headless Chromium and reporting what a reviewer's browser would run into.
-
-The browser is Debian's ``chromium``, started with a fresh profile and its own background traffic switched off, and
-driven over the Chrome DevTools protocol (``websocket-client``). For each page :func:`check_pages` reports:
-
-- every request to anything but the page's own files (``file:``, ``data:``, ``blob:``, ``about:``) or
-  ``localhost`` / ``127.0.0.1``: a report must work offline;
-- every console error and uncaught exception;
-- every image that does not load, and every image without alt text;
-
-and saves a screenshot of the whole page.
+"""A real headless Chromium (Debian's ``chromium``, fresh profile, background traffic off) driven over the DevTools
+protocol, and what a reviewer's browser would run into on a page: requests past this machine (a report must work
+offline), console errors and uncaught exceptions, images that do not load or lack alt text; and a screenshot.
 """
 
 from __future__ import annotations
@@ -21,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlparse
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -48,11 +40,8 @@ class BrowserError(RuntimeError):
 
 
 def find_chromium() -> str:
-    """The Chromium executable on PATH (``CHROMIUM`` overrides it).
-
-    Raises:
-        BrowserError: None is installed; the message gives the install command.
-    """
+    """The Chromium executable on PATH (``CHROMIUM`` overrides it); a BrowserError with the install command when
+    there is none."""
     override = os.environ.get("CHROMIUM")
     for name in ([override] if override else []) + list(CHROMIUM_NAMES):
         path = shutil.which(name)
@@ -179,17 +168,8 @@ def _problems(events: list[dict], session: str) -> list[str]:
 
 
 def check_page(browser: Chromium, page: Path, screenshot: Path | None = None, width: int = 1280) -> list[str]:
-    """Open one page in a fresh tab and list its problems (empty when it is fine).
-
-    Args:
-        browser: A started :class:`Chromium`.
-        page: The HTML file.
-        screenshot: Where to save a PNG of the whole page (None: no screenshot).
-        width: Viewport width in CSS pixels.
-
-    Returns:
-        One sentence per problem.
-    """
+    """Open one page in a fresh tab: one sentence per problem (empty when fine), and a PNG of the whole page at
+    ``screenshot`` unless None."""
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     try:
@@ -223,21 +203,3 @@ def check_page(browser: Chromium, page: Path, screenshot: Path | None = None, wi
     finally:
         browser.call("Target.closeTarget", {"targetId": target})
         browser.events = [e for e in browser.events if e.get("sessionId") != session]
-
-
-def check_pages(pages: Iterable[str | Path], screenshot_dir: str | Path | None = None) -> dict[Path, list[str]]:
-    """Open every page in one headless Chromium; returns each page's problems (empty lists when fine).
-
-    Args:
-        pages: HTML files.
-        screenshot_dir: Folder for ``<page name>.png`` (None: no screenshots).
-
-    Raises:
-        BrowserError: Chromium is missing or would not start.
-    """
-    results = {}
-    with Chromium() as browser:
-        for page in map(Path, pages):
-            shot = Path(screenshot_dir) / f"{page.stem}.png" if screenshot_dir else None
-            results[page] = check_page(browser, page, shot)
-    return results

@@ -1,11 +1,8 @@
-"""Start llama-cpp-python's OpenAI-compatible server for a model on this machine, for the tests and the benchmark.
+"""llama-cpp-python's OpenAI-compatible server for a model on this machine, for the tests and ``make benchmark-scale``.
 
-    python -m callinsights.llm.local_server [--model smollm2-135m] [--port 8000] [--threads N]
-
-The server is started with hidden states on (``--embedding true``) and a batch as long as the context, so one server
-answers all three methods: ``/v1/embeddings`` for ``probe`` (per-token vectors, since the model has no pooling of its
-own; the client takes their mean), ``/v1/completions`` with ``logprobs`` for ``score`` and with a ``grammar`` for
-``generate``. It needs the server extras (``pip install -e .[scale]``).
+Hidden states on and a batch as long as the context, so one server answers all three methods (``/v1/embeddings``
+for ``probe``, ``/v1/completions`` with ``logprobs`` or a ``grammar`` for ``score`` and ``generate``). Needs the
+server extras (``pip install -r requirements-scale.txt``); ``python -m tests.support.server`` keeps one running.
 """
 
 from __future__ import annotations
@@ -26,14 +23,12 @@ from callinsights.llm.models import ModelError, resolve_model
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def server_command(model_path: Path, port: int, threads: int = 1, n_ctx: int = 4096) -> list[str]:
-    """The command line of llama-cpp-python's server for one model on 127.0.0.1."""
     return [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
@@ -45,11 +40,8 @@ def server_command(model_path: Path, port: int, threads: int = 1, n_ctx: int = 4
 @contextmanager
 def running_server(model: str = "smollm2-135m", threads: int = 1, port: int | None = None,
                    startup_seconds: float = 120.0) -> Iterator[str]:
-    """Run llama-cpp-python's server for ``model`` while the block runs; yields its API root URL.
-
-    Raises:
-        ModelError: The server exited or did not answer within ``startup_seconds`` (its output is in the message).
-    """
+    """Run the server for ``model`` while the block runs and yield its API root URL; a server that exits or does not
+    answer within ``startup_seconds`` is a ModelError with its output."""
     port = port or free_port()
     path = resolve_model(model).path
     process = subprocess.Popen(server_command(path, port, threads), stdout=subprocess.PIPE,
@@ -81,7 +73,7 @@ def running_server(model: str = "smollm2-135m", threads: int = 1, port: int | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1)
