@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callinsights.classify.probe import WHOLE_CALL
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.labels import load_labels
@@ -36,8 +37,8 @@ def test_every_labelled_call_is_predicted_held_out_with_its_evidence(run):
     assert list(predictions.reset_index().columns) == PREDICTION_COLUMNS
     assert predictions["valid"].all() and predictions["held_out"].str.startswith("held out").all()
     for cid, row in predictions.iterrows():
-        turns = [redact(t) for t in texts[cid].split("\n") if t.strip()]
-        assert row["evidence_sentiment"] in turns and row["evidence_outcome"] in turns, cid
+        quotable = [redact(t) for t in texts[cid].split("\n") if t.strip()] + [WHOLE_CALL]
+        assert row["evidence_sentiment"] in quotable and row["evidence_outcome"] in quotable, cid
         total = row[["p_positive", "p_negative", "p_neutral"]].sum()
         assert total == pytest.approx(1.0, abs=1e-6), cid
 
