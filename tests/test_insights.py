@@ -34,6 +34,25 @@ def test_call_features_count_holds_questions_transfers_and_callbacks():
     assert found["callbacks"] == 2  # "call you back", "within 3-5 business days"
 
 
+def test_call_events_and_pending_work_are_read_from_the_cue_lists():
+    call = parse_text(
+        "Member: My claim was denied again. I'd like a supervisor.\n"
+        "Customer Support: It's because your new policy is not in our system yet, which is why it was denied. "
+        "I'll escalate this to our claims team and transfer you now; they will reprocess the claim and issue a refund.\n"
+        "Customer Support: Please fax the medical records to us. We'll get back to you within 5 business days.\n"
+        "Member: Fine.", "call.txt")
+    found = eda.call_features(call)
+    assert found["explained"] == 2 and found["escalated"] == 1 and found["transferred"] == 1
+    assert found["self_service"] == 0  # the words are the agent's only: the member's "supervisor" is not counted
+    assert found["pending_documents"] == 2  # "fax" and "medical records"
+    assert found["pending_another_team"] == 3  # the member's "supervisor", "escalate", "claims team"
+    assert found["pending_reprocessing"] == 2 and found["callbacks"] == 2 and found["pending_ticket"] == 0
+    walk = parse_text("Member: I can't log in.\nTechnical Support: Let's try clearing your cache, then click on "
+                      "'Forgot password'.\nMember: It works!", "walk.txt")
+    assert eda.call_features(walk)["self_service"] == 2
+    assert set(eda.ACTION_COLUMNS) | set(eda.PENDING_COLUMNS) <= set(eda.INSIGHT_COLUMNS) | {"callbacks"}
+
+
 def test_a_call_without_those_events_counts_zero():
     call = "Member: My card arrived, thank you.\nCustomer Support: Glad to hear it. Goodbye."
     found = eda.call_features(parse_text(call))
@@ -186,7 +205,7 @@ def test_label_source_falls_back_to_hand_labels(tmp_path):
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
     calls = [Call.of(parse_text(CALL, "a.txt")), Call.of(parse_text(CALL.replace("log in", "get a refund"), "b.txt"))]
     frame = eda.call_frame(calls).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
-    paths = write_insight_files(frame, None, None, InsightFiles.under(tmp_path))
+    paths = write_insight_files(frame, None, InsightFiles.under(tmp_path))
     assert paths == [tmp_path / "call_insights.csv"]  # no predictions: no rates and no findings
     written = pd.read_csv(paths[0])
     assert list(written.columns) == eda.INSIGHT_COLUMNS and len(written) == 2
@@ -233,15 +252,16 @@ def test_mask_names_hides_names_and_their_possessives():
 
 @pytest.mark.clientdata
 def test_insights_command_writes_the_committed_result_files(client_calls, tmp_path):
-    # The committed call_insights.csv, ppi_rates.csv and findings.csv are exactly what the command writes from the
-    # committed predictions: no notebook owns them.
-    from callinsights import config
+    # The committed insight files are exactly what the command writes from the committed predictions and the
+    # default reading of the hand labels: no notebook owns them.
     from callinsights.pipelines.cli import main
+    from callinsights.pipelines.insights import InsightFiles
 
     assert main(["insights", "--out-dir", str(tmp_path)]) == 0
-    for path in (config.INSIGHTS_FILE, config.PPI_RATES_FILE, config.FINDINGS_FILE):
+    for path in InsightFiles().all():
         written = pd.read_csv(tmp_path / path.name)
         pd.testing.assert_frame_equal(written, pd.read_csv(path), check_exact=False, atol=1e-4)
+    assert (tmp_path / InsightFiles().reading.name).read_text() == InsightFiles().reading.read_text()
 
 
 def test_insights_command_without_predictions_writes_the_call_table_only(tmp_path, capsys):

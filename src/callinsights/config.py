@@ -59,8 +59,13 @@ PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
 EVIDENCE_FILE = RESULTS_DIR / "evidence_faithfulness.csv"
 METRICS_FILE = RESULTS_DIR / "metrics.json"
 INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
-# Rates by driver and team with naive, labels-only and PPI intervals, and the comparisons the finding rules decided.
+# What `callinsights insights` writes from one reading of the hand labels (results/insights.reading.json says which):
+# rates by driver and team with naive, labels-only and PPI intervals; each driver's workload and unhappy customers;
+# the work follow-up calls leave pending; every comparison the finding rules decided; the findings worth acting on.
 PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
+DRIVERS_FILE = RESULTS_DIR / "drivers.csv"
+PENDING_WORK_FILE = RESULTS_DIR / "pending_work.csv"
+COMPARISONS_FILE = RESULTS_DIR / "comparisons.csv"
 FINDINGS_FILE = RESULTS_DIR / "findings.csv"
 STORE_FILE = _env_path("CALLINSIGHTS_STORE", RESULTS_DIR / "runs.sqlite")
 # The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any

@@ -115,6 +115,40 @@ def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN
     return Estimate(point, se, n, big_n)
 
 
+def share_within(frame: pd.DataFrame, task: str, value: str, flag: pd.Series,
+                 min_labelled: int = MIN_LABELLED) -> Estimate:  # fmt: skip
+    """PPI estimate of the share of calls with ``flag`` among the calls of ``frame`` truly labelled ``value`` (how
+    many follow-up calls leave documents to send), when ``flag`` is read from the call itself, without error.
+
+    The share is a ratio of two PPI means, calls that are ``value`` and flagged over calls that are ``value``; its
+    standard error is the delta method's: that of the PPI mean of ``y (flag - share)``, divided by the rate.
+    """
+    from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
+
+    yhat, _ = predictor(frame, task, value)
+    k = flag.reindex(frame.index, fill_value=False).astype(float).to_numpy()
+    labelled = frame["labelled"].to_numpy(dtype=bool)
+    n, big_n = int(labelled.sum()), int((~labelled).sum())
+    if n < min_labelled:
+        return Estimate(np.nan, np.nan, n, big_n, f"{n} labelled call(s): not estimable (needs {min_labelled})")
+    if big_n == 0:
+        return Estimate(np.nan, np.nan, n, big_n, "no unlabelled call to correct")
+    y = (frame.loc[labelled, f"gold_{task}"] == value).to_numpy(dtype=float)
+
+    def mean(truth: np.ndarray, guess: np.ndarray) -> float:
+        return float(np.ravel(ppi_mean_pointestimate(truth, guess[labelled], guess[~labelled], lam=1))[0])
+
+    rate = mean(y, yhat)
+    if rate <= 0:
+        return Estimate(np.nan, np.nan, n, big_n, f"no call estimated {value}")
+    share = mean(y * k[labelled], yhat * k) / rate
+    residual = yhat * (k - share)
+    alpha = 0.05
+    low, high = (float(np.ravel(b)[0]) for b in ppi_mean_ci(y * (k[labelled] - share), residual[labelled],
+                                                              residual[~labelled], alpha=alpha, lam=1))
+    return Estimate(share, (high - low) / (2 * stats.norm.ppf(1 - alpha / 2)) / rate, n, big_n)
+
+
 def rate_row(frame: pd.DataFrame, task: str, value: str, alpha: float = 0.05,
              min_labelled: int = MIN_LABELLED) -> dict[str, object]:  # fmt: skip
     """Naive, labels-only and PPI rate of one class among the calls of ``frame``, each with its interval.

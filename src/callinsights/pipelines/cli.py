@@ -775,10 +775,12 @@ def register_results(sub) -> None:
 
     p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
                        formatter_class=Formatter,
-                       description=wrap("Features and call driver of every call, the label rates by driver and team "
-                                   "corrected by the hand labels (prediction-powered inference), and the "
-                                   "comparisons that hold. Writes results/call_insights.csv, ppi_rates.csv and "
-                                   "findings.csv; notebook 05 shows the same tables."))
+                       description=wrap("Features, call events, pending work and driver of every call; the label "
+                                   "rates by driver and team corrected by the hand labels (prediction-powered "
+                                   "inference), each driver's workload, the work follow-up calls leave pending, the "
+                                   "comparisons that hold and the findings worth acting on. Writes "
+                                   "results/call_insights.csv, ppi_rates.csv, drivers.csv, pending_work.csv, "
+                                   "comparisons.csv, findings.csv and insights.reading.json (the label file read)."))
     p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
     p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
     p.add_argument("--labels", default=None,

@@ -1,22 +1,25 @@
-"""The insights command: per-call features and drivers, PPI rates and the decided findings, written as result files.
+"""The insights command: per-call features and drivers, and what one reading of the hand labels says about them.
 
-``callinsights insights`` writes ``results/call_insights.csv`` (one row per call: features and driver, no text, no
-labels), ``results/ppi_rates.csv`` and ``results/findings.csv``. Notebook 05 calls :func:`calls_with_drivers` and
+``callinsights insights`` writes ``results/call_insights.csv`` (one row per call: features, call events, pending work
+and driver; no text, no labels) and, from the predictions corrected by one label file (``--labels``; default the
+guideline reading of the data folder): ``ppi_rates.csv``, ``drivers.csv``, ``pending_work.csv``, ``comparisons.csv``
+and ``findings.csv``, with ``insights.reading.json`` naming the label file they were computed from
+(:func:`callinsights.data.outputs.label_reading`). Notebook 05 calls :func:`calls_with_drivers` and
 :func:`ppi_tables` too, so what it shows is what the command writes; it writes nothing itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from callinsights import config
 from callinsights.analysis import eda, insights, ppi, topics
-from callinsights.data.labels import load_labels
-from callinsights.data.outputs import check_output_file, write_csv
 from callinsights.data.call import Call
+from callinsights.data.labels import load_labels
+from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
 
 
 def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0
@@ -39,23 +42,52 @@ def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: in
 
 def ppi_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame
                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Predictions corrected by the hand labels: the PPI frame, the rates by driver and team, the decided findings.
+    """Predictions corrected by the hand labels: the PPI frame, the rates by driver and team, the decided comparisons.
 
     Args:
-        calls: :func:`calls_with_drivers`'s frame (the covariates: driver, team, events, features).
+        calls: :func:`calls_with_drivers`'s frame (the covariates: driver, team, events, pending work, features).
         predictions: A predictions table (``results/predictions.csv``).
-        gold: The hand labels that correct the predictions.
+        gold: The hand labels of one reading that correct the predictions.
 
     Returns:
         ``(frame, rates, decided)``: :func:`callinsights.analysis.ppi.ppi_frame`, the
         :func:`~callinsights.analysis.ppi.rate_table` of every grouping, and
-        :func:`callinsights.analysis.insights.decide` over every comparison.
+        :func:`callinsights.analysis.insights.decide` over :func:`callinsights.analysis.insights.comparisons`.
     """
-    covariates = calls.set_index("file")[list(dict.fromkeys([*insights.GROUPINGS, *insights.FLAGS,
-                                                            *eda.FEATURES]))]
+    columns = [*insights.GROUPINGS, *insights.CALL_EVENTS, *insights.CONSISTENCY_CHECKS, *insights.PENDING_KINDS,
+               *eda.FEATURES]  # fmt: skip
+    covariates = calls.set_index("file")[[c for c in dict.fromkeys(columns) if c in calls.columns]]
     frame = ppi.ppi_frame(predictions, gold, covariates)
     rates = pd.concat([ppi.rate_table(frame, by) for by in insights.GROUPINGS], ignore_index=True)
     return frame, rates, insights.decide(insights.comparisons(frame))
+
+
+@dataclass
+class Insights:
+    """What one reading of the hand labels says about the calls (see :mod:`callinsights.analysis.insights`)."""
+
+    rates: pd.DataFrame
+    drivers: pd.DataFrame
+    pending: pd.DataFrame
+    decided: pd.DataFrame
+    findings: pd.DataFrame
+
+
+def insight_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame) -> Insights:
+    """Every table the command writes from the predictions and one reading of the hand labels.
+
+    Args:
+        calls: :func:`calls_with_drivers`'s frame.
+        predictions: A predictions table; its ``evidence_sentiment`` column, when present, gives the quotes.
+        gold: The hand labels of one reading.
+    """
+    frame, rates, decided = ppi_tables(calls, predictions, gold)
+    quotes = (predictions.set_index("file")["evidence_sentiment"] if "evidence_sentiment" in predictions.columns
+              else None)  # fmt: skip
+    drivers = insights.driver_table(frame, quotes)
+    pending = insights.pending_work_table(frame)
+    found = insights.actionable(drivers, pending, decided, frame)
+    return Insights(rates, drivers, pending, decided, found)
 
 
 @dataclass
@@ -64,19 +96,37 @@ class InsightFiles:
 
     calls: Path = config.INSIGHTS_FILE
     rates: Path = config.PPI_RATES_FILE
+    drivers: Path = config.DRIVERS_FILE
+    pending: Path = config.PENDING_WORK_FILE
+    comparisons: Path = config.COMPARISONS_FILE
     findings: Path = config.FINDINGS_FILE
 
     @classmethod
     def under(cls, folder: str | Path) -> "InsightFiles":
         """The same file names in another folder."""
-        folder = Path(folder)
-        return cls(folder / config.INSIGHTS_FILE.name, folder / config.PPI_RATES_FILE.name,
-                   folder / config.FINDINGS_FILE.name)
+        return cls(*(Path(folder) / getattr(cls(), f.name).name for f in fields(cls)))
+
+    @property
+    def reading(self) -> Path:
+        """The record of the label file the labelled tables were computed from, beside them."""
+        return self.findings.with_name(f"insights{READING_RECORD_SUFFIX}")
+
+    def all(self) -> list[Path]:
+        """Every table, the per-call one first."""
+        return [getattr(self, f.name) for f in fields(self)]
 
 
-def write_insight_files(calls: pd.DataFrame, rates: pd.DataFrame | None, decided: pd.DataFrame | None,
-                        files: InsightFiles | None = None) -> list[Path]:
-    """Write the per-call table and, when there are predictions, the rates and the findings (atomically).
+def write_insight_files(calls: pd.DataFrame, found: Insights | None, files: InsightFiles | None = None,
+                        labels: str | Path | None = None) -> list[Path]:  # fmt: skip
+    """Write the per-call table and, when there are predictions, every labelled table and the record of ``labels``.
+
+    Each file is written atomically. The comparisons and findings carry their sentences.
+
+    Args:
+        calls: :func:`calls_with_drivers`'s frame.
+        found: :func:`insight_tables`, or None without predictions.
+        files: Where to write.
+        labels: The label file ``found`` was computed from (recorded in :attr:`InsightFiles.reading`).
 
     Returns:
         The paths written.
@@ -84,25 +134,30 @@ def write_insight_files(calls: pd.DataFrame, rates: pd.DataFrame | None, decided
     files = files or InsightFiles()
     write_csv(calls[eda.INSIGHT_COLUMNS], files.calls, float_format="%.4f")
     written = [files.calls]
-    if rates is not None and decided is not None:
-        out = decided.assign(sentence=[insights.sentence(row) for _, row in decided.iterrows()])
-        write_csv(rates, files.rates, float_format="%.4f")
-        write_csv(out, files.findings, float_format="%.4f")
-        written += [files.rates, files.findings]
+    if found is None:
+        return written
+    decided = found.decided.assign(sentence=[insights.sentence(row) for _, row in found.decided.iterrows()])
+    for frame, path in ((found.rates, files.rates), (found.drivers, files.drivers), (found.pending, files.pending),
+                        (decided, files.comparisons), (found.findings, files.findings)):
+        write_csv(frame, path, float_format="%.4f")
+        written.append(path)
+    if labels is not None:
+        written.append(write_label_reading(files.reading, labels, written[1:]))
     return written
 
 
 def run(data_dir: str | Path | None = None, predictions: str | Path = config.PREDICTIONS_FILE,
-        labels: str | Path = config.LABELS_FILE, n_topics: int | None = None, seed: int = 0,
+        labels: str | Path | None = None, n_topics: int | None = None, seed: int = 0,
         out_dir: str | Path | None = None) -> list[Path]:
-    """Compute the insight tables from the calls, the predictions and the hand labels, and write them.
+    """Compute the insight tables from the calls, the predictions and one reading of the hand labels, and write them.
 
     Without a predictions file only ``call_insights.csv`` is written (no rate or finding can be corrected).
 
     Args:
         data_dir: A folder laid out like the project data folder (None: the configured one).
         predictions: The predictions table (``make analyze`` writes it).
-        labels: The hand labels that correct the predictions (the client's file by default).
+        labels: The hand labels that correct them (None: the guideline reading of the data folder,
+            :func:`callinsights.config.training_labels_file`, the reading the probe is fitted on).
         n_topics: Number of drivers, or None to choose it by silhouette.
         seed: Seed of the topic model.
         out_dir: Where to write (None: the configured results files).
@@ -111,12 +166,11 @@ def run(data_dir: str | Path | None = None, predictions: str | Path = config.PRE
         The paths written.
     """
     files = InsightFiles.under(out_dir) if out_dir else InsightFiles()
-    for path in (files.calls, files.rates, files.findings):
+    for path in files.all():
         check_output_file(path, "--out-dir")  # said before the topic model runs, not after
+    labels = Path(labels) if labels else config.training_labels_file(Path(data_dir) if data_dir else None)
     gold = load_labels(labels) if Path(predictions).is_file() else None
     parsed, _ = eda.read_corpus(data_dir)
     calls, _ = calls_with_drivers(parsed, n_topics, seed)
-    rates = decided = None
-    if gold is not None:
-        _, rates, decided = ppi_tables(calls, pd.read_csv(predictions), gold)
-    return write_insight_files(calls, rates, decided, files)
+    found = insight_tables(calls, pd.read_csv(predictions), gold) if gold is not None else None
+    return write_insight_files(calls, found, files, labels if found is not None else None)

@@ -198,7 +198,7 @@ PENDING_WORK: dict[str, str] = {
 #: How a reader sees each cue list.
 CUE_NAMES: dict[str, str] = {
     "explained": "explained on the spot", "transferred": "transferred", "escalated": "escalated",
-    "self_service": "self-service steps walked through", "documents": "documents to send",
+    "self_service": "walked through self-service steps", "documents": "documents to send",
     "another_team": "another team or escalation", "reprocessing": "reprocessing or a refund",
     "callback": "a callback", "ticket": "a technical ticket",
 }  # fmt: skip
@@ -208,6 +208,11 @@ CUE_NAMES: dict[str, str] = {
 def cue_pattern(expression: str) -> re.Pattern:
     """A cue list compiled as the lexicon reads it: case-insensitive, each alternative from a word start."""
     return re.compile(r"\b(?:" + expression + r")", re.IGNORECASE)
+
+
+def without_cues(text: str) -> str:
+    """A quote without its bracketed cues ("(sighs)", "(hangs up)"): what the speaker said, spaces tidied."""
+    return " ".join(_CUE.sub(" ", text or "").split())
 
 
 def count_cues(text: str, expression: str) -> int:
