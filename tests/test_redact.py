@@ -34,7 +34,7 @@ from callinsights.text.redact import redact
         ("I am Maria.", "I am [NAME]."),
         ("It's Maria Lopez speaking.", "It's [NAME] speaking."),
         ("My name's Maria Lopez.", "My name's [NAME]."),
-        # organisations are kept, people masked (the README's rule)
+        # organisations are kept, people masked (docs/formats.md's rule)
         ("Dr. Smith at Smith Medical Group.", "Dr. [NAME] at Smith Medical Group."),
     ],
 )
@@ -127,3 +127,46 @@ def test_a_name_the_model_repeats_from_the_call_is_masked_in_predictions(tmp_pat
                   5, 5, 0.1)
         result = classifier.run({"c1": text}, progress=False)
     assert result.predictions.iloc[0]["raw"] == "[NAME] [NAME], Mercy Hospital"
+
+
+# --- the second round of hostile inputs (issue 23 item 7; issue 21 item 7) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Maria Lopez here, about my bill.", "[NAME] here, about my bill."),
+        ("Hello, Maria Lopez here.", "Hello, [NAME] here."),
+        ("Hi, Maria calling about my claim.", "Hi, [NAME] calling about my claim."),
+        ("My mother-in-law Carmen Ruiz is on my plan.", "My mother-in-law [NAME] is on my plan."),
+        ("I'm calling for my sister-in-law, Ana.", "I'm calling for my sister-in-law, [NAME]."),
+        ("Ask for Robert Smith when you call back.", "Ask for [NAME] when you call back."),
+        ("Can I speak to Jennifer again?", "Can I speak to [NAME] again?"),
+        ("My last name is Lopez, L-O-P-E-Z.", "My last name is [NAME], [NAME]."),
+        ("It's L-O-P-E-Z. Mrs. Lopez.", "It's [NAME]. Mrs. [NAME]."),
+        ("The card's expiry 12/27, CVV 123.", "The card's expiry [CARD_DETAIL], CVV [CARD_DETAIL]."),
+        ("It expires 03/2026 and the security code is 4321.",
+         "It expires [CARD_DETAIL] and the security code is [CARD_DETAIL]."),
+        ("It's #2023-01-001.", "It's [REFERENCE]."),
+        ("The case is 2023-01-001, claim # 44-1234.", "The case is [CASE_ID], claim [CLAIM_ID]."),
+        ("My phone number is 555-1234 and my address is 12 Oak Street, Anytown, USA 12345.",
+         "My phone number is [PHONE] and my address is [ADDRESS]."),
+    ],
+)
+def test_what_leaked_in_the_second_round_is_masked(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, I'm calling about a denied claim, and I'm certain it should be covered.",
+        "Can I speak to Customer Support or Member Services?",
+        "Ask for Billing when you call.",
+        "I was on hold from 12:30 to 1:15 and took 1/2 of the dose.",
+        "Okay, Nothing else here.",
+        "I live in the U.S.A. and use an HMO.",
+    ],
+)
+def test_common_words_after_a_greeting_or_a_request_stay(text):
+    assert redact(text) == text

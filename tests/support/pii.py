@@ -141,7 +141,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pii" / "spans.txt"
 TYPES = ("NAME", "SSN", "CARD", "PHONE", "EMAIL", "ADDRESS", "DATE", "ID")
 #: Redaction entity -> fixture type.
 FAMILY = {"PERSON": "NAME", "US_SSN": "SSN", "CREDIT_CARD": "CARD", "PHONE_NUMBER": "PHONE",
-          "EMAIL_ADDRESS": "EMAIL", "ADDRESS": "ADDRESS", "DATE": "DATE"}
+          "EMAIL_ADDRESS": "EMAIL", "ADDRESS": "ADDRESS", "DATE": "DATE", "CARD_DETAIL": "CARD"}
 MARK = re.compile(r"\[\[(?P<type>[A-Z]+):(?P<text>.+?)\]\]")
 
 

@@ -5,8 +5,10 @@ publisher (Explosion publishes its models elsewhere; the PyPI copies are third p
 people in a few ways, and those are what is matched (the name is a capitalised word, optionally a second and third):
 
 - introductions: "my name is / my name's / the name is", "this is Maria Lopez", "I am Maria", "I'm Maria",
-  "it's Maria Lopez speaking", "Maria Lopez speaking", "Maria here";
-- family and third parties: "my husband John", "my daughter, Sofia", "a friend named Kevin", "his doctor, Dr. Ruiz";
+  "it's Maria Lopez speaking", "Maria Lopez speaking", "Hello, Maria here", "Hi, Maria calling";
+- family and third parties: "my husband John", "my daughter, Sofia", "my mother-in-law Carmen Ruiz", "a friend named
+  Kevin", "his doctor, Dr. Ruiz", and people asked for: "ask for Robert Smith", "can I speak to Jennifer";
+- a name spelled out, "L-O-P-E-Z" (and then "Lopez" wherever it stands capitalised);
 - titles: "Mr. Hale", "Dr. O'Brien", "Nurse Kim" (never the bare title: "Thank you, Doctor." stays);
 - address: "Thanks, Emily.", "Hi Sarah, ...", "Goodbye, Carlos!" -- unless the word is a common one
   ("Thanks, Bye.", "Okay, Great.").
@@ -49,6 +51,7 @@ when where which who why will wise with wonderful would wow yeah yep yes yesterd
 mr mrs ms miss sir nurse professor agent officer representative supervisor billing pharmacy insurance
 monday tuesday wednesday thursday friday saturday sunday january february march april may june july
 august september october november december medicare medicaid
+services service department desk office technical
 """.split())
 
 # Organisation names: capitalised words ending in an organisation word. Kept whole, never masked in part.
@@ -64,15 +67,23 @@ _RULES: list[tuple[re.Pattern[str], bool]] = [
                 rf"by\s+the\s+name\s+of)\s+(?P<name>{_FULL})"), True),
     (re.compile(rf"\b(?i:this\s+is|it's|it\s+is|i\s+am|i'm|i\u2019m)\s+(?P<name>{_FULL})(?=\s+(?i:speaking|calling|"
                 rf"here|from|with|of|on|and|at|my|i|i'm)\b|\s*[.,!?;:]|\s*$)"), True),
-    (re.compile(rf"(?:^|(?<=[.!?]\s)|(?<=[:\-]\s))(?P<name>{_FULL})\s+(?:speaking|here)\b", re.MULTILINE), True),
-    (re.compile(rf"\b(?i:{_OWNERS}\s+(?:\w+\s+)?{_RELATIVES}(?:\s+(?:is|was|named|called))?),?\s+"
+    (re.compile(rf"(?:^|(?<=[.!?]\s)|(?<=[:\-,]\s))(?P<name>{_FULL})\s+(?:speaking|here|calling)\b", re.MULTILINE),
+     True),
+    (re.compile(rf"\b(?i:{_OWNERS}\s+(?:\w+\s+)?(?:(?:ex|step|great|grand)-)?{_RELATIVES}(?:-in-law)?"
+                rf"(?:\s+(?:is|was|named|called))?),?\s+(?:(?:{_TITLES})\.?\s+)?(?P<name>{_FULL})"), True),
+    # Someone asked for by name: "Ask for Robert Smith", "Can I speak to Jennifer", "transfer me to Mr. Hale".
+    (re.compile(rf"\b(?i:ask(?:ed|ing)?\s+for|speak(?:ing)?\s+(?:to|with)|spoke\s+(?:to|with)|"
+                rf"talk(?:ed|ing)?\s+(?:to|with)|transfer(?:red)?\s+(?:me\s+)?to|put\s+me\s+through\s+to)\s+"
                 rf"(?:(?:{_TITLES})\.?\s+)?(?P<name>{_FULL})"), True),
+    # A name spelled out letter by letter: "L-O-P-E-Z".
+    (re.compile(r"(?<![\w-])(?P<name>[A-Z](?:-[A-Z]){2,})(?![\w-])"), True),
     (re.compile(rf"\b{_TITLES}\.?\s+(?P<name>{_FULL})"), True),
     (re.compile(rf"\b(?i:hi|hello|hey|thanks|thank\s+you|sure|okay|ok|yes|goodbye|bye|welcome|sorry|dear|"
                 rf"morning|afternoon|evening|great|perfect|alright|right),?\s+(?P<name>{_FULL})(?=\s*[.,!?])"), False),
 ]
 
 
+_SPELLED = re.compile(r"[A-Z](?:-[A-Z]){2,}")
 _AND_NAME = re.compile(rf",?\s+(?:and|or|&)\s+(?P<name>{_FULL})")
 
 
@@ -115,7 +126,10 @@ def find_names(text: str) -> list[tuple[int, int]]:
                 continue
             spans.append(span)
             if propagate:
-                known.update(w for w in re.split(r"\s+", text[span[0]:span[1]]) if not _is_common(w))
+                words = re.split(r"\s+", text[span[0]:span[1]])
+                # A spelled name ("L-O-P-E-Z") is the same person as the word it spells ("Lopez").
+                words += [w.replace("-", "").capitalize() for w in words if _SPELLED.fullmatch(w)]
+                known.update(w for w in words if not _is_common(w))
     # People named together: "my daughter Sofia and Carlos", "Sofia, Carlos and Ana".
     for start, end in list(spans):
         follow = _AND_NAME.match(text, end)
@@ -181,6 +195,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
     ("PHONE_NUMBER", re.compile(r"(?<!\w)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b"), 0),
     # A local number without its area code ("my phone number is 555-1234"), which the calls also give.
     ("PHONE_NUMBER", re.compile(r"(?<![\w-])\d{3}-\d{4}(?![\w-])"), 0),
+    # A card's expiry and security code, named by the words before them: "expiry 12/27", "CVV 123".
+    ("CARD_DETAIL", re.compile(
+        r"\b(?i:exp(?:iry|iration)?(?:\s+date)?|expires?|valid\s+(?:thru|through|until))\.?\s*(?:(?i:is|on)\s+|:\s*)?"
+        r"(?P<id>(?:0?[1-9]|1[0-2])\s?/\s?(?:20\d{2}|\d{2}))(?![\w/])"), "id"),
+    ("CARD_DETAIL", re.compile(
+        r"\b(?i:cvv2?|cvc2?|csc|security\s+code|card\s+code)\.?\s*(?:(?i:is|number)\s+|:\s*|#\s*)?"
+        r"(?P<id>\d{3,4})\b"), "id"),
     # Dates of birth: written dates with a year (a bare "January 10th" names a visit, not a person).
     ("DATE", re.compile(rf"\b{_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}\b"), 0),
     ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTHS},? (?:19|20)\d{{2}}\b"), 0),
@@ -198,10 +219,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
     ("NUMBER", re.compile(r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])"), 0),
     # Codes that mix a letter prefix and digits: PA001234, ISS123456, SU-1234-56-789, REF-123456.
     ("REFERENCE", re.compile(r"\b[A-Z]{1,4}(?:-?\d{2,}){1,4}\b"), 0),
+    # A number given with a hash ("It's #2023-01-001."), or three or more groups of digits ("2023-01-001"): a
+    # claim, case or reference number even where no word before it says which.
+    ("REFERENCE", re.compile(r"(?<![\w#])#\s?\d[\d-]*\d\b"), 0),
+    ("REFERENCE", re.compile(r"(?<![\w-])\d{2,}(?:-\d{2,}){2,}(?![\w-])"), 0),
     # An identifier named by the word before it: "claim number 778899", "policy #A12-3456".
     ("NAMED_ID", re.compile(
-        r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?:\s+(?:(?:number|no\.?|#|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
-        r"(?P<id>#?[A-Z0-9-]*\d[A-Z0-9-]*)\b", re.IGNORECASE), "id"),
+        r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?:\s+(?:(?:number|no\.?|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
+        r"(?P<id>(?:#\s?)?[A-Z0-9-]*\d[A-Z0-9-]*)\b", re.IGNORECASE), "id"),
     # Bare numbers of five or more digits are account-like (dates of service are written with words here).
     ("NUMBER", re.compile(r"\b\d{5,}\b"), 0),
 ]
@@ -211,6 +236,7 @@ PLACEHOLDERS = {
     "PERSON": "[NAME]",
     "US_SSN": "[SSN]",
     "CREDIT_CARD": "[CARD_NUMBER]",
+    "CARD_DETAIL": "[CARD_DETAIL]",
     "PHONE_NUMBER": "[PHONE]",
     "EMAIL_ADDRESS": "[EMAIL]",
     "IBAN_CODE": "[ACCOUNT]",
