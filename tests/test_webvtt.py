@@ -136,3 +136,20 @@ def test_a_folder_of_only_bad_vtt_files_writes_nothing(tmp_path, capsys):
     out = tmp_path / "turns.csv"
     assert main(["parse", str(tmp_path), "--out", str(out)]) == EXIT_BAD_INPUT
     assert "no call file could be read" in capsys.readouterr().err and not out.exists()
+
+
+def test_overlapping_and_out_of_order_cues_are_read_in_file_order_with_a_warning_naming_file_and_cue(capsys):
+    from callinsights.data.transcripts import TranscriptWarning
+
+    with pytest.warns(TranscriptWarning) as said:
+        call = read_vtt(FIXTURES / "vtt_order" / "crossed.vtt")
+    assert call.customer_text() == "My claim was denied and nobody called me back.\nThank you."
+    messages = [str(w.message) for w in said]
+    assert messages == [
+        "crossed.vtt: line 8: the cue 00:00:03.500 --> 00:00:08.000 starts before the previous cue (line 4) ends at "
+        "00:00:04.000; overlapping speech is read in file order, check the turns' order",
+        "crossed.vtt: line 16: the cue 00:00:06.000 --> 00:00:07.000 starts before the previous cue (line 12), at "
+        "00:00:09.000; cues out of order are read in file order, sort them by start time"]
+    # A folder read lists them in its report, and parse says them.
+    calls, report = read_source(FIXTURES / "vtt_order")
+    assert report.warnings == messages and "crossed.vtt: line 16: the cue" in report.summary()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,11 @@ class TranscriptError(ValueError):
     """A call file that cannot be read as a transcript; the message names the file and what is wrong."""
 
 
+class TranscriptWarning(UserWarning):
+    """A call read, but with something a person should check (cues out of order); the message names the file and
+    the line. A folder read collects them in :attr:`ParseReport.warnings`."""
+
+
 @dataclass
 class ParseReport:
     """What a folder parse met besides clean speech: skipped files and irregular lines.
@@ -118,6 +124,7 @@ class ParseReport:
         ignored: Files in the folder that are not calls (named, so nothing is dropped without a word).
         folders_skipped: ``(folder, reason)`` for each subfolder not read (hidden, or a link to a folder).
         formats: Files read by suffix, e.g. ``{".txt": 10, ".vtt": 2}``.
+        warnings: What a person should check in a file that was read (:class:`TranscriptWarning` messages).
         unit, suffixes: What ``files_read`` counts (``files``, ``calls in turns.csv``); the suffixes looked for.
     """
 
@@ -129,6 +136,7 @@ class ParseReport:
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     folders_skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     formats: dict[str, int] = field(default_factory=dict)
     unit: str = "files"
     suffixes: tuple[str, ...] = (".txt",)
@@ -165,6 +173,9 @@ class ParseReport:
                 rest = Counter(label for _, _, label in self.unknown_lines[_LISTED:])
                 lines.append(f"    and {len(self.unknown_lines) - _LISTED} more: "
                              + ", ".join(f"{label!r} {n}" for label, n in rest.most_common()))
+        if self.warnings:
+            lines.append("  read, but check:")
+            lines += [f"    {message}" for message in self.warnings]
         if self.irregular:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.irregular.items()))
             lines.append(f"  non-speech lines set aside as meta: {kinds}")
@@ -461,10 +472,15 @@ def read_calls(
             report.skipped.append((shown, f"same call name as {first}; rename one of them"))
             continue
         try:
-            call = readers[path.suffix.lower()](path, roles)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", TranscriptWarning)
+                call = readers[path.suffix.lower()](path, roles)
         except (TranscriptError, OSError) as err:
             report.skipped.append((shown, str(err).removeprefix(f"{path.name}: ")))
             continue
+        report.warnings += [str(w.message) for w in said if issubclass(w.category, TranscriptWarning)]
+        for w in (w for w in said if not issubclass(w.category, TranscriptWarning)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         seen[call_id(path).lower()] = path
         report.add(call, path.suffix.lower())
         calls.append(call)
@@ -549,6 +565,7 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int
     if under is not None:
         raise TranscriptError(f"{name}: line {under + 1}: a cue right under the header; put an empty line after "
                               "the WEBVTT line")
+    previous = None  # the last cue's (start, end, as written, line)
     for start, block in blocks[1:]:
         kind = _BLOCK_KIND.match(block[0])
         if kind:
@@ -565,8 +582,21 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int
         if not timing:
             raise TranscriptError(f"{name}: line {number}: cue timing {block[timing_at].strip()[:60]!r} is not "
                                   "'HH:MM:SS.mmm --> HH:MM:SS.mmm' (hours optional); fix the timing")
-        if _seconds(timing.groups()[4:]) < _seconds(timing.groups()[:4]):
+        begins, ends = _seconds(timing.groups()[:4]), _seconds(timing.groups()[4:])
+        if ends < begins:
             raise TranscriptError(f"{name}: line {number}: the cue ends before it starts; fix the timing")
+        written = [part.split()[0] for part in block[timing_at].strip().split("-->")]
+        if previous is not None and begins < previous[0]:
+            warnings.warn(TranscriptWarning(
+                f"{name}: line {number}: the cue {written[0]} --> {written[1]} starts before the previous cue (line "
+                f"{previous[3]}), at {previous[2][0]}; cues out of order are read in file order, sort them by start "
+                "time"), stacklevel=2)
+        elif previous is not None and begins < previous[1]:
+            warnings.warn(TranscriptWarning(
+                f"{name}: line {number}: the cue {written[0]} --> {written[1]} starts before the previous cue (line "
+                f"{previous[3]}) ends at {previous[2][1]}; overlapping speech is read in file order, check the "
+                "turns' order"), stacklevel=2)
+        previous = (begins, ends, written, number)
         body = block[timing_at + 1:]
         extra = next((i for i, line in enumerate(body) if "-->" in line), None)
         if extra is not None:
