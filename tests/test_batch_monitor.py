@@ -38,11 +38,18 @@ def _compare(reference_rows: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
     return compare(check_predictions(reference_rows, "reference"), check_predictions(batch, "batch"))
 
 
+def _new_calls(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows resampled with replacement as a batch of new calls like them: each call named once, as in a real batch
+    (a table repeating a call is refused)."""
+    return rows.assign(file=[f"new_call_{i}" for i in range(len(rows))])
+
+
 def _more_negative(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """100 real rows, 30 of them negative (the reference has about 7% negative)."""
     negative = rows[rows["sentiment"] == "negative"]
     others = rows[rows["sentiment"] != "negative"]
-    return pd.concat([negative.sample(30, replace=True, random_state=seed), others.sample(70, random_state=seed)])
+    return _new_calls(pd.concat([negative.sample(30, replace=True, random_state=seed),
+                                 others.sample(70, random_state=seed)]))
 
 
 def test_a_batch_with_many_more_negative_calls_alerts_on_the_sentiment_mix(reference_rows):
@@ -61,7 +68,7 @@ def test_a_batch_with_many_more_negative_calls_alerts_on_the_sentiment_mix(refer
 @pytest.mark.parametrize("replace", [False, True], ids=["subsample", "bootstrap"])
 def test_batches_drawn_from_the_reference_raise_no_alert(reference_rows, replace):
     for seed in range(20):
-        batch = reference_rows.sample(100, replace=replace, random_state=seed)
+        batch = _new_calls(reference_rows.sample(100, replace=replace, random_state=seed))
         fired = alerts(_compare(reference_rows, batch))
         assert fired.empty, f"seed {seed}: {fired[['quantity', 'change', 'ci_low', 'ci_high', 'p_value']]}"
 
@@ -83,9 +90,10 @@ def test_a_rise_in_invalid_answers_alerts(reference_rows):
 def test_longer_calls_alert_on_tokens_and_slower_calls_on_seconds(reference_rows):
     # Relative to the committed run, whose model time per call depends on the method's passes.
     seconds = reference_rows["seconds"]
-    long_calls = reference_rows[reference_rows["prompt_tokens"] > 210].sample(60, replace=True, random_state=0)
-    slow_calls = reference_rows[seconds > seconds.quantile(0.9)].sample(60, replace=True, random_state=0)
-    fast_calls = reference_rows[seconds < seconds.quantile(0.1)].sample(60, replace=True, random_state=0)
+    long_calls = _new_calls(reference_rows[reference_rows["prompt_tokens"] > 210].sample(60, replace=True,
+                                                                                          random_state=0))
+    slow_calls = _new_calls(reference_rows[seconds > seconds.quantile(0.9)].sample(60, replace=True, random_state=0))
+    fast_calls = _new_calls(reference_rows[seconds < seconds.quantile(0.1)].sample(60, replace=True, random_state=0))
 
     assert _status(_compare(reference_rows, long_calls), "prompt tokens per call (median)") == ALERT
     assert _status(_compare(reference_rows, slow_calls), "seconds per call (median)") == ALERT
@@ -106,7 +114,8 @@ def test_latency_is_read_from_the_calls_computed_in_the_batch(reference_rows):
 
 def test_lower_confidence_alerts(reference_rows):
     confidence = reference_rows["confidence_sentiment"]
-    unsure = reference_rows[confidence < confidence.quantile(0.25)].sample(60, replace=True, random_state=0)
+    unsure = _new_calls(reference_rows[confidence < confidence.quantile(0.25)].sample(60, replace=True,
+                                                                                      random_state=0))
     assert _status(_compare(reference_rows, unsure), "confidence sentiment (mean)") == ALERT
 
 
@@ -212,6 +221,22 @@ def test_empty_and_malformed_tables_are_refused(tmp_path, reference, reference_r
     else:
         batch.write_text(content)
     assert expected in _refused(tmp_path, capsys, batch, reference)
+
+
+def test_a_label_outside_the_vocabulary_is_refused_naming_the_value(tmp_path, reference, reference_rows, capsys):
+    batch = tmp_path / "happy.csv"
+    reference_rows.head(40).assign(sentiment="happy").to_csv(batch, index=False)
+    err = _refused(tmp_path, capsys, batch, reference)
+    assert "happy.csv: column sentiment holds 'happy' (40 rows) where one of positive, negative, neutral" in err
+    assert "callinsights analyze --out" in err
+
+
+def test_a_call_repeated_in_a_table_is_refused_naming_the_call(tmp_path, reference, reference_rows, capsys):
+    batch = tmp_path / "copies.csv"
+    pd.concat([reference_rows.head(1)] * 40).to_csv(batch, index=False)
+    err = _refused(tmp_path, capsys, batch, reference)
+    call = reference_rows["file"].iloc[0]
+    assert f"copies.csv: call {call!r} has 40 rows" in err and "one row per call" in err
 
 
 def test_a_batch_of_another_method_is_refused_unless_allowed(tmp_path, reference, reference_rows, capsys):

@@ -219,7 +219,9 @@ def check_predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         A copy with ``valid``, ``cached`` and ``windowed`` as booleans and the numeric columns as numbers.
 
     Raises:
-        ValueError: Columns are missing, the table has no row, or a column holds values of the wrong kind.
+        ValueError: Columns are missing, the table has no row, a column holds values of the wrong kind, a label is
+            outside the vocabulary ("happy"), or a call has more than one row: any of these would be watched as if
+            it were a real batch.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -227,6 +229,20 @@ def check_predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
                          "`callinsights analyze --out` wrote")
     if frame.empty:
         raise ValueError(f"{name}: the predictions table has no row; give a run that labelled at least one call")
+    for task, labels in TASKS.items():
+        given = frame[task].dropna().astype(str)
+        unknown = given[~given.isin(labels)].value_counts()
+        if len(unknown):
+            shown = ", ".join(f"{value!r} ({n} rows)" for value, n in unknown.head(3).items())
+            raise ValueError(f"{name}: column {task} holds {shown} where one of {', '.join(labels)} (or empty, for "
+                             "an invalid answer) is expected; give the CSV that `callinsights analyze --out` wrote")
+    repeated = frame["file"].astype(str).value_counts()
+    repeated = repeated[repeated > 1]
+    if len(repeated):
+        more = f" ({len(repeated) - 1} other calls repeat too)" if len(repeated) > 1 else ""
+        raise ValueError(f"{name}: call {repeated.index[0]!r} has {repeated.iloc[0]} rows{more}; a predictions "
+                         "table has one row per call, so repeated rows would be counted as several calls. Give the "
+                         "CSV that `callinsights analyze --out` wrote, or remove the repeated rows")
     out = frame.copy()
     for column in ("valid", "cached", "windowed"):
         if column in out.columns:
