@@ -111,7 +111,8 @@ def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
                     lower.add(key)
                 elif i > 0 and word[0].isupper() and word[1:].islower():
                     capitalised[key] += 1
-    return frozenset(w for w in capitalised if w not in lower)
+    # Stop words are never names, though some are always capitalised: "I'm", "I've", and titles ("Ms.").
+    return frozenset(w for w in capitalised if w not in lower and w not in STOP_WORDS)
 
 
 
