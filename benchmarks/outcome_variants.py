@@ -50,7 +50,7 @@ def question_states(classifier: Classifier, texts: list[str]) -> np.ndarray:
         cached = np.load(CACHE)
         if cached["n"] == len(texts):
             return cached["states"]
-    engine = load_engine("llama.cpp", classifier.model, 4096, None, embedding=True, pooling=False)
+    engine = load_engine("llama.cpp", classifier.model, 4096, None, states=True)
     rows = []
     for text in texts:
         turns = [t for t in text.split("\n") if t.strip()] + list(QUESTIONS)

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from callinsights.classify.methods import calibrated_probabilities, parse_answer
+from callinsights.classify.methods import GenerateMethod, calibrated_probabilities, parse_answer, prepare
 from callinsights.classify.runner import Classifier, analyze
 from callinsights.classify.settings import Settings, texts_for_model
+from callinsights.llm.base import CapabilityError
 from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.schema import PREDICTION_COLUMNS, PROBA_COLUMNS
 from callinsights.data.store import Store
@@ -136,13 +137,13 @@ def test_unknown_calibration_is_refused():
         calibrated_probabilities(pd.DataFrame([[-1.0, -2.0]]), "platt")
 
 
-# --- settings (no model) -------------------------------------------------------------------------------------------
+# --- settings (no inference) ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["score", "probe"])
 def test_a_method_gpt4all_cannot_serve_is_refused_naming_both(method):
-    with pytest.raises(ValueError) as err:
-        Settings(engine="gpt4all", method=method).check()
+    with pytest.raises(CapabilityError) as err:
+        prepare(Settings(engine="gpt4all", method=method))
     message = str(err.value)
     assert repr(method) in message and "gpt4all" in message
     assert "--engine llama.cpp" in message and "--method generate" in message
@@ -155,12 +156,14 @@ def test_a_method_gpt4all_cannot_serve_is_refused_naming_both(method):
 )
 def test_a_setting_outside_its_values_is_named(field, value):
     with pytest.raises(ValueError, match=rf"{field} '{value}' is not one of"):
-        Settings(**{field: value}).check()
+        prepare(Settings(**{field: value}))
 
 
-def test_defaults_and_generate_with_gpt4all_are_accepted():
-    Settings().check()
-    Settings(engine="gpt4all", method="generate").check()
+def test_defaults_and_generate_with_gpt4all_are_accepted_and_prepared_once():
+    setup = prepare(Settings(model=EMBEDDED, engine="gpt4all", method="generate"))
+    assert setup.method is GenerateMethod and setup.model.name.startswith("SmolLM2")
+    assert prepare(setup) is setup  # a run handed a prepared setup checks and resolves nothing again
+    assert prepare(Settings(model=EMBEDDED)).settings.sentiment_blocks == 26  # the probe's block, settled
 
 
 # --- whole runs with the embedded model ----------------------------------------------------------------------------

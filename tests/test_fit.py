@@ -29,7 +29,7 @@ from sklearn.metrics import f1_score
 from callinsights import config
 from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, FittedProbe, load_fitted, save_fitted,
                                            stale_reasons)
-from callinsights.classify.settings import FEATURES_VERSION
+from callinsights.classify.probe import FEATURES_VERSION
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.outputs import ArtifactError, file_sha256, load_artifact, save_artifact
@@ -37,6 +37,7 @@ from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.call import natural_key
 from callinsights.data.transcripts import read_call, read_calls
+from callinsights.llm import models
 from callinsights.llm.models import resolve_model
 from callinsights.pipelines import fit
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
@@ -256,14 +257,21 @@ def test_an_edited_label_file_is_noticed_and_the_probe_refitted(client, work, st
 
 @pytest.mark.model
 @pytest.mark.clientdata
-def test_a_fit_made_with_another_model_file_is_noticed_and_refitted(full_run, work, store, new_folder):
+def test_a_fit_made_with_another_model_file_is_noticed_and_refitted(full_run, work, store, new_folder,
+                                                                    monkeypatch):
     artifact = work / "other_model.skops"
     fitted = load_fitted(full_run[0])
     fitted.metadata["model"] = {"name": "SomeOther.gguf", "sha256": "0" * 64}
     save_fitted(fitted, artifact)
+    # The longest path (a plan, a refit, the run) checks the settings and resolves the model once.
+    checks, resolved = [], []
+    check, check_gguf = Settings.check, models.check_gguf  # every resolve_model checks its file once
+    monkeypatch.setattr(Settings, "check", lambda self: checks.append(self) or check(self))
+    monkeypatch.setattr(models, "check_gguf", lambda path: resolved.append(path) or check_gguf(path))
     code, err = run("analyze", str(new_folder), "--model", EMBEDDED, "--artifact", str(artifact), "--store",
                     str(store), "--out", str(work / "other_model.csv"))
     assert code == EXIT_OK, err
+    assert len(checks) == 1 and len(resolved) == 1
     assert "model: fitted with SomeOther.gguf (sha256 000000000000), this run uses" in err
     assert load_fitted(artifact).metadata["model"]["sha256"] == resolve_model(EMBEDDED).sha256
 

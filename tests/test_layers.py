@@ -17,7 +17,9 @@ from callinsights.classify.probe import fit_from_outputs
 from callinsights.classify.probe import task_states
 from callinsights.classify.probe import label_with_probe
 from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, prompt_version, settled
+from callinsights.classify.methods import ProbeMethod, Setup, prepare
+from callinsights.classify.probe import features_read, sentiment_block
+from callinsights.classify.settings import Settings
 from callinsights.llm.engines import load_engine
 from callinsights.llm.engines import BlockReader, block_count
 from callinsights.llm.models import ModelError, resolve_model
@@ -34,7 +36,7 @@ def model():
 
 
 def states(info, turns=TURNS, read_block=None):
-    engine = load_engine("llama.cpp", info, 512, 1, embedding=True, pooling=False, read_block=read_block)
+    engine = load_engine("llama.cpp", info, 512, 1, states=True, read_block=read_block)
     try:
         return engine.embed_turns(turns)
     finally:
@@ -76,20 +78,21 @@ def test_a_model_with_fewer_blocks_than_the_default_reads_sentiment_from_its_las
     # 1B has 16) runs unchanged, reading sentiment where the outcome is read.
     cut = write_first_blocks(model.path, 8, tmp_path / "first-8.gguf")
     with Classifier(Settings(model=str(cut), threads=1), None, read_labels=False) as classifier:
-        assert classifier.settings.early_blocks is None and "sentiment-blocks" not in classifier.prompt_version
+        assert sentiment_block(classifier.settings) is None and "sentiment-blocks" not in classifier.prompt_version
         output = classifier.compute("\n".join(TURNS))[0]
     assert "sentiment_turns" not in output and len(output["turns"]) == len(TURNS)
     with Classifier(Settings(threads=1), None, read_labels=False) as classifier:  # the embedded model: block 26
-        assert classifier.settings.early_blocks == 26 and classifier.prompt_version.endswith("+sentiment-blocks-26")
+        assert sentiment_block(classifier.settings) == 26 and classifier.prompt_version.endswith("+sentiment-blocks-26")
     # A number given is kept, and refused if the model is shallower (above).
-    assert settled(Settings(sentiment_blocks=8), model).sentiment_blocks == 8
+    assert ProbeMethod.settle(Settings(sentiment_blocks=8), model).sentiment_blocks == 8
 
 
 @pytest.mark.model
 def test_the_probe_stores_both_layers_and_sentiment_reads_the_earlier_one(model):
     settings = Settings(model="smollm2-135m", threads=1, sentiment_blocks=8)
-    assert "+sentiment-blocks-8" in prompt_version(settings)
-    assert "sentiment-blocks" not in prompt_version(Settings(sentiment_blocks=0))
+    assert "+sentiment-blocks-8" in features_read(settings)
+    assert "sentiment-blocks" not in features_read(Settings(sentiment_blocks=0))
+    assert ProbeMethod(Setup(settings, model)).version == features_read(settings)
     with Classifier(settings, None, read_labels=False) as classifier:
         output = classifier.compute("\n".join(TURNS))[0]
     read = states(model, read_block=8)
@@ -122,6 +125,7 @@ def test_a_fitted_probe_reads_each_task_from_its_own_states():
 
 def test_a_negative_block_count_is_refused_by_its_flag():
     with pytest.raises(ValueError, match="--sentiment-blocks -1: give a number of blocks, or 0 for the last layer"):
-        Settings(sentiment_blocks=-1).check()
-    assert Settings(sentiment_blocks=0).early_blocks is None and Settings(engine="openai", base_url="http://x/v1"
-                                                                             ).early_blocks is None
+        prepare(Settings(sentiment_blocks=-1))
+    # The last layer when asked for, and on a server, which returns no earlier block.
+    assert sentiment_block(Settings(sentiment_blocks=0)) is None
+    assert sentiment_block(Settings(engine="openai", base_url="http://x/v1")) is None

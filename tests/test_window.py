@@ -9,7 +9,8 @@ import pytest
 
 from callinsights.classify.runner import Classifier, label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.classify.runner import ANSWER_TOKENS, ContextBudget, fit_to_context, window_note
+from callinsights.classify.methods import ANSWER_TOKENS
+from callinsights.classify.runner import ContextBudget, fit_to_context, window_note
 from callinsights.data.store import Store
 from callinsights.data.transcripts import read_call, read_calls
 from callinsights.llm import models
@@ -52,11 +53,11 @@ def test_calls_that_fit_are_read_unchanged_and_no_tokenizer_is_loaded(method):
     settings = Settings(model=EMBEDDED, method=method)  # the default context, 4096
     texts = texts_for_model(read_calls(MODEL_CALLS)[0], settings)
     model = resolve_model(EMBEDDED)
-    before = models._load_vocabulary.cache_info()
+    before = models.load_vocabulary.cache_info()
     fitted, windows = fit_to_context(texts, settings, model)
     # The same text is the same store key: stored outputs and predictions of these calls stay valid.
     assert fitted == texts and list(fitted) == list(texts) and windows == {}
-    assert models._load_vocabulary.cache_info() == before  # a few hundred bytes fit without counting tokens
+    assert models.load_vocabulary.cache_info() == before  # a few hundred bytes fit without counting tokens
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -108,7 +108,7 @@ MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
 # the last layer. Every earlier layer of SmolLM2-135M's 30 tried beat the last one held out (docs/experiments.md,
 # item 9); 26 is the one at least as good as the last in every column (both label readings, negative F1, Brier), where
 # 8 scored a little higher on the guideline reading but lower on negatives. It is the default for models with more
-# blocks than this; shallower ones (Llama 3.2 1B has 16) read the last layer (classify.settings.settled).
+# blocks than this; shallower ones (Llama 3.2 1B has 16) read the last layer (classify.methods.ProbeMethod.settle).
 SENTIMENT_BLOCKS = 26
 # What `make benchmark` and `make benchmark-scale` printed last (the README's speed figures are checked against them).
 BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",

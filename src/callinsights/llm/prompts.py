@@ -1,10 +1,5 @@
-"""The prompts: what the model is told and asked, in versions.
-
-A prompt version names the exact wording; it is part of every stored prediction's key, so changing a wording means a
-new version, and old predictions are never mixed with new ones.
-
-The label definitions paraphrase the project's labelling guideline (docs/labelling_guideline.md).
-"""
+"""The prompts of ``score`` and ``generate``, in versions; the label definitions paraphrase
+``docs/labelling_guideline.md``. A stored output's key carries the version and a digest of the exact wording."""
 
 from __future__ import annotations
 
@@ -26,14 +21,8 @@ Outcome is whether anything is still pending after the call:
 
 @dataclass(frozen=True)
 class Question:
-    """One question asked after the call text.
-
-    Attributes:
-        task: ``sentiment`` or ``outcome``, or a feature name for auxiliary questions.
-        text: The question.
-        answers: Candidate answers as the model should write them.
-        labels: The project label each answer stands for (same order as ``answers``).
-    """
+    """One question asked after the call text about ``task``: its candidate ``answers`` as the model writes them, and
+    the project label each stands for."""
 
     task: str
     text: str
@@ -43,26 +32,15 @@ class Question:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """A versioned prompt: the instructions before the call text and the questions after it.
-
-    Attributes:
-        version: Name stored with every prediction.
-        intro: Text before the customer's words.
-        questions: Questions scored (or asked) after the text.
-    """
+    """A versioned prompt: the instructions before the call text and the questions scored after it."""
 
     version: str
     intro: str
     questions: tuple[Question, ...]
 
     def prefix(self, chat: ChatFormat, text: str, whole_call: bool = False) -> str:
-        """Prompt text up to and including the call text: shared by all questions of one call.
-
-        Args:
-            chat: The model's chat format.
-            text: What the model reads.
-            whole_call: The text is the whole call (customer and agent), not the customer's side.
-        """
+        """Prompt text up to and including the call text, shared by the call's questions (``whole_call``: the text
+        is customer and agent, not the customer's side)."""
         intro = self.intro
         if whole_call:
             intro = intro.replace(CUSTOMER_ONLY, WHOLE_CALL)

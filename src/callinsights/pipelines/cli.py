@@ -394,11 +394,12 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import sqlite3
 
+    from callinsights.classify.methods import prepare
     from callinsights.classify.runner import label_calls
     from callinsights.classify.settings import Settings, texts_for_model
     from callinsights.classify.runner import window_note
     from callinsights.schema import PREDICTION_COLUMNS
-    from callinsights.llm.models import ModelError, resolve_model
+    from callinsights.llm.models import ModelError
     from callinsights.pipelines import fit
     from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
     from callinsights.data.store import Store, StoreError
@@ -411,10 +412,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         # Everything that can be checked is checked before the first model call: settings, output path, store,
         # calls, labels.
-        settings.check()
+        setup = prepare(settings)  # checked and the model resolved, once: a missing model is named first
+        settings = setup.settings
         if args.backend == "local" and (args.address or args.workers != 1):
             raise ValueError("--address and --workers are for --backend ray")
-        resolve_model(settings.model)  # a missing or broken model file is named before anything else is read
         speakers = roles(args.speaker)
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
@@ -428,7 +429,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.limit is not None:
             texts = dict(list(texts.items())[: args.limit])
         # The probe's saved fit is loaded and compared now; a fit it needs is checked now and made in the store.
-        planned = fit.plan(settings, args.artifact) if settings.method == "probe" else None
+        planned = fit.plan(setup, args.artifact) if settings.method == "probe" else None
         compute_missing = None
         if args.backend == "ray":
             from callinsights.classify.runner import RayCompute
@@ -436,7 +437,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
         with Store(args.store) as store:
             fitted = fit.fitted_probe(planned, store, not args.quiet, _say) if planned else None
-            result = label_calls(texts, settings, store, progress=not args.quiet, compute_missing=compute_missing,
+            result = label_calls(texts, setup, store, progress=not args.quiet, compute_missing=compute_missing,
                                  announce=True, fitted=fitted)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -28,13 +28,14 @@ from callinsights import config
 from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES, FittedProbe,
                                            fingerprint, fit_from_outputs, load_fitted, save_fitted, stale_reasons)
 from callinsights.classify.runner import Classifier
-from callinsights.classify.settings import Settings, settled, texts_for_model
+from callinsights.classify.methods import Setup, prepare
+from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.outputs import load_artifact
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.outputs import check_output_file
 from callinsights.data.store import Store, StoreError
 from callinsights.data.transcripts import read_calls
-from callinsights.llm.models import ModelError, resolve_model
+from callinsights.llm.models import ModelError
 
 #: What :func:`command` raises for bad input (the command line prints it and exits with status 2).
 ERRORS = (FileNotFoundError, ValueError, ModelError, StoreError)
@@ -45,7 +46,7 @@ class Plan:
     """What a run needs before it can label with the probe, all checked before any model time.
 
     Attributes:
-        settings: How calls are labelled.
+        setup: How calls are labelled, checked, with the model resolved.
         path: The artifact.
         fitted: The saved fit, when it can be used as it is.
         reasons: Why it must be fitted now (empty when ``fitted`` is used).
@@ -56,7 +57,7 @@ class Plan:
         texts: Call id -> text the model reads, of every call of ``calls_dir`` (when fitting).
     """
 
-    settings: Settings
+    setup: Setup
     path: Path
     fitted: FittedProbe | None = None
     reasons: list[str] = field(default_factory=list)
@@ -67,7 +68,7 @@ class Plan:
     texts: dict[str, str] = field(default_factory=dict)
 
 
-def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir: str | Path | None = None,
+def plan(settings: Settings | Setup, path: str | Path = config.ARTIFACT_FILE, calls_dir: str | Path | None = None,
          refit: bool = False) -> Plan:
     """Decide whether the saved fit can be used, and when it cannot, check everything a fit needs.
 
@@ -84,12 +85,11 @@ def plan(settings: Settings, path: str | Path = config.ARTIFACT_FILE, calls_dir:
         ValueError: The labels cannot be fitted on the calls of ``calls_dir`` (the message says why), or ``path``
             cannot be written.
     """
-    settings.check()
+    setup = prepare(settings)
+    settings = setup.settings
     labels_file = Path(settings.labels_file or config.training_labels_file())
-    model = resolve_model(settings.model)
-    settings = settled(settings, model)
-    result = Plan(settings, Path(path), calls_dir=Path(calls_dir or config.TRANSCRIPTS_DIR),
-                  depends_on=fingerprint(settings, model, labels_file))
+    result = Plan(setup, Path(path), calls_dir=Path(calls_dir or config.TRANSCRIPTS_DIR),
+                  depends_on=fingerprint(settings, setup.model, labels_file))
     if refit:
         result.reasons = ["asked to fit"]
     elif not result.path.is_file():
@@ -122,7 +122,7 @@ def _check_fit_inputs(result: Plan, labels_file: Path) -> None:
                                 "give `callinsights fit` the folder of the labelled calls")
     calls, report = read_calls(result.calls_dir)
     result.notes.append(f"fit reads {result.calls_dir}: {report.summary()}")
-    result.texts = texts_for_model(calls, result.settings)
+    result.texts = texts_for_model(calls, result.setup.settings)
     problems = check_fit(result.gold, result.texts, labels_file)
     if problems:
         raise LabelFileError("\n".join(problems) + f"\n(the probe is fitted on the calls of {result.calls_dir}; "
@@ -146,7 +146,7 @@ def fitted_probe(planned: Plan, store: Store, progress: bool = True,
     if not planned.reasons:
         return planned.fitted
     say("fitting the probe: " + "; ".join(planned.reasons))
-    with Classifier(planned.settings, store, read_labels=False) as classifier:
+    with Classifier(planned.setup, store, read_labels=False) as classifier:
         records = classifier.outputs(planned.texts, progress)
         texts_read = classifier.texts_read  # a call longer than the context is fitted on its window, as labelled
     outputs = {cid: record["output"] for cid, record, _ in records}
