@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "callinsights"
 
 BASE = {"config", "schema", "errors"}
@@ -116,3 +114,75 @@ def test_the_checks_see_a_violation():
     assert body and body[0].module == "callinsights.llm"
     assert _layer("callinsights.evaluation.metrics") == "evaluation"
     assert "llm" not in ALLOWED["evaluation"] and "classify" not in ALLOWED["evaluation"]
+
+
+# --- extension points are objects, and private names stay home ------------------------------------------------------
+
+ROOT = PACKAGE.parents[1]
+#: Every module of the project by dotted name: the package, its tests and the benchmarks.
+PROJECT = {(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts) if p.is_relative_to(PACKAGE.parent)
+            else ".".join(p.relative_to(ROOT).with_suffix("").parts)).removesuffix(".__init__"): p
+           for tree in ("src", "tests", "benchmarks") for p in sorted((ROOT / tree).rglob("*.py"))}
+
+
+def _branches_on(tree: ast.AST, names: tuple[str, ...] = ("method", "engine")) -> list[int]:
+    """Lines of comparisons (``==``, ``in``, ``is`` ...) that mention a name or attribute called one of ``names``."""
+    def mentions(node: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and n.id in names or isinstance(n, ast.Attribute) and n.attr in names
+                   for n in ast.walk(node))
+
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Compare) and any(mentions(side) for side in [node.left, *node.comparators])]
+
+
+def _private_uses(module: str, tree: ast.AST) -> list[str]:
+    """Another project module's private names that ``module`` imports or reads as ``module_alias._name``."""
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.endswith("__")
+
+    found, aliases = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname: a.name for a in node.names if a.asname}
+            aliases |= {a.name.split(".")[0]: a.name.split(".")[0] for a in node.names if not a.asname}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in PROJECT:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                elif node.module in PROJECT and node.module != module and private(alias.name):
+                    found.append((node.lineno, f"from {node.module} import {alias.name}"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            parts, value = [], node.value
+            while isinstance(value, ast.Attribute):
+                parts, value = [value.attr, *parts], value.value
+            if isinstance(value, ast.Name) and value.id in aliases:
+                target = ".".join([aliases[value.id], *parts])
+                if target in PROJECT and target != module:
+                    found.append((node.lineno, f"{target}.{node.attr}"))
+    return [f"line {line}: {use}" for line, use in sorted(found)]
+
+
+def test_the_runner_asks_the_method_and_the_engine_instead_of_branching_on_them():
+    lines = _branches_on(ast.parse((PACKAGE / "classify" / "runner.py").read_text()))
+    assert not lines, (f"classify/runner.py compares a method or engine at lines {lines}: ask the method object "
+                       "(classify.methods.METHODS) or the engine (llm.engines.ENGINES) instead")
+
+
+def test_no_module_uses_another_modules_private_names():
+    found = {str(path.relative_to(ROOT)): uses for module, path in PROJECT.items()
+             if (uses := _private_uses(module, ast.parse(path.read_text(), filename=str(path))))}
+    assert not found, ("private names used outside their module (make them public where they are shared): "
+                       + "; ".join(f"{path} {uses}" for path, uses in sorted(found.items())))
+
+
+def test_the_extension_point_checks_see_a_violation():
+    assert _branches_on(ast.parse("if settings.method == 'probe':\n    pass")) == [1]
+    assert _branches_on(ast.parse("x = engine in ('gpt4all', 'openai')")) == [1]
+    assert _branches_on(ast.parse("if s.side == 'call' and ENGINES[s.engine].key_is_name:\n    pass")) == []
+    uses = _private_uses("tests.test_x", ast.parse(
+        "from callinsights.llm import models\nimport callinsights.llm.engines as e\n"
+        "from callinsights.llm.models import _hidden\nmodels._load()\ne._F32\nmodels.vocabulary\n"))
+    assert uses == ["line 3: from callinsights.llm.models import _hidden", "line 4: callinsights.llm.models._load",
+                    "line 5: callinsights.llm.engines._F32"]
+    assert _private_uses("callinsights.llm.models", ast.parse("import callinsights.llm.models as m\nm._own")) == []
