@@ -94,13 +94,13 @@ def test_analyzer_is_built_once(monkeypatch):
     import vaderSentiment.vaderSentiment as vs
 
     monkeypatch.setattr(vs, "SentimentIntensityAnalyzer", Counting)
-    words._analyzer.cache_clear()
+    words.vader_analyzer.cache_clear()
     try:
         vader_baseline(TEXTS)
         vader_baseline(TEXTS)
         assert built == [1]
     finally:
-        words._analyzer.cache_clear()
+        words.vader_analyzer.cache_clear()
 
 
 @pytest.mark.parametrize("text, cues", [

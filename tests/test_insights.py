@@ -154,7 +154,7 @@ def test_topic_names_come_from_matching_terms():
 
 
 def test_a_name_goes_to_one_topic_only():
-    names = topics._topic_names([["copay", "refund", "charged"], ["copay", "bill", "weather"]], topics.TOPIC_NAMES)
+    names = topics.name_topics([["copay", "refund", "charged"], ["copay", "bill", "weather"]], topics.TOPIC_NAMES)
     assert names == ["Copay / billing dispute", "copay / bill / weather"]
 
 

@@ -154,7 +154,7 @@ def name_topic(
     return best, matched
 
 
-def _topic_names(top_terms: list[list[str]], mapping: Mapping[str, frozenset[str]]) -> list[str]:
+def name_topics(top_terms: list[list[str]], mapping: Mapping[str, frozenset[str]]) -> list[str]:
     """Names for all topics; a name goes to the topic matching it best, the others keep their automatic name."""
     candidates = [name_topic(top, mapping) for top in top_terms]
     names = [" / ".join(top[:3]) for top in top_terms]
@@ -267,7 +267,7 @@ def discover_topics(
         k=k,
         selection=selection,
         top_terms=top_terms,
-        names=_topic_names(plain, mapping),
+        names=name_topics(plain, mapping),
         auto_names=[" / ".join(top[:3]) for top in plain],
         labels=labels,
         shares=shares,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from callinsights import config
 from callinsights.analysis import eda, insights, ppi, topics
+from callinsights.classify.probe import WHOLE_CALL
 from callinsights.data.call import Call
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
@@ -78,12 +79,15 @@ def insight_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.Data
 
     Args:
         calls: :func:`calls_with_drivers`'s frame.
-        predictions: A predictions table; its ``evidence_sentiment`` column, when present, gives the quotes.
+        predictions: A predictions table; its ``evidence_sentiment`` column, when present, gives the quotes of the
+            negative calls.
         gold: The hand labels of one reading.
     """
     frame, rates, decided = ppi_tables(calls, predictions, gold)
-    quotes = (predictions.set_index("file")["evidence_sentiment"] if "evidence_sentiment" in predictions.columns
-              else None)  # fmt: skip
+    quotes = None
+    if "evidence_sentiment" in predictions.columns:
+        quotes = predictions.set_index("file")["evidence_sentiment"]
+        quotes = quotes[quotes != WHOLE_CALL]  # no turn to quote: the label rests on the whole call
     drivers = insights.driver_table(frame, quotes)
     pending = insights.pending_work_table(frame)
     found = insights.actionable(drivers, pending, decided, frame)

@@ -3,7 +3,7 @@
 ``python -m callinsights notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
 ``notebooks/NN_*.ipynb`` in order with papermill (kernel ``python3``, working directory ``notebooks/``), writes each
 executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``;
-``python -m callinsights reports index`` then writes the summary page.
+``python -m callinsights reports index`` then writes the summary page and the call explorer (``calls.html``).
 
 Every notebook is named ``NN_*.ipynb`` and has one code cell tagged ``parameters``, where ``DATA_DIR = None`` and
 ``SAMPLE_SIZE = None`` mean the configured folder and every call, and ``--small`` sets :data:`SMALL_PARAMETERS`
@@ -28,7 +28,7 @@ from callinsights import config
 from callinsights.data.outputs import json_ready
 from callinsights.reporting.rendering import render_notebook, strip_ansi
 from callinsights.reporting.rendering import MAX_TABLE_ROWS
-from callinsights.reporting.summary import build_index
+from callinsights.reporting.summary import build_explorer, build_index
 
 KERNEL_NAME = "python3"
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")
@@ -323,6 +323,10 @@ def reports_main(argv: list[str] | None = None) -> int:
             return 1
     if args.command in ("all", "index"):
         print(f"summary -> {build_index(args.results, args.out)}")
+        try:
+            print(f"call explorer -> {build_explorer(args.results, args.out)}")
+        except FileNotFoundError as err:  # no predictions yet: the summary says what is missing, the explorer waits
+            print(f"call explorer not written: {err}", file=sys.stderr)
     return 0
 
 

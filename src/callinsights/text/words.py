@@ -222,7 +222,7 @@ def count_cues(text: str, expression: str) -> int:
 
 
 @lru_cache(maxsize=1)
-def _analyzer():
+def vader_analyzer():
     """VADER's analyzer, built once: it reads its lexicon files on construction, which costs more than scoring."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -259,7 +259,7 @@ def vader_baseline(texts: pd.Series) -> pd.DataFrame:
     Returns:
         Columns ``sentiment``, ``outcome`` and ``compound`` (VADER's score in [-1, 1]), same index as ``texts``.
     """
-    analyzer = _analyzer()
+    analyzer = vader_analyzer()
     rows = []
     for text in texts.fillna("").astype(str):
         compound = analyzer.polarity_scores(text)["compound"]
