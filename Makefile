@@ -46,7 +46,7 @@ results/predictions.csv: | install data
 results/metrics.json: $(LABELS) | results/predictions.csv
 	$(PY) -m callinsights evaluate
 
-results/call_insights.csv: results/predictions.csv
+results/call_insights.csv: results/predictions.csv $(LABELS)
 	$(PY) -m callinsights insights
 
 results: $(RESULTS) ## every result file, each rebuilt when the file it is made from changed
@@ -76,7 +76,7 @@ notebooks: install data $(RESULTS) ## execute every notebook top to bottom (they
 	$(PY) -m callinsights notebooks run
 	$(PY) -m callinsights reports index
 
-reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, and reports/index.html
+reports: install ## render reports/*.html (no code) and *-code.html from the executed notebooks, reports/index.html and calls.html
 	$(PY) -m callinsights reports all
 
 # The experiments and benchmarks run from the repository root, as modules (benchmarks/ is not installed).
