@@ -1,6 +1,8 @@
 """The evidence behind each label: which turns may be quoted, the turn the probe's attribution picks, and the
 committed quotes and their faithfulness (ERASER's comprehensiveness and sufficiency against a random turn)."""
 
+import contextlib
+import io
 import re
 
 import numpy as np
@@ -11,6 +13,7 @@ from callinsights import config
 from callinsights.classify.probe import (WHOLE_CALL, call_features, evidence, evidence_faithfulness, fit_from_outputs,
                                          fit_probe, quote_kind, task_columns, turn_attribution)
 from callinsights.evaluation.metrics import faithfulness_table
+from callinsights.pipelines.cli import EXIT_OK, main
 from callinsights.schema import OUTCOMES, SENTIMENTS
 from callinsights.text.redact import redact
 
@@ -178,6 +181,29 @@ def test_committed_quotes_are_redacted_without_residue(predictions, column):
 FAITHFULNESS_COLUMNS = ["task", "measure", "evidence", "evidence_low", "evidence_high", "random_turn",
                         "random_turn_low", "random_turn_high", "difference", "difference_low", "difference_high",
                         "calls", "quoted"]
+
+
+@pytest.mark.model
+@pytest.mark.clientdata
+def test_the_evidence_command_measures_the_quotes_analyze_writes(small_client_data, client_store, tmp_path):
+    # On the small copy of data/ (its calls are in the session's store): analyze and evidence label the same way, so
+    # the calls evidence measures as quoted are those whose quote in analyze's file is a turn.
+    calls = small_client_data / config.TRANSCRIPTS_DIR.name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "DATA_DIR", small_client_data)
+        patch.setattr(config, "TRANSCRIPTS_DIR", calls)
+        common = ["--model", "smollm2-135m", "--artifact", str(tmp_path / "probe.skops"), "--store", str(client_store),
+                  "--quiet"]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["analyze", str(calls), "--out", str(tmp_path / "p.csv"), *common]) == EXIT_OK
+            assert main(["evidence", str(calls), "--out", str(tmp_path / "e.csv"), *common]) == EXIT_OK
+    written = pd.read_csv(tmp_path / "p.csv")
+    table = pd.read_csv(tmp_path / "e.csv")
+    assert list(table.columns) == FAITHFULNESS_COLUMNS
+    for task in ("sentiment", "outcome"):
+        row = table[(table["task"] == task) & (table["measure"] == "comprehensiveness")].iloc[0]
+        assert row["calls"] == len(written)
+        assert row["quoted"] == (written[f"evidence_{task}"] != WHOLE_CALL).sum()
 
 
 def test_committed_quotes_are_more_faithful_than_a_random_turn_of_the_call(predictions):

@@ -664,8 +664,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         planned = fit.plan(Settings(model=args.model), args.artifact)
         with Store(args.store) as store:
             fitted = fit.fitted_probe(planned, store, not args.quiet, _say)
-            with Classifier(planned.settings, store, read_labels=False) as classifier:
-                records = classifier.outputs(texts_for_model(read[0], planned.settings), progress=not args.quiet)
+            with Classifier(planned.setup, store, read_labels=False) as classifier:
+                records = classifier.outputs(texts_for_model(read[0], planned.setup.settings),
+                                             progress=not args.quiet)
                 texts = classifier.texts_read
     except (FileNotFoundError, ValueError, ModelError, StoreError, sqlite3.Error) as err:
         print(f"error: {err}", file=sys.stderr)
