@@ -124,6 +124,87 @@ def test_pages_link_to_the_summary_and_to_each_other(pages):
     assert [a["href"] for a in reviewer.find("nav")("a")] == ["index.html", report.code.name]
     assert [a["href"] for a in code_page.find("nav")("a")] == ["index.html", report.reviewer.name]
     assert reviewer.title.get_text() == "09 · Example report"
+    # Rendered alone (no series), the page still ends with the way back to the summary.
+    assert [a["href"] for a in reviewer.find("nav", class_="ci-footer")("a")] == ["index.html"]
+
+
+def test_pages_end_with_previous_summary_and_next_in_the_series(tmp_path):
+    series = []
+    for number, title in (("08", "Before"), ("09", "Middle"), ("10", "After")):
+        nb = new_notebook(cells=[new_markdown_cell(f"# {number} · {title}")])
+        series.append(tmp_path / f"{number}_{title.lower()}.ipynb")
+        nbformat.write(nb, str(series[-1]))
+    report = rendering.render_notebook(series[1], tmp_path, series=series)
+    footer = BeautifulSoup(report.reviewer.read_text(), "html.parser").find("nav", class_="ci-footer")
+    assert [(a.get_text(), a["href"]) for a in footer("a")] == [
+        ("← Previous: 08 · Before", "08_before.html"), ("Back to the summary", "index.html"),
+        ("Next: 10 · After →", "10_after.html")]
+    code_footer = BeautifulSoup(report.code.read_text(), "html.parser").find("nav", class_="ci-footer")
+    assert [a["href"] for a in code_footer("a")] == ["08_before-code.html", "index.html", "10_after-code.html"]
+    first = rendering.render_notebook(series[0], tmp_path, series=series)
+    links = BeautifulSoup(first.reviewer.read_text(), "html.parser").find("nav", class_="ci-footer")("a")
+    assert [a["href"] for a in links] == ["index.html", "09_middle.html"]
+
+
+def test_answer_cells_open_the_reviewer_page_and_keep_their_place_with_code():
+    nb = new_notebook(cells=[
+        new_markdown_cell("# 09 · Answer first"),
+        new_markdown_cell("## 1. Method"),
+        code("x = 1"),
+        new_markdown_cell("## In short", metadata={"tags": ["answer"]}),
+        code("print('the answer')", [new_output("stream", name="stdout", text="the answer\n")], tags=["answer"]),
+    ])
+    reviewer, _ = rendering.prepare(nb, reviewer=True)
+    assert [rendering.cell_source(c) for c in reviewer.cells][:4] == [
+        "# 09 · Answer first", "## In short", "print('the answer')", "## 1. Method"]
+    with_code, _ = rendering.prepare(nb, reviewer=False)
+    assert rendering.cell_source(with_code.cells[-1]) == "print('the answer')"
+
+
+def test_a_caption_shown_with_the_figure_goes_under_it_and_into_its_alt_text(tmp_path):
+    captioned = image(PNG2)
+    captioned.metadata = {"caption": "Login calls need follow-up twice as often."}
+    nb = new_notebook(cells=[new_markdown_cell("# 09 · Captions"),
+                             code("show(fig, ...)", [image(), captioned], caption=["first figure", "not this"])])
+    path = tmp_path / "09_captions.ipynb"
+    nbformat.write(nb, str(path))
+    soup = BeautifulSoup(rendering.render_notebook(path, tmp_path).reviewer.read_text(), "html.parser")
+    assert [f.get_text() for f in soup("figcaption")] == ["first figure", "Login calls need follow-up twice as often."]
+    assert soup("img")[1]["alt"] == "Login calls need follow-up twice as often."
+
+
+def test_table_shows_headings_in_words_a_dash_for_missing_values_and_no_row_numbers():
+    import pandas as pd
+
+    frame = pd.DataFrame({"share_agree": [0.5, None], "n_missing": [3.0, None], "note": ["ok", None]},
+                         index=pd.Index(["a", "b"], name="agent_team"))
+    html_table = rendering.table(frame, {"agent_team": "agent team", "share_agree": "share agreeing",
+                                         "n_missing": "missing", "note": "note"},
+                                 percent=["share agreeing"]).to_html()
+    soup = BeautifulSoup(html_table, "html.parser")
+    assert [th.get_text() for th in soup("th")] == ["agent team", "share agreeing", "missing", "note"]
+    assert [[td.get_text() for td in tr("td")] for tr in soup.tbody("tr")] == [
+        ["a", "50%", "3", "ok"], ["b", rendering.MISSING, rendering.MISSING, rendering.MISSING]]
+
+
+def test_headline_titles_the_chart_above_its_panels_and_narrows_a_wide_one():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    fig.suptitle("an old centred title")
+    axes[0].set_title("panel")
+    fig.tight_layout()
+    rendering.headline(fig, "Login calls need follow-up twice as often", "Share of calls; all 200 calls.")
+    assert fig.get_size_inches()[0] == 10
+    texts = {t.get_text(): t for t in fig.texts}
+    assert "Login calls need follow-up twice as often" in texts and fig.get_suptitle() == ""
+    top_of_panels = max(ax.get_position().y1 for ax in axes)
+    assert texts["Share of calls; all 200 calls."].get_position()[1] > top_of_panels
+    assert axes[0].get_title() == "panel"  # panel titles stay when there are several
+    plt.close(fig)
 
 
 def test_the_notebook_itself_is_left_unchanged():
@@ -171,3 +252,49 @@ def test_committed_reports_are_the_ones_the_renderer_makes():
             page = config.REPORTS_DIR / name
             assert page.is_file(), f"{page} missing: run `make reports`"
             assert "nav class=\"ci-nav\"" in page.read_text(), f"{page} predates the renderer: run `make reports`"
+
+
+#: What a reviewer must never read: missing values as pandas prints them, escaped line breaks, absolute paths, module
+#: paths, and column names as code writes them (snake_case; call names such as transcript_12 and file names excepted).
+RAW = {
+    "NaN": re.compile(r"\bNaN\b"),
+    "<NA>": re.compile(r"<NA>"),
+    "a literal \\n": re.compile(r"\\n"),
+    "an absolute path": re.compile(r"(?<![\w.:/])/(?:work|home|tmp|usr|Users|var|opt)/"),
+    "a module path": re.compile(r"\bcallinsights\.[a-z_]+"),
+    "a raw column name": re.compile(r"\b(?!transcript_\d)[a-z]+(?:_[a-z0-9]+)+\b"
+                                    r"(?!\.(?:csv|json|html|ipynb|sqlite|md|txt|vtt|gguf))"),
+}
+MAX_WORDS = 3000
+
+
+def reviewer_text(page):
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return soup, soup.get_text(" ")
+
+
+@pytest.mark.parametrize("notebook", notebooks.notebook_paths(), ids=lambda p: p.stem)
+def test_committed_reviewer_pages_are_short_and_free_of_raw_output(notebook):
+    page = config.REPORTS_DIR / f"{notebook.stem}.html"
+    soup, text = reviewer_text(page)
+    words = len(text.split())
+    assert words <= MAX_WORDS, f"{page.name}: {words} words, more than {MAX_WORDS}; move detail to the -code page"
+    found = {what: sorted(set(pattern.findall(text)))[:5] for what, pattern in RAW.items() if pattern.search(text)}
+    assert not found, f"{page.name} shows {found}"
+    for img in soup("img"):
+        figure = img.find_parent("figure")
+        assert figure is not None and figure.figcaption.get_text(strip=True), \
+            f"{page.name}: a figure without a caption ({img.get('alt', '')[:60]!r})"
+
+
+def test_committed_reviewer_pages_link_to_the_previous_and_next_report_and_the_summary():
+    series = notebooks.notebook_paths()
+    for i, notebook in enumerate(series):
+        footer = BeautifulSoup((config.REPORTS_DIR / f"{notebook.stem}.html").read_text(), "html.parser").find(
+            "nav", class_="ci-footer")
+        assert footer is not None, f"{notebook.stem}.html has no links at the bottom: run `make reports`"
+        expected = ([f"{series[i - 1].stem}.html"] if i else []) + ["index.html"] + (
+            [f"{series[i + 1].stem}.html"] if i + 1 < len(series) else [])
+        assert [a["href"] for a in footer("a")] == expected, notebook.stem

@@ -94,7 +94,7 @@ def _without_injected_cells(nb):
     return nb
 
 
-def render_html(notebook: str | Path, html_path: str | Path) -> Path:
+def render_html(notebook: str | Path, html_path: str | Path, series: Sequence[Path] = ()) -> Path:
     """Render an executed notebook as the reviewer's page (no code) and, beside it, ``<name>-code.html``.
 
     See :mod:`callinsights.reporting.rendering` for what the pages show and leave out.
@@ -102,12 +102,13 @@ def render_html(notebook: str | Path, html_path: str | Path) -> Path:
     Args:
         notebook: The executed notebook.
         html_path: The reviewer page to write; the page with code goes to the same folder.
+        series: The numbered notebooks in order, for the links to the previous and next report.
 
     Returns:
         The reviewer page written.
     """
     html_path = Path(html_path)
-    report = render_notebook(notebook, html_path.parent)
+    report = render_notebook(notebook, html_path.parent, series=series)
     if report.reviewer != html_path:
         report.reviewer.replace(html_path)
     return html_path
@@ -173,7 +174,7 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(output))
     shutil.rmtree(work, ignore_errors=True)
-    html = render_html(output, Path(html_dir) / f"{path.stem}.html")
+    html = render_html(output, Path(html_dir) / f"{path.stem}.html", notebook_paths(path.parent))
     return RunResult(path, output, html, seconds, passed)
 
 
@@ -296,9 +297,9 @@ if __name__ == "__main__":
 def render_all(notebooks_dir: str | Path = config.NOTEBOOKS_DIR, reports_dir: str | Path = config.REPORTS_DIR,
                only: list[str] | None = None, max_rows: int | None = MAX_TABLE_ROWS) -> list[Path]:
     """Render every numbered notebook of a folder; returns the pages written."""
-    pages = []
+    pages, series = [], notebook_paths(notebooks_dir)
     for notebook in notebook_paths(notebooks_dir, only):
-        report = render_notebook(notebook, reports_dir, max_rows=max_rows)
+        report = render_notebook(notebook, reports_dir, max_rows=max_rows, series=series)
         print(f"{notebook.name} -> {report.reviewer}, {report.code}", flush=True)
         pages += [report.reviewer, report.code]
     return pages

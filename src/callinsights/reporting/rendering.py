@@ -4,7 +4,13 @@ reviewer (no code, stderr, version or parameters cells, recorded metrics or prog
 
 Both show dollar signs as text (no MathJax), give every figure alt text (the cell's ``caption`` metadata, else the
 titles its code draws, else its section) and drop widgets, which need a renderer from a CDN. Tags ``remove-cell`` /
-``report-hide`` drop a cell from the reviewer page, ``remove-output`` its outputs.
+``report-hide`` drop a cell from the reviewer page, ``remove-output`` its outputs; cells tagged ``answer`` open the
+reviewer page, right under the title (the answer first, the method after), wherever the notebook computes them. Both
+pages end with links to the previous and next report and to the summary.
+
+:func:`table`, :func:`headline` and :func:`show` are for the notebooks: a table a reviewer reads (headings in words,
+"–" for a missing value), a chart titled with its message in the Office for National Statistics' style, and a chart
+shown with the one-sentence caption (computed from the data, so it never outlives it) that goes under it.
 """
 
 from __future__ import annotations
@@ -14,15 +20,17 @@ import copy
 import html
 import logging
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 #: Rows a table keeps in a reviewer report; the ``-code`` page has the full table.
 MAX_TABLE_ROWS = 20
 CODE_SUFFIX = "-code"
 HIDE_CELL_TAGS = {"remove-cell", "report-hide", "parameters", "injected-parameters"}
 HIDE_OUTPUT_TAGS = {"remove-output"}
+ANSWER_TAG = "answer"
 #: Outputs whose type starts so are the project's own machine-readable records (``record_metrics``), not prose.
 PROJECT_MIME_PREFIX = "application/vnd.callinsights."
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -34,13 +42,17 @@ _CODE_SPAN = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
 _EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
 _URL_IN_SCRIPT = re.compile(r"""["'`]\s*(?:https?:)?//""")
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
-_TITLE_CALLS = {"set_title", "suptitle", "title", "set_xlabel", "set_ylabel"}
+_TITLE_CALLS = {"set_title", "suptitle", "title", "headline", "set_xlabel", "set_ylabel"}
+#: Missing values in a reviewer's table.
+MISSING = "–"
 
 CSS = """
 body { max-width: 1100px; margin: 0 auto; padding: 0 1rem 3rem; }
 nav.ci-nav { font: 14px/1.5 system-ui, sans-serif; padding: .6rem 0; border-bottom: 1px solid #ccc;
              margin-bottom: 1rem; }
 nav.ci-nav a { margin-right: 1.2rem; }
+nav.ci-footer { border-top: 1px solid #ccc; border-bottom: none; margin: 2rem 0 0; display: flex;
+                justify-content: space-between; }
 figure.ci-figure { margin: 0; }
 figure.ci-figure figcaption, p.ci-table-note { font: italic 13px/1.4 system-ui, sans-serif; color: #444;
                                                margin: .2rem 0 .8rem; }
@@ -123,9 +135,10 @@ def titles_in_code(source: str) -> list[str]:
     return found
 
 
-def _alt_text(cell, section: str, title: str, index: int) -> tuple[str, str]:
-    """(alt text, visible caption) for the ``index``-th figure of a cell."""
-    caption = cell.metadata.get("caption") or cell.metadata.get("alt") or ""
+def _alt_text(cell, section: str, title: str, index: int, shown_with: str = "") -> tuple[str, str]:
+    """(alt text, visible caption) for the ``index``-th figure of a cell; ``shown_with`` is the caption :func:`show`
+    gave that figure."""
+    caption = shown_with or cell.metadata.get("caption") or cell.metadata.get("alt") or ""
     if isinstance(caption, list):  # one caption per figure of the cell
         caption = caption[index] if index < len(caption) else ""
     if caption:
@@ -162,10 +175,16 @@ def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
             if reviewer and tags & HIDE_OUTPUT_TAGS:
                 cell.outputs = []
             cell.outputs = [out for out in (_clean_output(o, reviewer) for o in cell.outputs) if out is not None]
-            images = [data for out in cell.outputs for _, data in _image_data(out)]
-            for i, data in enumerate(images):
-                figures[data] = _alt_text(cell, section, title, i)
+            images = [(data, out.get("metadata", {}).get("caption", "")) for out in cell.outputs
+                      for _, data in _image_data(out)]
+            for i, (data, caption) in enumerate(images):
+                figures[data] = _alt_text(cell, section, title, i, caption)
         cells.append(cell)
+    if reviewer:
+        # The answer goes right under the title (the first cell), in the order the notebook computes it.
+        answers = [c for c in cells if ANSWER_TAG in c.metadata.get("tags", [])]
+        rest = [c for c in cells if ANSWER_TAG not in c.metadata.get("tags", [])]
+        cells = rest[:1] + answers + rest[1:]
     nb.cells = cells
     return nb, figures
 
@@ -190,7 +209,7 @@ def _clean_output(out, reviewer: bool):
 
 
 def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, links: dict[str, str],
-                 max_rows: int | None, full_table_href: str | None) -> str:
+                 max_rows: int | None, full_table_href: str | None, footer: dict[str, str] | None = None) -> str:
     """Inline-only page: external resources and MathJax removed, alt text and captions added, tables cut."""
     from bs4 import BeautifulSoup, Comment
 
@@ -247,13 +266,21 @@ def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, lin
         link.string = text
         nav.append(link)
     (soup.body or soup).insert(0, nav)
+    if footer:
+        nav = soup.new_tag("nav", attrs={"class": "ci-nav ci-footer"})
+        for text, href in footer.items():
+            link = soup.new_tag("a", href=href)
+            link.string = text
+            nav.append(link)
+        (soup.body or soup).append(nav)
     return str(soup)
 
 
 def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: int | None = MAX_TABLE_ROWS,
-            full_table_href: str | None = None) -> str:
+            full_table_href: str | None = None, footer: dict[str, str] | None = None) -> str:
     """One self-contained HTML page of an executed notebook: the reviewer's (tables cut to ``max_rows``, their note
-    pointing to ``full_table_href``) or the one with code; ``links`` (``{text: href}``) head the page."""
+    pointing to ``full_table_href``) or the one with code; ``links`` (``{text: href}``) head the page, ``footer``
+    links end it."""
     from nbconvert import HTMLExporter
 
     prepared, figures = prepare(nb, reviewer)
@@ -271,13 +298,47 @@ def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: i
     finally:
         exporter.log.setLevel(level)
     title = notebook_title(nb) or "Report"
-    return _postprocess(body, figures, title, links or {}, max_rows if reviewer else None, full_table_href)
+    return _postprocess(body, figures, title, links or {}, max_rows if reviewer else None, full_table_href, footer)
+
+
+def footer_links(notebook: Path, series: Sequence[Path], index_name: str, code: bool = False) -> dict[str, str]:
+    """``{text: href}`` of the previous report, the summary and the next report of ``notebook`` in ``series`` (the
+    numbered notebooks in reading order); the page with code links to the neighbours' pages with code."""
+    names = [Path(p).name for p in series]
+    position = names.index(notebook.name) if notebook.name in names else None
+    suffix = CODE_SUFFIX if code else ""
+
+    def neighbour(offset: int) -> tuple[str, str] | None:
+        if position is None or not 0 <= position + offset < len(names):
+            return None
+        other = Path(series[position + offset])
+        title = _title_of(other) or other.stem
+        return title, f"{other.stem}{suffix}.html"
+
+    links: dict[str, str] = {}
+    before, after = neighbour(-1), neighbour(1)
+    if before:
+        links[f"← Previous: {before[0]}"] = before[1]
+    links["Back to the summary"] = index_name
+    if after:
+        links[f"Next: {after[0]} →"] = after[1]
+    return links
+
+
+def _title_of(path: Path) -> str:
+    import nbformat
+
+    try:
+        return notebook_title(nbformat.read(str(path), as_version=4))
+    except Exception:  # a neighbour that cannot be read still gets a link, named by its file
+        return ""
 
 
 def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str = "index.html",
-                    max_rows: int | None = MAX_TABLE_ROWS) -> RenderedReport:
+                    max_rows: int | None = MAX_TABLE_ROWS, series: Sequence[Path] = ()) -> RenderedReport:
     """Write ``<name>.html`` and ``<name>-code.html`` of an executed notebook into ``html_dir``, linking back to
-    ``index_name``; a file that is not a readable notebook is a ValueError naming it."""
+    ``index_name`` and, at the bottom, to its neighbours in ``series`` (the numbered notebooks in order); a file that
+    is not a readable notebook is a ValueError naming it."""
     import nbformat
 
     notebook = Path(notebook)
@@ -291,9 +352,10 @@ def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str 
     reviewer = html_dir / f"{notebook.stem}.html"
     code = html_dir / f"{notebook.stem}{CODE_SUFFIX}.html"
     reviewer.write_text(to_html(nb, True, {"Summary of all reports": index_name, "This report with code": code.name},
-                                max_rows, code.name), encoding="utf-8")
+                                max_rows, code.name, footer_links(notebook, series, index_name)), encoding="utf-8")
     code.write_text(to_html(nb, False, {"Summary of all reports": index_name, "This report without code":
-                                        reviewer.name}), encoding="utf-8")
+                                        reviewer.name}, footer=footer_links(notebook, series, index_name, code=True)),
+                    encoding="utf-8")
     return RenderedReport(notebook, reviewer, code)
 
 
@@ -308,3 +370,94 @@ def page(title: str, body_html: str) -> str:
         " #f0b400;padding:.4rem .8rem}.missing{color:#8a1c1c}small{color:#555}</style></head>"
         f"<body>{body_html}</body></html>\n"
     )
+
+
+def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percent: Sequence[str] = ()):
+    """A table as a reviewer reads it: headings in words, numbers rounded, missing values as "–", no row numbers.
+
+    Args:
+        frame: The table; a named index becomes a column (an unnamed one is dropped as row numbers).
+        names: ``{column: heading}``; when given, only these columns are shown, in this order.
+        digits: Decimal places of the numbers that are not whole.
+        percent: Columns (by their heading) of shares shown as whole percentages.
+
+    Returns:
+        A pandas ``Styler``, which a notebook displays as an HTML table.
+    """
+    import pandas as pd
+
+    named = [n for n in frame.index.names if n is not None]
+    shown = frame.reset_index(level=named) if named else frame.reset_index(drop=True)
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [" ".join(str(part) for part in col if str(part)) for col in shown.columns]
+    if names is not None:
+        shown = shown[list(names)].rename(columns=dict(names))
+    formats = {column: f"{{:.{digits}f}}" for column in shown.columns
+               if pd.api.types.is_float_dtype(shown[column])
+               and not shown[column].dropna().apply(float.is_integer).all()}
+    formats.update({column: "{:.0%}" for column in percent})
+    whole = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c]) and c not in formats]
+    formats.update({column: "{:.0f}" for column in whole})  # counts that a missing value made floats
+    words = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
+    return (shown.style.format(formats, na_rep=MISSING).format(na_rep=MISSING, subset=words)
+            .hide(axis="index")
+            .set_properties(subset=words, **{"text-align": "left"})
+            .set_table_styles([{"selector": "th", "props": "text-align: left"}]))
+
+
+def headline(fig, title: str, subtitle: str = "", max_width: float = 10.0):
+    """Title a chart with its message, left-aligned above it, and a grey subtitle saying what it measures.
+
+    The Office for National Statistics' style: the title says what to see in about ten words; the subtitle says the
+    measure, which calls and which reading of the labels. A figure wider than ``max_width`` inches is narrowed, so
+    at 100 dpi it fits a 1,000-pixel column at full size and its text stays legible. A figure-wide title the plot
+    drew is hidden, and so is the title of a single panel (the headline replaces it).
+
+    Args:
+        fig: A matplotlib figure laid out with ``tight_layout`` (as the project's plots are) or by nothing.
+        title: The message.
+        subtitle: Measure, coverage and label reading.
+        max_width: Widest figure, in inches.
+
+    Returns:
+        The figure.
+    """
+    if fig.get_suptitle():
+        fig.suptitle("").set_in_layout(False)
+    if len(fig.axes) == 1:
+        fig.axes[0].set_title("")
+    width, height = fig.get_size_inches()
+    if width > max_width:
+        fig.set_size_inches(max_width, height)
+        width = max_width
+    fig.tight_layout()
+    fig.set_layout_engine("none")  # the band added below must not be laid out again
+    lines = textwrap.wrap(subtitle, int(width * 100 / 7.4)) if subtitle else []
+    band = 0.42 + 0.21 * len(lines)  # inches: the title's line, the subtitle's lines and a gap
+    scale = height / (height + band)
+    fig.set_size_inches(width, height + band)
+    for ax in fig.axes:
+        box = ax.get_position()
+        ax.set_position([box.x0, box.y0 * scale, box.width, box.height * scale])
+    for text in fig.texts:
+        x, y = text.get_position()
+        text.set_position((x, y * scale))
+    top = 1 - 0.08 / (height + band)
+    fig.text(0.01, top, title, ha="left", va="top", fontsize=13, fontweight="bold")
+    if lines:
+        fig.text(0.01, top - 0.3 / (height + band), "\n".join(lines), ha="left", va="top", fontsize=10,
+                 color="#555555", linespacing=1.3)
+    return fig
+
+
+def show(fig, caption: str) -> None:
+    """Display a figure with the one sentence that says what to see in it, which the pages show under it.
+
+    The caption travels in the output's metadata, so a notebook can compute it from the numbers it shows; the figure
+    is then closed, so the notebook does not display it a second time.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig, metadata={"caption": caption})
+    plt.close(fig)
