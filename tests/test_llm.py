@@ -12,7 +12,8 @@ import pytest
 
 from callinsights import config
 from callinsights.classify.methods import parse_answer
-from callinsights.llm.engines import Branch, Gpt4AllEngine, LlamaCppEngine
+from callinsights.llm.base import CapabilityError, Engine
+from callinsights.llm.engines import ENGINES, Branch, Gpt4AllEngine, LlamaCppEngine
 from callinsights.llm.models import gpt4all_compatible_copy, resolve_model
 from callinsights.llm.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.data.call import customer_text
@@ -180,6 +181,21 @@ def test_gpt4all_generate_chat_returns_text(gpt, embedded):
     assert embedded.chat.stop not in gen.text
     assert gen.prompt_tokens == gpt.count_tokens(embedded.chat.prompt(SYSTEM, user))
     assert 0 < gen.completion_tokens <= 24
+
+
+def test_gpt4all_refuses_what_it_cannot_compute_naming_the_engine_that_can(gpt):
+    with pytest.raises(CapabilityError, match="gpt4all exposes no hidden states per turn; use --engine llama.cpp"):
+        gpt.embed_turns(["I was charged twice."])
+    with pytest.raises(CapabilityError, match="gpt4all exposes no answer log-probabilities"):
+        gpt.score("prefix", [Branch(" Answer:", (" yes",))])
+
+
+def test_every_engine_has_what_the_engine_interface_asks():
+    # n_ctx is set per loaded engine; everything else is on the class.
+    asked = ({name for name in vars(Engine) if not name.startswith("_")} | set(Engine.__annotations__)) - {"n_ctx"}
+    for name, engine in ENGINES.items():
+        assert engine.name == name and not {m for m in asked if not hasattr(engine, m)}, name
+        assert engine.capabilities  # and prepare() checks a method's need against them before loading
 
 
 def test_gpt4all_answers_a_call_the_same_whether_or_not_another_was_asked_before(gpt):
