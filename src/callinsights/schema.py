@@ -1,8 +1,4 @@
-"""The project's vocabulary, in one place: tasks and their labels, and the columns of the predictions table.
-
-Every layer reads these names from here, so the label set or a column can change in one line, and the evaluation
-and analysis layers never have to import the classifier to learn a column name.
-"""
+"""Tasks, their labels and the predictions table's columns, so no layer imports the classifier for a name."""
 
 from __future__ import annotations
 
@@ -23,9 +19,8 @@ PROBA_COLUMNS = {
     "follow-up action needed": "p_follow_up",
 }
 
-#: The columns of ``results/predictions.csv``, in order. ``windowed``: the call was longer than the model's context and
-#: was read from its last turns that fit; ``dropped_turns``: how many of its turns were left out
-#: (:mod:`callinsights.classify.runner`).
+#: The columns of ``results/predictions.csv``, in order. ``windowed``: the call was too long for the model's context and
+#: was read from its last turns that fit, leaving out ``dropped_turns``.
 PREDICTION_COLUMNS = [
     "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
     "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "windowed", "dropped_turns",

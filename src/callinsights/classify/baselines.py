@@ -1,9 +1,6 @@
-"""Reference systems that need no language model: what the model has to beat to be worth running.
+"""Baselines that need no language model: the floor a model has to beat to be worth running.
 
-- :func:`majority_baseline` gives every call the most frequent label. It is the floor: a model whose accuracy is at
-  or below it has learnt nothing about the calls, and its macro-F1 shows what always answering one class costs.
-- :func:`callinsights.text.words.vader_baseline` is a lexicon baseline (VADER sentiment, pending-work phrases).
-- :func:`words_probe_baseline` is a bag of words under the same held-out probe as the LLM's features.
+The lexicon baseline (VADER, pending-work phrases) lives beside its word lists in :mod:`callinsights.text.words`.
 """
 
 from __future__ import annotations
@@ -15,22 +12,10 @@ from callinsights.classify.probe import cross_validated_probabilities
 
 
 def majority_baseline(train_labels: pd.Series | pd.DataFrame, calls: list[str] | pd.Index) -> pd.Series | pd.DataFrame:
-    """Predict the most frequent label of ``train_labels`` for every call.
+    """Predict the most frequent label of ``train_labels`` (a Series, or a DataFrame of one column per task).
 
-    With only the client's 40 labelled calls there is no separate training set; fitted on the same calls it is
-    scored on, the baseline knows the test set's majority class, which makes it a slightly generous floor.
-
-    Args:
-        train_labels: Labels of one task (a Series), or one column per task (a DataFrame such as
-            :func:`callinsights.data.labels.load_labels` returns).
-        calls: Call ids to predict for.
-
-    Returns:
-        A Series (or a DataFrame with the same columns) indexed by ``calls``. Ties go to the label that sorts first,
-        so the answer does not depend on the order of the rows.
-
-    Raises:
-        ValueError: A task has no label to count.
+    Fitted on the calls it is scored on (there is no separate training set), so it is a slightly generous floor.
+    Ties go to the label that sorts first, so the answer does not depend on row order.
     """
     index = pd.Index(list(calls), name="file")
     if isinstance(train_labels, pd.DataFrame):
@@ -44,18 +29,10 @@ def majority_baseline(train_labels: pd.Series | pd.DataFrame, calls: list[str] |
 
 
 def words_probe_baseline(texts: pd.Series, gold: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Bag of words with the same held-out probe as the LLM method: what the model's hidden states add over words.
+    """Held-out labels from TF-IDF words under the LLM's probe: what the hidden states add over words.
 
-    TF-IDF of words and word pairs is fitted on every call's text (no labels involved), then the probe of
-    :mod:`callinsights.classify.probe` is cross-validated on the labelled calls exactly as for the LLM's features.
-
-    Args:
-        texts: Customer text per call id (all calls, labelled or not).
-        gold: Hand labels indexed by call id (columns ``sentiment``, ``outcome``).
-        seed: Fold seed.
-
-    Returns:
-        Held-out ``sentiment`` and ``outcome`` for the labelled calls, indexed like ``gold``.
+    The vectoriser is fitted on every call's text (no labels involved); the probe is cross-validated on the calls
+    in ``gold`` as for the LLM's features.
     """
     vectoriser = TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True).fit(texts.to_numpy())
     labelled = [cid for cid in gold.index if cid in texts.index]
