@@ -1,8 +1,7 @@
 """A call as every part of callinsights sees it: a named sequence of speaker turns.
 
-Readers of each input format (:mod:`callinsights.data.transcripts` for ``.txt``, :mod:`callinsights.data.transcripts`,
-:mod:`callinsights.data.calls`) return :class:`Call` objects; everything downstream takes them, so a call is
-read once and never regrouped from loose turns.
+Every reader of an input format returns :class:`Call` objects, so a call is read once and never regrouped from loose
+turns.
 """
 
 from __future__ import annotations
@@ -22,14 +21,12 @@ class Turn:
     """One line of a call: who spoke (or ``meta`` for lines that are not speech) and what was said.
 
     Attributes:
-        file: File name without folder, e.g. ``transcript_12.txt``.
         turn: Position in the call, from 0, counting every kept line (meta included).
         speaker: The label as written, trimmed of debris (empty for meta lines).
         role: ``customer``, ``agent``, ``meta`` or ``unknown`` (a label not in the speaker table).
-        text: The words, or the whole meta line.
         kind: ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or ``continuation``.
-        line: Where the turn starts: the file's line (from 1), or the table's row; 0 when unknown. It says where to
-            look, so it is no part of what the turn is (two equal turns may sit on different lines).
+        line: The file's line (from 1) or the table's row where the turn starts, 0 when unknown; not compared, as it
+            says where to look, not what the turn is.
     """
 
     file: str
@@ -43,13 +40,7 @@ class Turn:
 
 @dataclass(frozen=True)
 class Call(Sequence[Turn]):
-    """One call: its identifier and its turns, in order. It is a sequence of its turns, so ``for turn in call`` and
-    ``call[-1]`` read it directly; every reader of calls returns these, so a call is never regrouped from loose turns.
-
-    Attributes:
-        name: The call's identifier as the label file writes it (the file name without its suffix).
-        turns: The call's turns, meta lines included.
-    """
+    """One call: its identifier (the label file's, the file name without suffix) and its turns, meta included."""
 
     name: str
     turns: tuple[Turn, ...]
@@ -72,11 +63,11 @@ class Call(Sequence[Turn]):
         return self.turns[0].file if self.turns else self.name
 
     def customer_text(self, last: int | None = None) -> str:
-        """The customer's side, one turn per line (see :func:`customer_text`)."""
+        """The customer's turns, one per line."""
         return customer_text(self.turns, last)
 
     def text(self) -> str:
-        """The whole conversation, meta lines left out (see :func:`call_text`)."""
+        """The whole conversation, meta lines left out."""
         return call_text(self.turns)
 
 
@@ -102,15 +93,7 @@ def customer_turns(turns: Iterable[Turn]) -> list[Turn]:
 
 
 def customer_text(turns: Iterable[Turn], last: int | None = None) -> str:
-    """The customer's side of a call: their turns, one per line.
-
-    Args:
-        turns: Turns of one call.
-        last: Keep only the customer's last ``last`` turns (how a call ends weighs most for sentiment).
-
-    Returns:
-        The customer's words, one turn per line.
-    """
+    """The customer's turns, one per line; ``last`` keeps only the last few (how a call ends weighs most)."""
     mine = customer_turns(turns)
     if last is not None:
         mine = mine[-last:]
