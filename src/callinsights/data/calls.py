@@ -1,23 +1,9 @@
-"""Reading calls from a table of turns: CSV, JSON Lines or Parquet, one row per turn.
+"""Reading calls from any input the commands take: a folder of ``.txt``/``.vtt`` calls, or a table of turns.
 
-The layout is what ``callinsights parse`` writes: columns ``file, turn, speaker, text`` and, optionally, ``role``
-(column names in any case; other columns are ignored). ``file`` names the call (``transcript_12.txt`` or
-``transcript_12``: the call is the name without its suffix), ``turn`` orders the call's rows (a whole number), ``role``
-is ``customer``, ``agent``, ``meta`` or ``unknown``. Where the role is missing, empty or ``unknown``, it comes from
-the speaker label by the same rules as the ``.txt`` calls (:data:`callinsights.data.transcripts.SPEAKER_ROLES`, then
-``--speaker LABEL=ROLE``), so a table ``parse`` wrote before a label was mapped can be mapped now.
-
-What is wrong is said, and costs as little as it can:
-
-- the file as a whole (missing, unreadable, not the format its suffix says, a required column missing, no rows):
-  :class:`TurnTableError`, naming the file and what to do;
-- a row (no file name, no text, a turn that is not a whole number, no speaker and no role, an unknown role): left
-  out and listed in the report (``row N`` counts data rows from 1 under the header; ``line N`` in JSON Lines);
-- a call with no usable row or no customer turn: skipped and listed; the other calls are read.
-
-A CSV written by ``parse`` has a leading apostrophe on cells a spreadsheet would run as a formula
-(:func:`callinsights.data.outputs.neutralise`); it is taken off again here. ``parse`` redacts by default: analyse a
-table written with ``parse --no-redact`` to label the words as spoken.
+A turn table (CSV, JSON Lines or Parquet) has the columns ``parse`` writes: ``file, turn, speaker, text`` and an
+optional ``role``; a missing or ``unknown`` role comes from the speaker label by the ``.txt`` rules. A table that
+cannot be read raises :class:`TurnTableError`; a bad row is left out and reported, and a call with no usable row or
+no customer turn is skipped and reported, so one bad row never costs the other calls.
 """
 
 from __future__ import annotations
@@ -31,10 +17,8 @@ import pandas as pd
 
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
-from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call,
-                                           label_key, meta_kind, role_table, split_notes)
-from callinsights.data.transcripts import read_call, read_calls
-from callinsights.data.transcripts import read_vtt
+from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call, label_key,
+                                           meta_kind, read_call, read_calls, read_vtt, role_table, split_notes)
 
 #: The table formats read, by file suffix.
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -48,12 +32,9 @@ class TurnTableError(TranscriptError):
 
 @dataclass
 class TableReport(ParseReport):
-    """A :class:`ParseReport` for a turn table: ``files_read`` counts calls; rows left out are listed.
+    """A :class:`ParseReport` for a turn table, listing the rows left out (or kept in doubt) as ``(where, problem)``.
 
-    Attributes:
-        bad_rows: ``(where, problem)`` per row left out (or kept in doubt), e.g. ``("row 7 (call_3, turn 4)",
-            "no text")``.
-        table: The table's file name; rows: what its rows are called (``row``, ``line`` in JSON Lines).
+    ``rows`` is what the table's rows are called to a person: ``row``, or ``line`` in JSON Lines.
     """
 
     bad_rows: list[tuple[str, str]] = field(default_factory=list)
@@ -94,11 +75,7 @@ def _whole(text: str) -> int | None:
 
 
 def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
-    """The table's rows as ``(where, {column: text})``, column names lower-cased.
-
-    Raises:
-        TurnTableError: The file cannot be read in its format, lacks a required column, or has no row.
-    """
+    """The table's rows as ``(where, {column: text})``, column names lower-cased; TurnTableError if unreadable."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -159,19 +136,9 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
 
 
 def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], TableReport]:
-    """Read the calls of a turn table (CSV, JSON Lines or Parquet; see the module's rules).
+    """Every usable call of a turn table in natural order of names, turns in ``turn`` order, and the report.
 
-    Args:
-        path: The table.
-        roles: Extra ``label -> role`` entries for rows without a role (labels matched case-insensitively).
-
-    Returns:
-        Every usable call, in natural order of their names, turns in ``turn`` order; and a
-        report of the calls skipped and the rows left out.
-
-    Raises:
-        FileNotFoundError: No such file.
-        TurnTableError: The table cannot be read at all (see the module's list).
+    ``roles`` adds ``label -> role`` entries for rows without a role (matched case-insensitively).
     """
     path = Path(path)
     if not path.is_file():
@@ -231,8 +198,8 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
 
 
 def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
-    """A call's turns numbered from 0, a bracketed note in a speech turn set apart as a meta turn (as
-    in a ``.txt`` call: ``Member: Bye. (Note: ...)`` must not reach the model)."""
+    """A call's turns numbered from 0, a bracketed note in a speech turn set apart as a meta turn (as in a ``.txt``
+    call: the note in ``Member: Bye. (Note: ...)`` must not reach the model)."""
     out: list[Turn] = []
     for t in rows:
         words, notes = split_notes(t.text) if t.role != META else (t.text, [])
@@ -242,28 +209,14 @@ def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
     return out
 
 
-
-# Reading calls in any input format the commands take: a folder of ``.txt`` and ``.vtt`` calls, or a turn table.
-
 #: Each call-file suffix a folder may hold (any case) and its reader.
 CALL_READERS = {".txt": read_call, ".vtt": read_vtt}
 
 
 def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], ParseReport]:
-    """Read every call of a folder (``.txt`` and ``.vtt``, subfolders too) or of a turn table file.
+    """Every call of a folder (``.txt`` and ``.vtt``, subfolders too) or of a turn table, and the read report.
 
-    A bad call file or table row is skipped and reported, never fatal to the others.
-
-    Args:
-        source: A folder of calls, or a ``.csv``, ``.jsonl`` or ``.parquet`` table of turns.
-        roles: Extra ``label -> role`` entries (``--speaker LABEL=ROLE``).
-
-    Returns:
-        Every call read, and the report of what was read, skipped or ignored.
-
-    Raises:
-        FileNotFoundError: No such folder or file, a folder with no call file, or a file that is no table.
-        callinsights.data.calls.TurnTableError: A table that cannot be read at all.
+    ``roles`` adds ``label -> role`` entries (``--speaker LABEL=ROLE``).
     """
     path = Path(source)
     if path.is_dir():
