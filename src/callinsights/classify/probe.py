@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import LeaveOneOut, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.metrics import accuracy_score, f1_score
 
 from callinsights import config
 from callinsights.classify.settings import Settings, assign_probabilities
+from callinsights.data.labels import HELD_OUT_FOLDS, MIN_FIT_CALLS, held_out_splitter
 from callinsights.data.outputs import ArtifactError, file_sha256, load_artifact, package_versions, save_artifact
 from callinsights.data.store import text_hash
 from callinsights.llm.base import BLOCK_STATES
@@ -162,12 +163,13 @@ def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | 
     ``features``).
 
     Raises:
-        ValueError: Fewer than two classes, or fewer than 8 labelled calls.
+        ValueError: Fewer than two classes, or fewer than :data:`MIN_FIT_CALLS` labelled calls (checked before any
+            model time by :func:`callinsights.data.labels.check_fit`).
     """
-    if labels.nunique() < 2 or len(labels) < 8:
+    if labels.nunique() < 2 or len(labels) < MIN_FIT_CALLS:
         raise ValueError(
-            f"the probe needs at least 8 labelled calls of at least two classes (got {len(labels)} calls, "
-            f"classes {sorted(labels.unique())}); add labels to the label file or use --method score"
+            f"the probe needs at least {MIN_FIT_CALLS} labelled calls of at least two classes (got {len(labels)} "
+            f"calls, classes {sorted(labels.unique())}); add labels to the label file or use --method score"
         )
     scaler = scaler or StandardScaler().fit(features)
     y = labels.to_numpy()
@@ -175,15 +177,13 @@ def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | 
 
 
 def cross_validated_probabilities(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | None = None,
-                                  folds: int = 4, seed: int = 0) -> tuple[pd.DataFrame, str]:
+                                  folds: int = HELD_OUT_FOLDS, seed: int = 0) -> tuple[pd.DataFrame, str]:
     """Held-out probabilities of every labelled call, each from a probe not fitted on it: one row per call (index of
     ``labels``), a column per class; and the scheme, stratified ``folds`` or leave-one-out when a class has a single
     call."""
     classes = sorted(labels.unique())
-    smallest = int(labels.value_counts().min())
-    splitter = (StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed) if smallest >= 2
-                else LeaveOneOut())
-    scheme = f"{splitter.n_splits}-fold" if smallest >= 2 else "leave-one-out"
+    splitter = held_out_splitter(labels, folds, seed)  # the rule check_fit asks of the labels before model time
+    scheme = f"{splitter.n_splits}-fold" if isinstance(splitter, StratifiedKFold) else "leave-one-out"
     proba = pd.DataFrame(0.0, index=labels.index, columns=classes)
     for train, test in splitter.split(features, labels):
         probe = fit_probe(features[train], labels.iloc[train], scaler, seed)
