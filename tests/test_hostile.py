@@ -331,3 +331,27 @@ def test_check_fit_asks_what_every_fold_will_need():
     assert any("sentiment" in p and "2-fold" in p and "one fold trains on 4" in p for p in eight), eight
     three = check_fit(gold.head(3), gold.index, "three.csv")
     assert any("3 labelled calls" in p and "at least 8" in p for p in three), three
+
+
+@pytest.mark.parametrize("sample", ["8", "10"])
+def test_evaluate_with_a_sample_too_small_for_the_folds_fails_before_any_model_time(tmp_path, capsys, sample):
+    shutil.copytree(PROBE_CALLS, tmp_path / "data" / "transcripts_v3")
+    store = tmp_path / "s.sqlite"
+    code = main(["evaluate", "--sample", sample, "--data-dir", str(tmp_path / "data"), "--labels",
+                 str(PROBE_CALLS.with_name("probe_calls_labels.csv")), "--store", str(store), "--out-dir",
+                 str(tmp_path / "out"), "--quiet", "--model", "smollm2-135m", "--n-boot", "10"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "one fold trains on" in err and f"--sample {sample}" in err
+    if store.exists():
+        with sqlite3.connect(store) as db:
+            assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 0
+
+
+def test_evaluate_sample_12_of_the_client_labels_fails_fast(client_calls, tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    code = main(["evaluate", "--sample", "12", "--store", str(store), "--out-dir", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "--sample 12" in err and "negative" in err
+    if store.exists():
+        with sqlite3.connect(store) as db:
+            assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 0

@@ -43,7 +43,7 @@ from callinsights.data.outputs import write_text
 from callinsights.data.store import Store
 from callinsights.data.call import Call
 from callinsights.classify import baselines
-from callinsights.data.labels import load_labels
+from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.outputs import label_reading, package_versions
 from callinsights.data.outputs import check_output_file, json_ready, write_csv
 from callinsights.data.transcripts import read_calls
@@ -706,19 +706,16 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     labels_path = plan.labels_file
     gold_all = load_labels(labels_path, known_calls=set(customer))
     gold = gold_all.head(plan.sample) if plan.sample else gold_all
+    problems = check_fit(gold, customer, labels_path)  # what the probe's fit will need, asked before model time
+    if problems:
+        hint = f"\n--sample {plan.sample}: give a larger --sample" if plan.sample else ""
+        raise LabelFileError("\n".join(problems) + hint)
 
     to_run = {name: replace(settings, labels_file=str(labels_path))
               for name, settings in CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
     compare_started = time.perf_counter()
-    try:
-        with Store(plan.store) as store:
-            table_all, predictions = compare(calls, gold, store, to_run, model=plan.model,
-                                                         progress=plan.progress)
-    except ValueError as err:
-        if plan.sample is None or "labelled calls" not in str(err):
-            raise
-        raise ValueError(f"{err}\n--sample {plan.sample}: too few labelled calls of each class to hold the probe's "
-                         "predictions out; give a larger --sample") from None
+    with Store(plan.store) as store:
+        table_all, predictions = compare(calls, gold, store, to_run, model=plan.model, progress=plan.progress)
     compare_seconds = time.perf_counter() - compare_started
     comparison = table_all[table_all["configuration"].isin(selected)].reset_index(drop=True)
     default = predictions[DEFAULT]
