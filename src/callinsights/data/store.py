@@ -1,8 +1,5 @@
-"""Care of the prediction store: what it holds, and which runs and outputs a prune removes.
-
-Functions of an open connection, for :class:`callinsights.data.store.Store`'s ``info`` and ``prune`` (which own
-the transaction and the deleting); the command glue is :mod:`callinsights.pipelines.cli`.
-"""
+"""The prediction store: every model output and run in one SQLite file, and its care (what it holds, what a prune
+removes), so a re-run reads its outputs instead of running the model again."""
 
 from __future__ import annotations
 
@@ -10,181 +7,20 @@ import hashlib
 import json
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
-from contextlib import closing
 
 import numpy as np
 import pandas as pd
 
-#: Run settings that say how a run was carried out, not what it computed: not part of a run's configuration.
-_OPERATIONAL = ("concurrency", "threads", "api_key_env", "base_url")
 #: A run still ``running`` that started longer ago than this is taken as killed (a killed run is never marked);
 #: a younger one may be going on in another process and is never pruned.
 STALE_RUN_HOURS = 24.0
 
-
-def run_configuration(config: str | dict) -> tuple[str, str]:
-    """A run's configuration: a short id and a name, from the settings that decide its labels.
-
-    Operational settings (threads, concurrency, server address, key variable) are left out, and so is the label
-    file for the methods that do not read one (only the probe is fitted on labels; its file counts by name, so the
-    same file linked from another folder is the same configuration). Settings a run did not record (older runs)
-    are taken as unset.
-
-    Args:
-        config: The ``runs.config`` JSON, or it decoded.
-
-    Returns:
-        ``(id, name)``: eight hex digits of the settings' hash, and a name such as ``probe · llama.cpp · customer ·
-        features-turns-v1 · SmolLM2-135M-Instruct.Q4_1.gguf · guideline_labels.csv``.
-    """
-    settings = json.loads(config) if isinstance(config, str) else dict(config)
-    settings = {k: v for k, v in settings.items() if k not in _OPERATIONAL and v is not None}
-    if settings.get("method") == "probe" and settings.get("labels_file"):
-        settings["labels_file"] = Path(settings["labels_file"]).name
-    else:
-        settings.pop("labels_file", None)
-    if settings.get("method") != "score":
-        settings.pop("calibration", None)  # only the score method is calibrated
-    ident = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    method = settings.get("method", "?")
-    if "calibration" in settings:
-        method += f" ({settings['calibration']})"
-    parts = [method, settings.get("engine", "?"), settings.get("side", "?"), settings.get("prompt_version", "?"),
-             settings.get("model", "?"), settings.get("labels_file")]
-    if settings.get("redact_for_model"):
-        parts.append("redacted")
-    return ident, " · ".join(p for p in parts if p)
-
-
-@dataclass
-class StoreInfo:
-    """What a store holds (:meth:`Store.info`).
-
-    Attributes:
-        path: The file.
-        size_bytes: Its size on disk.
-        n_outputs: Stored model outputs (one per call, text and configuration).
-        n_runs: Runs recorded.
-        n_run_labels: Labels recorded by runs (one per call and run).
-        runs: One row per run configuration: ``configuration`` (id), ``name``, ``runs``, ``done``, ``failed``,
-            ``running``, ``first`` and ``last`` start (UTC), most recent first.
-        outputs: One row per model, engine, method and prompt version: ``outputs``, ``calls`` (distinct files),
-            ``oldest`` and ``newest`` (UTC).
-        unfinished: The runs not ``done``: ``run_id``, ``status``, ``started``, ``hours_ago``, ``name``, ``error``.
-    """
-
-    path: Path
-    size_bytes: int
-    n_outputs: int
-    n_runs: int
-    n_run_labels: int
-    runs: pd.DataFrame
-    outputs: pd.DataFrame
-    unfinished: pd.DataFrame
-
-
-@dataclass
-class PruneReport:
-    """What :meth:`Store.prune` removed (or, dry, would remove).
-
-    Attributes:
-        removed_runs: ``run_id``, ``configuration``, ``name``, ``status``, ``started`` of each run removed.
-        kept_runs: How many runs stay.
-        removed_run_labels: ``run_labels`` rows removed (the removed runs' and any of no run).
-        removed_outputs: Outputs removed (0 unless asked for).
-        notes: Why something was kept that one might expect gone.
-    """
-
-    removed_runs: pd.DataFrame
-    kept_runs: int
-    removed_run_labels: int = 0
-    removed_outputs: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-def _utc(seconds: pd.Series) -> pd.Series:
-    return pd.to_datetime(seconds, unit="s").dt.floor("s")
-
-
-def describe(db: sqlite3.Connection, path: Path, now: float | None = None) -> StoreInfo:
-    """What the store holds: counts, size, runs per configuration, outputs per configuration, unfinished runs.
-
-    Args:
-        now: The time to measure the age of unfinished runs from (default: now).
-    """
-    runs = pd.read_sql_query("SELECT run_id, config, status, started, error FROM runs ORDER BY run_id", db)
-    runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
-    by_config = runs.groupby(["configuration", "name"], sort=False).agg(
-        runs=("run_id", "size"), done=("status", lambda s: int((s == "done").sum())),
-        failed=("status", lambda s: int((s == "failed").sum())),
-        running=("status", lambda s: int((s == "running").sum())), first=("started", "min"),
-        last=("started", "max")).reset_index().sort_values("last", ascending=False, ignore_index=True)
-    by_config[["first", "last"]] = by_config[["first", "last"]].apply(_utc)
-    outputs = pd.read_sql_query(
-        "SELECT model, engine, method, prompt_version, COUNT(*) AS outputs, COUNT(DISTINCT file) AS calls, "
-        "MIN(created) AS oldest, MAX(created) AS newest FROM outputs "
-        "GROUP BY model, engine, method, prompt_version ORDER BY newest DESC", db)
-    outputs[["oldest", "newest"]] = outputs[["oldest", "newest"]].apply(_utc)
-    unfinished = runs.loc[runs["status"] != "done", ["run_id", "status", "started", "name", "error"]].copy()
-    unfinished.insert(3, "hours_ago", ((now or time.time()) - unfinished["started"]) / 3600)
-    unfinished["started"] = _utc(unfinished["started"])
-    count = lambda table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: E731
-    return StoreInfo(path, path.stat().st_size, count("outputs"), count("runs"), count("run_labels"),
-                     by_config, outputs, unfinished.reset_index(drop=True))
-
-
-def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: float, now: float,
-               fits: Iterable[tuple[str, str, str]] = ()) -> tuple[PruneReport, list[str]]:
-    """What :meth:`callinsights.data.store.Store.prune` removes (its docstring says what and why): the report and the
-    keys of the outputs to delete."""
-    runs = pd.read_sql_query("SELECT run_id, config, status, started FROM runs ORDER BY run_id", db)
-    runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
-    live = (runs["status"] == "running") & (runs["started"] > now - stale_hours * 3600)
-    kept_ids = set(runs.loc[live, "run_id"]) | set(runs[~live].groupby("configuration").tail(keep)["run_id"])
-    kept = runs[runs["run_id"].isin(kept_ids)]
-    removed = runs.loc[~runs["run_id"].isin(kept_ids), ["run_id", "configuration", "name", "status", "started"]]
-    labels = pd.read_sql_query("SELECT run_id, file FROM run_labels", db)
-    report = PruneReport(removed.assign(started=_utc(removed["started"])).reset_index(drop=True), len(kept),
-                         int(labels["run_id"].isin(removed["run_id"]).sum()))
-    if live.any():
-        report.notes.append(f"kept {int(live.sum())} run(s) started less than {stale_hours:g} h ago and still "
-                            "marked running: they may be going on in another process")
-    if not outputs:
-        return report, []
-    # Everything a kept run or a saved fit can have read: (model hash, method, prompt version) and the calls labelled.
-    whole = {(model_hash[:16], method, prompt) for model_hash, method, prompt in fits}
-    pairs = set()
-    labelled = labels[labels["run_id"].isin(kept_ids)].groupby("run_id")["file"].agg(set)
-    for run_id, config in zip(kept["run_id"], kept["config"]):
-        settings = json.loads(config)
-        if not all(settings.get(k) for k in ("model_hash", "method", "prompt_version")):
-            report.notes.append(f"outputs kept: run {run_id} did not record its model hash, method and prompt "
-                                "version, so the outputs it read cannot be told")
-            return report, []
-        signature = (settings["model_hash"][:16], settings["method"], settings["prompt_version"])
-        if run_id in labelled.index:
-            pairs |= {(*signature, f) for f in labelled[run_id]}
-        else:
-            whole.add(signature)
-    stored = pd.read_sql_query("SELECT key, file, model_hash, method, prompt_version, created FROM outputs",
-                               db)
-    since = runs.loc[live, "started"].min() if live.any() else np.inf
-    doomed = [key for key, file, model_hash, method, prompt, created in stored.itertuples(index=False)
-              if created < since and (model_hash[:16], method, prompt) not in whole
-              and (model_hash[:16], method, prompt, file) not in pairs]
-    report.removed_outputs = len(doomed)
-    return report, doomed
-
-
-
-# Stored model outputs and runs, in one SQLite file.
-
-#: The layout this code writes, kept in SQLite's ``user_version`` header. 0 is a store made before the layout was
-#: versioned (its ``runs`` table may lack ``error``); it is migrated on opening. A higher number than this is a
-#: store written by a newer callinsights, which is refused rather than guessed at.
+#: The layout this code writes, in SQLite's ``user_version``. 0 is a store from before versioning (``runs`` may lack
+#: ``error``), migrated on opening; a higher number is a newer callinsights' store, refused rather than guessed at.
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -246,15 +82,8 @@ def text_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class OutputKey:
-    """Everything that determines a model output.
-
-    Attributes:
-        model_hash: SHA-256 of the model file.
-        engine: ``llama.cpp`` or ``gpt4all``.
-        method: ``score`` or ``generate``.
-        prompt_version: Prompt wording version.
-        text_hash: Hash of the text the model read.
-    """
+    """Everything that determines a model output: the model file's and the read text's hashes, engine, method and
+    prompt version."""
 
     model_hash: str
     engine: str
@@ -264,7 +93,7 @@ class OutputKey:
 
     @property
     def key(self) -> str:
-        """The primary key string."""
+        """The primary key."""
         return "|".join((self.model_hash[:16], self.engine, self.method, self.prompt_version, self.text_hash))
 
 
@@ -277,18 +106,10 @@ class StoreError(RuntimeError):
 
 
 class Store:
-    """The SQLite store; open with ``Store(path)``; every write commits at once.
+    """The SQLite store at ``path`` (created with its folder when missing); every write commits at once.
 
-    Opening checks the whole file (``PRAGMA quick_check``) and that it can be written, so a damaged or read-only store
-    is refused before any model time is spent, not after.
-
-    Args:
-        path: The SQLite file (created with its folder when missing).
-        read_only: Only read (``store info``): the file must exist, may be read-only, and is never written (not even
-            migrated).
-
-    Raises:
-        StoreError: The file is not an SQLite database, is damaged, or cannot be written (or, ``read_only``, read).
+    Opening checks the whole file and that it can be written, so a damaged or read-only store is refused before any
+    model time is spent. ``read_only`` (``store info``) never writes, not even a migration.
     """
 
     def __init__(self, path: str | Path, read_only: bool = False):
@@ -372,7 +193,7 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *_) -> None:
         self.close()
 
     def get(self, key: OutputKey) -> dict | None:
@@ -406,17 +227,7 @@ class Store:
 
     def finish_run(self, run_id: int, labels: pd.DataFrame, n_cached: int, n_computed: int, n_invalid: int,
                    seconds_computing: float) -> None:
-        """Record a finished run and the labels it gave.
-
-        Args:
-            run_id: From :meth:`start_run`.
-            labels: One row per call: file, sentiment, outcome, confidence_sentiment, confidence_outcome, cached,
-                seconds, prompt_tokens.
-            n_cached: Calls served from the store.
-            n_computed: Calls computed in this run.
-            n_invalid: Calls whose answer could not be read as labels.
-            seconds_computing: Model time spent in this run.
-        """
+        """Record a finished run and its ``labels`` (one row per call, the ``run_labels`` columns)."""
         columns = _RUN_LABEL_COLUMNS[1:]
         rows = [(run_id, *[_plain(v) for v in row]) for row in labels[columns].itertuples(index=False)]
         self.db.executemany(f"INSERT OR REPLACE INTO run_labels ({', '.join(_RUN_LABEL_COLUMNS)}) "
@@ -452,40 +263,20 @@ class Store:
         return pd.read_sql_query("SELECT * FROM outputs", self.db)
 
     def info(self, now: float | None = None) -> StoreInfo:
-        """What the store holds (:func:`callinsights.data.store.describe`)."""
+        """What the store holds (:func:`describe`)."""
         return describe(self.db, self.path, now)
 
     def prune(self, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS, dry_run: bool = False,
               now: float | None = None, fits: Iterable[tuple[str, str, str]] = ()) -> PruneReport:
-        """Keep the last ``keep`` runs of each configuration; delete the older runs and the labels they recorded.
+        """Keep the last ``keep`` runs (by run id) of each configuration; delete older runs and their labels.
 
-        - A configuration is :func:`callinsights.data.store.run_configuration`'s; "last" is by run id (start
-          order). Runs ``running`` that started less than ``stale_hours`` ago may be going on in another process:
-          they are always kept and do not count among the ``keep``; older ones were killed and count like finished
-          runs.
-        - Outputs are not runs: a re-run over the same calls reads them instead of running the model. They stay
-          unless ``outputs`` is set; then an output goes when no kept run can have read it. What a run read is told
-          by its recorded labels (the calls) and its configuration (model file hash, method, prompt version; not the
-          engine name, which a server's outputs replace by the served model's id, so this errs towards keeping). A
-          kept run with no recorded labels (failed, or still running) keeps every output of its configuration, and
-          outputs written since a live run started are kept, and so is every output of a configuration in ``fits``
-          (what a saved fit read: it belongs to no run, and a refit would otherwise recompute every call). Outputs
-          that only the experiments read (topic swaps, cross-validation) belong to no run and go: they are
-          recomputed when next needed.
-        - All deletions are one transaction under SQLite's write lock (waiting up to 30 s for another writer), so a
-          failure or a kill deletes nothing. Space is given back by :meth:`vacuum`, not here.
-
-        Args:
-            keep: Runs to keep per configuration (at least 1).
-            outputs: Also delete outputs no kept run can have read.
-            stale_hours: Age after which a ``running`` run counts as killed.
-            dry_run: Say what would go; delete nothing.
-            now: The time runs' ages are measured from (default: now).
-            fits: ``(model hash, method, prompt version)`` of each saved fit: their outputs are kept.
-
-        Raises:
-            ValueError: ``keep`` below 1.
-            StoreError: Another process held the write lock for longer than 30 s.
+        A run ``running`` for less than ``stale_hours`` may be going on in another process: it is kept and does not
+        count among the ``keep``. With ``outputs``, an output goes when no kept run can have read it (judged by the
+        run's labelled calls and its model hash, method and prompt version, not the engine name, so it errs towards
+        keeping); a kept run with no labels keeps its whole configuration, and the outputs of each saved fit in
+        ``fits`` ``(model hash, method, prompt version)`` stay, as a refit would otherwise recompute every call. All
+        deletions are one transaction under the write lock, so a failure or a kill deletes nothing; :meth:`vacuum`
+        gives the space back.
         """
         if keep < 1:
             raise ValueError(f"keep={keep}: keep at least 1 run per configuration")
@@ -536,3 +327,129 @@ def _plain(value):
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+# Care of the store: what it holds, and which runs and outputs a prune removes.
+
+#: Run settings that say how a run was carried out, not what it computed: no part of its configuration.
+_OPERATIONAL = ("concurrency", "threads", "api_key_env", "base_url")
+
+
+def run_configuration(config: str | dict) -> tuple[str, str]:
+    """``(id, name)`` of a run's configuration (``runs.config``, JSON or decoded): the settings that decide its labels.
+
+    The id is eight hex digits of their hash. The label file counts only for the probe (the one method fitted on
+    labels), and by name, so the same file linked from another folder is the same configuration.
+    """
+    settings = json.loads(config) if isinstance(config, str) else dict(config)
+    settings = {k: v for k, v in settings.items() if k not in _OPERATIONAL and v is not None}
+    if settings.get("method") == "probe" and settings.get("labels_file"):
+        settings["labels_file"] = Path(settings["labels_file"]).name
+    else:
+        settings.pop("labels_file", None)
+    if settings.get("method") != "score":
+        settings.pop("calibration", None)  # only the score method is calibrated
+    ident = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    method = settings.get("method", "?")
+    if "calibration" in settings:
+        method += f" ({settings['calibration']})"
+    parts = [method, settings.get("engine", "?"), settings.get("side", "?"), settings.get("prompt_version", "?"),
+             settings.get("model", "?"), settings.get("labels_file")]
+    if settings.get("redact_for_model"):
+        parts.append("redacted")
+    return ident, " · ".join(p for p in parts if p)
+
+
+@dataclass
+class StoreInfo:
+    """What a store holds (:meth:`Store.info`): counts, runs per configuration (most recent first), outputs per
+    model, engine, method and prompt version, and the runs not ``done``; times in UTC."""
+
+    path: Path
+    size_bytes: int
+    n_outputs: int
+    n_runs: int
+    n_run_labels: int
+    runs: pd.DataFrame
+    outputs: pd.DataFrame
+    unfinished: pd.DataFrame
+
+
+@dataclass
+class PruneReport:
+    """What :meth:`Store.prune` removed (or, dry, would remove); ``notes`` say why something expected gone was kept."""
+
+    removed_runs: pd.DataFrame
+    kept_runs: int
+    removed_run_labels: int = 0
+    removed_outputs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _utc(seconds: pd.Series) -> pd.Series:
+    return pd.to_datetime(seconds, unit="s").dt.floor("s")
+
+
+def describe(db: sqlite3.Connection, path: Path, now: float | None = None) -> StoreInfo:
+    """What the store holds; ``now`` (default: now) is when unfinished runs' ages are measured from."""
+    runs = pd.read_sql_query("SELECT run_id, config, status, started, error FROM runs ORDER BY run_id", db)
+    runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
+    by_config = runs.groupby(["configuration", "name"], sort=False).agg(
+        runs=("run_id", "size"), done=("status", lambda s: int((s == "done").sum())),
+        failed=("status", lambda s: int((s == "failed").sum())),
+        running=("status", lambda s: int((s == "running").sum())), first=("started", "min"),
+        last=("started", "max")).reset_index().sort_values("last", ascending=False, ignore_index=True)
+    by_config[["first", "last"]] = by_config[["first", "last"]].apply(_utc)
+    outputs = pd.read_sql_query(
+        "SELECT model, engine, method, prompt_version, COUNT(*) AS outputs, COUNT(DISTINCT file) AS calls, "
+        "MIN(created) AS oldest, MAX(created) AS newest FROM outputs "
+        "GROUP BY model, engine, method, prompt_version ORDER BY newest DESC", db)
+    outputs[["oldest", "newest"]] = outputs[["oldest", "newest"]].apply(_utc)
+    unfinished = runs.loc[runs["status"] != "done", ["run_id", "status", "started", "name", "error"]].copy()
+    unfinished.insert(3, "hours_ago", ((now or time.time()) - unfinished["started"]) / 3600)
+    unfinished["started"] = _utc(unfinished["started"])
+    count = lambda table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: E731
+    return StoreInfo(path, path.stat().st_size, count("outputs"), count("runs"), count("run_labels"),
+                     by_config, outputs, unfinished.reset_index(drop=True))
+
+
+def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: float, now: float,
+               fits: Iterable[tuple[str, str, str]] = ()) -> tuple[PruneReport, list[str]]:
+    """What :meth:`Store.prune` removes: the report and the keys of the outputs to delete."""
+    runs = pd.read_sql_query("SELECT run_id, config, status, started FROM runs ORDER BY run_id", db)
+    runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
+    live = (runs["status"] == "running") & (runs["started"] > now - stale_hours * 3600)
+    kept_ids = set(runs.loc[live, "run_id"]) | set(runs[~live].groupby("configuration").tail(keep)["run_id"])
+    kept = runs[runs["run_id"].isin(kept_ids)]
+    removed = runs.loc[~runs["run_id"].isin(kept_ids), ["run_id", "configuration", "name", "status", "started"]]
+    labels = pd.read_sql_query("SELECT run_id, file FROM run_labels", db)
+    report = PruneReport(removed.assign(started=_utc(removed["started"])).reset_index(drop=True), len(kept),
+                         int(labels["run_id"].isin(removed["run_id"]).sum()))
+    if live.any():
+        report.notes.append(f"kept {int(live.sum())} run(s) started less than {stale_hours:g} h ago and still "
+                            "marked running: they may be going on in another process")
+    if not outputs:
+        return report, []
+    # Everything a kept run or a saved fit can have read: (model hash, method, prompt version) and the calls labelled.
+    whole = {(model_hash[:16], method, prompt) for model_hash, method, prompt in fits}
+    pairs = set()
+    labelled = labels[labels["run_id"].isin(kept_ids)].groupby("run_id")["file"].agg(set)
+    for run_id, config in zip(kept["run_id"], kept["config"]):
+        settings = json.loads(config)
+        if not all(settings.get(k) for k in ("model_hash", "method", "prompt_version")):
+            report.notes.append(f"outputs kept: run {run_id} did not record its model hash, method and prompt "
+                                "version, so the outputs it read cannot be told")
+            return report, []
+        signature = (settings["model_hash"][:16], settings["method"], settings["prompt_version"])
+        if run_id in labelled.index:
+            pairs |= {(*signature, f) for f in labelled[run_id]}
+        else:
+            whole.add(signature)
+    stored = pd.read_sql_query("SELECT key, file, model_hash, method, prompt_version, created FROM outputs",
+                               db)
+    since = runs.loc[live, "started"].min() if live.any() else np.inf
+    doomed = [key for key, file, model_hash, method, prompt, created in stored.itertuples(index=False)
+              if created < since and (model_hash[:16], method, prompt) not in whole
+              and (model_hash[:16], method, prompt, file) not in pairs]
+    report.removed_outputs = len(doomed)
+    return report, doomed
