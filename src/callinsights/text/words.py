@@ -1,26 +1,23 @@
-"""Words of a call as a reader may see them: redacted, without placeholders, cues or filler words.
+"""Words of a call as a reader may see them, and the word lexicons (VADER, cue lists) read from them.
 
-Everything that turns call text into words for a figure or a table goes through :func:`tokens` or
-:func:`display_text`, which run :func:`callinsights.text.redact.redact` first and then drop the placeholders it
-leaves (``[MEMBER_ID]``), so an identifier never reaches a figure and a placeholder never becomes a "word".
+Text for a figure or table goes through :func:`tokens` or :func:`display_text`, which redact it and drop the
+placeholders left (``[MEMBER_ID]``), so an identifier never reaches a figure and a placeholder never becomes a word.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
 from functools import lru_cache
+from typing import Iterable
 
-from wordcloud import STOPWORDS
 import pandas as pd
+from wordcloud import STOPWORDS
 
 from callinsights.text.redact import redact
 
-#: Words every support call is full of that say nothing about its subject or mood: greetings, acknowledgements,
-#: politeness formulas, hesitations, forms of address and hold-the-line phrases. "thank" and "please" are here
-#: because agents and members alike say them in almost every turn; words that carry feeling ("great",
-#: "frustrated", "appreciate") are deliberately not.
+#: Words every support call is full of that say nothing about its subject or mood ("thank" and "please" are said in
+#: almost every turn); words that carry feeling ("great", "frustrated", "appreciate") are deliberately not here.
 CALL_FILLER_WORDS: frozenset[str] = frozenset(
     """
     okay ok yes yeah yep yup uh um umm hmm oh ah alright right sure well
@@ -31,7 +28,7 @@ CALL_FILLER_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-#: Stop words for word clouds and word tables: wordcloud's English list plus :data:`CALL_FILLER_WORDS`.
+#: Stop words for word clouds and word tables.
 STOP_WORDS: frozenset[str] = frozenset(STOPWORDS) | CALL_FILLER_WORDS
 
 #: Placeholders :func:`callinsights.text.redact.redact` writes, e.g. ``[MEMBER_ID]``.
@@ -46,9 +43,7 @@ _CUE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 # Words as written (case kept), and sentence ends that are not the period of a title such as "Mr." or "Dr.".
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
-
 _SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bProf)[.!?:;]+\s+|\n|\"")
-
 
 
 def count_words(text: str) -> int:
@@ -56,47 +51,26 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
-
 def display_text(text: str) -> str:
     """Text as a reader may see it in a figure: redacted, with the placeholders removed."""
     return PLACEHOLDER.sub(" ", redact(text))
 
 
-
 def tokens(text: str, stop_words: Iterable[str] | None = STOP_WORDS, min_length: int = 2) -> list[str]:
-    """Lower-case words of a redacted text, placeholders and stop words left out.
-
-    Args:
-        text: Any call text; it is redacted here.
-        stop_words: Words to leave out (lower case); ``None`` keeps every word.
-        min_length: Shorter words are left out.
-
-    Returns:
-        The words in order. Cues in brackets such as ``(pause)`` are not words; curly apostrophes count as
-        straight ones; a possessive ``'s`` is dropped, so "doctor's" counts as "doctor".
-    """
+    """Lower-case words of ``text`` once redacted, in order, without placeholders, stop words, bracketed cues such as
+    ``(pause)`` or words shorter than ``min_length``; a possessive ``'s`` is dropped ("doctor's" is "doctor")."""
     stop = frozenset(stop_words or ())
     lowered = _CUE.sub(" ", display_text(text)).lower().replace("\u2019", "'")
     words = (w.removesuffix("'s") for w in _TOKEN.findall(lowered) if not any(c.isdigit() for c in w))
     return [w for w in words if len(w) >= min_length and w not in stop]
 
 
-
 def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
-    """Words the texts only ever write capitalised inside a sentence: names of people, places, days, products.
+    """Words the raw ``texts`` only ever write ``Titlecase`` inside a sentence (names of people, places, products),
+    lower case as :func:`tokens` writes them.
 
-    :func:`callinsights.text.redact.redact` replaces names only where the call introduces or addresses someone, and a
-    support call repeats the member's name in almost every agent turn; left in, a first name would be the biggest
-    word of a cloud. A word
-    counts as a proper noun when it is written ``Titlecase`` at least once after the start of a sentence and never
-    in lower case; sentence starts prove nothing, acronyms (``ID``, ``MRI``) are not names, and the period of
-    ``Mr.`` or ``Dr.`` does not end a sentence.
-
-    Args:
-        texts: Call texts, as written (not redacted).
-
-    Returns:
-        The proper nouns, lower case, as :func:`tokens` writes words.
+    Redaction replaces a name only where someone is introduced or addressed, and agents repeat the member's name in
+    almost every turn: left in, a first name would be the biggest word of a cloud.
     """
     capitalised: Counter = Counter()
     lower: set[str] = set()
@@ -115,17 +89,13 @@ def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(w for w in capitalised if w not in lower and w not in STOP_WORDS)
 
 
-
-# Word-level reading of a customer's text: VADER sentiment and phrases that signal pending work.
-
 #: VADER's documented thresholds on the compound score.
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
 
-#: Phrases in the customer's words that mean something is still pending after the call: a callback, a review or
-#: escalation, a wait for a decision or documents, or a step the customer must take later. Written from the label
-#: definitions, not fitted to the client's calls; each is a regular expression matched case-insensitively at word
-#: starts, so ``escalat`` covers escalate, escalated and escalation.
+#: Phrases in the customer's words that mean something is still pending after the call (the lexicon baseline's
+#: outcome rule). Written from the label definitions, not fitted to the calls; matched from a word start, so
+#: ``escalat`` covers escalate, escalated and escalation.
 PENDING_CUES = (
     r"call(?:ing)? (?:me |you )?back",
     r"callback",
@@ -152,12 +122,9 @@ PENDING_CUES = (
     r"not (?:been )?resolved",
 )
 
-_CUE_PATTERN = re.compile(r"\b(?:" + "|".join(f"(?:{c})" for c in PENDING_CUES) + r")", re.IGNORECASE)
-
-# What happens in a call and what it leaves pending, as cue lists a reader can check: each a regular expression
-# matched case-insensitively from a word start (:func:`cue_pattern`). Written from the label definitions and a reading
-# of calls, never fitted to the labels; a cue says the words occur, not that the work was done (negation and tense
-# are not read). :mod:`callinsights.analysis.eda` counts them per call.
+# What happens in a call and what it leaves pending, as cue lists a reader can check (:func:`cue_pattern`). Written
+# from the label definitions and a reading of calls, never fitted to the labels; a cue says the words occur, not that
+# the work was done (negation and tense are not read).
 
 #: A hold: the words, or a stage direction such as ``(pause)``.
 HOLD_CUES = r"hold(?:s|ing)?\b|paus(?:e|ed|es|ing)\b"
@@ -211,6 +178,9 @@ def cue_pattern(expression: str) -> re.Pattern:
     return re.compile(r"\b(?:" + expression + r")", re.IGNORECASE)
 
 
+_CUE_PATTERN = cue_pattern("|".join(f"(?:{c})" for c in PENDING_CUES))
+
+
 def without_cues(text: str) -> str:
     """A quote without its bracketed cues ("(sighs)", "(hangs up)"): what the speaker said, spaces tidied."""
     return " ".join(_CUE.sub(" ", text or "").split())
@@ -223,14 +193,14 @@ def count_cues(text: str, expression: str) -> int:
 
 @lru_cache(maxsize=1)
 def vader_analyzer():
-    """VADER's analyzer, built once: it reads its lexicon files on construction, which costs more than scoring."""
+    """VADER's analyzer, built once: reading its lexicon costs more than scoring."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
 
 
 def sentiment_from_compound(compound: float) -> str:
-    """VADER's standard reading of a compound score: positive at 0.05 or above, negative at -0.05 or below."""
+    """VADER's standard reading of a compound score."""
     if compound >= POSITIVE_AT:
         return "positive"
     if compound <= NEGATIVE_AT:
@@ -244,20 +214,10 @@ def pending_cues(text: str) -> list[str]:
 
 
 def vader_baseline(texts: pd.Series) -> pd.DataFrame:
-    """Lexicon baseline: VADER sentiment and a keyword rule for the outcome, for each call's customer text.
+    """Lexicon baseline per customer text: VADER sentiment, and follow-up when any of :data:`PENDING_CUES` occurs.
 
-    Sentiment comes from VADER's compound score with its standard thresholds (:func:`sentiment_from_compound`). The
-    outcome is ``follow-up action needed`` when any of :data:`PENDING_CUES` occurs, else ``issue resolved``.
-
-    Known blind spots, by design of a word-level baseline: routine thanks ("thank you, bye") push calls towards
-    positive although the labels count that as neutral; a frustrated but polite customer can score positive; the
-    cues ignore negation and tense ("no need to call back", "they sent it last week" still count as pending).
-
-    Args:
-        texts: The customer's side of each call, indexed by call id (missing text is read as empty).
-
-    Returns:
-        Columns ``sentiment``, ``outcome`` and ``compound`` (VADER's score in [-1, 1]), same index as ``texts``.
+    Its blind spots are a word-level baseline's: routine thanks push calls towards positive, and the cues ignore
+    negation and tense ("no need to call back" still counts as pending). ``compound`` is VADER's score in [-1, 1].
     """
     analyzer = vader_analyzer()
     rows = []
