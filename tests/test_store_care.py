@@ -157,6 +157,15 @@ def test_prune_refuses_to_keep_no_run(store):
         store.prune(0)
 
 
+@pytest.mark.parametrize("keep", ["0", "-1", "two"])
+def test_prune_keep_below_one_names_keep_and_no_other_option(tmp_path, capsys, keep):
+    with pytest.raises(SystemExit) as stop:
+        main(["store", "prune", "--keep", keep, "--store", str(tmp_path / "s.sqlite")])
+    err = capsys.readouterr().err
+    assert stop.value.code == EXIT_BAD_INPUT and "argument --keep:" in err
+    assert "--limit" not in err and ("at least 1" in err or "whole number" in err)
+
+
 def test_info_counts_runs_and_outputs_per_configuration(store):
     for _ in range(2):
         _run(store, NONE, ["c1", "c2"])
@@ -321,3 +330,23 @@ def test_callinsights_store_moves_the_store_and_an_empty_value_is_the_default(tm
 
     assert store_file(str(tmp_path / "elsewhere.sqlite")) == str(tmp_path / "elsewhere.sqlite")
     assert store_file("") == store_file(None) == str(config.RESULTS_DIR / "runs.sqlite")
+
+
+# --- a folder given for the store (issue 23 item 14) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("option", "suffix"), [("--store", ".sqlite"), ("--artifact", ".skops"), ("--out", ".csv")])
+def test_a_folder_given_for_a_file_is_answered_with_a_name_of_that_files_kind(tmp_path, capsys, option, suffix):
+    from callinsights.data.outputs import OutputError, check_output_file
+
+    with pytest.raises(OutputError) as refused:
+        check_output_file(tmp_path, option)
+    said = str(refused.value)
+    assert f"is a folder, not a file; give {option} a file name such as {tmp_path}{os.sep}" in said
+    assert said.split("such as ")[1].split()[0].endswith(suffix)
+    if option == "--store":  # through the command, before any model time
+        calls = Path(__file__).parent / "fixtures" / "model_calls"
+        code = main(["analyze", str(calls), "--method", "score", "--store", str(tmp_path), "--out",
+                     str(tmp_path / "p.csv"), "--quiet", "--model", "smollm2-135m"])
+        err = capsys.readouterr().err
+        assert code == EXIT_BAD_INPUT and "out.csv" not in err and ".sqlite" in err

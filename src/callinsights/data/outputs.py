@@ -35,6 +35,10 @@ class OutputError(ValueError):
     """An output path that cannot be written; the message names it and says what to do."""
 
 
+#: The file name suggested when a folder is given for an option's file: one of the file's own kind.
+_EXAMPLE_NAMES = {"--store": config.STORE_FILE.name, "--artifact": config.ARTIFACT_FILE.name}
+
+
 def check_output_file(path: str | Path, option: str = "--out") -> Path:
     """Make sure a file can be written at ``path`` before any work is done; creates its folder.
 
@@ -50,7 +54,8 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"{path}: is a folder, not a file; give {option} a file name such as {path / 'out.csv'}")
+        example = path / _EXAMPLE_NAMES.get(option, "out.csv")
+        raise OutputError(f"{path}: is a folder, not a file; give {option} a file name such as {example}")
     for ancestor in path.parents:
         if ancestor.exists():
             if not ancestor.is_dir():

@@ -41,13 +41,15 @@ def roles(pairs: list[str]) -> dict[str, str]:
 
 
 def positive(value: str) -> int:
-    """argparse type: an integer of at least 1."""
+    """argparse type: an integer of at least 1. Several options take it (--limit, --keep, --n-boot), and argparse
+    names the one at fault before the message, so the message names none."""
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: give a number of calls of at least 1 (or leave --limit out)")
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of at least 1, or leave the option out for "
+                                         "its default")
     return number
 
 
