@@ -21,7 +21,6 @@ import time
 from datetime import date
 
 import pandas as pd
-from scipy.stats import binomtest
 from sklearn.metrics import classification_report
 
 from callinsights import config
@@ -44,6 +43,7 @@ from callinsights.data.store import Store
 from callinsights.data.call import Call
 from callinsights.classify import baselines
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
+from callinsights.analysis.stats import wilson_interval
 from callinsights.data.outputs import label_reading, package_versions
 from callinsights.data.outputs import check_output_file, json_ready, write_csv
 from callinsights.data.transcripts import read_calls
@@ -204,9 +204,9 @@ def reading_table(labels: Path, gold: pd.DataFrame, predictions: pd.DataFrame, n
     for task, labels_of_task in TASKS.items():
         for label in labels_of_task:
             hits = int((gold[task] == label).sum())
-            interval = binomtest(hits, len(gold)).proportion_ci(method="wilson")
+            low, high = wilson_interval(hits, len(gold))
             rows.append({"task": task, "measure": "share", "label": label, "value": hits / len(gold),
-                         "low": interval.low, "high": interval.high})
+                         "low": low, "high": high})
         held_out = metric_intervals(gold[task], predictions[task], labels_of_task, n_boot=n_boot, seed=seed)
         rows += [{"task": task, "measure": metric, "label": "", **held_out.loc[metric, ["value", "low", "high"]]}
                  for metric in ("accuracy", "macro_f1")]
