@@ -1,5 +1,4 @@
-"""Language by group: frequent and distinctive words (Monroe et al.'s log-odds), word clouds and their plots.
-"""
+"""Language by group: frequent and distinctive words (Monroe et al.'s log-odds), word clouds and their plots."""
 
 from __future__ import annotations
 
@@ -12,53 +11,24 @@ from wordcloud import WordCloud
 
 from callinsights.text.words import STOP_WORDS, proper_nouns, tokens
 
-def word_counts(
-    texts: Iterable[str], stop_words: Iterable[str] | None = STOP_WORDS, drop_proper_nouns: bool = True
-) -> Counter:
-    """How often each word occurs in the texts (see :func:`tokens`).
 
-    Args:
-        texts: Call texts, as written (not redacted).
-        stop_words: See :func:`tokens`.
-        drop_proper_nouns: Leave out the :func:`proper_nouns` of these texts (people's names above all).
-
-    Returns:
-        Word -> count.
-    """
+def word_counts(texts: Iterable[str], drop_proper_nouns: bool = True) -> Counter:
+    """How often each word of the raw ``texts`` occurs (:func:`tokens`), their proper nouns (names above all) left
+    out unless ``drop_proper_nouns`` is false."""
     texts = list(texts)
-    stop = frozenset(stop_words or ())
-    if drop_proper_nouns:
-        stop |= proper_nouns(texts)
+    stop = STOP_WORDS | proper_nouns(texts) if drop_proper_nouns else STOP_WORDS
     counts: Counter = Counter()
     for text in texts:
         counts.update(tokens(text, stop))
     return counts
 
 
-
-def most_frequent(
-    texts: Iterable[str],
-    n: int = 20,
-    stop_words: Iterable[str] | None = STOP_WORDS,
-    drop_proper_nouns: bool = True,
-) -> pd.DataFrame:
-    """The most frequent words with their counts and percentage of all counted words.
-
-    Args:
-        texts: Call texts, as written (not redacted).
-        n: Number of words.
-        stop_words: See :func:`tokens`.
-        drop_proper_nouns: See :func:`word_counts`.
-
-    Returns:
-        Columns ``word``, ``count`` and ``percent`` (of all words counted in the texts); ties in count are ordered
-        alphabetically.
-    """
-    counts = word_counts(texts, stop_words, drop_proper_nouns)
+def most_frequent(texts: Iterable[str], n: int = 20) -> pd.DataFrame:
+    """The ``n`` most frequent words (``word``, ``count``, ``percent`` of all words counted), ties alphabetical."""
+    counts = word_counts(texts)
     total = sum(counts.values())
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return pd.DataFrame([(w, c, 100 * c / total) for w, c in top], columns=["word", "count", "percent"])
-
 
 
 def log_odds_dirichlet(
@@ -67,30 +37,12 @@ def log_odds_dirichlet(
     prior: Counter | None = None,
     prior_size: float = 1000.0,
 ) -> pd.DataFrame:
-    """Log-odds ratio of every word between two corpora with an informative Dirichlet prior.
+    """Log-odds ratio of every word between two corpora with an informative Dirichlet prior (Monroe, Colaresi and
+    Quinn 2008, "Fightin' Words", section 3.5), with its z-score (positive: typical of A), highest z first.
 
-    Monroe, Colaresi and Quinn (2008), "Fightin' Words", section 3.5: with counts ``y_a``, ``y_b``, corpus sizes
-    ``n_a``, ``n_b`` and prior pseudo-counts ``alpha_w`` summing to ``alpha_0``,
-
-    ``delta_w = log((y_aw + alpha_w) / (n_a + alpha_0 - y_aw - alpha_w))
-              - log((y_bw + alpha_w) / (n_b + alpha_0 - y_bw - alpha_w))``,
-
-    ``var(delta_w) ~ 1 / (y_aw + alpha_w) + 1 / (y_bw + alpha_w)`` and ``z_w = delta_w / sqrt(var)``. The prior
-    shrinks the log-odds of rare words towards zero, so a word said twice by one side only does not outrank one
-    said a hundred times more often by that side; the z-score ranks words by how sure the difference is.
-
-    Args:
-        counts_a: Word counts of corpus A.
-        counts_b: Word counts of corpus B.
-        prior: Background counts that set the prior's shape; ``None`` uses A and B together.
-        prior_size: ``alpha_0``, the prior's total pseudo-count (its weight against the data).
-
-    Returns:
-        One row per word of A or B, columns ``word``, ``count_a``, ``count_b``, ``log_odds`` (``delta``) and
-        ``z`` (positive: typical of A), sorted by ``z`` descending.
-
-    Raises:
-        ValueError: A corpus is empty or ``prior_size`` is not positive.
+    The prior (shaped by ``prior``, default A and B together; ``prior_size`` pseudo-counts in all) shrinks rare
+    words' log-odds towards zero, so a word said twice by one side only does not outrank one said a hundred times
+    more often by that side; the z-score ranks words by how sure the difference is.
     """
     n_a, n_b = sum(counts_a.values()), sum(counts_b.values())
     if not n_a or not n_b:
@@ -114,25 +66,12 @@ def log_odds_dirichlet(
     return frame.sort_values(["z", "word"], ascending=[False, True], ignore_index=True)
 
 
-
 def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15, min_count: int = 1,
                          prior_size: float = 1000.0) -> pd.DataFrame:
-    """The terms most typical of each class against all the other classes together, by :func:`log_odds_dirichlet`.
+    """The ``top`` terms most typical of each class against all other classes together (:func:`log_odds_dirichlet`).
 
-    The one pipeline behind the distinctive words of each side of a call (:func:`distinctive_words`) and of each
-    label (:func:`callinsights.analysis.insights.distinctive_terms`).
-
-    Args:
-        documents: Term counts of each document (a call, or one side of it).
-        labels: Class of each document.
-        top: Terms kept per class.
-        min_count: A term must occur this often in the class.
-        prior_size: See :func:`log_odds_dirichlet`.
-
-    Returns:
-        Columns ``label``, ``term``, ``count_in`` (in the class), ``count_out`` (elsewhere), ``log_odds``, ``z`` and
-        ``calls_in`` (documents of the class using it); only terms with ``z > 0``, classes in order of first
-        appearance, most distinctive first. A class that is alone, or has no terms, has no row.
+    Used for each side of a call and for each label. Only terms with ``z > 0`` and at least ``min_count`` uses in
+    the class; ``calls_in`` counts the class's documents using the term. A class alone, or without terms, has no row.
     """
     labels = list(labels)
     pooled = sum(documents, Counter())
@@ -152,44 +91,19 @@ def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], to
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+def distinctive_words(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 15,
+                      names: tuple[str, str] = ("customer", "agent")) -> pd.DataFrame:
+    """The ``n`` words most typical of each of two sides named ``names`` (:func:`distinctive_by_class`), A's first.
 
-def distinctive_words(
-    texts_a: Iterable[str],
-    texts_b: Iterable[str],
-    n: int = 15,
-    names: tuple[str, str] = ("customer", "agent"),
-    stop_words: Iterable[str] | None = STOP_WORDS,
-    drop_proper_nouns: bool = True,
-    prior_size: float = 1000.0,
-) -> pd.DataFrame:
-    """The words most typical of each of two sides, by :func:`distinctive_by_class`.
-
-    Args:
-        texts_a: Texts of side A (redacted here).
-        texts_b: Texts of side B.
-        n: Words per side.
-        names: Names of the two sides, used in the ``side`` and count columns.
-        stop_words: See :func:`tokens`.
-        drop_proper_nouns: Leave out the :func:`proper_nouns` of both sides together.
-        prior_size: See :func:`log_odds_dirichlet`.
-
-    Returns:
-        ``2 * n`` rows (fewer when a side has fewer words): ``side`` (whose word it is), ``word``,
-        ``count_<a>``, ``count_<b>``, ``log_odds`` and ``z`` from that side's point of view (always positive for
-        a distinctive word), A's words first.
-
-    Raises:
-        ValueError: A side has no words.
+    ``z`` is from the word's own side's point of view; proper nouns of both sides are left out.
     """
     texts_a, texts_b = list(texts_a), list(texts_b)
-    stop = frozenset(stop_words or ())
-    if drop_proper_nouns:
-        stop |= proper_nouns(texts_a + texts_b)
+    stop = STOP_WORDS | proper_nouns(texts_a + texts_b)
     documents = [Counter(tokens(text, stop)) for text in texts_a + texts_b]
     if not sum(documents[: len(texts_a)], Counter()) or not sum(documents[len(texts_a):], Counter()):
         raise ValueError("distinctive words need words on both sides; one side is empty")
     table = distinctive_by_class(documents, [names[0]] * len(texts_a) + [names[1]] * len(texts_b), top=n,
-                                 min_count=0, prior_size=prior_size)
+                                 min_count=0)
     own_a = table["label"] == names[0]
     table[f"count_{names[0]}"] = table["count_in"].where(own_a, table["count_out"])
     table[f"count_{names[1]}"] = table["count_out"].where(own_a, table["count_in"])
@@ -197,11 +111,10 @@ def distinctive_words(
     return table[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
 
 
-
 def cloud_from_weights(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
-          seed: int = 0) -> WordCloud:
+                       seed: int = 0) -> WordCloud:
     """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z), laid out by ``seed``
-    so that a re-run draws the same picture (see :func:`word_cloud` for the other arguments)."""
+    so that a re-run draws the same picture."""
     return WordCloud(
         width=width,
         height=height,
@@ -213,49 +126,17 @@ def cloud_from_weights(weights: dict[str, float], width: int = 900, height: int 
     ).generate_from_frequencies(weights)
 
 
-
-def word_cloud(
-    texts: Iterable[str],
-    stop_words: Iterable[str] | None = STOP_WORDS,
-    drop_proper_nouns: bool = True,
-    width: int = 900,
-    height: int = 450,
-    max_words: int = 100,
-    seed: int = 0,
-) -> WordCloud:
-    """A word cloud of redacted texts, placeholders, stop words and (by default) proper nouns left out.
-
-    Words are sized by their counts from :func:`word_counts`, so the cloud shows exactly the words the
-    frequency table counts (no bigrams, no second tokenizer).
-
-    Args:
-        texts: Call texts, as written (not redacted).
-        stop_words: See :func:`tokens`.
-        drop_proper_nouns: See :func:`word_counts`.
-        width: Image width in pixels.
-        height: Image height in pixels.
-        max_words: Most words drawn.
-        seed: Seed of the layout, so a re-run draws the same picture.
-
-    Returns:
-        The generated cloud (:func:`cloud_from_weights`); :func:`plot_word_cloud` draws it with a title.
-
-    Raises:
-        ValueError: No word is left after redaction and stop words.
-    """
-    counts = word_counts(texts, stop_words, drop_proper_nouns)
+def word_cloud(texts: Iterable[str], seed: int = 0) -> WordCloud:
+    """A word cloud of the raw ``texts`` sized by :func:`word_counts`, so it shows exactly the words the frequency
+    table counts."""
+    counts = word_counts(texts)
     if not counts:
         raise ValueError("no words left for a word cloud after redaction and stop words")
-    return cloud_from_weights(dict(counts), width, height, max_words, seed)
-
+    return cloud_from_weights(dict(counts), seed=seed)
 
 
 def plot_word_cloud(cloud: WordCloud, title: str):
-    """Draw a word cloud with a title.
-
-    Returns:
-        A matplotlib Figure.
-    """
+    """A figure of a word cloud with a title."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(cloud.width / 100, cloud.height / 100 + 0.5))
@@ -266,13 +147,8 @@ def plot_word_cloud(cloud: WordCloud, title: str):
     return fig
 
 
-
 def plot_frequent(table: pd.DataFrame, title: str):
-    """Horizontal bars of a :func:`most_frequent` table, most frequent on top.
-
-    Returns:
-        A matplotlib Figure.
-    """
+    """Horizontal bars of a :func:`most_frequent` table, most frequent on top."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 0.28 * len(table) + 1.2))
@@ -283,13 +159,8 @@ def plot_frequent(table: pd.DataFrame, title: str):
     return fig
 
 
-
 def plot_distinctive(table: pd.DataFrame, title: str = "Most distinctive words by side"):
-    """The :func:`distinctive_words` of both sides as bars of their z-scores, on one shared scale.
-
-    Returns:
-        A matplotlib Figure with one panel per side.
-    """
+    """The :func:`distinctive_words` of both sides as bars of their z-scores, one panel per side."""
     import matplotlib.pyplot as plt
 
     sides = list(dict.fromkeys(table["side"]))
