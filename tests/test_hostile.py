@@ -355,3 +355,20 @@ def test_evaluate_sample_12_of_the_client_labels_fails_fast(client_calls, tmp_pa
     if store.exists():
         with sqlite3.connect(store) as db:
             assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 0
+
+
+@pytest.mark.model
+def test_batch_calibration_on_one_call_warns_before_any_model_time(tmp_path, capsys):
+    (tmp_path / "one").mkdir()
+    shutil.copy(MODEL_CALLS / "angry_unsolved.txt", tmp_path / "one")
+    code = main(["analyze", str(tmp_path / "one"), "--method", "score", "--calibration", "batch", "--model",
+                 "smollm2-135m", "--out", str(tmp_path / "p.csv"), "--store", str(tmp_path / "s.sqlite"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK
+    warning = next(line for line in err.splitlines() if line.startswith("warning: --calibration batch"))
+    assert "1 call" in warning and "uniform" in warning and "--calibration reference" in warning
+    lines = err.splitlines()
+    run_line = next(i for i, line in enumerate(lines) if line.startswith("callinsights: 1 calls"))
+    assert lines[run_line + 1] == warning  # said with the run's line, before any model time
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert frame["p_positive"].iloc[0] == pytest.approx(1 / 3, abs=1e-3)  # what it warns of

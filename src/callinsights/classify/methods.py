@@ -130,6 +130,10 @@ class Method:
         """What a run prints about the method after its name."""
         return ""
 
+    def caution(self, n_calls: int) -> str:
+        """What a run of ``n_calls`` calls should be warned of before any model time ("" for nothing)."""
+        return ""
+
 
 class ProbeMethod(Method):
     """Logistic regression on per-turn hidden states, fitted on the hand-labelled calls (:mod:`classify.probe`)."""
@@ -256,6 +260,14 @@ class ScoreMethod(Method):
     def describe(self) -> str:
         return f", calibration {self.settings.calibration}"
 
+    def caution(self, n_calls: int) -> str:
+        if self.settings.calibration != "batch" or n_calls >= BATCH_CALIBRATION_MIN_CALLS:
+            return ""
+        return (f"--calibration batch over {n_calls} call{'s' * (n_calls != 1)}: each answer's mean is taken over "
+                "this batch, so "
+                + ("the call gets uniform probabilities" if n_calls == 1 else "each call's label leans on the others")
+                + f" (fewer than {BATCH_CALIBRATION_MIN_CALLS} calls); use --calibration reference (the default)")
+
 
 class GenerateMethod(Method):
     """A generated two-line answer, grammar-constrained where the engine allows, parsed into labels."""
@@ -332,6 +344,11 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
 
 
 # --- probabilities -------------------------------------------------------------------------------------------------
+
+
+#: Fewer calls than this make ``batch`` calibration a guess: the means it subtracts are the model's bias only over a
+#: batch with calls of every kind; over one call they are its own answers, and its probabilities come out uniform.
+BATCH_CALIBRATION_MIN_CALLS = 30
 
 
 def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str,

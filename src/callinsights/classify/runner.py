@@ -327,12 +327,14 @@ def label_calls(texts: dict[str, str], settings: Settings | Setup, store: Store,
     """Label a set of calls: the one run path of the command line, notebook 03 and the benchmarks.
 
     ``texts`` come from :func:`texts_for_model`; ``compute_missing`` is as in :meth:`Classifier.run`; ``announce``
-    prints the run's :meth:`Classifier.describe` line on stderr; ``fitted`` is the probe's saved fit (None: fitted on
+    prints the run's :meth:`Classifier.describe` line on stderr, and the method's caution for this many calls; ``fitted`` is the probe's saved fit (None: fitted on
     the labelled calls among ``texts``).
     """
     with Classifier(settings, store, fitted=fitted) as classifier:
         if announce:
             print(f"callinsights: {len(texts)} calls; {classifier.describe()}", file=sys.stderr)
+            if caution := classifier.method.caution(len(texts)):
+                print(f"warning: {caution}", file=sys.stderr)
         return classifier.run(texts, progress=progress, compute_missing=compute_missing)
 
 
