@@ -51,8 +51,10 @@ body { max-width: 1100px; margin: 0 auto; padding: 0 1rem 3rem; }
 nav.ci-nav { font: 14px/1.5 system-ui, sans-serif; padding: .6rem 0; border-bottom: 1px solid #ccc;
              margin-bottom: 1rem; }
 nav.ci-nav a { margin-right: 1.2rem; }
-nav.ci-footer { border-top: 1px solid #ccc; border-bottom: none; margin: 2rem 0 0; display: flex;
-                justify-content: space-between; }
+nav.ci-footer { border-top: 1px solid #ccc; border-bottom: none; margin: 2rem 0 0; display: grid;
+                grid-template-columns: 1fr auto 1fr; gap: 1.5rem; }
+nav.ci-footer a { margin: 0; }
+nav.ci-footer > :last-child { text-align: right; }
 figure.ci-figure { margin: 0; }
 figure.ci-figure figcaption, p.ci-table-note { font: italic 13px/1.4 system-ui, sans-serif; color: #444;
                                                margin: .2rem 0 .8rem; }
@@ -209,7 +211,8 @@ def _clean_output(out, reviewer: bool):
 
 
 def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, links: dict[str, str],
-                 max_rows: int | None, full_table_href: str | None, footer: dict[str, str] | None = None) -> str:
+                 max_rows: int | None, full_table_href: str | None,
+                 footer: Sequence[tuple[str, str] | None] = ()) -> str:
     """Inline-only page: external resources and MathJax removed, alt text and captions added, tables cut."""
     from bs4 import BeautifulSoup, Comment
 
@@ -268,19 +271,19 @@ def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, lin
     (soup.body or soup).insert(0, nav)
     if footer:
         nav = soup.new_tag("nav", attrs={"class": "ci-nav ci-footer"})
-        for text, href in footer.items():
-            link = soup.new_tag("a", href=href)
-            link.string = text
+        for item in footer:
+            link = soup.new_tag("a", href=item[1]) if item else soup.new_tag("span")  # a span keeps the slot
+            link.string = item[0] if item else ""
             nav.append(link)
         (soup.body or soup).append(nav)
     return str(soup)
 
 
 def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: int | None = MAX_TABLE_ROWS,
-            full_table_href: str | None = None, footer: dict[str, str] | None = None) -> str:
+            full_table_href: str | None = None, footer: Sequence[tuple[str, str] | None] = ()) -> str:
     """One self-contained HTML page of an executed notebook: the reviewer's (tables cut to ``max_rows``, their note
     pointing to ``full_table_href``) or the one with code; ``links`` (``{text: href}``) head the page, ``footer``
-    links end it."""
+    links (``(text, href)``, None for an empty slot) end it."""
     from nbconvert import HTMLExporter
 
     prepared, figures = prepare(nb, reviewer)
@@ -301,28 +304,22 @@ def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: i
     return _postprocess(body, figures, title, links or {}, max_rows if reviewer else None, full_table_href, footer)
 
 
-def footer_links(notebook: Path, series: Sequence[Path], index_name: str, code: bool = False) -> dict[str, str]:
-    """``{text: href}`` of the previous report, the summary and the next report of ``notebook`` in ``series`` (the
-    numbered notebooks in reading order); the page with code links to the neighbours' pages with code."""
+def footer_links(notebook: Path, series: Sequence[Path], index_name: str,
+                 code: bool = False) -> list[tuple[str, str] | None]:
+    """``(text, href)`` of the previous report, the summary and the next report of ``notebook`` in ``series`` (the
+    numbered notebooks in reading order), None where there is none; the page with code links to the neighbours'
+    pages with code."""
     names = [Path(p).name for p in series]
     position = names.index(notebook.name) if notebook.name in names else None
     suffix = CODE_SUFFIX if code else ""
 
-    def neighbour(offset: int) -> tuple[str, str] | None:
+    def neighbour(offset: int, label: str) -> tuple[str, str] | None:
         if position is None or not 0 <= position + offset < len(names):
             return None
         other = Path(series[position + offset])
-        title = _title_of(other) or other.stem
-        return title, f"{other.stem}{suffix}.html"
+        return label.format(_title_of(other) or other.stem), f"{other.stem}{suffix}.html"
 
-    links: dict[str, str] = {}
-    before, after = neighbour(-1), neighbour(1)
-    if before:
-        links[f"← Previous: {before[0]}"] = before[1]
-    links["Back to the summary"] = index_name
-    if after:
-        links[f"Next: {after[0]} →"] = after[1]
-    return links
+    return [neighbour(-1, "← Previous: {}"), ("Back to the summary", index_name), neighbour(1, "Next: {} →")]
 
 
 def _title_of(path: Path) -> str:
