@@ -333,6 +333,94 @@ def test_check_fit_asks_what_every_fold_will_need():
     assert any("3 labelled calls" in p and "at least 8" in p for p in three), three
 
 
+# --- an output path that is also an input of the same run is refused before any work (issue 23) -------------------
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _inputs(t: Path) -> dict[str, Path]:
+    """Inputs every case can name: labels, a store, a turn table, a saved fit, a folder of calls, predictions."""
+    from callinsights.data.store import Store
+
+    (t / "sub").mkdir()
+    shutil.copy(PROBE_CALLS.with_name("probe_calls_labels.csv"), t / "labels.csv")
+    Store(t / "s.sqlite").close()
+    (t / "turns.csv").write_text("file,turn,speaker,text\nc1,0,Member,My claim was denied and I am furious.\n"
+                                 "c1,1,Agent,I am sorry about that.\n")
+    (t / "probe.skops").write_bytes(b"someone's fitted probe")
+    shutil.copytree(PROBE_CALLS, t / "calls")
+    shutil.copy(RESULTS / "predictions.csv", t / "findings.csv")  # predictions named like an insights output
+    for name in ("s.sqlite", "turns.csv", "probe.skops"):
+        (t / f"link_{name}").symlink_to(t / name)
+    return {"labels": t / "labels.csv", "store": t / "s.sqlite", "table": t / "turns.csv",
+            "artifact": t / "probe.skops", "call": t / "calls" / "angry_unsolved.txt",
+            "predictions": t / "findings.csv"}
+
+
+_TWICE = {  # case -> (the command's arguments, which input it would have replaced)
+    "fit --artifact is the label file (via ..)": (
+        "fit {calls} --labels {t}/labels.csv --artifact {t}/sub/../labels.csv --store {t}/s.sqlite", "labels"),
+    "fit --artifact is the store (via a link)": (
+        "fit {calls} --labels {t}/labels.csv --artifact {t}/link_s.sqlite --store {t}/s.sqlite", "store"),
+    "fit --artifact is a call of the folder": (
+        "fit {t}/calls --labels {t}/labels.csv --artifact {t}/calls/angry_unsolved.txt --store {t}/s.sqlite", "call"),
+    "analyze --out is the store (via ..)": (
+        "analyze {models} --method score --out {t}/sub/../s.sqlite --store {t}/s.sqlite", "store"),
+    "analyze --out is the turn table (via a link)": (
+        "analyze {t}/turns.csv --method score --out {t}/link_turns.csv --store {t}/s.sqlite", "table"),
+    "analyze --out is the label file": (
+        "analyze {calls} --labels {t}/labels.csv --artifact {t}/new.skops --out {t}/labels.csv --store {t}/s.sqlite",
+        "labels"),
+    "analyze --out is the artifact (via a link)": (
+        "analyze {calls} --labels {t}/labels.csv --artifact {t}/probe.skops --out {t}/link_probe.skops "
+        "--store {t}/s.sqlite", "artifact"),
+    "analyze --store is the label file": (
+        "analyze {calls} --labels {t}/labels.csv --artifact {t}/new.skops --store {t}/labels.csv", "labels"),
+    "parse --out is the turn table": ("parse {t}/turns.csv --out {t}/turns.csv", "table"),
+    "evidence --out is the store": (
+        "evidence {models} --artifact {t}/new.skops --out {t}/s.sqlite --store {t}/s.sqlite", "store"),
+    "monitor --out is the batch": (
+        "monitor {t}/findings.csv --reference {results}/predictions.csv --out {t}/sub/../findings.csv",
+        "predictions"),
+    "insights --out-dir holds the predictions": (
+        "insights --predictions {t}/findings.csv --labels {t}/labels.csv --out-dir {t}", "predictions"),
+    "evaluate --store is the label file": (
+        "evaluate --labels {t}/labels.csv --store {t}/labels.csv --sample 12 --out-dir {t}/eval", "labels"),
+}
+
+
+@pytest.mark.parametrize("case", list(_TWICE))
+def test_an_output_that_is_an_input_of_the_run_is_refused_before_any_work(tmp_path, capsys, case):
+    inputs = _inputs(tmp_path)
+    line, replaced = _TWICE[case]
+    args = line.format(t=tmp_path, calls=PROBE_CALLS, models=MODEL_CALLS, results=RESULTS).split()
+    if args[0] in ("fit", "analyze", "evidence"):
+        args += ["--quiet", "--model", "smollm2-135m"]
+    before = {name: path.read_bytes() for name, path in inputs.items()}
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT, err
+    assert "the same file as" in err or "inside the folder" in err, err
+    assert "nothing was done" in err and "Traceback" not in err
+    assert MODEL_TIME not in err and "fitting the probe" not in err  # refused before any work
+    assert {name: path.read_bytes() for name, path in inputs.items()} == before, f"{replaced} was written"
+
+
+def test_refuse_overwriting_inputs_sees_through_links_and_never_compares_an_option_with_itself(tmp_path):
+    from callinsights.data.outputs import OutputError, refuse_overwriting_inputs
+
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(b"x")
+    os.link(store, tmp_path / "hard.sqlite")
+    refuse_overwriting_inputs({"--store": store, "--out": tmp_path / "p.csv"}, {"--store": store})
+    with pytest.raises(OutputError, match=r"--out .*hard.sqlite: the same file as --store .*s.sqlite.*another path"):
+        refuse_overwriting_inputs({"--out": tmp_path / "hard.sqlite"}, {"--store": store})
+    (tmp_path / "calls").mkdir()
+    refuse_overwriting_inputs({"--out": tmp_path / "calls" / "p.csv"}, {"DIR": tmp_path / "calls"}, (".txt",))
+    with pytest.raises(OutputError, match="inside the folder DIR"):
+        refuse_overwriting_inputs({"--out": tmp_path / "calls" / "x.TXT"}, {"DIR": tmp_path / "calls"}, (".txt",))
+
+
 @pytest.mark.parametrize("sample", ["8", "10"])
 def test_evaluate_with_a_sample_too_small_for_the_folds_fails_before_any_model_time(tmp_path, capsys, sample):
     shutil.copytree(PROBE_CALLS, tmp_path / "data" / "transcripts_v3")

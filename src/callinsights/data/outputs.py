@@ -2,6 +2,8 @@
 
 - :func:`check_output_file` is called before any model time is spent: a path that is a folder, sits under a file, or
   lies in a folder nobody can write to is refused with a message that says what to do.
+- :func:`refuse_overwriting_inputs` refuses, as early, an output path that is also an input of the run (the store,
+  the label file, a call), seen through links and ``..``.
 - :func:`write_csv` writes a temporary file beside the target and renames it over the target, so a reader sees the
   old file or the new one, never half of one, and a failed run leaves the previous output as it was.
 - Text cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
@@ -72,6 +74,54 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
             "can write to"
         ) from None
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: resolved (links, ``..``), or the same inode when both exist (hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None], inputs: Mapping[str, str | Path | None],
+                              read_in_folders: Iterable[str] = ()) -> None:
+    """Refuse, before any work, an output path that is also an input of the same run.
+
+    A path given twice (``fit --artifact`` the label file, ``analyze --out`` the store) would otherwise be replaced
+    by the output at the end of the run, with exit 0. Paths are compared resolved, so a link or ``..`` does not hide
+    the clash. An option that is both read and written (``--store``) is never compared with itself.
+
+    Args:
+        outputs: What the run writes, by the option that names it; None entries are skipped.
+        inputs: What the run reads, by option; an input that is a folder clashes with an output inside it whose
+            suffix is one of ``read_in_folders`` (it would replace or join the calls read).
+        read_in_folders: The file suffixes a folder input is read for, lower case (e.g. ``(".txt", ".vtt")``).
+
+    Raises:
+        OutputError: Naming both options, the path, and what to do.
+    """
+    read_in_folders = tuple(read_in_folders)
+    for out_name, out in outputs.items():
+        if out is None:
+            continue
+        out = Path(out)
+        for in_name, source in inputs.items():
+            if source is None or in_name == out_name:
+                continue
+            source = Path(source)
+            if _same_file(out, source):
+                shown = "" if str(out) == str(source) else f" (both are {out.resolve()})"
+                raise OutputError(f"{out_name} {out}: the same file as {in_name} {source}{shown}, which this run "
+                                  f"reads; writing it would replace that file. Give {out_name} another path "
+                                  "(nothing was done)")
+            if source.is_dir() and out.suffix.lower() in read_in_folders and out.resolve().is_relative_to(
+                    source.resolve()):
+                raise OutputError(f"{out_name} {out}: inside the folder {in_name} {source}, among the calls this run "
+                                  f"reads; writing it there would replace or add a call. Give {out_name} a path "
+                                  "outside that folder (nothing was done)")
 
 
 def neutralise(value: object) -> object:

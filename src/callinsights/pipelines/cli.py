@@ -16,7 +16,8 @@ from callinsights import config
 from callinsights.classify.probe import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES
 from callinsights.data.outputs import ArtifactError, load_artifact
 from callinsights.data.store import PruneReport, Store, StoreError, StoreInfo
-from callinsights.data.outputs import OutputError, check_output_file, write_csv
+from callinsights.data.calls import CALL_READERS
+from callinsights.data.outputs import OutputError, check_output_file, refuse_overwriting_inputs, write_csv
 from callinsights.evaluation.monitoring import (ALERT, FEW, MonitorInputError, alerts, read_predictions,
                                                    compare, configuration_differences)
 
@@ -256,6 +257,7 @@ def monitor(batch: str | Path, reference: str | Path = config.PREDICTIONS_FILE,
             ``allow_mismatch`` is not set.
         callinsights.data.outputs.OutputError: ``out`` cannot be written.
     """
+    refuse_overwriting_inputs({"--out": out}, {"BATCH": batch, "--reference": reference})
     out = check_output_file(out, "--out")
     ref = read_predictions(reference, "reference")
     new = read_predictions(batch, "batch")
@@ -371,6 +373,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
     try:
         speakers = roles(args.speaker)
+        refuse_overwriting_inputs({"--out": args.out}, {"DIR": args.dir}, CALL_READERS)
         check_output_file(args.out)
         read = _read_calls_or_explain(args.dir, speakers)
     except (FileNotFoundError, ValueError) as err:  # an output path or a turn table that cannot be used
@@ -391,6 +394,17 @@ def cmd_parse(args: argparse.Namespace) -> int:
     how = "redacted" if args.redact else "NOT redacted (--no-redact)"
     print(f"{len(frame)} turns ({customer} customer), {how}, written to {args.out}")
     return EXIT_OK
+
+
+def _refuse_paths_given_twice(args: argparse.Namespace, probe: bool) -> None:
+    """analyze and evidence: what they write (--out, --store, and the probe's --artifact, saved when it is fitted)
+    must be none of what they read (the calls, the store, the saved fit, the label file the probe is fitted on)."""
+    labels = getattr(args, "labels", None)
+    label_file = {("--labels" if labels else "the label file"): labels or config.training_labels_file()}
+    artifact = args.artifact if probe else None
+    refuse_overwriting_inputs({"--out": args.out, "--store": args.store, "--artifact": artifact},
+                              {"DIR": args.dir, "--store": args.store, "--artifact": artifact,
+                               **(label_file if probe else {})}, CALL_READERS)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -414,6 +428,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         # Everything that can be checked is checked before the first model call: settings, output path, store,
         # calls, labels.
+        _refuse_paths_given_twice(args, probe=args.method == "probe")
         setup = prepare(settings)  # checked and the model resolved, once: a missing model is named first
         settings = setup.settings
         if args.backend == "local" and (args.address or args.workers != 1):
@@ -639,6 +654,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            configurations=args.configurations, n_boot=args.n_boot, seed=args.seed,
                            model=args.model, store=Path(args.store), progress=not args.quiet)
     try:
+        labels = args.labels or config.training_labels_file(args.data_dir)
+        written_there = evaluation.result_files(args.out_dir).values() if args.out_dir else []
+        refuse_overwriting_inputs({"--store": args.store, **{f"--out-dir ({p.name})": p for p in written_there}},
+                                  {"--labels": labels, "--store": args.store})
         result, written = evaluation.run(plan, args.out_dir)
     except (ValueError, FileNotFoundError, ModelError, StoreError) as err:  # bad labels and paths are ValueErrors
         print(f"error: {err}", file=sys.stderr)
@@ -657,6 +676,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     try:
+        _refuse_paths_given_twice(args, probe=True)
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
         read = _read_calls_or_explain(args.dir, {})
@@ -695,6 +715,9 @@ def cmd_insights(args: argparse.Namespace) -> int:
     try:
         # The hand labels belong to the data folder read: another --data-dir brings its own label files.
         labels = args.labels or config.training_labels_file(args.data_dir)
+        files = insights.InsightFiles.under(args.out_dir) if args.out_dir else insights.InsightFiles()
+        refuse_overwriting_inputs({f"--out-dir ({p.name})": p for p in [*files.all(), files.reading]},
+                                  {"--predictions": args.predictions, "--labels": labels})
         written = insights.run(args.data_dir, args.predictions, labels, args.topics, args.seed, args.out_dir)
     except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
