@@ -1,15 +1,11 @@
-"""What calls are about: terms (words and word pairs), NMF topics chosen by silhouette, their names and plots.
-
-:func:`callinsights.analysis.eda.call_frame` gives the calls; :func:`discover_topics` finds the drivers and
-:func:`add_topics` puts them on the calls. The plots return their matplotlib Figure.
-"""
+"""What calls are about (their drivers): NMF topics of words and word pairs chosen by silhouette, named, plotted."""
 
 from __future__ import annotations
 
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -28,8 +24,7 @@ def clauses(text: str) -> list[list[str]]:
 
 
 def stop_words(texts: Iterable[str] | None = None) -> frozenset[str]:
-    """Words left out of topics and phrases: :data:`callinsights.text.words.STOP_WORDS`, plus the
-    :func:`callinsights.text.words.proper_nouns` of ``texts`` (people's and places' names) when given."""
+    """Words left out of topics and phrases: the stop words, plus the proper nouns (names) of ``texts`` if given."""
     return words.STOP_WORDS | (words.proper_nouns(texts) if texts is not None else frozenset())
 
 
@@ -48,9 +43,8 @@ def terms(text: str, stop: frozenset[str]) -> list[str]:
     return unigrams + bigrams
 
 
-#: Readable names for topics, each with the top terms that identify it. A topic takes the name whose set shares
-#: the most terms with its top terms (at least two); otherwise it keeps its automatic name (its top three terms).
-#: Written from the topics' top terms on this client's calls, never from labels; extend it when new drivers appear.
+#: Readable names for topics, each with the top terms that identify it (:func:`name_topic`). Written from the
+#: topics' top terms on this client's calls, never from labels; extend it when new drivers appear.
 TOPIC_NAMES: dict[str, frozenset[str]] = {
     "Claim denied / policy change": frozenset(
         {"claim", "denied", "denial", "claim denied", "new policy", "switched", "update", "updated", "appeal"}
@@ -75,23 +69,21 @@ TOPIC_NAMES: dict[str, frozenset[str]] = {
 }
 
 
+#: Top terms kept per topic.
+TERMS_PER_TOPIC = 12
+
+
 @dataclass
 class TopicModel:
     """Topics found in a set of calls and how sure the grouping is.
 
     Attributes:
-        k: Number of topics.
         selection: One row per candidate ``k``: ``silhouette``, ``reconstruction_error``, ``stability_ari``,
             ``groups`` (distinct dominant topics) and ``chosen``.
-        top_terms: Per topic, its ``(term, weight)`` pairs, heaviest first.
-        names: Readable name per topic (:func:`name_topic`).
-        auto_names: Top three terms per topic, always.
+        auto_names: Top three terms per topic, beside the readable ``names``.
         labels: Dominant topic of each call (topics numbered by size, 0 the largest).
         shares: Topic weights of each call normalised to sum to 1 (calls x topics).
         silhouette: Mean cosine silhouette of the dominant-topic grouping on TF-IDF.
-        silhouette_per_call: Each call's silhouette.
-        vectorizer: The fitted TF-IDF vectorizer.
-        nmf: The fitted NMF model.
     """
 
     k: int
@@ -103,8 +95,6 @@ class TopicModel:
     shares: np.ndarray
     silhouette: float
     silhouette_per_call: np.ndarray
-    vectorizer: object = field(repr=False)
-    nmf: object = field(repr=False)
 
     @property
     def dominant_share(self) -> np.ndarray:
@@ -133,17 +123,8 @@ class TopicModel:
 def name_topic(
     top: Sequence[str], mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES, min_match: int = 2
 ) -> tuple[str, int]:
-    """The readable name for a topic's top terms.
-
-    Args:
-        top: The topic's top terms, heaviest first.
-        mapping: Name -> identifying terms (:data:`TOPIC_NAMES`).
-        min_match: Fewest shared terms for a name to apply.
-
-    Returns:
-        ``(name, matched)``: the best-matching name (first in ``mapping`` on a tie) and how many terms matched, or
-        the top three terms joined by `` / `` and 0 when no name matches enough.
-    """
+    """``(name, matched)``: the name in ``mapping`` sharing the most of the ``top`` terms (first on a tie), or the
+    top three terms and 0 when none shares at least ``min_match``."""
     best, matched = None, 0
     for name, identifying in mapping.items():
         n = sum(term in identifying for term in top)
@@ -167,43 +148,13 @@ def name_topics(top_terms: list[list[str]], mapping: Mapping[str, frozenset[str]
     return names
 
 
-def discover_topics(
-    texts: Sequence[str],
-    n_topics: int | None = None,
-    k_range: Iterable[int] = range(3, 9),
-    seed: int = 0,
-    stop: frozenset[str] | None = None,
-    min_df: int = 3,
-    max_df: float = 0.5,
-    n_terms: int = 12,
-    stability_seeds: int = 3,
-    mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES,
-) -> TopicModel:
-    """Find what calls are about: NMF topics on TF-IDF of words and word pairs, ``k`` chosen by silhouette.
+def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: Iterable[int] = range(3, 9),
+                    seed: int = 0, min_df: int = 3, max_df: float = 0.5, stability_seeds: int = 3) -> TopicModel:
+    """NMF topics of the calls' terms (TF-IDF, stop words and names left out), numbered by size.
 
-    For each candidate ``k`` the calls are grouped by dominant topic and scored by the mean cosine silhouette of
-    that grouping on the TF-IDF vectors; the ``k`` with the highest silhouette wins (the smaller on a tie). Stability
-    (mean adjusted Rand index against NMF from ``stability_seeds`` random starts) and the reconstruction error are
-    reported beside it, not used to choose.
-
-    Args:
-        texts: One redacted text per call.
-        n_topics: Use this many topics instead of choosing.
-        k_range: Candidates for ``k`` when choosing (those that leave fewer calls or terms than ``k`` are skipped).
-        seed: Seed of NMF (and of the random starts for stability).
-        stop: Stop words; default :func:`stop_words` of ``texts`` (names removed).
-        min_df: A term must appear in at least this many calls.
-        max_df: A term in more than this share of calls says nothing about any one of them.
-        n_terms: Top terms kept per topic.
-        stability_seeds: Random NMF starts compared with the chosen one, per ``k``.
-        mapping: Readable names for :func:`name_topic`.
-
-    Returns:
-        The fitted :class:`TopicModel`, topics numbered by size.
-
-    Raises:
-        ValueError: Fewer than three texts, no term common enough, or no candidate ``k`` that leaves at least two
-            groups.
+    Unless ``n_topics`` is given, each ``k`` is scored by the mean cosine silhouette of the calls grouped by dominant
+    topic, and the highest wins (the smaller on a tie). Stability (adjusted Rand index against ``stability_seeds``
+    random starts) and the reconstruction error are reported beside it, not used to choose.
     """
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -212,7 +163,7 @@ def discover_topics(
     texts = list(texts)
     if len(texts) < 3:
         raise ValueError(f"topic discovery needs at least 3 calls, got {len(texts)}")
-    stop = stop_words(texts) if stop is None else stop
+    stop = stop_words(texts)
     vectorizer = TfidfVectorizer(
         analyzer=lambda text: terms(text, stop), min_df=min_df, max_df=max_df, sublinear_tf=True
     )
@@ -258,7 +209,7 @@ def discover_topics(
     totals = W.sum(axis=1, keepdims=True)
     shares = np.divide(W, totals, out=np.full_like(W, 1.0 / k), where=totals > 0)
     top_terms = [
-        [(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:n_terms] if row[j] > 0] for row in components
+        [(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:TERMS_PER_TOPIC] if row[j] > 0] for row in components
     ]
     plain = [[t for t, _ in top] for top in top_terms]
     sil_calls = silhouettes(labels)
@@ -267,14 +218,12 @@ def discover_topics(
         k=k,
         selection=selection,
         top_terms=top_terms,
-        names=name_topics(plain, mapping),
+        names=name_topics(plain, TOPIC_NAMES),
         auto_names=[" / ".join(top[:3]) for top in plain],
         labels=labels,
         shares=shares,
         silhouette=float(sil_calls.mean()),
         silhouette_per_call=sil_calls,
-        vectorizer=vectorizer,
-        nmf=model,
     )
 
 
@@ -328,12 +277,8 @@ def plot_topic_terms(model: TopicModel, n: int = 8):
 
 
 def plot_topic_shares(frame: pd.DataFrame, order: Sequence[str]):
-    """How clearly each call belongs to its driver: the dominant topic's share per call, one box per topic.
-
-    Args:
-        frame: Output of :func:`add_topics`.
-        order: Topics from top to bottom.
-    """
+    """How clearly each call belongs to its driver: the dominant topic's share per call (:func:`add_topics`), one box
+    per topic in ``order`` from the top."""
     import matplotlib.pyplot as plt
 
     order = list(order)[::-1]

@@ -1,11 +1,6 @@
 """The insights command: per-call features and drivers, and what one reading of the hand labels says about them.
 
-``callinsights insights`` writes ``results/call_insights.csv`` (one row per call: features, call events, pending work
-and driver; no text, no labels) and, from the predictions corrected by one label file (``--labels``; default the
-guideline reading of the data folder): ``ppi_rates.csv``, ``drivers.csv``, ``pending_work.csv``, ``comparisons.csv``
-and ``findings.csv``, with ``insights.reading.json`` naming the label file they were computed from
-(:func:`callinsights.data.outputs.label_reading`). Notebook 05 calls :func:`calls_with_drivers` and
-:func:`ppi_tables` too, so what it shows is what the command writes; it writes nothing itself.
+Notebook 05 calls :func:`calls_with_drivers` and :func:`ppi_tables` too, so what it shows is what the command writes.
 """
 
 from __future__ import annotations
@@ -25,36 +20,17 @@ from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, 
 
 def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0
                        ) -> tuple[pd.DataFrame, topics.TopicModel]:
-    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver.
-
-    Args:
-        parsed: Parsed calls.
-        n_topics: Number of drivers, or None to choose it by silhouette.
-        seed: Seed of the topic model.
-
-    Returns:
-        The calls frame (with ``topic``, ``topic_id``, ``topic_terms``, ``topic_share``) and the topic model.
-    """
+    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver (topic),
+    and the topic model; ``n_topics`` None chooses the number of drivers by silhouette."""
     calls = eda.call_frame(parsed)
-    stop = topics.stop_words(calls["text"])
-    model = topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed, stop=stop)
+    model = topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed)
     return topics.add_topics(calls, model), model
 
 
 def ppi_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame
                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Predictions corrected by the hand labels: the PPI frame, the rates by driver and team, the decided comparisons.
-
-    Args:
-        calls: :func:`calls_with_drivers`'s frame (the covariates: driver, team, events, pending work, features).
-        predictions: A predictions table (``results/predictions.csv``).
-        gold: The hand labels of one reading that correct the predictions.
-
-    Returns:
-        ``(frame, rates, decided)``: :func:`callinsights.analysis.ppi.ppi_frame`, the
-        :func:`~callinsights.analysis.ppi.rate_table` of every grouping, and
-        :func:`callinsights.analysis.insights.decide` over :func:`callinsights.analysis.insights.comparisons`.
-    """
+    """Predictions corrected by one reading's hand labels ``gold``: the PPI frame, the rates by every grouping, and
+    the decided comparisons; ``calls`` (:func:`calls_with_drivers`) gives the covariates."""
     columns = [*insights.GROUPINGS, *insights.CALL_EVENTS, *insights.CONSISTENCY_CHECKS, *insights.PENDING_KINDS,
                *eda.FEATURES]  # fmt: skip
     covariates = calls.set_index("file")[[c for c in dict.fromkeys(columns) if c in calls.columns]]
@@ -75,14 +51,8 @@ class Insights:
 
 
 def insight_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame) -> Insights:
-    """Every table the command writes from the predictions and one reading of the hand labels.
-
-    Args:
-        calls: :func:`calls_with_drivers`'s frame.
-        predictions: A predictions table; its ``evidence_sentiment`` column, when present, gives the quotes of the
-            negative calls.
-        gold: The hand labels of one reading.
-    """
+    """Every labelled table the command writes; the predictions' ``evidence_sentiment``, if any, quotes the negative
+    calls."""
     frame, rates, decided = ppi_tables(calls, predictions, gold)
     quotes = None
     if "evidence_sentiment" in predictions.columns:
@@ -122,19 +92,8 @@ class InsightFiles:
 
 def write_insight_files(calls: pd.DataFrame, found: Insights | None, files: InsightFiles | None = None,
                         labels: str | Path | None = None) -> list[Path]:  # fmt: skip
-    """Write the per-call table and, when there are predictions, every labelled table and the record of ``labels``.
-
-    Each file is written atomically. The comparisons and findings carry their sentences.
-
-    Args:
-        calls: :func:`calls_with_drivers`'s frame.
-        found: :func:`insight_tables`, or None without predictions.
-        files: Where to write.
-        labels: The label file ``found`` was computed from (recorded in :attr:`InsightFiles.reading`).
-
-    Returns:
-        The paths written.
-    """
+    """Write the per-call table and, when ``found`` (None without predictions), every labelled table and the record
+    of the ``labels`` file they were computed from; returns the paths written."""
     files = files or InsightFiles()
     write_csv(calls[eda.INSIGHT_COLUMNS], files.calls, float_format="%.4f")
     written = [files.calls]
@@ -153,21 +112,10 @@ def write_insight_files(calls: pd.DataFrame, found: Insights | None, files: Insi
 def run(data_dir: str | Path | None = None, predictions: str | Path = config.PREDICTIONS_FILE,
         labels: str | Path | None = None, n_topics: int | None = None, seed: int = 0,
         out_dir: str | Path | None = None) -> list[Path]:
-    """Compute the insight tables from the calls, the predictions and one reading of the hand labels, and write them.
+    """Compute the insight tables and write them; returns the paths written.
 
-    Without a predictions file only ``call_insights.csv`` is written (no rate or finding can be corrected).
-
-    Args:
-        data_dir: A folder laid out like the project data folder (None: the configured one).
-        predictions: The predictions table (``make analyze`` writes it).
-        labels: The hand labels that correct them (None: the guideline reading of the data folder,
-            :func:`callinsights.config.training_labels_file`, the reading the probe is fitted on).
-        n_topics: Number of drivers, or None to choose it by silhouette.
-        seed: Seed of the topic model.
-        out_dir: Where to write (None: the configured results files).
-
-    Returns:
-        The paths written.
+    ``labels`` defaults to the reading the probe is fitted on. Without a predictions file only the per-call table is
+    written, as no rate or finding can be corrected.
     """
     files = InsightFiles.under(out_dir) if out_dir else InsightFiles()
     for path in files.all():
