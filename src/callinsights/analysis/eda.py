@@ -1,29 +1,23 @@
-"""The calls as data: lengths, speakers, sides and what the parser found irregular.
-
-Words, word tables and word clouds are in :mod:`callinsights.text.words` and :mod:`callinsights.analysis.language`.
-"""
+"""The calls as data: lengths, speakers, what the parser found irregular, and per-call features (holds, transfers,
+questions, callbacks, the agent's actions, pending work, the customer's sentiment trajectory)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
-import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from callinsights import config
-from callinsights.data.call import AGENT, CUSTOMER, META, Call
+from callinsights.data.call import AGENT, CUSTOMER, META, Call, Turn, customer_turns
 from callinsights.data.transcripts import ParseReport, read_calls
 from callinsights.text.redact import redact
-from callinsights.text.words import count_words
-from callinsights.analysis import eda
-from callinsights.data.call import Turn, customer_turns
-from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING_WORK, count_cues, cue_pattern,
-                                     sentiment_from_compound, vader_baseline)
+from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING_WORK, count_cues, count_words,
+                                     cue_pattern, sentiment_from_compound, vader_baseline)
 
 LENGTH_TERCILES = ("short", "medium", "long")
 
@@ -33,40 +27,18 @@ _STATS_COLUMNS = [
 ]
 
 
-
 def transcripts_dir(data_dir: str | Path | None = None) -> Path:
-    """The transcripts folder inside a data folder.
-
-    Args:
-        data_dir: A folder laid out like the project's ``data/``; ``None`` means :data:`config.DATA_DIR`.
-
-    Returns:
-        :data:`config.TRANSCRIPTS_DIR`, or the folder of the same name inside ``data_dir``.
-    """
+    """The transcripts folder inside a folder laid out like ``data/`` (None: the configured one)."""
     if data_dir is None:
         return config.TRANSCRIPTS_DIR
     return Path(data_dir) / config.TRANSCRIPTS_DIR.name
 
 
-
 def read_corpus(
     data_dir: str | Path | None = None, sample_size: int | None = None, seed: int = 0
 ) -> tuple[list[Call], ParseReport]:
-    """Read the calls of a data folder, optionally a seeded random sample of them.
-
-    Args:
-        data_dir: See :func:`transcripts_dir`.
-        sample_size: Keep this many calls, drawn at random with ``seed``; ``None`` keeps every call.
-        seed: Seed of the draw.
-
-    Returns:
-        The kept calls in file order, and the parse report of the whole folder (what a sample leaves out
-        is still a data-quality finding).
-
-    Raises:
-        ValueError: ``sample_size`` is less than one.
-        FileNotFoundError: The transcripts folder is missing or empty (from ``read_calls``).
-    """
+    """The calls of a data folder in file order (a seeded random ``sample_size`` of them if given), and the parse
+    report of the whole folder: what a sample leaves out is still a data-quality finding."""
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size {sample_size}: use a positive number of calls, or None for every call")
     calls, report = read_calls(transcripts_dir(data_dir))
@@ -76,20 +48,10 @@ def read_corpus(
     return [call for call in calls if call.name in kept], report
 
 
-
 def call_stats(calls: Iterable[Call]) -> pd.DataFrame:
-    """One row per call: how long each side speaks and who the speakers are.
+    """One row per call, indexed by call id: how long each side speaks and who the speakers are.
 
-    Args:
-        calls: Calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
-
-    Returns:
-        A frame indexed by call identifier, in file order, with columns ``customer_turns``, ``agent_turns``,
-        ``customer_words``, ``agent_words``, ``words`` (both sides), ``turns`` (both sides), ``customer_share``
-        (the customer's share of the words), ``speakers`` (number of distinct speaker labels), ``speaker_labels``
-        (those labels, joined by ``" / "``), ``agent_team`` (the agent's label, the one with most turns when a
-        call has several), ``meta_lines`` (non-speech lines set aside) and ``length_tercile`` (``short``,
-        ``medium`` or ``long`` by ``words``, cut at the terciles of these calls).
+    ``agent_team`` is the agent label with most turns; ``length_tercile`` cuts ``words`` at these calls' terciles.
     """
     rows = []
     for call in calls:
@@ -126,20 +88,8 @@ def call_stats(calls: Iterable[Call]) -> pd.DataFrame:
     return frame
 
 
-
 def side_texts(calls: Iterable[Call], side: str = "call") -> dict[str, str]:
-    """Each call's words from one side, unredacted (redact before showing them).
-
-    Args:
-        calls: Calls.
-        side: ``customer``, ``agent`` or ``call`` (both sides; meta lines are never included).
-
-    Returns:
-        Call identifier -> that side's turns, one per line.
-
-    Raises:
-        ValueError: ``side`` is none of the three.
-    """
+    """Call id -> that ``side``'s turns (``customer``, ``agent`` or ``call`` for both), one per line, unredacted."""
     roles = {"customer": {CUSTOMER}, "agent": {AGENT}, "call": {CUSTOMER, AGENT}}
     if side not in roles:
         raise ValueError(f"side {side!r}: use one of {', '.join(roles)}")
@@ -149,32 +99,15 @@ def side_texts(calls: Iterable[Call], side: str = "call") -> dict[str, str]:
     }
 
 
-
 def meta_lines(calls: Iterable[Call]) -> pd.DataFrame:
-    """Every line the parser set aside as not speech, redacted.
-
-    Returns:
-        Columns ``call``, ``kind`` (``timestamp``, ``duration``, ``note``, ``direction``, ``continuation``) and
-        ``text``.
-    """
+    """Every line the parser set aside as not speech (``call``, ``kind``, ``text``), redacted."""
     rows = [(call.name, t.kind, redact(t.text)) for call in calls for t in call if t.role == META]
     return pd.DataFrame(rows, columns=["call", "kind", "text"])
 
 
-
 def data_quality(calls: Iterable[Call], report: ParseReport) -> pd.DataFrame:
-    """What a reader should know about the files before trusting an analysis of them.
-
-    Args:
-        calls: Calls from :func:`callinsights.data.transcripts.read_calls`.
-        report: Its parse report.
-
-    Returns:
-        One row per finding with columns ``finding``, ``detail``, ``lines`` (lines concerned, where that means
-        something), ``calls`` (how many calls) and ``example`` (a call and, redacted, a line): files read, each
-        skipped file and why, each unknown speaker label, each kind of non-speech line, speech turns with no
-        words, and calls with more than one agent label.
-    """
+    """What a reader should know about the files before trusting an analysis of them, one row per finding with
+    how many lines and calls it concerns and an example (redacted)."""
     calls = list(calls)
     rows: list[dict] = [
         {"finding": "files read", "detail": "parsed into turns", "lines": pd.NA,
@@ -213,16 +146,8 @@ def data_quality(calls: Iterable[Call], report: ParseReport) -> pd.DataFrame:
     return frame
 
 
-
 def plot_lengths(stats: pd.DataFrame):
-    """Histograms of words and turns per call for each side.
-
-    Args:
-        stats: From :func:`call_stats`.
-
-    Returns:
-        A matplotlib Figure with two panels (words per call, turns per call), customer and agent overlaid.
-    """
+    """Words and turns per call (:func:`call_stats`), customer and agent overlaid."""
     import matplotlib.pyplot as plt
 
     sides = (("customer", "tab:orange"), ("agent", "tab:blue"))
@@ -251,16 +176,8 @@ def plot_lengths(stats: pd.DataFrame):
     return fig
 
 
-
 def plot_teams(stats: pd.DataFrame):
-    """Calls per agent team, and the customer's share of the words per team.
-
-    Args:
-        stats: From :func:`call_stats`.
-
-    Returns:
-        A matplotlib Figure with two panels.
-    """
+    """Calls per agent team, and the customer's share of the words per team (:func:`call_stats`)."""
     import matplotlib.pyplot as plt
 
     order = stats["agent_team"].value_counts().index.tolist()
@@ -280,23 +197,18 @@ def plot_teams(stats: pd.DataFrame):
     return fig
 
 
-
-# Per-call features: length, turns and agent team, holds, transfers, customer questions, callback promises, and the
-
 #: Agent teams in display order (the client's agent speaker labels); any other label is kept as written.
 TEAMS = ("Customer Support", "Technical Support", "PA Agent", "Agent")
 
-#: Mentions of a hold, of a hand-over to someone else, and of a promise to come back (cue lists of
-#: :mod:`callinsights.text.words`, where every cue list lives).
+#: Mentions of a hold, of a hand-over to someone else, and of a promise to come back.
 HOLD = cue_pattern(HOLD_CUES)
 TRANSFER = cue_pattern(CALL_ACTIONS["transferred"] + "|" + PENDING_WORK["another_team"])
 CALLBACK = cue_pattern(PENDING_WORK["callback"])
 
-#: Per-call columns of what the agent does in the call (:data:`callinsights.text.words.CALL_ACTIONS`, counted in the
-#: agent's turns) -> how a reader sees them.
+#: Per-call columns of what the agent does in the call (counted in the agent's turns) -> how a reader sees them.
 ACTION_COLUMNS = {name: CUE_NAMES[name] for name in CALL_ACTIONS}
-#: Per-call columns of the work a call leaves pending (:data:`callinsights.text.words.PENDING_WORK`, counted in both
-#: sides' words) -> how a reader sees them; callback promises are the ``callbacks`` feature.
+#: Per-call columns of the work a call leaves pending (counted in both sides' words) -> how a reader sees them;
+#: callback promises are the ``callbacks`` feature.
 PENDING_COLUMNS = {("callbacks" if name == "callback" else f"pending_{name}"): CUE_NAMES[name] for name in PENDING_WORK}
 
 #: Per-call features that describe a call as counts or scores, in display order.
@@ -320,7 +232,7 @@ FEATURE_LABELS = {
     "sent_change": "customer sentiment, change",
 }
 
-#: Columns of ``results/call_insights.csv`` (config.INSIGHTS_FILE), one row per call; no labels, no text.
+#: Columns of ``results/call_insights.csv``, one row per call; no labels, no text.
 INSIGHT_COLUMNS = [
     "file", "topic", "topic_id", "topic_terms", "topic_share", "agent_team",
     "words", "turns", "customer_turns", "customer_words", "holds", "transfers", "customer_questions", "callbacks",
@@ -328,28 +240,18 @@ INSIGHT_COLUMNS = [
 ]  # fmt: skip
 
 
-
 def turn_sentiments(texts: Sequence[str]) -> list[float]:
-    """VADER compound score (-1 to 1) of each text, as :func:`callinsights.text.words.vader_baseline` scores it."""
+    """VADER compound score (-1 to 1) of each text, as the lexicon baseline scores it."""
     if not texts:
         return []
     return vader_baseline(pd.Series(list(texts), dtype=object))["compound"].tolist()
 
 
-
 def trajectory(scores: Sequence[float]) -> dict[str, float | bool]:
-    """Summarise a sequence of per-turn scores as beginning versus end.
+    """Per-turn scores in call order summarised as beginning (first third) versus end (last third).
 
-    The first and last thirds hold ``ceil(n / 3)`` turns each, so a call with one or two customer turns has the same
-    turn at both ends.
-
-    Args:
-        scores: Per-turn compound scores in call order.
-
-    Returns:
-        ``sent_first_third``, ``sent_last_third`` (means), ``sent_last_turn``, ``sent_change`` (last minus first
-        third), ``starts_negative`` and ``ends_positive`` (VADER's reading of the first and last third,
-        :func:`callinsights.text.words.sentiment_from_compound`); scores are NaN and flags False when empty.
+    Each third holds ``ceil(n / 3)`` turns, so a call with one or two customer turns has the same turn at both ends.
+    Scores are NaN and flags False when there is no turn.
     """
     if len(scores) == 0:
         nan = float("nan")
@@ -367,21 +269,9 @@ def trajectory(scores: Sequence[float]) -> dict[str, float | bool]:
     )
 
 
-
 def call_features(turns: Sequence[Turn]) -> dict[str, object]:
-    """Holds, transfers, customer questions, callback promises, what the agent does, the work left pending, and the
-    sentiment trajectory of one call.
-
-    Args:
-        turns: Turns of one call (as :func:`callinsights.data.transcripts.read_call` gives them).
-
-    Returns:
-        ``holds`` (hold words in anyone's speech plus stage directions about a pause or hold), ``transfers`` and
-        ``callbacks`` (matches of :data:`TRANSFER` and :data:`CALLBACK` in anyone's speech), ``customer_questions``
-        (``?`` in the customer's turns), one count per :data:`ACTION_COLUMNS` (cues in the agent's turns; a second
-        agent label counts as a transfer) and per :data:`PENDING_COLUMNS` (cues in anyone's speech), and the
-        :func:`trajectory` of the customer's turns.
-    """
+    """Holds (words, and stage directions about a pause), transfers, customer questions (``?``), callback promises,
+    what the agent does, the work left pending, and the customer's :func:`trajectory` in one call."""
     said = "\n".join(t.text for t in turns if t.role != META)
     directions = [t.text for t in turns if t.role == META and t.kind == "direction"]
     agent = "\n".join(t.text for t in turns if t.role == AGENT)
@@ -400,34 +290,19 @@ def call_features(turns: Sequence[Turn]) -> dict[str, object]:
     }
 
 
-
 def opening_request(turns: Sequence[Turn], min_words: int = 6) -> str:
-    """The customer's first substantive turn (usually why they call), redacted.
-
-    Args:
-        turns: Turns of one call.
-        min_words: A turn shorter than this (``Hi.``) is skipped when a longer one follows.
-    """
+    """The customer's first turn of at least ``min_words`` words (usually why they call; ``Hi.`` is skipped),
+    redacted."""
     mine = [t.text for t in customer_turns(turns) if t.text]
     longer = [text for text in mine if len(text.split()) >= min_words]
     return redact((longer or mine or [""])[0])
 
 
-
 def call_frame(calls: Iterable[Call]) -> pd.DataFrame:
-    """One row per call: :func:`callinsights.analysis.eda.call_stats`, :func:`call_features`, and redacted text columns.
-
-    Args:
-        calls: Calls, as :func:`callinsights.data.transcripts.read_calls` returns them.
-
-    Returns:
-        Columns ``file``, the columns of :func:`callinsights.analysis.eda.call_stats` (``words``, ``turns``,
-        ``customer_turns``, ``agent_team``, ...), those of :func:`call_features`, ``text`` (both sides' words,
-        redacted, no speaker labels so that a team name cannot become a topic term), ``customer_text`` (the
-        customer's words, redacted) and ``opening`` (:func:`opening_request`); calls in file order.
-    """
+    """One row per call in file order: :func:`call_stats`, :func:`call_features`, and redacted ``text`` (both sides,
+    without speaker labels so that a team name cannot become a topic term), ``customer_text`` and ``opening``."""
     calls = list(calls)
-    texts = {side: eda.side_texts(calls, side) for side in ("call", "customer")}
+    texts = {side: side_texts(calls, side) for side in ("call", "customer")}
     rows = [
         {
             "file": call.name,
@@ -438,20 +313,12 @@ def call_frame(calls: Iterable[Call]) -> pd.DataFrame:
         }
         for call in calls
     ]
-    stats = eda.call_stats(calls).rename_axis("file").reset_index()
+    stats = call_stats(calls).rename_axis("file").reset_index()
     return stats.merge(pd.DataFrame(rows), on="file", how="left", validate="one_to_one")
 
 
-
 def start_end_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Calls by how the customer starts (first third of their turns) and ends (last third), in VADER's classes.
-
-    Args:
-        frame: Columns ``sent_first_third`` and ``sent_last_third`` (from :func:`call_frame`).
-
-    Returns:
-        Counts, rows the start (``negative``, ``neutral``, ``positive``), columns the end, every class present.
-    """
+    """Calls counted by how the customer starts (rows) and ends (columns) in VADER's classes (:func:`call_frame`)."""
     order = ["negative", "neutral", "positive"]
     start = pd.Categorical(frame["sent_first_third"].map(sentiment_from_compound), categories=order)
     end = pd.Categorical(frame["sent_last_third"].map(sentiment_from_compound), categories=order)
