@@ -1,40 +1,16 @@
-"""Insights worth acting on, and the rules that decide which differences may be stated as findings.
+"""Insights worth acting on, and the finding rule that decides which differences may be stated.
 
-Every rate here is a PPI estimate: the model's labels on all calls corrected by the hand labels of one reading
-(:mod:`callinsights.analysis.ppi`), so it stays valid however biased the model is. The ``insights`` command writes:
-
-- :func:`driver_table`: each driver's volume, follow-up and negative calls per 100 calls, with a few redacted quotes
-  of its negative calls;
-- :func:`pending_work_table`: the kinds of work follow-up calls leave pending (the cue lists of
-  :mod:`callinsights.text.words`, read in the whole call), as shares of all and of each driver's follow-up calls;
-- :func:`comparisons` decided by :func:`decide`: drivers and agent teams against the rest, what happens in the call
-  against resolution, and consistency checks;
-- :func:`actionable`: three to six findings an operations manager can act on, each with its number, its interval and
-  the calls behind it.
-
-**The finding rule.** A difference is stated only when its interval, adjusted for the comparisons of its *family*,
-excludes 0. A family is the comparisons answering one question (drivers, agent teams, call events); the adjustment is
-Bonferroni over the m comparisons tested in it (statsmodels' ``multipletests``). When each side has at least
-``min_labelled`` hand-labelled calls (default 10) the comparison is tested by PPI, and its adjusted interval (level
-``1 - alpha / m``) excludes 0 exactly when its adjusted p-value is below ``alpha``. With fewer, the few labelled calls
-of a side often all carry one label and the PPI variance comes out too small, so the comparison is tested on the hand
-labels alone: Fisher's exact test and the Newcombe interval at the adjusted level must both reject (a side with fewer
-than :data:`callinsights.analysis.ppi.MIN_LABELLED` labelled calls is not estimable at all). A comparison that
-predictions alone would call clear but the test does not is *withdrawn*: the difference may be the model's bias. A
-comparison that restates the outcome label's definition (a callback promise is pending work) is a *consistency
-check*, tested at the unadjusted level and never a finding.
-
-Every number in a sentence comes from the row it describes; nothing is typed in.
+Every rate is a PPI estimate (the model's labels on all calls corrected by one reading's hand labels), so it stays
+valid however biased the model is. Every number in a sentence comes from the row it describes; nothing is typed in.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Mapping, Sequence
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,13 +18,12 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from callinsights import config
-from callinsights.analysis import ppi
+from callinsights.analysis import language, ppi
+from callinsights.analysis.eda import ACTION_COLUMNS, FEATURE_LABELS, PENDING_COLUMNS
+from callinsights.analysis.stats import format_p, wilson_interval
+from callinsights.analysis.topics import clauses, is_term_word, terms
 from callinsights.data.call import natural_key
 from callinsights.data.labels import load_labels
-from callinsights.analysis import language
-from callinsights.analysis.stats import format_p, wilson_interval
-from callinsights.analysis.eda import ACTION_COLUMNS, FEATURE_LABELS, PENDING_COLUMNS
-from callinsights.analysis.topics import clauses, is_term_word, terms
 from callinsights.evaluation.metrics import agreement, newcombe_interval
 from callinsights.schema import OUTCOMES
 from callinsights.text.redact import redact
@@ -92,22 +67,14 @@ def _labels_only_tests(out: pd.DataFrame) -> list[float]:
 
 def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
            min_labelled: int = MIN_LABELLED_FOR_FINDING) -> pd.DataFrame:  # fmt: skip
-    """Apply the finding rule (module docstring) to comparisons, family by family.
+    """The finding rule: a difference is a finding when its interval, Bonferroni-adjusted over the m comparisons
+    tested in its ``family`` (level ``1 - alpha / m``), excludes 0.
 
-    Args:
-        comparisons: Rows of :func:`callinsights.analysis.ppi.group_differences` and/or
-            :func:`callinsights.analysis.ppi.flag_differences`, with a ``family`` column (absent: one family); rows of
-            the family :data:`CHECK` are consistency checks.
-        alpha: Family-wise error rate.
-        min_labelled: Fewest hand-labelled calls on each side for PPI to test a comparison.
-
-    Returns:
-        The comparisons with ``method`` (``PPI``, ``hand labels`` or empty when untestable), ``p_test``, ``diff`` (the
-        tested difference), ``eligible`` (tested), ``family_size`` (m of its family), ``p_adjusted`` (Bonferroni),
-        ``adj_low``/``adj_high`` (the tested interval at level ``1 - alpha / m``), ``naive_adj_low``/
-        ``naive_adj_high`` (predicted labels, same level), ``survives`` (a finding), ``naive_would_state`` and
-        ``verdict``: ``finding``, ``withdrawn`` (predictions alone would state it, the test does not), ``not
-        supported``, ``not estimable``, and for checks ``consistent`` or ``not consistent``.
+    With at least ``min_labelled`` hand-labelled calls on each side it is tested by PPI; with fewer, a side's few
+    labels often all carry one label and the PPI variance comes out too small, so Fisher's exact test and the Newcombe
+    interval on the hand labels alone must both reject. ``verdict`` is ``withdrawn`` when predictions alone would
+    state the difference but the test does not (it may be the model's bias). Rows of the family :data:`CHECK` restate
+    the outcome label's definition: tested unadjusted, ``consistent`` or not, never findings.
     """
     out = comparisons.reset_index(drop=True).copy()
     if "family" not in out.columns:
@@ -232,7 +199,7 @@ def action(row: pd.Series) -> str:
 
 
 def rate_sentence(row: pd.Series) -> str:
-    """One rate of :func:`callinsights.analysis.ppi.rate_table` in words: PPI first, then predictions only and labels only."""
+    """One rate of :func:`callinsights.analysis.ppi.rate_table` in words: PPI, then predictions only, labels only."""
     what = RATE_WORDS.get(row["rate"], row["rate"])
     naive = f"predictions alone {_pct(row['naive'])} ({_pct(row['naive_low'])}-{_pct(row['naive_high'])})"
     labels = (f"hand labels alone {row['labelled']} calls, {_pct(row['labels_only'])} "
@@ -276,18 +243,7 @@ def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS)
                 alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
     """The comparisons the insights test, each with its ``family``: every group against the rest on follow-up and
     negative sentiment; resolution with each call event against without it; the consistency checks (follow-up with
-    each against without it).
-
-    Args:
-        frame: From :func:`callinsights.analysis.ppi.ppi_frame` with the grouping, event and check columns.
-        groupings: Grouping columns (absent ones are skipped).
-        events: Event columns (absent ones are skipped) -> readable names.
-        checks: Check columns (absent ones are skipped) -> readable names.
-        alpha: Level of the unadjusted intervals.
-
-    Returns:
-        The rows of :func:`callinsights.analysis.ppi.group_differences` and :func:`callinsights.analysis.ppi.flag_differences`.
-    """
+    each against without it). Columns absent from the PPI ``frame`` are skipped."""
     parts = [ppi.group_differences(frame, by, rates=COMPARED_RATES, alpha=alpha).assign(family=FAMILIES.get(by, by))
              for by in groupings if by in frame.columns]  # fmt: skip
     # A flag's rows are named as calls ("calls escalated", "calls with a callback promise"), to read in a sentence.
@@ -304,21 +260,8 @@ def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS)
 
 def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | Path = config.GUIDELINE_LABELS_FILE,
                covariates: str | Path = config.INSIGHTS_FILE, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Rates and decided comparisons from the files on disk, for a command that refreshes them without a notebook.
-
-    Args:
-        predictions: ``results/predictions.csv`` (held-out predictions on the labelled rows).
-        labels: The hand labels the predictions are corrected with (one reading).
-        covariates: ``results/call_insights.csv`` (written by ``callinsights insights``): ``file``, ``topic``,
-            ``agent_team``, the event and check columns.
-
-    Returns:
-        ``(rates, decided)``: :func:`callinsights.analysis.ppi.rate_table` for every grouping, and :func:`decide` over
-        :func:`comparisons`.
-
-    Raises:
-        FileNotFoundError: A file is missing (the message says which command writes it).
-    """
+    """``(rates, decided comparisons)`` from the predictions, one reading's hand labels and the per-call table on
+    disk."""
     for path, how in ((predictions, "`make analyze`"), (covariates, "`python -m callinsights insights`")):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: not found; {how} writes it")
@@ -327,9 +270,6 @@ def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | 
                       ignore_index=True)  # fmt: skip
     return rates, decide(comparisons(frame, alpha=alpha), alpha=alpha)
 
-
-# What the command writes beside the comparisons: each driver's workload and unhappy customers, the work follow-up
-# calls leave pending, and the findings worth acting on.
 
 #: Quotes shown per driver for its negative calls, and the fewest words a quote should have to say something.
 QUOTES_PER_DRIVER = 3
@@ -355,22 +295,11 @@ def negative_quotes(part: pd.DataFrame, quotes: pd.Series, n: int = QUOTES_PER_D
 
 def driver_table(frame: pd.DataFrame, quotes: pd.Series | None = None, by: str = "topic",
                  alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
-    """Each driver's workload and unhappy customers, PPI-corrected, over all calls first.
+    """Each driver's workload and unhappy customers, PPI-corrected, ``all calls`` first, with up to a few redacted
+    ``quotes`` (call id -> the customer's quote) of its negative calls.
 
-    Args:
-        frame: From :func:`callinsights.analysis.ppi.ppi_frame` with the ``by`` column.
-        quotes: Call id -> the customer's quote for its sentiment (``evidence_sentiment`` of the predictions);
-            None: no quotes.
-        by: The driver column.
-        alpha: 1 - the intervals' level.
-
-    Returns:
-        One row per driver (``all calls`` first): ``calls``, ``share_of_calls``, ``labelled``, ``few_labels``;
-        ``follow_up_per_100`` with ``_low``/``_high`` (follow-up calls per 100 of the driver's calls);
-        ``follow_up_per_100_of_all`` with ``_low``/``_high`` (the driver's follow-up calls per 100 of all calls: its
-        share of the workload); ``negative_per_100`` with
-        ``_low``/``_high``; the counts predicted (``follow_up_predicted``, ``negative_predicted``) and their call ids
-        (``follow_up_calls``, ``negative_calls``); ``quotes`` (joined by " | ") and ``quote_calls``.
+    ``follow_up_per_100`` counts per 100 of the driver's calls; ``follow_up_per_100_of_all`` per 100 of all calls,
+    its share of the workload.
     """
     quotes = quotes if quotes is not None else pd.Series(dtype=str)
     parts = [("all calls", frame), *frame.groupby(by, sort=True)]
@@ -415,21 +344,10 @@ PENDING_ACTIONS = {
 
 
 def pending_work_table(frame: pd.DataFrame, by: str = "topic", alpha: float = 0.05) -> pd.DataFrame:
-    """What follow-up calls leave pending: the share of follow-up calls with each kind of pending work, over all calls
-    and per driver (:func:`callinsights.analysis.ppi.share_within`: which calls are follow-up is corrected by the hand
-    labels; whether a call mentions the work is read from its words, without labels).
+    """The share of follow-up calls with each kind of pending work (then any kind), over all calls and per driver.
 
-    Args:
-        frame: From :func:`callinsights.analysis.ppi.ppi_frame` with the ``by`` column and the pending-work columns.
-        by: The driver column.
-        alpha: 1 - the intervals' level.
-
-    Returns:
-        One row per driver (``all calls`` first) and kind (:data:`PENDING_KINDS`, then :data:`ANY_KIND`): its
-        per-call ``column`` (``any`` for any kind), ``calls``, ``calls_with_kind`` (calls whose words mention it), ``share_of_follow_up`` with ``share_low``,
-        ``share_high`` (PPI), ``labelled_follow_up`` and ``labels_share`` with ``labels_low``/``labels_high`` (the
-        hand-labelled follow-up calls alone, Wilson), ``estimable``, ``few_labels``, ``note``, and the predicted
-        follow-up calls with the kind (``follow_up_with_kind`` and their ids in ``calls_list``).
+    Which calls are follow-up is corrected by the hand labels (PPI); whether a call mentions the work is read from its
+    words. ``labels_share`` is the hand-labelled follow-up calls alone, with a Wilson interval.
     """
     flags = {c: frame[c].astype(float) > 0 for c in PENDING_KINDS if c in frame.columns}
     flags["any"] = pd.concat(list(flags.values()), axis=1).any(axis=1) if flags else pd.Series(False, frame.index)
@@ -560,22 +478,12 @@ def _comparison(row: pd.Series, frame: pd.DataFrame) -> dict:
 
 def actionable(drivers: pd.DataFrame, pending: pd.DataFrame, decided: pd.DataFrame, frame: pd.DataFrame,
                most: int = MAX_FINDINGS) -> pd.DataFrame:  # fmt: skip
-    """Three to six findings an operations manager can act on, each with its number, interval and calls.
+    """Three to six findings an operations manager can act on, each with its number, interval and calls, numbered
+    from 1 (the explorer's ``#finding=N``).
 
-    In this order, as far as the data support them: the driver that carries the most follow-up work; the two kinds of
-    pending work follow-up calls leave most often (beyond the callback promise, which is follow-up by definition);
-    where customers end unhappy, with quotes; then the comparisons that survive :func:`decide`, call events first,
-    largest difference first. An estimate (a rate with its interval) is always valid; saying a group differs from
-    the rest needs a surviving comparison, and the sentence says which it is.
-
-    Args:
-        drivers: :func:`driver_table`.
-        pending: :func:`pending_work_table`.
-        decided: :func:`decide` over :func:`comparisons`.
-        frame: The :func:`callinsights.analysis.ppi.ppi_frame` the tables came from (the calls of each comparison).
-
-    Returns:
-        :data:`FINDING_COLUMNS`, ``finding`` numbered from 1 (the explorer's ``#finding=N``).
+    In order, as far as the data support them: the driver with the most follow-up work; the two kinds of pending work
+    left most often; where customers end unhappy, with quotes; then the comparisons that survive :func:`decide`. An
+    estimate with its interval is always valid; saying a group differs from the rest needs a surviving comparison.
     """
     rows = [_workload(drivers, decided), *_pending(pending), _unhappy(drivers, decided)]
     kept = decided[decided["survives"]].assign(size=lambda t: t["diff"].abs(),
@@ -594,14 +502,9 @@ def actionable(drivers: pd.DataFrame, pending: pd.DataFrame, decided: pd.DataFra
     return table
 
 
-# Insights from the calls: where customers end unhappy, what goes with follow-up, what each group says.
-
 def mask_names(text: str, names: Iterable[str]) -> str:
-    """Replace each of ``names`` (lower case, e.g. :func:`callinsights.text.words.proper_nouns`) by ``[NAME]``.
-
-    :func:`callinsights.text.redact.redact` replaces identifiers but not names; an excerpt shown to a reader should not
-    carry the member's name either.
-    """
+    """Replace each of ``names`` (lower case) by ``[NAME]``: redaction leaves names that nobody introduced, and an
+    excerpt shown to a reader should not carry the member's name."""
     names = sorted(set(names), key=len, reverse=True)
     if not names:
         return text
@@ -609,21 +512,11 @@ def mask_names(text: str, names: Iterable[str]) -> str:
     return pattern.sub("[NAME]", text)
 
 
-
 def topic_examples(
     frame: pd.DataFrame, per_topic: int = 3, max_chars: int = 220, names: Iterable[str] = ()
 ) -> pd.DataFrame:
-    """The most typical calls of each topic (highest dominant share) with their redacted opening request.
-
-    Args:
-        frame: Output of :func:`add_topics` (needs ``topic``, ``topic_share``, ``opening``).
-        per_topic: Calls shown per topic.
-        max_chars: Excerpts are cut at a word boundary after this many characters.
-        names: Names to mask in the excerpts (:func:`mask_names`).
-
-    Returns:
-        Columns ``topic``, ``file``, ``topic_share`` and ``excerpt``.
-    """
+    """The most typical calls of each topic (highest dominant share) with their opening request, redacted, ``names``
+    masked and cut at a word after ``max_chars``."""
     rows = []
     for topic, group in frame.groupby("topic", sort=False):
         for _, row in group.nlargest(per_topic, "topic_share").iterrows():
@@ -634,17 +527,9 @@ def topic_examples(
     return pd.DataFrame(rows, columns=["topic", "file", "topic_share", "excerpt"])
 
 
-
 @dataclass
 class LabelSource:
-    """The labels the analysis describes and where they came from.
-
-    Attributes:
-        labels: Indexed by call identifier; columns ``sentiment`` and ``outcome``.
-        kind: ``predicted`` (a predictions file) or ``hand-labelled`` (the fallback).
-        description: One sentence for the reader.
-        made_by: For predictions, the ``model``, ``engine`` and ``method`` values of the file; else empty.
-    """
+    """The labels the analysis describes (``predicted`` or ``hand-labelled``), with a sentence saying where from."""
 
     labels: pd.DataFrame
     kind: str
@@ -652,21 +537,8 @@ class LabelSource:
     made_by: str = ""
 
 
-
 def load_label_source(predictions: str | Path, gold: str | Path = config.LABELS_FILE) -> LabelSource:
-    """The predicted labels when the predictions file exists, else the hand labels, saying which.
-
-    Args:
-        predictions: A predictions CSV (``file,sentiment,outcome,...,model,engine,method``).
-        gold: The hand-label file, used when ``predictions`` does not exist.
-
-    Returns:
-        The labels and a description naming the file and, for predictions, the model, engine and method.
-
-    Raises:
-        LabelFileError: The predictions file exists but is not valid (the message lists every problem).
-        FileNotFoundError: Neither file exists.
-    """
+    """The predicted labels when the predictions file exists, else the hand labels, saying which."""
     predictions = Path(predictions)
     if predictions.is_file():
         labels = load_labels(predictions)
@@ -685,19 +557,9 @@ def load_label_source(predictions: str | Path, gold: str | Path = config.LABELS_
     )
 
 
-
 def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFrame:
-    """How far the labels being described can be trusted: their agreement with the hand labels, per task.
-
-    Args:
-        labels: Indexed by call identifier, columns ``sentiment`` and ``outcome``.
-        gold: The hand labels, the same shape.
-
-    Returns:
-        One row per task (``sentiment``, ``outcome``): ``calls`` compared, ``share_agree`` with its 95% Wilson
-        interval (``ci_low``, ``ci_high``) and Cohen's ``kappa`` (:func:`callinsights.evaluation.metrics.agreement`); no rows
-        when the two share no call.
-    """
+    """How far the labels can be trusted: per task, their agreement with the hand labels on the calls both have
+    (share with its Wilson interval, Cohen's kappa)."""
     shared = labels.index.intersection(gold.index)
     rows = []
     for task in ("sentiment", "outcome") if len(shared) else ():
@@ -708,29 +570,13 @@ def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows, columns=["task", "calls", "share_agree", "ci_low", "ci_high", "kappa"])
 
 
-
 def distinctive_terms(
     texts: Sequence[str], labels: Sequence[str], stop: frozenset[str], top: int = 15, min_count: int = 3
 ) -> pd.DataFrame:
-    """Terms (words and word pairs, see :func:`terms`) most typical of each class against all the other classes.
-
-    Scored by :func:`callinsights.analysis.language.distinctive_by_class` (Monroe et al.'s log-odds with an informative Dirichlet
-    prior from all classes together), the pipeline of the distinctive words of each side of a call too.
-
-    Args:
-        texts: Texts, one per call (redacted on the way).
-        labels: Class of each text.
-        stop: Stop words (names included, see :func:`stop_words`).
-        top: Terms kept per class.
-        min_count: A term must occur this often in the class.
-
-    Returns:
-        Columns ``label``, ``term``, ``z``, ``count_in`` (in the class), ``count_out`` (elsewhere) and ``calls_in``
-        (calls of the class using it); only terms with ``z > 0``. A class that is alone has no row.
-    """
+    """Terms (words and word pairs) most typical of each class against all the others
+    (:func:`callinsights.analysis.language.distinctive_by_class`)."""
     table = language.distinctive_by_class([Counter(terms(text, stop)) for text in texts], labels, top, min_count)
     return table[["label", "term", "z", "count_in", "count_out", "calls_in"]]
-
 
 
 def class_collocations(
@@ -741,25 +587,9 @@ def class_collocations(
     min_freq: int = 3,
     min_z: float = 0.0,
 ) -> pd.DataFrame:
-    """Bigram collocations of each class that are also typical of it.
-
-    nltk's likelihood-ratio score finds word pairs that go together in the class's own words (stop words stay in
-    place while pairing, so ``call back`` pairs only when adjacent within a clause; pairs with a stop word or a
-    short word are then dropped). Pairs every class uses alike (``sounds good``) would top every class, so only
-    pairs whose log-odds z (:func:`callinsights.analysis.language.log_odds_dirichlet`, the class against the rest) exceeds
-    ``min_z`` are kept.
-
-    Args:
-        texts: Texts, one per call (redacted on the way).
-        labels: Class of each text.
-        stop: Stop words.
-        top: Pairs kept per class.
-        min_freq: Fewest occurrences in the class.
-        min_z: Smallest log-odds z for a pair to count as typical of the class.
-
-    Returns:
-        Columns ``label``, ``bigram``, ``score`` (likelihood ratio), ``count`` (in the class) and ``z``.
-    """
+    """Word pairs that go together in each class's words (nltk's likelihood ratio, within a clause) and are typical
+    of it: pairs every class uses alike ("sounds good") would top every class, so only pairs whose log-odds z against
+    the rest exceeds ``min_z`` are kept."""
     from nltk.collocations import BigramAssocMeasures, BigramCollocationFinder
 
     measure = BigramAssocMeasures()
@@ -790,7 +620,6 @@ def class_collocations(
     return pd.DataFrame(rows, columns=["label", "bigram", "score", "count", "z"])
 
 
-
 def plot_label_shares(frame: pd.DataFrame, group: str, target: str, order: Sequence[str], title: str, ax=None):
     """100% stacked horizontal bars of ``target`` within each ``group``, with the group sizes in the labels."""
     import matplotlib.pyplot as plt
@@ -807,7 +636,6 @@ def plot_label_shares(frame: pd.DataFrame, group: str, target: str, order: Seque
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(shares.columns), frameon=False)
     ax.figure.tight_layout()
     return ax.figure
-
 
 
 def plot_trajectory(frame: pd.DataFrame, hue: str, order: Sequence[str]):
@@ -834,7 +662,6 @@ def plot_trajectory(frame: pd.DataFrame, hue: str, order: Sequence[str]):
     return fig
 
 
-
 def plot_forest(table: pd.DataFrame, title: str, label: str = "odds ratio (95% CI, log scale)"):
     """Odds ratios with intervals on a log axis (rows of :func:`odds_ratio_table` or a :class:`LogisticResult`)."""
     import matplotlib.pyplot as plt
@@ -857,9 +684,8 @@ def plot_forest(table: pd.DataFrame, title: str, label: str = "odds ratio (95% C
     return fig
 
 
-
 def plot_wordclouds(distinctive: pd.DataFrame, order: Sequence[str], title: str, seed: int = 0):
-    """One word cloud per class (:func:`callinsights.analysis.language.cloud_from_weights`), sized by :func:`distinctive_terms`' z."""
+    """One word cloud per class, words sized by their :func:`distinctive_terms` z."""
     import matplotlib.pyplot as plt
 
     present = [c for c in order if c in set(distinctive["label"])]
