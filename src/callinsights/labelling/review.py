@@ -1,9 +1,5 @@
 """Reviewing the hand labels: agreement between the guideline's readers, where the client departs from them, and
-which labels cleanlab finds suspect on the model's cross-validated probabilities. Nothing here writes a label file.
-
-The guideline reading (:data:`callinsights.config.GUIDELINE_LABELS_FILE`) holds each reader's labels
-(``reader1_sentiment`` ...) and their majority; the client's file is the other reading.
-"""
+which labels cleanlab finds suspect on the model's cross-validated probabilities. Nothing here writes a label file."""
 
 from __future__ import annotations
 
@@ -16,10 +12,10 @@ import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from callinsights import config
-from callinsights.data.labels import LabelFileError, check_labels, normalise, read_label_table
-from callinsights.schema import TASKS
 from callinsights.data.call import natural_key
+from callinsights.data.labels import LabelFileError, check_labels, normalise, read_label_table
 from callinsights.evaluation.metrics import agreement
+from callinsights.schema import TASKS
 
 _READER = re.compile(r"^(reader\d+)_(sentiment|outcome)$")
 
@@ -31,12 +27,7 @@ def guideline_file(data_dir: str | Path | None = None) -> Path:
 
 def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd.DataFrame:
     """The guideline reading, indexed by call in natural order: the majority as ``sentiment`` and ``outcome``, and
-    ``readerN_sentiment``, ``readerN_outcome`` per reader, lower case as :mod:`callinsights.data.labels` reads them.
-
-    Raises:
-        FileNotFoundError: No file at ``path`` (the message says how to get it).
-        LabelFileError: A column or value is wrong (the message names the file, row and value).
-    """
+    ``readerN_sentiment``, ``readerN_outcome`` per reader, normalised as label files are read."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no guideline labels here. Run `make data` to link them from "
@@ -70,9 +61,8 @@ def reader_names(guideline: pd.DataFrame) -> list[str]:
 
 
 def reader_agreement(guideline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Agreement between the guideline's readers per task: ``(pairwise, overall)``, the first with ``calls``,
-    ``share_agreeing`` and Cohen's ``kappa`` per pair (:func:`callinsights.evaluation.metrics.agreement`), the
-    second with ``readers``, ``calls``, ``share_unanimous`` and Fleiss' ``fleiss_kappa`` (statsmodels)."""
+    """Agreement between the guideline's readers per task: ``(pairwise, overall)``, Cohen's kappa per pair and the
+    unanimous share with Fleiss' kappa over all readers."""
     readers = reader_names(guideline)
     pairs, overall = [], []
     for task, values in TASKS.items():
@@ -108,20 +98,12 @@ def departures(client: pd.DataFrame, guideline: pd.DataFrame) -> pd.DataFrame:
                                        *readers])  # fmt: skip
 
 
-def label_issues(
-    gold: pd.DataFrame,
-    proba: pd.DataFrame,
-    task: str,
-    guideline: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """The hand labels most likely to be wrong, by cleanlab's confident learning, most suspect first.
+def label_issues(gold: pd.DataFrame, proba: pd.DataFrame, task: str,
+                 guideline: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The hand labels most likely to be wrong by cleanlab's confident learning, most suspect first.
 
-    ``proba`` (a :func:`callinsights.evaluation.metrics.proba_frame`, renormalised here since the file rounds it) must
-    be held out, as the labelled rows of ``results/predictions.csv`` are: in-sample probabilities echo the labels.
-
-    Returns:
-        Per labelled call: ``given``, ``model_suggests``, ``p_given``, ``label_quality`` (self-confidence, low =
-        suspect), ``flagged`` (``find_label_issues``) and, with ``guideline``, ``guideline`` and ``guideline_agrees``.
+    ``proba`` must be held out, as the labelled rows of ``results/predictions.csv`` are: in-sample probabilities echo
+    the labels. It is renormalised here, since the file rounds it.
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
