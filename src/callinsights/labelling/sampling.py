@@ -1,53 +1,37 @@
 """Which calls to label next, and the analyst's labelling workflow (sampling, recording, checking, agreement).
 
-A group's PPI rate (:mod:`callinsights.analysis.ppi`) has variance var(prediction, unlabelled) / N +
-var(label - prediction, labelled) / n, so labelling one of its calls moves it from N to n. :func:`plan` adds labels
-one at a time to the group whose next label most lowers the **widest** key interval, using only predictions, the
-existing labels and each call's group, never a person's reading. Within a group the call is drawn at random: its
-labelled calls must stay a random sample of it for its PPI rate to stay valid. A group with fewer than
-:data:`~callinsights.analysis.ppi.MIN_LABELLED` labelled calls counts as infinitely wide, so it is made estimable first.
+A group's PPI rate has variance var(prediction, unlabelled) / N + var(label - prediction, labelled) / n, so labelling
+one of its calls moves it from N to n: :func:`plan` labels where that most lowers the widest key interval.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import confusion_matrix
 
+from callinsights import config
 from callinsights.analysis.ppi import KEY_RATES, MIN_LABELLED, predictor
 from callinsights.data.call import natural_key
-from callinsights import config
+from callinsights.data.labels import (OUTCOMES, SENTIMENTS, TASKS, LabelFileError, check_labels, load_labels,
+                                      read_label_table, write_labels)
 from callinsights.evaluation import metrics
-from callinsights.data.labels import (
-    OUTCOMES,
-    SENTIMENTS,
-    TASKS,
-    LabelFileError,
-    check_labels,
-    load_labels,
-    read_label_table,
-    write_labels,
-)
 from callinsights.text.redact import redact
+
 
 def variance_parts(frame: pd.DataFrame, by: str, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
                    min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """The two variance terms of the PPI rate of every group of column ``by``, as measured now.
+    """The two variance terms of the PPI rate of every group of column ``by`` of a PPI frame, as measured now.
 
-    ``frame`` is a :func:`callinsights.analysis.ppi.ppi_frame`; ``plan`` takes the same.
-
-    Returns:
-        Per group and rate: ``labelled`` (n), ``unlabelled`` (N), ``var_pred`` (predictions, unlabelled calls),
-        ``var_rect`` (label minus prediction, labelled calls; pooled over all of them, and ``pooled`` True, when the
-        group has fewer than ``min_labelled``).
+    ``var_rect`` (label minus prediction) is pooled over all labelled calls for a group with fewer than
+    ``min_labelled``, whose own variance would mean nothing.
     """
     rows = []
     labelled = frame["labelled"].to_numpy(bool)
@@ -91,13 +75,12 @@ def _widths(parts: pd.DataFrame, added: dict[str, int], alpha: float, min_labell
 
 def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
          alpha: float = 0.05, seed: int = 0, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
-    """The next ``n`` unlabelled calls of a PPI frame to label, each where it shrinks the widest key PPI
-    interval of the groups of column ``by`` most (ties: the largest total reduction); draws within a group use ``seed``.
+    """The next ``n`` unlabelled calls of a PPI frame to label, in order, each in the group of column ``by`` where it
+    most shrinks the widest key interval (ties: the largest total reduction).
 
-    Returns:
-        One row per call, in labelling order: ``step``, ``file``, ``group``, ``widest`` ("group: rate" before this
-        label), ``width_before`` and ``width_after`` (widest full width; infinite while a group is not estimable),
-        ``gain`` (NaN while one still is not), ``total_gain`` (over the finite widths) and ``note``.
+    It uses only predictions, the existing labels and each call's group, never a person's reading. A group not yet
+    estimable counts as infinitely wide, so it comes first. Within a group the call is drawn at random with ``seed``:
+    its labelled calls must stay a random sample of it for its PPI rate to stay valid.
     """
     parts = variance_parts(frame, by, rates, min_labelled)
     pool = {g: sorted(frame.index[(frame[by] == g) & ~frame["labelled"]], key=natural_key)
@@ -144,12 +127,6 @@ def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, s
                                        "total_gain", "note"])  # fmt: skip
 
 
-
-# The analyst's labelling workflow: pick calls to label, record labels, check a label file, measure agreement.
-
-#: Where :func:`label_widget` saves new labels: in the data folder (never committed), apart from the client's file.
-ANALYST_LABELS_FILE = config.ANALYST_LABELS_FILE
-
 STRATA = ("agent_team", "length_tercile")
 
 
@@ -165,13 +142,8 @@ def known_calls(transcripts_dir: str | Path) -> set[str]:
     return {p.stem for p in Path(transcripts_dir).glob("*.txt")}
 
 
-def stratified_sample(
-    calls_frame: pd.DataFrame,
-    n: int,
-    by: Iterable[str] = STRATA,
-    seed: int = 0,
-    exclude: Iterable[str] = (),
-) -> pd.DataFrame:
+def stratified_sample(calls_frame: pd.DataFrame, n: int, by: Iterable[str] = STRATA, seed: int = 0,
+                      exclude: Iterable[str] = ()) -> pd.DataFrame:
     """``n`` calls of ``calls_frame`` (indexed by call) outside ``exclude``, each stratum of the ``by`` columns in
     proportion to its size (largest remainder, so exactly ``n``), drawn at random with ``seed``; in call order.
     """
@@ -241,12 +213,8 @@ def _by_call(labels: pd.DataFrame) -> pd.DataFrame:
 def agreement(
     labels_a: pd.DataFrame, labels_b: pd.DataFrame, names: tuple[str, str] = ("A", "B")
 ) -> dict[str, TaskAgreement]:
-    """Per task, :func:`callinsights.evaluation.metrics.agreement` of two label tables on the calls they share,
-    with chance agreement and the confusion matrix (axes named by ``names``).
-
-    Raises:
-        LabelFileError: A table has bad values, duplicates or empty cells (all listed), or the two share no call.
-    """
+    """Per task, the agreement of two label tables on the calls they share, with chance agreement and the confusion
+    matrix (axes named by ``names``)."""
     a, b = _by_call(labels_a), _by_call(labels_b)
     for frame, name in ((a, names[0]), (b, names[1])):
         check = check_labels(frame.rename_axis("file").reset_index())
@@ -302,7 +270,7 @@ class LabelSession:
     """Labels recorded by one analyst for ``calls``, saved to ``out_path`` (client's format) after every answer;
     labels already there are loaded, so a session can be resumed."""
 
-    def __init__(self, calls: Iterable[str], out_path: str | Path = ANALYST_LABELS_FILE) -> None:
+    def __init__(self, calls: Iterable[str], out_path: str | Path = config.ANALYST_LABELS_FILE) -> None:
         self.calls = list(calls)
         self.out_path = Path(out_path)
         self.labels: dict[str, tuple[str, str]] = {}
@@ -336,12 +304,9 @@ class LabelSession:
         return next((i for i in range(after + 1, len(self.calls)) if self.calls[i] not in self.labels), None)
 
 
-def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = ANALYST_LABELS_FILE):
-    """An ipywidgets form to label calls one at a time from the customer's side (call -> text, shown redacted).
-
-    Each answer is saved at once to ``out_path``, never the client's file, so closing the notebook loses nothing.
-    The form's ``session`` is its :class:`LabelSession`.
-    """
+def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = config.ANALYST_LABELS_FILE):
+    """An ipywidgets form to label calls one at a time from the customer's side (call -> text, shown redacted); each
+    answer is saved at once to ``out_path``, never the client's file, so closing the notebook loses nothing."""
     import html
 
     import ipywidgets as widgets
