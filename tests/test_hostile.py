@@ -276,7 +276,7 @@ def test_help_has_no_markup_documents_exit_codes_and_every_argument():
     top = parser.format_help()
     assert "``" not in top and "exit codes" in top
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"data", "parse", "analyze", "fit", "models", "evaluate", "insights",
+    assert set(commands) == {"data", "parse", "analyze", "fit", "models", "evaluate", "evidence", "insights",
                              "monitor", "store", "notebooks", "reports"}
     for name, sub in commands.items():
         text = sub.format_help()
