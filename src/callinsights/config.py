@@ -1,14 +1,7 @@
-"""The one place that names the project's folders and files.
+"""The one place that names the project's folders and files, so notebooks and commands never spell a path.
 
-Everything that reads or writes data asks this module for the path; notebooks and the command line never spell one.
-Three environment variables move the data without touching code:
-
-- ``CALLINSIGHTS_DATA_DIR``: the folder holding ``transcripts_v3/``, ``test_actual_label.csv`` and
-  ``guideline_labels.csv`` (default ``<project>/data``).
-- ``CALLINSIGHTS_CACHE_DIR``: where derived model files live (default ``~/.cache/callinsights``); nothing there is
-  ever committed.
-- ``CALLINSIGHTS_STORE``: the store of raw model outputs that notebooks and commands read and add to (default
-  ``<project>/results/runs.sqlite``); the tests point the notebooks they run at their own store with it.
+``CALLINSIGHTS_DATA_DIR``, ``CALLINSIGHTS_CACHE_DIR`` and ``CALLINSIGHTS_STORE`` move the data, the derived model
+files and the store of model outputs without touching code.
 """
 
 from __future__ import annotations
@@ -26,27 +19,22 @@ def _env_path(name: str, default: Path) -> Path:
 
 DATA_DIR = _env_path("CALLINSIGHTS_DATA_DIR", PROJ_ROOT / "data")
 TRANSCRIPTS_DIR = DATA_DIR / "transcripts_v3"
-# The client's reading of the 40 hand-labelled calls (never written). It calls positive 10 calls that the guideline
-# readers call neutral, so it is a second reading, shown beside the default once (results/evaluation/other_reading.csv)
-# and never mixed into a result computed from the default.
+# The client's reading of the 40 hand-labelled calls (never written): a second reading, shown beside the default
+# once and never mixed into a result computed from the default.
 LABELS_FILE = DATA_DIR / "test_actual_label.csv"
 # The default reading: three readers following the labelling guideline, each reader's labels and their majority.
-# Every command that fits or judges labels (fit, analyze, evaluate, insights) reads this one unless --labels names
-# another; each result records the file it read (data.outputs.label_reading). Never written either.
 GUIDELINE_LABELS_FILE = DATA_DIR / "guideline_labels.csv"
+# Labels an analyst records with notebook 02's form; never the client's file.
+ANALYST_LABELS_FILE = DATA_DIR / "analyst_labels.csv"
 
 
 def training_labels_file(data_dir: Path | None = None) -> Path:
-    """The default reading of the hand labels in a data folder, for the fit and every result judged against labels.
-
-    The guideline readers' majority when the folder has it (a probe fitted on it scores higher held out, against
-    either reading: docs/experiments.md), else the client's file, the only one a folder is sure to hold.
-    """
+    """The default reading of the hand labels in a data folder: the guideline majority when the folder has it (a
+    probe fitted on it scores higher held out, against either reading), else the client's file."""
     folder = Path(data_dir) if data_dir else DATA_DIR
     guideline = folder / GUIDELINE_LABELS_FILE.name
     return guideline if guideline.is_file() else folder / LABELS_FILE.name
-# Labels an analyst records with notebook 02's form; never the client's file.
-ANALYST_LABELS_FILE = DATA_DIR / "analyst_labels.csv"
+
 
 # Where the client's files are in this workplace; `make data` links them into DATA_DIR.
 SHARED_DATA_DIR = PROJ_ROOT.parent / "shared" / "data"
@@ -59,17 +47,14 @@ PREDICTIONS_FILE = RESULTS_DIR / "predictions.csv"
 EVIDENCE_FILE = RESULTS_DIR / "evidence_faithfulness.csv"
 METRICS_FILE = RESULTS_DIR / "metrics.json"
 INSIGHTS_FILE = RESULTS_DIR / "call_insights.csv"
-# What `callinsights insights` writes from one reading of the hand labels (results/insights.reading.json says which):
-# rates by driver and team with naive, labels-only and PPI intervals; each driver's workload and unhappy customers;
-# the work follow-up calls leave pending; every comparison the finding rules decided; the findings worth acting on.
+# What `callinsights insights` writes from one reading of the hand labels (results/insights.reading.json says which).
 PPI_RATES_FILE = RESULTS_DIR / "ppi_rates.csv"
 DRIVERS_FILE = RESULTS_DIR / "drivers.csv"
 PENDING_WORK_FILE = RESULTS_DIR / "pending_work.csv"
 COMPARISONS_FILE = RESULTS_DIR / "comparisons.csv"
 FINDINGS_FILE = RESULTS_DIR / "findings.csv"
 STORE_FILE = _env_path("CALLINSIGHTS_STORE", RESULTS_DIR / "runs.sqlite")
-# The default method fitted once on the label file (`callinsights fit`, or analyze's first run), then used on any
-# folder. Derived from the client's labels, so not committed (.gitignore); analyze fits it when it is missing.
+# The default method fitted on the hand labels; derived from client data, so never committed.
 ARTIFACT_FILE = PROJ_ROOT / "artifacts" / "probe.skops"
 # `python -m callinsights evaluate` writes METRICS_FILE and, in this folder, the tables notebook 04 shows (under
 # another --out-dir they go to the folder of the same name inside it).
@@ -115,29 +100,25 @@ BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",
                    "scale": RESULTS_DIR / "benchmarks" / "scale.md",
                    "analyst_path": RESULTS_DIR / "benchmarks" / "analyst_path.md"}
 
-#: When `callinsights monitor` raises an alert (``evaluation/batch_monitor.py``). A watched quantity alerts only when
-#: its shift is both larger than its threshold here (a size that matters) and beyond sampling noise (its interval
-#: excludes no shift, or its test's p-value is below ``alpha``), so a large batch is not flagged for a trivial shift
-#: and a small one not for noise.
+#: When `callinsights monitor` raises an alert: a shift both larger than its threshold here (a size that matters) and
+#: beyond sampling noise, so a large batch is not flagged for a trivial shift and a small one not for noise.
 MONITOR_THRESHOLDS: dict[str, float] = {
-    # Fewer calls than this on either side (batch or reference) for a quantity: "not enough calls", never an alert.
-    # With 30 calls a share's 95% interval is about +/-0.18 wide and the tests' large-sample approximations begin to
-    # hold; below it an alert would mostly be noise.
+    # Fewer calls on either side: "not enough calls", never an alert. Below 30 a share's 95% interval is wider than
+    # about +/-0.18 and the tests' large-sample approximations do not hold yet.
     "min_calls": 30,
-    # Level of every test and interval (0.01: about one false alarm in a hundred per quantity; the label shares of a
-    # task share it, Bonferroni, as they are read together).
+    # Level of every test and interval: about one false alarm in a hundred per quantity (a task's label shares split
+    # it, Bonferroni, as they are read together).
     "alpha": 0.01,
     # One label's share of the labelled calls moved by this much (0.10 = ten percentage points), either way.
     "label_share": 0.10,
     # A task's whole label mix moved by this total variation distance (the share of calls that would have to change
-    # label to turn one mix into the other), tested with a chi-square test of the two mixes.
+    # label), tested with a chi-square test.
     "label_mix_tv": 0.10,
     # Mean confidence of a task moved by this much (confidences lie in [1/labels, 1]), either way.
     "confidence": 0.05,
     # The share of calls whose answer could not be read as labels rose by this much.
     "invalid_share": 0.05,
-    # Median prompt tokens per call changed by this factor, either way (longer calls, or a broken parse that drops
-    # turns).
+    # Median prompt tokens per call changed by this factor, either way (longer calls, or a parse that drops turns).
     "tokens_ratio": 1.25,
     # Median model seconds per call rose by this factor (a slower machine or engine; machine load alone can do it).
     "seconds_ratio": 1.5,
