@@ -185,6 +185,10 @@ def test_table_shows_headings_in_words_a_dash_for_missing_values_and_no_row_numb
     assert [th.get_text() for th in soup("th")] == ["agent team", "share agreeing", "missing", "note"]
     assert [[td.get_text() for td in tr("td")] for tr in soup.tbody("tr")] == [
         ["a", "50%", "3", "ok"], ["b", rendering.MISSING, rendering.MISSING, rendering.MISSING]]
+    # A quote's markup stays text; a column of links is HTML.
+    quoted = pd.DataFrame({"quote": ["<b>Fine.</b>"], "calls": ['<a href="calls.html#ids=t_1">1</a>']})
+    soup = BeautifulSoup(rendering.table(quoted, html=["calls"]).to_html(), "html.parser")
+    assert soup.tbody.td.get_text() == "<b>Fine.</b>" and soup.tbody.find("a")["href"] == "calls.html#ids=t_1"
 
 
 def test_headline_titles_the_chart_above_its_panels_and_narrows_a_wide_one():

@@ -369,7 +369,8 @@ def page(title: str, body_html: str) -> str:
     )
 
 
-def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percent: Sequence[str] = ()):
+def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percent: Sequence[str] = (),
+          html: Sequence[str] = ()):
     """A table as a reviewer reads it: headings in words, numbers rounded, missing values as "–", no row numbers.
 
     Args:
@@ -377,6 +378,8 @@ def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percen
         names: ``{column: heading}``; when given, only these columns are shown, in this order.
         digits: Decimal places of the numbers that are not whole.
         percent: Columns (by their heading) of shares shown as whole percentages.
+        html: Columns (by their heading) whose cells are HTML (links to the calls); every other cell is escaped,
+            so a quote's ``<`` stays text.
 
     Returns:
         A pandas ``Styler``, which a notebook displays as an HTML table.
@@ -396,7 +399,13 @@ def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percen
     whole = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c]) and c not in formats]
     formats.update({column: "{:.0f}" for column in whole})  # counts that a missing value made floats
     words = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
-    return (shown.style.format(formats, na_rep=MISSING).format(na_rep=MISSING, subset=words)
+    escaped = [c for c in shown.columns if c not in html]
+    style = shown.style.format(formats, na_rep=MISSING, escape="html")
+    if escaped:
+        style = style.format(na_rep=MISSING, subset=[c for c in words if c in escaped], escape="html")
+    if html:
+        style = style.format(na_rep=MISSING, subset=list(html), escape=None)
+    return (style
             .hide(axis="index")
             .set_properties(subset=words, **{"text-align": "left"})
             .set_table_styles([{"selector": "th", "props": "text-align: left"}]))
