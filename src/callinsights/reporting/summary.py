@@ -1,16 +1,20 @@
-"""The reviewer's summary page, ``reports/index.html``: the client's three questions answered from results files.
+"""The reviewer's summary page, ``reports/index.html``: the client's three questions answered from the results files,
+under one reading of the hand labels.
 
-Every number on the page is read or computed here from the committed results -- ``results/metrics.json``
-(``python -m callinsights evaluate``, shown by notebook 04), ``results/predictions.csv`` (``make analyze``),
-``results/call_insights.csv`` and ``results/findings.csv`` (``python -m callinsights insights``) -- never typed in.
-A missing or unreadable file leaves its part of the page out with a line that names the file and how to make it;
-the rest still renders.
+Every number on the page is read from a results file -- ``metrics.json`` and ``evaluation/`` (``python -m callinsights
+evaluate``), ``ppi_rates.csv``, ``drivers.csv``, ``pending_work.csv`` and ``findings.csv`` (``python -m callinsights
+insights``) -- and shown through :func:`number`, the one rounding every page uses, so the same quantity reads the same
+on the summary, the call explorer and the notebook pages (``tests/test_same_numbers.py``). A result computed from
+another reading than the page's, or a missing file, leaves its part out with a line that says which and how to make
+it; the rest still renders.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,26 +23,98 @@ import pandas as pd
 
 from callinsights import config
 
-from callinsights.analysis import stats
-from callinsights.analysis.eda import ACTION_COLUMNS, FEATURE_LABELS, FEATURES, PENDING_COLUMNS
+from callinsights.analysis.eda import ACTION_COLUMNS, PENDING_COLUMNS
 from callinsights.data.outputs import READING_RECORD_SUFFIX
 from callinsights.schema import OUTCOMES, SENTIMENTS
-from callinsights.reporting.rendering import CODE_SUFFIX, notebook_title, page
+from callinsights.reporting.rendering import CODE_SUFFIX, MISSING, notebook_title, page
 from callinsights.text.redact import redact
 
 FOLLOW_UP = OUTCOMES[1]
 NEGATIVE = "negative"
-ALPHA = 0.05
-FINDINGS_FILE = config.RESULTS_DIR / "findings.csv"
-#: Findings listed on the page (the survivors first); the rest are in the file.
-MAX_FINDINGS_SHOWN = 12
-#: How each results file is made, for the line that says it is missing.
+
+# How a number is shown on every page: one rounding per kind of quantity.
+
+#: Kinds of quantity and how each is written (see :func:`number`).
+KINDS = ("share", "rate", "points", "score", "ratio", "count")
+
+
+def number(value: Any, kind: str) -> str:
+    """A number as every page shows it, so one quantity reads the same wherever it appears.
+
+    Args:
+        value: The number as the results file holds it.
+        kind: ``share`` a fraction as a whole percentage ("44%"); ``rate`` a number per 100 ("93"); ``points`` a
+            signed difference already in percentage points ("+63", "-62"); ``score`` two decimals (accuracy,
+            macro-F1, kappa, a distance: "0.84"); ``ratio`` a factor ("×1.25"); ``count`` a whole number. Shares
+            and rates are clipped to 0-100: a corrected estimate can stray past them on few hand labels, a rate
+            cannot.
+
+    Returns:
+        The text; a missing value is "–", never "nan".
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of number {kind!r}: use one of {', '.join(KINDS)}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return MISSING
+    if math.isnan(value):
+        return MISSING
+    if kind == "share":
+        return f"{min(1.0, max(0.0, value)):.0%}"
+    if kind == "rate":
+        return f"{min(100.0, max(0.0, value)):.0f}"
+    if kind == "points":
+        return f"{value:+.0f}" if round(value) else "0"
+    if kind == "score":
+        return f"{value:.2f}"
+    if kind == "ratio":
+        return f"×{value:.2f}"
+    return f"{value:.0f}"
+
+
+def interval(low: Any, high: Any, kind: str) -> str:
+    """An interval as every page shows it: "29% to 59%" (" to ", so a negative bound stays readable)."""
+    return f"{number(low, kind)} to {number(high, kind)}"
+
+
+def estimate(value: Any, low: Any, high: Any, kind: str, label: str = "95% interval") -> str:
+    """A number with its interval: "44% (95% interval 29% to 59%)"; ``label=""`` for a table whose heading says it."""
+    return f"{number(value, kind)} ({label + ' ' if label else ''}{interval(low, high, kind)})"
+
+
+# The results the page reads.
+
+#: How each results file is made, for the line that says it is missing or from another reading.
 MAKES = {
-    "metrics.json": "run `python -m callinsights evaluate`",
-    "predictions.csv": "run `make analyze`",
-    "call_insights.csv": "run `python -m callinsights insights`",
-    "findings.csv": "run `python -m callinsights insights` (after `make analyze`)",
+    "metrics.json": "python -m callinsights evaluate",
+    "batches.csv": "python -m callinsights evaluate",
+    "ppi_rates.csv": "python -m callinsights insights",
+    "drivers.csv": "python -m callinsights insights",
+    "pending_work.csv": "python -m callinsights insights",
+    "findings.csv": "python -m callinsights insights",
+    "insights.reading.json": "python -m callinsights insights",
+    "predictions.csv": "make analyze",
 }
+#: The readings of the hand labels a data folder holds, as the page names them.
+READINGS = {
+    config.GUIDELINE_LABELS_FILE.name: "the guideline reading",
+    config.LABELS_FILE.name: "the client's reading",
+}
+#: What each reading is, for the page's one line that names it.
+READING_SOURCES = {
+    config.GUIDELINE_LABELS_FILE.name: "the majority of three readers who followed the labelling guideline",
+    config.LABELS_FILE.name: "the client's own hand labels",
+}
+#: The notebook section that sets the two readings side by side, found by its heading.
+SIDE_BY_SIDE_PAGE = "04_evaluation.html"
+SIDE_BY_SIDE_HEADING = re.compile(r"\breadings?\b.*\bside by side|side by side.*\breadings?\b|"
+                                  r"\b(?:two|other|both) readings?\b", re.IGNORECASE)
+
+
+def reading_name(labels_file: str) -> str:
+    """How the page names a reading: its description, or its file name for any other label file."""
+    return READINGS.get(labels_file, f"the reading in {labels_file}")
 
 
 @dataclass
@@ -46,66 +122,92 @@ class Sources:
     """The results files the page reads; a missing one is None and its problem is listed.
 
     Attributes:
-        metrics: ``metrics.json`` as a dict.
-        predictions: ``predictions.csv``.
-        insights: ``call_insights.csv``.
+        reading: The label file the page's results were computed from (``insights.reading.json``).
+        metrics: ``metrics.json``.
+        run: ``evaluation/run.json`` (which reading the evaluation used, and the other one beside it).
+        rates: ``ppi_rates.csv``.
+        drivers: ``drivers.csv``.
+        pending: ``pending_work.csv``.
         findings: ``findings.csv``.
-        problems: One sentence per file that is missing or unreadable.
+        batches: ``evaluation/batches.csv``.
+        problems: One sentence per file that is missing, unreadable or from another reading.
     """
 
+    reading: str = ""
     metrics: dict[str, Any] | None = None
-    predictions: pd.DataFrame | None = None
-    insights: pd.DataFrame | None = None
+    run: dict[str, Any] | None = None
+    rates: pd.DataFrame | None = None
+    drivers: pd.DataFrame | None = None
+    pending: pd.DataFrame | None = None
     findings: pd.DataFrame | None = None
+    batches: pd.DataFrame | None = None
     problems: list[str] = field(default_factory=list)
 
 
-def _shown(path: Path) -> str:
-    """A path as the page shows it: relative to the project, never the build machine's folders."""
-    try:
-        return str(path.resolve().relative_to(config.PROJ_ROOT))
-    except ValueError:
-        return path.name
-
-
 def _read(path: Path, reader: Callable[[Path], Any], problems: list[str]) -> Any:
+    how = MAKES.get(path.name)
     if not path.is_file():
-        problems.append(f"{_shown(path)} not found: {MAKES.get(path.name, 'create it')}.")
+        problems.append(f"{path.name} not found" + (f": run `{how}`." if how else "."))
         return None
     try:
         return reader(path)
     except (ValueError, OSError, KeyError) as err:  # a truncated or hand-edited file: say which, keep the page
-        problems.append(f"{_shown(path)} could not be read ({type(err).__name__}: {err}); "
-                        f"{MAKES.get(path.name, '')}.")
+        problems.append(f"{path.name} could not be read ({type(err).__name__}: {err})"
+                        + (f"; run `{how}` again." if how else "."))
         return None
 
 
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
 def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
-    """Read every results file the page uses, recording what is missing instead of failing."""
+    """Read every results file the page uses; a file computed from another reading than the insights' is set aside
+    with a line that says so, so no part of the page mixes two readings."""
     results_dir = Path(results_dir)
+    evaluation = results_dir / config.EVALUATION_DIR.name
     problems: list[str] = []
-    return Sources(
-        metrics=_read(results_dir / config.METRICS_FILE.name, lambda p: json.loads(p.read_text()), problems),
-        predictions=_read(results_dir / config.PREDICTIONS_FILE.name, pd.read_csv, problems),
-        insights=_read(results_dir / config.INSIGHTS_FILE.name, pd.read_csv, problems),
-        findings=_read(results_dir / FINDINGS_FILE.name, pd.read_csv, problems),
-        problems=problems,
-    )
+    record = _read(results_dir / f"insights{READING_RECORD_SUFFIX}", _json, problems) or {}
+    src = Sources(reading=record.get("labels_file", config.GUIDELINE_LABELS_FILE.name), problems=problems)
+    src.metrics = _read(results_dir / config.METRICS_FILE.name, _json, problems)
+    run = evaluation / "run.json"
+    src.run = _json(run) if run.is_file() else None
+    if src.metrics is not None and src.metrics.get("labels_file") != src.reading:
+        problems.append(f"Held-out scores left out: metrics.json was computed from "
+                        f"{src.metrics.get('labels_file') or 'a reading it does not record'}, not {src.reading}; "
+                        f"run `{MAKES['metrics.json']}`.")
+        src.metrics = None
+    csv = lambda p: pd.read_csv(p)  # noqa: E731
+    src.rates = _read(results_dir / config.PPI_RATES_FILE.name, csv, problems)
+    src.drivers = _read(results_dir / config.DRIVERS_FILE.name, csv, problems)
+    src.pending = _read(results_dir / config.PENDING_WORK_FILE.name, csv, problems)
+    src.findings = _read(results_dir / config.FINDINGS_FILE.name, csv, problems)
+    src.batches = _read(evaluation / "batches.csv", csv, problems)
+    return src
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _pct(x: float) -> str:
-    return f"{x:.0%}"
+def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """A small table of text already formatted (the cells are escaped here)."""
+    attr = f" class=\"{cls}\"" if cls else ""
+    return (f"<table{attr}><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+            + "</tbody></table>")
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, escape=True, na_rep="")
+def _code_spans(text: str) -> str:
+    """Escaped text whose `commands` are shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
-def _metric(metrics: dict, task: str, name: str) -> dict | None:
+def _missing(text: str) -> str:
+    return f"<p class=\"missing\">{_e(text)}</p>"
+
+
+def _held_out(metrics: dict, task: str, name: str) -> dict | None:
     return next((m for m in metrics.get("default_held_out", {}).get(task, []) if m.get("metric") == name), None)
 
 
@@ -114,199 +216,325 @@ def _baseline(metrics: dict, system: str, task: str) -> dict | None:
                 None)
 
 
-def _labelled_frame(src: Sources) -> pd.DataFrame | None:
-    """Predictions joined to the per-call insights by file (the calls both describe)."""
-    if src.predictions is None or src.insights is None:
-        return None
-    preds = src.predictions[["file", "sentiment", "outcome"]]
-    return src.insights.merge(preds, on="file", how="inner")
+def overall_rates(rates: pd.DataFrame) -> pd.DataFrame:
+    """The corrected share of each label over all calls (one row per label; ``ppi_rates.csv`` repeats them per
+    grouping)."""
+    return rates[rates["group"] == "all calls"].drop_duplicates("rate").set_index("rate")
 
 
-def question_labels(src: Sources) -> str:
-    """Question 1: each call's sentiment and outcome, and how far to trust them."""
-    out = ["<h2>1. What is each call's sentiment and outcome?</h2>"]
-    p = src.predictions
-    if p is not None:
-        valid = p["valid"].astype(str).str.lower().eq("true") if "valid" in p else pd.Series(True, index=p.index)
-        made_by = ", ".join(f"{c} {'/'.join(sorted(map(str, p[c].dropna().unique())))}"
-                            for c in ("model", "engine", "method") if c in p)
-        out.append(f"<p><b>{len(p)} calls labelled</b> ({(~valid).sum()} invalid) by {_e(made_by)}; one row per "
-                   "call in <code>results/predictions.csv</code>.</p>")
-        rows = []
-        for task, order in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            counts = p.loc[valid, task].value_counts()
-            for label in order:
-                n = int(counts.get(label, 0))
-                low, high = stats.wilson_interval(n, int(valid.sum()))
-                rows.append({"label": task, "value": label, "calls": n, "share": _pct(n / max(valid.sum(), 1)),
-                             "95% interval of the share (sampling only)": f"{_pct(low)}-{_pct(high)}"})
-        out.append(_table(pd.DataFrame(rows)))
-    m = src.metrics
-    if m is not None:
-        n = m.get("labelled_calls")
-        lines = []
-        for task in ("sentiment", "outcome"):
-            acc, f1 = _metric(m, task, "accuracy"), _metric(m, task, "macro_f1")
-            majority = _baseline(m, "majority class", task)
-            if acc and f1:
-                line = (f"<li><b>{task}</b>: accuracy {acc['value']:.2f} (95% interval {acc['low']:.2f}-"
-                        f"{acc['high']:.2f}), macro-F1 {f1['value']:.2f} ({f1['low']:.2f}-{f1['high']:.2f})")
-                if majority:
-                    line += (f"; always answering the most frequent label scores macro-F1 "
-                             f"{majority['macro_f1']:.2f}, accuracy {majority['accuracy']:.2f}")
-                lines.append(line + ".</li>")
-        out.append(f"<div class=\"caveat\"><p><b>How far to trust them.</b> Measured on the {_e(n)} hand-labelled "
-                   f"calls, each predicted by a model not fitted on it ({_e(m.get('default_configuration', ''))}, "
-                   f"{_e(m.get('model', ''))}; intervals from {_e(m.get('n_boot', ''))} bootstrap resamples):</p>"
-                   f"<ul>{''.join(lines)}</ul>{labels_support(m)}</div>")
-    return "\n".join(out)
+def _reading_line(src: Sources) -> str:
+    n = ""
+    if src.rates is not None and len(src.rates):
+        n = f"{number(src.rates['labelled'].max(), 'count')} hand-labelled calls, "
+    source = READING_SOURCES.get(src.reading, "")
+    return (f"<p class=\"reading\"><b>One reading of the hand labels throughout: "
+            f"{_e(reading_name(src.reading))}</b> ({_e(source + '; ' if source else '')}{n}file {_e(src.reading)}). "
+            "The model is fitted on it, and every share, score and finding below is measured against it.</p>")
 
 
-def labels_support(m: dict) -> str:
-    """What the labels can and cannot support, with the numbers that decide it."""
-    n = m.get("labelled_calls")
-    acc = {task: _metric(m, task, "accuracy") for task in ("sentiment", "outcome")}
-    f1 = {task: _metric(m, task, "macro_f1") for task in ("sentiment", "outcome")}
-    if not all(acc.values()) or not all(f1.values()):
-        return ""
-    wrong = {task: 1 - a["value"] for task, a in acc.items()}
-    widest = max(f1.values(), key=lambda x: x["high"] - x["low"])
-    return (
-        "<p><b>The labels can support</b> counts and shares over many calls, read with their error: about "
-        f"{_pct(wrong['sentiment'])} of sentiment labels and {_pct(wrong['outcome'])} of outcome labels are wrong "
-        f"on the hand-labelled calls. <b>They cannot support</b> a decision about one call (check it by hand), nor "
-        f"telling apart methods or groups whose scores differ by less than the interval width (macro-F1 intervals "
-        f"are up to {widest['high'] - widest['low']:.2f} wide with {_e(n)} labelled calls). A finding below that "
-        "rests on the labels inherits their error.</p>"
-    )
-
-
-def question_monitoring(src: Sources) -> str:
-    """Question 2: the numbers that watch the model once no labels are at hand."""
-    out = ["<h2>2. Which metrics monitor the model?</h2>"]
-    mon = (src.metrics or {}).get("monitoring")
-    if not mon:
-        return "\n".join(out + ["<p class=\"missing\">No monitoring numbers: results/metrics.json lacks them.</p>"])
-    drift = mon.get("max_drift_total_variation", {})
-    out.append(
-        f"<ul><li><b>{_e(mon.get('finished_runs'))} runs</b> recorded in the store, "
-        f"{_e(mon.get('unfinished_runs'))} unfinished; the largest share of invalid answers in a run was "
-        f"{_pct(mon.get('max_invalid_share', float('nan')))} (a broken configuration shows here first).</li>"
-        f"<li><b>Label drift</b> between consecutive runs, largest total-variation distance: "
-        f"{drift.get('sentiment_tv', float('nan')):.2f} (sentiment), {drift.get('outcome_tv', float('nan')):.2f} "
-        "(outcome); 0 is the same label mix, 1 none in common.</li></ul>"
-    )
-    latency = pd.DataFrame(mon.get("latest_latency_by_configuration", []))
-    if len(latency):
-        out.append("<p>Seconds per call in the latest run of each configuration:</p>"
-                   + _table(latency.round(2)))
-    agreement = pd.DataFrame(mon.get("agreement_probe_vs_score", []))
-    if len(agreement):
-        strongest = agreement["kappa"].abs().max()
-        out.append(
-            f"<p>Agreement between two methods on the same calls ({_e(mon.get('agreement_scope', ''))}), a check "
-            "that needs no labels:</p>" + _table(agreement.round(3))
-            + f"<p class=\"caveat\">Cohen's kappa is at most {strongest:.2f} here: "
-            + ("the two methods agree little more than chance, so their disagreement says which method is weak, "
-               "not which calls are hard." if strongest < 0.2 else "the methods agree beyond chance.") + "</p>"
-        )
-    return "\n".join(out)
-
-
-def _driver_findings(frame: pd.DataFrame) -> list[dict[str, str]]:
-    """Findings on drivers and outcomes from the labelled calls, each with its test and whether it survives."""
-    rows = []
-    for target, positive, what in (("outcome", FOLLOW_UP, "follow-up"), ("sentiment", NEGATIVE, "negative")):
-        test = stats.association(frame, "topic", target)
-        rates = stats.rate_table(frame, "topic", target, positive)
-        top = rates.iloc[0]
-        overall = float((frame[target] == positive).mean())
-        survives = test.p_permutation < ALPHA and top["ci_low"] > overall
-        rows.append({
-            "finding": f"{top['topic']} has the highest {what} rate",
-            "number": f"{top['count']} of {top['calls']} calls ({_pct(top['rate'])}, 95% CI {_pct(top['ci_low'])}-"
-                      f"{_pct(top['ci_high'])}) against {_pct(overall)} overall",
-            "test": f"driver × {target}: Cramér's V {test.cramers_v:.2f}, permutation p "
-                    f"{stats.format_p(test.p_permutation)}",
-            "survives": "yes" if survives else "no: " + ("the association is not distinguishable from chance"
-                                                         if test.p_permutation >= ALPHA else
-                                                         "its interval includes the overall rate"),
-        })
-    tests = stats.compare_groups(frame, FEATURES, "outcome", FOLLOW_UP).dropna(subset=["p_holm"])
-    for row in tests.sort_values("p_holm").itertuples():
-        direction = "higher" if row.rank_biserial > 0 else "lower"
-        rows.append({
-            "finding": f"{FEATURE_LABELS.get(row.feature, row.feature)}: {direction} in follow-up calls",
-            "number": f"median {row.median_pos:g} vs {row.median_rest:g}; rank-biserial {row.rank_biserial:+.2f}",
-            "test": f"Mann-Whitney, Holm p {stats.format_p(row.p_holm)} over {len(tests)} features",
-            "survives": "yes" if row.p_holm < ALPHA else "no: not distinguishable from chance",
-        })
-    return rows
-
-
-def tested_findings(src: Sources) -> pd.DataFrame | None:
-    """The tested findings: those of notebook 05's finding rules (``findings.csv``: prediction-powered intervals
-    corrected by the hand labels) when it is there, else tests on the hand-labelled calls alone (None when
-    predictions or per-call insights are missing too). ``attrs["rule"]`` says which rule decided."""
-    if src.findings is not None and {"sentence", "survives", "verdict"} <= set(src.findings.columns):
-        table = pd.DataFrame({
-            "finding": src.findings["sentence"].str.replace("**", "", regex=False),
-            "survives": ["yes" if str(kept).lower() == "true" else f"no: {verdict}"
-                         for kept, verdict in zip(src.findings["survives"], src.findings["verdict"])],
-        })
-        table.attrs["rule"] = ("its prediction-powered interval, Bonferroni-adjusted over every comparison and "
-                               "corrected by the hand labels, excludes 0, with enough hand-labelled calls on each side")
-        return table
-    frame = _labelled_frame(src)
-    if frame is None or not len(frame) or "topic" not in frame:
-        return None
-    table = pd.DataFrame(_driver_findings(frame))
-    table.attrs["rule"] = (f"a permutation or Holm-corrected test below {ALPHA} and, for a rate, an interval that "
-                           "excludes the overall rate")
-    return table
-
-
-def in_short(src: Sources, findings: pd.DataFrame | None) -> str:
-    """The answers in three sentences, for a reader who reads nothing else."""
+def in_short(src: Sources) -> str:
+    """The three answers in a sentence each, for a reader who reads nothing else."""
     items = []
-    if src.predictions is not None:
-        shares = {task: src.predictions[task].value_counts(normalize=True) for task in ("sentiment", "outcome")}
-        items.append(f"<li>{len(src.predictions)} calls labelled: most often <b>{_e(shares['sentiment'].index[0])}"
-                     f"</b> ({_pct(shares['sentiment'].iloc[0])}) and <b>{_e(shares['outcome'].index[0])}</b> "
-                     f"({_pct(shares['outcome'].iloc[0])}).</li>")
+    if src.rates is not None:
+        r = overall_rates(src.rates)
+        shares = "; ".join(f"{label} {estimate(r.loc[key, 'ppi'], r.loc[key, 'ppi_low'], r.loc[key, 'ppi_high'], 'share', '')}"
+                           for key, label in (("neutral", "neutral"), (NEGATIVE, NEGATIVE),
+                                              ("follow-up", "need follow-up")) if key in r.index)
+        items.append(f"<li><b>Labels:</b> {_e(shares)}, corrected by the hand labels.</li>")
     if src.metrics is not None:
-        acc = {task: _metric(src.metrics, task, "accuracy") for task in ("sentiment", "outcome")}
-        if all(acc.values()):
-            items.append("<li>Right on " + " and ".join(
-                f"{_pct(a['value'])} of calls for {task} (95% interval {_pct(a['low'])}-{_pct(a['high'])})"
-                for task, a in acc.items()) + f" of the {_e(src.metrics.get('labelled_calls'))} hand-labelled calls: "
-                "good enough for shares over many calls, not for a decision on one call.</li>")
-    if findings is not None:
-        kept = findings[findings["survives"] == "yes"]
-        items.append(f"<li>{len(kept)} of {len(findings)} tested findings survive"
-                     + (": " + "; ".join(_e(f) for f in kept["finding"]) if len(kept) else "") + ".</li>")
+        f1 = _held_out(src.metrics, "sentiment", "macro_f1")
+        base = _baseline(src.metrics, "majority class", "sentiment")
+        if f1:
+            score = estimate(f1["value"], f1["low"], f1["high"], "score", "")
+            against = (f" against {number(base['macro_f1'], 'score')} for always answering the most common label"
+                       if base else "")
+            items.append(f"<li><b>Trust:</b> held out, sentiment macro-F1 {_e(score)}{_e(against)}: good for shares "
+                         "over many calls, not for one call.</li>")
+    verdict = batch_verdict(src.batches)
+    if verdict:
+        items.append(f"<li><b>Monitoring:</b> {_e(verdict)}.</li>")
+    if src.findings is not None and len(src.findings):
+        items.append(f"<li><b>To act on:</b> {number(len(src.findings), 'count')} findings, first: "
+                     f"{_e(src.findings['headline'].iloc[0])}.</li>")
     return "<h2>In short</h2><ul>" + "".join(items) + "</ul>" if items else ""
 
 
-def question_insights(src: Sources, findings: pd.DataFrame | None) -> str:
-    """Question 3: what the calls are about and what goes with follow-up or an unhappy customer."""
-    out = ["<h2>3. What do the calls tell operations?</h2>"]
-    if src.insights is not None and "topic" in src.insights:
-        counts = src.insights["topic"].value_counts()
-        out.append(f"<p><b>{len(counts)} call drivers</b> (topics found from the calls' words) over "
-                   f"{len(src.insights)} calls: "
-                   + ", ".join(f"{_e(t)} {n} ({_pct(n / len(src.insights))})" for t, n in counts.items()) + ".</p>")
-    if findings is not None:
-        kept = findings[findings["survives"] == "yes"]
-        shown = pd.concat([kept, findings[findings["survives"] != "yes"]]).head(MAX_FINDINGS_SHOWN)
-        out.append(f"<p><b>{len(kept)} of {len(findings)} tested findings survive</b> ({_e(findings.attrs['rule'])}). "
-                   "The survivors come first; every comparison is in "
-                   f"<code>results/{FINDINGS_FILE.name}</code>.</p>" + _table(shown))
+def question_labels(src: Sources, reports_dir: Path) -> str:
+    """Question 1: the label shares, corrected, how far the labels hold on calls the model was not fitted on, and
+    where they are weakest."""
+    out = ["<h2 id=\"q1\">1. What is each call's sentiment and outcome, and how far can you trust it?</h2>"]
+    if src.rates is not None:
+        r = overall_rates(src.rates)
+        rows = [[task, label, estimate(r.loc[key, "ppi"], r.loc[key, "ppi_low"], r.loc[key, "ppi_high"], "share", ""),
+                 number(r.loc[key, "naive"], "share")]
+                for key, task, label in (("neutral", "Sentiment", "neutral"), (NEGATIVE, "Sentiment", NEGATIVE),
+                                         ("follow-up", "Outcome", FOLLOW_UP)) if key in r.index]
+        calls = number(r["calls"].max(), "count")
+        out.append(f"<p>The model labelled all {calls} calls from the customer's words. Each share below is "
+                   "corrected by the hand-labelled calls, so the model's own lean does not carry into it.</p>"
+                   + _table(["Task", "Label", f"Share of the {calls} calls, corrected (95% interval)",
+                             "Model alone"], rows)
+                   + "<p>The other calls are positive (sentiment) and issue resolved (outcome).</p>")
+    m = src.metrics
+    if m is not None:
+        rows = []
+        for task in ("sentiment", "outcome"):
+            acc, f1, base = (_held_out(m, task, "accuracy"), _held_out(m, task, "macro_f1"),
+                             _baseline(m, "majority class", task))
+            if acc and f1:
+                rows.append([task.capitalize(), estimate(acc["value"], acc["low"], acc["high"], "score", ""),
+                             estimate(f1["value"], f1["low"], f1["high"], "score", ""),
+                             number(base["accuracy"], "score") if base else MISSING,
+                             number(base["macro_f1"], "score") if base else MISSING])
+        out.append(f"<p><b>Held out:</b> each of the {number(m.get('labelled_calls'), 'count')} hand-labelled calls "
+                   "is predicted by a model fitted without it.</p>"
+                   + _table(["Task", "Accuracy (95% interval)", "Macro-F1 (95% interval)",
+                             "Always the most common label: accuracy", "Its macro-F1"], rows)
+                   + macro_f1_line(m))
+        out.append(weakest(m))
+    else:
+        out.append(_missing("Held-out scores left out: see the end of the page."))
+    other = _other_reading_line(src, reports_dir)
+    if other:
+        out.append(other)
     return "\n".join(out)
 
 
+def macro_f1_line(metrics: dict) -> str:
+    """Why macro-F1 is the score to read, with the numbers that show it, so an accuracy below the most-common-label
+    baseline is not read as worse than guessing."""
+    f1, base = _held_out(metrics, "sentiment", "macro_f1"), _baseline(metrics, "majority class", "sentiment")
+    if not f1 or not base:
+        return ""
+    return ("<p><b>Read macro-F1, not accuracy.</b> Always answering the most common label is right on many calls "
+            "but never finds the other labels; macro-F1 counts each label equally, so that shortcut scores "
+            f"{number(base['macro_f1'], 'score')} on sentiment against the model's {number(f1['value'], 'score')}.</p>")
+
+
+def weakest(metrics: dict) -> str:
+    """Held-out accuracy by driver under the page's reading (evaluate keeps that reading's rows only), or a line
+    that says why it is left out."""
+    table = pd.DataFrame(metrics.get("driver_accuracy") or [])
+    if not len(table) or "reference" in table or not {"driver", "task", "accuracy", "calls"} <= set(table):
+        return _missing("Accuracy by driver left out: metrics.json holds none for this reading.")
+    wide = table.pivot_table(index="driver", columns="task", values=["accuracy", "calls"], aggfunc="first")
+    rows = [[driver, number(wide.loc[driver, ("calls", "sentiment")], "count"),
+             number(wide.loc[driver, ("accuracy", "sentiment")], "score"),
+             number(wide.loc[driver, ("accuracy", "outcome")], "score")] for driver in wide.index]
+    worst = {task: table[table["task"] == task].sort_values("accuracy").iloc[0] for task in ("sentiment", "outcome")}
+    said = "; ".join(f"{task} on {w['driver']} ({number(w['accuracy'], 'score')} on {number(w['calls'], 'count')} "
+                     "calls)" for task, w in worst.items())
+    few, many = number(table["calls"].min(), "count"), number(table["calls"].max(), "count")
+    return (f"<p><b>Where the model is weakest:</b> {_e(said)}. With {few} to {many} hand-labelled calls per "
+            "driver, read these as where to look, not as firm differences.</p>"
+            + _table(["Driver", "Hand-labelled calls", "Sentiment accuracy", "Outcome accuracy"], rows))
+
+
+def _side_by_side_link(reports_dir: Path) -> str:
+    """Notebook 04's page, at its side-by-side section when its heading is found."""
+    path = reports_dir / SIDE_BY_SIDE_PAGE
+    if not path.is_file():
+        return SIDE_BY_SIDE_PAGE
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    for heading in soup.find_all(re.compile(r"^h[1-4]$")):
+        if heading.get("id") and SIDE_BY_SIDE_HEADING.search(heading.get_text(" ")):
+            return f"{SIDE_BY_SIDE_PAGE}#{heading['id']}"
+    return SIDE_BY_SIDE_PAGE
+
+
+def _other_reading_line(src: Sources, reports_dir: Path) -> str:
+    other = (src.run or {}).get("other_reading") or {}
+    if not other.get("labels_file"):
+        return ""
+    return (f"<p>Against {_e(reading_name(other['labels_file']))} instead, the shares and scores differ: notebook "
+            f"04 shows the two <a href=\"{_e(_side_by_side_link(reports_dir))}\">side by side</a>, with the calls "
+            "they label differently.</p>")
+
+
+# Question 2: what watches the model, from the batches evaluate monitors as the monitor command does.
+
+#: The watched signals as a reader sees them: name -> (quantities in the batch table, how the change is shown).
+SIGNALS = {
+    "Label mix": (r"^(?:sentiment|outcome) mix$", "distance"),
+    "Each label's share": (r"^(?:sentiment|outcome): .* share$", "points"),
+    "Model's confidence (mean)": (r"^confidence (?:sentiment|outcome) \(mean\)$", "score"),
+    "Invalid answers": (r"^invalid share$", "points"),
+    "Prompt length (median)": (r"^prompt tokens per call \(median\)$", "ratio"),
+    "Time per call (median)": (r"^seconds per call \(median\)$", "ratio"),
+    "Calls too long to read at once": (r"^windowed share$", "points"),
+}
+STATUS = {"ok": "no alert", "alert": "ALERT", "not enough calls": "too few calls to judge"}
+
+
+def latest_batch(batches: pd.DataFrame | None) -> pd.DataFrame | None:
+    if batches is None or not len(batches) or "batch_name" not in batches:
+        return None
+    return batches[batches["batch_name"] == batches["batch_name"].iloc[-1]]
+
+
+def batch_verdict(batches: pd.DataFrame | None) -> str:
+    """"latest batch (batch 4, 40 calls): no alert", or the alerts by name."""
+    latest = latest_batch(batches)
+    if latest is None:
+        return ""
+    fired = latest.loc[latest["status"] == "alert", "quantity"].tolist()
+    size = number(latest["n_batch"].max(), "count")
+    return (f"latest batch ({latest['batch_name'].iloc[0]}, {size} calls): "
+            + (f"{len(fired)} alert{'s' if len(fired) > 1 else ''} ({', '.join(fired)})" if fired else "no alert"))
+
+
+def _rule(rows: pd.DataFrame, shown: str) -> str:
+    threshold = float(rows["threshold"].iloc[0])
+    rise_only = rows["note"].fillna("").str.contains("rise only").any()
+    if shown == "distance":
+        return f"moves {number(threshold, 'score')} or more (total variation)"
+    if shown == "ratio":
+        return f"{number(threshold, 'ratio')} or more" + ("" if rise_only else f", or {number(1 / threshold, 'ratio')} or less")
+    if shown == "score":
+        return f"moves {number(threshold, 'score')} or more"
+    return f"{'rises' if rise_only else 'moves'} {number(100 * threshold, 'rate')} points or more"
+
+
+def _change(rows: pd.DataFrame, shown: str) -> str:
+    """The largest change among the rows of one signal, named when the signal has several rows."""
+    biggest = rows.loc[rows["change"].abs().idxmax()] if rows["change"].notna().any() else rows.iloc[0]
+    change = biggest["change"]
+    if shown == "ratio":
+        text = number(change, "ratio")
+    elif shown == "points":
+        text = f"{number(100 * change, 'points')} points"
+    else:
+        text = ("+" if shown == "score" and change > 0 else "") + number(change, "score")
+    what = re.sub(r"^(confidence )?(.*?)( mix| share| \(mean\))?$", r"\2", str(biggest["quantity"]))
+    return f"{text} ({what})" if len(rows) > 1 else text
+
+
+def question_monitoring(src: Sources) -> str:
+    """Question 2: the signals that need no labels, their alert rules and the latest batch's verdict."""
+    out = ["<h2 id=\"q2\">2. What watches the model once no labels are at hand?</h2>"]
+    latest = latest_batch(src.batches)
+    if latest is None:
+        return "\n".join(out + [_missing("No monitored batch: see the end of the page.")])
+    alpha = config.MONITOR_THRESHOLDS["alpha"]
+    reference = number(latest["n_reference"].max(), "count")
+    out.append(f"<p>Each new batch of calls is compared with a reference, the model's labels on the {reference} "
+               "hand-labelled calls, where its accuracy is known. A signal alerts when it passes its threshold and "
+               f"the move is beyond chance ({number(1 - alpha, 'share')} level). Next month, "
+               "<code>python -m callinsights monitor</code> does this; here the calls not hand-labelled, in file "
+               "order, stand in for new batches.</p>")
+    rows = []
+    for name, (pattern, shown) in SIGNALS.items():
+        part = latest[latest["quantity"].str.contains(pattern, regex=True)]
+        if not len(part):
+            continue
+        status = "alert" if (part["status"] == "alert").any() else part["status"].iloc[0]
+        rows.append([name, _rule(part, shown), _change(part, shown), STATUS.get(status, status)])
+    out.append(_table(["Signal", "Alert when it", "Latest batch: largest change", "Verdict"], rows))
+    agreement = pd.DataFrame(((src.metrics or {}).get("monitoring") or {}).get("agreement_probe_vs_score") or [])
+    if len(agreement) and {"task", "calls", "kappa"} <= set(agreement):
+        every = agreement[agreement["calls"] == "all"].set_index("task")["kappa"]
+        out.append("<p><b>Agreement between two methods</b> (the model against answer scoring, Cohen's kappa, all "
+                   "calls, no threshold): " + ", ".join(f"{task} {number(k, 'score')}" for task, k in every.items())
+                   + ". Near 0 is chance: scoring is weak, so disagreement does not mark a hard call.</p>")
+    out.append(f"<p class=\"verdict\"><b>Verdict on the {_e(batch_verdict(src.batches))}.</b></p>")
+    return "\n".join(out)
+
+
+# Question 3: the findings, the workload by driver and the pending work.
+
+def _finding_number(row: pd.Series) -> str:
+    unit = re.sub(r"\s*\(adjusted interval\)", "", str(row["unit"]))
+    adjusted = "adjusted interval" in str(row["unit"])
+    kind = "points" if "points" in unit else "rate"
+    how = ", on the hand-labelled calls alone" if row["method"] == "hand labels" else ""
+    label = "adjusted 95% interval" if adjusted else "95% interval"
+    return f"{number(row['value'], kind)} ({label} {interval(row['low'], row['high'], kind)}) {unit}{how}"
+
+
+def findings_list(src: Sources, explorer: str) -> str:
+    if src.findings is None or not len(src.findings):
+        return _missing("No findings: see the end of the page.")
+    items = []
+    for _, row in src.findings.iterrows():
+        n = int(row["finding"])
+        calls = number(row["n_calls"], "count")
+        items.append(f"<li><b>{_e(row['headline'])}:</b> {_e(_finding_number(row))}. <i>To do:</i> "
+                     f"{_e(row['action'])}. <a href=\"{_e(explorer)}#finding={n}\">The {calls} calls</a></li>")
+    return "<ol class=\"findings\">" + "".join(items) + "</ol>"
+
+
+def workload_table(drivers: pd.DataFrame) -> str:
+    rows = []
+    ordered = pd.concat([drivers[drivers["driver"] != "all calls"].sort_values("calls", ascending=False),
+                         drivers[drivers["driver"] == "all calls"]])
+    for _, d in ordered.iterrows():
+        mark = " *" if str(d["few_labels"]).lower() == "true" else ""
+        name = "All calls" if d["driver"] == "all calls" else d["driver"]
+        rows.append([f"{name}{mark}", number(d["calls"], "count"), number(d["share_of_calls"], "share"),
+                     estimate(d["follow_up_per_100"], d["follow_up_low"], d["follow_up_high"], "rate", ""),
+                     estimate(d["negative_per_100"], d["negative_low"], d["negative_high"], "rate", "")])
+    return (_table(["Driver", "Calls", "Share of calls", "Follow-up per 100 calls (95% interval)",
+                    "Negative per 100 calls (95% interval)"], rows)
+            + "<p><small>* fewer than 10 hand-labelled calls: the interval is wide.</small></p>")
+
+
+def pending_table(pending: pd.DataFrame) -> str:
+    overall = pending[(pending["driver"] == "all calls") & (pending["kind"] != "any of these")]
+    by_driver = pending[pending["driver"] != "all calls"]
+    rows = []
+    for _, k in overall.iterrows():
+        part = by_driver[by_driver["kind"] == k["kind"]].sort_values("follow_up_with_kind", ascending=False)
+        top = (f"{part.iloc[0]['driver']} ({number(part.iloc[0]['follow_up_with_kind'], 'count')})"
+               if len(part) and part.iloc[0]["follow_up_with_kind"] > 0 else MISSING)
+        rows.append([k["kind"], estimate(k["share_of_follow_up"], k["share_low"], k["share_high"], "share", ""),
+                     number(k["follow_up_with_kind"], "count"), top])
+    return _table(["Work left pending", "Share of follow-up calls (95% interval)",
+                   "Follow-up calls with it", "Most of them in"], rows)
+
+
+def question_insights(src: Sources) -> str:
+    """Question 3: the findings, each with its number, interval and calls; the workload; the pending work."""
+    out = ["<h2 id=\"q3\">3. What can operations act on?</h2>",
+           "<p>Each finding holds under label error (its interval is corrected by the hand labels unless it says "
+           "otherwise) and links to its calls.</p>",
+           findings_list(src, EXPLORER_PAGE)]
+    if src.drivers is not None:
+        out.append("<h3>Workload by driver</h3>" + workload_table(src.drivers))
+    if src.pending is not None:
+        out.append("<h3>What the follow-up is</h3><p>Cues read in the whole call, among the calls that need "
+                   "follow-up (a call can leave several):</p>" + pending_table(src.pending))
+    return "\n".join(out)
+
+
+GLOSSARY = {
+    "Hand labels": "calls a person labelled; they fit and check the model.",
+    "Reading": "one set of hand labels for the calls; two exist, the guideline's and the client's.",
+    "Driver": "what a call is about (its topic), found from the calls' words.",
+    "Follow-up": "the outcome \"follow-up action needed\": the customer's issue is not settled in the call.",
+    "Corrected share (PPI)": "prediction-powered inference: the model's share, corrected by how its labels differ "
+                             "from the hand labels.",
+    "95% interval": "where the true value lies, given how many calls there are; wide when calls are few.",
+    "Adjusted interval": "widened because several comparisons were made, so chance differences do not pass.",
+    "Held out": "each hand-labelled call scored by a model fitted without it, as new calls will be.",
+    "Accuracy": "the share of calls labelled as the hand labels.",
+    "Macro-F1": "per label, how often the model is right when it gives it and finds it when it is there (F1), "
+                "averaged over the labels; 0 to 1.",
+    "Per 100 calls": "how many of every 100 calls; points: the difference of two such numbers.",
+    "Total variation": "the share of calls that would have to change label to turn one mix into the other.",
+    "Cohen's kappa": "agreement beyond chance: 0 is chance, 1 full agreement.",
+}
+
+
+def glossary() -> str:
+    return ("<h2 id=\"glossary\">Glossary</h2><dl class=\"glossary\">"
+            + "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in GLOSSARY.items()) + "</dl>")
+
+
 def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> str:
-    """Links to every notebook's reviewer report (and its page with code) found in ``reports_dir``."""
+    """Links to every notebook's reviewer page found in ``reports_dir`` (each links to its page with code), and to
+    the call explorer."""
     import nbformat
 
     items = []
@@ -315,33 +543,43 @@ def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) 
             continue
         notebook = notebooks_dir / f"{report.stem}.ipynb"
         title = notebook_title(nbformat.read(str(notebook), as_version=4)) if notebook.is_file() else report.stem
-        code = report.with_name(f"{report.stem}{CODE_SUFFIX}.html")
-        extra = f" (<a href=\"{_e(code.name)}\">with code</a>)" if code.is_file() else ""
-        items.append(f"<li><a href=\"{_e(report.name)}\">{_e(title or report.stem)}</a>{extra}</li>")
-    return "<h2>The reports</h2><ul>" + "".join(items) + "</ul>" if items else ""
+        items.append(f"<li><a href=\"{_e(report.name)}\">{_e(title or report.stem)}</a></li>")
+    items.append(f"<li><a href=\"{EXPLORER_PAGE}\">Call explorer</a>: every call with its labels and the customer's "
+                 "words</li>")
+    return "<h2 id=\"pages\">The detailed pages</h2><ul>" + "".join(items) + "</ul>"
+
+
+INDEX_CSS = """
+.reading{background:#eef4fb;border-left:4px solid #2b6cb0;padding:.4rem .8rem}
+.verdict{background:#eef7ee;border-left:4px solid #2f855a;padding:.4rem .8rem}
+ol.findings li{margin:.35rem 0}
+td{vertical-align:top}
+dl.glossary{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
+dl.glossary dt{font-weight:600}dl.glossary dd{margin:0}
+"""
 
 
 def build_index(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str | Path = config.REPORTS_DIR) -> Path:
     """Write ``index.html`` into ``reports_dir`` from the results files; returns the page written."""
     reports_dir = Path(reports_dir)
     src = read_sources(results_dir)
-    findings = tested_findings(src)
     parts = [
-        "<h1>Customer-support calls: labels, their reliability, and what they show</h1>",
-        "<p>Built by <code>python -m callinsights reports index</code> from the files in <code>results/</code>; "
-        "every number below is read or computed from them.</p>",
-        in_short(src, findings),
-        question_labels(src),
+        "<h1>Customer-support calls: what they show, how far to trust it, what to do</h1>",
+        _reading_line(src),
+        in_short(src),
+        question_labels(src, reports_dir),
         question_monitoring(src),
-        question_insights(src, findings),
+        question_insights(src),
+        glossary(),
         report_links(reports_dir),
     ]
     if src.problems:
-        parts.append("<h2>Left out</h2><ul class=\"missing\">"
-                     + "".join(f"<li>{_e(p)}</li>" for p in src.problems) + "</ul>")
+        parts.append("<h2 id=\"left-out\">Left out</h2><ul class=\"missing\">"
+                     + "".join(f"<li>{_code_spans(p)}</li>" for p in src.problems) + "</ul>")
+    parts.append(f"<style>{INDEX_CSS}</style>")
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / "index.html"
-    path.write_text(page("Call insights: summary", "\n".join(parts)), encoding="utf-8")
+    path.write_text(page("Call insights: summary", "\n".join(p for p in parts if p)), encoding="utf-8")
     return path
 
 
@@ -518,7 +756,8 @@ def _explorer_table(rows: pd.DataFrame) -> str:
             if column == "call":
                 cells.append(f"<td data-sort=\"{_call_number(value)}\">{_e(value)}</td>")
             elif kind:
-                cells.append(f"<td data-sort=\"{value:.4f}\">{value:.0%}</td>" if pd.notna(value) else "<td></td>")
+                cells.append(f"<td data-sort=\"{value:.4f}\">{number(value, 'share')}</td>" if pd.notna(value)
+                             else "<td></td>")
             else:
                 mark = {"negative": " class=\"neg\"", FOLLOW_UP: " class=\"fu\""}.get(value, "")
                 quote = " class=\"quote\"" if column.startswith("evidence") else mark
