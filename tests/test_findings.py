@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,8 @@ from scipy import stats
 
 from callinsights.analysis import insights as findings, ppi
 from callinsights.analysis.eda import INSIGHT_COLUMNS
-from callinsights.pipelines.insights import InsightFiles, Insights, write_insight_files
+from callinsights.data.labels import load_labels
+from callinsights.pipelines.insights import InsightFiles, Insights, ppi_tables, write_insight_files
 from tests.test_ppi import FOLLOW, synthetic
 
 RATE = [("outcome", FOLLOW, "follow-up")]
@@ -27,8 +27,8 @@ def test_a_real_difference_survives():
     decided = decided_for({"a": 0.7, "b": 0.2}, 0.0).set_index("group")
     assert decided.loc["a", "verdict"] == "finding" and decided.loc["a", "ppi_diff"] > 0
     assert decided.loc["b", "verdict"] == "finding" and decided.loc["b", "ppi_diff"] < 0
-    sentences = findings.findings(decided.reset_index())
-    assert len(sentences) == 2 and sentences[0].startswith("**")
+    sentences = [findings.sentence(row) for _, row in decided.reset_index().iterrows()]
+    assert len(sentences) == 2 and all(s.startswith("**") for s in sentences)
 
 
 def test_a_difference_made_only_by_the_models_bias_does_not_survive():
@@ -37,8 +37,7 @@ def test_a_difference_made_only_by_the_models_bias_does_not_survive():
     assert decided["naive_would_state"].all()  # predictions alone would report a difference
     assert not decided["survives"].any()
     assert set(decided["verdict"]) == {"withdrawn"}
-    text = findings.withdrawn(decided.reset_index())
-    assert len(text) == 2 and all("not stated" in t for t in text)
+    assert all("not stated" in findings.sentence(row) for _, row in decided.reset_index().iterrows())
 
 
 def test_bonferroni_over_the_family_and_the_interval_agree_with_the_adjusted_p():
@@ -131,8 +130,6 @@ def test_sentences_carry_the_computed_numbers():
     assert f"{row['rate_a']:.0%}" in text and f"{row['rate_b']:.0%}" in text
     assert f"{100 * row['ppi_diff']:+.0f} points" in text and f"{100 * row['adj_low']:+.0f} to" in text
     assert f"over {row['family_size']} comparisons" in text
-    summary = findings.summary(decided)
-    assert re.search(r"2 comparisons, 2 tested \(Bonferroni within each family: 2 of all\): 2 survive", summary)
 
 
 def test_decide_needs_the_columns_of_a_difference_table():
@@ -140,7 +137,7 @@ def test_decide_needs_the_columns_of_a_difference_table():
         findings.decide(pd.DataFrame({"estimable": [True], "p": [0.01]}))
 
 
-def test_from_files_and_write_results_round_trip(tmp_path):
+def test_insight_tables_and_write_results_round_trip(tmp_path):
     frame, _, _ = synthetic(300, 90, {"a": 0.8, "b": 0.2}, 0.1, seed=8)
     preds = frame[["pred_sentiment", "pred_outcome", "p_follow_up", "p_issue_resolved", "p_positive", "p_negative",
                    "p_neutral"]].rename(columns={"pred_sentiment": "sentiment", "pred_outcome": "outcome"})
@@ -150,15 +147,12 @@ def test_from_files_and_write_results_round_trip(tmp_path):
         tmp_path / "labels.csv", index=False)
     covariates = pd.DataFrame({"file": frame.index, "topic": frame["group"], "agent_team": "Customer Support",
                                "callbacks": np.arange(len(frame)) % 2})  # fmt: skip
-    covariates.to_csv(tmp_path / "call_insights.csv", index=False)
-    rates, decided = findings.from_files(tmp_path / "predictions.csv", tmp_path / "labels.csv",
-                                         tmp_path / "call_insights.csv")  # fmt: skip
+    frame, rates, decided = ppi_tables(covariates, pd.read_csv(tmp_path / "predictions.csv"),
+                                       load_labels(tmp_path / "labels.csv"))
     assert set(rates["by"]) == {"topic", "agent_team"} and len(rates) == 3 * (3 + 2)
     assert set(decided["by"]) == {"topic", "agent_team", "callbacks"}
     topic_follow = decided[(decided["by"] == "topic") & (decided["rate"] == "follow-up")].set_index("group")
     assert topic_follow.loc["a", "verdict"] == "finding"
-    frame = ppi.ppi_frame(preds.rename_axis("file").reset_index(), findings.load_labels(tmp_path / "labels.csv"),
-                          covariates)  # fmt: skip
     drivers, pending = findings.driver_table(frame), findings.pending_work_table(frame)
     found = Insights(rates, drivers, pending, decided, findings.actionable(drivers, pending, decided, frame))
     files = InsightFiles.under(tmp_path / "out")
@@ -168,18 +162,6 @@ def test_from_files_and_write_results_round_trip(tmp_path):
     assert len(comparisons) == len(decided) and comparisons["sentence"].str.len().gt(20).all()
     assert len(pd.read_csv(files.rates)) == len(rates)
     assert json.loads(files.reading.read_text())["files_from_labels"] == sorted(p.name for p in files.all()[1:])
-    with pytest.raises(FileNotFoundError, match="callinsights insights"):
-        findings.from_files(tmp_path / "predictions.csv", tmp_path / "labels.csv", tmp_path / "absent.csv")
-
-
-def test_rate_sentence_says_not_estimable_instead_of_a_naive_interval():
-    frame, _, _ = synthetic(60, 20, {"a": 0.3, "b": 0.6}, 0.0, seed=2)
-    frame.loc[frame[(frame["group"] == "a") & frame["labelled"]].index[1:], "labelled"] = False
-    table = ppi.rate_table(frame, "group", rates=RATE).set_index("group")
-    rows = table.reset_index()
-    assert "PPI not estimable (1 labelled call(s)" in findings.rate_sentence(rows[rows["group"] == "a"].iloc[0])
-    text = findings.rate_sentence(rows[rows["group"] == "b"].iloc[0])
-    assert "(PPI 95% interval" in text and "predictions alone" in text and "hand labels alone" in text
 
 
 def test_actionable_findings_carry_their_numbers_and_the_calls_behind_them():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from callinsights.analysis import eda, insights, topics
+from callinsights.analysis import eda, topics
 from callinsights.data.call import Call
 from callinsights.data.transcripts import parse_text, read_calls
 from callinsights.pipelines.insights import InsightFiles, write_insight_files
@@ -99,7 +99,7 @@ def test_call_frame_has_one_row_per_call_with_team_and_redacted_text():
 
 
 def test_terms_pair_adjacent_words_within_a_clause_only():
-    found = insights.terms("The doctor's bill for [MEMBER_ID] was wrong, refund denied. (pause) Great news", frozenset())
+    found = topics.terms("The doctor's bill for [MEMBER_ID] was wrong, refund denied. (pause) Great news", frozenset())
     assert "doctor bill" in found and "refund denied" in found and "great news" in found
     assert "wrong refund" not in found  # the comma ends the clause
     assert "pause" not in found  # a cue is not a word
@@ -125,7 +125,7 @@ def _synthetic_groups(n: int = 12, seed: int = 0) -> tuple[list[str], list[int]]
 
 def test_topic_discovery_separates_two_obviously_different_groups():
     texts, truth = _synthetic_groups()
-    model = topics.discover_topics(texts, k_range=range(2, 5), min_df=2, max_df=0.6, stability_seeds=1)
+    model = topics.discover_topics(texts, k_range=range(2, 5), min_df=2, max_df=0.6)
     assert model.k == 2
     assert adjusted_rand_score(truth, model.labels) == 1.0
     assert model.silhouette > 0.1
@@ -137,8 +137,8 @@ def test_topic_discovery_separates_two_obviously_different_groups():
 def test_topics_are_numbered_by_size():
     texts, _ = _synthetic_groups()
     texts = texts + texts[:6]  # the login group becomes the larger
-    model = topics.discover_topics(texts, n_topics=2, min_df=2, max_df=0.7, stability_seeds=1)
-    assert model.summary()["calls"].tolist() == [18, 12]
+    model = topics.discover_topics(texts, n_topics=2, min_df=2, max_df=0.7)
+    assert np.bincount(model.labels).tolist() == [18, 12]
     assert model.names[0] == "Online account / login"
 
 
@@ -158,50 +158,6 @@ def test_a_name_goes_to_one_topic_only():
     assert names == ["Copay / billing dispute", "copay / bill / weather"]
 
 
-# ---- distinctive language -----------------------------------------------------------------------------------
-
-
-def test_distinctive_terms_and_collocations_per_class():
-    texts = ["the refund was denied again, refund denied"] * 4 + ["great news, thanks so much, great news"] * 4
-    labels = ["negative"] * 4 + ["positive"] * 4
-    stop = topics.stop_words()
-    terms = insights.distinctive_terms(texts, labels, stop, min_count=2)
-    assert "refund denied" in set(terms.loc[terms["label"] == "negative", "term"])
-    assert "great news" in set(terms.loc[terms["label"] == "positive", "term"])
-    pairs = insights.class_collocations(texts, labels, stop, min_freq=2)
-    assert pairs.loc[pairs["label"] == "positive", "bigram"].tolist() == ["great news"]
-    assert pairs.loc[pairs["label"] == "negative", "bigram"].tolist() == ["refund denied"]
-
-
-def test_collocations_every_class_shares_are_not_distinctive():
-    texts = ["sounds good, refund denied"] * 4 + ["sounds good, great news"] * 4
-    pairs = insights.class_collocations(texts, ["negative"] * 4 + ["positive"] * 4, topics.stop_words(), min_freq=2)
-    assert not pairs.empty and "sounds good" not in set(pairs["bigram"])
-
-
-def test_names_are_left_out_of_distinctive_terms():
-    texts = ["I told Zorblat the refund was denied, and Zorblat agreed"] * 3 + ["great news from Zorblat today"] * 3
-    stop = topics.stop_words(texts)
-    assert "zorblat" in stop
-    terms = insights.distinctive_terms(texts, ["n"] * 3 + ["p"] * 3, stop, min_count=1)
-    assert not terms["term"].str.contains("zorblat").any()
-
-
-# ---- labels to describe -------------------------------------------------------------------------------------
-
-
-def test_label_source_falls_back_to_hand_labels(tmp_path):
-    gold = tmp_path / "gold.csv"
-    gold.write_text("Filename,Sentiment,Call_Outcome\ncall_1,Negative,Follow-up action needed\n")
-    source = insights.load_label_source(tmp_path / "missing.csv", gold)
-    assert source.kind == "hand-labelled" and "not found" in source.description
-    predictions = tmp_path / "predictions.csv"
-    predictions.write_text("file,sentiment,outcome,model,engine,method\ncall_1,positive,issue resolved,m1,e1,x\n")
-    source = insights.load_label_source(predictions, gold)
-    assert source.kind == "predicted" and "m1" in source.description and "e1" in source.made_by
-    assert source.labels.loc["call_1", "outcome"] == "issue resolved"
-
-
 def test_write_insights_keeps_the_documented_columns_only(tmp_path):
     calls = [Call.of(parse_text(CALL, "a.txt")), Call.of(parse_text(CALL.replace("log in", "get a refund"), "b.txt"))]
     frame = eda.call_frame(calls).assign(topic="t", topic_id=0, topic_terms="x / y", topic_share=1.0)
@@ -218,36 +174,12 @@ def test_write_insights_keeps_the_documented_columns_only(tmp_path):
 def test_every_client_call_gets_a_topic(client_calls):
     calls, report = read_calls(client_calls)
     frame = eda.call_frame(calls)
-    model = topics.discover_topics(frame["text"].tolist(), k_range=range(3, 7), stability_seeds=1)
+    model = topics.discover_topics(frame["text"].tolist(), k_range=range(3, 7))
     frame = topics.add_topics(frame, model)
     assert len(frame) == report.files_read == len(list(client_calls.glob("*.txt")))
     assert frame["topic"].notna().all() and (frame["topic"].str.len() > 0).all()
     assert frame["topic_share"].between(0, 1).all()
-    assert model.summary()["calls"].min() > 0
-
-
-def test_start_end_table_counts_vader_classes():
-    frame = pd.DataFrame({"sent_first_third": [-0.5, -0.3, 0.0, 0.4], "sent_last_third": [0.6, -0.2, 0.5, 0.3]})
-    table = eda.start_end_table(frame)
-    assert table.loc["negative", "positive"] == 1 and table.loc["negative", "negative"] == 1
-    assert table.loc["neutral", "positive"] == 1 and table.loc["positive", "positive"] == 1
-    assert table.to_numpy().sum() == 4 and table.shape == (3, 3)
-
-
-def test_agreement_with_gold_on_shared_calls_only():
-    labels = pd.DataFrame({"sentiment": ["positive", "negative", "neutral"], "outcome": ["issue resolved"] * 3},
-                          index=["c1", "c2", "c3"])  # fmt: skip
-    gold = pd.DataFrame({"sentiment": ["positive", "neutral"], "outcome": ["issue resolved"] * 2}, index=["c1", "c2"])
-    table = insights.agreement_with_gold(labels, gold).set_index("task")
-    assert table.loc["sentiment", "calls"] == 2 and table.loc["sentiment", "share_agree"] == 0.5
-    assert table.loc["outcome", "share_agree"] == 1.0
-    assert insights.agreement_with_gold(labels, gold.rename(index={"c1": "x", "c2": "y"})).empty
-
-
-def test_mask_names_hides_names_and_their_possessives():
-    text = "My name is Emily Wilson, Emily's claim [CLAIM_ID] was denied; emilyx stays."
-    masked = insights.mask_names(text, {"emily", "wilson"})
-    assert masked == "My name is [NAME] [NAME], [NAME] claim [CLAIM_ID] was denied; emilyx stays."
+    assert np.bincount(model.labels, minlength=model.k).min() > 0
 
 
 @pytest.mark.clientdata

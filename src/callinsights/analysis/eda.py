@@ -197,9 +197,6 @@ def plot_teams(stats: pd.DataFrame):
     return fig
 
 
-#: Agent teams in display order (the client's agent speaker labels); any other label is kept as written.
-TEAMS = ("Customer Support", "Technical Support", "PA Agent", "Agent")
-
 #: Mentions of a hold, of a hand-over to someone else, and of a promise to come back.
 HOLD = cue_pattern(HOLD_CUES)
 TRANSFER = cue_pattern(CALL_ACTIONS["transferred"] + "|" + PENDING_WORK["another_team"])
@@ -216,21 +213,6 @@ FEATURES = ["words", "customer_turns", "holds", "transfers", "customer_questions
 
 TRAJECTORY = ["sent_first_third", "sent_last_third", "sent_last_turn", "sent_change"]
 
-#: How a reader should see the feature names in figures and findings.
-FEATURE_LABELS = {
-    **ACTION_COLUMNS,
-    **PENDING_COLUMNS,
-    "words": "call length (words)",
-    "customer_turns": "customer turns",
-    "holds": "holds mentioned",
-    "transfers": "transfers / other teams mentioned",
-    "customer_questions": "customer questions",
-    "callbacks": "callback promises",
-    "sent_first_third": "customer sentiment, first third",
-    "sent_last_third": "customer sentiment, last third",
-    "sent_last_turn": "customer sentiment, last turn",
-    "sent_change": "customer sentiment, change",
-}
 
 #: Columns of ``results/call_insights.csv``, one row per call; no labels, no text.
 INSIGHT_COLUMNS = [
@@ -315,12 +297,3 @@ def call_frame(calls: Iterable[Call]) -> pd.DataFrame:
     ]
     stats = call_stats(calls).rename_axis("file").reset_index()
     return stats.merge(pd.DataFrame(rows), on="file", how="left", validate="one_to_one")
-
-
-def start_end_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Calls counted by how the customer starts (rows) and ends (columns) in VADER's classes (:func:`call_frame`)."""
-    order = ["negative", "neutral", "positive"]
-    start = pd.Categorical(frame["sent_first_third"].map(sentiment_from_compound), categories=order)
-    end = pd.Categorical(frame["sent_last_third"].map(sentiment_from_compound), categories=order)
-    table = pd.crosstab(start, end, dropna=False).reindex(index=order, columns=order, fill_value=0)
-    return table.rename_axis(index="starts", columns="ends")

@@ -6,10 +6,6 @@ valid however biased the model is. Every number in a sentence comes from the row
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -17,17 +13,14 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from callinsights import config
-from callinsights.analysis import language, ppi
-from callinsights.analysis.eda import ACTION_COLUMNS, FEATURE_LABELS, PENDING_COLUMNS
+from callinsights.analysis import ppi
+from callinsights.analysis.eda import ACTION_COLUMNS, PENDING_COLUMNS
 from callinsights.analysis.stats import format_p, wilson_interval
-from callinsights.analysis.topics import clauses, is_term_word, terms
 from callinsights.data.call import natural_key
-from callinsights.data.labels import load_labels
-from callinsights.evaluation.metrics import agreement, newcombe_interval
+from callinsights.evaluation.metrics import newcombe_interval
 from callinsights.schema import OUTCOMES
 from callinsights.text.redact import redact
-from callinsights.text.words import NEGATIVE_AT, POSITIVE_AT, without_cues
+from callinsights.text.words import without_cues
 
 #: Groupings whose rates are compared (column of ``results/call_insights.csv`` -> how a reader sees it).
 GROUPINGS = {"topic": "driver", "agent_team": "agent team"}
@@ -198,46 +191,6 @@ def action(row: pd.Series) -> str:
     return text if text and np.sign(row["diff"]) == direction else "look at a sample of these calls before acting"
 
 
-def rate_sentence(row: pd.Series) -> str:
-    """One rate of :func:`callinsights.analysis.ppi.rate_table` in words: PPI, then predictions only, labels only."""
-    what = RATE_WORDS.get(row["rate"], row["rate"])
-    naive = f"predictions alone {_pct(row['naive'])} ({_pct(row['naive_low'])}-{_pct(row['naive_high'])})"
-    labels = (f"hand labels alone {row['labelled']} calls, {_pct(row['labels_only'])} "
-              f"({_pct(row['labels_low'])}-{_pct(row['labels_high'])})" if row["labelled"] else "no hand label")
-    if not row["estimable"]:
-        return f"{row['group']}, {what}: PPI not estimable ({row['note']}); {naive}; {labels}."
-    few = " (few labels: rough)" if row["few_labels"] else ""
-    return (f"{row['group']}, {what}: **{_pct(row['ppi'])}** (PPI 95% interval {_pct(row['ppi_low'])}-"
-            f"{_pct(row['ppi_high'])}{few}); {naive}; {labels}.")
-
-
-def findings(decided: pd.DataFrame) -> list[str]:
-    """Sentences of the comparisons that survive, largest difference first."""
-    rows = decided[decided["survives"]].assign(size=lambda t: t["diff"].abs()).sort_values("size", ascending=False)
-    return [sentence(row) for _, row in rows.iterrows()]
-
-
-def withdrawn(decided: pd.DataFrame) -> list[str]:
-    """Sentences of the comparisons predictions alone would state but the test does not, largest naive first."""
-    rows = decided[decided["verdict"] == "withdrawn"]
-    rows = rows.assign(size=lambda t: t["naive_diff"].abs()).sort_values("size", ascending=False)
-    return [sentence(row) for _, row in rows.iterrows()]
-
-
-def summary(decided: pd.DataFrame) -> str:
-    """One sentence: how many comparisons were made and tested, how many survive, how many predictions alone would
-    state."""
-    counts = decided["verdict"].value_counts()
-    real = decided[decided["family"] != CHECK]
-    families = real[real["eligible"]].groupby("family").size()
-    naive = real["naive_would_state"]
-    return (f"{len(real)} comparisons, {int(real['eligible'].sum())} tested (Bonferroni within each family: "
-            + ", ".join(f"{m} of {name}" for name, m in families.items()) + f"): {counts.get('finding', 0)} survive "
-            f"as findings, {int((real['method'] == 'hand labels').sum())} of the tested on the hand labels alone. "
-            f"Predictions alone would state {int(naive.sum())}, of which {int((naive & ~real['survives']).sum())} do "
-            f"not survive the correction by the hand labels; {counts.get('not estimable', 0)} cannot be tested.")
-
-
 def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS),
                 events: Mapping[str, str] = CALL_EVENTS, checks: Mapping[str, str] = CONSISTENCY_CHECKS,
                 alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
@@ -256,19 +209,6 @@ def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS)
         parts.append(ppi.flag_differences(frame, present, *FOLLOW_UP[:2], alpha=alpha)
                      .assign(group=list(present.values()), family=CHECK))  # fmt: skip
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def from_files(predictions: str | Path = config.PREDICTIONS_FILE, labels: str | Path = config.GUIDELINE_LABELS_FILE,
-               covariates: str | Path = config.INSIGHTS_FILE, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """``(rates, decided comparisons)`` from the predictions, one reading's hand labels and the per-call table on
-    disk."""
-    for path, how in ((predictions, "`make analyze`"), (covariates, "`python -m callinsights insights`")):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: not found; {how} writes it")
-    frame = ppi.ppi_frame(pd.read_csv(predictions), load_labels(labels), pd.read_csv(covariates))
-    rates = pd.concat([ppi.rate_table(frame, by, alpha=alpha) for by in GROUPINGS if by in frame.columns],
-                      ignore_index=True)  # fmt: skip
-    return rates, decide(comparisons(frame, alpha=alpha), alpha=alpha)
 
 
 #: Quotes shown per driver for its negative calls, and the fewest words a quote should have to say something.
@@ -500,202 +440,3 @@ def actionable(drivers: pd.DataFrame, pending: pd.DataFrame, decided: pd.DataFra
     table["n_calls"] = [len(str(ids).split()) if isinstance(ids, str) else 0 for ids in table["calls"]]
     table["survives"] = True
     return table
-
-
-def mask_names(text: str, names: Iterable[str]) -> str:
-    """Replace each of ``names`` (lower case) by ``[NAME]``: redaction leaves names that nobody introduced, and an
-    excerpt shown to a reader should not carry the member's name."""
-    names = sorted(set(names), key=len, reverse=True)
-    if not names:
-        return text
-    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")(?:'s)?\b", re.IGNORECASE)
-    return pattern.sub("[NAME]", text)
-
-
-def topic_examples(
-    frame: pd.DataFrame, per_topic: int = 3, max_chars: int = 220, names: Iterable[str] = ()
-) -> pd.DataFrame:
-    """The most typical calls of each topic (highest dominant share) with their opening request, redacted, ``names``
-    masked and cut at a word after ``max_chars``."""
-    rows = []
-    for topic, group in frame.groupby("topic", sort=False):
-        for _, row in group.nlargest(per_topic, "topic_share").iterrows():
-            text = mask_names(row["opening"], names)
-            if len(text) > max_chars:
-                text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
-            rows.append({"topic": topic, "file": row["file"], "topic_share": row["topic_share"], "excerpt": text})
-    return pd.DataFrame(rows, columns=["topic", "file", "topic_share", "excerpt"])
-
-
-@dataclass
-class LabelSource:
-    """The labels the analysis describes (``predicted`` or ``hand-labelled``), with a sentence saying where from."""
-
-    labels: pd.DataFrame
-    kind: str
-    description: str
-    made_by: str = ""
-
-
-def load_label_source(predictions: str | Path, gold: str | Path = config.LABELS_FILE) -> LabelSource:
-    """The predicted labels when the predictions file exists, else the hand labels, saying which."""
-    predictions = Path(predictions)
-    if predictions.is_file():
-        labels = load_labels(predictions)
-        raw = pd.read_csv(predictions, dtype=str, keep_default_na=False)
-        made_by = ", ".join(
-            f"{col} {'/'.join(sorted(set(raw[col])))}" for col in ("model", "engine", "method") if col in raw
-        )
-        description = f"{len(labels)} calls with predicted labels from {predictions}"
-        return LabelSource(labels, "predicted", description + (f" ({made_by})" if made_by else ""), made_by)
-    labels = load_labels(gold)
-    return LabelSource(
-        labels,
-        "hand-labelled",
-        f"{predictions} not found (run `make analyze` to create it), so the label-based sections use only the "
-        f"{len(labels)} hand-labelled calls in {gold}",
-    )
-
-
-def agreement_with_gold(labels: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFrame:
-    """How far the labels can be trusted: per task, their agreement with the hand labels on the calls both have
-    (share with its Wilson interval, Cohen's kappa)."""
-    shared = labels.index.intersection(gold.index)
-    rows = []
-    for task in ("sentiment", "outcome") if len(shared) else ():
-        result = agreement(labels.loc[shared, task], gold.loc[shared, task])
-        low, high = wilson_interval(round(result["share_agree"] * result["n"]), result["n"])
-        rows.append({"task": task, "calls": result["n"], "share_agree": result["share_agree"], "ci_low": low,
-                     "ci_high": high, "kappa": result["kappa"]})  # fmt: skip
-    return pd.DataFrame(rows, columns=["task", "calls", "share_agree", "ci_low", "ci_high", "kappa"])
-
-
-def distinctive_terms(
-    texts: Sequence[str], labels: Sequence[str], stop: frozenset[str], top: int = 15, min_count: int = 3
-) -> pd.DataFrame:
-    """Terms (words and word pairs) most typical of each class against all the others
-    (:func:`callinsights.analysis.language.distinctive_by_class`)."""
-    table = language.distinctive_by_class([Counter(terms(text, stop)) for text in texts], labels, top, min_count)
-    return table[["label", "term", "z", "count_in", "count_out", "calls_in"]]
-
-
-def class_collocations(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    stop: frozenset[str],
-    top: int = 8,
-    min_freq: int = 3,
-    min_z: float = 0.0,
-) -> pd.DataFrame:
-    """Word pairs that go together in each class's words (nltk's likelihood ratio, within a clause) and are typical
-    of it: pairs every class uses alike ("sounds good") would top every class, so only pairs whose log-odds z against
-    the rest exceeds ``min_z`` are kept."""
-    from nltk.collocations import BigramAssocMeasures, BigramCollocationFinder
-
-    measure = BigramAssocMeasures()
-    labels = list(labels)
-    documents = [clauses(text) for text in texts]
-    per_call = [
-        Counter(f"{a} {b}" for seq in doc for a, b in zip(seq, seq[1:])
-                if is_term_word(a, stop) and is_term_word(b, stop))
-        for doc in documents
-    ]
-    pooled = sum(per_call, Counter())
-    rows = []
-    for label in dict.fromkeys(labels):
-        inside = sum((c for c, l in zip(per_call, labels) if l == label), Counter())
-        outside = pooled - inside
-        if not inside or not outside:
-            continue
-        z = language.log_odds_dirichlet(inside, outside).set_index("word")["z"]
-        finder = BigramCollocationFinder.from_documents(
-            [seq for doc, l in zip(documents, labels) if l == label for seq in doc]
-        )
-        finder.apply_word_filter(lambda w: not is_term_word(w, stop))
-        finder.apply_freq_filter(min_freq)
-        kept = [(f"{a} {b}", score, finder.ngram_fd[(a, b)])
-                for (a, b), score in finder.score_ngrams(measure.likelihood_ratio)]  # fmt: skip
-        kept = [(bigram, score, n) for bigram, score, n in kept if z.get(bigram, -np.inf) > min_z][:top]
-        rows += [{"label": label, "bigram": b, "score": s, "count": n, "z": z[b]} for b, s, n in kept]
-    return pd.DataFrame(rows, columns=["label", "bigram", "score", "count", "z"])
-
-
-def plot_label_shares(frame: pd.DataFrame, group: str, target: str, order: Sequence[str], title: str, ax=None):
-    """100% stacked horizontal bars of ``target`` within each ``group``, with the group sizes in the labels."""
-    import matplotlib.pyplot as plt
-
-    table = pd.crosstab(frame[group], frame[target]).reindex(columns=[o for o in order if o in set(frame[target])])
-    shares = table.div(table.sum(axis=1), axis=0).sort_values(table.columns[0])
-    shares.index = [f"{name} (n={table.loc[name].sum()})" for name in shares.index]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.45 * len(shares) + 1.4))
-    palette = {"positive": "#4c9f70", "neutral": "#b8b8b8", "negative": "#d1495b",
-               "issue resolved": "#4c9f70", "follow-up action needed": "#edae49"}  # fmt: skip
-    shares.plot.barh(stacked=True, ax=ax, width=0.75, color=[palette.get(c, None) for c in shares.columns])
-    ax.set(xlim=(0, 1), xlabel="share of calls", ylabel="", title=title)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(shares.columns), frameon=False)
-    ax.figure.tight_layout()
-    return ax.figure
-
-
-def plot_trajectory(frame: pd.DataFrame, hue: str, order: Sequence[str]):
-    """Customer sentiment, first third against last third of their turns, coloured by ``hue``; and the last
-    third's distribution per ``hue`` class."""
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.2, 1]})
-    for i, value in enumerate(order):
-        part = frame[frame[hue] == value]
-        left.scatter(part["sent_first_third"], part["sent_last_third"], s=18, alpha=0.7, color=f"C{i}",
-                     label=f"{value} (n={len(part)})")  # fmt: skip
-    left.plot([-1, 1], [-1, 1], color="grey", lw=0.8, ls=":")
-    for v in (NEGATIVE_AT, POSITIVE_AT):
-        left.axvline(v, color="grey", lw=0.5)
-        left.axhline(v, color="grey", lw=0.5)
-    left.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), xlabel="first third of customer turns (mean VADER)",
-             ylabel="last third (mean VADER)", title="Where customers start and end")  # fmt: skip
-    left.legend(fontsize=8, loc="lower right")
-    data = [frame.loc[frame[hue] == v, "sent_last_third"].dropna() for v in order]
-    right.boxplot(data, tick_labels=[f"{v}\n(n={len(d)})" for v, d in zip(order, data)], showmeans=True)
-    right.set(ylabel="last third (mean VADER)", title=f"How calls end, by {hue}")
-    fig.tight_layout()
-    return fig
-
-
-def plot_forest(table: pd.DataFrame, title: str, label: str = "odds ratio (95% CI, log scale)"):
-    """Odds ratios with intervals on a log axis (rows of :func:`odds_ratio_table` or a :class:`LogisticResult`)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    data = table.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(data) + 1.3))
-    y = np.arange(len(data))
-    ax.errorbar(data["odds_ratio"], y, xerr=[data["odds_ratio"] - data["ci_low"], data["ci_high"] - data["odds_ratio"]],
-                fmt="o", capsize=3)  # fmt: skip
-    ax.axvline(1, color="grey", ls=":")
-    ax.set_xscale("log")
-    # Plain numbers at a few round odds ratios read better than powers of ten.
-    ax.xaxis.set_major_locator(FixedLocator([0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50]))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(y, [FEATURE_LABELS.get(f, f) for f in data["feature"]])
-    ax.set(xlabel=label, title=title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_wordclouds(distinctive: pd.DataFrame, order: Sequence[str], title: str, seed: int = 0):
-    """One word cloud per class, words sized by their :func:`distinctive_terms` z."""
-    import matplotlib.pyplot as plt
-
-    present = [c for c in order if c in set(distinctive["label"])]
-    fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 3.8), squeeze=False)
-    for ax, label in zip(axes.ravel(), present):
-        part = distinctive[distinctive["label"] == label]
-        cloud = language.cloud_from_weights(dict(zip(part["term"], part["z"])), 600, 360, max_words=200, seed=seed)
-        ax.imshow(cloud, interpolation="bilinear")
-        ax.set_title(f"{label}", fontsize=11, fontweight="bold")
-        ax.axis("off")
-    fig.suptitle(title, fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return fig

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -78,8 +77,8 @@ class TopicModel:
     """Topics found in a set of calls and how sure the grouping is.
 
     Attributes:
-        selection: One row per candidate ``k``: ``silhouette``, ``reconstruction_error``, ``stability_ari``,
-            ``groups`` (distinct dominant topics) and ``chosen``.
+        selection: One row per candidate ``k``: ``silhouette``, ``reconstruction_error``, ``groups`` (distinct
+            dominant topics) and ``chosen``.
         auto_names: Top three terms per topic, beside the readable ``names``.
         labels: Dominant topic of each call (topics numbered by size, 0 the largest).
         shares: Topic weights of each call normalised to sum to 1 (calls x topics).
@@ -94,30 +93,11 @@ class TopicModel:
     labels: np.ndarray
     shares: np.ndarray
     silhouette: float
-    silhouette_per_call: np.ndarray
 
     @property
     def dominant_share(self) -> np.ndarray:
         """Share of each call's topic weight held by its dominant topic (1 = purely one topic)."""
         return self.shares.max(axis=1)
-
-    def summary(self) -> pd.DataFrame:
-        """One row per topic: name, calls, share of calls, median dominant share, mean silhouette, top terms."""
-        rows = []
-        for i in range(self.k):
-            mask = self.labels == i
-            rows.append(
-                {
-                    "topic_id": i,
-                    "topic": self.names[i],
-                    "calls": int(mask.sum()),
-                    "share_of_calls": float(mask.mean()),
-                    "median_dominant_share": float(np.median(self.dominant_share[mask])) if mask.any() else np.nan,
-                    "mean_silhouette": float(self.silhouette_per_call[mask].mean()) if mask.any() else np.nan,
-                    "top_terms": ", ".join(t for t, _ in self.top_terms[i][:8]),
-                }
-            )
-        return pd.DataFrame(rows)
 
 
 def name_topic(
@@ -149,16 +129,15 @@ def name_topics(top_terms: list[list[str]], mapping: Mapping[str, frozenset[str]
 
 
 def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: Iterable[int] = range(3, 9),
-                    seed: int = 0, min_df: int = 3, max_df: float = 0.5, stability_seeds: int = 3) -> TopicModel:
+                    seed: int = 0, min_df: int = 3, max_df: float = 0.5) -> TopicModel:
     """NMF topics of the calls' terms (TF-IDF, stop words and names left out), numbered by size.
 
     Unless ``n_topics`` is given, each ``k`` is scored by the mean cosine silhouette of the calls grouped by dominant
-    topic, and the highest wins (the smaller on a tie). Stability (adjusted Rand index against ``stability_seeds``
-    random starts) and the reconstruction error are reported beside it, not used to choose.
+    topic, and the highest wins (the smaller on a tie); the reconstruction error is reported beside it.
     """
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics import adjusted_rand_score, silhouette_samples
+    from sklearn.metrics import silhouette_samples
 
     texts = list(texts)
     if len(texts) < 3:
@@ -173,10 +152,10 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
         raise ValueError(f"no term is in at least {min_df} of these {len(texts)} calls ({err}); lower min_df") from None
     vocabulary = np.array(vectorizer.get_feature_names_out())
 
-    def fit(k: int, init: str, state: int):
+    def fit(k: int):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # slow convergence on a tiny corpus is no reason to stop
-            model = NMF(k, init=init, random_state=state, max_iter=1000)
+            model = NMF(k, init="nndsvda", random_state=seed, max_iter=1000)
             return model, model.fit_transform(X)
 
     def silhouettes(labels: np.ndarray) -> np.ndarray | None:
@@ -186,17 +165,13 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
     candidates = [n_topics] if n_topics else [k for k in k_range if 2 <= k < min(len(texts), X.shape[1])]
     rows, fits = [], {}
     for k in candidates:
-        model, W = fit(k, "nndsvda", seed)
+        model, W = fit(k)
         labels = W.argmax(axis=1)
         sil = silhouettes(labels)
-        ari = [adjusted_rand_score(labels, fit(k, "random", seed + 1 + s)[1].argmax(axis=1))
-               for s in range(stability_seeds)]  # fmt: skip
         rows.append({"k": k, "silhouette": float(sil.mean()) if sil is not None else np.nan,
-                     "reconstruction_error": float(model.reconstruction_err_),
-                     "stability_ari": float(np.mean(ari)) if ari else np.nan,
-                     "groups": len(set(labels))})  # fmt: skip
+                     "reconstruction_error": float(model.reconstruction_err_), "groups": len(set(labels))})
         fits[k] = (model, W)
-    selection = pd.DataFrame(rows, columns=["k", "silhouette", "reconstruction_error", "stability_ari", "groups"])
+    selection = pd.DataFrame(rows, columns=["k", "silhouette", "reconstruction_error", "groups"])
     if selection["silhouette"].notna().sum() == 0:
         raise ValueError(f"no k in {candidates} splits these {len(texts)} calls into two or more groups")
     k = int(selection.loc[selection["silhouette"].idxmax(), "k"])
@@ -208,9 +183,8 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
     labels = W.argmax(axis=1)
     totals = W.sum(axis=1, keepdims=True)
     shares = np.divide(W, totals, out=np.full_like(W, 1.0 / k), where=totals > 0)
-    top_terms = [
-        [(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:TERMS_PER_TOPIC] if row[j] > 0] for row in components
-    ]
+    top_terms = [[(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:TERMS_PER_TOPIC] if row[j] > 0]
+                 for row in components]
     plain = [[t for t, _ in top] for top in top_terms]
     sil_calls = silhouettes(labels)
     sil_calls = sil_calls if sil_calls is not None else np.zeros(len(texts))
@@ -223,7 +197,6 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
         labels=labels,
         shares=shares,
         silhouette=float(sil_calls.mean()),
-        silhouette_per_call=sil_calls,
     )
 
 
@@ -238,54 +211,3 @@ def add_topics(frame: pd.DataFrame, model: TopicModel) -> pd.DataFrame:
     out["topic_terms"] = [model.auto_names[i] for i in model.labels]
     out["topic_share"] = model.dominant_share
     return out
-
-
-def plot_topic_selection(selection: pd.DataFrame):
-    """Silhouette and seed stability against the number of topics, the chosen ``k`` marked."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    ax.plot(selection["k"], selection["silhouette"], "o-", label="silhouette (cosine, dominant topic)")
-    ax.plot(selection["k"], selection["stability_ari"], "s--", label="stability (ARI vs random starts)")
-    chosen = selection.loc[selection["chosen"], "k"].iloc[0]
-    ax.axvline(chosen, color="grey", lw=1, ls=":")
-    ax.set(xlabel="number of topics k", ylabel="score", title=f"Choosing k: highest silhouette at k = {chosen}")
-    ax.set_xticks(selection["k"])
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-def plot_topic_terms(model: TopicModel, n: int = 8):
-    """Top terms of each topic as horizontal bars, one panel per topic."""
-    import matplotlib.pyplot as plt
-
-    cols = min(3, model.k)
-    rows = math.ceil(model.k / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        if i >= model.k:
-            ax.axis("off")
-            continue
-        top = model.top_terms[i][:n][::-1]
-        ax.barh([t for t, _ in top], [w for _, w in top], color=f"C{i}")
-        ax.set_title(f"{model.names[i]} ({int((model.labels == i).sum())} calls)", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.set_xlabel("NMF weight", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_topic_shares(frame: pd.DataFrame, order: Sequence[str]):
-    """How clearly each call belongs to its driver: the dominant topic's share per call (:func:`add_topics`), one box
-    per topic in ``order`` from the top."""
-    import matplotlib.pyplot as plt
-
-    order = list(order)[::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 1.5))
-    ax.boxplot([frame.loc[frame["topic"] == t, "topic_share"] for t in order], orientation="horizontal",
-               tick_labels=order)  # fmt: skip
-    ax.set(xlabel="dominant topic's share of the call's topic weight", xlim=(0, 1.02),
-           title="How clearly each call belongs to its driver")  # fmt: skip
-    fig.tight_layout()
-    return fig
