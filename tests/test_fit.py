@@ -370,7 +370,8 @@ def test_an_artifact_written_over_keeps_its_permissions_and_a_new_one_is_readabl
     save_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, {"n": 2}, {})
     assert path.stat().st_mode & 0o777 == 0o640
     assert load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, [], "").metadata == {"n": 2}
-    assert [p.name for p in tmp_path.iterdir()] == ["probe.skops"]  # no temporary file left beside it
+    # No temporary file left beside it; only the record of its SHA-256.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.skops", "probe.skops.sha256"]
 
 
 def test_a_fit_of_another_model_is_refused_by_the_run(tmp_path):
@@ -378,3 +379,98 @@ def test_a_fit_of_another_model_is_refused_by_the_run(tmp_path):
                                   "features_version": FEATURES_VERSION, "reads": "features-" + FEATURES_VERSION})
     with Store(tmp_path / "s.sqlite") as opened, pytest.raises(ValueError, match="does not match this run: model"):
         label_calls({"a": "hello"}, Settings(model=EMBEDDED), opened, progress=False, fitted=fitted)
+
+
+# --- a tampered probe is refused, not believed (issue 23) -----------------------------------------------------------
+
+
+def _small_fit(path: Path) -> Path:
+    """A real probe fitted and saved as `fit` saves one, on 24 synthetic calls whose states carry their labels."""
+    from callinsights.classify.probe import fit_from_outputs
+    from callinsights.schema import OUTCOMES, SENTIMENTS
+
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(24)]
+    sentiments, outcomes = [SENTIMENTS[i % 3] for i in range(24)], [OUTCOMES[i % 2] for i in range(24)]
+    outputs = {cid: {"turns": np.hstack([rng.normal(size=(4, 5)) + [SENTIMENTS.index(s), OUTCOMES.index(o), 0, 0, 0],
+                                         np.full((4, 1), 5.0)]).tolist()}
+               for cid, s, o in zip(ids, sentiments, outcomes)}
+    gold = pd.DataFrame({"sentiment": sentiments, "outcome": outcomes}, index=pd.Index(ids, name="file"))
+    return save_fitted(fit_from_outputs(outputs, {cid: cid for cid in ids}, gold, "labels.csv"), path)
+
+
+def _swap_positive_and_negative(content):
+    model = content["payload"]["tasks"]["sentiment"]["model"]
+    model.classes_ = model.classes_[::-1]  # sorted negative, neutral, positive -> positive, neutral, negative
+
+
+def _unknown_outcome(content):
+    content["payload"]["tasks"]["outcome"]["model"].classes_ = np.array(["follow-up action needed", "maybe"])
+
+
+def _held_out_columns_reordered(content):
+    content["payload"]["tasks"]["sentiment"]["labels"] = ["negative", "positive", "neutral"]
+
+
+def _weights_cut(content):
+    model = content["payload"]["tasks"]["outcome"]["model"]
+    model.coef_ = model.coef_[:, :-2]
+
+
+def _scaler_of_another_width(content):
+    scaler = content["payload"]["tasks"]["sentiment"]["scaler"]
+    scaler.mean_, scaler.scale_, scaler.n_features_in_ = scaler.mean_[:4], scaler.scale_[:4], 4
+
+
+TAMPERED = {"swapped classes": (_swap_positive_and_negative, "sentiment probe answers"),
+            "unknown class": (_unknown_outcome, "outcome probe answers"),
+            "held-out columns": (_held_out_columns_reordered, "held-out probabilities"),
+            "cut weights": (_weights_cut, "outcome probe"),
+            "scaler width": (_scaler_of_another_width, "sentiment probe")}
+
+
+def _tamper(path: Path, change) -> None:
+    """Rewrite a valid artifact with ``change`` made to its content, as anyone with skops can."""
+    content = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    change(content)
+    skops.io.dump(content, path)
+
+
+def test_a_saved_probe_records_its_sha256_beside_it_and_loads(tmp_path):
+    path = _small_fit(tmp_path / "probe.skops")
+    record = tmp_path / "probe.skops.sha256"
+    assert record.read_text() == f"{file_sha256(path)}  probe.skops\n"  # `sha256sum -c` reads it
+    assert set(load_fitted(path).tasks) == set(TASKS)
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_a_probe_changed_after_its_fit_is_refused_by_its_recorded_sha256(tmp_path, case):
+    path = _small_fit(tmp_path / "probe.skops")
+    _tamper(path, TAMPERED[case][0])
+    with pytest.raises(ArtifactError, match=r"probe\.skops: changed since it was written.*probe\.skops\.sha256.*"
+                                            r"`python -m callinsights fit --artifact .*probe\.skops`"):
+        load_fitted(path)
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_a_tampered_probe_without_a_record_is_refused_by_what_it_holds(tmp_path, case):
+    # The record gone (or never written): what can be checked without it still is.
+    change, message = TAMPERED[case]
+    path = _small_fit(tmp_path / "probe.skops")
+    (tmp_path / "probe.skops.sha256").unlink()
+    load_fitted(path)  # the untouched fit loads without its record
+    _tamper(path, change)
+    with pytest.raises(ArtifactError, match=message) as refused:
+        load_fitted(path)
+    assert str(path) in str(refused.value) and "callinsights fit --artifact" in str(refused.value)
+
+
+def test_analyze_refuses_a_probe_whose_classes_were_swapped_before_any_model_time(tmp_path):
+    artifact = _small_fit(tmp_path / "probe.skops")
+    _tamper(artifact, _swap_positive_and_negative)
+    content = artifact.read_bytes()
+    code, err = run("analyze", str(MODEL_CALLS), "--model", EMBEDDED, "--artifact", str(artifact), "--store",
+                    str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "p.csv"))
+    assert code == EXIT_BAD_INPUT and f"error: {artifact}: changed since it was written" in err
+    assert "fitting the probe" not in err and "callinsights: " not in err
+    assert artifact.read_bytes() == content and not (tmp_path / "p.csv").exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import hashlib
 import re
+import shlex
 from dataclasses import field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -200,9 +201,9 @@ ARTIFACT_FORMAT = 1
 #: The types a probe artifact holds beyond skops' own safe set: the inner folds of ``LogisticRegressionCV``.
 #: Anything else in a file is refused when it is loaded.
 TRUSTED_TYPES = ("sklearn.model_selection._split.StratifiedKFold",)
-#: Said after every problem with an artifact.
-REMEDY = ("Fit a new one with `python -m callinsights fit`, or move the file aside: analyze fits one when there is "
-          "none.")
+#: Said after every problem with an artifact (``{path}``: the file, filled in by ``load_artifact``).
+REMEDY = ("Fit a new one with `python -m callinsights fit --artifact {path}`, or move the file aside: analyze fits one "
+          "when there is none.")
 
 
 @dataclass
@@ -379,10 +380,56 @@ def load_fitted(path: str | Path) -> FittedProbe:
         }
         fitted_texts = dict(zip(labelled, payload["text_hashes"], strict=True))
     except (KeyError, TypeError, ValueError) as err:
-        raise ArtifactError(f"{path}: its payload is incomplete ({type(err).__name__}: {err}). {REMEDY}") from None
+        raise ArtifactError(f"{path}: its payload is incomplete ({type(err).__name__}: {err}). "
+                            f"{_remedy(path)}") from None
     if set(tasks) != set(TASKS):
-        raise ArtifactError(f"{path}: fits tasks {sorted(tasks)}, not {sorted(TASKS)}. {REMEDY}")
+        raise ArtifactError(f"{path}: fits tasks {sorted(tasks)}, not {sorted(TASKS)}. {_remedy(path)}")
+    problems = [problem for task, fit in tasks.items() if (problem := fit_problem(task, fit))]
+    if not problems:
+        per_part = {task: fit.probe.scaler.n_features_in_ // len(TASK_PARTS[task]) for task, fit in tasks.items()}
+        if len(set(per_part.values())) > 1:
+            problems.append(f"its probes read states of different sizes ({per_part}), from one model")
+    if problems:
+        raise ArtifactError(f"{path}: " + "; ".join(problems) + f". It was altered or damaged after its fit: it is not "
+                            f"used. {_remedy(path)}")
     return FittedProbe(tasks, fitted_texts, artifact.metadata)
+
+
+def _remedy(path: str | Path) -> str:
+    return REMEDY.replace("{path}", shlex.quote(str(path)))
+
+
+def fit_problem(task: str, fit: TaskFit) -> str | None:
+    """What in one task's loaded fit no fit by :func:`fit_from_outputs` can hold (None: nothing).
+
+    A saved probe whose classes were swapped would label positive calls negative without a word, so what can be
+    checked is: the probe's classes are labels of the task, in the sorted order scikit-learn fits them (a fit may
+    lack a class no labelled call had); the held-out columns are the task's labels in :data:`TASKS` order; and the
+    scaler, weights and intercepts agree on the width :data:`FEATURES_VERSION` gives the task (its
+    :data:`TASK_PARTS`, each the model's hidden size).
+    """
+    labels, model, scaler = TASKS[task], fit.probe.model, fit.probe.scaler
+    if list(fit.held_out.columns) != list(labels):
+        return f"its {task} held-out probabilities are for {list(fit.held_out.columns)}, not {list(labels)}"
+    if not isinstance(model, LogisticRegression | LogisticRegressionCV) or not isinstance(scaler, StandardScaler):
+        return f"its {task} probe is a {type(scaler).__name__} and a {type(model).__name__}, not a fitted probe"
+    try:
+        classes = [str(c) for c in model.classes_]
+        width = int(scaler.n_features_in_)
+        shapes = {"scaler means": np.shape(scaler.mean_), "scaler scales": np.shape(scaler.scale_),
+                  "weights": np.shape(model.coef_), "intercepts": np.shape(model.intercept_)}
+    except AttributeError as err:
+        return f"its {task} probe is not fitted ({err})"
+    if len(classes) < 2 or classes != sorted(set(classes)) or not set(classes) <= set(labels):
+        return (f"its {task} probe answers {classes}, not {task} labels ({', '.join(sorted(labels))}) in the "
+                "sorted order of a fit")
+    rows = 1 if len(classes) == 2 else len(classes)
+    expected = {"scaler means": (width,), "scaler scales": (width,), "weights": (rows, width), "intercepts": (rows,)}
+    if shapes != expected or model.n_features_in_ != width or width % len(TASK_PARTS[task]):
+        return (f"its {task} probe's shapes disagree ({', '.join(f'{k} {v}' for k, v in shapes.items())}; "
+                f"{len(classes)} classes over {width} features, {len(TASK_PARTS[task])} equal part(s) in features "
+                f"{FEATURES_VERSION})")
+    return None
 
 
 

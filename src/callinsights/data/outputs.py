@@ -22,6 +22,7 @@ import importlib.metadata
 import json
 from dataclasses import dataclass
 from typing import Iterable
+import shlex
 import shutil
 
 import numpy as np
@@ -254,6 +255,16 @@ class Artifact:
     payload: dict[str, Any]
 
 
+#: Beside every artifact, the SHA-256 of the bytes written, in ``sha256sum`` format (``sha256sum -c`` checks it).
+DIGEST_SUFFIX = ".sha256"
+
+
+def digest_record(path: str | Path) -> Path:
+    """The file beside an artifact that records its SHA-256 when it was written."""
+    path = Path(path)
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (hex), read in blocks."""
     digest = hashlib.sha256()
@@ -326,7 +337,8 @@ def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]
 def save_artifact(path: str | Path, kind: str, format_version: int, metadata: dict[str, Any],
                   payload: dict[str, Any]) -> Path:
     """Write an artifact atomically: a reader (or a run killed mid-write) sees the old file or the new one, and a
-    file written over keeps its permissions.
+    file written over keeps its permissions. Its SHA-256 is recorded beside it (:func:`digest_record`), so a file
+    changed afterwards is refused by :func:`load_artifact`.
 
     Args:
         path: The ``.skops`` file; its folder is created.
@@ -342,7 +354,9 @@ def save_artifact(path: str | Path, kind: str, format_version: int, metadata: di
 
     data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata,
                            "payload": payload})
-    return write_bytes(path, data)
+    write_bytes(path, data)
+    write_text(digest_record(path), f"{hashlib.sha256(data).hexdigest()}  {Path(path).name}\n")
+    return Path(path)
 
 
 def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Iterable[str], remedy: str
@@ -355,15 +369,19 @@ def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Ite
         format_version: The payload layout expected.
         trusted: Fully qualified names of the extra types the payload may hold (as
             ``skops.io.get_untrusted_types`` names them); any other type is refused.
-        remedy: What to do about an unusable file, appended to every message (e.g. the command that remakes it).
+        remedy: What to do about an unusable file, appended to every message (e.g. the command that remakes it);
+            ``{path}`` in it becomes the file's path, quoted for a shell.
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        ArtifactError: Not a skops file, damaged, naming an untrusted type, of another kind or format version.
+        ArtifactError: Not a skops file, damaged, naming an untrusted type, of another kind or format version, or
+            its bytes differ from the SHA-256 recorded beside it when it was written (a file without a record, made
+            before records were kept or copied alone, cannot be checked so and is read).
     """
     import skops.io
 
     path = Path(path)
+    remedy = remedy.replace("{path}", shlex.quote(str(path)))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no artifact here. {remedy}")
     data = path.read_bytes()
@@ -389,6 +407,14 @@ def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Ite
                             f"reads format {format_version}. {remedy}")
     if not isinstance(content.get("metadata"), dict) or not isinstance(content.get("payload"), dict):
         raise ArtifactError(f"{path}: has no metadata or payload; it is damaged. {remedy}")
+    record = digest_record(path)
+    if record.is_file():
+        recorded = record.read_text(encoding="utf-8", errors="replace").split(maxsplit=1)[:1]
+        actual = hashlib.sha256(data).hexdigest()
+        if recorded != [actual]:
+            raise ArtifactError(f"{path}: changed since it was written: its SHA-256 is {actual[:16]}..., not the "
+                                f"{(recorded or ['nothing'])[0][:16]}... recorded beside it in {record}. A fit "
+                                f"changed afterwards is not used. {remedy}")
     return Artifact(path, kind, format_version, content["metadata"], content["payload"])
 
 

@@ -33,7 +33,7 @@ from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.outputs import load_artifact
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.calls import CALL_READERS
-from callinsights.data.outputs import check_output_file, refuse_overwriting_inputs
+from callinsights.data.outputs import check_output_file, digest_record, refuse_overwriting_inputs
 from callinsights.data.store import Store, StoreError
 from callinsights.data.transcripts import read_calls
 from callinsights.llm.models import ModelError
@@ -98,6 +98,10 @@ def plan(settings: Settings | Setup, path: str | Path = config.ARTIFACT_FILE, ca
     else:
         result.fitted = load_fitted(result.path)
         result.reasons = stale_reasons(result.fitted.metadata, result.depends_on)
+        if not result.reasons and not digest_record(result.path).is_file():
+            result.notes.append(f"{result.path}: no SHA-256 recorded beside it ({digest_record(result.path).name}), "
+                                "so a change to it since its fit cannot be noticed; `python -m callinsights fit "
+                                f"--artifact {result.path}` refits it with one")
         if result.depends_on["labels"]["sha256"] is None and not result.reasons:
             if settings.labels_file:  # asked for by name: a typo must not pass unnoticed
                 raise FileNotFoundError(f"{labels_file}: no label file here (--labels)")
