@@ -66,11 +66,11 @@ def log_odds_dirichlet(
     return frame.sort_values(["z", "word"], ascending=[False, True], ignore_index=True)
 
 
-def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15, min_count: int = 1,
-                         prior_size: float = 1000.0) -> pd.DataFrame:
+def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15,
+                         min_count: int = 1) -> pd.DataFrame:
     """The ``top`` terms most typical of each class against all other classes together (:func:`log_odds_dirichlet`).
 
-    Used for each side of a call and for each label. Only terms with ``z > 0`` and at least ``min_count`` uses in
+    Only terms with ``z > 0`` and at least ``min_count`` uses in
     the class; ``calls_in`` counts the class's documents using the term. A class alone, or without terms, has no row.
     """
     labels = list(labels)
@@ -81,7 +81,7 @@ def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], to
         outside = pooled - inside
         if not inside or not outside:
             continue
-        scored = log_odds_dirichlet(inside, outside, prior_size=prior_size)
+        scored = log_odds_dirichlet(inside, outside)
         scored = scored[(scored["count_a"] >= min_count) & (scored["z"] > 0)].head(top)
         calls = [sum(term in c for c, l in zip(documents, labels) if l == label) for term in scored["word"]]
         frames.append(pd.DataFrame({"label": label, "term": scored["word"], "count_in": scored["count_a"],
@@ -111,28 +111,21 @@ def distinctive_words(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 1
     return table[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
 
 
-def cloud_from_weights(weights: dict[str, float], width: int = 900, height: int = 450, max_words: int = 100,
-                       seed: int = 0) -> WordCloud:
-    """The project's one word-cloud builder: words sized by ``weights`` (counts, or log-odds z), laid out by ``seed``
-    so that a re-run draws the same picture."""
+def word_cloud(texts: Iterable[str], seed: int = 0) -> WordCloud:
+    """The project's one word cloud: the raw ``texts``' words sized by :func:`word_counts`, so it shows exactly the
+    words the frequency table counts, laid out by ``seed`` so that a re-run draws the same picture."""
+    counts = word_counts(texts)
+    if not counts:
+        raise ValueError("no words left for a word cloud after redaction and stop words")
     return WordCloud(
-        width=width,
-        height=height,
-        max_words=max_words,
+        width=900,
+        height=450,
+        max_words=100,
         background_color="white",
         colormap="Dark2",  # dark colours only: pale yellow words are unreadable on white
         random_state=seed,
         prefer_horizontal=0.95,
-    ).generate_from_frequencies(weights)
-
-
-def word_cloud(texts: Iterable[str], seed: int = 0) -> WordCloud:
-    """A word cloud of the raw ``texts`` sized by :func:`word_counts`, so it shows exactly the words the frequency
-    table counts."""
-    counts = word_counts(texts)
-    if not counts:
-        raise ValueError("no words left for a word cloud after redaction and stop words")
-    return cloud_from_weights(dict(counts), seed=seed)
+    ).generate_from_frequencies(dict(counts))
 
 
 def plot_word_cloud(cloud: WordCloud, title: str):
