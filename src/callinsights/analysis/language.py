@@ -70,8 +70,8 @@ def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], to
                          min_count: int = 1) -> pd.DataFrame:
     """The ``top`` terms most typical of each class against all other classes together (:func:`log_odds_dirichlet`).
 
-    Only terms with ``z > 0`` and at least ``min_count`` uses in
-    the class; ``calls_in`` counts the class's documents using the term. A class alone, or without terms, has no row.
+    Only terms with ``z > 0`` and at least ``min_count`` uses in the class; ``calls_in`` counts the class's documents
+    using the term. A class alone, or without terms, has no row.
     """
     labels = list(labels)
     pooled = sum(documents, Counter())
