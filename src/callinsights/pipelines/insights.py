@@ -1,7 +1,4 @@
-"""The insights command: per-call features and drivers, and what one reading of the hand labels says about them.
-
-Notebook 05 calls :func:`calls_with_drivers` and :func:`ppi_tables` too, so what it shows is what the command writes.
-"""
+"""The insights command: per-call features and drivers, and what one reading of the hand labels says about them."""
 
 from __future__ import annotations
 
@@ -18,13 +15,11 @@ from callinsights.data.labels import load_labels
 from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
 
 
-def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0
-                       ) -> tuple[pd.DataFrame, topics.TopicModel]:
-    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver (topic),
-    and the topic model; ``n_topics`` None chooses the number of drivers by silhouette."""
+def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver (topic);
+    ``n_topics`` None chooses the number of drivers by silhouette."""
     calls = eda.call_frame(parsed)
-    model = topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed)
-    return topics.add_topics(calls, model), model
+    return topics.add_topics(calls, topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed))
 
 
 def ppi_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame
@@ -123,6 +118,6 @@ def run(data_dir: str | Path | None = None, predictions: str | Path = config.PRE
     labels = Path(labels) if labels else config.training_labels_file(Path(data_dir) if data_dir else None)
     gold = load_labels(labels) if Path(predictions).is_file() else None
     parsed, _ = eda.read_corpus(data_dir)
-    calls, _ = calls_with_drivers(parsed, n_topics, seed)
+    calls = calls_with_drivers(parsed, n_topics, seed)
     found = insight_tables(calls, pd.read_csv(predictions), gold) if gold is not None else None
     return write_insight_files(calls, found, files, labels if found is not None else None)
