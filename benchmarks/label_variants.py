@@ -99,14 +99,14 @@ class Task:
 Predict = Callable[[Task, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
-def _ordered(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def ordered(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return pd.DataFrame(proba, columns=model_classes).reindex(columns=classes, fill_value=0.0).to_numpy(copy=True)
 
 
 def default(task: Task, train: np.ndarray, rows: np.ndarray):
     """The default probe, exactly as the main job fits it."""
     probe = fit_probe(task.x_all[task.labelled[train]], task.y.iloc[train], task.scaler, task.seed)
-    return _ordered(probe.predict_proba(task.x_all[rows]), probe.classes_, task.classes), None
+    return ordered(probe.predict_proba(task.x_all[rows]), probe.classes_, task.classes), None
 
 
 def per_reader(task: Task, train: np.ndarray, rows: np.ndarray):
@@ -121,7 +121,7 @@ def per_reader(task: Task, train: np.ndarray, rows: np.ndarray):
     labels = np.concatenate([task.readers[r].to_numpy()[train] for r in READERS])
     model = LogisticRegression(C=c, class_weight="balanced", solver=SOLVER, max_iter=5000)
     model.fit(np.vstack([x] * len(READERS)), labels, sample_weight=np.full(len(labels), 1 / len(READERS)))
-    return _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
+    return ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
 
 
 def shrinkage_lda(task: Task, train: np.ndarray, rows: np.ndarray):
@@ -130,7 +130,7 @@ def shrinkage_lda(task: Task, train: np.ndarray, rows: np.ndarray):
     k = len(np.unique(y))
     model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=np.full(k, 1 / k))
     model.fit(task.xs[task.labelled[train]], y)
-    return _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
+    return ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
 
 
 def tuned_decision(task: Task, train: np.ndarray, rows: np.ndarray):
@@ -140,7 +140,7 @@ def tuned_decision(task: Task, train: np.ndarray, rows: np.ndarray):
     if len(task.classes) == 2:
         model = TunedThresholdClassifierCV(probe_classifier(y, task.seed), scoring="f1_macro", cv=inner,
                                            random_state=task.seed).fit(x, y)
-        return _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), model.predict(task.xs[rows])
+        return ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), model.predict(task.xs[rows])
     # Sentiment: one weight on the negative posterior (a prior shift), chosen on inner out-of-fold posteriors.
     oof = cross_val_predict(probe_classifier(y, task.seed), x, y, cv=inner, method="predict_proba")
     neg = list(np.unique(y)).index("negative")
@@ -151,7 +151,7 @@ def tuned_decision(task: Task, train: np.ndarray, rows: np.ndarray):
         scores.append(f1_score(y, np.unique(y)[shifted.argmax(axis=1)], average="macro"))
     weight = NEGATIVE_WEIGHTS[int(np.argmax(scores))]  # ties go to the smallest weight, the default first
     model = probe_classifier(y, task.seed).fit(x, y)
-    proba = _ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes)
+    proba = ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes)
     proba[:, list(task.classes).index("negative")] *= weight
     return proba / proba.sum(axis=1, keepdims=True), None
 
@@ -179,7 +179,7 @@ def em_adjusted(task: Task, train: np.ndarray, rows: np.ndarray):
     prior = em_priors(probe.predict_proba(task.x_all[task.unlabelled]), train_prior)
     task.priors.append(dict(zip(probe.classes_, prior)))
     proba = probe.predict_proba(task.x_all[rows]) * (prior / train_prior)
-    return _ordered(proba / proba.sum(axis=1, keepdims=True), probe.classes_, task.classes), None
+    return ordered(proba / proba.sum(axis=1, keepdims=True), probe.classes_, task.classes), None
 
 
 def cross_validate(task: Task, predict: Predict, references: dict[str, pd.Series], repeats: int, seed: int = 0

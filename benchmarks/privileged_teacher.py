@@ -65,7 +65,7 @@ def student(whole: np.ndarray, threshold: float | None) -> lv.Predict:
         x = np.vstack([task.xs[gold], task.xs[task.unlabelled[keep]]])
         y = np.concatenate([task.y.iloc[train].to_numpy(), pseudo])
         model = probe_classifier(y, task.seed).fit(x, y)
-        return lv._ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
+        return lv.ordered(model.predict_proba(task.xs[rows]), model.classes_, task.classes), None
 
     return predict
 
