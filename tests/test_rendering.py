@@ -261,7 +261,7 @@ def test_committed_reports_are_the_ones_the_renderer_makes():
 #: What a reviewer must never read: missing values as pandas prints them, escaped line breaks, absolute paths, module
 #: paths, and column names as code writes them (snake_case; call names such as transcript_12 and file names excepted).
 RAW = {
-    "NaN": re.compile(r"\bNaN\b"),
+    "NaN": re.compile(r"\b(?:NaN|nan)\b"),
     "<NA>": re.compile(r"<NA>"),
     "a literal \\n": re.compile(r"\\n"),
     "an absolute path": re.compile(r"(?<![\w.:/])/(?:work|home|tmp|usr|Users|var|opt)/"),
