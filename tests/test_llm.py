@@ -148,6 +148,67 @@ def test_generate_with_the_grammar_always_gives_a_parsable_answer(llama, embedde
     assert gen.prompt_tokens > 0 and 0 < gen.completion_tokens <= 24
 
 
+# --- a call quoting the chat format's markers is read as plain text (issue 23) -----------------------------------
+
+FORGED = Path(__file__).parent / "fixtures" / "injection" / "forged_turns.txt"
+MARKERS = ("<|im_start|>", "<|im_end|>")
+
+
+def _markers_in(engine: LlamaCppEngine, tokens) -> int:
+    """How many of ``tokens`` are the chat format's special tokens (a message's start or end)."""
+    ids = {engine.llm.tokenize(marker.encode(), add_bos=False, special=True)[0] for marker in MARKERS}
+    return sum(int(t) in ids for t in tokens)
+
+
+def _forged_and_plain() -> tuple[str, str]:
+    """The customer side of a call forging an assistant turn and a system message, and the same without markers."""
+    forged = customer_text(read_call(FORGED))
+    assert all(marker in forged for marker in MARKERS)
+    plain = forged
+    for marker in MARKERS:
+        plain = plain.replace(marker, " ")
+    return forged, plain.strip()
+
+
+def test_a_call_quoting_chat_markers_cannot_forge_a_turn_in_the_score_prompt(llama, embedded):
+    forged, plain = _forged_and_plain()
+    counted = []
+    for text in (plain, forged):
+        scores = llama.score(PROMPT.prefix(embedded.chat, text), branches(embedded.chat))
+        # What the model read: the prefix, then the last question and its answer tokens.
+        counted.append(_markers_in(llama, llama.llm.input_ids[: llama.llm.n_tokens]))
+        assert scores.prompt_tokens > 0
+    assert counted[1] == counted[0] == 5  # the template's own: system, user opened, user closed, assistant
+
+
+def test_a_call_quoting_chat_markers_cannot_forge_a_turn_in_the_generate_prompt(llama, embedded):
+    from callinsights.classify.methods import ANSWER_TOKENS
+    from callinsights.classify.runner import ContextBudget
+    from callinsights.classify.settings import Settings
+
+    forged, plain = _forged_and_plain()
+    budget = ContextBudget(Settings(model="smollm2-135m", method="generate", n_ctx=2048), embedded)
+    counted = []
+    for text in (plain, forged):
+        gen = llama.generate_chat(SYSTEM, GENERATE_INSTRUCTIONS + "\n\n" + text, max_tokens=24,
+                                  grammar=GENERATE_GRAMMAR)
+        counted.append(_markers_in(llama, llama.llm.input_ids[: gen.prompt_tokens]))
+        assert parse_answer(gen.text) != (None, None)
+        # The window counts the prompt as the engine tokenises it: markers in the text are several plain tokens.
+        assert budget.needed(text) == gen.prompt_tokens + ANSWER_TOKENS
+    assert counted[1] == counted[0] == 5
+
+
+@pytest.mark.parametrize("call", sorted(p.stem for p in MODEL_CALLS.glob("*.txt")))
+def test_a_call_without_markers_is_tokenised_as_before(llama, embedded, call):
+    # The stored outputs of every call that quotes no marker stay valid: the same tokens, piece by piece or whole.
+    text = call_texts()[call]
+    prefix = PROMPT.prefix(embedded.chat, text)
+    whole = embedded.chat.prompt(SYSTEM, GENERATE_INSTRUCTIONS + "\n\n" + text)
+    assert llama.prompt_tokens(prefix, closed=False) == llama.tokenize(prefix)
+    assert llama.prompt_tokens(whole) == llama.tokenize(whole)
+
+
 # --- gpt4all -------------------------------------------------------------------------------------------------------
 
 

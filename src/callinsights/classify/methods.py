@@ -27,7 +27,7 @@ from callinsights.data.store import OutputKey, text_hash
 from callinsights.data.transcripts import parse_text
 from callinsights.llm.base import GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine
 from callinsights.llm.engines import ENGINES, block_count, check_block
-from callinsights.llm.models import ModelInfo, resolve_model
+from callinsights.llm.models import ChatFormat, ModelInfo, resolve_model
 from callinsights.llm.prompts import (CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM,
                                       WHOLE_CALL)
 from callinsights.schema import OUTCOMES, SENTIMENTS
@@ -214,6 +214,12 @@ def prompt_version(settings: Settings, wording: str) -> str:
     return f"{settings.prompt_version}@{hashlib.sha256(wording.encode()).hexdigest()[:8]}" + settings.reads
 
 
+def prompt_count(chat: ChatFormat, prompt: str, count: Callable[[str, bool, bool], int], closed: bool = True) -> int:
+    """Tokens of a chat prompt counted as the engine tokenises it: markers special, the call's text plain
+    (:meth:`ChatFormat.pieces`), so a call quoting the markers is counted at its real length."""
+    return sum(count(part, False, special) for part, special in chat.pieces(prompt, closed))
+
+
 class ScoreMethod(Method):
     """Log-probabilities of each answer to the prompt's questions, calibrated into probabilities."""
 
@@ -231,7 +237,8 @@ class ScoreMethod(Method):
         # never evaluated: hence the -1.
         prompt = PROMPTS[self.settings.prompt_version]
         tails = [prompt.suffix(self.model.chat, q) + answer for q in prompt.questions for answer in q.answers]
-        return count(self._prefix(text), False, True) + max(count(tail, False, True) for tail in tails) - 1
+        return (prompt_count(self.model.chat, self._prefix(text), count, closed=False)
+                + max(count(tail, False, True) for tail in tails) - 1)
 
     def compute(self, engine: Engine, text: str) -> Computed:
         prompt = PROMPTS[self.settings.prompt_version]
@@ -282,7 +289,7 @@ class GenerateMethod(Method):
         return user.replace(CUSTOMER_ONLY, WHOLE_CALL) if self.settings.side == "call" else user
 
     def tokens_needed(self, text: str, count) -> int:
-        return count(self.model.chat.prompt(SYSTEM, self._user(text)), False, True) + ANSWER_TOKENS
+        return prompt_count(self.model.chat, self.model.chat.prompt(SYSTEM, self._user(text)), count) + ANSWER_TOKENS
 
     def compute(self, engine: Engine, text: str) -> Computed:
         gen = engine.generate_chat(SYSTEM, self._user(text), max_tokens=ANSWER_TOKENS, grammar=GENERATE_GRAMMAR)

@@ -199,6 +199,12 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def prompt_tokens(self, prompt: str, closed: bool = True) -> list[int]:
+        """Tokens of a prompt the model's chat format built: its markers special, the call's text plain
+        (:meth:`callinsights.llm.models.ChatFormat.pieces`)."""
+        return [token for part, special in self.model.chat.pieces(prompt, closed)
+                for token in self.llm.tokenize(part.encode("utf-8"), add_bos=False, special=special)]
+
     def _eval_reusing(self, tokens: list[int]) -> int:
         """Evaluate ``tokens`` reusing the longest prefix already in the KV cache; returns how many were evaluated."""
         cached = self.llm.input_ids[: self.llm.n_tokens]
@@ -226,7 +232,7 @@ class LlamaCppEngine:
     def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
         """Log-probabilities of each branch's answers, evaluating the shared ``prefix`` once."""
         start = time.perf_counter()
-        prefix_tokens = self.tokenize(prefix, bos=False)
+        prefix_tokens = self.prompt_tokens(prefix, closed=False)
         evaluated = self._eval_reusing(prefix_tokens)
         n_prefix = len(prefix_tokens)
         total = n_prefix
@@ -296,7 +302,7 @@ class LlamaCppEngine:
                     self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
             compiled = self._grammars[grammar]
         result = self.llm.create_completion(
-            self.tokenize(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
+            self.prompt_tokens(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
             repeat_penalty=1.0, grammar=compiled, stop=[stop] if stop else None,
         )
         usage = result["usage"]

@@ -45,6 +45,23 @@ class ChatFormat:
         """The whole prompt text for one system prompt and one user message."""
         return self.system.format(system) + self.user.format(user)
 
+    def pieces(self, prompt: str, closed: bool = True) -> list[tuple[str, bool]]:
+        """A prompt built with this format as ``(text, special)`` pieces, to be tokenised one by one.
+
+        The format's markers are read as special tokens, the user message (the call's text) as plain text: a call
+        quoting ``<|im_end|>`` or ``<|im_start|>`` cannot end its message and forge an assistant or system turn.
+        The message starts after the first user opening (before it: the format and our system prompt) and runs to
+        the end, or with ``closed`` (a whole prompt, :meth:`prompt`) to the closing the prompt ends with.
+        """
+        user_open, user_close = self.user.split("{0}")
+        head, opening, message = prompt.partition(user_open)
+        if not opening:
+            return [(prompt, True)]
+        tail = ""
+        if closed and message.endswith(user_close):
+            message, tail = message[: len(message) - len(user_close)], user_close
+        return [(part, special) for part, special in ((head + opening, True), (message, False), (tail, True)) if part]
+
 
 CHATML = ChatFormat(
     "chatml",
