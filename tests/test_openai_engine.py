@@ -65,7 +65,7 @@ class FlakyServer:
                 pending = outer.script.get(self.path, [])
                 status = pending.pop(0) if pending else 200
                 if self.path in outer.answers and status == 200:
-                    payload = outer.answers[self.path](json.loads(body))
+                    payload = outer.answers[self.path](json.loads(body) if body else {})
                 elif self.path.endswith("/models") and status == 200:
                     payload = {"object": "list", "data": [{"id": "flaky-model", "object": "model"}]}
                 elif status == 200:
@@ -73,9 +73,10 @@ class FlakyServer:
                                "usage": {"prompt_tokens": 7, "completion_tokens": 5}}
                 else:
                     payload = {"error": {"message": f"scripted {status}"}}
-                data = json.dumps(payload).encode()
+                page = isinstance(payload, bytes)  # an answer given as bytes is sent as a web page
+                data = payload if page else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/html" if page else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 if status == 429:
                     self.send_header("Retry-After", "0")
@@ -185,6 +186,42 @@ def test_server_settings_are_checked(settings, message):
         Settings(**settings).check()
 
 
+# --- malformed answers: the URL and what was wrong, exit 2 (issue 23) -------------------------------------------------
+
+MALFORMED = {
+    "no choices": ({"/v1/completions": lambda body: {"id": "x", "object": "text_completion"}},
+                   r"POST {url}/completions answered without \['choices'\]"),
+    "no text": ({"/v1/completions": lambda body: {"choices": [{"index": 0}]}},
+                r"POST {url}/completions answered without \['choices'\]\[0\]\['text'\]"),
+    "empty choices": ({"/v1/completions": lambda body: {"choices": []}},
+                      r"POST {url}/completions answered without \['choices'\]\[0\]"),
+    "an HTML page": ({"/v1/completions": lambda body: b"<html><body>Welcome to nginx!</body></html>"},
+                     r"POST {url}/completions answered a text/html page, not JSON \('<html><body>Welcome"),
+    "a model without id": ({"/v1/models": lambda body: {"data": [{"name": "m"}]}},
+                           r"GET {url}/models answered without \['data'\]\[0\]\['id'\]"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_answer_names_the_url_and_what_was_wrong(case):
+    answers, message = MALFORMED[case]
+    with FlakyServer({}, answers) as server:
+        with pytest.raises(ServerError, match=message.format(url=re.escape(server.url))) as refused:
+            OpenAIEngine(resolve_model(EMBEDDED), ServerOptions(server.url, backoff=0.01)).generate("prompt")
+    assert "--base-url" in str(refused.value)
+
+
+def test_a_server_answering_without_choices_stops_the_run_with_exit_2(tmp_path, capsys):
+    with FlakyServer({}, MALFORMED["no choices"][0]) as server:
+        code = main(["analyze", str(MODEL_CALLS), "--model", EMBEDDED, "--method", "generate", "--engine", "openai",
+                     "--base-url", server.url, "--store", str(tmp_path / "s.sqlite"), "--out",
+                     str(tmp_path / "p.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "KeyError" not in err
+    assert f"POST {server.url}/completions answered without ['choices']" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
 # --- llama-cpp-python's server with the embedded model ---------------------------------------------------------------
 
 
@@ -250,7 +287,10 @@ def test_answer_scores_through_the_server_are_the_in_process_scores_of_the_same_
             prefix = prompt.prefix(chat, text)
             for question in prompt.questions:
                 branch = Branch(prompt.suffix(chat, question), question.answers)
-                mine = local.score(prefix + branch.suffix, [Branch("", question.answers)]).logprobs[0]
+                # The question ends the user message: in-process it is read with the call (plain text), the
+                # format's closing markers after it as special tokens, as the server reads the one text.
+                closing = branch.suffix.removeprefix(question.text)
+                mine = local.score(prefix + question.text, [Branch(closing, question.answers)]).logprobs[0]
                 theirs = remote.score(prefix, [branch])
                 assert theirs.logprobs[0].keys() == mine.keys()
                 np.testing.assert_allclose([theirs.logprobs[0][k] for k in mine], list(mine.values()), atol=1e-3)

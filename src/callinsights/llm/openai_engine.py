@@ -71,11 +71,11 @@ class OpenAIEngine:
                 raise ServerError(f"--api-key-env {options.api_key_env}: that environment variable is not set; "
                                   "export it with the server's API key")
             self._headers["Authorization"] = f"Bearer {key}"
-        models = self.request("GET", "/models").get("data") or []
-        if not models:
+        listed = self.request("GET", "/models")
+        if not listed.get("data"):
             raise ServerError(f"{options.root}/models lists no model; start the server with a model loaded")
         #: The served model's id: part of every stored output's key, so outputs of another model are never reused.
-        self.model_id = str(models[0]["id"])
+        self.model_id = str(self.field(listed, "GET /models", "data", 0, "id"))
 
     @classmethod
     def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
@@ -104,7 +104,7 @@ class OpenAIEngine:
             req = urllib.request.Request(url, data=data, headers=self._headers, method=method)
             try:
                 with urllib.request.urlopen(req, timeout=self.options.timeout) as response:
-                    return json.loads(response.read().decode("utf-8"))
+                    return _json_object(response, f"{method} {url}")
             except urllib.error.HTTPError as err:
                 detail = err.read().decode("utf-8", errors="replace")[:300]
                 if err.code not in RETRY_STATUSES:
@@ -126,9 +126,27 @@ class OpenAIEngine:
             delay *= 2
         raise AssertionError("unreachable")
 
+    def field(self, answer: dict, request: str, *keys: str | int, kind: type | None = None):
+        """``answer[keys[0]][keys[1]]...`` of the answer to ``request`` (``"POST /completions"``); a ServerError
+        naming the URL and the part missing (or not of ``kind``) when the server answered something else."""
+        value = answer
+        for depth, key in enumerate(keys):
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError):
+                value = _MISSING
+            if value is _MISSING or (depth == len(keys) - 1 and kind is not None and not isinstance(value, kind)):
+                method, path = request.split(" ", 1)
+                where = "".join(f"[{k!r}]" for k in keys[: depth + 1])
+                what = f"without {where}" if value is _MISSING else f"{where} that is not {kind.__name__}"
+                raise ServerError(f"{method} {self.options.root}{path} answered {what} ({_shown(answer)}); it does "
+                                  "not answer as an OpenAI-compatible server: check --base-url, and that the server "
+                                  "serves a model")
+        return value
+
     def _embeddings(self, text: str) -> tuple[np.ndarray, int]:
         result = self.request("POST", "/embeddings", {"model": self.model_id, "input": text})
-        vectors = np.asarray(result["data"][0]["embedding"], dtype=np.float64)
+        vectors = np.asarray(self.field(result, "POST /embeddings", "data", 0, "embedding"), dtype=np.float64)
         tokens = int(result.get("usage", {}).get("prompt_tokens") or (len(vectors) if vectors.ndim == 2 else 0))
         return vectors, tokens
 
@@ -160,7 +178,7 @@ class OpenAIEngine:
             "model": self.model_id, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
             "logprobs": self.options.top_logprobs,
         })
-        logprobs = result["choices"][0].get("logprobs") or {}
+        logprobs = self.field(result, "POST /completions", "choices", 0, kind=dict).get("logprobs") or {}
         if logprobs.get("top_logprobs"):  # the completions API's own form: one {token: logprob} per position
             top = logprobs["top_logprobs"][0] or {}
         elif logprobs.get("content"):  # the chat form, which llama.cpp's server also uses for completions
@@ -217,8 +235,9 @@ class OpenAIEngine:
         if stop:
             body["stop"] = [stop]
         result = self.request("POST", "/completions", body)
-        usage = result.get("usage", {})
-        return Generation(result["choices"][0]["text"].strip(), int(usage.get("prompt_tokens", 0)),
+        usage = result.get("usage") or {}
+        text = self.field(result, "POST /completions", "choices", 0, "text", kind=str)
+        return Generation(text.strip(), int(usage.get("prompt_tokens", 0)),
                           int(usage.get("completion_tokens", 0)), time.perf_counter() - start)
 
     def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
@@ -228,6 +247,31 @@ class OpenAIEngine:
 
     def close(self) -> None:
         """Nothing to free: every request opens and closes its own connection."""
+
+
+_MISSING = object()
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    """The start of an answer, for a message."""
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else json.dumps(value)
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _json_object(response, request: str) -> dict:
+    """The JSON object a server answered; a ServerError naming the request's URL when it answered a web page or
+    anything but a JSON object (a proxy's error page, another service at that address)."""
+    body = response.read()
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except ValueError:  # not UTF-8, or not JSON
+        raise ServerError(f"{request} answered a {response.headers.get_content_type()} page, not JSON "
+                          f"({_shown(body)}); check that --base-url is the API root (ending in /v1) of an "
+                          "OpenAI-compatible model server") from None
+    if not isinstance(answer, dict):
+        raise ServerError(f"{request} answered {_shown(answer)}, not a JSON object; check that --base-url is the API "
+                          "root of an OpenAI-compatible model server")
+    return answer
 
 
 def _retry_after(header: str | None, default: float) -> float:
