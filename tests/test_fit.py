@@ -32,7 +32,7 @@ from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, FittedP
 from callinsights.classify.probe import FEATURES_VERSION
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.data.outputs import ArtifactError, file_sha256, load_artifact, save_artifact
+from callinsights.data.outputs import READING_RECORD_SUFFIX, ArtifactError, file_sha256, load_artifact, save_artifact
 from callinsights.data.labels import load_labels
 from callinsights.data.store import Store
 from callinsights.data.call import natural_key
@@ -253,6 +253,10 @@ def test_an_edited_label_file_is_noticed_and_the_probe_refitted(client, work, st
     assert f"label file: {labels} changed since the fit (sha256 {before[:12]} then" in err
     assert "fitting the probe" in err
     assert load_fitted(artifact).metadata["labels"]["sha256"] == file_sha256(labels)
+    # The predictions say which reading of the hand labels their fit read: the edited file given with --labels.
+    record = json.loads((work / f"after_edit{READING_RECORD_SUFFIX}").read_text(encoding="utf-8"))
+    assert (record["labels_file"], record["labels_sha256"]) == (labels.name, file_sha256(labels))
+    assert record["files_from_labels"] == ["after_edit.csv"]
 
 
 @pytest.mark.model
