@@ -55,7 +55,7 @@ INTERVAL = (r"\s?[^().;!?]{{0,60}}?\((?:[^()\d]{{0,30}}?\d{{2}}% )?[^()\d]{{0,30
 #: Words that say a number is another quantity with the same label, and which (see :func:`alternates`).
 ALTERNATES = {
     "model": r"model alone|model's own|model's labels|predictions alone|naive|uncorrected|before (?:the )?correct",
-    "hand": r"hand labels alone|hand-labelled calls alone|labels alone|hand labels|readers",
+    "hand": r"hand labels alone|hand-labelled calls alone|labels alone|hand labels|readers|guideline",
     "client": r"client",
     "baseline": r"majority|most common|most frequent|baseline|vader|tf-idf|\bwords\b|generate|gpt4all|grammar"
                 r"|\bscore,|answer scoring|whole call|previous|lexicon|confidence|calibrat",
@@ -287,6 +287,13 @@ def normal(numbers: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n.replace("%", "").replace(" ", "").replace("×", "").lstrip("+") for n in numbers)
 
 
+def distance(a: str, b: str) -> float:
+    try:
+        return abs(float(normal((a,))[0]) - float(normal((b,))[0]))
+    except ValueError:
+        return float("inf")
+
+
 def allowed(quantity: Quantity, context: str) -> list[tuple[str, ...]]:
     """The values the quantity's label may name in this context: its own, and those the context says it is."""
     values = [quantity.expected]
@@ -310,8 +317,13 @@ def differences(pages: list[Path], results: Path) -> tuple[list[str], dict[str, 
                     if normal(numbers) == normal(quantity.expected[span]):
                         where.setdefault(quantity.name, set()).add(page.name)
                     continue
+                named = [key for key in quantity.others if key != "any" and re.search(
+                    ALTERNATES.get(key, re.escape(key)), context, re.IGNORECASE)]
+                nearest = sorted(allowed(quantity, context)[1:], key=lambda v: distance(v[position], numbers[0]))
+                also = (f", or, as named there ({', '.join(named)}), nearest "
+                        f"{'; '.join(' / '.join(v) for v in nearest[:2])}" if named else "")
                 problems.append(f"{page.name}: {quantity.name} shown as {' / '.join(numbers)}; the results give "
-                                f"{' / '.join(quantity.expected)} (in: {context[:160]!r})")
+                                f"{' / '.join(quantity.expected)}{also} (in: {context[:160]!r})")
     return problems, where
 
 
