@@ -8,10 +8,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import contextlib
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -179,7 +181,9 @@ def test_the_api_key_is_sent_as_a_bearer_token(monkeypatch):
     ("settings", "message"),
     [(dict(engine="openai"), "--base-url"),
      (dict(engine="llama.cpp", base_url="http://x/v1"), "are for --engine openai"),
-     (dict(engine="openai", base_url="http://x/v1", concurrency=0), "concurrency 0")],
+     (dict(engine="openai", base_url="http://x/v1", concurrency=0), "concurrency 0"),
+     (dict(engine="llama.cpp", timeout=5.0), "--timeout and --connect-timeout are for --engine openai"),
+     (dict(engine="openai", base_url="http://x/v1", connect_timeout=0.0), "--connect-timeout 0: give a number")],
 )
 def test_server_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -220,6 +224,78 @@ def test_a_server_answering_without_choices_stops_the_run_with_exit_2(tmp_path, 
     assert code == 2 and "Traceback" not in err and "KeyError" not in err
     assert f"POST {server.url}/completions answered without ['choices']" in err
     assert not (tmp_path / "p.csv").exists()
+
+
+# --- a server that never answers, or is not there: given up on in seconds (issue 23) ---------------------------------
+
+
+@contextlib.contextmanager
+def silent_socket(accepting: bool = True):
+    """A real socket on 127.0.0.1 that never answers. ``accepting``: the kernel completes every connection (a
+    server stuck after accepting); else its one-place queue is taken, so a connection is never completed."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8 if accepting else 0)
+        held = []
+        if not accepting:
+            held.append(socket.create_connection(listener.getsockname(), timeout=1))
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        finally:
+            for connection in held:
+                connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _given_up_on(options: ServerOptions) -> tuple[str, float]:
+    start = time.monotonic()
+    with pytest.raises(ServerError) as refused:
+        OpenAIEngine(resolve_model(EMBEDDED), options)
+    return str(refused.value), time.monotonic() - start
+
+
+def test_a_server_that_never_answers_is_given_up_on_at_the_deadline():
+    with silent_socket() as url:
+        message, seconds = _given_up_on(ServerOptions(url, timeout=1.0, connect_timeout=0.5))
+    assert 0.9 < seconds < 3, seconds  # one deadline for the request, not a timeout per try
+    assert f"GET {url}/models: no answer within 1 s" in message and "--timeout" in message
+
+
+def test_a_connection_never_completed_is_given_up_on_after_the_connect_timeout():
+    with silent_socket(accepting=False) as url:
+        message, seconds = _given_up_on(ServerOptions(url, timeout=30.0, connect_timeout=0.5))
+    assert 0.4 < seconds < 3, seconds
+    assert f"GET {url}/models: could not connect within 0.5 s" in message and "--base-url" in message
+
+
+def test_a_refused_connection_is_reported_in_seconds_with_the_default_options():
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    message, seconds = _given_up_on(ServerOptions(url))
+    assert seconds < 2, seconds  # not after 17 s of retries
+    assert f"GET {url}/models: connection refused" in message and "--base-url" in message
+
+
+def test_retries_stop_at_the_deadline():
+    with FlakyServer({"/v1/models": [503] * 1000}) as server:
+        message, seconds = _given_up_on(ServerOptions(server.url, timeout=1.0, retries=1000, backoff=0.05))
+    assert seconds < 3, seconds
+    assert f"GET {server.url}/models still answered 503" in message and "within 1 s" in message
+
+
+def test_analyze_gives_up_on_a_silent_server_at_its_timeout_with_exit_2(tmp_path, capsys):
+    start = time.monotonic()
+    with silent_socket() as url:
+        code = main(["analyze", str(MODEL_CALLS), "--model", EMBEDDED, "--method", "generate", "--engine", "openai",
+                     "--base-url", url, "--timeout", "1", "--connect-timeout", "0.5", "--store",
+                     str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "p.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - start < 30 and "Traceback" not in err
+    assert f"{url}/models: no answer within 1 s" in err and not (tmp_path / "p.csv").exists()
 
 
 # --- llama-cpp-python's server with the embedded model ---------------------------------------------------------------

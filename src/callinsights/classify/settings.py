@@ -34,6 +34,8 @@ class Settings:
         side: ``customer`` (their turns only) or ``call`` (the whole call, an ablation).
         labels_file: The hand labels the probe is fitted on (None: the project's).
         base_url, api_key_env, concurrency: Where a server engine is, and most calls in flight there.
+        timeout, connect_timeout: Seconds a server request may take, retries included, and to connect (None: the
+            defaults of :class:`callinsights.llm.openai_engine.ServerOptions`).
         threads: CPU threads of a local engine (None: every core this process may use).
         sentiment_blocks: The probe reads sentiment after the model's first N blocks where the engine can, 0 from
             the last layer; None settles it per model (:class:`callinsights.classify.methods.ProbeMethod`).
@@ -51,6 +53,8 @@ class Settings:
     base_url: str | None = None
     api_key_env: str | None = None
     concurrency: int = 1
+    timeout: float | None = None
+    connect_timeout: float | None = None
     threads: int | None = None
     sentiment_blocks: int | None = None
 
@@ -73,17 +77,24 @@ class Settings:
         servers = [name for name, engine in ENGINES.items() if engine.needs_server]
         if ENGINES[self.engine].needs_server and not self.base_url:
             raise ValueError(f"engine {self.engine!r} needs the server's address: pass --base-url URL")
-        if not ENGINES[self.engine].needs_server and (self.base_url or self.api_key_env or self.concurrency != 1):
-            raise ValueError(f"--base-url, --api-key-env and --concurrency are for --engine {' or '.join(servers)}, "
-                             f"not {self.engine}")
+        timeouts = {"--timeout": self.timeout, "--connect-timeout": self.connect_timeout}
+        if not ENGINES[self.engine].needs_server and (self.base_url or self.api_key_env or self.concurrency != 1
+                                                      or any(v is not None for v in timeouts.values())):
+            raise ValueError(f"--base-url, --api-key-env, --concurrency, --timeout and --connect-timeout are for "
+                             f"--engine {' or '.join(servers)}, not {self.engine}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency {self.concurrency} must be at least 1")
+        for option, seconds in timeouts.items():
+            if seconds is not None and not seconds > 0:
+                raise ValueError(f"{option} {seconds:g}: give a number of seconds above 0")
 
     def server_options(self) -> ServerOptions | None:
         """Where a server engine's server is (None for the local engines)."""
         if not self.base_url:
             return None
-        return ServerOptions(self.base_url, self.api_key_env, self.concurrency)
+        timeouts = {"timeout": self.timeout, "connect_timeout": self.connect_timeout}
+        return ServerOptions(self.base_url, self.api_key_env, self.concurrency,
+                             **{name: seconds for name, seconds in timeouts.items() if seconds is not None})
 
 
 @dataclass

@@ -3,12 +3,14 @@ llama.cpp's server, vLLM, Ollama or gpt4all's serve the model while this process
 
 Per-turn states come from ``/v1/embeddings`` of a server that does not pool (one vector per token), answer scores
 and generation from ``/v1/completions`` on the prompt text we build ourselves, so a server sees the tokens the
-in-process engine sees. Requests time out, 429 and 5xx answers are retried with backoff (honouring
-``Retry-After``), any other 4xx fails at once naming the URL and status.
+in-process engine sees. Each request has one deadline, retries included (``--timeout``); 429 and 5xx answers and
+dropped connections are retried with backoff within it (honouring ``Retry-After``); a refused connection, one not
+made within ``--connect-timeout`` and any other 4xx fail at once, naming the URL.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -34,14 +36,17 @@ class ServerError(ModelError):
 @dataclass(frozen=True)
 class ServerOptions:
     """How to reach an OpenAI-compatible server: its API root (``/v1`` added when missing), the environment
-    variable holding its API key (None: no key), most requests in flight, seconds per request, retries after a 429,
-    5xx or dropped connection (the first after ``backoff`` seconds, then doubling), and the log-probabilities asked
-    per position when scoring (vLLM and Ollama allow 20 by default)."""
+    variable holding its API key (None: no key), most requests in flight, the seconds one request may take with its
+    retries (``timeout``: a small model's answer takes seconds; a server silent that long is stuck) and to make a
+    connection (``connect_timeout``), retries after a 429, 5xx or dropped connection (the first after ``backoff``
+    seconds, then doubling), and the log-probabilities asked per position when scoring (vLLM and Ollama allow 20 by
+    default)."""
 
     base_url: str
     api_key_env: str | None = None
     concurrency: int = 1
-    timeout: float = 300.0
+    timeout: float = 120.0
+    connect_timeout: float = 5.0
     retries: int = 5
     backoff: float = 0.5
     top_logprobs: int = 20
@@ -94,17 +99,24 @@ class OpenAIEngine:
         return count_tokens(self.model.path, text)
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
-        """One JSON request, retried with backoff on 429, 5xx and dropped connections; ServerError on any other 4xx
-        or when still failing after the retries."""
+        """One JSON request within one deadline (``timeout``), retried with backoff on 429, 5xx and dropped
+        connections; ServerError on any other 4xx, a refused connection or one not made in ``connect_timeout``, no
+        answer by the deadline, or still failing after the retries."""
         url = self.options.root + path
         data = None if body is None else json.dumps(body).encode("utf-8")
         delay = self.options.backoff
+        deadline = time.monotonic() + self.options.timeout
         for attempt in range(self.options.retries + 1):
             last = attempt == self.options.retries
             req = urllib.request.Request(url, data=data, headers=self._headers, method=method)
+            left = deadline - time.monotonic()
+            req.read_timeout = left  # an answer is awaited until the deadline, however long the model takes
             try:
-                with urllib.request.urlopen(req, timeout=self.options.timeout) as response:
+                with _OPENER.open(req, timeout=max(0.001, min(self.options.connect_timeout, left))) as response:
                     return _json_object(response, f"{method} {url}")
+            except TimeoutError:  # connected, but no answer (or not all of it) by the deadline
+                raise ServerError(f"{method} {url}: no answer within {self.options.timeout:g} s; the server is stuck "
+                                  "or overloaded: check it, or give --timeout more seconds") from None
             except urllib.error.HTTPError as err:
                 detail = err.read().decode("utf-8", errors="replace")[:300]
                 if err.code not in RETRY_STATUSES:
@@ -112,16 +124,24 @@ class OpenAIEngine:
                         f"{method} {url} answered {err.code} {err.reason}: {detail}. Check --base-url, that the "
                         "server serves a model and supports this request, and --api-key-env"
                     ) from None
-                if last:
-                    raise ServerError(f"{method} {url} still answered {err.code} {err.reason} after "
-                                      f"{self.options.retries} retries: {detail}") from None
                 wait = _retry_after(err.headers.get("Retry-After"), delay)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                if last:
-                    reason = getattr(err, "reason", err)
-                    raise ServerError(f"{method} {url}: no answer after {self.options.retries} retries ({reason}); "
-                                      "check that the server is running at --base-url") from None
-                wait = delay
+                if last or time.monotonic() + wait >= deadline:
+                    raise ServerError(f"{method} {url} still answered {err.code} {err.reason} after {attempt} "
+                                      f"retries within {self.options.timeout:g} s: {detail}") from None
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as err:
+                reason = getattr(err, "reason", err)
+                if isinstance(reason, ConnectionRefusedError):
+                    raise ServerError(f"{method} {url}: connection refused: nothing listens there; start the server "
+                                      "or correct --base-url") from None
+                if isinstance(reason, TimeoutError):
+                    raise ServerError(f"{method} {url}: could not connect within "
+                                      f"{min(self.options.connect_timeout, self.options.timeout):g} s; check --base-url "
+                                      "and that the server is reachable (or give --connect-timeout more)") from None
+                wait = delay  # a dropped connection: the server may be restarting
+                if last or time.monotonic() + wait >= deadline:
+                    raise ServerError(f"{method} {url}: no answer after {attempt} retries within "
+                                      f"{self.options.timeout:g} s ({reason}); check that the server is running at "
+                                      "--base-url") from None
             time.sleep(wait)
             delay *= 2
         raise AssertionError("unreachable")
@@ -248,6 +268,37 @@ class OpenAIEngine:
     def close(self) -> None:
         """Nothing to free: every request opens and closes its own connection."""
 
+
+def _timed(connection: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+    """``connection`` whose connect waits the request's ``timeout`` and whose reads wait its ``read_timeout``."""
+
+    class Timed(connection):
+        def __init__(self, *args, read_timeout: float | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read_timeout = read_timeout
+
+        def connect(self):
+            super().connect()
+            self.sock.settimeout(self.read_timeout)
+
+    return Timed
+
+
+_HTTP, _HTTPS = _timed(http.client.HTTPConnection), _timed(http.client.HTTPSConnection)
+
+
+class _TimedHTTP(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTP, req, read_timeout=req.read_timeout)
+
+
+class _TimedHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPS, req, context=self._context, read_timeout=req.read_timeout)
+
+
+#: urllib with separate connect and read timeouts (its own ``timeout`` is one socket timeout for both).
+_OPENER = urllib.request.build_opener(_TimedHTTP, _TimedHTTPS)
 
 _MISSING = object()
 

@@ -423,7 +423,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
                         labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
-                        concurrency=args.concurrency, sentiment_blocks=args.sentiment_blocks)
+                        concurrency=args.concurrency, timeout=args.timeout, connect_timeout=args.connect_timeout,
+                        sentiment_blocks=args.sentiment_blocks)
     out = Path(args.out)
     try:
         # Everything that can be checked is checked before the first model call: settings, output path, store,
@@ -578,6 +579,10 @@ def register_jobs(sub) -> None:
     p.add_argument("--api-key-env", default=None, metavar="VAR",
                    help="for --engine openai: environment variable holding the API key")
     p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="for --engine openai: seconds one request may take, retries included (default 120)")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="for --engine openai: seconds to make a connection (default 5)")
     p.add_argument("--backend", default="local", choices=["local", "ray"],
                    help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
     p.add_argument("--address", default=None, help="for --backend ray: the cluster (default: start a local one)")
