@@ -34,7 +34,7 @@ data: ## link the client's calls and labels from ../shared/data into data/
 # labels (every method is re-run on the labelled calls, many minutes from an empty store), not from the calls
 # analyze labels, so they are rebuilt when a label file changes, never because predictions.csv was rewritten:
 # `make notebooks` on a fresh clone shows the committed comparison instead of recomputing it.
-RESULTS := results/predictions.csv results/metrics.json results/call_insights.csv
+RESULTS := results/predictions.csv results/metrics.json results/call_insights.csv results/evidence_faithfulness.csv
 LABELS  := $(wildcard data/test_actual_label.csv data/guideline_labels.csv)
 
 analyze: install data ## the main job: label every call offline with the embedded model -> results/predictions.csv
@@ -48,6 +48,9 @@ results/metrics.json: $(LABELS) | results/predictions.csv
 
 results/call_insights.csv: results/predictions.csv $(LABELS)
 	$(PY) -m callinsights insights
+
+results/evidence_faithfulness.csv: results/predictions.csv
+	$(PY) -m callinsights evidence
 
 results: $(RESULTS) ## every result file, each rebuilt when the file it is made from changed
 
