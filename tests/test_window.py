@@ -3,6 +3,8 @@ turns that fit, flagged in the predictions), while a call that fits is read exac
 
 from __future__ import annotations
 
+import random
+import string
 from pathlib import Path
 
 import pytest
@@ -77,9 +79,46 @@ def test_a_turn_longer_than_the_context_keeps_its_last_words():
     words = " ".join(f"word{i}" for i in range(600))
     b = budget("probe", 128)
     window = b.window(words)
-    assert window.windowed and window.dropped_turns == 0
+    assert window.windowed and window.dropped_turns == 1  # the one turn, cut: not read whole
     assert words.endswith(" " + window.text) and window.text.endswith("word599")
     assert b.needed(window.text) <= 128 < b.needed("word0 " + window.text)
+
+
+def _unbroken(n_chars: int) -> str:
+    """One token-like run of letters and digits with no space (a pasted blob, an encoded attachment)."""
+    rng = random.Random(0)
+    return "".join(rng.choices(string.ascii_letters + string.digits, k=n_chars))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_call_holding_one_unbroken_150_kb_token_is_cut_to_the_end_that_fits(method):
+    blob = _unbroken(150_000)
+    text = "My card was charged twice.\n" + blob
+    b = budget(method)
+    window = b.window(text)
+    assert window.windowed and window.dropped_turns == 2  # the first turn left out, the blob cut
+    assert blob.endswith(window.text) and len(window.text) > 50
+    assert b.needed(window.text) <= N_CTX < b.needed(blob[-len(window.text) - 1:])
+
+
+def test_one_call_too_long_to_cut_by_words_does_not_stop_the_batch():
+    texts = {"short": "I was charged twice.", "blob": _unbroken(150_000), "also_short": "Thanks, that fixed it."}
+    settings = Settings(model=EMBEDDED, method="score", n_ctx=N_CTX)
+    read, windows = fit_to_context(texts, settings, resolve_model(EMBEDDED))
+    assert list(read) == list(texts) and read["short"] == texts["short"] and read["also_short"] == texts["also_short"]
+    assert list(windows) == ["blob"] and texts["blob"].endswith(read["blob"])
+
+
+def test_a_200_kb_single_line_cut_to_its_last_words_is_not_reported_as_nothing_left_out():
+    line = " ".join(f"word{i}" for i in range(25_000))
+    assert len(line) > 150_000
+    window = budget("probe").window(line)
+    assert window.windowed and window.dropped_turns == 1 and line.endswith(" " + window.text)
+    import pandas as pd
+
+    note = window_note(pd.DataFrame({"file": ["one_line"], "windowed": [True],
+                                     "dropped_turns": [window.dropped_turns]}), N_CTX)
+    assert "one_line (1 turn left out or cut)" in note and "0 turns" not in note
 
 
 def test_a_context_too_small_for_the_prompt_is_named():
@@ -168,5 +207,27 @@ def test_analyze_names_the_windowed_calls_and_says_nothing_when_none_is():
 
     predictions = pd.DataFrame({"file": ["a", "long_b"], "windowed": [False, True], "dropped_turns": [0, 12]})
     assert window_note(predictions, 512) == ("  1 call(s) longer than the model's context (512 tokens), labelled from "
-                                             "their last turns that fit (column windowed): long_b (12 turns left out)\n")
+                                             "their end that fits (column windowed): long_b (12 turns left out or "
+                                             "cut)\n")
     assert window_note(predictions.iloc[:1], 512) == ""
+
+
+@pytest.mark.model
+def test_analyze_labels_a_batch_holding_a_150_kb_token_and_names_the_cut_call(tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+
+    from callinsights.pipelines.cli import main
+
+    for path in MODEL_CALLS.glob("*.txt"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "pasted_blob.txt").write_text("Customer Support: How can I help?\nMember: " + _unbroken(150_000) + "\n")
+    code = main(["analyze", str(tmp_path), "--model", EMBEDDED, "--method", "score", "--out", str(tmp_path / "p.csv"),
+                 "--store", str(tmp_path / "s.sqlite"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = pd.read_csv(tmp_path / "p.csv").set_index("file")
+    assert len(rows) == 5 and rows["valid"].all()
+    assert rows.loc["pasted_blob", "windowed"] and rows.loc["pasted_blob", "dropped_turns"] == 1
+    assert "pasted_blob (1 turn left out or cut)" in out

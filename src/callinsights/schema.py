@@ -20,7 +20,7 @@ PROBA_COLUMNS = {
 }
 
 #: The columns of ``results/predictions.csv``, in order. ``windowed``: the call was too long for the model's context and
-#: was read from its last turns that fit, leaving out ``dropped_turns``.
+#: was read from its end that fits; ``dropped_turns``: its turns not read whole (left out, or the last one cut).
 PREDICTION_COLUMNS = [
     "file", "sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
     "valid", "model", "engine", "method", "prompt_version", "calibration", "side", "windowed", "dropped_turns",

@@ -2,8 +2,9 @@
 call longer than the context is read from; and the Ray backend.
 
 A call that does not fit in ``n_ctx`` beside its method's prompt is labelled from its **last** whole turns that fit
-(the guideline weighs how a call ends most; its last words when even the last turn is too long), flagged
-``windowed`` with ``dropped_turns``. A call that fits is read unchanged, so its store key and prediction are what they
+(the guideline weighs how a call ends most; its last words when even the last turn is too long, its last characters
+when even the last word is -- a pasted blob of 150 KB with no space), flagged ``windowed`` with ``dropped_turns``, the
+turns not read whole. One such call never stops the batch. A call that fits is read unchanged, so its store key and prediction are what they
 were before windows existed; most are seen to fit from their bytes alone (a token is never shorter than a byte).
 """
 
@@ -37,7 +38,8 @@ _BYTE_SLACK = 4
 
 @dataclass(frozen=True)
 class Window:
-    """What the model reads of one call: its text unchanged, or its last turns (lines) that fit."""
+    """What the model reads of one call: its text unchanged, or its end that fits; ``dropped_turns``: the turns
+    (lines) not read whole, left out or cut."""
 
     text: str
     dropped_turns: int = 0
@@ -80,12 +82,16 @@ class ContextBudget:
         kept = _most(len(lines) - 1, lambda k: self.fits("\n".join(lines[-k:])))
         if kept:
             return Window("\n".join(lines[-kept:]), len(lines) - kept, True)
-        words = lines[-1].split(" ")
+        last = lines[-1]
+        words = last.split(" ")
         kept = _most(len(words) - 1, lambda k: self.fits(" ".join(words[-k:])))
+        if kept:
+            return Window(" ".join(words[-kept:]), len(lines), True)
+        kept = _most(len(last) - 1, lambda k: self.fits(last[-k:]))  # not one word fits: its last characters
         if not kept:
             raise ValueError(f"a context of {self.n_ctx} tokens leaves no room for a call's words beside the "
                              f"{self.method.name} prompt; raise n_ctx")
-        return Window(" ".join(words[-kept:]), len(lines) - 1, True)
+        return Window(last[-kept:], len(lines), True)
 
 
 def _bytes_bound(text: str, bos: bool, special: bool) -> int:
@@ -118,9 +124,10 @@ def window_note(predictions, n_ctx: int) -> str:
     windowed = predictions[predictions["windowed"]]
     if windowed.empty:
         return ""
-    calls = ", ".join(f"{row.file} ({row.dropped_turns} turns left out)" for row in windowed.itertuples())
-    return (f"  {len(windowed)} call(s) longer than the model's context ({n_ctx} tokens), labelled from their last "
-            f"turns that fit (column windowed): {calls}\n")
+    calls = ", ".join(f"{row.file} ({row.dropped_turns} turn{'s' * (row.dropped_turns != 1)} left out or cut)"
+                      for row in windowed.itertuples())
+    return (f"  {len(windowed)} call(s) longer than the model's context ({n_ctx} tokens), labelled from their end "
+            f"that fits (column windowed): {calls}\n")
 
 
 class Classifier:
