@@ -7,10 +7,12 @@ check that nothing is lost, nothing is overwritten and no model time is spent be
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -460,3 +462,76 @@ def test_batch_calibration_on_one_call_warns_before_any_model_time(tmp_path, cap
     assert lines[run_line + 1] == warning  # said with the run's line, before any model time
     frame = pd.read_csv(tmp_path / "p.csv")
     assert frame["p_positive"].iloc[0] == pytest.approx(1 / 3, abs=1e-3)  # what it warns of
+
+
+# --- SIGINT and SIGTERM during a run: finished calls kept, the run marked interrupted, a line on how to resume ------
+
+
+def _many_calls(folder: Path, copies: int = 3) -> Path:
+    """The twelve probe calls, each also in ``copies - 1`` versions with one more customer line: 36 distinct texts."""
+    folder.mkdir()
+    for path in sorted(PROBE_CALLS.glob("*.txt")):
+        for n in range(copies):
+            extra = f"\nMember: One more thing, this is note {n} of the call." if n else ""
+            (folder / f"{path.stem}{'_' + str(n) if n else ''}.txt").write_text(path.read_text().rstrip() + extra)
+    return folder
+
+
+def _outputs_stored(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute("SELECT count(*) FROM outputs").fetchone()[0])
+    except sqlite3.Error:  # created but no table yet
+        return 0
+
+
+@pytest.fixture(scope="module")
+def fitted_probe(tmp_path_factory) -> tuple[Path, Path]:
+    """A probe fitted on the twelve labelled probe calls, and the store of its outputs."""
+    folder = tmp_path_factory.mktemp("fitted")
+    artifact, store = folder / "probe.skops", folder / "fit.sqlite"
+    done = run_cli("fit", str(PROBE_CALLS), "--labels", str(PROBE_CALLS.with_name("probe_calls_labels.csv")),
+                   "--artifact", str(artifact), "--store", str(store), "--model", "smollm2-135m", "--quiet")
+    assert done.returncode == EXIT_OK, done.stderr
+    return artifact, store
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("method", "stop"), [("score", signal.SIGINT), ("score", signal.SIGTERM),
+                                              ("probe", signal.SIGINT), ("probe", signal.SIGTERM)])
+def test_a_signal_during_a_run_keeps_the_finished_calls_and_says_how_to_resume(tmp_path, cache, fitted_probe,
+                                                                              method, stop):
+    calls, store, out = _many_calls(tmp_path / "calls"), tmp_path / "s.sqlite", tmp_path / "p.csv"
+    args = ["analyze", str(calls), "--model", "smollm2-135m", "--method", method, "--out", str(out), "--store",
+            str(store), "--quiet"]
+    if method == "probe":
+        args += ["--labels", str(PROBE_CALLS.with_name("probe_calls_labels.csv")), "--artifact", str(fitted_probe[0])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+           "CALLINSIGHTS_CACHE_DIR": str(cache)}
+    with one_cpu():
+        process = subprocess.Popen([sys.executable, "-m", "callinsights", *args], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while _outputs_stored(store) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+
+    assert process.returncode == 128 + stop, err  # 130 for SIGINT, 143 for SIGTERM
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    said = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert len(said) == 1 and signal.Signals(stop).name in said[0] and "run the same command again" in said[0], err
+    kept = _outputs_stored(store)
+    assert 2 <= kept < 36 and not out.exists()
+    with sqlite3.connect(store) as db:
+        status, error = db.execute("SELECT status, error FROM runs ORDER BY run_id DESC").fetchone()
+    assert status == "interrupted" and signal.Signals(stop).name in error
+    # The same command resumes: the finished calls are read from the store, not computed again.
+    with one_cpu():
+        again = subprocess.run([sys.executable, "-m", "callinsights", *args], env=env, text=True,
+                               capture_output=True, timeout=600)
+    assert again.returncode == EXIT_OK, again.stderr
+    assert f"({kept} from the store, {36 - kept} computed" in again.stdout

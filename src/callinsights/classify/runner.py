@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -130,6 +132,53 @@ def window_note(predictions, n_ctx: int) -> str:
             f"that fits (column windowed): {calls}\n")
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the work: every call finished before it is stored, so the same command resumes.
+
+    Attributes:
+        signum: The signal.
+        run_id: The run marked ``interrupted`` in the store (None when no run had started, e.g. during a fit).
+    """
+
+    def __init__(self, signum: int, run_id: int | None = None):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.run_id = signum, run_id
+
+    @property
+    def exit_code(self) -> int:
+        """What a shell expects of a process stopped by the signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def stop_between_calls() -> Iterator:
+    """While calls are computed, SIGINT and SIGTERM stop the work after the call in progress, never inside the
+    engine's C code (an exception raised in a llama.cpp callback is lost, and the engine fails with another error);
+    a second signal stops at once. Yields the check to call between calls: it raises :class:`Interrupted`."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield lambda: None
+        return
+    asked: list[int] = []
+
+    def ask(signum, _frame):
+        if asked:
+            raise Interrupted(signum)
+        asked.append(signum)
+        print(f"\n{signal.Signals(signum).name}: stopping after the call in progress (send it again to stop at once)",
+              file=sys.stderr)
+
+    def check() -> None:
+        if asked:
+            raise Interrupted(asked[0])
+
+    previous = {signum: signal.signal(signum, ask) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield check
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 class Classifier:
     """Labels calls with one model, engine and method, reusing stored outputs; the engine is loaded only when some
     call is not in the store yet.
@@ -210,19 +259,21 @@ class Classifier:
 
         texts, self._windows = fit_to_context(texts, self.settings, self.model)
         self._texts = texts
-        fresh = self._compute_all_at_once(texts, compute_missing, progress)
-        records = []
-        bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
-                   file=sys.stderr)
-        for cid, text in bar:
-            key = self.key(text)
-            stored = self.store.get(key)
-            cached = stored is not None and cid not in fresh
-            if stored is None:
-                output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
-                self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
-                stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
-            records.append((cid, stored, cached))
+        with stop_between_calls() as stop_if_asked:
+            fresh = self._compute_all_at_once(texts, compute_missing, progress, stop_if_asked)
+            records = []
+            bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
+                       file=sys.stderr)
+            for cid, text in bar:
+                stop_if_asked()
+                key = self.key(text)
+                stored = self.store.get(key)
+                cached = stored is not None and cid not in fresh
+                if stored is None:
+                    output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
+                    self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                    stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+                records.append((cid, stored, cached))
         return records
 
     def run(self, texts: dict[str, str], progress: bool = True, compute_missing=None) -> RunResult:
@@ -243,6 +294,12 @@ class Classifier:
             n_cached = sum(cached for _, _, cached in records)
             computing = sum(rec["seconds"] for _, rec, cached in records if not cached)
             predictions = self._labels(records)
+        except (Interrupted, KeyboardInterrupt) as err:
+            # Stopped by the user or the system: the finished calls are stored and the run says it was interrupted.
+            stopped = Interrupted(getattr(err, "signum", signal.SIGINT), run_id)
+            with contextlib.suppress(Exception):
+                self.store.interrupt_run(run_id, str(stopped))
+            raise stopped from None
         except BaseException as err:
             # The finished calls are stored; the run itself is recorded as failed, not left "running".
             with contextlib.suppress(Exception):  # a broken store must not hide the error that stopped the run
@@ -253,7 +310,8 @@ class Classifier:
         return RunResult(predictions, run_id, self.model, n_cached, len(records) - n_cached,
                          time.perf_counter() - start, {cid: rec["output"] for cid, rec, _ in records})
 
-    def _compute_all_at_once(self, texts: dict[str, str], compute_missing, progress: bool) -> set[str]:
+    def _compute_all_at_once(self, texts: dict[str, str], compute_missing, progress: bool,
+                             stop_if_asked=lambda: None) -> set[str]:
         """Compute the calls the store lacks through ``compute_missing`` (or threads, for a server engine with
         ``concurrency`` above 1), storing each as it finishes; returns the calls computed."""
         if compute_missing is None and self.settings.concurrency <= 1:
@@ -271,6 +329,7 @@ class Classifier:
             self.store.put(self.key(missing[cid]), cid, self.model.name, output, valid, prompt_tokens, evaluated,
                            seconds)
             done.add(cid)
+            stop_if_asked()  # the calls in flight are cancelled as the results stop being read
         return done
 
     def _compute_in_threads(self, missing: dict[str, str]):

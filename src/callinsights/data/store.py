@@ -245,6 +245,13 @@ class Store:
                         (time.time(), error, run_id))
         self.db.commit()
 
+    def interrupt_run(self, run_id: int, signal_name: str) -> None:
+        """Mark a run stopped by a signal (SIGINT, SIGTERM) as ``interrupted``; its finished calls stay stored, and
+        the same command resumes from them."""
+        self.db.execute("UPDATE runs SET ended = ?, status = 'interrupted', error = ? WHERE run_id = ?",
+                        (time.time(), f"interrupted by {signal_name}", run_id))
+        self.db.commit()
+
     def runs(self) -> pd.DataFrame:
         """All runs, oldest first, with their configuration expanded into columns."""
         frame = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.db)

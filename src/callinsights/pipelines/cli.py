@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import textwrap
+import threading
 import sqlite3
 import sys
 from pathlib import Path
@@ -74,7 +76,9 @@ EXIT_CODES = f"""exit codes:
   {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
   {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
      path or store; nothing was written and any previous output is unchanged
-  {EXIT_ALERT}  (monitor) an alert fired on the batch"""
+  {EXIT_ALERT}  (monitor) an alert fired on the batch
+  130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM: finished calls are kept in the store and the
+     run is marked interrupted; the same command resumes from them"""
 
 
 
@@ -885,10 +889,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in FORWARDED:  # their modules own their options, --help included
         args.rest = [*extra, *args.rest]  # REMAINDER takes all from the first word; options before it are extra
+    from callinsights.classify.runner import Interrupted
+
+    def terminated(signum, _frame):
+        raise Interrupted(signum)
+
+    # SIGTERM stops a command as Ctrl-C does, so a run is marked interrupted instead of left "running".
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can a handler be set
+    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
     try:
         return args.func(args)
+    except (Interrupted, KeyboardInterrupt) as err:
+        stopped = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
+        run = f" (run {stopped.run_id} marked interrupted)" if stopped.run_id is not None else ""
+        kept = (f": every call finished before it is kept in {args.store}{run}; run the same command again to "
+                "resume from them") if getattr(args, "store", None) else ""
+        print(f"interrupted by {stopped}{kept}", file=sys.stderr)
+        return stopped.exit_code
     except SystemExit as stop:  # --speaker's message
         if isinstance(stop.code, str):
             print(f"error: {stop.code}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
