@@ -56,7 +56,7 @@ def test_a_sample_run_writes_every_file_and_leaves_the_committed_results_alone(s
     assert all(path.is_file() for path in result_files(out).values())
     assert committed_bytes() == before
     metrics = json.loads((out / "metrics.json").read_text())
-    assert list(metrics) == list(json.loads(config.METRICS_FILE.read_text()))  # the layout the README's tests read
+    assert list(metrics) == list(json.loads(config.METRICS_FILE.read_text()))  # the layout tests/test_docs.py reads
     assert (metrics["labelled_calls"], metrics["sample_size"]) == (SAMPLE, SAMPLE)
     assert [row["configuration"] for row in metrics["comparison"]] == CHOSEN[::-1]  # the table's order
     facts = json.loads(result_files(out)["run"].read_text())

@@ -95,7 +95,7 @@ MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
 # 8 scored a little higher on the guideline reading but lower on negatives. It is the default for models with more
 # blocks than this; shallower ones (Llama 3.2 1B has 16) read the last layer (classify.methods.ProbeMethod.settle).
 SENTIMENT_BLOCKS = 26
-# What `make benchmark` and `make benchmark-scale` printed last (the README's speed figures are checked against them).
+# What `make benchmark` and `make benchmark-scale` printed last (docs/scale.md's figures are checked against them).
 BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",
                    "scale": RESULTS_DIR / "benchmarks" / "scale.md",
                    "analyst_path": RESULTS_DIR / "benchmarks" / "analyst_path.md"}

@@ -6,7 +6,6 @@ computed: :class:`BlockReader` copies block ``k``'s output (``l_out-{k-1}``) and
 which is what a copy of the model cut after ``k`` blocks returns. The probe reads sentiment there
 (``docs/experiments.md``, item 9).
 
-
 ``tests/test_layers.py`` checks the reading against such a cut copy and the last block against llama.cpp's own output.
 """
 

@@ -626,7 +626,7 @@ class Evaluation:
     Attributes:
         facts: What was evaluated (``evaluation/run.json``): model, calls, configurations, files, seconds.
         tables: One table per CSV key of :data:`callinsights.config.EVALUATION_FILES`.
-        metrics: ``metrics.json``: the key numbers and tables, in the layout the README's tests read.
+        metrics: ``metrics.json``: the key numbers and tables, in the layout tests/test_docs.py reads.
         comparison: The configurations chosen, for the experiment log.
     """
 
