@@ -91,6 +91,16 @@ class Estimate:
         return max(-1.0, self.value - half), min(1.0, self.value + half)
 
 
+def _not_estimable(labelled: np.ndarray, min_labelled: int) -> Estimate | None:
+    """Why PPI cannot estimate from these calls (too few labelled, none unlabelled), or None when it can."""
+    n, big_n = int(labelled.sum()), int((~labelled).sum())
+    if n < min_labelled:
+        return Estimate(np.nan, np.nan, n, big_n, f"{n} labelled call(s): not estimable (needs {min_labelled})")
+    if big_n == 0:
+        return Estimate(np.nan, np.nan, n, big_n, "no unlabelled call to correct")
+    return None
+
+
 def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN_LABELLED) -> Estimate:
     """PPI estimate of the share of the calls of ``frame`` whose true ``task`` label is ``value`` (``ppi_py``).
 
@@ -101,18 +111,15 @@ def ppi_rate(frame: pd.DataFrame, task: str, value: str, min_labelled: int = MIN
 
     yhat, _ = predictor(frame, task, value)
     labelled = frame["labelled"].to_numpy(dtype=bool)
-    n, big_n = int(labelled.sum()), int((~labelled).sum())
-    if n < min_labelled:
-        return Estimate(np.nan, np.nan, n, big_n, f"{n} labelled call(s): not estimable (needs {min_labelled})")
-    if big_n == 0:
-        return Estimate(np.nan, np.nan, n, big_n, "no unlabelled call to correct")
+    if (missing := _not_estimable(labelled, min_labelled)) is not None:
+        return missing
     y = (frame.loc[labelled, f"gold_{task}"] == value).to_numpy(dtype=float)
     args = (y, yhat[labelled], yhat[~labelled])
     point = float(np.ravel(ppi_mean_pointestimate(*args, lam=1))[0])
     alpha = 0.05
     low, high = (float(np.ravel(b)[0]) for b in ppi_mean_ci(*args, alpha=alpha, lam=1))
     se = (high - low) / (2 * stats.norm.ppf(1 - alpha / 2))
-    return Estimate(point, se, n, big_n)
+    return Estimate(point, se, int(labelled.sum()), int((~labelled).sum()))
 
 
 def share_within(frame: pd.DataFrame, task: str, value: str, flag: pd.Series,
@@ -128,16 +135,14 @@ def share_within(frame: pd.DataFrame, task: str, value: str, flag: pd.Series,
     yhat, _ = predictor(frame, task, value)
     k = flag.reindex(frame.index, fill_value=False).astype(float).to_numpy()
     labelled = frame["labelled"].to_numpy(dtype=bool)
-    n, big_n = int(labelled.sum()), int((~labelled).sum())
-    if n < min_labelled:
-        return Estimate(np.nan, np.nan, n, big_n, f"{n} labelled call(s): not estimable (needs {min_labelled})")
-    if big_n == 0:
-        return Estimate(np.nan, np.nan, n, big_n, "no unlabelled call to correct")
+    if (missing := _not_estimable(labelled, min_labelled)) is not None:
+        return missing
     y = (frame.loc[labelled, f"gold_{task}"] == value).to_numpy(dtype=float)
 
     def mean(truth: np.ndarray, guess: np.ndarray) -> float:
         return float(np.ravel(ppi_mean_pointestimate(truth, guess[labelled], guess[~labelled], lam=1))[0])
 
+    n, big_n = int(labelled.sum()), int((~labelled).sum())
     rate = mean(y, yhat)
     if rate <= 0:
         return Estimate(np.nan, np.nan, n, big_n, f"no call estimated {value}")
