@@ -16,7 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from callinsights import config
-from callinsights.reporting import summary
+from callinsights.reporting import explorer, summary
 from tests.support import browser, pii
 
 
@@ -53,7 +53,7 @@ def external_references(soup: BeautifulSoup) -> list[str]:
 
 
 def test_the_explorer_lists_every_call_redacted_and_needs_no_other_host(tmp_path):
-    page = summary.build_explorer(small_results(tmp_path / "results"), tmp_path / "reports")
+    page = explorer.build_explorer(small_results(tmp_path / "results"), tmp_path / "reports")
     assert page == tmp_path / "reports" / "calls.html"
     soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
     assert external_references(soup) == [] and not soup.find_all(["link", "iframe"])
@@ -76,12 +76,12 @@ def test_the_explorer_lists_every_call_redacted_and_needs_no_other_host(tmp_path
 
 def test_without_predictions_the_explorer_says_which_command_makes_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="predictions.csv not found: run `make analyze`"):
-        summary.build_explorer(tmp_path, tmp_path / "reports")
+        explorer.build_explorer(tmp_path, tmp_path / "reports")
 
 
 def test_the_committed_explorer_is_the_page_the_results_make(tmp_path):
     committed = config.REPORTS_DIR / summary.EXPLORER_PAGE
-    made = summary.build_explorer(config.RESULTS_DIR, tmp_path)
+    made = explorer.build_explorer(config.RESULTS_DIR, tmp_path)
     assert committed.read_text(encoding="utf-8") == made.read_text(encoding="utf-8"), (
         "reports/calls.html is not what the results make: run `python -m callinsights reports index`")
     soup = BeautifulSoup(committed.read_text(encoding="utf-8"), "html.parser")
@@ -146,7 +146,7 @@ def chromium():
 
 @pytest.mark.browser
 def test_the_address_filters_the_calls_and_the_headers_sort_them(chromium, tmp_path):
-    path = summary.build_explorer(small_results(tmp_path / "results"), tmp_path / "reports")
+    path = explorer.build_explorer(small_results(tmp_path / "results"), tmp_path / "reports")
     assert browser.check_page(chromium, path) == []  # no console error, nothing from another host
     tab = Tab(chromium, path.resolve().as_uri() + "#finding=2")
     state = tab.state()

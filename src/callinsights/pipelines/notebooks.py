@@ -28,7 +28,8 @@ from callinsights import config
 from callinsights.data.outputs import json_ready
 from callinsights.reporting.rendering import render_notebook, strip_ansi
 from callinsights.reporting.rendering import MAX_TABLE_ROWS
-from callinsights.reporting.summary import build_explorer, build_index
+from callinsights.reporting.explorer import build_explorer
+from callinsights.reporting.summary import build_index
 
 KERNEL_NAME = "python3"
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")

@@ -23,13 +23,13 @@ import pandas as pd
 
 from callinsights import config
 
-from callinsights.analysis.eda import ACTION_COLUMNS, PENDING_COLUMNS
 from callinsights.data.outputs import READING_RECORD_SUFFIX
-from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.schema import OUTCOMES
 from callinsights.reporting.rendering import CODE_SUFFIX, MISSING, notebook_title, page
-from callinsights.text.redact import redact
 
 FOLLOW_UP = OUTCOMES[1]
+#: The call explorer (:mod:`callinsights.reporting.explorer`), which each finding links to.
+EXPLORER_PAGE = "calls.html"
 NEGATIVE = "negative"
 
 # How a number is shown on every page: one rounding per kind of quantity.
@@ -144,7 +144,7 @@ class Sources:
     problems: list[str] = field(default_factory=list)
 
 
-def _read(path: Path, reader: Callable[[Path], Any], problems: list[str]) -> Any:
+def read_result(path: Path, reader: Callable[[Path], Any], problems: list[str]) -> Any:
     how = MAKES.get(path.name)
     if not path.is_file():
         problems.append(f"{path.name} not found" + (f": run `{how}`." if how else "."))
@@ -167,9 +167,9 @@ def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
     results_dir = Path(results_dir)
     evaluation = results_dir / config.EVALUATION_DIR.name
     problems: list[str] = []
-    record = _read(results_dir / f"insights{READING_RECORD_SUFFIX}", _json, problems) or {}
+    record = read_result(results_dir / f"insights{READING_RECORD_SUFFIX}", _json, problems) or {}
     src = Sources(reading=record.get("labels_file", config.GUIDELINE_LABELS_FILE.name), problems=problems)
-    src.metrics = _read(results_dir / config.METRICS_FILE.name, _json, problems)
+    src.metrics = read_result(results_dir / config.METRICS_FILE.name, _json, problems)
     run = evaluation / "run.json"
     src.run = _json(run) if run.is_file() else None
     if src.metrics is not None and src.metrics.get("labels_file") != src.reading:
@@ -178,33 +178,33 @@ def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
                         f"run `{MAKES['metrics.json']}`.")
         src.metrics = None
     csv = lambda p: pd.read_csv(p)  # noqa: E731
-    src.rates = _read(results_dir / config.PPI_RATES_FILE.name, csv, problems)
-    src.drivers = _read(results_dir / config.DRIVERS_FILE.name, csv, problems)
-    src.pending = _read(results_dir / config.PENDING_WORK_FILE.name, csv, problems)
-    src.findings = _read(results_dir / config.FINDINGS_FILE.name, csv, problems)
-    src.batches = _read(evaluation / "batches.csv", csv, problems)
+    src.rates = read_result(results_dir / config.PPI_RATES_FILE.name, csv, problems)
+    src.drivers = read_result(results_dir / config.DRIVERS_FILE.name, csv, problems)
+    src.pending = read_result(results_dir / config.PENDING_WORK_FILE.name, csv, problems)
+    src.findings = read_result(results_dir / config.FINDINGS_FILE.name, csv, problems)
+    src.batches = read_result(evaluation / "batches.csv", csv, problems)
     return src
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
     return html.escape(str(value))
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     """A small table of text already formatted (the cells are escaped here)."""
     attr = f" class=\"{cls}\"" if cls else ""
-    return (f"<table{attr}><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return (f"<table{attr}><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
             + "</tbody></table>")
 
 
 def _code_spans(text: str) -> str:
     """Escaped text whose `commands` are shown as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
 
 
 def _missing(text: str) -> str:
-    return f"<p class=\"missing\">{_e(text)}</p>"
+    return f"<p class=\"missing\">{escape(text)}</p>"
 
 
 def _held_out(metrics: dict, task: str, name: str) -> dict | None:
@@ -228,7 +228,7 @@ def _reading_line(src: Sources) -> str:
         n = f"{number(src.rates['labelled'].max(), 'count')} hand-labelled calls, "
     source = READING_SOURCES.get(src.reading, "")
     return (f"<p class=\"reading\"><b>One reading of the hand labels throughout: "
-            f"{_e(reading_name(src.reading))}</b> ({_e(source + '; ' if source else '')}{n}file {_e(src.reading)}). "
+            f"{escape(reading_name(src.reading))}</b> ({escape(source + '; ' if source else '')}{n}file {escape(src.reading)}). "
             "The model is fitted on it, and every share, score and finding below is measured against it.</p>")
 
 
@@ -240,7 +240,7 @@ def in_short(src: Sources) -> str:
         shares = "; ".join(f"{label} {estimate(r.loc[key, 'ppi'], r.loc[key, 'ppi_low'], r.loc[key, 'ppi_high'], 'share', '')}"
                            for key, label in (("neutral", "neutral"), (NEGATIVE, NEGATIVE),
                                               ("follow-up", "need follow-up")) if key in r.index)
-        items.append(f"<li><b>Labels:</b> {_e(shares)}, corrected by the hand labels.</li>")
+        items.append(f"<li><b>Labels:</b> {escape(shares)}, corrected by the hand labels.</li>")
     if src.metrics is not None:
         f1 = _held_out(src.metrics, "sentiment", "macro_f1")
         base = _baseline(src.metrics, "majority class", "sentiment")
@@ -248,14 +248,14 @@ def in_short(src: Sources) -> str:
             score = estimate(f1["value"], f1["low"], f1["high"], "score", "")
             against = (f" against {number(base['macro_f1'], 'score')} for always answering the most common label"
                        if base else "")
-            items.append(f"<li><b>Trust:</b> held out, sentiment macro-F1 {_e(score)}{_e(against)}: good for shares "
+            items.append(f"<li><b>Trust:</b> held out, sentiment macro-F1 {escape(score)}{escape(against)}: good for shares "
                          "over many calls, not for one call.</li>")
     verdict = batch_verdict(src.batches)
     if verdict:
-        items.append(f"<li><b>Monitoring:</b> {_e(verdict)}.</li>")
+        items.append(f"<li><b>Monitoring:</b> {escape(verdict)}.</li>")
     if src.findings is not None and len(src.findings):
         items.append(f"<li><b>To act on:</b> {number(len(src.findings), 'count')} findings, first: "
-                     f"{_e(src.findings['headline'].iloc[0])}.</li>")
+                     f"{escape(src.findings['headline'].iloc[0])}.</li>")
     return "<h2>In short</h2><ul>" + "".join(items) + "</ul>" if items else ""
 
 
@@ -325,7 +325,7 @@ def weakest(metrics: dict) -> str:
     said = "; ".join(f"{task} on {w['driver']} ({number(w['accuracy'], 'score')} on {number(w['calls'], 'count')} "
                      "calls)" for task, w in worst.items())
     few, many = number(table["calls"].min(), "count"), number(table["calls"].max(), "count")
-    return (f"<p><b>Where the model is weakest:</b> {_e(said)}. With {few} to {many} hand-labelled calls per "
+    return (f"<p><b>Where the model is weakest:</b> {escape(said)}. With {few} to {many} hand-labelled calls per "
             "driver, read these as where to look, not as firm differences.</p>"
             + _table(["Driver", "Hand-labelled calls", "Sentiment accuracy", "Outcome accuracy"], rows))
 
@@ -348,8 +348,8 @@ def _other_reading_line(src: Sources, reports_dir: Path) -> str:
     other = (src.run or {}).get("other_reading") or {}
     if not other.get("labels_file"):
         return ""
-    return (f"<p>Against {_e(reading_name(other['labels_file']))} instead, the shares and scores differ: notebook "
-            f"04 shows the two <a href=\"{_e(_side_by_side_link(reports_dir))}\">side by side</a>, with the calls "
+    return (f"<p>Against {escape(reading_name(other['labels_file']))} instead, the shares and scores differ: notebook "
+            f"04 shows the two <a href=\"{escape(_side_by_side_link(reports_dir))}\">side by side</a>, with the calls "
             "they label differently.</p>")
 
 
@@ -438,7 +438,7 @@ def question_monitoring(src: Sources) -> str:
         out.append("<p><b>Agreement between two methods</b> (the model against answer scoring, Cohen's kappa, all "
                    "calls, no threshold): " + ", ".join(f"{task} {number(k, 'score')}" for task, k in every.items())
                    + ". Near 0 is chance: scoring is weak, so disagreement does not mark a hard call.</p>")
-    out.append(f"<p class=\"verdict\"><b>Verdict on the {_e(batch_verdict(src.batches))}.</b></p>")
+    out.append(f"<p class=\"verdict\"><b>Verdict on the {escape(batch_verdict(src.batches))}.</b></p>")
     return "\n".join(out)
 
 
@@ -460,8 +460,8 @@ def findings_list(src: Sources, explorer: str) -> str:
     for _, row in src.findings.iterrows():
         n = int(row["finding"])
         calls = number(row["n_calls"], "count")
-        items.append(f"<li><b>{_e(row['headline'])}:</b> {_e(_finding_number(row))}. <i>To do:</i> "
-                     f"{_e(row['action'])}. <a href=\"{_e(explorer)}#finding={n}\">The {calls} calls</a></li>")
+        items.append(f"<li><b>{escape(row['headline'])}:</b> {escape(_finding_number(row))}. <i>To do:</i> "
+                     f"{escape(row['action'])}. <a href=\"{escape(explorer)}#finding={n}\">The {calls} calls</a></li>")
     return "<ol class=\"findings\">" + "".join(items) + "</ol>"
 
 
@@ -529,7 +529,7 @@ GLOSSARY = {
 
 def glossary() -> str:
     return ("<h2 id=\"glossary\">Glossary</h2><dl class=\"glossary\">"
-            + "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in GLOSSARY.items()) + "</dl>")
+            + "".join(f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in GLOSSARY.items()) + "</dl>")
 
 
 def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> str:
@@ -543,7 +543,7 @@ def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) 
             continue
         notebook = notebooks_dir / f"{report.stem}.ipynb"
         title = notebook_title(nbformat.read(str(notebook), as_version=4)) if notebook.is_file() else report.stem
-        items.append(f"<li><a href=\"{_e(report.name)}\">{_e(title or report.stem)}</a></li>")
+        items.append(f"<li><a href=\"{escape(report.name)}\">{escape(title or report.stem)}</a></li>")
     items.append(f"<li><a href=\"{EXPLORER_PAGE}\">Call explorer</a>: every call with its labels and the customer's "
                  "words</li>")
     return "<h2 id=\"pages\">The detailed pages</h2><ul>" + "".join(items) + "</ul>"
@@ -580,259 +580,4 @@ def build_index(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str |
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / "index.html"
     path.write_text(page("Call insights: summary", "\n".join(p for p in parts if p)), encoding="utf-8")
-    return path
-
-
-# The call explorer, reports/calls.html: every call with its driver, labels, confidence and redacted evidence, sortable,
-# filterable and searchable offline. The rows are HTML (readable without script, and scanned for personal data like
-# every page); a small inline script of our own sorts and filters them and reads the address's fragment, so a
-# finding links to its calls: ``calls.html#finding=2``, ``calls.html#ids=transcript_3,transcript_9``, ``#q=refund``.
-
-EXPLORER_PAGE = "calls.html"
-
-EXPLORER_CSS = """
-.ci-controls{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:.6rem 0;font-size:14px}
-.ci-controls input[type=search]{min-width:16rem;padding:.25rem .4rem}
-#ci-banner{background:#e8f1fb;border-left:4px solid #2b6cb0;padding:.4rem .8rem;margin:.4rem 0}
-#ci-banner[hidden]{display:none}
-table.ci-calls{font-size:13px;width:100%}
-table.ci-calls th button{all:unset;cursor:pointer;font-weight:600}
-table.ci-calls th button:focus-visible{outline:2px solid #2b6cb0}
-table.ci-calls th[aria-sort=ascending] button::after{content:" \\25B2"}
-table.ci-calls th[aria-sort=descending] button::after{content:" \\25BC"}
-table.ci-calls td.quote{max-width:22rem}
-table.ci-calls tr[hidden]{display:none}
-.neg{color:#a11d2e;font-weight:600}.fu{color:#8a5a00}
-body{max-width:none}
-"""
-
-#: The script that sorts, filters and searches the table, and follows the fragment (no library, no other host).
-EXPLORER_JS = r"""
-(function () {
-  var table = document.getElementById('ci-calls');
-  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-  var findings = JSON.parse(document.getElementById('ci-findings').textContent);
-  var search = document.getElementById('ci-search');
-  var selects = Array.prototype.slice.call(document.querySelectorAll('select[data-column]'));
-  var count = document.getElementById('ci-count');
-  var banner = document.getElementById('ci-banner');
-  var only = null;
-
-  function fromHash() {
-    var params = new URLSearchParams(location.hash.replace(/^#/, ''));
-    var text = '';
-    only = null;
-    if (params.has('finding')) {
-      var f = findings[params.get('finding')];
-      if (f) {
-        only = new Set(f.ids);
-        text = 'The ' + f.ids.length + ' calls behind finding ' + params.get('finding') + ': ' + f.headline + '.';
-      } else {
-        text = 'There is no finding ' + params.get('finding') + '; every call is shown.';
-      }
-    } else if (params.has('ids')) {
-      only = new Set(params.get('ids').split(',').map(function (s) { return s.trim(); }).filter(Boolean));
-      text = 'The ' + only.size + ' calls named in the address.';
-    }
-    if (params.has('q')) { search.value = params.get('q'); }
-    banner.hidden = !text;
-    document.getElementById('ci-banner-text').textContent = text;
-    apply();
-  }
-
-  function apply() {
-    var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
-    var shown = 0;
-    rows.forEach(function (row) {
-      var ok = !only || only.has(row.id);
-      selects.forEach(function (s) { if (ok && s.value && row.getAttribute('data-' + s.dataset.column) !== s.value) { ok = false; } });
-      if (ok && words.length) {
-        var text = row.textContent.toLowerCase();
-        ok = words.every(function (w) { return text.indexOf(w) >= 0; });
-      }
-      row.hidden = !ok;
-      if (ok) { shown += 1; }
-    });
-    count.textContent = shown + ' of ' + rows.length + ' calls shown';
-  }
-
-  function sortBy(th, index) {
-    var ascending = th.getAttribute('aria-sort') !== 'ascending';
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
-    var numeric = th.dataset.type === 'number';
-    function key(row) {
-      var cell = row.cells[index];
-      var value = cell.getAttribute('data-sort') || cell.textContent;
-      return numeric ? parseFloat(value) : value.toLowerCase();
-    }
-    rows.sort(function (a, b) {
-      var x = key(a), y = key(b);
-      var order = numeric ? (isNaN(x) ? 1 : isNaN(y) ? -1 : x - y) : x.localeCompare(y);
-      return ascending ? order : -order;
-    });
-    rows.forEach(function (row) { table.tBodies[0].appendChild(row); });
-  }
-
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
-    var button = th.querySelector('button');
-    if (button) { button.addEventListener('click', function () { sortBy(th, index); }); }
-  });
-  search.addEventListener('input', apply);
-  selects.forEach(function (s) { s.addEventListener('change', apply); });
-  document.getElementById('ci-show-all').addEventListener('click', function () {
-    search.value = '';
-    selects.forEach(function (s) { s.value = ''; });
-    history.replaceState(null, '', location.pathname + location.search);
-    fromHash();
-  });
-  window.addEventListener('hashchange', fromHash);
-  fromHash();
-})();
-"""
-
-
-def _cues(row: pd.Series, columns: dict[str, str]) -> str:
-    """The cue lists a call's words match, by how a reader sees them."""
-    return ", ".join(label for column, label in columns.items() if column in row and float(row[column] or 0) > 0)
-
-
-def _call_number(call: str) -> str:
-    """A sort key that puts transcript_9 before transcript_10."""
-    digits = "".join(ch for ch in call if ch.isdigit())
-    return digits or "0"
-
-
-def explorer_rows(predictions: pd.DataFrame, insights: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per call as the explorer shows it: driver, team, labels and confidences, what happened in the call,
-    the pending work, whether a person labelled it, and the model's evidence quotes, redacted again on the way (a
-    quote is the customer's own words)."""
-    frame = predictions.copy()
-    if insights is not None:
-        keep = [c for c in ["file", "topic", "agent_team", *ACTION_COLUMNS, *PENDING_COLUMNS] if c in insights]
-        frame = frame.merge(insights[keep], on="file", how="left")
-    out = pd.DataFrame({"call": frame["file"].astype(str)})
-    out["driver"] = frame["topic"].fillna("") if "topic" in frame else ""
-    out["team"] = frame["agent_team"].fillna("") if "agent_team" in frame else ""
-    for task in ("sentiment", "outcome"):
-        out[task] = frame[task].fillna("").astype(str)
-        column = f"confidence_{task}"
-        out[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else float("nan")
-    out["in_the_call"] = [_cues(row, ACTION_COLUMNS) for _, row in frame.iterrows()]
-    out["pending"] = [_cues(row, PENDING_COLUMNS) for _, row in frame.iterrows()]
-    held = frame["held_out"].astype(str) if "held_out" in frame else pd.Series("", index=frame.index)
-    out["hand_labelled"] = held.str.startswith("held out").map({True: "yes", False: ""})
-    for task in ("sentiment", "outcome"):
-        column = f"evidence_{task}"
-        said = frame[column] if column in frame else pd.Series("", index=frame.index)
-        out[f"evidence_{task}"] = said.fillna("").astype(str).map(redact)
-    return out
-
-
-def explorer_findings(findings: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    """Finding number -> its headline and its calls (``findings.csv``), for the fragment ``#finding=N``."""
-    if findings is None or not {"finding", "headline", "calls"} <= set(findings.columns):
-        return {}
-    return {str(int(row["finding"])): {"headline": str(row["headline"]), "ids": str(row["calls"]).split()}
-            for _, row in findings.iterrows() if isinstance(row["calls"], str)}  # fmt: skip
-
-
-def _explorer_table(rows: pd.DataFrame) -> str:
-    """The calls as an HTML table whose headers sort it (``data-type="number"`` sorts numerically)."""
-    headers = [("call", "Call", "number"), ("driver", "Driver", ""), ("team", "Agent team", ""),
-               ("sentiment", "Sentiment", ""), ("confidence_sentiment", "Confidence", "number"),
-               ("outcome", "Outcome", ""), ("confidence_outcome", "Confidence", "number"),
-               ("in_the_call", "In the call", ""), ("pending", "Pending work", ""),
-               ("hand_labelled", "Hand-labelled", ""), ("evidence_sentiment", "Customer's words (sentiment)", ""),
-               ("evidence_outcome", "Customer's words (outcome)", "")]  # fmt: skip
-    typed = {"number": " data-type=\"number\""}
-    head = "".join(f"<th scope=\"col\"{typed.get(kind, '')}><button type=\"button\">{_e(label)}</button></th>"
-                   for _, label, kind in headers)
-    body = []
-    for row in rows.itertuples(index=False):
-        cells = []
-        for column, _, kind in headers:
-            value = getattr(row, column)
-            if column == "call":
-                cells.append(f"<td data-sort=\"{_call_number(value)}\">{_e(value)}</td>")
-            elif kind:
-                cells.append(f"<td data-sort=\"{value:.4f}\">{number(value, 'share')}</td>" if pd.notna(value)
-                             else "<td></td>")
-            else:
-                mark = {"negative": " class=\"neg\"", FOLLOW_UP: " class=\"fu\""}.get(value, "")
-                quote = " class=\"quote\"" if column.startswith("evidence") else mark
-                cells.append(f"<td{quote}>{_e(value)}</td>")
-        body.append(f"<tr id=\"{_e(row.call)}\" data-driver=\"{_e(row.driver)}\" data-sentiment=\"{_e(row.sentiment)}\""
-                    f" data-outcome=\"{_e(row.outcome)}\">{''.join(cells)}</tr>")
-    return (f"<table id=\"ci-calls\" class=\"ci-calls\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-            "</tbody></table>")
-
-
-def _select(column: str, label: str, values: list[str]) -> str:
-    options = "".join(f"<option value=\"{_e(v)}\">{_e(v)}</option>" for v in values)
-    return (f"<label>{_e(label)} <select data-column=\"{_e(column)}\"><option value=\"\">all</option>{options}"
-            "</select></label>")
-
-
-def explorer_page(predictions: pd.DataFrame, insights: pd.DataFrame | None = None,
-                  findings: pd.DataFrame | None = None, labels_file: str = "") -> str:  # fmt: skip
-    """The call explorer as one self-contained HTML page (see :data:`EXPLORER_JS` for what it does in the browser).
-
-    Args:
-        predictions: ``results/predictions.csv``.
-        insights: ``results/call_insights.csv`` (driver, team, call events, pending work), or None.
-        findings: ``results/findings.csv`` (each finding's calls, for ``#finding=N``), or None.
-        labels_file: The hand-label file the findings were computed from (``results/insights.reading.json``).
-    """
-    rows = explorer_rows(predictions, insights)
-    found = explorer_findings(findings)
-    made_by = ", ".join(f"{c} {'/'.join(sorted(map(str, predictions[c].dropna().unique())))}"
-                        for c in ("method", "engine") if c in predictions)  # fmt: skip
-    reading = (f" The findings' rates are corrected by the hand labels of <code>{_e(labels_file)}</code>."
-               if labels_file else "")
-    links = "".join(f"<li><a href=\"#finding={n}\">Finding {n}</a>: {_e(f['headline'])} ({len(f['ids'])} calls)</li>"
-                    for n, f in found.items())  # fmt: skip
-    drivers = sorted(v for v in rows["driver"].unique() if v)
-    parts = [
-        "<p><a href=\"index.html\">Back to the summary</a></p>",
-        "<h1>Every call: its driver, labels and the customer's words</h1>",
-        f"<p>{len(rows)} calls, labelled from the customer's side ({_e(made_by)}); confidence is the model's "
-        "probability of the label it gave. The quotes are the customer's words the label rests on, with names and "
-        f"numbers replaced (<code>[NAME]</code>, <code>[MEMBER_ID]</code>).{reading} Click a column's name to sort; "
-        "the choices and the search box filter the rows; nothing is fetched from another host.</p>",
-        f"<details open><summary>The findings and their calls</summary><ul>{links}</ul></details>" if links else "",
-        "<div id=\"ci-banner\" role=\"status\" hidden><span id=\"ci-banner-text\"></span> "
-        "<button type=\"button\" id=\"ci-show-all\">Show every call</button></div>",
-        "<div class=\"ci-controls\"><label>Search <input type=\"search\" id=\"ci-search\" "
-        "placeholder=\"words, call, driver\"></label>"
-        + _select("driver", "Driver", drivers) + _select("sentiment", "Sentiment", list(SENTIMENTS))
-        + _select("outcome", "Outcome", list(OUTCOMES)) + "<span id=\"ci-count\" aria-live=\"polite\"></span></div>",
-        _explorer_table(rows),
-        "<p><a href=\"index.html\">Back to the summary</a></p>",
-        f"<style>{EXPLORER_CSS}</style>",
-        # JSON inside a script element: "</" must not end the element early.
-        "<script type=\"application/json\" id=\"ci-findings\">" + json.dumps(found).replace("</", "<\\/") + "</script>",
-        f"<script>{EXPLORER_JS}</script>",
-    ]
-    return page("Call explorer", "\n".join(p for p in parts if p))
-
-
-def build_explorer(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str | Path = config.REPORTS_DIR) -> Path:
-    """Write ``calls.html`` into ``reports_dir`` from the results files; returns the page written.
-
-    Raises:
-        FileNotFoundError: ``predictions.csv`` is missing (the message says which command writes it).
-    """
-    results_dir, reports_dir = Path(results_dir), Path(reports_dir)
-    problems: list[str] = []
-    predictions = _read(results_dir / config.PREDICTIONS_FILE.name, pd.read_csv, problems)
-    if predictions is None:
-        raise FileNotFoundError(" ".join(problems))
-    insights = _read(results_dir / config.INSIGHTS_FILE.name, pd.read_csv, problems)
-    findings = _read(results_dir / config.FINDINGS_FILE.name, pd.read_csv, problems)
-    reading = results_dir / f"insights{READING_RECORD_SUFFIX}"
-    labels_file = json.loads(reading.read_text()).get("labels_file", "") if reading.is_file() else ""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / EXPLORER_PAGE
-    path.write_text(explorer_page(predictions, insights, findings, labels_file), encoding="utf-8")
     return path
