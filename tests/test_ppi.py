@@ -122,7 +122,7 @@ def test_naive_and_labels_only_intervals_are_wilson_at_the_chosen_level():
     assert wider["naive_high"] - wider["naive_low"] > row["naive_high"] - row["naive_low"]
 
 
-def test_difference_adds_the_variances_of_disjoint_groups_and_refuses_overlap():
+def test_difference_adds_the_variances_of_disjoint_groups():
     frame, _, _ = synthetic(400, 120, {"a": 0.2, "b": 0.6}, 0.1, seed=4)
     in_a = frame["group"] == "a"
     row = ppi.difference(frame, in_a, "outcome", FOLLOW)
@@ -134,8 +134,6 @@ def test_difference_adds_the_variances_of_disjoint_groups_and_refuses_overlap():
     assert row["pred_count_a"] == int((frame.loc[in_a, "pred_outcome"] == FOLLOW).sum())
     assert (row["naive_low"], row["naive_high"]) == pytest.approx(
         newcombe_interval(row["pred_count_a"], row["calls_a"], row["pred_count_b"], row["calls_b"]))
-    with pytest.raises(ValueError, match="must not share calls"):
-        ppi.difference(frame, in_a, "outcome", FOLLOW, in_b=pd.Series(True, index=frame.index))
 
 
 def test_group_and_flag_differences_cover_every_group_and_flag():
@@ -185,48 +183,3 @@ def test_plan_gain_is_the_formula_difference_for_the_widest_group():
         r = parts.loc[widest]
         after = labelplan.half_width(r.var_pred, r.var_rect, r.labelled + 1, r.unlabelled - 1)
         assert first["width_after"] == pytest.approx(2 * max(after, *(w for g, w in widths.items() if g != widest)))
-
-
-def test_plot_shows_three_intervals_and_marks_unestimable_groups():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    frame, _, _ = synthetic(120, 30, {"a": 0.3, "b": 0.6}, 0.0, seed=9)
-    frame.loc[frame[(frame["group"] == "a") & frame["labelled"]].index[2:], "labelled"] = False
-    fig = ppi.plot_rate_intervals(ppi.rate_table(frame, "group", rates=[("outcome", FOLLOW, "follow-up")]),
-                                  "follow-up", "test")  # fmt: skip
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert any("a (" in t and "PPI not estimable" in t for t in labels)
-    assert len(ax.get_legend().get_texts()) == 3
-
-
-def test_ppi_logistic_recovers_a_known_effect_despite_a_biased_model():
-    rng = np.random.default_rng(10)
-    n = 1200
-    x = rng.normal(size=n)
-    truth = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 1.0 * x)))  # odds ratio e^1 per SD
-    p = np.clip(1 / (1 + np.exp(-(0.8 + 0.2 * x + 2 * (truth - 0.5)))), 0.01, 0.99)  # biased, weak on x
-    files = [f"c{i}" for i in range(n)]
-    labelled = np.zeros(n, bool)
-    labelled[rng.choice(n, 400, replace=False)] = True
-    preds = pd.DataFrame({"file": files, "sentiment": "positive", "outcome": np.where(p > 0.5, FOLLOW, "issue resolved"),
-                          "p_follow_up": p, "p_issue_resolved": 1 - p})  # fmt: skip
-    gold = pd.DataFrame({"sentiment": "positive", "outcome": np.where(truth, FOLLOW, "issue resolved")}, index=files)
-    frame = ppi.ppi_frame(preds, gold[labelled], pd.DataFrame({"x": x}, index=files))
-    row = ppi.logistic_odds(frame, ["x"]).iloc[0]
-    sd_effect = math.exp(1.0 * x.std())
-    assert row["ci_low"] <= sd_effect <= row["ci_high"]
-    assert row["ci_low"] > 1
-    assert ppi.logistic_odds(frame.iloc[:30], ["x"]).empty  # too few labelled calls for a fit
-
-
-def test_rates_corrected_with_two_label_files_sit_side_by_side():
-    frame, _, _ = synthetic(200, 60, {"a": 0.3, "b": 0.6}, 0.1, seed=11)
-    other = frame.copy()
-    other.loc[other["labelled"], "gold_outcome"] = FOLLOW  # a second reading that calls every labelled call follow-up
-    rates = [("outcome", FOLLOW, "follow-up")]
-    table = ppi.by_reading({"client": ppi.rate_table(frame, "group", rates),
-                            "guideline": ppi.rate_table(other, "group", rates)})  # fmt: skip
-    assert len(table) == 3 and {"client", "guideline_low", "guideline_labels"} <= set(table.columns)
-    assert (table["guideline_labels"] == 1).all() and (table["guideline"] > table["client"]).all()
