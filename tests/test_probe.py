@@ -63,17 +63,6 @@ def test_scaler_fitted_on_every_call_is_used():
     scaler = StandardScaler().fit(np.vstack([features, features * 10]))
     probe = fit_probe(features, labels, scaler)
     assert probe.scaler is scaler
-    assert probe.contributions(features).shape == (len(labels), 3)
-
-
-def test_binary_contributions_have_one_column_per_class():
-    features, labels = clusters()
-    binary = labels.where(labels == "positive", "other")
-    probe = fit_probe(features, binary)
-    support = probe.contributions(features)
-    assert support.shape == (len(labels), 2)
-    chosen = np.array(probe.classes_)[support.argmax(axis=1)]
-    assert (chosen == binary.to_numpy()).mean() >= 0.9
 
 
 def test_too_few_labels_is_a_clear_error():

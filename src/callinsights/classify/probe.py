@@ -1,23 +1,16 @@
 """A linear probe on the local LLM's hidden states: the ``probe`` method.
 
-The embedded 135M model barely follows instructions -- asked zero-shot it answers almost the same for every call --
-but its hidden states still encode what the customer said. The model reads the customer's turns once; its
-token states, pooled per turn (:meth:`callinsights.llm.engines.LlamaCppEngine.embed_turns`), give the call's features: the
-mean state of all the customer's words and that of their last turns (the guideline weighs how a call ends most). A
-regularised logistic regression reads them, fitted on the hand-labelled calls.
-
-Because it is fitted on the labelled calls, its quality is only ever reported held out: every labelled call is
-predicted by a probe not fitted on it (:func:`cross_validated_probabilities`; leave-one-out when a class is too thin
-for folds), with the regularisation chosen inside each training fold.
+The embedded 135M model barely follows instructions, but its hidden states still encode what the customer said: a
+regularised logistic regression reads the call's pooled turn states, fitted on the hand-labelled calls, and its
+quality is only ever reported held out (:func:`cross_validated_probabilities`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import hashlib
 import re
 import shlex
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -88,16 +81,8 @@ def task_features(outputs: list[dict], task: str) -> np.ndarray:
 
 
 def call_features(turn_states: np.ndarray, last: int = LAST_TURNS) -> np.ndarray:
-    """One call's features from its per-turn states.
-
-    Args:
-        turn_states: One row per customer turn: the turn's mean hidden state, then its token count (as
-            :meth:`~callinsights.llm.engines.LlamaCppEngine.embed_turns` returns it).
-        last: Turns in the "ending" part.
-
-    Returns:
-        The token-weighted mean state of all turns, then that of the last ``last`` turns.
-    """
+    """The token-weighted mean state of all turns, then that of the last ``last`` turns, from a call's per-turn
+    states (a row per turn: its mean hidden state, then its token count, as ``embed_turns`` returns them)."""
     states, weights = turn_states[:, :-1], np.maximum(turn_states[:, -1], 1.0)
     whole = np.average(states, axis=0, weights=weights)
     ending = np.average(states[-last:], axis=0, weights=weights[-last:])
@@ -119,12 +104,7 @@ def turn_features(turn_states: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Probe:
-    """A fitted probe: the scaler (fitted on every call's features, labels unseen) and the classifier.
-
-    Attributes:
-        scaler: Standardises features.
-        model: The logistic regression.
-    """
+    """A fitted probe: the scaler (fitted on every call's features, labels unseen) and the logistic regression."""
 
     scaler: StandardScaler
     model: LogisticRegression | LogisticRegressionCV
@@ -135,15 +115,6 @@ class Probe:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(self.scaler.transform(features))
-
-    def contributions(self, features: np.ndarray) -> np.ndarray:
-        """Each class's linear score for each row, without the intercept: ``[rows, classes]``.
-
-        For a binary task scikit-learn keeps one weight vector (for ``classes_[1]``); the other class gets its
-        negative, so either way a higher score means more support for that class.
-        """
-        scores = self.scaler.transform(features) @ self.model.coef_.T
-        return np.hstack([-scores, scores]) if scores.shape[1] == 1 else scores
 
 
 def probe_classifier(labels: np.ndarray, seed: int) -> LogisticRegression | LogisticRegressionCV:
@@ -161,12 +132,7 @@ def probe_classifier(labels: np.ndarray, seed: int) -> LogisticRegression | Logi
 
 def fit_probe(features: np.ndarray, labels: pd.Series, scaler: StandardScaler | None = None, seed: int = 0) -> Probe:
     """Fit a probe on labelled calls (``scaler``: fitted on every call's features, labelled or not; default: on
-    ``features``).
-
-    Raises:
-        ValueError: Fewer than two classes, or fewer than :data:`MIN_FIT_CALLS` labelled calls (checked before any
-            model time by :func:`callinsights.data.labels.check_fit`).
-    """
+    ``features``); ValueError for fewer than two classes or :data:`MIN_FIT_CALLS` calls."""
     if labels.nunique() < 2 or len(labels) < MIN_FIT_CALLS:
         raise ValueError(
             f"the probe needs at least {MIN_FIT_CALLS} labelled calls of at least two classes (got {len(labels)} "
@@ -192,7 +158,6 @@ def cross_validated_probabilities(features: np.ndarray, labels: pd.Series, scale
     return proba, scheme
 
 
-
 # Fitting the default method (the probe) from stored model outputs, and keeping the fit as an artifact.
 
 #: What a probe artifact is called inside the file, and the layout of its payload (a new layout, a new number).
@@ -208,14 +173,8 @@ REMEDY = ("Fit a new one with `python -m callinsights fit --artifact {path}`, or
 
 @dataclass
 class TaskFit:
-    """The probe of one task and the held-out probabilities of the labelled calls it was fitted on.
-
-    Attributes:
-        probe: The probe fitted on every labelled call.
-        held_out: One row per labelled call (index: call id), one column per label of the task; each row from a
-            probe not fitted on that call.
-        scheme: How they were held out (``"4-fold"`` or ``"leave-one-out"``).
-    """
+    """One task's probe fitted on every labelled call; the held-out probabilities of those calls (a row per call, a
+    column per label, each row from a probe not fitted on it); how they were held out (``"4-fold"`` ...)."""
 
     probe: Probe
     held_out: pd.DataFrame
@@ -224,15 +183,8 @@ class TaskFit:
 
 @dataclass
 class FittedProbe:
-    """The default method, fitted: what labels a run's calls.
-
-    Attributes:
-        tasks: Each task's fit.
-        fitted_texts: Labelled call id -> hash of the text it was fitted on: its held-out answer belongs to that
-            text only.
-        metadata: What the fit depends on (:func:`fingerprint`), the labelled calls, held-out metrics, and once
-            saved the date and package versions.
-    """
+    """The default method, fitted: each task's fit; labelled call id -> hash of the text fitted on (its held-out
+    answer belongs to that text only); and the metadata (:func:`fingerprint`, calls, held-out metrics, versions)."""
 
     tasks: dict[str, TaskFit]
     fitted_texts: dict[str, str]
@@ -264,17 +216,9 @@ def fingerprint(settings: Settings, model: ModelInfo, labels_file: str | Path) -
 
 
 def stale_reasons(saved: dict[str, Any], current: dict[str, Any], labels: bool = True) -> list[str]:
-    """Why a fit with metadata ``saved`` does not fit a run with fingerprint ``current`` (empty: it does).
-
-    Args:
-        saved: The fit's metadata.
-        current: :func:`fingerprint` of the run.
-        labels: Compare the label files too. A label file that does not exist now (``current["labels"]["sha256"]``
-            None) is never a reason: the fit is then used as it was made (the caller says so).
-
-    Returns:
-        One line per difference, saying what it was then and what it is now.
-    """
+    """Why a fit with metadata ``saved`` does not fit a run with :func:`fingerprint` ``current``: one line per
+    difference, then and now (empty: it fits). ``labels``: compare the label files too; one that does not exist now
+    is never a reason (the fit is used as it was made, and the caller says so)."""
     reasons = []
     was, now = saved.get("model", {}), current["model"]
     if was.get("sha256") != now["sha256"]:
@@ -303,16 +247,12 @@ def fit_from_outputs(outputs: dict[str, dict], texts: dict[str, str], gold: pd.D
     """Fit the probe of each task on the labelled calls among ``outputs``.
 
     Args:
-        outputs: Call id -> stored probe output (``{"turns": ...}``) of every call the features are standardised
-            on, in a fixed order (the fit depends on it only through floating-point rounding).
+        outputs: Call id -> stored probe output of every call the features are standardised on, in a fixed order
+            (the fit depends on it only through floating-point rounding).
         texts: Call id -> the text the model read (its hash marks which text a held-out answer belongs to).
-        gold: Hand labels indexed by call id (:func:`callinsights.data.labels.load_labels`).
-        labels_file: Where ``gold`` was read (recorded, and named in messages).
+        gold: Hand labels indexed by call id; ``labels_file``: where they were read.
         where: The calls, as named in the message when none is labelled.
         depends_on: The run's :func:`fingerprint`, recorded in the metadata.
-
-    Raises:
-        ValueError: No labelled call among ``outputs``, or too few of a class for the probe.
     """
     ids = list(outputs)
     read = [outputs[cid] for cid in ids]
@@ -362,12 +302,8 @@ def save_fitted(fitted: FittedProbe, path: str | Path) -> Path:
 
 
 def load_fitted(path: str | Path) -> FittedProbe:
-    """Load a fit saved by :func:`save_fitted` (only the types of :data:`TRUSTED_TYPES` beyond skops' safe set).
-
-    Raises:
-        FileNotFoundError: No file.
-        callinsights.data.outputs.ArtifactError: Not a usable probe artifact (the message says what to do).
-    """
+    """Load a fit saved by :func:`save_fitted` (only the types of :data:`TRUSTED_TYPES` beyond skops' safe set);
+    ArtifactError, saying what to do, for a file that is not a usable probe artifact."""
     artifact = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY)
     payload = artifact.payload
     try:
@@ -432,7 +368,6 @@ def fit_problem(task: str, fit: TaskFit) -> str | None:
     return None
 
 
-
 # The probe method's labelling step: label every call of a run with a fitted probe, and find the evidence.
 
 #: ``held_out`` of a call not in the label file.
@@ -440,24 +375,14 @@ NOT_LABELLED = "not labelled"
 
 
 def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedProbe) -> None:
-    """Label every call of ``frame`` with a fitted probe (in place).
+    """Label every call of ``frame`` (``file``, ``raw``: the stored output) with a fitted probe, in place.
 
     A labelled call the probe was fitted on -- the same call id with the same text -- gets its held-out
     probabilities (from a probe not fitted on it), never an answer that has seen its label. Every other call gets
     the probe fitted on all labelled calls. Two cases are neither, and ``held_out`` says so: a labelled call whose
     text differs from the one fitted on (its held-out answer belongs to the other text), and a call whose text is
     that of a labelled call under another name (a renamed copy: the probe has seen its label). Each call also gets
-    its evidence: the customer turn the chosen sentiment rests on and the one the chosen outcome rests on
-    (:func:`evidence`, redacted for reading).
-
-    Args:
-        frame: One row per call: ``file`` and ``raw`` (the stored output, ``{"turns": ...}`` and, when sentiment
-            reads an earlier layer, ``"sentiment_turns"``).
-        texts: Call id -> the text the model read.
-        fitted: The fit (:mod:`callinsights.classify.probe`).
-
-    Raises:
-        ValueError: The calls' features are not of the width the probe was fitted on.
+    the customer turn each chosen label rests on (:func:`evidence`). ``texts``: call id -> the text the model read.
     """
     # Each stored array converted once (both tasks may read the same one), then read twice per task: the call's
     # features and each turn's.
@@ -528,16 +453,11 @@ _FAREWELL = re.compile(r"(?i)\b(?:good)?bye\b|\b(?:hi|hello|hey)\b|\byou too\b|\
 
 
 def quote_kind(turn: str) -> str:
-    """Why a customer turn (redacted) is not quoted as evidence, or ``""`` when it may be.
+    """Why a customer turn (redacted: the rule reads its placeholders) is not quoted as evidence, or ``""``.
 
-    Args:
-        turn: One customer turn, redacted (:func:`callinsights.text.redact.redact`): the rule reads its placeholders.
-
-    Returns:
-        ``"verification"``: the caller identifies themselves or the case -- an identifier (``[MEMBER_ID]``,
-        ``[DATE]``, ``[PHONE]``, ...), "my name is", "the procedure code is", "I'm using Google Chrome", a bare
-        "It's [NAME]."; ``"greeting"``: the call's opening ("Hi, I'm calling to ...") or a bare greeting or farewell
-        ("You too. Bye."); ``""`` otherwise.
+    ``"verification"``: the caller identifies themselves or the case -- an identifier (``[MEMBER_ID]``, ``[DATE]``,
+    ...), "my name is", "the procedure code is", "I'm using Google Chrome", a bare "It's [NAME]."; ``"greeting"``:
+    the call's opening ("Hi, I'm calling to ...") or a bare greeting or farewell ("You too. Bye.").
     """
     if _IDENTIFIER.search(turn) or _DETAIL.search(turn) or _DEVICE.search(turn) or _BARE_ANSWER.search(turn):
         return "verification"
@@ -548,21 +468,12 @@ def quote_kind(turn: str) -> str:
 
 
 def turn_attribution(probe: Probe, turn_states: np.ndarray, task: str, label: str) -> np.ndarray:
-    """How much each turn carries ``label``: the drop in its probability when the turn is left out of the call.
+    """How much each turn carries ``label``: the drop in its probability when the turn is left out of the call
+    (positive: the turn supports it; NaN for a call of one turn, which has nothing left without it).
 
-    The call's features are pooled again from the other turns' stored states (:func:`call_features`), so no model
+    The call's features are pooled again from the other turns' stored states (:func:`task_states`), so no model
     time is spent. That approximates reading the call without the turn: each turn was encoded after the ones before
     it, so the later turns' states still carry the left-out turn's context.
-
-    Args:
-        probe: The fitted probe of ``task``.
-        turn_states: The call's per-turn states as ``task`` reads them (:func:`task_states`).
-        task: ``"sentiment"`` or ``"outcome"``.
-        label: A class of the probe.
-
-    Returns:
-        One drop per turn (positive: the turn supports ``label``); NaN for a call of one turn, which has nothing
-        left without it.
     """
     column = list(probe.classes_).index(label)
     whole = call_features(turn_states)
@@ -573,51 +484,35 @@ def turn_attribution(probe: Probe, turn_states: np.ndarray, task: str, label: st
     return probe.predict_proba(whole[None, columns])[0, column] - probe.predict_proba(without)[:, column]
 
 
-def evidence_turn(drops: np.ndarray, turns: list[str]) -> int | None:
-    """The turn to quote: of the turns that may be quoted (:func:`quote_kind`), the one whose leaving out lowers the
-    label's probability most, if by at least :data:`MIN_DROP`; None when no such turn carries the label.
-
-    Args:
-        drops: :func:`turn_attribution` of the call.
-        turns: The call's customer turns, redacted.
-    """
+def evidence_turn(probe: Probe, turn_states: np.ndarray, task: str, label: str, text: str
+                  ) -> tuple[list[str], np.ndarray, int | None] | None:
+    """The call's turns (redacted), :func:`turn_attribution` and the turn to quote: of the turns that may be quoted
+    (:func:`quote_kind`), the one whose leaving out lowers the label's probability most, if by at least
+    :data:`MIN_DROP` (None when no such turn carries the label). None when the text's turns (``text``: one per
+    line) do not match the states or the probe does not know ``label``."""
+    turns = [redact(t) for t in text.split("\n") if t.strip()]
+    if len(turns) != len(turn_states) or label not in list(probe.classes_):
+        return None
+    drops = turn_attribution(probe, turn_states, task, label)
     carrying = [t for t, turn in enumerate(turns) if drops[t] >= MIN_DROP and not quote_kind(turn)]
-    return max(carrying, key=lambda t: drops[t]) if carrying else None
+    return turns, drops, max(carrying, key=lambda t: drops[t]) if carrying else None
 
 
 def evidence(probe: Probe, turn_states: np.ndarray, task: str, label: str, text: str) -> str:
-    """The customer turn ``label`` rests on, redacted (:func:`evidence_turn`), or :data:`WHOLE_CALL`.
-
-    Args:
-        probe: The fitted probe of ``task``.
-        turn_states: The call's per-turn states as ``task`` reads them.
-        task: ``"sentiment"`` or ``"outcome"``.
-        label: The call's label.
-        text: The customer text the model read (one turn per line).
-
-    Returns:
-        The quote; ``""`` when the text's turns do not match the states or the probe does not know ``label``.
-    """
-    turns = [redact(t) for t in text.split("\n") if t.strip()]
-    if len(turns) != len(turn_states) or label not in list(probe.classes_):
+    """The customer turn ``label`` rests on, redacted (:func:`evidence_turn`), or :data:`WHOLE_CALL`; ``""`` when
+    the text's turns do not match the states or the probe does not know ``label``."""
+    found = evidence_turn(probe, turn_states, task, label, text)
+    if found is None:
         return ""
-    chosen = evidence_turn(turn_attribution(probe, turn_states, task, label), turns)
+    turns, _, chosen = found
     return WHOLE_CALL if chosen is None else turns[chosen]
 
 
 def evidence_faithfulness(outputs: dict[str, dict], texts: dict[str, str], labels: pd.DataFrame,
                           fitted: FittedProbe) -> pd.DataFrame:
     """How much each call's evidence explains its label to the probe, as the ERASER benchmark measures a rationale
-    (DeYoung et al., 2020), beside a turn of the same call drawn at random.
-
-    Measured with the probe fitted on every labelled call (a labelled call's label is its held-out one). A call
-    quoted as a whole (:data:`WHOLE_CALL`) has no turn to measure.
-
-    Args:
-        outputs: Call id -> stored probe output.
-        texts: Call id -> the customer text the model read.
-        labels: The calls' labels (index: call id; a column per task), as :func:`label_with_probe` gave them.
-        fitted: The fit that labelled them.
+    (DeYoung et al., 2020), beside a turn of the same call drawn at random; measured with the probe fitted on every
+    labelled call (``labels``: as :func:`label_with_probe` gave them).
 
     Returns:
         One row per call and task: ``file``, ``task``, ``label``, ``turns``, ``quoted`` (the quoted turn's number,
@@ -625,30 +520,29 @@ def evidence_faithfulness(outputs: dict[str, dict], texts: dict[str, str], label
         (:func:`turn_attribution`; higher: the label rests more on it); ``sufficiency``, the label's probability
         from the whole call minus that from the quoted turn read alone (:func:`turn_features`; lower: the turn
         alone says more of it); and ``random_comprehensiveness``, ``random_sufficiency``: the mean of each over the
-        call's other turns, the expected value for a turn drawn at random. NaN where there is no quote.
+        call's other turns, the expected value for a turn drawn at random. NaN where there is no quote
+        (:data:`WHOLE_CALL`).
     """
     rows = []
     for task in TASKS:
         probe = fitted.tasks[task].probe
         for cid, output in outputs.items():
-            label, text = labels.loc[cid, task], texts.get(cid, "")
-            turns = [redact(t) for t in text.split("\n") if t.strip()]
-            states = task_states(output, task)
-            if len(turns) != len(states) or label not in list(probe.classes_):
+            label, states = labels.loc[cid, task], task_states(output, task)
+            found = evidence_turn(probe, states, task, label, texts.get(cid, ""))
+            if found is None:
                 continue
-            column = list(probe.classes_).index(label)
-            whole = call_features(states)
-            columns = task_columns(task, len(whole))
-            drops = turn_attribution(probe, states, task, label)
-            alone = probe.predict_proba(whole[None, columns])[0, column] - probe.predict_proba(
-                turn_features(states)[:, columns])[:, column]
-            chosen = evidence_turn(drops, turns)
+            turns, drops, chosen = found
             row = {"file": cid, "task": task, "label": label, "turns": len(turns),
                    "quoted": -1 if chosen is None else chosen}
             if chosen is None:
                 rows.append(row | dict.fromkeys(["comprehensiveness", "sufficiency", "random_comprehensiveness",
                                                  "random_sufficiency"], np.nan))
                 continue
+            column = list(probe.classes_).index(label)
+            whole = call_features(states)
+            columns = task_columns(task, len(whole))
+            alone = probe.predict_proba(whole[None, columns])[0, column] - probe.predict_proba(
+                turn_features(states)[:, columns])[:, column]
             others = np.arange(len(turns)) != chosen
             rows.append(row | {"comprehensiveness": drops[chosen], "sufficiency": alone[chosen],
                                "random_comprehensiveness": drops[others].mean(),
