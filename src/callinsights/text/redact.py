@@ -1,21 +1,8 @@
-"""Finding people's names in call text by the way calls introduce and address people.
+"""Replacing personal identifiers in call text with placeholders (:func:`redact`, used for everything a reader sees).
 
-No NER model is used: Presidio's person recogniser needs a spaCy model, and no registry package of one comes from its
-publisher (Explosion publishes its models elsewhere; the PyPI copies are third parties' re-uploads). A call names
-people in a few ways, and those are what is matched (the name is a capitalised word, optionally a second and third):
-
-- introductions: "my name is / my name's / the name is", "this is Maria Lopez", "I am Maria", "I'm Maria",
-  "it's Maria Lopez speaking", "Maria Lopez speaking", "Hello, Maria here", "Hi, Maria calling";
-- family and third parties: "my husband John", "my daughter, Sofia", "my mother-in-law Carmen Ruiz", "a friend named
-  Kevin", "his doctor, Dr. Ruiz", and people asked for: "ask for Robert Smith", "can I speak to Jennifer";
-- a name spelled out, "L-O-P-E-Z" (and then "Lopez" wherever it stands capitalised);
-- titles: "Mr. Hale", "Dr. O'Brien", "Nurse Kim" (never the bare title: "Thank you, Doctor." stays);
-- address: "Thanks, Emily.", "Hi Sarah, ...", "Goodbye, Carlos!" -- unless the word is a common one
-  ("Thanks, Bye.", "Okay, Great.").
-
-A name found this way is masked wherever else it stands capitalised in the same text ("..., Emily."), but only a
-name found by an introduction, a family word or a title, and never a common word or a word inside an organisation's
-name. Organisations (``Smith Medical Group``, ``Blue Cross``) are kept as written: they are not a person.
+Presidio's pattern recognisers run beside ours; people's names are found by the way calls introduce and address
+people, not by an NER model (Presidio's needs a spaCy model, which no registry package from its publisher provides).
+What is matched, and what is kept (organisations, common words), is in ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -61,7 +48,9 @@ _ORG_WORDS = (r"(?:Medical\s+Group|Medical\s+Center|Medical\s+Centre|Group|Clini
               r"Cross|Shield|Rx|Inc|LLC|Corp|Company)")
 ORGANISATION = re.compile(rf"\b(?:[A-Z][\w'&.-]*\s+){{1,3}}{_ORG_WORDS}\b")
 
-# (pattern, whether a name found by it is propagated to its other mentions). The name is group "name".
+# (pattern, whether a name found by it is masked at its other capitalised mentions too). The name is group "name".
+# Introductions ("my name's ...", "this is ...", "... speaking"), family and third parties ("my husband John"), people
+# asked for, spelled names and titles propagate; a word merely addressed ("Thanks, Emily.") does not.
 _RULES: list[tuple[re.Pattern[str], bool]] = [
     (re.compile(rf"\b(?i:my\s+name\s+is|my\s+name's|the\s+name\s+is|the\s+name's|name\s+is|called|named|"
                 rf"by\s+the\s+name\s+of)\s+(?P<name>{_FULL})"), True),
@@ -104,14 +93,7 @@ def _trim(name: str, start: int) -> tuple[int, int] | None:
 
 
 def find_names(text: str) -> list[tuple[int, int]]:
-    """Character spans of people's names in ``text`` (see the module docstring for what is matched).
-
-    Args:
-        text: Any call text.
-
-    Returns:
-        ``(start, end)`` spans, sorted, not overlapping.
-    """
+    """Sorted, non-overlapping ``(start, end)`` spans of people's names in ``text``."""
     protected = [m.span() for m in ORGANISATION.finditer(text)]
 
     def inside_org(start: int, end: int) -> bool:
@@ -158,28 +140,16 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-
-# Replacing personal identifiers in call text with placeholders: the one :func:`redact` used for everything a reader
-
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
+#: The word naming an identifier (``claim number 778899``) -> its entity.
 _ID_WORDS = {
-    "claim": "CLAIM_ID",
-    "case": "CASE_ID",
-    "reference": "REFERENCE",
-    "ref": "REFERENCE",
-    "ticket": "REFERENCE",
-    "confirmation": "REFERENCE",
-    "authorization": "REFERENCE",
-    "tracking": "REFERENCE",
-    "invoice": "REFERENCE",
-    "policy": "POLICY_ID",
-    "member": "MEMBER_ID",
-    "account": "NUMBER",
-    "group": "NUMBER",
-}
+    "claim": "CLAIM_ID", "case": "CASE_ID", "reference": "REFERENCE", "ref": "REFERENCE", "ticket": "REFERENCE",
+    "confirmation": "REFERENCE", "authorization": "REFERENCE", "tracking": "REFERENCE", "invoice": "REFERENCE",
+    "policy": "POLICY_ID", "member": "MEMBER_ID", "account": "NUMBER", "group": "NUMBER",
+}  # fmt: skip
 _STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Way|Place|Pl|"
            r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Loop|Row|Crescent|Close)")
 
@@ -233,23 +203,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
 
 #: Entity -> placeholder written in the text.
 PLACEHOLDERS = {
-    "PERSON": "[NAME]",
-    "US_SSN": "[SSN]",
-    "CREDIT_CARD": "[CARD_NUMBER]",
-    "CARD_DETAIL": "[CARD_DETAIL]",
-    "PHONE_NUMBER": "[PHONE]",
-    "EMAIL_ADDRESS": "[EMAIL]",
-    "IBAN_CODE": "[ACCOUNT]",
-    "IP_ADDRESS": "[IP_ADDRESS]",
-    "MEMBER_ID": "[MEMBER_ID]",
-    "CLAIM_ID": "[CLAIM_ID]",
-    "CASE_ID": "[CASE_ID]",
-    "POLICY_ID": "[POLICY_ID]",
-    "REFERENCE": "[REFERENCE]",
-    "DATE": "[DATE]",
-    "ADDRESS": "[ADDRESS]",
-    "NUMBER": "[NUMBER]",
-}
+    "PERSON": "[NAME]", "US_SSN": "[SSN]", "CREDIT_CARD": "[CARD_NUMBER]", "CARD_DETAIL": "[CARD_DETAIL]",
+    "PHONE_NUMBER": "[PHONE]", "EMAIL_ADDRESS": "[EMAIL]", "IBAN_CODE": "[ACCOUNT]", "IP_ADDRESS": "[IP_ADDRESS]",
+    "MEMBER_ID": "[MEMBER_ID]", "CLAIM_ID": "[CLAIM_ID]", "CASE_ID": "[CASE_ID]", "POLICY_ID": "[POLICY_ID]",
+    "REFERENCE": "[REFERENCE]", "DATE": "[DATE]", "ADDRESS": "[ADDRESS]", "NUMBER": "[NUMBER]",
+}  # fmt: skip
 #: Presidio's recognisers we use, by entity (their names in ``presidio_analyzer.predefined_recognizers``).
 _PRESIDIO = {"US_SSN": "UsSsnRecognizer", "CREDIT_CARD": "CreditCardRecognizer", "PHONE_NUMBER": "PhoneRecognizer",
              "IBAN_CODE": "IbanRecognizer", "IP_ADDRESS": "IpRecognizer"}
@@ -257,17 +215,13 @@ _PRESIDIO = {"US_SSN": "UsSsnRecognizer", "CREDIT_CARD": "CreditCardRecognizer",
 _GENERIC = {"NUMBER": 2, "REFERENCE": 1}
 # Below this Presidio's recognisers are guessing without context (its weak SSN and bank patterns score 0.05).
 _MIN_SCORE = 0.3
+# Titles a name found elsewhere in the call may carry ("Dr. Ruiz"): never masked on their own.
+_TITLE_WORDS = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "doctor"})
 
 
 @dataclass(frozen=True)
 class Span:
-    """One identifier found in a text.
-
-    Attributes:
-        start: First character.
-        end: One past the last character.
-        entity: Its type, a key of :data:`PLACEHOLDERS`.
-    """
+    """One identifier found in a text: ``text[start:end]``, its ``entity`` a key of :data:`PLACEHOLDERS`."""
 
     start: int
     end: int
@@ -327,14 +281,8 @@ def analyzer():
 
 
 def find_pii(text: str) -> list[Span]:
-    """Every identifier in ``text``, overlaps resolved (the longer span wins; on a tie, the first found).
-
-    Args:
-        text: Any call text.
-
-    Returns:
-        Non-overlapping spans in text order.
-    """
+    """Every identifier in ``text``, in text order, overlaps resolved (the longer span wins; on a tie, the specific
+    kind, then the first)."""
     if not text:
         return []
     results = analyzer().analyze(text=text, language="en", entities=list(PLACEHOLDERS), score_threshold=_MIN_SCORE)
@@ -357,14 +305,7 @@ def anonymizer():
 
 @lru_cache(maxsize=8192)
 def redact(text: str) -> str:
-    """Replace names, SSNs, card numbers, member/claim/case/reference numbers, phones, e-mails, addresses, dates of
-    birth and long numbers with placeholders.
-
-    Args:
-        text: Any call text, or a model's generated answer.
-
-    Returns:
-        The text with identifiers replaced by placeholders such as ``[NAME]`` or ``[CLAIM_ID]``.
+    """Any call text (or a model's answer) with its identifiers replaced by placeholders (:data:`PLACEHOLDERS`).
 
     Example:
         >>> redact("My ID is MEM123456, claim number 778899, call me at 555-123-4567.")
@@ -386,23 +327,12 @@ def redact(text: str) -> str:
 
 def redact_in_context(text: str, context: str) -> str:
     """:func:`redact` ``text``, also masking the people ``context`` names: a part of a call (the customer's side)
-    can name someone only the rest of it introduces ("Can I have your last name?" -- "Johnson.").
-
-    Args:
-        text: What is shown, e.g. the customer's turns.
-        context: The whole call it comes from.
-
-    Returns:
-        The redacted text.
-    """
+    can name someone only the rest of it introduces ("Can I have your last name?" -- "Johnson.")."""
     names = {context[s.start:s.end] for s in find_pii(context) if s.entity == "PERSON"}
-    words = {w for name in names for w in re.findall(r"[A-Z][\w'-]+", name) if not _is_title(w)}
+    words = {w for name in names for w in re.findall(r"[A-Z][\w'-]+", name)
+             if w.rstrip(".").lower() not in _TITLE_WORDS}
     redacted = redact(text)
     if not words:
         return redacted
     pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
     return pattern.sub(PLACEHOLDERS["PERSON"], redacted)
-
-
-def _is_title(word: str) -> bool:
-    return word.rstrip(".").lower() in {"dr", "mr", "mrs", "ms", "miss", "prof", "doctor"}

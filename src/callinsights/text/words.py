@@ -89,38 +89,15 @@ def proper_nouns(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(w for w in capitalised if w not in lower and w not in STOP_WORDS)
 
 
-#: VADER's documented thresholds on the compound score.
-POSITIVE_AT = 0.05
-NEGATIVE_AT = -0.05
-
 #: Phrases in the customer's words that mean something is still pending after the call (the lexicon baseline's
 #: outcome rule). Written from the label definitions, not fitted to the calls; matched from a word start, so
 #: ``escalat`` covers escalate, escalated and escalation.
 PENDING_CUES = (
-    r"call(?:ing)? (?:me |you )?back",
-    r"callback",
-    r"escalat",
-    r"review",
-    r"follow(?:ing)?[ -]?up",
-    r"get back to",
-    r"hear back",
-    r"business days",
-    r"send",
-    r"mail",
-    r"fax",
-    r"upload",
-    r"submit",
-    r"pending",
-    r"ticket",
-    r"wait",
-    r"appeal",
-    r"supervisor",
-    r"manager",
-    r"next week",
-    r"tomorrow",
-    r"still (?:not|haven't|hasn't|no)",
+    r"call(?:ing)? (?:me |you )?back", r"callback", r"escalat", r"review", r"follow(?:ing)?[ -]?up", r"get back to",
+    r"hear back", r"business days", r"send", r"mail", r"fax", r"upload", r"submit", r"pending", r"ticket", r"wait",
+    r"appeal", r"supervisor", r"manager", r"next week", r"tomorrow", r"still (?:not|haven't|hasn't|no)",
     r"not (?:been )?resolved",
-)
+)  # fmt: skip
 
 # What happens in a call and what it leaves pending, as cue lists a reader can check (:func:`cue_pattern`). Written
 # from the label definitions and a reading of calls, never fitted to the labels; a cue says the words occur, not that
@@ -200,10 +177,10 @@ def vader_analyzer():
 
 
 def sentiment_from_compound(compound: float) -> str:
-    """VADER's standard reading of a compound score."""
-    if compound >= POSITIVE_AT:
+    """VADER's standard reading of a compound score (its documented thresholds, +-0.05)."""
+    if compound >= 0.05:
         return "positive"
-    if compound <= NEGATIVE_AT:
+    if compound <= -0.05:
         return "negative"
     return "neutral"
 
@@ -219,13 +196,11 @@ def vader_baseline(texts: pd.Series) -> pd.DataFrame:
     Its blind spots are a word-level baseline's: routine thanks push calls towards positive, and the cues ignore
     negation and tense ("no need to call back" still counts as pending). ``compound`` is VADER's score in [-1, 1].
     """
-    analyzer = vader_analyzer()
-    rows = []
-    for text in texts.fillna("").astype(str):
-        compound = analyzer.polarity_scores(text)["compound"]
-        rows.append({
-            "sentiment": sentiment_from_compound(compound),
-            "outcome": "follow-up action needed" if _CUE_PATTERN.search(text) else "issue resolved",
-            "compound": compound,
-        })
-    return pd.DataFrame(rows, index=texts.index, columns=["sentiment", "outcome", "compound"])
+    texts = texts.fillna("").astype(str)
+    compound = texts.map(lambda text: vader_analyzer().polarity_scores(text)["compound"])
+    pending = texts.str.contains(_CUE_PATTERN)
+    return pd.DataFrame({
+        "sentiment": compound.map(sentiment_from_compound),
+        "outcome": pending.map({True: "follow-up action needed", False: "issue resolved"}),
+        "compound": compound,
+    }, index=texts.index)
