@@ -20,11 +20,8 @@ from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING
                                      cue_pattern, sentiment_from_compound, vader_baseline)
 
 LENGTH_TERCILES = ("short", "medium", "long")
-
-_STATS_COLUMNS = [
-    "call", "customer_turns", "agent_turns", "customer_words", "agent_words", "words", "turns", "customer_share",
-    "speakers", "speaker_labels", "agent_team", "meta_lines",
-]
+_STATS_COLUMNS = ["call", "customer_turns", "agent_turns", "customer_words", "agent_words", "words", "turns",
+                  "customer_share", "speakers", "speaker_labels", "agent_team", "meta_lines"]  # fmt: skip
 
 
 def transcripts_dir(data_dir: str | Path | None = None) -> Path:
@@ -56,33 +53,23 @@ def call_stats(calls: Iterable[Call]) -> pd.DataFrame:
     rows = []
     for call in calls:
         speech = [t for t in call if t.role != META]
-        by_role = {role: [t for t in speech if t.role == role] for role in (CUSTOMER, AGENT)}
-        agent_labels = Counter(t.speaker for t in by_role[AGENT])
-        customer_words = sum(count_words(t.text) for t in by_role[CUSTOMER])
-        agent_words = sum(count_words(t.text) for t in by_role[AGENT])
+        customer, agent = ([t for t in speech if t.role == role] for role in (CUSTOMER, AGENT))
+        customer_words, agent_words = (sum(count_words(t.text) for t in side) for side in (customer, agent))
         words = customer_words + agent_words
-        rows.append(
-            {
-                "call": call.name,
-                "customer_turns": len(by_role[CUSTOMER]),
-                "agent_turns": len(by_role[AGENT]),
-                "customer_words": customer_words,
-                "agent_words": agent_words,
-                "words": words,
-                "turns": len(by_role[CUSTOMER]) + len(by_role[AGENT]),
-                "customer_share": customer_words / words if words else float("nan"),
-                "speakers": len({t.speaker for t in speech}),
-                "speaker_labels": " / ".join(sorted({t.speaker for t in speech})),
-                "agent_team": agent_labels.most_common(1)[0][0] if agent_labels else "(no agent)",
-                "meta_lines": sum(t.role == META for t in call),
-            }
-        )
+        teams, speakers = Counter(t.speaker for t in agent), {t.speaker for t in speech}
+        rows.append({
+            "call": call.name, "customer_turns": len(customer), "agent_turns": len(agent),
+            "customer_words": customer_words, "agent_words": agent_words, "words": words,
+            "turns": len(customer) + len(agent), "customer_share": customer_words / words if words else float("nan"),
+            "speakers": len(speakers), "speaker_labels": " / ".join(sorted(speakers)),
+            "agent_team": teams.most_common(1)[0][0] if teams else "(no agent)",
+            "meta_lines": sum(t.role == META for t in call),
+        })  # fmt: skip
     frame = pd.DataFrame(rows, columns=_STATS_COLUMNS).set_index("call")
     if len(frame) >= len(LENGTH_TERCILES):
         # Ranking first keeps the three bins non-empty when several calls have the same length.
-        frame["length_tercile"] = pd.qcut(
-            frame["words"].rank(method="first"), len(LENGTH_TERCILES), labels=list(LENGTH_TERCILES)
-        ).astype(str)
+        frame["length_tercile"] = pd.qcut(frame["words"].rank(method="first"), len(LENGTH_TERCILES),
+                                          labels=list(LENGTH_TERCILES)).astype(str)  # fmt: skip
     else:
         frame["length_tercile"] = LENGTH_TERCILES[0]
     return frame
@@ -93,10 +80,7 @@ def side_texts(calls: Iterable[Call], side: str = "call") -> dict[str, str]:
     roles = {"customer": {CUSTOMER}, "agent": {AGENT}, "call": {CUSTOMER, AGENT}}
     if side not in roles:
         raise ValueError(f"side {side!r}: use one of {', '.join(roles)}")
-    return {
-        call.name: "\n".join(t.text for t in call if t.role in roles[side] and t.text)
-        for call in calls
-    }
+    return {call.name: "\n".join(t.text for t in call if t.role in roles[side] and t.text) for call in calls}
 
 
 def meta_lines(calls: Iterable[Call]) -> pd.DataFrame:
@@ -109,38 +93,29 @@ def data_quality(calls: Iterable[Call], report: ParseReport) -> pd.DataFrame:
     """What a reader should know about the files before trusting an analysis of them, one row per finding with
     how many lines and calls it concerns and an example (redacted)."""
     calls = list(calls)
-    rows: list[dict] = [
-        {"finding": "files read", "detail": "parsed into turns", "lines": pd.NA,
-         "calls": report.files_read, "example": ""}
-    ]
-    for name, reason in report.skipped:
-        rows.append({"finding": "file skipped", "detail": reason, "lines": pd.NA, "calls": 1, "example": name})
+    rows = [("files read", "parsed into turns", pd.NA, report.files_read, "")]
+    rows += [("file skipped", reason, pd.NA, 1, name) for name, reason in report.skipped]
     by_label: dict[str, list[str]] = {}
     for name, label in report.unknown_speakers:
         by_label.setdefault(label, []).append(name)
-    for label, names in sorted(by_label.items()):
-        rows.append({"finding": "unknown speaker label", "detail": repr(label), "lines": pd.NA,
-                     "calls": len(names), "example": names[0]})
-    meta = meta_lines(calls)
-    for kind, group in meta.groupby("kind", sort=True):
+    rows += [("unknown speaker label", repr(label), pd.NA, len(names), names[0])
+             for label, names in sorted(by_label.items())]  # fmt: skip
+    for kind, group in meta_lines(calls).groupby("kind", sort=True):
         first = group.iloc[0]
-        rows.append({"finding": "non-speech line set aside", "detail": kind, "lines": len(group),
-                     "calls": group["call"].nunique(), "example": f"{first['call']}: {first['text'][:80]}"})
+        rows.append(("non-speech line set aside", kind, len(group), group["call"].nunique(),
+                     f"{first['call']}: {first['text'][:80]}"))  # fmt: skip
     empty = [(call.name, t) for call in calls for t in call if t.role != META and not t.text.strip()]
     if empty:
-        rows.append({"finding": "speech turn with no words", "detail": "a label with nothing after it",
-                     "lines": len(empty), "calls": len({name for name, _ in empty}),
-                     "example": f"{empty[0][0]}: {empty[0][1].speaker}:"})
+        rows.append(("speech turn with no words", "a label with nothing after it", len(empty),
+                     len({name for name, _ in empty}), f"{empty[0][0]}: {empty[0][1].speaker}:"))  # fmt: skip
     stats = call_stats(calls)
     multi = [call.name for call in calls if len({t.speaker for t in call if t.role == AGENT}) > 1]
     if multi:
-        example = f"{multi[0]}: {stats.loc[multi[0], 'speaker_labels']}"
-        rows.append({"finding": "more than one agent label", "detail": "call handed to another team",
-                     "lines": pd.NA, "calls": len(multi), "example": example})
+        rows.append(("more than one agent label", "call handed to another team", pd.NA, len(multi),
+                     f"{multi[0]}: {stats.loc[multi[0], 'speaker_labels']}"))  # fmt: skip
     no_agent = stats.index[stats["agent_turns"] == 0].tolist()
     if no_agent:
-        rows.append({"finding": "no agent turn", "detail": "no turn by a known agent label",
-                     "lines": pd.NA, "calls": len(no_agent), "example": no_agent[0]})
+        rows.append(("no agent turn", "no turn by a known agent label", pd.NA, len(no_agent), no_agent[0]))
     frame = pd.DataFrame(rows, columns=["finding", "detail", "lines", "calls", "example"])
     frame["lines"] = frame["lines"].astype("Int64")
     return frame
@@ -222,33 +197,19 @@ INSIGHT_COLUMNS = [
 ]  # fmt: skip
 
 
-def turn_sentiments(texts: Sequence[str]) -> list[float]:
-    """VADER compound score (-1 to 1) of each text, as the lexicon baseline scores it."""
-    if not texts:
-        return []
-    return vader_baseline(pd.Series(list(texts), dtype=object))["compound"].tolist()
-
-
 def trajectory(scores: Sequence[float]) -> dict[str, float | bool]:
     """Per-turn scores in call order summarised as beginning (first third) versus end (last third).
 
     Each third holds ``ceil(n / 3)`` turns, so a call with one or two customer turns has the same turn at both ends.
     Scores are NaN and flags False when there is no turn.
     """
-    if len(scores) == 0:
-        nan = float("nan")
-        return dict(sent_first_third=nan, sent_last_third=nan, sent_last_turn=nan, sent_change=nan,
-                    starts_negative=False, ends_positive=False)  # fmt: skip
-    third = math.ceil(len(scores) / 3)
-    first, last = float(np.mean(scores[:third])), float(np.mean(scores[-third:]))
-    return dict(
-        sent_first_third=first,
-        sent_last_third=last,
-        sent_last_turn=float(scores[-1]),
-        sent_change=last - first,
-        starts_negative=sentiment_from_compound(first) == "negative",
-        ends_positive=sentiment_from_compound(last) == "positive",
-    )
+    first = last = end = float("nan")
+    if len(scores):
+        third = math.ceil(len(scores) / 3)
+        first, last, end = float(np.mean(scores[:third])), float(np.mean(scores[-third:])), float(scores[-1])
+    return {"sent_first_third": first, "sent_last_third": last, "sent_last_turn": end, "sent_change": last - first,
+            "starts_negative": sentiment_from_compound(first) == "negative",
+            "ends_positive": sentiment_from_compound(last) == "positive"}  # fmt: skip
 
 
 def call_features(turns: Sequence[Turn]) -> dict[str, object]:
@@ -258,6 +219,9 @@ def call_features(turns: Sequence[Turn]) -> dict[str, object]:
     directions = [t.text for t in turns if t.role == META and t.kind == "direction"]
     agent = "\n".join(t.text for t in turns if t.role == AGENT)
     mine = customer_turns(turns)
+    spoken = [t.text for t in mine if t.text]
+    # VADER's compound score (-1 to 1) of each customer turn, as the lexicon baseline scores it.
+    scores = vader_baseline(pd.Series(spoken, dtype=object))["compound"].tolist() if spoken else []
     actions = {name: count_cues(agent, CALL_ACTIONS[name]) for name in ACTION_COLUMNS}
     # A second agent label is a hand-over the words may not name.
     actions["transferred"] += len({t.speaker for t in turns if t.role == AGENT}) > 1
@@ -268,32 +232,15 @@ def call_features(turns: Sequence[Turn]) -> dict[str, object]:
         "callbacks": len(CALLBACK.findall(said)),
         **actions,
         **{f"pending_{name}": count_cues(said, PENDING_WORK[name]) for name in PENDING_WORK if name != "callback"},
-        **trajectory(turn_sentiments([t.text for t in mine if t.text])),
+        **trajectory(scores),
     }
 
 
-def opening_request(turns: Sequence[Turn], min_words: int = 6) -> str:
-    """The customer's first turn of at least ``min_words`` words (usually why they call; ``Hi.`` is skipped),
-    redacted."""
-    mine = [t.text for t in customer_turns(turns) if t.text]
-    longer = [text for text in mine if len(text.split()) >= min_words]
-    return redact((longer or mine or [""])[0])
-
-
 def call_frame(calls: Iterable[Call]) -> pd.DataFrame:
-    """One row per call in file order: :func:`call_stats`, :func:`call_features`, and redacted ``text`` (both sides,
-    without speaker labels so that a team name cannot become a topic term), ``customer_text`` and ``opening``."""
+    """One row per call in file order: :func:`call_stats`, :func:`call_features`, and the redacted ``text`` of both
+    sides, without speaker labels so that a team name cannot become a topic term."""
     calls = list(calls)
-    texts = {side: side_texts(calls, side) for side in ("call", "customer")}
-    rows = [
-        {
-            "file": call.name,
-            **call_features(call),
-            "text": redact(texts["call"][call.name]),
-            "customer_text": redact(texts["customer"][call.name]),
-            "opening": opening_request(call),
-        }
-        for call in calls
-    ]
+    texts = side_texts(calls)
+    rows = [{"file": call.name, **call_features(call), "text": redact(texts[call.name])} for call in calls]
     stats = call_stats(calls).rename_axis("file").reset_index()
     return stats.merge(pd.DataFrame(rows), on="file", how="left", validate="one_to_one")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import pandas as pd
 from wordcloud import WordCloud
@@ -12,15 +12,12 @@ from wordcloud import WordCloud
 from callinsights.text.words import STOP_WORDS, proper_nouns, tokens
 
 
-def word_counts(texts: Iterable[str], drop_proper_nouns: bool = True) -> Counter:
+def word_counts(texts: Iterable[str]) -> Counter:
     """How often each word of the raw ``texts`` occurs (:func:`tokens`), their proper nouns (names above all) left
-    out unless ``drop_proper_nouns`` is false."""
+    out."""
     texts = list(texts)
-    stop = STOP_WORDS | proper_nouns(texts) if drop_proper_nouns else STOP_WORDS
-    counts: Counter = Counter()
-    for text in texts:
-        counts.update(tokens(text, stop))
-    return counts
+    stop = STOP_WORDS | proper_nouns(texts)
+    return Counter(word for text in texts for word in tokens(text, stop))
 
 
 def most_frequent(texts: Iterable[str], n: int = 20) -> pd.DataFrame:
@@ -31,31 +28,23 @@ def most_frequent(texts: Iterable[str], n: int = 20) -> pd.DataFrame:
     return pd.DataFrame([(w, c, 100 * c / total) for w, c in top], columns=["word", "count", "percent"])
 
 
-def log_odds_dirichlet(
-    counts_a: Counter,
-    counts_b: Counter,
-    prior: Counter | None = None,
-    prior_size: float = 1000.0,
-) -> pd.DataFrame:
+def log_odds_dirichlet(counts_a: Counter, counts_b: Counter, prior_size: float = 1000.0) -> pd.DataFrame:
     """Log-odds ratio of every word between two corpora with an informative Dirichlet prior (Monroe, Colaresi and
     Quinn 2008, "Fightin' Words", section 3.5), with its z-score (positive: typical of A), highest z first.
 
-    The prior (shaped by ``prior``, default A and B together; ``prior_size`` pseudo-counts in all) shrinks rare
-    words' log-odds towards zero, so a word said twice by one side only does not outrank one said a hundred times
-    more often by that side; the z-score ranks words by how sure the difference is.
+    The prior (shaped by A and B together, ``prior_size`` pseudo-counts in all) shrinks rare words' log-odds towards
+    zero, so a word said twice by one side only does not outrank one said a hundred times more often by that side;
+    the z-score ranks words by how sure the difference is.
     """
     n_a, n_b = sum(counts_a.values()), sum(counts_b.values())
     if not n_a or not n_b:
         raise ValueError("log-odds need words on both sides; one corpus is empty")
     if prior_size <= 0:
         raise ValueError(f"prior_size must be positive, got {prior_size}")
-    background = prior if prior is not None else counts_a + counts_b
-    vocabulary = sorted(set(counts_a) | set(counts_b))
-    background_total = sum(background.get(w, 0) for w in vocabulary)
+    background = counts_a + counts_b
     rows = []
-    for w in vocabulary:
-        # A word absent from the background still gets a small share, so its odds stay finite.
-        alpha = prior_size * max(background.get(w, 0), 0.5) / max(background_total, 1)
+    for w in sorted(background):
+        alpha = prior_size * background[w] / (n_a + n_b)
         y_a, y_b = counts_a.get(w, 0), counts_b.get(w, 0)
         delta = math.log((y_a + alpha) / (n_a + prior_size - y_a - alpha)) - math.log(
             (y_b + alpha) / (n_b + prior_size - y_b - alpha)
@@ -66,49 +55,25 @@ def log_odds_dirichlet(
     return frame.sort_values(["z", "word"], ascending=[False, True], ignore_index=True)
 
 
-def distinctive_by_class(documents: Sequence[Counter], labels: Sequence[str], top: int = 15,
-                         min_count: int = 1) -> pd.DataFrame:
-    """The ``top`` terms most typical of each class against all other classes together (:func:`log_odds_dirichlet`).
-
-    Only terms with ``z > 0`` and at least ``min_count`` uses in the class; ``calls_in`` counts the class's documents
-    using the term. A class alone, or without terms, has no row.
-    """
-    labels = list(labels)
-    pooled = sum(documents, Counter())
-    frames = []
-    for label in dict.fromkeys(labels):
-        inside = sum((c for c, l in zip(documents, labels) if l == label), Counter())
-        outside = pooled - inside
-        if not inside or not outside:
-            continue
-        scored = log_odds_dirichlet(inside, outside)
-        scored = scored[(scored["count_a"] >= min_count) & (scored["z"] > 0)].head(top)
-        calls = [sum(term in c for c, l in zip(documents, labels) if l == label) for term in scored["word"]]
-        frames.append(pd.DataFrame({"label": label, "term": scored["word"], "count_in": scored["count_a"],
-                                    "count_out": scored["count_b"], "log_odds": scored["log_odds"],
-                                    "z": scored["z"], "calls_in": calls}))  # fmt: skip
-    columns = ["label", "term", "count_in", "count_out", "log_odds", "z", "calls_in"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
-
 def distinctive_words(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 15,
                       names: tuple[str, str] = ("customer", "agent")) -> pd.DataFrame:
-    """The ``n`` words most typical of each of two sides named ``names`` (:func:`distinctive_by_class`), A's first.
+    """The ``n`` words most typical of each of two sides named ``names`` (:func:`log_odds_dirichlet` of each side
+    against the other), A's first.
 
     ``z`` is from the word's own side's point of view; proper nouns of both sides are left out.
     """
     texts_a, texts_b = list(texts_a), list(texts_b)
     stop = STOP_WORDS | proper_nouns(texts_a + texts_b)
-    documents = [Counter(tokens(text, stop)) for text in texts_a + texts_b]
-    if not sum(documents[: len(texts_a)], Counter()) or not sum(documents[len(texts_a):], Counter()):
+    counts = {name: Counter(w for text in texts for w in tokens(text, stop))
+              for name, texts in zip(names, (texts_a, texts_b))}  # fmt: skip
+    if not all(counts.values()):
         raise ValueError("distinctive words need words on both sides; one side is empty")
-    table = distinctive_by_class(documents, [names[0]] * len(texts_a) + [names[1]] * len(texts_b), top=n,
-                                 min_count=0)
-    own_a = table["label"] == names[0]
-    table[f"count_{names[0]}"] = table["count_in"].where(own_a, table["count_out"])
-    table[f"count_{names[1]}"] = table["count_out"].where(own_a, table["count_in"])
-    table = table.rename(columns={"label": "side", "term": "word"})
-    return table[["side", "word", f"count_{names[0]}", f"count_{names[1]}", "log_odds", "z"]]
+    parts = []
+    for own, other in (names, names[::-1]):
+        scored = log_odds_dirichlet(counts[own], counts[other])
+        parts.append(scored[scored["z"] > 0].head(n).assign(side=own)
+                     .rename(columns={"count_a": f"count_{own}", "count_b": f"count_{other}"}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)[["side", "word", *(f"count_{name}" for name in names), "log_odds", "z"]]
 
 
 def word_cloud(texts: Iterable[str], seed: int = 0) -> WordCloud:
@@ -117,15 +82,9 @@ def word_cloud(texts: Iterable[str], seed: int = 0) -> WordCloud:
     counts = word_counts(texts)
     if not counts:
         raise ValueError("no words left for a word cloud after redaction and stop words")
-    return WordCloud(
-        width=900,
-        height=450,
-        max_words=100,
-        background_color="white",
-        colormap="Dark2",  # dark colours only: pale yellow words are unreadable on white
-        random_state=seed,
-        prefer_horizontal=0.95,
-    ).generate_from_frequencies(dict(counts))
+    # Dark colours only: pale yellow words are unreadable on white.
+    return WordCloud(width=900, height=450, max_words=100, background_color="white", colormap="Dark2",
+                     random_state=seed, prefer_horizontal=0.95).generate_from_frequencies(dict(counts))
 
 
 def plot_word_cloud(cloud: WordCloud, title: str):
