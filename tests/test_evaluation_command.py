@@ -20,7 +20,7 @@ from callinsights.pipelines import notebooks as nbs
 from callinsights.pipelines.evaluation import read_results, result_files
 from callinsights.schema import PROBA_COLUMNS, TASKS
 from callinsights.text.redact import redact
-from tests.support.notebooks import check_notebook
+from tests.support.notebooks import check_notebook, read_metrics
 
 #: The fewest first labelled calls whose folds still leave the probe 8 calls to fit on in every fold.
 SAMPLE = 16
@@ -119,7 +119,7 @@ def test_notebook_04_shows_a_sample_run(sample_run, tmp_path):
     _, out, _ = sample_run
     result = nbs.run_notebook(NOTEBOOK, tmp_path / NOTEBOOK.name, {"RESULTS_DIR": str(out)}, html_dir=tmp_path)
     assert check_notebook(result.output) == []
-    recorded = nbs.read_metrics(result.output)
+    recorded = read_metrics(result.output)
     assert recorded["labelled_calls"] == SAMPLE
     assert set(recorded["comparison_macro_f1"]) == set(CHOSEN)
 
@@ -138,7 +138,7 @@ def test_notebook_04_says_in_one_line_which_command_to_run_when_files_are_missin
         f"`python -m callinsights evaluate --out-dir {tmp_path / 'none'}` first; this notebook only shows what it "
         "writes."]
     with pytest.raises(LookupError):
-        nbs.read_metrics(result.output)
+        read_metrics(result.output)
 
 
 def test_a_partial_run_is_refused_in_results_before_any_model_time(capsys):

@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from callinsights import config
 from callinsights.pipelines import notebooks as nbs
-from tests.support.notebooks import check_notebook
+from tests.support.notebooks import check_notebook, read_metrics
 def make_notebook(path, cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -123,9 +123,9 @@ def test_read_metrics_finds_the_recorded_numbers(tmp_path):
     cells.append(executed("record_metrics(calls=3)", 4, [
         new_output("display_data", data={nbs.METRICS_MIME: {"calls": 3}, "text/plain": "{}"})
     ]))
-    assert nbs.read_metrics(make_notebook(tmp_path / "09_m.ipynb", cells)) == {"calls": 3}
+    assert read_metrics(make_notebook(tmp_path / "09_m.ipynb", cells)) == {"calls": 3}
     with pytest.raises(LookupError, match="no metrics recorded"):
-        nbs.read_metrics(make_notebook(tmp_path / "09_none.ipynb", good_cells()))
+        read_metrics(make_notebook(tmp_path / "09_none.ipynb", good_cells()))
 
 
 def parameterised_notebook(path, body):
@@ -144,7 +144,7 @@ def test_run_passes_declared_parameters_renders_html_and_leaves_the_source(tmp_p
     out = tmp_path / "out"
     result = nbs.run_notebook(source, out / source.name, {"SAMPLE_SIZE": 7, "NOT_DECLARED": 1}, html_dir=out)
     assert result.parameters == {"SAMPLE_SIZE": 7}
-    assert nbs.read_metrics(result.output) == {"size": 7, "label": "full", "cwd": str(tmp_path)}
+    assert read_metrics(result.output) == {"size": 7, "label": "full", "cwd": str(tmp_path)}
     assert check_notebook(result.output) == []
     assert (out / "09_run.html").read_text().count("<html") == 1
     assert source.read_text() == before
@@ -153,9 +153,9 @@ def test_run_passes_declared_parameters_renders_html_and_leaves_the_source(tmp_p
 def test_a_full_run_drops_parameters_injected_by_an_earlier_small_run(tmp_path):
     source = parameterised_notebook(tmp_path / "09_inplace.ipynb", "record_metrics(size=SAMPLE_SIZE)")
     nbs.run_notebook(source, None, {"SAMPLE_SIZE": 5}, html_dir=tmp_path)
-    assert nbs.read_metrics(source) == {"size": 5}
+    assert read_metrics(source) == {"size": 5}
     nbs.run_notebook(source, None, None, html_dir=tmp_path)
-    assert nbs.read_metrics(source) == {"size": None}
+    assert read_metrics(source) == {"size": None}
     assert check_notebook(source) == []
 
 
@@ -183,7 +183,7 @@ def test_notebook_01_runs_small_through_the_runner(client_calls, tmp_path):
     before = source.read_bytes()
     result = nbs.run_notebook(source, tmp_path / source.name, nbs.SMALL_PARAMETERS, html_dir=tmp_path)
     assert check_notebook(result.output) == []
-    metrics = nbs.read_metrics(result.output)
+    metrics = read_metrics(result.output)
     assert metrics["calls"] == nbs.SMALL_PARAMETERS["SAMPLE_SIZE"]
     assert metrics["files_read"] == len(list(client_calls.glob("*.txt")))
     assert 0 < metrics["median_customer_share"] < 1

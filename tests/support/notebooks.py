@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 from papermill.translators import PythonTranslator
 
-from callinsights.pipelines.notebooks import PARAMETERS_TAG
+from callinsights.pipelines.notebooks import METRICS_MIME, PARAMETERS_TAG
 from callinsights.reporting.rendering import cell_source as source
 
 SYS_PATH = re.compile(r"\bsys\.path\b")
@@ -87,3 +87,13 @@ def check_notebook(path: str | Path) -> list[str]:
                 f"{name}: cell {i} uses sys.path; import the installed package (`pip install -e .`) instead"
             )
     return problems
+
+
+def read_metrics(path: str | Path) -> dict:
+    """The numbers an executed notebook stored with ``record_metrics`` (the last call wins); LookupError if none."""
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in reversed(nb.cells):
+        for out in reversed(cell.get("outputs", [])):
+            if METRICS_MIME in out.get("data", {}):
+                return dict(out["data"][METRICS_MIME])
+    raise LookupError(f"{Path(path).name}: no metrics recorded; its last cell should call record_metrics(...)")

@@ -1,14 +1,9 @@
 """Running the numbered notebooks top to bottom and rendering them as reports.
 
-``python -m callinsights notebooks run [--only 01] [--small] [--out-dir DIR] [-p NAME=VALUE]`` executes
-``notebooks/NN_*.ipynb`` in order with papermill (kernel ``python3``, working directory ``notebooks/``), writes each
-executed notebook back in place and renders ``reports/<name>.html`` (no code) and ``reports/<name>-code.html``;
-``python -m callinsights reports index`` then writes the summary page and the call explorer (``calls.html``).
-
-Every notebook is named ``NN_*.ipynb`` and has one code cell tagged ``parameters``, where ``DATA_DIR = None`` and
-``SAMPLE_SIZE = None`` mean the configured folder and every call, and ``--small`` sets :data:`SMALL_PARAMETERS`
-(papermill skips a line whose comment holds ``=`` or a quote). Its last cell may call :func:`record_metrics`, which
-tests read with :func:`read_metrics`; ``tests/test_notebooks.py`` checks the committed notebooks.
+``notebooks run`` executes ``notebooks/NN_*.ipynb`` in order with papermill (from ``notebooks/``), writes each back in
+place and renders ``reports/<name>.html`` and ``<name>-code.html``; ``reports`` renders the committed notebooks again
+without running them and writes the summary and the call explorer. ``--small`` sets :data:`SMALL_PARAMETERS` in each
+notebook's cell tagged ``parameters`` (papermill skips a line whose comment holds ``=`` or a quote).
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from callinsights import config
 from callinsights.data.outputs import json_ready
@@ -31,12 +26,10 @@ from callinsights.reporting.rendering import MAX_TABLE_ROWS
 from callinsights.reporting.explorer import build_explorer
 from callinsights.reporting.summary import build_index
 
-KERNEL_NAME = "python3"
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")
 #: Parameters ``--small`` gives each notebook that declares them: a quick run for CI and tests.
 SMALL_PARAMETERS: dict[str, Any] = {"SAMPLE_SIZE": 20}
 PARAMETERS_TAG = "parameters"
-INJECTED_TAG = "injected-parameters"
 #: Output type under which :func:`record_metrics` stores a notebook's key numbers.
 METRICS_MIME = "application/vnd.callinsights.evaluation.metrics+json"
 
@@ -47,15 +40,7 @@ class NotebookRunError(RuntimeError):
 
 @dataclass
 class RunResult:
-    """One executed notebook.
-
-    Attributes:
-        notebook: The source notebook.
-        output: The executed notebook written.
-        html: The rendered report written.
-        seconds: Wall time of the execution (rendering excluded).
-        parameters: Parameters passed to papermill.
-    """
+    """One executed notebook: its source, the executed copy and page written, the run's wall time and parameters."""
 
     notebook: Path
     output: Path
@@ -65,19 +50,9 @@ class RunResult:
 
 
 def notebook_paths(folder: str | Path = config.NOTEBOOKS_DIR, only: Sequence[str] | None = None) -> list[Path]:
-    """The numbered notebooks of a folder, in order.
-
-    Args:
-        folder: Folder holding ``NN_*.ipynb``.
-        only: Keep notebooks whose name starts with one of these (``"01"``, ``"02_labelling"``).
-
-    Returns:
-        Paths sorted by name.
-    """
+    """The numbered notebooks of a folder in order, those whose name starts with one of ``only`` when given."""
     paths = sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
-    if only:
-        paths = [p for p in paths if any(p.name.startswith(prefix) for prefix in only)]
-    return paths
+    return [p for p in paths if any(p.name.startswith(prefix) for prefix in only)] if only else paths
 
 
 def declared_parameters(path: str | Path) -> set[str]:
@@ -87,57 +62,13 @@ def declared_parameters(path: str | Path) -> set[str]:
     return set(inspect_notebook(str(path)))
 
 
-def _without_injected_cells(nb):
-    """Drop parameters a previous papermill run injected, so a full run starts from the notebook's own values."""
-    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    # papermill keeps the last run's parameters in the metadata too; a reader must not see stale ones.
-    nb.metadata.get("papermill", {}).pop("parameters", None)
-    return nb
+def run_notebook(path: str | Path, output: str | Path | None = None, parameters: dict[str, Any] | None = None,
+                 html_dir: str | Path = config.REPORTS_DIR) -> RunResult:
+    """Execute one notebook with papermill from its own folder into ``output`` (``None``: in place) and render it
+    into ``html_dir``; parameters it does not declare are left out.
 
-
-def render_html(notebook: str | Path, html_path: str | Path, series: Sequence[Path] = ()) -> Path:
-    """Render an executed notebook as the reviewer's page (no code) and, beside it, ``<name>-code.html``.
-
-    See :mod:`callinsights.reporting.rendering` for what the pages show and leave out.
-
-    Args:
-        notebook: The executed notebook.
-        html_path: The reviewer page to write; the page with code goes to the same folder.
-        series: The numbered notebooks in order, for the links to the previous and next report.
-
-    Returns:
-        The reviewer page written.
-    """
-    html_path = Path(html_path)
-    report = render_notebook(notebook, html_path.parent, series=series)
-    if report.reviewer != html_path:
-        report.reviewer.replace(html_path)
-    return html_path
-
-
-def run_notebook(
-    path: str | Path,
-    output: str | Path | None = None,
-    parameters: dict[str, Any] | None = None,
-    html_dir: str | Path = config.REPORTS_DIR,
-    kernel_name: str = KERNEL_NAME,
-) -> RunResult:
-    """Execute one notebook with papermill from its own folder and render it.
-
-    The notebook runs into a temporary file first, so a failing run never replaces the committed notebook.
-
-    Args:
-        path: The notebook.
-        output: Where to write the executed notebook; ``None`` writes it back in place.
-        parameters: Values for names of its ``parameters`` cell; names it does not declare are left out.
-        html_dir: Folder for ``<name>.html``.
-        kernel_name: Jupyter kernel to run it with.
-
-    Returns:
-        What was written and how long it took.
-
-    Raises:
-        NotebookRunError: A cell raised; the message names it and where the partly run notebook was kept.
+    It runs into a temporary file first, so a failing run (a :class:`NotebookRunError` naming the cell and where the
+    partly run notebook was kept) never replaces the committed notebook.
     """
     import nbformat
     import papermill
@@ -149,17 +80,15 @@ def run_notebook(
     passed = {k: v for k, v in (parameters or {}).items() if k in declared}
     work = Path(tempfile.mkdtemp(prefix=f"callinsights-{path.stem}-"))
     source, executed = work / path.name, work / f"executed-{path.name}"
-    nbformat.write(_without_injected_cells(nbformat.read(str(path), as_version=4)), str(source))
+    nb = nbformat.read(str(path), as_version=4)
+    # A full run starts from the notebook's own values, not those a previous papermill run injected.
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    nb.metadata.get("papermill", {}).pop("parameters", None)
+    nbformat.write(nb, str(source))
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=passed or None,
-            kernel_name=kernel_name,
-            cwd=str(path.parent),
-            progress_bar=False,
-        )
+        papermill.execute_notebook(str(source), str(executed), parameters=passed or None, kernel_name="python3",
+                                   cwd=str(path.parent), progress_bar=False)
     except PapermillExecutionError as err:
         # A failing magic reports nothing in ename/evalue; the traceback's last line then says what went wrong.
         last = next((line for line in reversed(err.traceback or []) if line.strip()), "")
@@ -175,68 +104,18 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(output))
     shutil.rmtree(work, ignore_errors=True)
-    html = render_html(output, Path(html_dir) / f"{path.stem}.html", notebook_paths(path.parent))
+    html = render_notebook(output, html_dir, series=notebook_paths(path.parent)).reviewer
     return RunResult(path, output, html, seconds, passed)
 
 
-def run_notebooks(
-    paths: Iterable[str | Path],
-    parameters: dict[str, Any] | None = None,
-    out_dir: str | Path | None = None,
-    html_dir: str | Path | None = None,
-) -> list[RunResult]:
-    """Execute notebooks in order, stopping at the first that fails.
-
-    Args:
-        paths: Notebooks, run in the order given.
-        parameters: See :func:`run_notebook`.
-        out_dir: Folder for the executed notebooks and their HTML; ``None`` writes notebooks in place and HTML
-            to :data:`config.REPORTS_DIR`.
-        html_dir: Folder for the HTML when it should differ from the default above.
-
-    Returns:
-        One result per notebook run.
-    """
-    results = []
-    for path in paths:
-        path = Path(path)
-        output = Path(out_dir) / path.name if out_dir else None
-        html = html_dir or (out_dir if out_dir else config.REPORTS_DIR)
-        result = run_notebook(path, output, parameters, html)
-        print(f"{path.name}: executed in {result.seconds:.1f} s -> {result.output}, {result.html}", flush=True)
-        results.append(result)
-    return results
-
-
 def record_metrics(**metrics: Any) -> None:
-    """Store a notebook's key numbers in its outputs for tests (call it near the end, before the conclusion).
-
-    Nothing is returned, so the call as a cell's last line does not echo the numbers a second time.
-
-    Args:
-        **metrics: JSON-serialisable values (numpy and pandas scalars are converted).
-    """
+    """Store a notebook's key numbers (JSON-serialisable) in its outputs for tests; returns nothing, so the call as a
+    cell's last line does not echo them a second time."""
     from IPython.display import display
 
     data = json_ready(metrics)
-    # One line for a person; the numbers themselves sit under METRICS_MIME, where read_metrics finds them.
+    # One line for a person; the numbers themselves sit under METRICS_MIME, where the tests find them.
     display({METRICS_MIME: data, "text/plain": f"key numbers recorded for tests: {', '.join(data)}"}, raw=True)
-
-
-def read_metrics(path: str | Path) -> dict[str, Any]:
-    """The numbers an executed notebook stored with :func:`record_metrics` (the last call wins).
-
-    Raises:
-        LookupError: The notebook stored none.
-    """
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    for cell in reversed(nb.cells):
-        for out in reversed(cell.get("outputs", [])):
-            if METRICS_MIME in out.get("data", {}):
-                return dict(out["data"][METRICS_MIME])
-    raise LookupError(f"{Path(path).name}: no metrics recorded; its last cell should call record_metrics(...)")
 
 
 def _parse_parameter(pair: str) -> tuple[str, Any]:
@@ -280,34 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.small and out_dir is None:
         # A quick run's outputs must never replace the committed full-size ones.
         out_dir = tempfile.mkdtemp(prefix="callinsights-notebooks-")
-    try:
-        run_notebooks(paths, parameters, out_dir)
-    except NotebookRunError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    for path in paths:  # in order, stopping at the first that fails
+        try:
+            result = run_notebook(path, Path(out_dir) / path.name if out_dir else None, parameters,
+                                  out_dir or config.REPORTS_DIR)
+        except NotebookRunError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"{path.name}: executed in {result.seconds:.1f} s -> {result.output}, {result.html}", flush=True)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-
-# Building the reviewer's reports from the executed notebooks and the results files.
-
-def render_all(notebooks_dir: str | Path = config.NOTEBOOKS_DIR, reports_dir: str | Path = config.REPORTS_DIR,
-               only: list[str] | None = None, max_rows: int | None = MAX_TABLE_ROWS) -> list[Path]:
-    """Render every numbered notebook of a folder; returns the pages written."""
-    pages, series = [], notebook_paths(notebooks_dir)
-    for notebook in notebook_paths(notebooks_dir, only):
-        report = render_notebook(notebook, reports_dir, max_rows=max_rows, series=series)
-        print(f"{notebook.name} -> {report.reviewer}, {report.code}", flush=True)
-        pages += [report.reviewer, report.code]
-    return pages
-
-
 def reports_main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the ``reports`` command line (render the executed notebooks, write the summary); returns the exit code."""
     parser = argparse.ArgumentParser(prog="callinsights reports", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["all", "render", "index"])
     parser.add_argument("--only", action="append", metavar="NN", help="render only notebooks whose name starts so")
@@ -319,10 +183,13 @@ def reports_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command in ("all", "render"):
-        pages = render_all(args.notebooks, args.out, args.only, args.max_rows or None)
-        if not pages:
+        notebooks, series = notebook_paths(args.notebooks, args.only), notebook_paths(args.notebooks)
+        if not notebooks:
             print(f"no NN_*.ipynb notebook in {args.notebooks}", file=sys.stderr)
             return 1
+        for notebook in notebooks:
+            report = render_notebook(notebook, args.out, max_rows=args.max_rows or None, series=series)
+            print(f"{notebook.name} -> {report.reviewer}, {report.code}", flush=True)
     if args.command in ("all", "index"):
         print(f"summary -> {build_index(args.results, args.out)}")
         try:
@@ -330,7 +197,3 @@ def reports_main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as err:  # no predictions yet: the summary says what is missing, the explorer waits
             print(f"call explorer not written: {err}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
