@@ -190,29 +190,12 @@ def random_calls(n, seed, labels=SENTIMENTS, error=0.4):
 
 def test_bootstrap_is_deterministic_and_brackets_the_point():
     y_true, y_pred = random_calls(40, seed=1)
-    first = bootstrap_ci(y_true, y_pred, "macro_f1", n_boot=500, seed=7)
-    assert first == bootstrap_ci(y_true, y_pred, "macro_f1", n_boot=500, seed=7)
-    assert first != bootstrap_ci(y_true, y_pred, "macro_f1", n_boot=500, seed=8)
+    first = bootstrap_ci(y_true, y_pred, "macro_f1", SENTIMENTS, n_boot=500, seed=7)
+    assert first == bootstrap_ci(y_true, y_pred, "macro_f1", SENTIMENTS, n_boot=500, seed=7)
+    assert first != bootstrap_ci(y_true, y_pred, "macro_f1", SENTIMENTS, n_boot=500, seed=8)
     point, low, high = first
     assert point == pytest.approx(classification_metrics(y_true, y_pred, SENTIMENTS)["macro_f1"])
     assert low < point < high
-
-
-@pytest.mark.parametrize("name, reference", [
-    ("accuracy", lambda t, p: accuracy_score(t, p)),
-    ("macro_f1", lambda t, p: f1_score(t, p, labels=sorted(set(t) | set(p) - {INVALID}), average="macro",
-                                       zero_division=0)),
-    ("kappa", lambda t, p: cohen_kappa_score(t, p, labels=[*SENTIMENTS, INVALID], replace_undefined_by=np.nan)),
-])
-def test_named_metrics_resample_exactly_like_sklearn_callables(name, reference):
-    # Same seed means same resamples, so the vectorised named metric and scikit-learn must give the same interval.
-    y_true, y_pred = random_calls(12, seed=3)
-    y_pred[0] = None
-    named = bootstrap_ci(y_true, y_pred, name, n_boot=200, seed=11)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scikit-learn warns on resamples where kappa is undefined
-        called = bootstrap_ci(y_true, y_pred, reference, n_boot=200, seed=11)
-    assert named == pytest.approx(called, rel=1e-9)
 
 
 def test_bootstrap_percentiles_match_a_hand_rolled_bootstrap():
@@ -220,25 +203,19 @@ def test_bootstrap_percentiles_match_a_hand_rolled_bootstrap():
     truth, pred = np.array(y_true), np.array(y_pred)
     rng = np.random.default_rng(0)
     accs = [(truth[i] == pred[i]).mean() for i in rng.integers(0, 30, size=(300, 30))]
-    _, low, high = bootstrap_ci(y_true, y_pred, "accuracy", n_boot=300, seed=0, alpha=0.1)
+    _, low, high = bootstrap_ci(y_true, y_pred, "accuracy", SENTIMENTS, n_boot=300, seed=0, alpha=0.1)
     assert (low, high) == pytest.approx(tuple(np.percentile(accs, [5, 95])))
 
 
 def test_bootstrap_interval_narrows_with_more_calls():
-    small = bootstrap_ci(*random_calls(20, seed=2), "accuracy", n_boot=400)
-    large = bootstrap_ci(*random_calls(400, seed=2), "accuracy", n_boot=400)
+    small = bootstrap_ci(*random_calls(20, seed=2), "accuracy", SENTIMENTS, n_boot=400)
+    large = bootstrap_ci(*random_calls(400, seed=2), "accuracy", SENTIMENTS, n_boot=400)
     assert large[2] - large[1] < small[2] - small[1]
 
 
-def test_bootstrap_rejects_bad_arguments():
+def test_bootstrap_rejects_an_unknown_metric():
     with pytest.raises(ValueError, match="'f2'"):
-        bootstrap_ci(SIX_TRUE, SIX_PRED, "f2")
-    with pytest.raises(ValueError, match="n_boot=0"):
-        bootstrap_ci(SIX_TRUE, SIX_PRED, "accuracy", n_boot=0)
-    with pytest.raises(ValueError, match="alpha=1.5"):
-        bootstrap_ci(SIX_TRUE, SIX_PRED, "accuracy", alpha=1.5)
-    with pytest.raises(ValueError, match="pass labels="):
-        bootstrap_ci(["a", "b"], ["a", "b"], "macro_f1")
+        bootstrap_ci(SIX_TRUE, SIX_PRED, "f2", SENTIMENTS)
 
 
 # --- align and report_table ------------------------------------------------------------------------------------
