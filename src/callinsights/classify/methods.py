@@ -4,11 +4,10 @@ answer scores against fixed reference calls."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, ClassVar
@@ -23,6 +22,7 @@ from callinsights.classify.probe import (FittedProbe, features_read, fingerprint
 from callinsights.classify.settings import CALIBRATIONS, Settings, assign_probabilities, texts_for_model
 from callinsights.data.call import Call
 from callinsights.data.labels import load_labels
+from callinsights.data.outputs import write_text
 from callinsights.data.store import OutputKey, text_hash
 from callinsights.data.transcripts import parse_text
 from callinsights.llm.base import GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine
@@ -195,7 +195,6 @@ class ProbeMethod(Method):
         fitted = self.fitted or fit_from_outputs(dict(zip(frame["file"], frame["raw"])), texts, self.gold,
                                                  self.labels_file, depends_on=self.fingerprint())
         label_with_probe(frame, texts, fitted)
-        frame["raw"] = [out["text"] for out in frame["raw"]]  # the probe's note on what it was fitted on
 
     def describe(self) -> str:
         if self.fitted is not None:
@@ -258,11 +257,23 @@ class ScoreMethod(Method):
         frame["raw"] = frame["raw"].map(round_logprobs)
 
     def reference(self, compute) -> dict[str, dict[str, float]]:
-        """Each answer's mean log-probability over the reference calls under this run's settings (computed once,
-        then read from the cache)."""
-        texts = list(texts_for_model(reference_calls(), self.settings).values())
-        key = reference_key(self.model.sha256, self.settings.engine, self.version, *texts)
-        return reference_means(key, texts, lambda text: compute(text)[0])
+        """``{task: {label: mean log-probability}}`` over the :data:`REFERENCE_CALLS` under this run's settings:
+        computed once, then read from a cache file named by a digest of all they depend on (model, engine, prompt,
+        texts); a missing or unreadable file is computed again, an unwritable one only costs that next time."""
+        calls = [Call.of(parse_text(text, f"{name}.txt")) for name, text in REFERENCE_CALLS]
+        texts = list(texts_for_model(calls, self.settings).values())
+        key = hashlib.sha256("\x1f".join([self.model.sha256, self.settings.engine, self.version, *texts]).encode())
+        path = Path(config.CACHE_DIR) / "calibration" / f"{key.hexdigest()[:24]}.json"
+        with contextlib.suppress(OSError, ValueError):
+            means = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(means, dict) and all(isinstance(v, dict) for v in means.values()):
+                return means
+        outputs = [compute(text)[0] for text in texts]
+        means = {task: {label: float(np.mean([out[task][label] for out in outputs])) for label in outputs[0][task]}
+                 for task in outputs[0]}
+        with contextlib.suppress(OSError):
+            write_text(path, json.dumps(means, indent=1, sort_keys=True))
+        return means
 
     def describe(self) -> str:
         return f", calibration {self.settings.calibration}"
@@ -315,7 +326,6 @@ METHODS: dict[str, type[Method]] = {"probe": ProbeMethod, "score": ScoreMethod, 
 
 # --- reading generated answers ---------------------------------------------------------------------------------------
 
-_SENTIMENT_WORDS = {"positive": "positive", "negative": "negative", "neutral": "neutral"}
 _OUTCOME_PATTERNS = [
     (re.compile(r"follow[\s-]*up|pending|unresolved|escalat", re.I), "follow-up action needed"),
     (re.compile(r"\bresolved\b", re.I), "issue resolved"),
@@ -339,7 +349,7 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
     for name, value in zip(parts[1::2], parts[2::2]):
         fields[name] = fields.get(name, "") + " " + value.split("\n")[0]
     sentiment_text = fields.get("sentiment", "")
-    found = {v for w, v in _SENTIMENT_WORDS.items() if re.search(rf"\b{w}\b", sentiment_text)}
+    found = {label for label in SENTIMENTS if re.search(rf"\b{label}\b", sentiment_text)}
     negated = re.search(r"\bnot\s+(?:positive|negative|neutral)\b", sentiment_text)
     sentiment = found.pop() if len(found) == 1 and not negated else None
     outcome_text = fields.get("outcome", "")
@@ -438,62 +448,3 @@ REFERENCE_CALLS: tuple[tuple[str, str], ...] = (
      "Customer Support: I've requested it; it will be mailed within ten business days.\n"
      "Member: Okay. I'll look out for it."),
 )
-
-
-def reference_calls() -> list[Call]:
-    """The reference calls, parsed as the run's own calls are."""
-    return [Call.of(parse_text(text, f"{name}.txt")) for name, text in REFERENCE_CALLS]
-
-
-def reference_key(*parts: str) -> str:
-    """A file-name-safe key for the cached means: a digest of everything they depend on."""
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
-
-
-def reference_path(key: str, cache_dir: str | Path | None = None) -> Path:
-    """Where the means for ``key`` are kept."""
-    return Path(cache_dir or config.CACHE_DIR) / "calibration" / f"{key}.json"
-
-
-def load_reference(path: str | Path) -> dict[str, dict[str, float]] | None:
-    """The saved means, or None when the file is missing or unreadable (then they are computed again)."""
-    try:
-        means = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(means, dict) or not all(isinstance(v, dict) for v in means.values()):
-        return None
-    return means
-
-
-def save_reference(path: str | Path, means: dict[str, dict[str, float]]) -> None:
-    """Save the means atomically (a temporary file renamed over the target)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(means, handle, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def reference_means(key: str, texts: list[str], compute: Callable[[str], dict],
-                    cache_dir: str | Path | None = None) -> dict[str, dict[str, float]]:
-    """``{task: {label: mean log-probability}}`` over the reference calls' ``texts``, loaded if saved under ``key``
-    (:func:`reference_key` of the model, engine, prompt and texts), else computed with ``compute`` (text -> the score
-    method's output) and saved."""
-    path = reference_path(key, cache_dir)
-    means = load_reference(path)
-    if means is not None:
-        return means
-    outputs = [compute(text) for text in texts]
-    means = {task: {label: float(np.mean([out[task][label] for out in outputs])) for label in outputs[0][task]}
-             for task in outputs[0]}
-    try:
-        save_reference(path, means)
-    except OSError:
-        pass  # an unwritable cache only costs recomputing next time
-    return means

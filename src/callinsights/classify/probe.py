@@ -191,11 +191,6 @@ class FittedProbe:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def labels_name(self) -> str:
-        """The label file's name (for the note in the ``raw`` column)."""
-        return Path(self.metadata.get("labels", {}).get("file", "labels")).name
-
-    @property
     def scheme(self) -> str:
         """How the labelled calls' answers were held out, over the tasks."""
         return " / ".join(sorted({fit.scheme for fit in self.tasks.values()}))
@@ -414,9 +409,9 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
         else NOT_LABELLED
         for cid, h, k in zip(frame["file"], hashes, known)
     ]
-    # Embeddings are not worth a CSV cell; the store keeps them.
-    note = f"probe fitted on {len(fitted.fitted_texts)} labelled calls of {fitted.labels_name}"
-    frame["raw"] = [{"text": note}] * len(frame)
+    # Embeddings are not worth a CSV cell (the store keeps them): a note on what the probe was fitted on.
+    labels_file = Path(fitted.metadata.get("labels", {}).get("file", "labels")).name
+    frame["raw"] = f"probe fitted on {len(fitted.fitted_texts)} labelled calls of {labels_file}"
 
 
 #: Written instead of a quote when no turn that may be quoted carries the label.
