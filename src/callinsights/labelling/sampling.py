@@ -64,15 +64,6 @@ def half_width(var_pred: float, var_rect: float, n: int, big_n: int, alpha: floa
     return float(stats.norm.ppf(1 - alpha / 2) * math.sqrt(pred_term + var_rect / n))
 
 
-def _widths(parts: pd.DataFrame, added: dict[str, int], alpha: float, min_labelled: int) -> pd.Series:
-    extra = parts["group"].map(added).fillna(0).astype(int)
-    return pd.Series(
-        [half_width(r.var_pred, r.var_rect, r.labelled + k, r.unlabelled - k, alpha, min_labelled)
-         for r, k in zip(parts.itertuples(), extra)],
-        index=parts.index,
-    )  # fmt: skip
-
-
 def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, str, str]] = KEY_RATES,
          alpha: float = 0.05, seed: int = 0, min_labelled: int = MIN_LABELLED) -> pd.DataFrame:  # fmt: skip
     """The next ``n`` unlabelled calls of a PPI frame to label, in order, each in the group of column ``by`` where it
@@ -92,19 +83,25 @@ def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, s
     rows = []
     labelled_now = parts.drop_duplicates("group").set_index("group")["labelled"]
 
+    def widths(extra: dict[str, int]) -> pd.Series:
+        """Each key interval's half-width once ``extra`` more calls of each group are labelled."""
+        return pd.Series([half_width(r.var_pred, r.var_rect, r.labelled + extra.get(r.group, 0),
+                                     r.unlabelled - extra.get(r.group, 0), alpha, min_labelled)
+                          for r in parts.itertuples()], index=parts.index)  # fmt: skip
+
     def deficit(extra: dict[str, int]) -> int:
         """Labels still missing before every group is estimable."""
         return int(sum(max(0, min_labelled - n - extra.get(g, 0)) for g, n in labelled_now.items()))
 
     for step in range(1, min(n, sum(map(len, pool.values()))) + 1):
-        now = _widths(parts, added, alpha, min_labelled)
+        now = widths(added)
         widest = parts.loc[now.idxmax()]
         best = None
         for group, calls in pool.items():
             if added.get(group, 0) >= len(calls):
                 continue
             trial = added | {group: added.get(group, 0) + 1}
-            after = _widths(parts, trial, alpha, min_labelled)
+            after = widths(trial)
             finite = np.isfinite(now) & np.isfinite(after)
             # Lowest widest interval; while some group is not estimable, the fewest labels still missing; then the
             # largest total reduction.
@@ -132,9 +129,7 @@ STRATA = ("agent_team", "length_tercile")
 
 def labels_file(data_dir: str | Path | None = None) -> Path:
     """The client's label file inside a data folder (``None``: :data:`config.LABELS_FILE`)."""
-    if data_dir is None:
-        return config.LABELS_FILE
-    return Path(data_dir) / config.LABELS_FILE.name
+    return config.LABELS_FILE if data_dir is None else Path(data_dir) / config.LABELS_FILE.name
 
 
 def known_calls(transcripts_dir: str | Path) -> set[str]:
@@ -150,15 +145,11 @@ def stratified_sample(calls_frame: pd.DataFrame, n: int, by: Iterable[str] = STR
     by = list(by)
     missing = [c for c in by if c not in calls_frame.columns]
     if missing:
-        raise KeyError(
-            f"stratify by {', '.join(missing)}: no such column (columns: {', '.join(calls_frame.columns)})"
-        )
+        raise KeyError(f"stratify by {', '.join(missing)}: no such column (columns: {', '.join(calls_frame.columns)})")
     pool = calls_frame.drop(index=[c for c in set(exclude) if c in calls_frame.index])
     if n < 0 or n > len(pool):
-        raise ValueError(
-            f"cannot draw {n} calls: {len(pool)} are left after leaving out {len(calls_frame) - len(pool)} "
-            "already-labelled calls"
-        )
+        raise ValueError(f"cannot draw {n} calls: {len(pool)} are left after leaving out "
+                         f"{len(calls_frame) - len(pool)} already-labelled calls")  # fmt: skip
     rng = random.Random(seed)
     strata = {key: sorted(group.index, key=natural_key) for key, group in pool.groupby(by, sort=True)}
     quotas = {key: n * len(members) / len(pool) for key, members in strata.items()}
@@ -206,16 +197,11 @@ class TaskAgreement:
     confusion: pd.DataFrame
 
 
-def _by_call(labels: pd.DataFrame) -> pd.DataFrame:
-    return labels.set_index("file") if "file" in labels.columns else labels
-
-
-def agreement(
-    labels_a: pd.DataFrame, labels_b: pd.DataFrame, names: tuple[str, str] = ("A", "B")
-) -> dict[str, TaskAgreement]:
+def agreement(labels_a: pd.DataFrame, labels_b: pd.DataFrame,
+              names: tuple[str, str] = ("A", "B")) -> dict[str, TaskAgreement]:  # fmt: skip
     """Per task, the agreement of two label tables on the calls they share, with chance agreement and the confusion
     matrix (axes named by ``names``)."""
-    a, b = _by_call(labels_a), _by_call(labels_b)
+    a, b = (labels.set_index("file") if "file" in labels.columns else labels for labels in (labels_a, labels_b))
     for frame, name in ((a, names[0]), (b, names[1])):
         check = check_labels(frame.rename_axis("file").reset_index())
         if not check.ok:
@@ -225,16 +211,12 @@ def agreement(
         raise LabelFileError(
             f"{names[0]} and {names[1]} label no call in common ({len(a)} and {len(b)} calls, e.g. "
             f"{', '.join(sorted(a.index, key=natural_key)[:2])} vs {', '.join(sorted(b.index, key=natural_key)[:2])}); "
-            "agreement needs both to label the same calls"
-        )
+            "agreement needs both to label the same calls")  # fmt: skip
     out = {}
     for task, values in TASKS.items():
         ya, yb = a.loc[shared, task], b.loc[shared, task]
-        matrix = pd.DataFrame(
-            confusion_matrix(ya, yb, labels=list(values)),
-            index=pd.Index(values, name=names[0]),
-            columns=pd.Index(values, name=names[1]),
-        )
+        matrix = pd.DataFrame(confusion_matrix(ya, yb, labels=list(values)), index=pd.Index(values, name=names[0]),
+                              columns=pd.Index(values, name=names[1]))  # fmt: skip
         agreed = metrics.agreement(ya, yb)
         chance = float((matrix.sum(axis=1).to_numpy() * matrix.sum(axis=0).to_numpy()).sum()) / len(shared) ** 2
         out[task] = TaskAgreement(task, len(shared), agreed["share_agree"], chance, agreed["kappa"], matrix)
@@ -244,10 +226,8 @@ def agreement(
 def agreement_table(results: Mapping[str, TaskAgreement]) -> pd.DataFrame:
     """The :func:`agreement` results as one row per task: ``calls``, ``share_agreeing``, ``chance_agreement``,
     ``kappa``."""
-    return pd.DataFrame(
-        [(r.task, r.n_calls, r.share_agreeing, r.chance_agreement, r.kappa) for r in results.values()],
-        columns=["task", "calls", "share_agreeing", "chance_agreement", "kappa"],
-    ).set_index("task")
+    return pd.DataFrame([(r.task, r.n_calls, r.share_agreeing, r.chance_agreement, r.kappa) for r in results.values()],
+                        columns=["task", "calls", "share_agreeing", "chance_agreement", "kappa"]).set_index("task")
 
 
 def plot_agreement(results: Mapping[str, TaskAgreement], title: str = "Agreement between two label files"):
@@ -275,8 +255,8 @@ class LabelSession:
         self.out_path = Path(out_path)
         self.labels: dict[str, tuple[str, str]] = {}
         if self.out_path.is_file():
-            for call, row in load_labels(self.out_path).iterrows():
-                self.labels[call] = (row["sentiment"], row["outcome"])
+            saved = load_labels(self.out_path)
+            self.labels = dict(zip(saved.index, zip(saved["sentiment"], saved["outcome"])))
 
     def record(self, call: str, sentiment: str, outcome: str) -> None:
         """Record (or correct) one call's labels and save the file; a value or call outside the session is refused."""
@@ -320,9 +300,7 @@ def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = confi
 
     header = widgets.HTML()
     text = widgets.HTML(layout=widgets.Layout(max_height="320px", overflow="auto", border="1px solid #ccc"))
-    sentiment = widgets.ToggleButtons(
-        options=[s.capitalize() for s in SENTIMENTS], value=None, description="Sentiment"
-    )
+    sentiment = widgets.ToggleButtons(options=[s.capitalize() for s in SENTIMENTS], value=None, description="Sentiment")
     outcome = widgets.ToggleButtons(options=[o.capitalize() for o in OUTCOMES], value=None, description="Outcome")
     save = widgets.Button(description="Save and next", button_style="primary")
     back = widgets.Button(description="Previous")
@@ -346,8 +324,7 @@ def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = confi
             return
         session.record(call, sentiment.value.lower(), outcome.value.lower())
         following = session.next_unlabelled(position["i"])
-        if following is None:
-            following = session.next_unlabelled()
+        following = session.next_unlabelled() if following is None else following
         if following is None:
             status.value = f"All {len(session.calls)} calls labelled; saved to {html.escape(str(session.out_path))}"
             show(position["i"])
@@ -355,11 +332,8 @@ def label_widget(customer_sides: Mapping[str, str], out_path: str | Path = confi
             status.value = f"Saved {html.escape(call)}."
             show(following)
 
-    def on_back(_button) -> None:
-        show(max(position["i"] - 1, 0))
-
     save.on_click(on_save)
-    back.on_click(on_back)
+    back.on_click(lambda _button: show(max(position["i"] - 1, 0)))
     show(position["i"])
     form = widgets.VBox([header, text, sentiment, outcome, widgets.HBox([back, save]), status])
     form.session = session
