@@ -13,103 +13,39 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, mannwhitneyu, ttest_ind
-import matplotlib.pyplot as plt
 
-from callinsights.schema import TASKS
-from callinsights.evaluation.metrics import check_labels, encode_pred, newcombe_interval, values
-from callinsights.schema import INVALID
 from callinsights import config
+from callinsights.evaluation.metrics import encode_pred, newcombe_interval, values
+from callinsights.schema import INVALID, TASKS
+
 
 def label_distribution(preds: pd.Series, labels: Sequence[str]) -> pd.Series:
-    """Share of calls given each label.
-
-    Args:
-        preds: One prediction per call.
-        labels: The task's vocabulary.
-
-    Returns:
-        Shares indexed by label (all labels, in order, even at 0), plus ``invalid`` when some predictions are not
-        labels; they sum to 1.
-    """
-    labels = check_labels(labels)
-    given = values(preds, "preds")
-    if len(given) == 0:
-        raise ValueError("preds is empty; there is no distribution to take")
-    codes = encode_pred(given, labels)
-    counts = np.bincount(codes, minlength=len(labels) + 1)
+    """Share of calls given each label (all labels, in order, even at 0), plus ``invalid`` when some predictions are
+    not labels; the shares sum to 1."""
+    labels = list(labels)
+    counts = np.bincount(encode_pred(values(preds, "preds"), labels), minlength=len(labels) + 1)
     shares = pd.Series(counts / counts.sum(), index=labels + [INVALID], name="share")
     return shares if counts[-1] else shares.drop(INVALID)
 
 
-def _distribution(shares: pd.Series | Mapping[str, float], name: str) -> pd.Series:
-    s = pd.Series(shares, dtype=float)
-    if s.isna().any() or (s < 0).any():
-        raise ValueError(f"{name} has missing or negative shares: {s.to_dict()}")
-    if s.sum() <= 0:
-        raise ValueError(f"{name} sums to 0; pass shares (e.g. from label_distribution) or counts")
-    return s / s.sum()
+def distribution_drift(reference_shares: pd.Series | Mapping[str, float],
+                       current_shares: pd.Series | Mapping[str, float], eps: float = 1e-4) -> dict[str, float]:
+    """How far the current label mix has moved from a reference mix: with no labels at hand, a shift in what the
+    model predicts is the first sign that the calls or the model have changed.
 
-
-def distribution_drift(
-    reference_shares: pd.Series | Mapping[str, float],
-    current_shares: pd.Series | Mapping[str, float],
-    eps: float = 1e-4,
-) -> dict[str, float]:
-    """How far the current label mix has moved from a reference mix.
-
-    A shift in what the model predicts, with no labels at hand, is the first sign that the calls or the model have
-    changed. Shares are matched by label (a label missing from one side has share 0 there) and normalised, so counts
-    work too.
-
-    Args:
-        reference_shares: Share (or count) per label in the reference period, e.g. from :func:`label_distribution`.
-        current_shares: The same for the period being watched.
-        eps: Floor put under zero shares in the PSI, whose logarithm is otherwise infinite.
+    Shares (or counts) are matched by label, a label missing from one side having share 0 there, and normalised.
 
     Returns:
-        ``total_variation`` (half the L1 distance; the share of calls that would have to change label, in [0, 1]),
-        ``jensen_shannon`` (divergence in bits, in [0, 1]) and ``psi`` (population stability index; by the usual
-        rule of thumb below 0.1 is stable, above 0.25 a real shift, though with tens of calls sampling noise alone
-        can exceed that).
+        ``total_variation`` (half the L1 distance: the share of calls that would have to change label, in [0, 1])
+        and ``psi`` (population stability index, zero shares floored at ``eps``; by the usual rule of thumb below 0.1
+        is stable, above 0.25 a real shift, though with tens of calls sampling noise alone can exceed that).
     """
-    ref = _distribution(reference_shares, "reference_shares")
-    cur = _distribution(current_shares, "current_shares")
+    ref, cur = pd.Series(reference_shares, dtype=float), pd.Series(current_shares, dtype=float)
     index = ref.index.union(cur.index, sort=False)
-    p, q = ref.reindex(index, fill_value=0.0).to_numpy(), cur.reindex(index, fill_value=0.0).to_numpy()
+    p, q = ((s / s.sum()).reindex(index, fill_value=0.0).to_numpy() for s in (ref, cur))
     pf, qf = np.maximum(p, eps), np.maximum(q, eps)
-    return {
-        "total_variation": float(np.abs(p - q).sum() / 2),
-        "jensen_shannon": float(jensenshannon(p, q, base=2) ** 2),  # scipy gives the distance, its root
-        "psi": float(((qf - pf) * np.log(qf / pf)).sum()),
-    }
-
-
-def latency_summary(seconds: Any) -> dict[str, float]:
-    """Median, 95th percentile and mean time per call.
-
-    Missing times (calls served from a cache) are left out; percentiles interpolate linearly (numpy's default).
-
-    Args:
-        seconds: Time per call in seconds.
-
-    Returns:
-        ``n``, ``p50``, ``p95``, ``mean`` and ``max``.
-
-    Raises:
-        ValueError: No time is given, or one is negative.
-    """
-    try:
-        s = pd.to_numeric(pd.Series(values(seconds, "seconds"))).dropna().to_numpy(dtype=float)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"seconds must hold numbers (time per call in seconds): {err}") from None
-    if len(s) == 0:
-        raise ValueError("seconds has no numeric value; there is no latency to summarise")
-    if (s < 0).any():
-        raise ValueError(f"seconds has negative values, e.g. {s[s < 0][:3].tolist()}; times must be durations")
-    p50, p95 = np.percentile(s, [50, 95])
-    return {"n": len(s), "p50": float(p50), "p95": float(p95), "mean": float(s.mean()), "max": float(s.max())}
+    return {"total_variation": float(np.abs(p - q).sum() / 2), "psi": float(((qf - pf) * np.log(qf / pf)).sum())}
 
 
 def _configuration_name(run: Mapping[str, Any]) -> str:
@@ -169,8 +105,7 @@ def monitor_runs(runs: pd.DataFrame, run_labels: pd.DataFrame,
             "tokens_per_second": np.nan,
         }
         if len(computed):
-            latency = latency_summary(computed["seconds"])
-            row["seconds_p50"], row["seconds_p95"] = latency["p50"], latency["p95"]
+            row["seconds_p50"], row["seconds_p95"] = (float(x) for x in np.percentile(computed["seconds"], [50, 95]))
             if computed["seconds"].sum() > 0:
                 row["tokens_per_second"] = float(computed["prompt_tokens"].sum() / computed["seconds"].sum())
         shares = {task: label_distribution(labels[task], vocabulary) for task, vocabulary in tasks.items()}
@@ -443,8 +378,7 @@ _COLOURS = {OK: "tab:green", ALERT: "tab:red", FEW: "tab:grey"}
 
 
 def batch_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """The tables of :func:`callinsights.evaluation.monitoring.compare`, one per batch, stacked with a ``batch``
-    column (the batch's name), in the order given."""
+    """The tables of :func:`compare`, one per batch, stacked with a ``batch_name`` column, in the order given."""
     return pd.concat([table.assign(batch_name=name) for name, table in tables.items()], ignore_index=True)
 
 
@@ -459,6 +393,8 @@ def plot_batches(table: pd.DataFrame, columns: int = 3):
     Returns:
         The matplotlib figure.
     """
+    import matplotlib.pyplot as plt
+
     quantities = [q for q in dict.fromkeys(table["quantity"]) if q != "calls"]
     rows = int(np.ceil(len(quantities) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 2.9 * rows), squeeze=False)
