@@ -1,36 +1,50 @@
-"""What every command shares: exit codes, the help formatter, option types.
-"""
+"""The command line, `python -m callinsights COMMAND`: every command's options, exit codes and small bodies."""
 
 from __future__ import annotations
 
 import argparse
 import signal
-import textwrap
-import threading
 import sqlite3
 import sys
+import textwrap
+import threading
 from pathlib import Path
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from callinsights import config
 from callinsights.classify.probe import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, TRUSTED_TYPES
-from callinsights.data.outputs import ArtifactError, load_artifact
-from callinsights.data.store import PruneReport, Store, StoreError, StoreInfo
-from callinsights.data.calls import CALL_READERS
-from callinsights.data.outputs import OutputError, check_output_file, refuse_overwriting_inputs, write_csv
-from callinsights.evaluation.monitoring import (ALERT, FEW, MonitorInputError, alerts, read_predictions,
-                                                   compare, configuration_differences)
+from callinsights.data.calls import CALL_SUFFIXES
+from callinsights.data.outputs import (ArtifactError, OutputError, check_output_file, load_artifact,
+                                       refuse_overwriting_inputs, write_csv)
+from callinsights.data.store import STALE_RUN_HOURS, PruneReport, Store, StoreError, StoreInfo
+from callinsights.evaluation.monitoring import (ALERT, FEW, MonitorInputError, alerts, compare,
+                                                configuration_differences, read_predictions)
 
-#: The command finished.
+# The exit codes, as EXIT_CODES explains them to the user.
 EXIT_OK = 0
-#: The run finished and its CSV is written, but some answers could not be read as labels.
 EXIT_INVALID_ANSWERS = 1
-#: Bad input (calls, options, label file, output path, store): nothing written, previous output unchanged.
 EXIT_BAD_INPUT = 2
-#: `monitor` wrote its table and at least one watched quantity of the batch alerts.
 EXIT_ALERT = 3
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done
+  {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
+  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
+     path or store; nothing was written and any previous output is unchanged
+  {EXIT_ALERT}  (monitor) an alert fired on the batch
+  130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM: finished calls are kept in the store and the
+     run is marked interrupted; the same command resumes from them"""
+
+
+def fail(message: object) -> int:
+    """Say what went wrong on stderr; the exit code of bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def roles(pairs: list[str]) -> dict[str, str]:
@@ -44,8 +58,7 @@ def roles(pairs: list[str]) -> dict[str, str]:
 
 
 def positive(value: str) -> int:
-    """argparse type: an integer of at least 1. Several options take it (--limit, --keep, --n-boot), and argparse
-    names the one at fault before the message, so the message names none."""
+    """argparse type: an integer of at least 1 (argparse names the option at fault, so the message does not)."""
     try:
         number = int(value)
     except ValueError:
@@ -57,8 +70,7 @@ def positive(value: str) -> int:
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after every option's help (unless the help already says it); descriptions and epilogs kept
-    as written, so write them wrapped (see :func:`_wrap`)."""
+    """Defaults shown after every option's help unless it says its own; descriptions and epilogs kept as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default is None or "default" in (action.help or ""):
@@ -71,26 +83,46 @@ def wrap(text: str) -> str:
     return textwrap.fill(" ".join(text.split()), width=100)
 
 
-EXIT_CODES = f"""exit codes:
-  {EXIT_OK}  done
-  {EXIT_INVALID_ANSWERS}  done, but some model answers could not be read as labels (rows with valid=False)
-  {EXIT_BAD_INPUT}  bad input: a folder with no readable call, a bad option value, label file, output
-     path or store; nothing was written and any previous output is unchanged
-  {EXIT_ALERT}  (monitor) an alert fired on the batch
-  130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM: finished calls are kept in the store and the
-     run is marked interrupted; the same command resumes from them"""
+def command(sub, name: str, func, help: str, description: str, epilog: str | None = EXIT_CODES):
+    """A sub-command's parser, running ``func(args)``."""
+    parser = sub.add_parser(name, help=help, description=wrap(description), epilog=epilog, formatter_class=Formatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
+_LABELS_DEFAULT = (f"default: {config.GUIDELINE_LABELS_FILE.name} of the data folder, the guideline readers' majority, "
+                   f"else {config.LABELS_FILE.name}")
+
+#: The options several commands share, by name; a command may give its own help.
+SHARED_OPTIONS = {
+    "dir": {"nargs": "?", "default": str(config.TRANSCRIPTS_DIR),
+            "help": "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"},
+    "model": {"default": None, "help": "GGUF path or name (default: as for analyze)"},
+    "labels": {"default": None, "help": f"label file to fit on ({_LABELS_DEFAULT})"},
+    "artifact": {"default": str(config.ARTIFACT_FILE),
+                 "help": "the saved probe (fitted and saved here when missing or out of date, as analyze does)"},
+    "store": {"default": str(config.STORE_FILE), "help": "SQLite store of model outputs and runs"},
+    "data_dir": {"default": None, "help": "a folder laid out like data/ (default: the configured one)"},
+    "n_boot": {"type": positive, "default": 2000, "help": "bootstrap resamples behind every interval"},
+    "speaker": {"action": "append", "default": [], "metavar": "LABEL=ROLE",
+                "help": "map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)"},
+    "quiet": {"action": "store_true", "help": "no progress bars"},
+}
+
+
+def add_options(parser: argparse.ArgumentParser, *names: str, **helps: str) -> None:
+    """Add the shared options ``names`` (keys of :data:`SHARED_OPTIONS`), with the help ``helps`` gives any."""
+    for name in names:
+        options = {**SHARED_OPTIONS[name], "help": helps.get(name, SHARED_OPTIONS[name]["help"])}
+        parser.add_argument(name if name == "dir" else "--" + name.replace("_", "-"), **options)
 
 
 
 # `callinsights store info|prune`: what the prediction store holds, and keeping it to the runs worth keeping.
 
 def open_existing(path: str | Path, read_only: bool = False) -> Store:
-    """Open a store that exists (``read_only``: never written, so a read-only store will do); a missing path is an
-    error here, not an empty new store.
-
-    Raises:
-        StoreError: No file at ``path``, or it is not a usable store.
-    """
+    """Open a store that exists (``read_only``: a read-only store will do); a missing path is a StoreError here,
+    not an empty new store."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no prediction store there; `callinsights analyze` creates one (default "
@@ -99,15 +131,9 @@ def open_existing(path: str | Path, read_only: bool = False) -> Store:
 
 
 def saved_fits(folder: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """What the fits saved in ``folder`` (its ``.skops`` files) read from the store.
-
-    A fit's outputs belong to no run, so a prune that is not told of them would delete them and the next refit
-    would recompute every call.
-
-    Returns:
-        ``(model hash, method, prompt version)`` of each fit, and why each file that could not be read was not: the
-        outputs it read cannot be told.
-    """
+    """``(model hash, method, prompt version)`` of each fit saved in ``folder`` (its ``.skops`` files), and why each
+    file that could not be read was not. A fit's outputs belong to no run: a prune not told of them deletes them and
+    the next refit recomputes every call."""
     fits, unreadable = [], []
     for path in sorted(Path(folder).glob("*.skops")):
         try:
@@ -157,11 +183,11 @@ def info_text(info: StoreInfo) -> str:
 def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, int] | None = None,
                vacuumed: bool | None = None) -> str:
     """What a prune removed (or would remove) for the terminal."""
-    would = "would remove" if dry_run else "removed"
     removed = report.removed_runs
-    lines = [f"{would} {_count(len(removed), 'run')} ({_count(report.removed_run_labels, 'recorded label')}) and "
-             f"{_count(report.removed_outputs, 'stored output')}; {_count(report.kept_runs, 'run')} kept (the last "
-             f"{keep} of each configuration)"]
+    lines = [(f"{'would remove' if dry_run else 'removed'} {_count(len(removed), 'run')} "
+              f"({_count(report.removed_run_labels, 'recorded label')}) and "
+              f"{_count(report.removed_outputs, 'stored output')}; {_count(report.kept_runs, 'run')} kept (the last "
+              f"{keep} of each configuration)")]
     if len(removed):
         per = removed.groupby(["configuration", "name"], sort=False)["run_id"].agg(
             lambda ids: ", ".join(map(str, ids))).reset_index()
@@ -177,26 +203,15 @@ def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, 
     return "\n".join(lines)
 
 
-def info(path: str | Path) -> str:
-    """``store info``: the text to print."""
-    with open_existing(path, read_only=True) as store:
-        return info_text(store.info())
-
-
-def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float | None = None,
+def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS,
           dry_run: bool = False) -> str:
     """``store prune``: prune, then VACUUM (unless dry), and say what went. With ``outputs``, the outputs the saved
-    fits read stay (:func:`saved_fits`).
-
-    Raises:
-        StoreError: No store at ``path``, or another process kept it locked.
-        ValueError: ``keep`` below 1.
+    fits read stay (:func:`saved_fits`). Raises StoreError: no store at ``path``, or another process kept it locked.
     """
-    options = {} if stale_hours is None else {"stale_hours": stale_hours}
     fits, unreadable = saved_fits(config.ARTIFACT_FILE.parent) if outputs else ([], [])
     with open_existing(path) as store:
         before = store.path.stat().st_size
-        report = store.prune(keep, outputs=outputs and not unreadable, dry_run=dry_run, fits=fits, **options)
+        report = store.prune(keep, outputs and not unreadable, stale_hours=stale_hours, dry_run=dry_run, fits=fits)
         report.notes += [f"outputs kept: the outputs a saved fit read cannot be told ({why})" for why in unreadable]
         if dry_run:
             return prune_text(report, keep, True)
@@ -204,68 +219,37 @@ def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float
         return prune_text(report, keep, False, (before, store.path.stat().st_size), vacuumed)
 
 
-
-def store_command(action: str, path: str, keep: int, outputs: bool, stale_hours: float, dry_run: bool) -> bool:
-    """`callinsights store info|prune`: print the result; False (after a message on stderr) on bad input."""
+def cmd_store(args: argparse.Namespace) -> int:
     try:
-        print(info(path) if action == "info" else prune(path, keep, outputs, stale_hours, dry_run))
+        if args.action == "info":
+            with open_existing(args.store, read_only=True) as store:
+                print(info_text(store.info()))
+        else:
+            print(prune(args.store, args.keep, args.outputs, args.stale_hours, args.dry_run))
     except (StoreError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return False
+        return fail(err)
     except sqlite3.Error as err:
-        print(f"error: {path}: the prediction store failed ({err}); nothing was removed", file=sys.stderr)
-        return False
-    return True
+        return fail(f"{args.store}: the prediction store failed ({err}); nothing was removed")
+    return EXIT_OK
 
 
 
 # `callinsights monitor BATCH.csv`: a new batch's predictions against the reference run, as a table and a CSV.
 
-@dataclass
-class MonitorResult:
-    """What :func:`monitor` found.
-
-    Attributes:
-        table: One row per watched quantity (:data:`callinsights.evaluation.monitoring.TABLE_COLUMNS`).
-        warnings: Things the reader should know that do not stop the comparison.
-        out: The CSV written.
-    """
-
-    table: pd.DataFrame
-    out: Path
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def alerts(self) -> pd.DataFrame:
-        """The rows whose status is ``alert``."""
-        return alerts(self.table)
-
-
-def monitor(batch: str | Path, reference: str | Path = config.PREDICTIONS_FILE,
-            out: str | Path = config.MONITORING_FILE, allow_mismatch: bool = False,
-            thresholds: dict[str, float] | None = None) -> MonitorResult:
-    """Compare a batch with the reference run and write the table.
-
-    Args:
-        batch: The new batch's predictions CSV.
-        reference: The reference run's predictions CSV.
-        out: Where the table goes (written atomically; checked before anything is read).
-        allow_mismatch: Compare even when the two come from different configurations (a warning says which).
-        thresholds: Overrides of ``config.MONITOR_THRESHOLDS``.
-
-    Returns:
-        The table, the path written and any warnings.
+def monitor(batch: str | Path, reference: str | Path, out: str | Path,
+            allow_mismatch: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Compare a batch with the reference run, write the table to ``out`` (checked before anything is read) and
+    return it with the warnings a reader should see.
 
     Raises:
         MonitorInputError: A file is missing or not a predictions table, or the configurations differ and
             ``allow_mismatch`` is not set.
-        callinsights.data.outputs.OutputError: ``out`` cannot be written.
+        OutputError: ``out`` cannot be written.
     """
     refuse_overwriting_inputs({"--out": out}, {"BATCH": batch, "--reference": reference})
     out = check_output_file(out, "--out")
     ref = read_predictions(reference, "reference")
     new = read_predictions(batch, "batch")
-    warnings = []
     try:
         differences = configuration_differences(ref, new, str(reference), str(batch))
     except ValueError as err:
@@ -276,22 +260,21 @@ def monitor(batch: str | Path, reference: str | Path = config.PREDICTIONS_FILE,
             f"({'; '.join(differences)}); the label mix and confidence move with the configuration alone. Label the "
             "batch with the reference's settings, give --reference a run made with the batch's settings, or pass "
             "--allow-mismatch to compare anyway")
-    if differences:
-        warnings.append(f"configurations differ ({'; '.join(differences)}): shifts may be the configuration's, "
-                        "not the calls'")
+    warnings = [(f"configurations differ ({'; '.join(differences)}): shifts may be the configuration's, not "
+                 "the calls'")] if differences else []
     shared = len(set(new["file"].astype(str)) & set(ref["file"].astype(str)))
     if Path(batch).resolve() == Path(reference).resolve():
         warnings.append(f"{batch} is the reference itself: nothing can shift")
     elif shared:
         warnings.append(f"{shared} of the batch's {len(new)} file names are also in the reference: if they are the "
                         "same calls, the two are not independent samples and shifts are harder to see")
-    table = compare(ref, new, thresholds)
+    table = compare(ref, new)
     few = table[table["status"] == FEW]["quantity"].tolist()
     if few:
-        minimum = {**config.MONITOR_THRESHOLDS, **(thresholds or {})}["min_calls"]
-        warnings.append(f"not enough calls (fewer than {minimum:g} on a side) to judge: {', '.join(few)}")
+        warnings.append(f"not enough calls (fewer than {config.MONITOR_THRESHOLDS['min_calls']:g} on a side) to "
+                        f"judge: {', '.join(few)}")
     write_csv(table, out, float_format="%.6g")
-    return MonitorResult(table, out, warnings)
+    return table, warnings
 
 
 def _number(value: object) -> str:
@@ -315,35 +298,21 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
-def summary(result: MonitorResult) -> str:
-    """One line: the alerts, or that there is none, and where the table went."""
-    fired = result.alerts["quantity"].tolist()
-    if fired:
-        return f"{len(fired)} alert{'s' if len(fired) > 1 else ''}: {', '.join(fired)} -> {result.out}"
-    return f"no alert -> {result.out}"
-
-
-def monitor_command(batch: str, reference: str, out: str, allow_mismatch: bool = False) -> str:
-    """`callinsights monitor`: compare, print the table and the verdict; messages go to stderr.
-
-    Returns:
-        ``"ok"`` (no alert), ``"alert"`` (at least one; the table is written all the same) or ``"bad input"``
-        (a message said which file and what to do; nothing was written).
-    """
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Print the table and one line of verdict; exit 3 when an alert fired (the table is written all the same)."""
     try:
-        result = monitor(batch, reference, out, allow_mismatch=allow_mismatch)
+        table, warnings = monitor(args.batch, args.reference, args.out, args.allow_mismatch)
     except (MonitorInputError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return "bad input"
+        return fail(err)
     except OSError as err:
-        print(f"error: {out}: could not be written ({err}); the previous file, if any, is unchanged",
-              file=sys.stderr)
-        return "bad input"
-    for warning in result.warnings:
+        return fail(f"{args.out}: could not be written ({err}); the previous file, if any, is unchanged")
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(format_table(result.table))
-    print(summary(result))
-    return "alert" if len(result.alerts) else "ok"
+    print(format_table(table))
+    fired = alerts(table)["quantity"].tolist()
+    out = Path(args.out)
+    print(f"{_count(len(fired), 'alert')}: {', '.join(fired)} -> {out}" if fired else f"no alert -> {out}")
+    return EXIT_ALERT if fired else EXIT_OK
 
 
 
@@ -354,49 +323,44 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     for line in link_client_data(Path(args.source), Path(args.target)):
         print(line)
-    return 0
+    return EXIT_OK
 
 
-def _read_calls_or_explain(folder: str, roles: dict[str, str]):
-    """Read the calls (folder or turn table: a bad table raises a ValueError); None, saying why, when none is read."""
+def _read_calls(source: str, speakers: dict[str, str]) -> list:
+    """The calls of a folder or turn table, the reading's report on stderr.
+
+    Raises:
+        ValueError: No call could be read, or a turn table cannot be used.
+    """
     from callinsights.data.calls import read_source
 
-    calls, report = read_source(folder, roles)
+    calls, report = read_source(source, speakers)
     print(report.summary(), file=sys.stderr)
     if not report.files_read:
-        print(f"error: {folder}: no call file could be read (see the reasons above); nothing was written and any "
-              "previous output is left as it was", file=sys.stderr)
-        return None
-    return calls, report
+        raise ValueError(f"{source}: no call file could be read (see the reasons above); nothing was written and any "
+                         "previous output is left as it was")
+    return calls
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from callinsights.data.outputs import check_output_file, write_csv
-    from callinsights.text.redact import redact
     from callinsights.data.call import TURN_COLUMNS, turns_frame
+    from callinsights.text.redact import redact
 
     try:
         speakers = roles(args.speaker)
-        refuse_overwriting_inputs({"--out": args.out}, {"DIR": args.dir}, CALL_READERS)
+        refuse_overwriting_inputs({"--out": args.out}, {"DIR": args.dir}, CALL_SUFFIXES)
         check_output_file(args.out)
-        read = _read_calls_or_explain(args.dir, speakers)
+        frame = turns_frame(_read_calls(args.dir, speakers))[TURN_COLUMNS]
     except (FileNotFoundError, ValueError) as err:  # an output path or a turn table that cannot be used
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if read is None:
-        return EXIT_BAD_INPUT
-    frame = turns_frame(read[0])[TURN_COLUMNS]
+        return fail(err)
     if args.redact:
         frame["text"] = frame["text"].map(redact)
     try:
         write_csv(frame, args.out)
     except OSError as err:
-        print(f"error: {args.out}: could not be written ({err}); the previous file, if any, is unchanged",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    customer = int((frame["role"] == "customer").sum())
+        return fail(f"{args.out}: could not be written ({err}); the previous file, if any, is unchanged")
     how = "redacted" if args.redact else "NOT redacted (--no-redact)"
-    print(f"{len(frame)} turns ({customer} customer), {how}, written to {args.out}")
+    print(f"{len(frame)} turns ({int((frame['role'] == 'customer').sum())} customer), {how}, written to {args.out}")
     return EXIT_OK
 
 
@@ -408,21 +372,16 @@ def _refuse_paths_given_twice(args: argparse.Namespace, probe: bool) -> None:
     artifact = args.artifact if probe else None
     refuse_overwriting_inputs({"--out": args.out, "--store": args.store, "--artifact": artifact},
                               {"DIR": args.dir, "--store": args.store, "--artifact": artifact,
-                               **(label_file if probe else {})}, CALL_READERS)
+                               **(label_file if probe else {})}, CALL_SUFFIXES)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    import sqlite3
-
     from callinsights.classify.methods import prepare
-    from callinsights.classify.runner import label_calls
+    from callinsights.classify.runner import RayCompute, label_calls, window_note
     from callinsights.classify.settings import Settings, texts_for_model
-    from callinsights.classify.runner import window_note
-    from callinsights.schema import PREDICTION_COLUMNS
-    from callinsights.llm.models import ModelError
+    from callinsights.data.outputs import READING_RECORD_SUFFIX, write_label_reading
     from callinsights.pipelines import fit
-    from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
-    from callinsights.data.store import Store, StoreError
+    from callinsights.schema import PREDICTION_COLUMNS
 
     settings = Settings(model=args.model, engine=args.engine, method=args.method, prompt_version=args.prompt,
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
@@ -431,8 +390,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                         sentiment_blocks=args.sentiment_blocks)
     out = Path(args.out)
     try:
-        # Everything that can be checked is checked before the first model call: settings, output path, store,
-        # calls, labels.
+        # Everything that can be checked is checked before the first model call.
         _refuse_paths_given_twice(args, probe=args.method == "probe")
         setup = prepare(settings)  # checked and the model resolved, once: a missing model is named first
         settings = setup.settings
@@ -442,35 +400,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
         Store(args.store).close()  # damaged or read-only: said now, not after the model has run
-        read = _read_calls_or_explain(args.dir, speakers)
-        if read is None:
-            return EXIT_BAD_INPUT
-        texts = texts_for_model(read[0], settings)
+        texts = texts_for_model(_read_calls(args.dir, speakers), settings)
         if not texts:
             raise ValueError(f"{args.dir}: no call has words to read on the {settings.side} side; nothing written")
         if args.limit is not None:
             texts = dict(list(texts.items())[: args.limit])
         # The probe's saved fit is loaded and compared now; a fit it needs is checked now and made in the store.
         planned = fit.plan(setup, args.artifact) if settings.method == "probe" else None
-        compute_missing = None
-        if args.backend == "ray":
-            from callinsights.classify.runner import RayCompute
-
-            compute_missing = RayCompute(settings, address=args.address, workers=args.workers)
+        ray = RayCompute(settings, address=args.address, workers=args.workers) if args.backend == "ray" else None
         with Store(args.store) as store:
-            fitted = fit.fitted_probe(planned, store, not args.quiet, _say) if planned else None
-            result = label_calls(texts, setup, store, progress=not args.quiet, compute_missing=compute_missing,
-                                 announce=True, fitted=fitted)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ValueError, ModelError, StoreError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            fitted = fit.fitted_probe(planned, store, not args.quiet, say) if planned else None
+            result = label_calls(texts, setup, store, progress=not args.quiet, compute_missing=ray, announce=True,
+                                 fitted=fitted)
+    except (*fit.ERRORS, RuntimeError) as err:
+        return fail(err)
     except sqlite3.Error as err:
-        print(f"error: {args.store}: the prediction store failed ({err}); move it aside and run again",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(f"{args.store}: the prediction store failed ({err}); move it aside and run again")
     predictions = result.predictions[PREDICTION_COLUMNS]
     try:
         write_csv(predictions, out, float_format="%.4f")
@@ -479,14 +424,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             write_label_reading(out.with_name(out.stem + READING_RECORD_SUFFIX), fitted_on["file"], [out],
                                 fitted_on["sha256"])
     except OSError as err:
-        print(f"error: {out}: could not be written ({err}); the labels are in the store {args.store} (run "
-              f"{result.run_id}): run again with another --out to write them without model time", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(f"{out}: could not be written ({err}); the labels are in the store {args.store} (run "
+                    f"{result.run_id}): run again with another --out to write them without model time")
     invalid = int((~predictions["valid"]).sum())
-    print(
-        f"{len(predictions)} calls labelled ({result.n_cached} from the store, {result.n_computed} computed, "
-        f"{invalid} invalid) in {result.seconds:.1f} s -> {out}  [run {result.run_id} in {args.store}]"
-    )
+    print(f"{len(predictions)} calls labelled ({result.n_cached} from the store, {result.n_computed} computed, "
+          f"{invalid} invalid) in {result.seconds:.1f} s -> {out}  [run {result.run_id} in {args.store}]")
     for task in ("sentiment", "outcome"):
         counts = predictions[task].fillna("invalid").value_counts()
         print(f"  {task}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
@@ -494,19 +436,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK if invalid == 0 else EXIT_INVALID_ANSWERS
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     from callinsights.pipelines import fit
 
     try:
         print(fit.command(args.dir, args.labels, args.model, args.artifact, args.store, args.show, not args.quiet,
-                          _say))
+                          say))
     except fit.ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(err)
     return EXIT_OK
 
 
@@ -521,62 +458,52 @@ def cmd_models(args: argparse.Namespace) -> int:
             try:
                 where = resolve_model(name).path
             except ModelError:
-                where = "not on disk (python -m callinsights models pull %s)" % name
+                where = f"not on disk (python -m callinsights models pull {name})"
             print(f"{name:14s} {file_name:36s} {where}")
         print(f"default: {resolve_model(None).name}")
     except ModelError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(err)
     return EXIT_OK
 
 
-_SOURCE_HELP = "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"
-
-
 def register_jobs(sub) -> None:
-    """Add these commands to the ``callinsights`` parser's sub-parsers."""
-    p = sub.add_parser("data", help="link the client's calls and labels into data/", formatter_class=Formatter,
-                       description=wrap("Link the client's call folder and label file into the project's data folder "
-                                   "(symbolic links; nothing is copied or committed)."))
+    """Add the labelling commands to the ``callinsights`` parser's sub-parsers."""
+    p = command(sub, "data", cmd_data, "link the client's calls and labels into data/", epilog=None,
+                description="Link the client's call folder and label file into the project's data folder (symbolic "
+                            "links; nothing is copied or committed).")
     p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
                    help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
     p.add_argument("--target", default=str(config.DATA_DIR),
                    help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
-    p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("parse", help="split calls into speaker turns (CSV), redacted", formatter_class=Formatter,
-                       epilog=EXIT_CODES,
-                       description=wrap("Split every call under a folder (subfolders too; .txt and WebVTT .vtt in "
-                                   "any case; UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into "
-                                   "speaker turns and write file,turn,speaker,role,text. The file is meant for "
-                                   "reading, so the text is redacted unless --no-redact is given."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
+    p = command(sub, "parse", cmd_parse, "split calls into speaker turns (CSV), redacted",
+                description="Split every call under a folder (subfolders too; .txt and WebVTT .vtt in any case; "
+                            "UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into speaker turns and "
+                            "write file,turn,speaker,role,text. The file is meant for reading, so the text is "
+                            "redacted unless --no-redact is given.")
+    add_options(p, "dir")
     p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
     p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
                    help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
                         "with placeholders such as [NAME]")
-    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
-                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
-    p.set_defaults(func=cmd_parse)
+    add_options(p, "speaker")
 
-    p = sub.add_parser(
-        "analyze", help="label every call's sentiment and outcome with a local LLM", formatter_class=Formatter,
-        epilog=EXIT_CODES,
-        description=wrap("Label every call under a folder (or in a turn table) with a local language model and "
-                    "write one row per call. The default method, probe, labels with the probe saved by "
-                    "`callinsights fit` (--artifact), so any folder can be analysed; labelled calls it was fitted on "
-                    "get held-out answers. When there is no saved probe, or the model, the features or the label "
-                    "file changed since it was fitted, analyze says so and fits it first: that needs the label file "
-                    "(--labels, linked by `make data`) and the labelled calls in the data folder. Without labels use "
-                    "--method score. The output path, the store, the saved probe and the labels are checked before "
-                    "any model time is spent. A call longer than the model's context is read from its last turns "
-                    "that fit (column windowed)."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help=_SOURCE_HELP)
+    p = command(sub, "analyze", cmd_analyze, "label every call's sentiment and outcome with a local LLM",
+                description="Label every call under a folder (or in a turn table) with a local language model and "
+                            "write one row per call. The default method, probe, labels with the probe saved by "
+                            "`callinsights fit` (--artifact), so any folder can be analysed; labelled calls it was "
+                            "fitted on get held-out answers. When there is no saved probe, or the model, the "
+                            "features or the label file changed since it was fitted, analyze says so and fits it "
+                            "first: that needs the label file (--labels, linked by `make data`) and the labelled "
+                            "calls in the data folder. Without labels use --method score. The output path, the "
+                            "store, the saved probe and the labels are checked before any model time is spent. A "
+                            "call longer than the model's context is read from its last turns that fit (column "
+                            "windowed).")
+    add_options(p, "dir")
     p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
                    help="predictions CSV to write (replaced only when the run succeeds)")
-    p.add_argument("--model", default=None,
-                   help="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
-                        "else the embedded SmolLM2-135M")
+    add_options(p, "model", model="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
+                                  "else the embedded SmolLM2-135M")
     p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
                    help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
     p.add_argument("--base-url", default=None, help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
@@ -595,12 +522,8 @@ def register_jobs(sub) -> None:
                    help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
                         "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
                         "answer (the only one gpt4all runs)")
-    p.add_argument("--labels", default=None,
-                   help=f"for --method probe: label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name}, the "
-                        f"guideline readers' majority, when {config.DATA_DIR} has it, else "
-                        f"{config.LABELS_FILE.name})")
-    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE),
-                   help="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
+    add_options(p, "labels", "artifact", labels=f"for --method probe: label file to fit on ({_LABELS_DEFAULT})",
+                artifact="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
     p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
                    help="for --method score: subtract each answer's mean log-probability over fixed reference "
                         "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
@@ -614,50 +537,34 @@ def register_jobs(sub) -> None:
                         "with more blocks, as the embedded one has 30; the last layer for any other)")
     p.add_argument("--redact-for-model", action="store_true",
                    help="the model reads redacted text (outputs shown to readers are redacted either way)")
-    p.add_argument("--store", default=str(config.STORE_FILE),
-                   help="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
+    add_options(p, "store", store="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
     p.add_argument("--limit", type=positive, default=None, help="label only the first N calls (N >= 1); default all")
-    p.add_argument("--speaker", action="append", default=[], metavar="LABEL=ROLE",
-                   help="map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_analyze)
+    add_options(p, "speaker", "quiet")
 
-    p = sub.add_parser("fit", help="fit the default method (the probe) on the labelled calls and save it",
-                       formatter_class=Formatter, epilog=EXIT_CODES,
-                       description=wrap("Fit the probe on the label file and the labelled calls of a folder (its "
-                                   "other calls are used, without labels, to standardise the features) and save "
-                                   "it as a skops file with what it was fitted on, the package versions and its "
-                                   "held-out (cross-validated) macro-F1. `callinsights analyze` then labels any "
-                                   "folder with it. Model outputs are read from the store when it has them."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR),
-                   help="folder holding the labelled calls")
-    p.add_argument("--labels", default=None,
-                   help=f"label file to fit on (default: {config.GUIDELINE_LABELS_FILE.name} when "
-                        f"{config.DATA_DIR} has it, else {config.LABELS_FILE.name})")
-    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
-    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE), help="where to save the fitted probe")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of model outputs")
+    p = command(sub, "fit", cmd_fit, "fit the default method (the probe) on the labelled calls and save it",
+                description="Fit the probe on the label file and the labelled calls of a folder (its other calls "
+                            "are used, without labels, to standardise the features) and save it as a skops file "
+                            "with what it was fitted on, the package versions and its held-out (cross-validated) "
+                            "macro-F1. `callinsights analyze` then labels any folder with it. Model outputs are read "
+                            "from the store when it has them.")
+    add_options(p, "dir", "labels", "model", "artifact", "store", dir="folder holding the labelled calls",
+                artifact="where to save the fitted probe")
     p.add_argument("--show", action="store_true", help="print the saved probe's metadata and fit nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_fit)
+    add_options(p, "quiet")
 
-    p = sub.add_parser("models", help="list known models, or pull one (needs internet; never automatic)",
-                       formatter_class=Formatter,
-                       description=wrap("List the known models and where each is on disk, or pull one with gpt4all "
-                                   "(needs internet; nothing is ever downloaded on its own)."))
+    p = command(sub, "models", cmd_models, "list known models, or pull one (needs internet; never automatic)",
+                epilog=None, description="List the known models and where each is on disk, or pull one with gpt4all "
+                                         "(needs internet; nothing is ever downloaded on its own).")
     p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
                    help="list: show the known models and which is used by default; pull: download NAME (default: list)")
     p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
-    p.set_defaults(func=cmd_models)
 
 
 
-# The commands around the labels: evaluate, insights, monitor, store, notebooks, reports.
+# The commands around the labels: evaluate, evidence, insights, monitor, store, notebooks, reports.
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from callinsights.data.store import StoreError
-    from callinsights.llm.models import ModelError
-    from callinsights.pipelines import evaluation
+    from callinsights.pipelines import evaluation, fit
 
     plan = evaluation.Plan(data_dir=args.data_dir, labels=args.labels, sample=args.sample,
                            configurations=args.configurations, n_boot=args.n_boot, seed=args.seed,
@@ -668,9 +575,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         refuse_overwriting_inputs({"--store": args.store, **{f"--out-dir ({p.name})": p for p in written_there}},
                                   {"--labels": labels, "--store": args.store})
         result, written = evaluation.run(plan, args.out_dir)
-    except (ValueError, FileNotFoundError, ModelError, StoreError) as err:  # bad labels and paths are ValueErrors
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except fit.ERRORS as err:  # bad labels and paths are ValueErrors
+        return fail(err)
     print("\n".join([f"wrote {path}" for path in written] + [evaluation.summary(result, written)]))
     return EXIT_OK
 
@@ -680,7 +586,6 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     from callinsights.classify.runner import Classifier
     from callinsights.classify.settings import Settings, texts_for_model
     from callinsights.evaluation.metrics import faithfulness_table
-    from callinsights.llm.models import ModelError
     from callinsights.pipelines import fit
 
     out = Path(args.out)
@@ -688,20 +593,16 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         _refuse_paths_given_twice(args, probe=True)
         check_output_file(out, "--out")
         check_output_file(args.store, "--store")
-        read = _read_calls_or_explain(args.dir, {})
-        if read is None:
-            return EXIT_BAD_INPUT
+        calls = _read_calls(args.dir, {})
         # The calls labelled as analyze labels them (the saved probe, stored outputs), without recording a run.
         planned = fit.plan(Settings(model=args.model), args.artifact)
         with Store(args.store) as store:
-            fitted = fit.fitted_probe(planned, store, not args.quiet, _say)
+            fitted = fit.fitted_probe(planned, store, not args.quiet, say)
             with Classifier(planned.setup, store, read_labels=False) as classifier:
-                records = classifier.outputs(texts_for_model(read[0], planned.setup.settings),
-                                             progress=not args.quiet)
+                records = classifier.outputs(texts_for_model(calls, planned.setup.settings), progress=not args.quiet)
                 texts = classifier.texts_read
-    except (FileNotFoundError, ValueError, ModelError, StoreError, sqlite3.Error) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (*fit.ERRORS, sqlite3.Error) as err:
+        return fail(err)
     outputs = {cid: record["output"] for cid, record, _ in records}
     frame = pd.DataFrame({"file": list(outputs), "raw": list(outputs.values())})
     label_with_probe(frame, texts, fitted)
@@ -717,8 +618,6 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 
 def cmd_insights(args: argparse.Namespace) -> int:
-    from callinsights.data.labels import LabelFileError
-    from callinsights.data.outputs import OutputError
     from callinsights.pipelines import insights
 
     try:
@@ -728,12 +627,10 @@ def cmd_insights(args: argparse.Namespace) -> int:
         refuse_overwriting_inputs({f"--out-dir ({p.name})": p for p in [*files.all(), files.reading]},
                                   {"--predictions": args.predictions, "--labels": labels})
         written = insights.run(args.data_dir, args.predictions, labels, args.topics, args.seed, args.out_dir)
-    except (FileNotFoundError, ValueError, LabelFileError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (FileNotFoundError, ValueError) as err:  # label files and output paths raise ValueErrors
+        return fail(err)
     if not Path(args.predictions).is_file():
-        print(f"{args.predictions}: not found, so no PPI rate or finding was written; run `make analyze` first",
-              file=sys.stderr)
+        say(f"{args.predictions}: not found, so no PPI rate or finding was written; run `make analyze` first")
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -744,117 +641,84 @@ FORWARDED = ("notebooks", "reports")
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
-    """``notebooks`` and ``reports``: their modules own their options."""
     from callinsights.pipelines import notebooks
 
     return {"notebooks": notebooks.main, "reports": notebooks.reports_main}[args.command](args.rest)
 
 
-def cmd_monitor(args: argparse.Namespace) -> int:
-    outcome = monitor_command(args.batch, args.reference, args.out, allow_mismatch=args.allow_mismatch)
-    return {"ok": EXIT_OK, "alert": EXIT_ALERT}.get(outcome, EXIT_BAD_INPUT)
-
-
-def cmd_store(args: argparse.Namespace) -> int:
-    done = store_command(args.action, args.store, args.keep, args.outputs, args.stale_hours, args.dry_run)
-    return EXIT_OK if done else EXIT_BAD_INPUT
-
-
 def register_results(sub) -> None:
-    """Add these commands to the ``callinsights`` parser's sub-parsers."""
-    p = sub.add_parser("evaluate", help="score every method on the labelled calls; write the tables notebook 04 shows",
-                       formatter_class=Formatter, epilog=EXIT_CODES,
-                       description=wrap("Label the hand-labelled calls under each configuration (held out where a "
-                                   "probe is fitted; stored outputs reused), score the default with bootstrap "
-                                   "intervals, the baselines, the whole-call ablation, calibration, mistakes and "
-                                   "the store's runs, all against one reading of the hand labels (--labels; each "
-                                   "file records it). The other reading is shown once beside it: "
-                                   "evaluation/other_reading.csv and reading_differences.csv. Writes "
-                                   "results/metrics.json, results/evaluation/*.csv and a section of "
-                                   "docs/experiments.md. A sample, a subset, another data folder or another label "
-                                   "file writes to --out-dir (default: a new temporary folder), never over "
-                                   "results/."))
+    """Add the commands around the labels to the ``callinsights`` parser's sub-parsers."""
+    p = command(sub, "evaluate", cmd_evaluate, "score every method on the labelled calls; write the tables notebook 04 "
+                "shows", description="Label the hand-labelled calls under each configuration (held out where a probe "
+                "is fitted; stored outputs reused), score the default with bootstrap intervals, the baselines, the "
+                "whole-call ablation, calibration, mistakes and the store's runs, all against one reading of the hand "
+                "labels (--labels; each file records it). The other reading is shown once beside it: "
+                "evaluation/other_reading.csv and reading_differences.csv. Writes results/metrics.json, "
+                "results/evaluation/*.csv and a section of docs/experiments.md. A sample, a subset, another data "
+                "folder or another label file writes to --out-dir (default: a new temporary folder), never over "
+                "results/.")
     p.add_argument("--sample", type=positive, default=None, help="score only the first N labelled calls")
     p.add_argument("--configurations", nargs="+", default=None, metavar="NAME",
                    help="configurations to compare (callinsights.pipelines.evaluation.CONFIGURATIONS); default all")
-    p.add_argument("--n-boot", type=positive, default=2000, help="bootstrap resamples behind every interval")
+    add_options(p, "n_boot")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and of the baselines' folds")
-    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
+    add_options(p, "model")
     p.add_argument("--out-dir", default=None, help="folder for metrics.json and evaluation/ (default: results/)")
-    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
-    p.add_argument("--labels", default=None,
-                   help=f"the reading of the hand labels to fit on and score against (default: "
-                        f"{config.GUIDELINE_LABELS_FILE.name} of the data folder, the guideline readers' majority, "
-                        f"else {config.LABELS_FILE.name})")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of outputs and runs")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_evaluate)
+    add_options(p, "data_dir", "labels", "store", "quiet",
+                labels=f"the reading of the hand labels to fit on and score against ({_LABELS_DEFAULT})")
 
-    p = sub.add_parser("evidence", help="how faithful each call's evidence quotes are to the probe -> results/",
-                       formatter_class=Formatter, epilog=EXIT_CODES,
-                       description=wrap("Label every call of a folder as analyze does (the saved probe, the stored "
-                                   "model outputs; no run is recorded) and measure its evidence quotes as the "
-                                   "ERASER benchmark measures a rationale: comprehensiveness (how much the label's "
-                                   "probability drops when the quoted turn is left out) and sufficiency (the "
-                                   "probability from the whole call minus that from the quoted turn alone), each "
-                                   "beside a random turn of the same call, with bootstrap intervals over calls."))
-    p.add_argument("dir", nargs="?", default=str(config.TRANSCRIPTS_DIR), help="folder of calls")
+    p = command(sub, "evidence", cmd_evidence, "how faithful each call's evidence quotes are to the probe -> results/",
+                description="Label every call of a folder as analyze does (the saved probe, the stored model "
+                            "outputs; no run is recorded) and measure its evidence quotes as the ERASER benchmark "
+                            "measures a rationale: comprehensiveness (how much the label's probability drops when "
+                            "the quoted turn is left out) and sufficiency (the probability from the whole call minus "
+                            "that from the quoted turn alone), each beside a random turn of the same call, with "
+                            "bootstrap intervals over calls.")
+    add_options(p, "dir")
     p.add_argument("--out", default=str(config.EVIDENCE_FILE), help="CSV to write")
-    p.add_argument("--model", default=None, help="GGUF path or name (default: as for analyze)")
-    p.add_argument("--artifact", default=str(config.ARTIFACT_FILE),
-                   help="the saved probe (fitted and saved here when missing or out of date, as analyze does)")
-    p.add_argument("--n-boot", type=positive, default=2000, help="bootstrap resamples behind every interval")
+    add_options(p, "model", "artifact", "n_boot")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="SQLite store of model outputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_evidence)
+    add_options(p, "store", "quiet")
 
-    p = sub.add_parser("insights", help="per-call features and drivers, PPI rates and findings -> results/",
-                       formatter_class=Formatter,
-                       description=wrap("Features, call events, pending work and driver of every call; the label "
-                                   "rates by driver and team corrected by the hand labels (prediction-powered "
-                                   "inference), each driver's workload, the work follow-up calls leave pending, the "
-                                   "comparisons that hold and the findings worth acting on. Writes "
-                                   "results/call_insights.csv, ppi_rates.csv, drivers.csv, pending_work.csv, "
-                                   "comparisons.csv, findings.csv and insights.reading.json (the label file read)."))
-    p.add_argument("--data-dir", default=None, help="a folder laid out like data/ (default: the configured one)")
+    p = command(sub, "insights", cmd_insights, "per-call features and drivers, PPI rates and findings -> results/",
+                epilog=None, description="Features, call events, pending work and driver of every call; the label "
+                "rates by driver and team corrected by the hand labels (prediction-powered inference), each driver's "
+                "workload, the work follow-up calls leave pending, the comparisons that hold and the findings worth "
+                "acting on. Writes results/call_insights.csv, ppi_rates.csv, drivers.csv, pending_work.csv, "
+                "comparisons.csv, findings.csv and insights.reading.json (the label file read).")
+    add_options(p, "data_dir")
     p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
-    p.add_argument("--labels", default=None,
-                   help=f"the reading of the hand labels that corrects them (default: "
-                        f"{config.GUIDELINE_LABELS_FILE.name} of the data folder, the guideline readers' majority, "
-                        f"else {config.LABELS_FILE.name}); the fit of --predictions should use the same")
+    add_options(p, "labels", labels=f"the reading of the hand labels that corrects them ({_LABELS_DEFAULT}); the fit "
+                                    "of --predictions should use the same")
     p.add_argument("--topics", type=positive, default=None, help="number of drivers (default: by silhouette)")
     p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
     p.add_argument("--out-dir", default=None, help="write here instead of results/")
-    p.set_defaults(func=cmd_insights)
 
-    p = sub.add_parser("monitor", help="compare a new batch's predictions with the reference run (exit 3: alert)",
-                       formatter_class=Formatter, epilog=f"exit codes:\n  {EXIT_OK}  no alert\n  {EXIT_ALERT}  an "
-                       f"alert fired (the table is written all the same)\n  {EXIT_BAD_INPUT}  bad input: a missing "
-                       "file, not a predictions table, another configuration, or --out unwritable; nothing written",
-                       description=wrap("Compare a batch's predictions (the CSV of `analyze --out`) with the "
-                                         "reference run's; see callinsights.evaluation.monitoring and "
-                                         "config.MONITOR_THRESHOLDS."))
+    p = command(sub, "monitor", cmd_monitor, "compare a new batch's predictions with the reference run (exit 3: "
+                "alert)", description="Compare a batch's predictions (the CSV of `analyze --out`) with the reference "
+                "run's; see callinsights.evaluation.monitoring and config.MONITOR_THRESHOLDS.",
+                epilog=f"exit codes:\n  {EXIT_OK}  no alert\n  {EXIT_ALERT}  an alert fired (the table is written all "
+                f"the same)\n  {EXIT_BAD_INPUT}  bad input: a missing file, not a predictions table, another "
+                "configuration, or --out unwritable; nothing written")
     p.add_argument("batch", help="predictions CSV of the new batch")
     p.add_argument("--reference", default=str(config.PREDICTIONS_FILE), help="predictions CSV of the reference run")
     p.add_argument("--out", default=str(config.MONITORING_FILE), help="where the table is written (CSV)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare runs of different configurations")
-    p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("store", help="what the prediction store holds (info); drop old runs (prune)",
-                       formatter_class=Formatter, epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  "
-                       "no store at --store, a damaged or busy store, or a bad option; nothing was removed",
-                       description=wrap("info: size, outputs and runs per configuration, unfinished runs. prune: "
-                                         "keep the last --keep runs of each configuration, then VACUUM."))
+    p = command(sub, "store", cmd_store, "what the prediction store holds (info); drop old runs (prune)",
+                description="info: size, outputs and runs per configuration, unfinished runs. prune: keep the last "
+                            "--keep runs of each configuration, then VACUUM.",
+                epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  no store at --store, a damaged or busy "
+                       "store, or a bad option; nothing was removed")
     p.add_argument("action", choices=["info", "prune"], help="info or prune")
-    p.add_argument("--store", default=str(config.STORE_FILE), help="the SQLite store")
+    add_options(p, "store")
     p.add_argument("--keep", type=positive, default=3, help="for prune: runs kept per configuration")
     p.add_argument("--outputs", action="store_true",
-                   help="for prune: also drop stored outputs that no kept run and no saved fit (artifacts/*.skops) read")
-    p.add_argument("--stale-hours", type=float, default=24.0,
+                   help="for prune: also drop stored outputs that no kept run and no saved fit (artifacts/*.skops) "
+                        "read")
+    p.add_argument("--stale-hours", type=float, default=STALE_RUN_HOURS,
                    help="for prune: a run marked running that started longer ago was killed and may go")
     p.add_argument("--dry-run", action="store_true", help="for prune: say what would go; remove nothing")
-    p.set_defaults(func=cmd_store)
 
     for name, what in (("notebooks", "run the numbered notebooks (`notebooks run --help`)"),
                        ("reports", "render reports/ from the executed notebooks and results (`reports all`)")):
@@ -885,10 +749,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in FORWARDED:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in FORWARDED:  # their modules own their options, --help included
         args.rest = [*extra, *args.rest]  # REMAINDER takes all from the first word; options before it are extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from callinsights.classify.runner import Interrupted
 
     def terminated(signum, _frame):
@@ -908,8 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         return stopped.exit_code
     except SystemExit as stop:  # --speaker's message
         if isinstance(stop.code, str):
-            print(f"error: {stop.code}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return fail(stop.code)
         raise
     finally:
         if main_thread:

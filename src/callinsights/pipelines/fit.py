@@ -32,7 +32,7 @@ from callinsights.classify.methods import Setup, prepare
 from callinsights.classify.settings import Settings, texts_for_model
 from callinsights.data.outputs import load_artifact
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
-from callinsights.data.calls import CALL_READERS
+from callinsights.data.calls import CALL_SUFFIXES
 from callinsights.data.outputs import check_output_file, digest_record, refuse_overwriting_inputs
 from callinsights.data.store import Store, StoreError
 from callinsights.data.transcripts import read_calls
@@ -201,7 +201,7 @@ def command(calls_dir: str | Path, labels: str | None, model: str | None, artifa
     refuse_overwriting_inputs({"--artifact": artifact, "--store": store},
                               {"DIR": calls_dir or config.TRANSCRIPTS_DIR, "--store": store,
                                ("--labels" if labels else "the label file"): labels or config.training_labels_file()},
-                              CALL_READERS)
+                              CALL_SUFFIXES)
     check_output_file(store, "--store")
     planned = plan(Settings(model=model, labels_file=labels), artifact, calls_dir, refit=True)
     try:
