@@ -11,8 +11,7 @@ import pytest
 
 from callinsights.data.calls import read_source
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, call_text, customer_text
-from callinsights.data.transcripts import TranscriptError, read_call
-from callinsights.data.transcripts import parse_vtt, read_vtt
+from callinsights.data.transcripts import TranscriptError, parse_vtt, read_call
 from callinsights.pipelines.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,14 +27,14 @@ def cue(start: str, end: str, text: str) -> str:
 def test_a_webvtt_copy_of_a_call_gives_the_words_of_its_txt_original(name):
     # angry_unsolved: voice spans, cue ids, cue settings, a voice class, multi-line cues, one turn cut over two
     # cues, text after </v>, a voiceless last cue, <c> tags, NOTE blocks. delighted_fixed: Zoom's `Name: words`.
-    vtt, txt = read_vtt(VTT / f"{name}.vtt"), read_call(FIXTURES / "model_calls" / f"{name}.txt")
+    vtt, txt = read_call(VTT / f"{name}.vtt"), read_call(FIXTURES / "model_calls" / f"{name}.txt")
     assert customer_text(vtt) == customer_text(txt)
     assert call_text(vtt) == call_text(txt)
     assert [t.role for t in vtt if t.role != META] == [t.role for t in txt if t.role != META]
 
 
 def test_note_blocks_are_meta_and_never_reach_the_customer_text():
-    turns = read_vtt(VTT / "angry_unsolved.vtt")
+    turns = read_call(VTT / "angry_unsolved.vtt")
     notes = [t.text for t in turns if t.role == META]
     assert notes[0].startswith("NOTE Exported by the captioning tool. The sentiment of this call is negative")
     assert "sentiment" not in customer_text(turns) and "NOTE" not in call_text(turns)
@@ -91,7 +90,7 @@ def test_a_malformed_vtt_is_refused_with_its_line_and_what_to_fix(tmp_path, cont
     path = tmp_path / "bad.vtt"
     path.write_text(content)
     with pytest.raises(TranscriptError) as err:
-        read_vtt(path)
+        read_call(path)
     assert str(err.value).startswith(f"bad.vtt: {reason}"), str(err.value)
 
 
@@ -142,7 +141,7 @@ def test_overlapping_and_out_of_order_cues_are_read_in_file_order_with_a_warning
     from callinsights.data.transcripts import TranscriptWarning
 
     with pytest.warns(TranscriptWarning) as said:
-        call = read_vtt(FIXTURES / "vtt_order" / "crossed.vtt")
+        call = read_call(FIXTURES / "vtt_order" / "crossed.vtt")
     assert call.customer_text() == "My claim was denied and nobody called me back.\nThank you."
     messages = [str(w.message) for w in said]
     assert messages == [

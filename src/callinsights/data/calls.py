@@ -18,7 +18,7 @@ import pandas as pd
 from callinsights.data.outputs import FORMULA_STARTS
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
 from callinsights.data.transcripts import (ParseReport, TranscriptError, check_customer, decode_call, label_key,
-                                           meta_kind, read_call, read_calls, read_vtt, role_table, split_notes)
+                                           meta_kind, read_calls, role_table, split_notes)
 
 #: The table formats read, by file suffix.
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -193,7 +193,6 @@ def read_turn_table(path: str | Path, roles: dict[str, str] | None = None) -> tu
             continue
         report.add(call)
         read.append(Call.of(call))
-    report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
     return read, report
 
 
@@ -209,8 +208,8 @@ def _with_notes_apart(rows: list[Turn]) -> list[Turn]:
     return out
 
 
-#: Each call-file suffix a folder may hold (any case) and its reader.
-CALL_READERS = {".txt": read_call, ".vtt": read_vtt}
+#: The call files a folder may hold, by suffix (any case).
+CALL_SUFFIXES = (".txt", ".vtt")
 
 
 def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tuple[list[Call], ParseReport]:
@@ -220,11 +219,11 @@ def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tupl
     """
     path = Path(source)
     if path.is_dir():
-        return read_calls(path, roles, readers=CALL_READERS)
+        return read_calls(path, roles, CALL_SUFFIXES)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_turn_table(path, roles)
     if path.is_file():
         raise FileNotFoundError(f"{path}: not a folder of calls nor a turn table; give a folder of "
-                                f"{' and '.join(CALL_READERS)} calls, or a {', '.join(TABLE_SUFFIXES)} table of turns "
+                                f"{' and '.join(CALL_SUFFIXES)} calls, or a {', '.join(TABLE_SUFFIXES)} table of turns "
                                 "(columns file,turn,speaker,text)")
-    return read_calls(path, roles, readers=CALL_READERS)  # names the missing folder
+    return read_calls(path, roles, CALL_SUFFIXES)  # names the missing folder

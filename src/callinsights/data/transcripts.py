@@ -13,14 +13,15 @@ read in any case and spacing, after a time or not (``[00:01:05] member :``); a l
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import groupby
 from pathlib import Path
-import html
 
 from callinsights.data.call import AGENT, CUSTOMER, META, UNKNOWN, Call, Turn, call_id, natural_key
 
@@ -36,7 +37,6 @@ SPEAKER_ROLES: dict[str, str] = {
     "claims review team": AGENT,
     "representative": AGENT,
 }
-
 
 
 def role_table(roles: dict[str, str] | None = None) -> dict[str, str]:
@@ -89,13 +89,9 @@ _LABEL = re.compile(
 _LEADING_DIRECTION = re.compile(r"^(?P<direction>\([^()]*\))\s*(?P<rest>[^\W\d_].*)$")
 # Written after the call ended: not part of the conversation (`_PA Agent: (after the call) Case status: ..._`).
 _AFTER_CALL = re.compile(r"^\(after the call\)", re.IGNORECASE)
-
-
 # Longest first: a UTF-32-LE mark starts with the UTF-16-LE one.
 _UTF16_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
                (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-
-
 #: Lines listed one by one in a summary; the rest are counted by label (the report keeps every one).
 _LISTED = 30
 
@@ -116,7 +112,6 @@ class ParseReport:
     Attributes:
         files_read: Files parsed into turns (calls, for a turn table).
         skipped: ``(file, reason)`` for each file that could not be used.
-        unknown_speakers: ``(file, label)`` for each label not in the speaker table.
         unknown_lines: ``(file, line, label)`` for each line whose speaker is not in the table: kept out of the
             customer's side, and named so that a person can map its label (``--speaker``).
         irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
@@ -130,7 +125,6 @@ class ParseReport:
 
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    unknown_speakers: list[tuple[str, str]] = field(default_factory=list)
     unknown_lines: list[tuple[str, int, str]] = field(default_factory=list)
     irregular: dict[str, int] = field(default_factory=dict)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
@@ -145,11 +139,16 @@ class ParseReport:
         """Count one call read: its format, unknown labels, meta lines and lines that may hold a note."""
         self.files_read += 1
         self.formats.update({suffix: self.formats.get(suffix, 0) + 1} if suffix else {})
-        self.unknown_speakers += [(t.file, t.speaker) for t in call if t.role == UNKNOWN]
         self.unknown_lines += [(t.file, t.line, t.speaker) for t in call if t.role == UNKNOWN]
         for t in (t for t in call if t.role == META):
             self.irregular[t.kind] = self.irregular.get(t.kind, 0) + 1
-        self.ambiguous += [(call[0].file, line) for line in ambiguous_lines(call)]
+        # `note:` outside brackets may be the speaker's words or an exporter's: kept as speech, listed for a person.
+        self.ambiguous += [(t.file, t.text) for t in call if t.role != META and _NOTE_INSIDE.search(t.text)]
+
+    @property
+    def unknown_speakers(self) -> list[tuple[str, str]]:
+        """``(file, label)`` once for each label not in the speaker table, in natural file order."""
+        return sorted({(file, label) for file, _, label in self.unknown_lines}, key=lambda x: (natural_key(x[0]), x[1]))
 
     def where(self, file: str, line: int) -> str:
         """Where a person finds a line: ``transcript_3.txt line 12``."""
@@ -193,15 +192,8 @@ class ParseReport:
 
 def meta_kind(line: str) -> str | None:
     """The kind of a line that is not speech, or None when it may be speech."""
-    if _TIMESTAMP.match(line):
-        return "timestamp"
-    if _DURATION.match(line):
-        return "duration"
-    if _NOTE.match(line):
-        return "note"
-    if _BRACKETED.match(line):
-        return "direction"
-    return None
+    kinds = ((_TIMESTAMP, "timestamp"), (_DURATION, "duration"), (_NOTE, "note"), (_BRACKETED, "direction"))
+    return next((kind for pattern, kind in kinds if pattern.match(line)), None)
 
 
 def split_notes(words: str) -> tuple[str, list[str]]:
@@ -232,25 +224,12 @@ def split_notes(words: str) -> tuple[str, list[str]]:
     return text, notes
 
 
-def ambiguous_lines(turns: Iterable[Turn]) -> list[str]:
-    """Speech turns that hold ``note:`` or ``note -`` outside brackets: maybe the speaker's words, maybe an
-    exporter's note. They are kept as speech and listed for a person to check."""
-    return [t.text for t in turns if t.role != META and _NOTE_INSIDE.search(t.text)]
-
-
 def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = None) -> list[Turn]:
-    """Split the text of one call into turns.
+    """Split the text of one call into turns, meta lines included, each with its line (rules as the module says).
 
-    Args:
-        text: The whole call as text.
-        file: Name recorded in every turn.
-        roles: Extra or overriding ``label -> role`` entries (labels matched in any case and spacing).
-
-    Returns:
-        The turns in order, meta lines included, each with its line. A line with no label continues the previous
-        speaker's turn; a label not in the table is a turn of its own with role ``unknown``. A time before or
-        after a label (``[00:01:05] Member:``) and a bracketed note in a line (``Member: Bye.
-        (Note: ...)``) become meta turns of their own.
+    A line with no label continues the previous speaker's turn. A time before or after a label and a bracketed note
+    in a line (``Member: Bye. (Note: ...)``) become meta turns of their own. ``roles`` adds or overrides
+    ``label -> role`` entries (labels matched in any case and spacing); ``file`` is recorded in every turn.
     """
     table = role_table(roles)
     turns: list[Turn] = []
@@ -289,37 +268,39 @@ def parse_text(text: str, file: str = "<text>", roles: dict[str, str] | None = N
                 continue
             words, notes = split_notes(words)
             add(speaker, role, words, "speech", number)
-            for note in notes:
-                add("", META, note, "note", number)
-            continue
-        line, notes = split_notes(line)
-        previous = next((t for t in reversed(turns) if t.role != META), None)
-        if previous is None and line:
-            # Words before any speaker: nobody to give them to, so they are set aside rather than guessed.
-            add("", META, line, "continuation", number)
-        elif line:
-            turns[previous.turn] = replace(previous, text=f"{previous.text} {line}")
-        for note in notes:
-            add("", META, note, "note", number)
+        else:
+            line, notes = split_notes(line)
+            if line:
+                _continue(turns, line, file, number)
+        _add_notes(turns, notes, file, number)
     return turns
 
 
+def _continue(turns: list[Turn], words: str, file: str, number: int) -> None:
+    """Words with no label join the previous speaker's turn; before any speaker there is nobody to give them to, so
+    they are set aside as meta rather than guessed."""
+    previous = next((t for t in reversed(turns) if t.role != META), None)
+    if previous is None:
+        turns.append(Turn(file, len(turns), "", META, words, "continuation", number))
+    else:
+        turns[previous.turn] = replace(previous, text=f"{previous.text} {words}")
+
+
+def _add_notes(turns: list[Turn], notes: list[str], file: str, number: int) -> None:
+    turns.extend(Turn(file, len(turns) + i, "", META, note, "note", number) for i, note in enumerate(notes))
+
+
 def read_call(path: str | Path, roles: dict[str, str] | None = None) -> Call:
-    """Read one call file.
-
-    Args:
-        path: A ``.txt`` call file.
-        roles: Extra ``label -> role`` entries, see :func:`parse_text`.
-
-    Returns:
-        The call, named after the file.
+    """Read one call file, named after it: a ``.vtt`` file as WebVTT (:func:`parse_vtt`), any other as text
+    (:func:`parse_text`, where ``roles`` is explained).
 
     Raises:
-        TranscriptError: The file is empty, binary, not UTF-8 (nor UTF-16 with a byte-order mark), or has no
-            customer turn.
+        TranscriptError: The file is empty, binary, not UTF-8 (nor UTF-16/32 with a byte-order mark), malformed
+            WebVTT, or has no customer turn.
     """
     path = Path(path)
-    turns = parse_text(decode_call(path.read_bytes(), path.name), path.name, roles)
+    parse = parse_vtt if path.suffix.lower() == ".vtt" else parse_text
+    turns = parse(decode_call(path.read_bytes(), path.name), path.name, roles)
     check_customer(turns, path.name)
     return Call.of(turns)
 
@@ -346,10 +327,8 @@ def decode_call(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise TranscriptError(
-            f"{name}: not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); "
-            "re-export it as UTF-8 text"
-        ) from None
+        raise TranscriptError(f"{name}: not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); re-export it "
+                              "as UTF-8 text") from None
     if not text.strip():
         raise TranscriptError(f"{name}: empty file")
     return text
@@ -361,10 +340,8 @@ def check_customer(turns: Sequence[Turn], name: str) -> None:
     mine = [t for t in turns if t.role == CUSTOMER]
     if not mine:
         labels = sorted({t.speaker for t in turns if t.speaker})
-        raise TranscriptError(
-            f"{name}: no customer turn (speakers found: {', '.join(labels) or 'none'}); "
-            "if the customer has another label, map it with --speaker LABEL=customer"
-        )
+        raise TranscriptError(f"{name}: no customer turn (speakers found: {', '.join(labels) or 'none'}); if the "
+                              "customer has another label, map it with --speaker LABEL=customer")
     if not any(t.text.strip() for t in mine):
         lines = ", ".join(str(t.line) for t in mine[:10]) + (", ..." if len(mine) > 10 else "")
         raise TranscriptError(
@@ -373,40 +350,24 @@ def check_customer(turns: Sequence[Turn], name: str) -> None:
         )
 
 
-@dataclass
-class Listing:
-    """What a folder holds, as :func:`call_files` finds it.
-
-    Attributes:
-        calls: The call files, in natural order (by name, then folder).
-        others: Other files' paths relative to the folder (not calls: named as ignored).
-        skipped: ``(path, reason)`` for call files that cannot be read as they are: hidden, or a link to nothing.
-        folders: ``(path, reason)`` for subfolders not read: hidden, or links to folders.
-    """
-
-    calls: list[Path]
-    others: list[str]
-    skipped: list[tuple[str, str]]
-    folders: list[tuple[str, str]]
-
-
-def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> Listing:
+def call_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[str], list, list]:
     """The call files under a folder, subfolders included: every file ending in one of ``suffixes`` in any case.
 
     Nothing is left out without a word: a hidden call file (``.x.txt``), a link to nothing, a hidden subfolder and a
     link to a folder are listed with the reason they are not read (links to folders are not followed: one may lead
     out of the folder, or round in a loop).
+
+    Returns:
+        The call files in natural order (by name, then folder); the other files (named as ignored); ``(path,
+        reason)`` for the call files and for the subfolders not read. Paths shown relative to ``folder``.
     """
-    folder = Path(folder)
-    suffixes = tuple(suffixes)
     calls, others, skipped, folders = [], [], [], []
     for here, subfolders, files in os.walk(folder):
         where = Path(here)
         for name in sorted(subfolders):
             path, shown = where / name, str((where / name).relative_to(folder))
             if name.startswith("."):
-                folders.append((shown, "hidden folder (its name starts with '.'); rename it to read its "
-                                       "calls"))
+                folders.append((shown, "hidden folder (its name starts with '.'); rename it to read its calls"))
             elif path.is_symlink():
                 folders.append((shown, "a link to a folder, not followed (a link may lead out of the folder or round "
                                        "in a loop); give its target folder itself, or copy the calls in"))
@@ -426,67 +387,52 @@ def call_files(folder: str | Path, suffixes: Iterable[str] = (".txt",)) -> Listi
             else:
                 calls.append(path)
     calls.sort(key=lambda p: (natural_key(p), natural_key(p.parent)))
-    return Listing(calls, sorted(others), sorted(skipped), sorted(folders))
+    return calls, sorted(others), sorted(skipped), sorted(folders)
 
 
-def read_calls(
-    folder: str | Path, roles: dict[str, str] | None = None,
-    readers: dict[str, Callable[..., Call]] | None = None,
-) -> tuple[list[Call], ParseReport]:
-    """Read every call under a folder (subfolders too, ``.txt`` in any case); a bad file is skipped and reported,
-    never fatal.
+def read_calls(folder: str | Path, roles: dict[str, str] | None = None, suffixes: tuple[str, ...] = (".txt",)
+               ) -> tuple[list[Call], ParseReport]:
+    """Every readable call under a folder (subfolders too, ``suffixes`` in any case), in natural file order
+    (``transcript_2`` before ``transcript_10``), and a report of what was skipped, ignored, ambiguous or irregular.
 
-    Args:
-        folder: Folder of call files.
-        roles: Extra ``label -> role`` entries, see :func:`parse_text`.
-        readers: Suffix (lower case) -> ``reader(path, roles)`` giving one file's :class:`Call` or raising
-            TranscriptError;
-            default ``.txt`` only (:func:`callinsights.data.calls.read_source` adds ``.vtt``).
-
-    Returns:
-        Every readable call, in natural file order (``transcript_2`` before ``transcript_10``),
-        and a report of what was skipped, ignored, ambiguous or irregular. Two files with the same name in
-        different subfolders would be the same call: the second is skipped and named.
+    A bad file is skipped and reported, never fatal; so is the second of two files with the same name in different
+    subfolders (the same call). ``roles`` as for :func:`parse_text`; :func:`callinsights.data.calls.read_source`
+    adds ``.vtt`` to the suffixes.
 
     Raises:
         FileNotFoundError: The folder does not exist or holds no call file.
     """
-    readers = readers or {".txt": read_call}
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{folder}: no such folder. Put the call files there, or run `make data` to link the client's copy."
         )
-    listing = call_files(folder, tuple(readers))
-    if not listing.calls and not listing.skipped:
-        raise FileNotFoundError(f"{folder}: no {' or '.join(readers)} call files in this folder or its subfolders"
-                                + "".join(f"; {name} not read: {reason}" for name, reason in listing.folders))
-    report = ParseReport(ignored=listing.others, suffixes=tuple(readers), skipped=list(listing.skipped),
-                         folders_skipped=listing.folders)
+    paths, others, skipped, folders = call_files(folder, suffixes)
+    if not paths and not skipped:
+        raise FileNotFoundError(f"{folder}: no {' or '.join(suffixes)} call files in this folder or its subfolders"
+                                + "".join(f"; {name} not read: {reason}" for name, reason in folders))
+    report = ParseReport(ignored=others, suffixes=suffixes, skipped=skipped, folders_skipped=folders)
     calls: list[Call] = []
-    seen: dict[str, Path] = {}
-    for path in listing.calls:
-        shown = str(path.relative_to(folder))
-        if call_id(path).lower() in seen:
-            first = seen[call_id(path).lower()].relative_to(folder)
-            report.skipped.append((shown, f"same call name as {first}; rename one of them"))
+    seen: dict[str, str] = {}
+    for path in paths:
+        shown, name = str(path.relative_to(folder)), call_id(path).lower()
+        if name in seen:
+            report.skipped.append((shown, f"same call name as {seen[name]}; rename one of them"))
             continue
         try:
             with warnings.catch_warnings(record=True) as said:
                 warnings.simplefilter("always", TranscriptWarning)
-                call = readers[path.suffix.lower()](path, roles)
+                call = read_call(path, roles)
         except (TranscriptError, OSError) as err:
             report.skipped.append((shown, str(err).removeprefix(f"{path.name}: ")))
             continue
         report.warnings += [str(w.message) for w in said if issubclass(w.category, TranscriptWarning)]
         for w in (w for w in said if not issubclass(w.category, TranscriptWarning)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        seen[call_id(path).lower()] = path
+        seen[name] = shown
         report.add(call, path.suffix.lower())
         calls.append(call)
-    report.unknown_speakers = sorted(set(report.unknown_speakers), key=lambda x: (natural_key(x[0]), x[1]))
     return calls, report
-
 
 
 # Reading WebVTT captions (``.vtt``) into speaker turns, as speech-to-text and meeting tools write them.
@@ -507,18 +453,9 @@ def _seconds(groups: tuple[str | None, ...]) -> float:
 
 def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     """Blocks of non-empty lines, each with the line number (from 1) of its first line."""
-    blocks, current, start = [], [], 0
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            if not current:
-                start = number
-            current.append(line)
-        elif current:
-            blocks.append((start, current))
-            current = []
-    if current:
-        blocks.append((start, current))
-    return blocks
+    runs = groupby(enumerate(lines, 1), key=lambda numbered: bool(numbered[1].strip()))
+    blocks = [list(block) for filled, block in runs if filled]
+    return [(block[0][0], [line for _, line in block]) for block in blocks]
 
 
 def _voices(cue_text: str) -> list[tuple[str | None, str]]:
@@ -543,15 +480,8 @@ def _voices(cue_text: str) -> list[tuple[str | None, str]]:
 
 
 def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int]]:
-    """The cues and notes of a WebVTT text, in file order.
-
-    Args:
-        text: The whole file as text.
-        name: File name for messages.
-
-    Returns:
-        ``(kind, voice, words, line)`` per piece: kind ``speech`` (voice None when the cue names nobody) or
-        ``note``; line is where its text starts in the file.
+    """The cues and notes of a WebVTT text in file order, as ``(kind, voice, words, line)``: kind ``speech`` (voice
+    None when the cue names nobody) or ``note``; line is where its text starts. ``name`` is for messages.
 
     Raises:
         TranscriptError: The text is not WebVTT or a block is malformed; the message names the line.
@@ -586,16 +516,12 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int
         if ends < begins:
             raise TranscriptError(f"{name}: line {number}: the cue ends before it starts; fix the timing")
         written = [part.split()[0] for part in block[timing_at].strip().split("-->")]
-        if previous is not None and begins < previous[0]:
-            warnings.warn(TranscriptWarning(
-                f"{name}: line {number}: the cue {written[0]} --> {written[1]} starts before the previous cue (line "
-                f"{previous[3]}), at {previous[2][0]}; cues out of order are read in file order, sort them by start "
-                "time"), stacklevel=2)
-        elif previous is not None and begins < previous[1]:
-            warnings.warn(TranscriptWarning(
-                f"{name}: line {number}: the cue {written[0]} --> {written[1]} starts before the previous cue (line "
-                f"{previous[3]}) ends at {previous[2][1]}; overlapping speech is read in file order, check the "
-                "turns' order"), stacklevel=2)
+        if previous is not None and begins < previous[1]:  # before the previous cue starts, or before it ends
+            why = (f", at {previous[2][0]}; cues out of order are read in file order, sort them by start time"
+                   if begins < previous[0] else
+                   f" ends at {previous[2][1]}; overlapping speech is read in file order, check the turns' order")
+            warnings.warn(TranscriptWarning(f"{name}: line {number}: the cue {written[0]} --> {written[1]} starts "
+                                            f"before the previous cue (line {previous[3]}){why}"), stacklevel=2)
         previous = (begins, ends, written, number)
         body = block[timing_at + 1:]
         extra = next((i for i, line in enumerate(body) if "-->" in line), None)
@@ -610,15 +536,7 @@ def cues(text: str, name: str = "<vtt>") -> list[tuple[str, str | None, str, int
 
 
 def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = None) -> list[Turn]:
-    """Split a WebVTT call into turns (see the module's rules).
-
-    Args:
-        text: The whole file as text.
-        file: Name recorded in every turn (and named in messages).
-        roles: Extra or overriding ``label -> role`` entries (labels matched case-insensitively).
-
-    Returns:
-        The turns in order, notes as meta turns.
+    """Split a WebVTT call into turns, notes as meta turns (``file`` and ``roles`` as for :func:`parse_text`).
 
     Raises:
         TranscriptError: The file is malformed, or no cue says who speaks.
@@ -638,35 +556,17 @@ def parse_vtt(text: str, file: str = "<vtt>", roles: dict[str, str] | None = Non
     table = role_table(roles)
     turns: list[Turn] = []
     for kind, voice, words, number in pieces:
-        previous = next((t for t in reversed(turns) if t.role != META), None)
-        if kind == "note":
-            turns.append(Turn(file, len(turns), "", META, words, "note", number))
-            continue
-        if voice is None and meta_kind(words):  # `[music]`, `(pause)`, `02:36` with nobody speaking
-            turns.append(Turn(file, len(turns), "", META, words, meta_kind(words), number))
+        # A NOTE block, or `[music]`, `(pause)`, `02:36` with nobody speaking.
+        meta = "note" if kind == "note" else voice is None and meta_kind(words)
+        if meta:
+            turns.append(Turn(file, len(turns), "", META, words, meta, number))
             continue
         words, notes = split_notes(words)
-        if words and previous is not None and (voice is None or voice == previous.speaker):
-            turns[previous.turn] = replace(previous, text=f"{previous.text} {words}")
-        elif words and voice is None:
-            turns.append(Turn(file, len(turns), "", META, words, "continuation", number))
+        previous = next((t for t in reversed(turns) if t.role != META), None)
+        if words and (voice is None or (previous is not None and voice == previous.speaker)):
+            _continue(turns, words, file, number)
         elif words:
             turns.append(Turn(file, len(turns), voice, table.get(label_key(voice), UNKNOWN), words, "speech", number))
-        turns += [Turn(file, len(turns) + i, "", META, note, "note", number) for i, note in enumerate(notes)]
+        _add_notes(turns, notes, file, number)
     return turns
 
-
-def read_vtt(path: str | Path, roles: dict[str, str] | None = None) -> Call:
-    """Read one ``.vtt`` call.
-
-    Args:
-        path: The WebVTT file.
-        roles: Extra ``label -> role`` entries, see :func:`parse_vtt`.
-
-    Raises:
-        TranscriptError: Empty, binary or undecodable (as for ``.txt`` calls), malformed WebVTT, or no customer turn.
-    """
-    path = Path(path)
-    turns = parse_vtt(decode_call(path.read_bytes(), path.name), path.name, roles)
-    check_customer(turns, path.name)
-    return Call.of(turns)

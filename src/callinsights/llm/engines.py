@@ -1,12 +1,8 @@
 """The local engines (llama.cpp, gpt4all), the registry of every engine, and an earlier block's hidden states read
-in the same pass as the last layer's.
+in the same pass as the last layer's (the probe reads sentiment there, ``docs/experiments.md`` item 9).
 
-llama.cpp returns the last block's states only. Its evaluation callback (``cb_eval``) shows each tensor as it is
-computed: :class:`BlockReader` copies block ``k``'s output (``l_out-{k-1}``) and applies the final RMS norm itself,
-which is what a copy of the model cut after ``k`` blocks returns. The probe reads sentiment there
-(``docs/experiments.md``, item 9).
-
-``tests/test_layers.py`` checks the reading against such a cut copy and the last block against llama.cpp's own output.
+llama.cpp returns the last block's states only; :class:`BlockReader` copies block ``k``'s output from its evaluation
+callback and applies the final RMS norm, as a copy of the model cut after ``k`` blocks would (``tests/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ from typing import Sequence
 
 import gguf
 import numpy as np
+from scipy.special import log_softmax
 
 from callinsights.llm.base import (BLOCK_STATES, GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine,
                                    Generation, Scores, TurnStates, default_threads, pool_by_turn, quiet_stderr)
@@ -26,12 +23,6 @@ from callinsights.llm.models import ModelError, ModelInfo, count_tokens, gpt4all
 from callinsights.llm.openai_engine import OpenAIEngine
 
 _F32 = 0  # ggml_type GGML_TYPE_F32: the first field of struct ggml_tensor
-
-
-def _model_facts(path: str | Path) -> tuple[gguf.GGUFReader, str]:
-    """The parsed GGUF file and its architecture (the prefix of its metadata keys)."""
-    reader = gguf.GGUFReader(path)
-    return reader, reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
 
 
 def block_count(path: str | Path) -> int:
@@ -53,7 +44,8 @@ def check_block(path: str | Path, block: int) -> None:
 def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, float]:
     """Final norm weight and epsilon of a model file, read once per process and file version: ``GGUFReader`` parses
     the whole vocabulary to get there (about 4 s for the embedded model)."""
-    reader, arch = _model_facts(path)
+    reader = gguf.GGUFReader(path)
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
     norm = next((t for t in reader.tensors if t.name == "output_norm.weight"), None)
     eps = reader.get_field(f"{arch}.attention.layer_norm_rms_epsilon")
     if norm is None or eps is None:
@@ -66,15 +58,8 @@ def _final_norm(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, floa
 
 
 class BlockReader:
-    """Reads the output of one transformer block, final norm applied, during llama.cpp's own evaluation.
-
-    Args:
-        path: The GGUF model file (its final norm's weight and epsilon are read from it).
-        block: The block whose output is read, counted from 1 (``block_count`` reads the last one).
-
-    Raises:
-        ModelError: ``block`` is outside 1 .. the model's block count.
-    """
+    """Reads the output of transformer ``block`` (counted from 1) of the GGUF model at ``path``, final norm applied,
+    during llama.cpp's own evaluation; ModelError for a block the model does not have."""
 
     def __init__(self, path: str | Path, block: int):
         check_block(path, block)
@@ -129,18 +114,14 @@ class BlockReader:
 
     def take(self) -> np.ndarray:
         """The normed states of every token read since the last call, one row per token (then forgotten)."""
-        if not self._chunks:
+        chunks, self._chunks = self._chunks, []
+        if not chunks:
             raise RuntimeError(f"llama.cpp evaluated no {self._name.decode()}: attach the reader before evaluating")
-        if any(chunk is None for chunk in self._chunks):
-            self._chunks = []
+        if any(chunk is None for chunk in chunks):
             raise RuntimeError(f"llama.cpp's {self._name.decode()} is not float32; this reader cannot read it")
-        states = np.concatenate(self._chunks).astype(np.float64).reshape(-1, len(self.weight))
-        self._chunks = []
+        states = np.concatenate(chunks).astype(np.float64).reshape(-1, len(self.weight))
         # RMS norm, as llama.cpp applies it to the last block's output before returning it.
         return states / np.sqrt((states**2).mean(axis=1, keepdims=True) + self.eps) * self.weight
-
-
-# The local engines: llama.cpp (llama-cpp-python) and gpt4all.
 
 
 class LlamaCppEngine:
@@ -207,11 +188,7 @@ class LlamaCppEngine:
     def _eval_reusing(self, tokens: list[int]) -> int:
         """Evaluate ``tokens`` reusing the longest prefix already in the KV cache; returns how many were evaluated."""
         cached = self.llm.input_ids[: self.llm.n_tokens]
-        common = 0
-        for a, b in zip(cached, tokens):
-            if a != b:
-                break
-            common += 1
+        common = next((i for i, (a, b) in enumerate(zip(cached, tokens)) if a != b), min(len(cached), len(tokens)))
         # Keep one token to evaluate so that the last position's logits are fresh.
         common = min(common, len(tokens) - 1)
         self.llm.n_tokens = common  # eval() drops the cache beyond n_tokens
@@ -222,11 +199,8 @@ class LlamaCppEngine:
         from llama_cpp import llama_get_logits_ith
 
         # Without logits_all only the last position's logits are computed, as cheap as llama.cpp's own prompt pass.
-        logits = np.ctypeslib.as_array(llama_get_logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,)).astype(
-            np.float64
-        )
-        top = logits.max()
-        return logits - top - np.log(np.exp(logits - top).sum())
+        logits = np.ctypeslib.as_array(llama_get_logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,))
+        return log_softmax(logits.astype(np.float64))
 
     def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
         """Log-probabilities of each branch's answers, evaluating the shared ``prefix`` once."""
@@ -305,10 +279,8 @@ class LlamaCppEngine:
             repeat_penalty=1.0, grammar=compiled, stop=[stop] if stop else None,
         )
         usage = result["usage"]
-        return Generation(
-            result["choices"][0]["text"].strip(), usage["prompt_tokens"], usage["completion_tokens"],
-            time.perf_counter() - start,
-        )
+        return Generation(result["choices"][0]["text"].strip(), usage["prompt_tokens"], usage["completion_tokens"],
+                          time.perf_counter() - start)
 
     def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
                       ) -> Generation:
@@ -337,10 +309,8 @@ class Gpt4AllEngine:
         path = gpt4all_compatible_copy(model)
         try:
             with quiet_stderr():
-                self.gpt = GPT4All(
-                    path.name, model_path=str(path.parent), allow_download=False, n_threads=threads or default_threads(),
-                    device="cpu", n_ctx=n_ctx, verbose=False,
-                )
+                self.gpt = GPT4All(path.name, model_path=str(path.parent), allow_download=False, device="cpu",
+                                   n_threads=threads or default_threads(), n_ctx=n_ctx, verbose=False)
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"gpt4all cannot load {path}: {err}") from None
 
@@ -381,9 +351,7 @@ class Gpt4AllEngine:
                 n_batch=512, callback=collect,
             )
         text = "".join(pieces).split(chat.stop)[0].strip()
-        return Generation(
-            text, self.count_tokens(chat.prompt(system, user)), len(pieces), time.perf_counter() - start
-        )
+        return Generation(text, self.count_tokens(chat.prompt(system, user)), len(pieces), time.perf_counter() - start)
 
     def close(self) -> None:
         self.gpt.close()

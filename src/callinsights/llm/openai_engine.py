@@ -134,8 +134,8 @@ class OpenAIEngine:
                     raise ServerError(f"{method} {url}: connection refused: nothing listens there; start the server "
                                       "or correct --base-url") from None
                 if isinstance(reason, TimeoutError):
-                    raise ServerError(f"{method} {url}: could not connect within "
-                                      f"{min(self.options.connect_timeout, self.options.timeout):g} s; check --base-url "
+                    within = min(self.options.connect_timeout, self.options.timeout)
+                    raise ServerError(f"{method} {url}: could not connect within {within:g} s; check --base-url "
                                       "and that the server is reachable (or give --connect-timeout more)") from None
                 wait = delay  # a dropped connection: the server may be restarting
                 if last or time.monotonic() + wait >= deadline:
@@ -164,15 +164,10 @@ class OpenAIEngine:
                                   "serves a model")
         return value
 
-    def _embeddings(self, text: str) -> tuple[np.ndarray, int]:
-        result = self.request("POST", "/embeddings", {"model": self.model_id, "input": text})
-        vectors = np.asarray(self.field(result, "POST /embeddings", "data", 0, "embedding"), dtype=np.float64)
-        tokens = int(result.get("usage", {}).get("prompt_tokens") or (len(vectors) if vectors.ndim == 2 else 0))
-        return vectors, tokens
-
     def embed_tokens(self, text: str) -> np.ndarray:
         """Per-token last hidden states of ``text``, ``[n_tokens, dim]``; ServerError when the server pools them."""
-        vectors, _ = self._embeddings(text)
+        result = self.request("POST", "/embeddings", {"model": self.model_id, "input": text})
+        vectors = np.asarray(self.field(result, "POST /embeddings", "data", 0, "embedding"), dtype=np.float64)
         if vectors.ndim != 2:
             raise ServerError(f"{self.options.root}/embeddings returns pooled vectors; per-token hidden states need "
                               "a server without pooling (llama-cpp-python's server with --embedding true)")
@@ -206,23 +201,15 @@ class OpenAIEngine:
         else:
             raise ServerError(f"{self.options.root}/completions gave no log-probabilities; --method score needs a "
                               "server that returns them (use --method probe or generate with this server)")
-        return {str(token): float(lp) for token, lp in top.items()}, int(result.get("usage", {}).get("prompt_tokens", 0))
+        prompt_tokens = int(result.get("usage", {}).get("prompt_tokens", 0))
+        return {str(token): float(lp) for token, lp in top.items()}, prompt_tokens
 
     def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
         """Log-probabilities of each branch's answers after ``prefix`` + its suffix, spelled out one listed token at
-        a time (each position asked once). A piece outside the top ``top_logprobs`` gets the smallest listed
-        log-probability: an upper bound, never a guess in the answer's favour."""
+        a time. A piece outside the top ``top_logprobs`` gets the smallest listed log-probability: an upper bound,
+        never a guess in the answer's favour."""
         start = time.perf_counter()
         asked: dict[str, tuple[dict[str, float], int]] = {}
-        prompt_tokens = 0
-
-        def top(prompt: str) -> dict[str, float]:
-            nonlocal prompt_tokens
-            if prompt not in asked:
-                asked[prompt] = self._top_logprobs(prompt)
-                prompt_tokens += asked[prompt][1]
-            return asked[prompt][0]
-
         out = []
         for branch in branches:
             prompt = prefix + branch.suffix
@@ -230,7 +217,10 @@ class OpenAIEngine:
             for answer in branch.answers:
                 logprob, spelled = 0.0, ""
                 while spelled != answer:
-                    listed = top(prompt + spelled)
+                    asking = prompt + spelled
+                    if asking not in asked:  # each position asked once
+                        asked[asking] = self._top_logprobs(asking)
+                    listed = asked[asking][0]
                     rest = answer[len(spelled):]
                     pieces = [t for t in listed if t and rest.startswith(t)]
                     if not pieces:
@@ -241,6 +231,7 @@ class OpenAIEngine:
                     spelled += piece
                 answers[answer] = logprob
             out.append(answers)
+        prompt_tokens = sum(tokens for _, tokens in asked.values())
         return Scores(out, prompt_tokens, prompt_tokens, time.perf_counter() - start)
 
     def generate(self, prompt: str, max_tokens: int = 24, grammar: str | None = None, stop: str | None = None

@@ -82,10 +82,8 @@ PROMPTS: dict[str, PromptSet] = {
 DEFAULT_PROMPT = "v1"
 
 #: Prompt for the `generate` method: a strict two-line answer.
-GENERATE_INSTRUCTIONS = (
-    DEFINITIONS
-    + f"\n\nRead {CUSTOMER_ONLY}, then answer in exactly two lines:\nsentiment: positive|negative|neutral\noutcome: resolved|follow-up"
-)
+GENERATE_INSTRUCTIONS = (DEFINITIONS + f"\n\nRead {CUSTOMER_ONLY}, then answer in exactly two lines:\n"
+                         "sentiment: positive|negative|neutral\noutcome: resolved|follow-up")
 
 #: GBNF grammar that constrains llama.cpp to the two-line answer.
 GENERATE_GRAMMAR = (
