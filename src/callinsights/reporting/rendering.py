@@ -1,16 +1,8 @@
 """An executed notebook as two self-contained pages (nothing fetched from another host): ``<name>.html`` for a
-reviewer (no code, stderr, version or parameters cells, recorded metrics or progress bars; long tables cut) and
-``<name>-code.html`` for an engineer.
+reviewer (no code, stderr, version or parameters cells, metrics or progress bars; long tables cut; cells tagged
+``answer`` right under the title) and ``<name>-code.html`` for an engineer; see docs/reports.md.
 
-Both show dollar signs as text (no MathJax), give every figure alt text (the cell's ``caption`` metadata, else the
-titles its code draws, else its section) and drop widgets, which need a renderer from a CDN. Tags ``remove-cell`` /
-``report-hide`` drop a cell from the reviewer page, ``remove-output`` its outputs; cells tagged ``answer`` open the
-reviewer page, right under the title (the answer first, the method after), wherever the notebook computes them. Both
-pages end with links to the previous and next report and to the summary.
-
-:func:`table`, :func:`headline` and :func:`show` are for the notebooks: a table a reviewer reads (headings in words,
-"–" for a missing value), a chart titled with its message in the Office for National Statistics' style, and a chart
-shown with the one-sentence caption (computed from the data, so it never outlives it) that goes under it.
+:func:`table`, :func:`headline` and :func:`show` are the notebooks' helpers for a table, a chart's title and caption.
 """
 
 from __future__ import annotations
@@ -42,7 +34,7 @@ _CODE_SPAN = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
 _EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
 _URL_IN_SCRIPT = re.compile(r"""["'`]\s*(?:https?:)?//""")
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
-_TITLE_CALLS = {"set_title", "suptitle", "title", "headline", "set_xlabel", "set_ylabel"}
+_TITLE_CALLS = {"set_title", "suptitle", "title", "headline"}
 #: Missing values in a reviewer's table.
 MISSING = "–"
 
@@ -131,7 +123,7 @@ def titles_in_code(source: str) -> list[str]:
             continue
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         texts = [_literal_text(k.value) for k in node.keywords if k.arg == "title"]
-        if name in _TITLE_CALLS - {"set_xlabel", "set_ylabel"} or name.startswith("plot_"):
+        if name in _TITLE_CALLS or name.startswith("plot_"):
             texts += [_literal_text(a) for a in node.args]
         found += [t.strip() for t in texts if t and t.strip() and t.strip() not in found]
     return found
@@ -150,11 +142,6 @@ def _alt_text(cell, section: str, title: str, index: int, shown_with: str = "") 
         return f"Figure: {'; '.join(titles)}", ""
     where = f" in section “{section}”" if section else ""
     return f"Figure{where} of “{title}”", ""
-
-
-def _image_data(output) -> list[tuple[str, str]]:
-    return [(mime, re.sub(r"\s", "", str(output.data[mime]))) for mime in ("image/png", "image/jpeg")
-            if mime in output.get("data", {})]
 
 
 def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
@@ -177,8 +164,8 @@ def prepare(nb, reviewer: bool) -> tuple[Any, dict[str, tuple[str, str]]]:
             if reviewer and tags & HIDE_OUTPUT_TAGS:
                 cell.outputs = []
             cell.outputs = [out for out in (_clean_output(o, reviewer) for o in cell.outputs) if out is not None]
-            images = [(data, out.get("metadata", {}).get("caption", "")) for out in cell.outputs
-                      for _, data in _image_data(out)]
+            images = [(re.sub(r"\s", "", str(out.data[mime])), out.get("metadata", {}).get("caption", ""))
+                      for out in cell.outputs for mime in ("image/png", "image/jpeg") if mime in out.get("data", {})]
             for i, (data, caption) in enumerate(images):
                 figures[data] = _alt_text(cell, section, title, i, caption)
         cells.append(cell)
@@ -263,20 +250,20 @@ def _postprocess(body: str, figures: dict[str, tuple[str, str]], title: str, lin
     style = soup.new_tag("style")
     style.string = CSS
     head.append(style)
-    nav = soup.new_tag("nav", attrs={"class": "ci-nav"})
-    for text, href in links.items():
-        link = soup.new_tag("a", href=href)
-        link.string = text
-        nav.append(link)
-    (soup.body or soup).insert(0, nav)
+    (soup.body or soup).insert(0, _nav(soup, links.items(), "ci-nav"))
     if footer:
-        nav = soup.new_tag("nav", attrs={"class": "ci-nav ci-footer"})
-        for item in footer:
-            link = soup.new_tag("a", href=item[1]) if item else soup.new_tag("span")  # a span keeps the slot
-            link.string = item[0] if item else ""
-            nav.append(link)
-        (soup.body or soup).append(nav)
+        (soup.body or soup).append(_nav(soup, footer, "ci-nav ci-footer"))
     return str(soup)
+
+
+def _nav(soup, items, cls: str):
+    """A row of ``(text, href)`` links; None keeps its slot in the row as an empty span."""
+    nav = soup.new_tag("nav", attrs={"class": cls})
+    for item in items:
+        link = soup.new_tag("a", href=item[1]) if item else soup.new_tag("span")
+        link.string = item[0] if item else ""
+        nav.append(link)
+    return nav
 
 
 def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: int | None = MAX_TABLE_ROWS,
@@ -287,12 +274,9 @@ def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: i
     from nbconvert import HTMLExporter
 
     prepared, figures = prepare(nb, reviewer)
-    exporter = HTMLExporter(template_name="lab", exclude_input=reviewer, exclude_input_prompt=reviewer,
-                            exclude_output_prompt=reviewer)
     # Empty URLs: nbconvert writes no tag that loads MathJax, require.js or the widget renderer from a CDN.
-    exporter.mathjax_url = ""
-    exporter.require_js_url = ""
-    exporter.widget_renderer_url = ""
+    exporter = HTMLExporter(template_name="lab", exclude_input=reviewer, exclude_input_prompt=reviewer,
+                            exclude_output_prompt=reviewer, mathjax_url="", require_js_url="", widget_renderer_url="")
     # nbconvert warns of images without alt text before _postprocess gives every figure one; the warning misleads.
     level = exporter.log.level
     exporter.log.setLevel(logging.ERROR)
@@ -371,18 +355,14 @@ def page(title: str, body_html: str) -> str:
 
 def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percent: Sequence[str] = (),
           html: Sequence[str] = ()):
-    """A table as a reviewer reads it: headings in words, numbers rounded, missing values as "–", no row numbers.
+    """A table as a reviewer reads it (a pandas ``Styler``): headings in words, numbers rounded, missing values as
+    "–", no row numbers (a named index becomes a column).
 
     Args:
-        frame: The table; a named index becomes a column (an unnamed one is dropped as row numbers).
         names: ``{column: heading}``; when given, only these columns are shown, in this order.
         digits: Decimal places of the numbers that are not whole.
         percent: Columns (by their heading) of shares shown as whole percentages.
-        html: Columns (by their heading) whose cells are HTML (links to the calls); every other cell is escaped,
-            so a quote's ``<`` stays text.
-
-    Returns:
-        A pandas ``Styler``, which a notebook displays as an HTML table.
+        html: Columns (by their heading) whose cells are HTML (links to the calls); every other cell is escaped.
     """
     import pandas as pd
 
@@ -392,17 +372,12 @@ def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percen
         shown.columns = [" ".join(str(part) for part in col if str(part)) for col in shown.columns]
     if names is not None:
         shown = shown[list(names)].rename(columns=dict(names))
-    formats = {column: f"{{:.{digits}f}}" for column in shown.columns
-               if pd.api.types.is_float_dtype(shown[column])
-               and not shown[column].dropna().apply(float.is_integer).all()}
-    formats.update({column: "{:.0%}" for column in percent})
-    whole = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c]) and c not in formats]
-    formats.update({column: "{:.0f}" for column in whole})  # counts that a missing value made floats
     words = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
-    escaped = [c for c in shown.columns if c not in html]
+    floats = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c])]
+    formats = {c: f"{{:.{digits}f}}" for c in floats if not shown[c].dropna().apply(float.is_integer).all()}
+    formats.update({c: "{:.0%}" for c in percent if c not in words})
+    formats.update({c: "{:.0f}" for c in floats if c not in formats})  # counts that a missing value made floats
     style = shown.style.format(formats, na_rep=MISSING, escape="html")
-    if escaped:
-        style = style.format(na_rep=MISSING, subset=[c for c in words if c in escaped], escape="html")
     if html:
         style = style.format(na_rep=MISSING, subset=list(html), escape=None)
     return (style
@@ -412,21 +387,12 @@ def table(frame, names: Mapping[str, str] | None = None, digits: int = 2, percen
 
 
 def headline(fig, title: str, subtitle: str = "", max_width: float = 10.0):
-    """Title a chart with its message, left-aligned above it, and a grey subtitle saying what it measures.
+    """Title a figure (laid out by ``tight_layout`` or nothing) with its message, left-aligned above it, and a grey
+    subtitle saying the measure, which calls and which reading of the labels (the Office for National Statistics'
+    style); returns the figure.
 
-    The Office for National Statistics' style: the title says what to see in about ten words; the subtitle says the
-    measure, which calls and which reading of the labels. A figure wider than ``max_width`` inches is narrowed, so
-    at 100 dpi it fits a 1,000-pixel column at full size and its text stays legible. A figure-wide title the plot
-    drew is hidden, and so is the title of a single panel (the headline replaces it).
-
-    Args:
-        fig: A matplotlib figure laid out with ``tight_layout`` (as the project's plots are) or by nothing.
-        title: The message.
-        subtitle: Measure, coverage and label reading.
-        max_width: Widest figure, in inches.
-
-    Returns:
-        The figure.
+    A figure wider than ``max_width`` inches is narrowed, so at 100 dpi it fits a 1,000-pixel column at full size and
+    its text stays legible. The plot's figure-wide title, and a single panel's title, give way to the headline.
     """
     if fig.get_suptitle():
         fig.suptitle("").set_in_layout(False)
