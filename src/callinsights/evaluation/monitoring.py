@@ -58,7 +58,8 @@ def _configuration_name(run: Mapping[str, Any]) -> str:
 
 def monitor_runs(runs: pd.DataFrame, run_labels: pd.DataFrame,
                  tasks: Mapping[str, Sequence[str]] = TASKS) -> pd.DataFrame:
-    """The signals that watch the model without labels, one row per finished run of the store.
+    """The signals that watch the model without labels, one row per run of ``Store.runs()`` with status ``done``
+    (running or killed runs are left out), oldest first, from ``Store.run_labels()``:
 
     - ``invalid_share``: calls whose answer could not be read as labels.
     - ``seconds_p50``, ``seconds_p95``: model seconds per call, from the calls computed in that run only (a call
@@ -72,14 +73,6 @@ def monitor_runs(runs: pd.DataFrame, run_labels: pd.DataFrame,
       drift then says how the label mix of these calls differs from the reference's calls.
     - ``repeat``: the run computed nothing and gave the same calls the same label mix as an earlier run of the same
       model and configuration (a re-run served from the store); it adds no information to a plot.
-
-    Args:
-        runs: ``Store.runs()``.
-        run_labels: ``Store.run_labels()`` (all runs).
-        tasks: Task name to vocabulary.
-
-    Returns:
-        One row per run with status ``done``, oldest first; runs still running or killed are left out.
     """
     done = runs[runs["status"] == "done"].sort_values("run_id")
     grouped = {run_id: frame for run_id, frame in run_labels.groupby("run_id")}
@@ -144,14 +137,8 @@ _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def check_predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A predictions table made ready for :func:`compare`, or a message saying what is wrong with it.
-
-    Args:
-        frame: The table as read from CSV.
-        name: What to call it in messages (its path).
-
-    Returns:
-        A copy with ``valid``, ``cached`` and ``windowed`` as booleans and the numeric columns as numbers.
+    """A copy of a predictions table (read from CSV; ``name`` is its path, for messages) with ``valid``, ``cached``
+    and ``windowed`` as booleans and the numeric columns as numbers.
 
     Raises:
         ValueError: Columns are missing, the table has no row, a column holds values of the wrong kind, a label is
@@ -212,11 +199,11 @@ def configuration(frame: pd.DataFrame, name: str) -> dict[str, str]:
     found = {}
     for column in CONFIGURATION_COLUMNS:
         if column in frame.columns:
-            values = frame[column].map(lambda v: "" if pd.isna(v) else str(v)).unique()
-            if len(values) > 1:
+            given = frame[column].map(lambda v: "" if pd.isna(v) else str(v)).unique()
+            if len(given) > 1:
                 raise ValueError(f"{name}: rows of more than one configuration ({column}: "
-                                 f"{', '.join(values[:3])}); compare the predictions of one run at a time")
-            found[column] = values[0]
+                                 f"{', '.join(given[:3])}); compare the predictions of one run at a time")
+            found[column] = given[0]
     return found
 
 
@@ -230,13 +217,8 @@ def configuration_differences(reference: pd.DataFrame, batch: pd.DataFrame, refe
 
 def compare(reference: pd.DataFrame, batch: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
             tasks: Mapping[str, Sequence[str]] = TASKS) -> pd.DataFrame:
-    """Every watched quantity of a batch against the reference run, one row each (see the module's docstring).
-
-    Args:
-        reference: The reference predictions, through :func:`check_predictions`.
-        batch: The new batch's predictions, through :func:`check_predictions`.
-        thresholds: Overrides of ``config.MONITOR_THRESHOLDS`` (missing keys take the defaults).
-        tasks: Task name to vocabulary.
+    """Every watched quantity of a batch against the reference run (both through :func:`check_predictions`), one
+    row each; ``thresholds`` override ``config.MONITOR_THRESHOLDS``.
 
     Returns:
         Columns :data:`TABLE_COLUMNS`; ``change`` is batch minus reference (``difference``), batch over reference
@@ -383,15 +365,9 @@ def batch_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def plot_batches(table: pd.DataFrame, columns: int = 3):
-    """One panel per watched quantity: its change in each batch (dot coloured by status, bar for the interval where
-    the rule uses one), the threshold as a dashed line and no change as a grey one.
-
-    Args:
-        table: :func:`batch_table`'s stack.
-        columns: Panels per row.
-
-    Returns:
-        The matplotlib figure.
+    """One panel per watched quantity of a :func:`batch_table` (``columns`` panels a row): its change in each batch
+    (dot coloured by status, bar for the interval where the rule uses one), the threshold as a dashed line and no
+    change as a grey one. Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
@@ -439,11 +415,7 @@ class MonitorInputError(ValueError):
 
 
 def read_predictions(path: str | Path, role: str) -> pd.DataFrame:
-    """Read and check one predictions table.
-
-    Args:
-        path: The CSV.
-        role: ``batch`` or ``reference``, for the messages.
+    """Read and check one predictions table; ``role`` (``batch`` or ``reference``) names it in messages.
 
     Raises:
         MonitorInputError: The file is missing, unreadable, or not a predictions table.
