@@ -1,105 +1,159 @@
-"""The tables of ``python -m callinsights evaluate`` (:mod:`callinsights.pipelines.evaluation`), one function each.
-
-Each turns held-out predictions and hand labels into one of the files of :data:`callinsights.config.EVALUATION_FILES`
-with the statistics of :mod:`callinsights.evaluation` (scikit-learn, scipy); nothing here runs a model.
-"""
+"""``python -m callinsights evaluate``: every configuration's held-out predictions on the hand-labelled calls, the
+tables scored from them (:data:`callinsights.config.EVALUATION_FILES`), and reading them back for notebook 04."""
 
 from __future__ import annotations
 
 import filecmp
-import warnings
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 import re
-from dataclasses import replace
 import shlex
 import shutil
 import tempfile
 import time
+import warnings
+from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn.metrics import classification_report
 
 from callinsights import config
-from callinsights.schema import TASKS
-from callinsights.data.call import natural_key
-from callinsights.evaluation import metrics as scores
-from callinsights.evaluation.metrics import bootstrap_difference, metric_intervals
-from callinsights.evaluation.metrics import proba_frame, reliability_table
-from callinsights.evaluation.metrics import clean_predictions
-from callinsights.evaluation import monitoring
-from callinsights.evaluation.monitoring import TABLE_COLUMNS, check_predictions
-from callinsights.evaluation.monitoring import batch_table
-from callinsights.evaluation.monitoring import MonitorInputError, read_predictions
+from callinsights.analysis.stats import wilson_interval
+from callinsights.classify import baselines
 from callinsights.classify.runner import label_calls
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.evaluation.metrics import classification_metrics
-from callinsights.schema import OUTCOMES, SENTIMENTS
-from callinsights.data.outputs import write_text
-from callinsights.data.store import Store
-from callinsights.data.call import Call
-from callinsights.classify import baselines
+from callinsights.data.call import Call, natural_key
 from callinsights.data.labels import LabelFileError, check_fit, load_labels
-from callinsights.analysis.stats import wilson_interval
-from callinsights.data.outputs import label_reading, package_versions
-from callinsights.data.outputs import check_output_file, json_ready, write_csv
+from callinsights.data.outputs import (check_output_file, json_ready, label_reading, package_versions, write_csv,
+                                       write_text)
+from callinsights.data.store import Store
 from callinsights.data.transcripts import read_calls
-from callinsights.evaluation.metrics import calibration_summary
+from callinsights.evaluation import metrics as scores
+from callinsights.evaluation import monitoring
 from callinsights.llm.models import resolve_model
+from callinsights.schema import PROBA_COLUMNS, TASKS
 from callinsights.text import words
 
+#: The command that writes the files, as a reader should type it.
+COMMAND = "python -m callinsights evaluate"
+
+#: Configurations compared, by readable name. The whole-call rows are the ablation the client asked about.
+CONFIGURATIONS: dict[str, Settings] = {
+    "score, raw log-probabilities": Settings(method="score", calibration="none"),
+    "score, batch-calibrated": Settings(method="score", calibration="batch"),
+    "score, reference-calibrated": Settings(method="score", calibration="reference"),
+    "generate, llama.cpp + grammar": Settings(method="generate"),
+    "generate, gpt4all": Settings(method="generate", engine="gpt4all"),
+    "probe (cross-validated)": Settings(method="probe"),
+    "score, batch-calibrated, whole call": Settings(method="score", calibration="batch", side="call"),
+    "probe (cross-validated), whole call": Settings(method="probe", side="call"),
+}
+#: The configuration of the main job (``Settings()``): what ``results/predictions.csv`` is labelled with.
+DEFAULT = next(name for name, settings in CONFIGURATIONS.items() if settings == Settings())
 #: The label-free method monitoring compares with the default on every call (notebook 04, section 7).
 SCORE = "score, batch-calibrated"
+#: The prompting closest to the previous solution's: baselines when they are among the configurations.
+GENERATE = ["generate, gpt4all", "generate, llama.cpp + grammar"]
+
+#: What the previous solution reported for itself. Not re-measured here: it ran Llama 3.2 1B in one chat session
+#: shared by all calls (earlier calls leak into later answers), so its numbers are shown apart, never as a row of
+#: a computed table.
+PREVIOUS_SOLUTION = {
+    "system": "previous solution (reported, not re-measured)",
+    "model": "Llama 3.2 1B",
+    "setup": "one chat session shared by all calls",
+    "sentiment_macro_f1": 0.64,
+    "outcome_macro_f1": 0.55,
+}
+
+#: How many batches notebook 04 splits the unlabelled calls into, in the order the client exported them.
+BATCHES = 4
+#: Tables computed without the hand labels: the store's runs, and the batches of ``results/predictions.csv`` (whose
+#: reading is the one its fit recorded, ``predictions.reading.json``).
+LABEL_FREE = ("monitoring", "batches")
+#: The two tables that show the other reading beside the run's: the only files computed from both.
+SIDE_BY_SIDE = ("other_reading", "reading_differences")
+#: Versions recorded in run.json: the packages whose behaviour the numbers depend on.
+PACKAGES = ["callinsights", "numpy", "pandas", "scikit-learn", "scipy", "llama-cpp-python", "gpt4all",
+            "vaderSentiment"]
 
 
-def interval_table(gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
-    """Accuracy, macro-F1, weighted F1 and kappa with percentile bootstrap intervals, indexed by task and metric."""
-    return pd.concat({task: metric_intervals(gold[task], predictions[task], labels, n_boot=n_boot, seed=seed)
-                      for task, labels in TASKS.items()}, names=["task"])
+# Labelling the hand-labelled calls under each configuration, always held out.
 
+def select_configurations(names: list[str] | None = None) -> dict[str, Settings]:
+    """The configurations called ``names`` (all for None), in the table's order; an unknown name is a ValueError."""
+    if names is None:
+        return dict(CONFIGURATIONS)
+    unknown = [name for name in names if name not in CONFIGURATIONS]
+    if unknown:
+        raise ValueError(f"unknown configuration(s) {unknown}; choose from: {'; '.join(CONFIGURATIONS)}")
+    return {name: settings for name, settings in CONFIGURATIONS.items() if name in names}
+
+
+def held_out_predictions(name: str, settings: Settings, calls: list[Call], gold: pd.DataFrame, store: Store,
+                         model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, float]:
+    """One configuration's predictions for the labelled calls (indexed by call id), held out where anything is
+    fitted, and the mean seconds of model time per call."""
+    settings = replace(settings, model=model)
+    # Only the labelled calls are read: the probe's held-out predictions need nothing else, and batch calibration
+    # over them is as label-free as over all calls.
+    texts = {cid: t for cid, t in texts_for_model(calls, settings).items() if cid in gold.index}
+    result = label_calls(texts, settings, store, progress=progress)
+    predictions = result.predictions.set_index("file")
+    if settings.method == "probe" and not predictions["held_out"].str.startswith("held out").all():
+        # A fitted figure must never be reported as held out.
+        raise ValueError(f"{name}: some labelled calls were not held out; label more calls of each class")
+    return predictions.reindex(gold.index).assign(configuration=name), float(result.predictions["seconds"].mean())
+
+
+def compare(calls: list[Call], gold: pd.DataFrame, store: Store, configurations: dict[str, Settings] | None = None,
+            model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every configuration's held-out macro-F1, accuracy and seconds per call (one row each), and its predictions."""
+    rows, predictions = [], {}
+    for name, settings in (configurations or CONFIGURATIONS).items():
+        predictions[name], seconds = held_out_predictions(name, settings, calls, gold, store, model, progress)
+        row = {"configuration": name, "engine": settings.engine, "method": settings.method, "side": settings.side}
+        for task, labels in TASKS.items():
+            found = scores.classification_metrics(gold[task], predictions[name][task], list(labels))
+            row |= {f"{task}_macro_f1": found["macro_f1"], f"{task}_accuracy": found["accuracy"]}
+        rows.append({**row, "seconds_per_call": seconds})
+    return pd.DataFrame(rows), predictions
+
+
+# The tables, each from held-out predictions and one reading of the hand labels; nothing here runs a model.
 
 def held_out_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per configuration and labelled call: the hand label (the run's reading), the prediction, its
-    probabilities."""
-    columns = ["sentiment", "outcome", "confidence_sentiment", "confidence_outcome",
-               *scores.PROBA_COLUMNS.values(), "valid", "held_out", "seconds", "cached", "raw"]
-    parts = []
-    for name, preds in predictions.items():
-        part = preds.reindex(gold.index)[columns]
-        part.insert(0, "outcome_true", gold["outcome"])
-        part.insert(0, "sentiment_true", gold["sentiment"])
-        part.insert(0, "configuration", name)
-        parts.append(part.rename_axis("file").reset_index())
-    table = pd.concat(parts, ignore_index=True)
-    return table[["configuration", "file", *[c for c in table.columns if c not in ("configuration", "file")]]]
+    """One row per configuration and labelled call: the hand labels, the prediction and its probabilities."""
+    columns = ["sentiment", "outcome", "confidence_sentiment", "confidence_outcome", *PROBA_COLUMNS.values(),
+               "valid", "held_out", "seconds", "cached", "raw"]
+    true = gold[list(TASKS)].add_suffix("_true")
+    parts = {name: true.join(preds.reindex(gold.index)[columns]) for name, preds in predictions.items()}
+    return pd.concat(parts, names=["configuration", "file"]).reset_index()
 
 
 def report(gold: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
-    """scikit-learn's ``classification_report`` per task as rows: ``task, class, precision, recall, f1-score,
-    support`` (the accuracy row has its value under f1-score, as the printed report places it)."""
+    """scikit-learn's ``classification_report`` per task as rows (the accuracy row has its value under f1-score, as
+    the printed report places it)."""
     rows = []
     for task, labels in TASKS.items():
-        report = classification_report(gold[task], clean_predictions(predictions[task], labels),
-                                       labels=list(labels), zero_division=0, output_dict=True)
-        for name, values in report.items():
-            values = values if isinstance(values, dict) else {"f1-score": values, "support": len(gold)}
-            rows.append({"task": task, "class": name, **values})
+        found = classification_report(gold[task], scores.clean_predictions(predictions[task], labels),
+                                      labels=list(labels), zero_division=0, output_dict=True)
+        rows += [{"task": task, "class": name,
+                  **(values if isinstance(values, dict) else {"f1-score": values, "support": len(gold)})}
+                 for name, values in found.items()]
     return pd.DataFrame(rows, columns=["task", "class", "precision", "recall", "f1-score", "support"]).astype(
         {"support": int})
 
 
 def differences(gold: pd.DataFrame, systems: dict[str, pd.DataFrame], n_boot: int, seed: int) -> pd.DataFrame:
-    """The default's macro-F1 minus each baseline's, with a paired bootstrap interval and its verdict."""
-    name, default = next(iter(systems.items()))
+    """The default's (the first system's) macro-F1 minus each other's, with a paired bootstrap interval and verdict."""
+    (_, default), *others = systems.items()
     rows = []
     for task, labels in TASKS.items():
-        for other, preds in systems.items():
-            if other == name:
-                continue
-            diff, low, high = bootstrap_difference(gold[task], default[task], preds[task].reindex(gold.index),
+        for other, preds in others:
+            diff, low, high = scores.bootstrap_difference(gold[task], default[task], preds[task].reindex(gold.index),
                                                           "macro_f1", list(labels), n_boot=n_boot, seed=seed)
             verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
             rows.append({"task": task, "baseline": other, "difference": diff, "low": low, "high": high,
@@ -107,9 +161,32 @@ def differences(gold: pd.DataFrame, systems: dict[str, pd.DataFrame], n_boot: in
     return pd.DataFrame(rows, columns=["task", "baseline", "difference", "low", "high", "verdict"])
 
 
+def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_boot: int = 2000, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Each whole-call configuration beside its customer-side twin: whole call minus customer side, with a paired
+    bootstrap interval; a pair with either side missing from ``predictions`` is left out."""
+    rows = []
+    for whole, settings in CONFIGURATIONS.items():
+        twin = next((name for name, s in CONFIGURATIONS.items() if s == replace(settings, side="customer")), None)
+        if settings.side != "call" or twin not in predictions or whole not in predictions:
+            continue
+        for task, labels in TASKS.items():
+            a, b = predictions[whole][task].reindex(gold.index), predictions[twin][task].reindex(gold.index)
+            difference, low, high = scores.bootstrap_difference(gold[task], a, b, "macro_f1", list(labels), n_boot,
+                                                                seed)
+            rows.append({
+                "customer_side": twin, "whole_call": whole, "task": task,
+                "customer_macro_f1": scores.classification_metrics(gold[task], b, list(labels))["macro_f1"],
+                "whole_call_macro_f1": scores.classification_metrics(gold[task], a, list(labels))["macro_f1"],
+                "difference": difference, "low": low, "high": high,
+            })
+    return pd.DataFrame(rows, columns=["customer_side", "whole_call", "task", "customer_macro_f1",
+                                       "whole_call_macro_f1", "difference", "low", "high"])
+
+
 def reliability(gold: pd.DataFrame, systems: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Each probability-giving system's reliability table per task (bands of confidence in the predicted label)."""
-    parts = {(name, task): reliability_table(gold[task], proba_frame(preds, task), labels)
+    parts = {(name, task): scores.reliability_table(gold[task], scores.proba_frame(preds, task), labels)
              for name, preds in systems.items() for task, labels in TASKS.items()}
     return pd.concat(parts, names=["system", "task", "band"]).reset_index().drop(columns="band")
 
@@ -132,39 +209,27 @@ def pairs(every: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["task", "default_label", "score_label", "calls"]]
 
 
-#: How many batches notebook 04 splits the unlabelled calls into, in the order the client exported them.
-BATCHES = 4
-
-
 def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> pd.DataFrame:
     """The unlabelled calls of the main run as ``n`` batches in file order, as if they had arrived month by month,
-    each monitored against the reference: the labelled set's predictions, where held-out accuracy is known.
-
-    Args:
-        predictions: The main run (``results/predictions.csv``).
-        labelled: Call ids of the hand-labelled calls.
-        n: Number of batches.
-
-    Returns:
-        :func:`callinsights.evaluation.monitoring.batch_table` of the batches (column ``batch_name``).
-    """
-    table = check_predictions(predictions, "predictions")
+    each monitored against the labelled calls' predictions, where held-out accuracy is known."""
+    table = monitoring.check_predictions(predictions, "predictions")
     is_labelled = table["file"].isin(labelled)
     rest = table[~is_labelled].sort_values("file", key=lambda files: files.map(natural_key))
     size = -(-len(rest) // n)
     chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(n) if len(rest.iloc[k * size:])}
-    return batch_table({name: monitoring.compare(table[is_labelled], chunk) for name, chunk in chunks.items()})
+    reference = table[is_labelled]
+    return monitoring.batch_table({name: monitoring.compare(reference, chunk) for name, chunk in chunks.items()})
 
 
 def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
     """:func:`batches` of ``results/predictions.csv``; no rows (same columns) when it is missing or holds none of
     ``labelled`` (another data folder), which notebook 04 says in a line."""
-    empty = pd.DataFrame(columns=[*TABLE_COLUMNS, "batch_name"])
+    empty = pd.DataFrame(columns=[*monitoring.TABLE_COLUMNS, "batch_name"])
     if not config.PREDICTIONS_FILE.is_file():
         return empty
     try:
-        predictions = read_predictions(config.PREDICTIONS_FILE, "reference")
-    except MonitorInputError as err:  # a damaged file must not throw away the evaluation computed before it
+        predictions = monitoring.read_predictions(config.PREDICTIONS_FILE, "reference")
+    except monitoring.MonitorInputError as err:  # a damaged file must not throw away the evaluation computed before it
         warnings.warn(f"no batches monitored: {err}", stacklevel=2)
         return empty
     return batches(predictions, labelled) if predictions["file"].isin(labelled).any() else empty
@@ -195,11 +260,7 @@ def other_labels_file(labels: Path, data_dir: Path) -> Path | None:
 def reading_table(labels: Path, gold: pd.DataFrame, predictions: pd.DataFrame, n_boot: int, seed: int
                   ) -> pd.DataFrame:
     """One reading's label shares (Wilson 95% intervals) and the default's held-out accuracy and macro-F1 (bootstrap
-    intervals), the default fitted on and scored against that same reading.
-
-    Returns:
-        Rows of :data:`OTHER_READING_COLUMNS`; ``label`` is empty for accuracy and macro-F1.
-    """
+    intervals), the default fitted on and scored against that same reading; ``label`` is empty for the metrics."""
     rows = []
     for task, labels_of_task in TASKS.items():
         for label in labels_of_task:
@@ -207,7 +268,7 @@ def reading_table(labels: Path, gold: pd.DataFrame, predictions: pd.DataFrame, n
             low, high = wilson_interval(hits, len(gold))
             rows.append({"task": task, "measure": "share", "label": label, "value": hits / len(gold),
                          "low": low, "high": high})
-        held_out = metric_intervals(gold[task], predictions[task], labels_of_task, n_boot=n_boot, seed=seed)
+        held_out = scores.metric_intervals(gold[task], predictions[task], labels_of_task, n_boot=n_boot, seed=seed)
         rows += [{"task": task, "measure": metric, "label": "", **held_out.loc[metric, ["value", "low", "high"]]}
                  for metric in ("accuracy", "macro_f1")]
     table = pd.DataFrame(rows).assign(reading=reading_name(labels), labels_file=labels.name, calls=len(gold))
@@ -216,276 +277,17 @@ def reading_table(labels: Path, gold: pd.DataFrame, predictions: pd.DataFrame, n
 
 def reading_differences(gold: pd.DataFrame, other: pd.DataFrame, names: tuple[str, str], model: pd.DataFrame
                         ) -> pd.DataFrame:
-    """The labelled calls on which two readings differ, per task, with the default's held-out label.
-
-    Args:
-        gold: The run's reading; ``names[0]`` names it (and the model column's fit).
-        other: The other reading of the same calls; ``names[1]`` names it.
-        names: Column names of the two readings (:func:`reading_name`).
-        model: The default's held-out predictions, fitted on ``gold``.
-
-    Returns:
-        ``file, task, <names[0]>, <names[1]>, model``: one row per call and task that differ.
-    """
+    """The labelled calls on which two readings (named by ``names``) differ, per task, with the default's held-out
+    label (``model``, fitted on ``gold``): columns ``file, task, <names[0]>, <names[1]>, model``."""
     parts = []
     for task in TASKS:
         both = pd.DataFrame({names[0]: gold[task], names[1]: other[task].reindex(gold.index),
                              "model": model[task].reindex(gold.index)})
         parts.append(both[both[names[0]] != both[names[1]]].assign(task=task).rename_axis("file").reset_index())
-    table = pd.concat(parts, ignore_index=True)
-    return table[["file", "task", *names, "model"]]
+    return pd.concat(parts, ignore_index=True)[["file", "task", *names, "model"]]
 
 
-
-# Reading what ``python -m callinsights evaluate`` wrote, for notebook 04, which shows the files and computes nothing.
-
-#: The command that writes the files, as a reader should type it.
-COMMAND = "python -m callinsights evaluate"
-
-
-def result_files(results_dir: str | Path | None = None) -> dict[str, Path]:
-    """Every file the evaluate command writes into a results folder, by name.
-
-    Args:
-        results_dir: The command's ``--out-dir``; None for :data:`callinsights.config.RESULTS_DIR`.
-
-    Returns:
-        ``metrics`` (``metrics.json``) and one entry per key of :data:`callinsights.config.EVALUATION_FILES`
-        (in the folder ``evaluation/`` inside ``results_dir``).
-    """
-    folder = Path(results_dir) if results_dir is not None else config.RESULTS_DIR
-    files = {"metrics": folder / config.METRICS_FILE.name}
-    files.update({key: folder / config.EVALUATION_DIR.name / name for key, name in config.EVALUATION_FILES.items()})
-    return files
-
-
-@dataclass
-class Results:
-    """One evaluate run, read back.
-
-    Tables are reached as attributes named like the keys of :data:`callinsights.config.EVALUATION_FILES`
-    (``results.comparison``, ``results.mistakes``).
-
-    Attributes:
-        folder: The results folder read (:attr:`location` shows it relative to the project).
-        metrics: ``metrics.json``.
-        facts: ``evaluation/run.json``: what was evaluated (model, calls, configurations, seconds, command).
-        tables: Every CSV table, by key.
-    """
-
-    folder: Path
-    metrics: dict[str, Any]
-    facts: dict[str, Any]
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-    @property
-    def location(self) -> str:
-        """The folder as a reader should see it: relative to the project when inside it."""
-        return shown(self.folder)
-
-    def __getattr__(self, name: str) -> pd.DataFrame:
-        tables = self.__dict__.get("tables", {})
-        if name in tables:
-            return tables[name]
-        raise AttributeError(f"no table {name!r}; the tables are: {', '.join(tables)}")
-
-
-def missing_line(missing: list[Path], results_dir: str | Path | None = None) -> str:
-    """The one line a reader sees when files are missing: which, and the command that writes them."""
-    where = "" if results_dir is None else f" --out-dir {results_dir}"
-    first = shown(missing[0])
-    more = f" and {len(missing) - 1} more of its files" if len(missing) > 1 else ""
-    return f"{first}{more} missing: run `{COMMAND}{where}` first; this notebook only shows what it writes."
-
-
-def read_results(results_dir: str | Path | None = None, stop_notebook: bool = True) -> Results | None:
-    """Read every file of an evaluate run.
-
-    Args:
-        results_dir: The command's ``--out-dir``; None for ``results/``.
-        stop_notebook: When a file is missing, also make every later notebook cell a no-op.
-
-    Returns:
-        The run's files; None (after printing :func:`missing_line`) when any is missing.
-    """
-    files = result_files(results_dir)
-    missing = [path for path in files.values() if not path.is_file()]
-    if missing:
-        print(missing_line(missing, results_dir))
-        if stop_notebook:
-            skip_rest_of_notebook()
-        return None
-    tables = {key: pd.read_csv(path) for key, path in files.items() if path.suffix == ".csv"}
-    return Results(folder=files["metrics"].parent, metrics=_json(files["metrics"]), facts=_json(files["run"]),
-                   tables=tables)
-
-
-def skip_rest_of_notebook() -> bool:
-    """In a notebook, make every cell run after this one do nothing; elsewhere, do nothing.
-
-    An IPython input transformer empties each later cell's code, so the notebook runs to its end without an error
-    output (``make notebooks`` goes on to the next notebook) instead of failing at the first table it lacks.
-
-    Returns:
-        Whether a notebook kernel was found.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None:
-        return False
-    shell.input_transformers_post.append(lambda lines: [])
-    return True
-
-
-def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def shown(path: Path) -> str:
-    """A path relative to the project when it lies inside it, else as given."""
-    try:
-        return str(path.resolve().relative_to(config.PROJ_ROOT))
-    except ValueError:
-        return str(path)
-
-
-
-# Methods, engines and ablations compared on the hand-labelled calls, always on held-out predictions.
-
-#: Configurations compared, by readable name. The whole-call rows are the ablation the client asked about.
-CONFIGURATIONS: dict[str, Settings] = {
-    "score, raw log-probabilities": Settings(method="score", calibration="none"),
-    "score, batch-calibrated": Settings(method="score", calibration="batch"),
-    "score, reference-calibrated": Settings(method="score", calibration="reference"),
-    "generate, llama.cpp + grammar": Settings(method="generate"),
-    "generate, gpt4all": Settings(method="generate", engine="gpt4all"),
-    "probe (cross-validated)": Settings(method="probe"),
-    "score, batch-calibrated, whole call": Settings(method="score", calibration="batch", side="call"),
-    "probe (cross-validated), whole call": Settings(method="probe", side="call"),
-}
-
-#: The configuration of the main job (``Settings()``): what ``results/predictions.csv`` is labelled with.
-DEFAULT = next(name for name, settings in CONFIGURATIONS.items() if settings == Settings())
-
-#: What the previous solution reported for itself. Not re-measured here: it ran Llama 3.2 1B in one chat session
-#: shared by all calls (earlier calls leak into later answers), so its numbers are shown apart, never as a row of
-#: a computed table.
-PREVIOUS_SOLUTION = {
-    "system": "previous solution (reported, not re-measured)",
-    "model": "Llama 3.2 1B",
-    "setup": "one chat session shared by all calls",
-    "sentiment_macro_f1": 0.64,
-    "outcome_macro_f1": 0.55,
-}
-
-#: Where the comparison table is kept for readers of the repository.
-EXPERIMENTS_DOC = config.EXPERIMENTS_DOC
-
-
-def select_configurations(names: list[str] | None = None) -> dict[str, Settings]:
-    """The configurations called ``names`` (all of :data:`CONFIGURATIONS` for None), in the table's order.
-
-    Raises:
-        ValueError: A name is not a configuration (the message lists them).
-    """
-    if names is None:
-        return dict(CONFIGURATIONS)
-    unknown = [name for name in names if name not in CONFIGURATIONS]
-    if unknown:
-        raise ValueError(f"unknown configuration(s) {unknown}; choose from: {'; '.join(CONFIGURATIONS)}")
-    return {name: settings for name, settings in CONFIGURATIONS.items() if name in names}
-
-
-def held_out_predictions(name: str, settings: Settings, calls: list[Call], gold: pd.DataFrame, store: Store,
-                         model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, float]:
-    """Predictions for the labelled calls under one configuration, held out where anything is fitted.
-
-    Args:
-        name: Configuration name (recorded in the result).
-        settings: The configuration.
-        calls: All parsed calls (only the labelled calls are read).
-        gold: Hand labels indexed by call id.
-        store: Output store (reused across configurations and runs).
-        model: Model override.
-        progress: Show a progress bar.
-
-    Returns:
-        Predictions indexed by call id with ``sentiment``, ``outcome`` and probability columns, and the mean
-        seconds of model time per call.
-    """
-    settings = replace(settings, model=model)
-    # Only the labelled calls are read: the probe's held-out predictions need nothing else, and batch calibration
-    # over them is as label-free as over all calls.
-    texts = {cid: t for cid, t in texts_for_model(calls, settings).items() if cid in gold.index}
-    result = label_calls(texts, settings, store, progress=progress)
-    seconds = float(result.predictions["seconds"].mean())
-    predictions = result.predictions.set_index("file")
-    if settings.method == "probe" and not predictions["held_out"].str.startswith("held out").all():
-        # A fitted figure must never be reported as held out.
-        raise ValueError(f"{name}: some labelled calls were not held out; label more calls of each class")
-    predictions = predictions.reindex(gold.index)
-    predictions["configuration"] = name
-    return predictions, seconds
-
-
-def compare(calls: list[Call], gold: pd.DataFrame, store: Store, configurations: dict[str, Settings] | None = None,
-            model: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Every configuration's held-out macro-F1 and speed on the labelled calls.
-
-    Returns:
-        A table (one row per configuration: sentiment/outcome macro-F1 and accuracy, seconds per call) and each
-        configuration's predictions.
-    """
-    rows, predictions = [], {}
-    for name, settings in (configurations or CONFIGURATIONS).items():
-        preds, seconds = held_out_predictions(name, settings, calls, gold, store, model, progress)
-        predictions[name] = preds
-        row = {"configuration": name, "engine": settings.engine, "method": settings.method, "side": settings.side}
-        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            metrics = classification_metrics(gold[task], preds[task], list(labels))
-            row[f"{task}_macro_f1"] = metrics["macro_f1"]
-            row[f"{task}_accuracy"] = metrics["accuracy"]
-        row["seconds_per_call"] = seconds
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    return table, predictions
-
-
-def ablation_table(gold: pd.DataFrame, predictions: dict[str, pd.DataFrame], n_boot: int = 2000, seed: int = 0
-                   ) -> pd.DataFrame:
-    """Whole call against customer side only: each whole-call configuration beside its customer-side twin.
-
-    The difference is whole call minus customer side, with a paired bootstrap interval
-    (:func:`callinsights.evaluation.metrics.bootstrap_difference`); pairs with either side missing from ``predictions`` are
-    left out.
-
-    Returns:
-        One row per pair and task: ``customer_side, whole_call, task, customer_macro_f1, whole_call_macro_f1,
-        difference, low, high``.
-    """
-    rows = []
-    for whole, settings in CONFIGURATIONS.items():
-        if settings.side != "call":
-            continue
-        twin = next((name for name, s in CONFIGURATIONS.items() if s == replace(settings, side="customer")), None)
-        if twin is None or twin not in predictions or whole not in predictions:
-            continue
-        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
-            y_true = gold[task]
-            a, b = predictions[whole][task].reindex(gold.index), predictions[twin][task].reindex(gold.index)
-            difference, low, high = bootstrap_difference(y_true, a, b, "macro_f1", list(labels), n_boot, seed)
-            rows.append({
-                "customer_side": twin, "whole_call": whole, "task": task,
-                "customer_macro_f1": classification_metrics(y_true, b, list(labels))["macro_f1"],
-                "whole_call_macro_f1": classification_metrics(y_true, a, list(labels))["macro_f1"],
-                "difference": difference, "low": low, "high": high,
-            })
-    return pd.DataFrame(rows, columns=["customer_side", "whole_call", "task", "customer_macro_f1",
-                                       "whole_call_macro_f1", "difference", "low", "high"])
-
+# The comparison kept for readers of the repository: the experiment log, docs/experiments.md.
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table for docs/experiments.md (``DataFrame.to_markdown``, via tabulate)."""
@@ -494,30 +296,15 @@ def markdown_table(table: pd.DataFrame) -> str:
     return shown.to_markdown(index=False, floatfmt=("", ".3f", ".3f", ".2f"))
 
 
-def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str | Path = EXPERIMENTS_DOC) -> Path:
-    """Put the comparison into a Markdown file under ``## heading``, replacing a section of that heading.
-
-    Sections with other headings (earlier dates, other models) are kept, so the file is a log of comparisons.
-
-    Args:
-        table: Output of :func:`compare`.
-        heading: Section heading, e.g. ``"2026-11-25 · SmolLM2-135M-Instruct.Q4_1.gguf"``.
-        note: A paragraph printed between the heading and the table.
-        path: The Markdown file (created with a title when missing).
-
-    Returns:
-        The file written.
-    """
+def write_markdown(table: pd.DataFrame, heading: str, note: str = "", path: str | Path = config.EXPERIMENTS_DOC
+                   ) -> Path:
+    """Put the comparison (:func:`compare`), after ``note``, into the experiment log under ``## heading``."""
     return write_section(heading, (f"{note.strip()}\n\n" if note.strip() else "") + markdown_table(table), path)
 
 
-def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -> Path:
+def write_section(heading: str, body: str, path: str | Path = config.EXPERIMENTS_DOC) -> Path:
     """Put ``body`` into a Markdown file under ``## heading``, replacing a section of that heading and keeping the
-    others (the file is a log).
-
-    Returns:
-        The file written.
-    """
+    others (earlier dates, other models), so the file is a log; returns the file."""
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.is_file() else (
         "# Experiments\n\nMethods, engines and ablations compared on the hand-labelled calls, always on held-out "
@@ -535,42 +322,13 @@ def write_section(heading: str, body: str, path: str | Path = EXPERIMENTS_DOC) -
     return path
 
 
-
-# ``python -m callinsights evaluate``: every number notebook 04 shows, computed once and written to result files.
-
-#: The prompting closest to the previous solution's: baselines when they are among the configurations.
-GENERATE = ["generate, gpt4all", "generate, llama.cpp + grammar"]
-#: Customer words shown with a mistake, at most (redacted first, then cut).
-MAX_CHARS = 300
-#: Tables computed without the hand labels: the store's runs, and the batches of ``results/predictions.csv`` (whose
-#: reading is the one its fit recorded, ``predictions.reading.json``).
-LABEL_FREE = ("monitoring", "batches")
-#: The two tables that show the other reading beside the run's: the only files computed from both.
-SIDE_BY_SIDE = ("other_reading", "reading_differences")
-#: Versions recorded in run.json: the packages whose behaviour the numbers depend on.
-PACKAGES = ["callinsights", "numpy", "pandas", "scikit-learn", "scipy", "llama-cpp-python", "gpt4all",
-            "vaderSentiment"]
-
+# The command: every number notebook 04 shows, computed once and written to result files.
 
 @dataclass
 class Plan:
-    """What to evaluate: the command's options.
-
-    Attributes:
-        data_dir: A folder laid out like ``data/`` (``transcripts_v3/`` and the label files); None for the
-            configured one (:data:`callinsights.config.DATA_DIR`).
-        labels: The reading of the hand labels that the probe is fitted on and every table is scored against; None
-            for the data folder's default (:func:`callinsights.config.training_labels_file`, the guideline's).
-        sample: Score only the first N labelled calls; None for all.
-        configurations: Names of :data:`callinsights.pipelines.evaluation.CONFIGURATIONS` to compare, None for all.
-            The default and :data:`SCORE` label the calls either way: every section scores the default, and
-            monitoring compares the two.
-        n_boot: Bootstrap resamples behind every interval.
-        seed: Seed of the resamples and of the baselines' folds.
-        model: Model name or GGUF path; None for the default model.
-        store: The SQLite store of model outputs and runs (outputs found there are reused).
-        progress: Progress bars on stderr.
-    """
+    """What to evaluate: the command's options (``data_dir``, ``labels``, ``model`` None for the configured ones;
+    ``sample`` None for every labelled call; ``configurations`` None for all, the default and :data:`SCORE` label
+    the calls either way, as every section scores the default and monitoring compares the two)."""
 
     data_dir: Path | None = None
     labels: Path | None = None
@@ -600,20 +358,12 @@ class Plan:
     def command(self, out_dir: Path | None = None) -> str:
         """The command line that runs this plan, for the files to name what wrote them."""
         parts = shlex.split(COMMAND)
-        if self.data_dir is not None:
-            parts += ["--data-dir", str(self.data_dir)]
-        if self.labels is not None:
-            parts += ["--labels", str(self.labels)]
-        if self.sample is not None:
-            parts += ["--sample", str(self.sample)]
-        if self.configurations is not None:
-            parts += ["--configurations", *self.configurations]
-        if self.n_boot != Plan.n_boot:
-            parts += ["--n-boot", str(self.n_boot)]
-        if self.seed != Plan.seed:
-            parts += ["--seed", str(self.seed)]
-        if self.model is not None:
-            parts += ["--model", self.model]
+        for option, value in (("--data-dir", self.data_dir), ("--labels", self.labels), ("--sample", self.sample),
+                              ("--configurations", self.configurations),
+                              ("--n-boot", None if self.n_boot == Plan.n_boot else self.n_boot),
+                              ("--seed", None if self.seed == Plan.seed else self.seed), ("--model", self.model)):
+            if value is not None:
+                parts += [option, *(value if isinstance(value, list) else [str(value)])]
         if out_dir is not None and Path(out_dir).resolve() != config.RESULTS_DIR.resolve():
             parts += ["--out-dir", str(out_dir)]
         return shlex.join(parts)
@@ -621,14 +371,8 @@ class Plan:
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate` measured.
-
-    Attributes:
-        facts: What was evaluated (``evaluation/run.json``): model, calls, configurations, files, seconds.
-        tables: One table per CSV key of :data:`callinsights.config.EVALUATION_FILES`.
-        metrics: ``metrics.json``: the key numbers and tables, in the layout tests/test_docs.py reads.
-        comparison: The configurations chosen, for the experiment log.
-    """
+    """What :func:`evaluate` measured: ``run.json``'s facts, one table per CSV of
+    :data:`callinsights.config.EVALUATION_FILES`, ``metrics.json`` and the configurations chosen."""
 
     facts: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -637,11 +381,7 @@ class Evaluation:
 
 
 def output_folder(plan: Plan, out_dir: str | Path | None = None) -> Path:
-    """Where a run writes: ``results/`` for a full run, else ``out_dir`` or a new temporary folder.
-
-    Raises:
-        ValueError: A partial run was pointed at ``results/``, whose files it would replace.
-    """
+    """Where a run writes: ``results/`` for a full run, else ``out_dir`` or a new temporary folder."""
     if out_dir is None:
         return config.RESULTS_DIR if plan.full else Path(tempfile.mkdtemp(prefix="callinsights-evaluate-"))
     out_dir = Path(out_dir)
@@ -653,11 +393,7 @@ def output_folder(plan: Plan, out_dir: str | Path | None = None) -> Path:
 
 
 def run(plan: Plan, out_dir: str | Path | None = None) -> tuple[Evaluation, list[Path]]:
-    """Evaluate and write: the command's work. The output folder is checked before any model time is spent.
-
-    Returns:
-        The evaluation and the files written.
-    """
+    """Evaluate and write, the output folder checked before any model time; returns the files written too."""
     folder = output_folder(plan, out_dir)
     fresh = out_dir is None and folder != config.RESULTS_DIR
     try:
@@ -674,20 +410,16 @@ def run(plan: Plan, out_dir: str | Path | None = None) -> tuple[Evaluation, list
 def summary(evaluation: Evaluation, written: list[Path]) -> str:
     """The command's last line: what was scored, how long it took, and how notebook 04 shows it."""
     facts = evaluation.facts
-    folder = Path(written[-1]).parent
     show = "python -m callinsights notebooks run --only 04"
-    if folder.resolve() != config.RESULTS_DIR.resolve():
-        show += f" -p RESULTS_DIR={shlex.quote(str(folder))}"
+    if Path(written[-1]).parent.resolve() != config.RESULTS_DIR.resolve():
+        show += f" -p RESULTS_DIR={shlex.quote(str(Path(written[-1]).parent))}"
     return (f"{facts['labelled_calls']} labelled calls under {len(facts['configurations_run'])} configurations in "
             f"{facts['seconds_to_run']:.0f} s; show them with `{show}`")
 
 
 def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
-    """Label the labelled calls under each configuration and score everything notebook 04 shows.
-
-    Args:
-        plan: What to evaluate.
-        out_dir: Where the results will go (only named in the facts).
+    """Label the labelled calls under each configuration and score everything notebook 04 shows (``out_dir`` is
+    only named in the facts).
 
     Raises:
         ValueError: An unknown configuration, a bad label file, or a sample too small to cross-validate the probe.
@@ -713,17 +445,20 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
 
     to_run = {name: replace(settings, labels_file=str(labels_path))
               for name, settings in CONFIGURATIONS.items() if name in {*selected, DEFAULT, SCORE}}
-    compare_started = time.perf_counter()
     with Store(plan.store) as store:
+        compare_started = time.perf_counter()
         table_all, predictions = compare(calls, gold, store, to_run, model=plan.model, progress=plan.progress)
-    compare_seconds = time.perf_counter() - compare_started
+        compare_seconds = time.perf_counter() - compare_started
+        other_path, beside, disagree = _other_reading(plan, labels_path, data_dir, calls, gold, predictions[DEFAULT],
+                                                      store)
+        all_calls, scope = _every_call(plan, calls, gold, predictions, labels_path, store)
+        runs, run_labels = store.runs(), store.run_labels()
     comparison = table_all[table_all["configuration"].isin(selected)].reset_index(drop=True)
     default = predictions[DEFAULT]
     n_boot, seed = plan.n_boot, plan.seed
 
-    intervals = interval_table(gold, default, n_boot, seed)
-    with Store(plan.store) as store:
-        beside = _other_reading(plan, labels_path, data_dir, calls, gold, default, store)
+    intervals = pd.concat({task: scores.metric_intervals(gold[task], default[task], labels, n_boot=n_boot, seed=seed)
+                           for task, labels in TASKS.items()}, names=["task"])
     generate = [name for name in GENERATE if name in predictions]
     systems = {
         f"default: {DEFAULT}": default,
@@ -737,11 +472,7 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
     ablation = ablation_table(gold, predictions, n_boot=n_boot, seed=seed)
     calibrated = {name: predictions[name] for name, settings in CONFIGURATIONS.items()
                   if name in predictions and settings.method != "generate" and settings.side == "customer"}
-    calibration = calibration_summary(gold, calibrated)
-
-    with Store(plan.store) as store:
-        all_calls, scope = _every_call(plan, calls, gold, predictions, labels_path, store)
-        runs, run_labels = store.runs(), store.run_labels()
+    calibration = scores.calibration_summary(gold, calibrated)
     agreement = agreement_table(all_calls, gold_all.index)
     monitor = monitoring.monitor_runs(runs, run_labels)
 
@@ -757,14 +488,14 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "ablation": ablation,
         "calibration": calibration,
         "reliability": reliability(gold, calibrated),
-        "mistakes": scores.mistakes(gold, default, customer, max_chars=MAX_CHARS),
+        "mistakes": scores.mistakes(gold, default, customer),  # customer words redacted, then cut
         "agreement": agreement,
         "agreement_pairs": pairs(all_calls),
         "monitoring": monitor,
         # The main run's own file: the batches are the calls the analyst will meet, labelled as the main job does.
         "batches": batches_of_main_run(gold_all.index),
-        "other_reading": beside.shares,
-        "reading_differences": beside.differences,
+        "other_reading": beside,
+        "reading_differences": disagree,
     }
     reading = label_reading(labels_path, [result_files()[key] for key in tables if key not in LABEL_FREE])
     computed = monitor.dropna(subset=["seconds_p50"])
@@ -773,8 +504,8 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
         "model": model.name, "model_source": "embedded in the package" if model.embedded else str(model.path),
         "calls_read": len(calls), "labelled_calls": len(gold), "labelled_calls_in_file": len(gold_all),
         "sample_size": plan.sample, **reading,
-        "other_reading": (label_reading(beside.path, [result_files()[key] for key in SIDE_BY_SIDE])
-                          if beside.path is not None else None),
+        "other_reading": (label_reading(other_path, [result_files()[key] for key in SIDE_BY_SIDE])
+                          if other_path is not None else None),
         "default_configuration": DEFAULT, "score_configuration": SCORE, "generate_configurations": generate,
         "configurations_chosen": list(selected), "configurations_run": list(to_run),
         "compare_seconds": round(compare_seconds, 1), "n_boot": n_boot, "seed": seed, "agreement_scope": scope,
@@ -812,18 +543,11 @@ def evaluate(plan: Plan, out_dir: Path | None = None) -> Evaluation:
 
 
 def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
-    """Write ``metrics.json``, ``evaluation/*`` and, for a full run into ``results/``, the experiment log's section.
-
-    Each file is written whole or not at all (:func:`callinsights.data.outputs.write_csv`).
-
-    Returns:
-        The files written.
-    """
+    """Write ``metrics.json``, ``evaluation/*`` (each file whole or not at all) and, for a full run into
+    ``results/``, the experiment log's section; returns the files written."""
     out_dir = Path(out_dir)
     files = result_files(out_dir)
-    written = []
-    for key, table in evaluation.tables.items():
-        written.append(write_csv(table, files[key]))
+    written = [write_csv(table, files[key]) for key, table in evaluation.tables.items()]
     facts = dict(evaluation.facts)
     if facts["full_run"] and out_dir.resolve() == config.RESULTS_DIR.resolve():
         heading = f"{facts['written']} · {facts['model']}"
@@ -841,12 +565,9 @@ def write(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
 
 def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: dict[str, pd.DataFrame],
                 labels_path: Path, store: Store) -> tuple[dict[str, pd.DataFrame], str]:
-    """The default's and :data:`SCORE`'s labels of every call (a full run), or of the sample's labelled calls.
-
-    As the main job labels calls: stored outputs reused, the probe fitted on the label file the main job uses.
-    """
+    """The default's and :data:`SCORE`'s labels of every call as the main job labels them (a full run), or their
+    held-out predictions of the sample's labelled calls; and a line saying which."""
     if not plan.full:
-        # A partial run does not label every call: it compares the two methods on its held-out predictions.
         return ({name: predictions[name] for name in (DEFAULT, SCORE)},
                 f"the {len(gold)} labelled calls of the sample (held out)")
     every = {}
@@ -857,35 +578,24 @@ def _every_call(plan: Plan, calls: list[Call], gold: pd.DataFrame, predictions: 
     return every, f"all {len(every[DEFAULT])} calls"
 
 
-@dataclass
-class OtherReading:
-    """The other reading beside the run's: its file (None when the data folder holds none) and the two tables."""
-
-    path: Path | None
-    shares: pd.DataFrame
-    differences: pd.DataFrame
-
-
 def _other_reading(plan: Plan, labels_path: Path, data_dir: Path, calls: list[Call], gold: pd.DataFrame,
-                   default: pd.DataFrame, store: Store) -> OtherReading:
-    """Both readings side by side: each one's label shares and the default fitted on and scored against it (from the
-    stored features, so no model time), and the calls they label differently. Empty tables without another reading.
-    """
+                   default: pd.DataFrame, store: Store) -> tuple[Path | None, pd.DataFrame, pd.DataFrame]:
+    """The other reading's file (None without one), both readings' shares and the default fitted on and scored
+    against each (from the stored features, so no model time), and the calls they label differently."""
     other_path = other_labels_file(labels_path, data_dir)
     if other_path is None:
-        return OtherReading(None, pd.DataFrame(columns=OTHER_READING_COLUMNS),
-                            pd.DataFrame(columns=["file", "task", reading_name(labels_path), "other", "model"]))
+        return None, pd.DataFrame(columns=OTHER_READING_COLUMNS), pd.DataFrame(
+            columns=["file", "task", reading_name(labels_path), "other", "model"])
     other = load_labels(other_path, known_calls={call.name for call in calls})
     # Both readings on the calls both label (all 40 for the guideline's and the client's files).
     common = gold.index.intersection(other.index)
     gold, other = gold.loc[common], other.loc[common]
     settings = replace(CONFIGURATIONS[DEFAULT], labels_file=str(other_path))
     other_default, _ = held_out_predictions(DEFAULT, settings, calls, other, store, plan.model, plan.progress)
-    n_boot, seed = plan.n_boot, plan.seed
-    shares = pd.concat([reading_table(labels_path, gold, default.loc[common], n_boot, seed),
-                        reading_table(other_path, other, other_default, n_boot, seed)], ignore_index=True)
+    shares = pd.concat([reading_table(labels_path, gold, default.loc[common], plan.n_boot, plan.seed),
+                        reading_table(other_path, other, other_default, plan.n_boot, plan.seed)], ignore_index=True)
     names = (reading_name(labels_path), reading_name(other_path))
-    return OtherReading(other_path, shares, reading_differences(gold, other, names, default))
+    return other_path, shares, reading_differences(gold, other, names, default)
 
 
 def _driver_accuracy(reading: str) -> pd.DataFrame | None:
@@ -900,3 +610,83 @@ def _committed_table(name: str) -> pd.DataFrame | None:
     """A table ``python -m callinsights experiments`` wrote to ``results/``, or None before it has run."""
     path = config.RESULTS_DIR / name
     return pd.read_csv(path) if path.is_file() else None
+
+
+# Reading what the command wrote, for notebook 04, which shows the files and computes nothing.
+
+def result_files(results_dir: str | Path | None = None) -> dict[str, Path]:
+    """Every file the command writes into a results folder (its ``--out-dir``; None for ``results/``), by key:
+    ``metrics`` and those of :data:`callinsights.config.EVALUATION_FILES`, in ``evaluation/``."""
+    folder = Path(results_dir) if results_dir is not None else config.RESULTS_DIR
+    return {"metrics": folder / config.METRICS_FILE.name,
+            **{key: folder / config.EVALUATION_DIR.name / name for key, name in config.EVALUATION_FILES.items()}}
+
+
+@dataclass
+class Results:
+    """One evaluate run read back: ``metrics.json``, ``run.json``'s facts, and every CSV table as an attribute named
+    by its key in :data:`callinsights.config.EVALUATION_FILES` (``results.comparison``)."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    facts: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """The folder as a reader should see it: relative to the project when inside it."""
+        return shown(self.folder)
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"no table {name!r}; the tables are: {', '.join(tables)}")
+
+
+def missing_line(missing: list[Path], results_dir: str | Path | None = None) -> str:
+    """The one line a reader sees when files are missing: which, and the command that writes them."""
+    where = "" if results_dir is None else f" --out-dir {results_dir}"
+    more = f" and {len(missing) - 1} more of its files" if len(missing) > 1 else ""
+    return f"{shown(missing[0])}{more} missing: run `{COMMAND}{where}` first; this notebook only shows what it writes."
+
+
+def read_results(results_dir: str | Path | None = None, stop_notebook: bool = True) -> Results | None:
+    """Every file of an evaluate run; when one is missing, None after printing :func:`missing_line` (and with
+    ``stop_notebook``, every later notebook cell made a no-op)."""
+    files = result_files(results_dir)
+    missing = [path for path in files.values() if not path.is_file()]
+    if missing:
+        print(missing_line(missing, results_dir))
+        if stop_notebook:
+            skip_rest_of_notebook()
+        return None
+    tables = {key: pd.read_csv(path) for key, path in files.items() if path.suffix == ".csv"}
+    return Results(folder=files["metrics"].parent, metrics=_json(files["metrics"]), facts=_json(files["run"]),
+                   tables=tables)
+
+
+def skip_rest_of_notebook() -> bool:
+    """In a notebook, empty the code of every later cell, so it runs to its end without an error output (``make
+    notebooks`` goes on to the next) instead of failing at the first table it lacks; returns whether it did."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.input_transformers_post.append(lambda lines: [])
+    return True
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shown(path: Path) -> str:
+    """A path relative to the project when it lies inside it, else as given."""
+    try:
+        return str(path.resolve().relative_to(config.PROJ_ROOT))
+    except ValueError:
+        return str(path)
