@@ -229,7 +229,8 @@ class ScoreMethod(Method):
         return prompt_version(self.settings, SYSTEM + prompt.intro + repr(prompt.questions))
 
     def _prefix(self, text: str) -> str:
-        return PROMPTS[self.settings.prompt_version].prefix(self.model.chat, text, whole_call=self.settings.side == "call")
+        prompt = PROMPTS[self.settings.prompt_version]
+        return prompt.prefix(self.model.chat, text, whole_call=self.settings.side == "call")
 
     def tokens_needed(self, text: str, count) -> int:
         # The prompt up to the call text, then each question and answer after it; the last answer token is read,

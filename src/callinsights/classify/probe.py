@@ -437,7 +437,8 @@ _DETAIL = re.compile(
     r"security) (?:id|number))(?:'s|\s+is)\s+(?!(?:not|already|in|incorrect|invalid|wrong|still|being|correct|no "
     r"longer)\b)")
 _DEVICE = re.compile(r"(?i)^\W*(?:I'm|I am) using (?:(?:Google|Mozilla|Microsoft|Apple) )?(?:Chrome|Firefox|Safari|"
-                     r"Edge|Internet Explorer|Opera|an? (?:iPhone|iPad|Android|Mac|PC|laptop|desktop|computer|tablet))\b")
+                     r"Edge|Internet Explorer|Opera|an? (?:iPhone|iPad|Android|Mac|PC|laptop|desktop|computer|"
+                     r"tablet))\b")
 _BARE_ANSWER = re.compile(r"(?i)^\W*(?:(?:it's|it is|that's|that is|yes|sure|okay)\W+)?(?:(?:dr|mr|mrs|ms|miss)\.?\s+)?"
                           r"(?:\[[A-Z_]+\]\W*)+$")
 # Every call opens with a greeting and the reason for calling: what the call is about, before anything was done.

@@ -3,9 +3,9 @@ call longer than the context is read from; and the Ray backend.
 
 A call that does not fit in ``n_ctx`` beside its method's prompt is labelled from its **last** whole turns that fit
 (the guideline weighs how a call ends most; its last words when even the last turn is too long, its last characters
-when even the last word is -- a pasted blob of 150 KB with no space), flagged ``windowed`` with ``dropped_turns``, the
-turns not read whole. One such call never stops the batch. A call that fits is read unchanged, so its store key and prediction are what they
-were before windows existed; most are seen to fit from their bytes alone (a token is never shorter than a byte).
+when even the last word is -- a pasted blob of 150 KB with no space), flagged ``windowed``: one such call never stops
+the batch. A call that fits is read unchanged, so its store key and prediction are what they were before windows
+existed; most are seen to fit from their bytes alone (a token is never shorter than a byte).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from callinsights import config
-from callinsights.classify.methods import Computed, Method, Setup, prepare
-from callinsights.classify.methods import METHODS
+from callinsights.classify.methods import METHODS, Computed, Method, Setup, prepare
 from callinsights.classify.probe import FittedProbe
 from callinsights.classify.settings import RunResult, Settings, texts_for_model
 from callinsights.data.calls import read_source
@@ -81,19 +80,13 @@ class ContextBudget:
         if self.fits(text):
             return Window(text)
         lines = text.split("\n")
-        kept = _most(len(lines) - 1, lambda k: self.fits("\n".join(lines[-k:])))
-        if kept:
-            return Window("\n".join(lines[-kept:]), len(lines) - kept, True)
-        last = lines[-1]
-        words = last.split(" ")
-        kept = _most(len(words) - 1, lambda k: self.fits(" ".join(words[-k:])))
-        if kept:
-            return Window(" ".join(words[-kept:]), len(lines), True)
-        kept = _most(len(last) - 1, lambda k: self.fits(last[-k:]))  # not one word fits: its last characters
-        if not kept:
-            raise ValueError(f"a context of {self.n_ctx} tokens leaves no room for a call's words beside the "
-                             f"{self.method.name} prompt; raise n_ctx")
-        return Window(last[-kept:], len(lines), True)
+        # Its last turns; else the last turn's last words; else, not one word fitting, its last characters.
+        for pieces, sep in ((lines, "\n"), (lines[-1].split(" "), " "), (list(lines[-1]), "")):
+            kept = _most(len(pieces) - 1, lambda k: self.fits(sep.join(pieces[-k:])))
+            if kept:
+                return Window(sep.join(pieces[-kept:]), len(lines) - (kept if pieces is lines else 0), True)
+        raise ValueError(f"a context of {self.n_ctx} tokens leaves no room for a call's words beside the "
+                         f"{self.method.name} prompt; raise n_ctx")
 
 
 def _bytes_bound(text: str, bos: bool, special: bool) -> int:
@@ -187,10 +180,8 @@ class Classifier:
         settings: How to label (checked and resolved here unless already a :class:`Setup`).
         store: Where outputs and runs are kept (None for a worker that only computes, see :meth:`compute`).
         read_labels: Read the labels a fitted method needs now (a worker that only computes needs none).
-        fitted: For ``probe``: the fit to label with; None fits it on the labelled calls of each run.
-
-    Raises:
-        ValueError: ``fitted`` was made with another model, engine or feature definition than ``settings``.
+        fitted: For ``probe``: the fit to label with (ValueError if made with another model, engine or features);
+            None fits it on the labelled calls of each run.
     """
 
     def __init__(self, settings: Settings | Setup, store: Store | None, read_labels: bool = True,
@@ -202,13 +193,9 @@ class Classifier:
         self.store = store
         self._engine = None
         self._engine_key: str | None = None
-        self._texts: dict[str, str] = {}
+        #: Call id -> the text the model read in the last :meth:`outputs` (a long call's window).
+        self.texts_read: dict[str, str] = {}
         self._windows: dict[str, Window] = {}
-
-    @property
-    def texts_read(self) -> dict[str, str]:
-        """Call id -> the text the model read in the last :meth:`outputs` (a long call's window)."""
-        return self._texts
 
     @property
     def engine(self):
@@ -244,21 +231,13 @@ class Classifier:
 
     def outputs(self, texts: dict[str, str], progress: bool = True, compute_missing=None
                 ) -> list[tuple[str, dict, bool]]:
-        """Every call's raw model output, from the store or computed now and stored at once (a killed run
-        resumes); a call longer than the context is read from its window.
-
-        Args:
-            texts: Call id -> the text the model reads (a call that fits is read unchanged).
-            progress: Show a progress bar on stderr.
-            compute_missing: Computes the calls the store lacks all at once (Ray), see :meth:`run`.
-
-        Returns:
-            ``(call id, stored record, served from the store)`` per call, in the order of ``texts``.
-        """
+        """``(call id, stored record, served from the store)`` per call of ``texts``, in order: from the store or
+        computed now and stored at once (a killed run resumes), a call longer than the context read from its window
+        (``progress``, ``compute_missing``: see :meth:`run`)."""
         from tqdm.auto import tqdm
 
         texts, self._windows = fit_to_context(texts, self.settings, self.model)
-        self._texts = texts
+        self.texts_read = texts
         with stop_between_calls() as stop_if_asked:
             fresh = self._compute_all_at_once(texts, compute_missing, progress, stop_if_asked)
             records = []
@@ -270,8 +249,8 @@ class Classifier:
                 stored = self.store.get(key)
                 cached = stored is not None and cid not in fresh
                 if stored is None:
-                    output, valid, prompt_tokens, evaluated, seconds = self.compute(text)
-                    self.store.put(key, cid, self.model.name, output, valid, prompt_tokens, evaluated, seconds)
+                    output, valid, prompt_tokens, evaluated, seconds = computed = self.compute(text)
+                    self.store.put(key, cid, self.model.name, *computed)
                     stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
                 records.append((cid, stored, cached))
         return records
@@ -298,7 +277,7 @@ class Classifier:
             # Stopped by the user or the system: the finished calls are stored and the run says it was interrupted.
             stopped = Interrupted(getattr(err, "signum", signal.SIGINT), run_id)
             with contextlib.suppress(Exception):
-                self.store.interrupt_run(run_id, str(stopped))
+                self.store.fail_run(run_id, f"interrupted by {stopped}", "interrupted")
             raise stopped from None
         except BaseException as err:
             # The finished calls are stored; the run itself is recorded as failed, not left "running".
@@ -323,11 +302,9 @@ class Classifier:
             return set()
         results = (compute_missing or self._compute_in_threads)(missing)
         done = set()
-        for cid, (output, valid, prompt_tokens, evaluated, seconds) in tqdm(
-                results, total=len(missing), desc="computing calls", unit="call", disable=not progress,
-                file=sys.stderr):
-            self.store.put(self.key(missing[cid]), cid, self.model.name, output, valid, prompt_tokens, evaluated,
-                           seconds)
+        for cid, computed in tqdm(results, total=len(missing), desc="computing calls", unit="call",
+                                  disable=not progress, file=sys.stderr):
+            self.store.put(self.key(missing[cid]), cid, self.model.name, *computed)
             done.add(cid)
             stop_if_asked()  # the calls in flight are cancelled as the results stop being read
         return done
@@ -357,23 +334,15 @@ class Classifier:
             "raw": [rec["output"] for _, rec, _ in records],
             "valid": [bool(rec["valid"]) for _, rec, _ in records],
         })
-        for column in PROBA_COLUMNS.values():
-            frame[column] = np.nan
-        # Only a fitted method's predictions can be an echo of a label; it says which are held out.
-        frame["held_out"] = ""
-        frame["evidence_sentiment"] = ""
-        frame["evidence_outcome"] = ""
-        frame["calibration"] = ""
-        self.method.label(frame, self._texts, self.compute)
-        frame["model"] = self.model.name
-        frame["model_hash"] = self.model.sha256[:16]
-        frame["engine"] = s.engine
-        frame["method"] = s.method
-        frame["prompt_version"] = self.prompt_version
-        frame["side"] = s.side
-        frame["windowed"] = frame["file"].isin(list(self._windows))
-        frame["dropped_turns"] = [getattr(self._windows.get(cid), "dropped_turns", 0) for cid in frame["file"]]
-        return frame[PREDICTION_COLUMNS]
+        # What a method does not fill stays empty: only a fitted method says which calls are held out, and quotes.
+        frame = frame.assign(**dict.fromkeys(PROBA_COLUMNS.values(), np.nan), held_out="", evidence_sentiment="",
+                             evidence_outcome="", calibration="")
+        self.method.label(frame, self.texts_read, self.compute)
+        return frame.assign(
+            model=self.model.name, model_hash=self.model.sha256[:16], engine=s.engine, method=s.method,
+            prompt_version=self.prompt_version, side=s.side, windowed=frame["file"].isin(list(self._windows)),
+            dropped_turns=[getattr(self._windows.get(cid), "dropped_turns", 0) for cid in frame["file"]],
+        )[PREDICTION_COLUMNS]
 
     def close(self) -> None:
         """Free the engine."""
@@ -384,7 +353,7 @@ class Classifier:
     def __enter__(self) -> "Classifier":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *_exc_info) -> None:
         self.close()
 
 
@@ -393,8 +362,8 @@ def label_calls(texts: dict[str, str], settings: Settings | Setup, store: Store,
     """Label a set of calls: the one run path of the command line, notebook 03 and the benchmarks.
 
     ``texts`` come from :func:`texts_for_model`; ``compute_missing`` is as in :meth:`Classifier.run`; ``announce``
-    prints the run's :meth:`Classifier.describe` line on stderr, and the method's caution for this many calls; ``fitted`` is the probe's saved fit (None: fitted on
-    the labelled calls among ``texts``).
+    prints the run's :meth:`Classifier.describe` line on stderr, and the method's caution for this many calls;
+    ``fitted`` is the probe's saved fit (None: fitted on the labelled calls among ``texts``).
     """
     with Classifier(settings, store, fitted=fitted) as classifier:
         if announce:
@@ -427,28 +396,28 @@ class _Labeller:
         self.classifier.engine  # loaded once per actor, before the first call
 
     def __call__(self, batch: dict) -> dict:
-        rows = {"cid": [], "result": []}
-        for cid, text in zip(batch["cid"], batch["text"]):
+        results = []
+        for text in batch["text"]:
             output, valid, prompt_tokens, evaluated, seconds = self.classifier.compute(str(text))
-            rows["cid"].append(str(cid))
             # JSON keeps the nested output (answer log-probabilities, hidden states) one plain column.
-            rows["result"].append(json.dumps([output, bool(valid), int(prompt_tokens), int(evaluated),
-                                              float(seconds)]))
-        return rows
+            results.append(json.dumps([output, bool(valid), int(prompt_tokens), int(evaluated), float(seconds)]))
+        return {"cid": [str(cid) for cid in batch["cid"]], "result": results}
 
 
+@dataclass
 class RayCompute:
     """Computes calls on a Ray cluster, as ``compute_missing`` of :meth:`Classifier.run`: ``workers`` actors each
     load the engine once, with ``cpus_per_worker`` CPUs (a local engine's threads); ``address`` names a running
     cluster (``ray://HOST:10001`` or ``auto``), None starts a local instance."""
 
-    def __init__(self, settings: Settings, address: str | None = None, workers: int = 1, cpus_per_worker: int = 1):
-        if workers < 1:
-            raise ValueError(f"--workers {workers} must be at least 1")
-        self.settings = settings
-        self.address = address
-        self.workers = workers
-        self.cpus_per_worker = cpus_per_worker
+    settings: Settings
+    address: str | None = None
+    workers: int = 1
+    cpus_per_worker: int = 1
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise ValueError(f"--workers {self.workers} must be at least 1")
 
     def __call__(self, missing: dict[str, str]) -> Iterator[tuple[str, tuple]]:
         """Yield ``(call id, (output, valid, prompt_tokens, evaluated_tokens, seconds))`` as results arrive."""
@@ -471,5 +440,4 @@ class RayCompute:
             compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=self.cpus_per_worker,
         )
         for row in results.iter_rows():
-            output, valid, prompt_tokens, evaluated, seconds = json.loads(row["result"])
-            yield row["cid"], (output, valid, prompt_tokens, evaluated, seconds)
+            yield row["cid"], tuple(json.loads(row["result"]))
