@@ -114,7 +114,6 @@ class Store:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        advice = "move it aside and run again to start a new one"
         try:
             if read_only:  # SQLite's own read-only mode: it refuses every write, and needs no writable folder
                 self.db = sqlite3.connect(self.path.absolute().as_uri() + "?mode=ro", uri=True)
@@ -136,28 +135,24 @@ class Store:
             if "readonly" in str(err):
                 raise StoreError(f"{self.path}: the prediction store is read-only; make it writable (chmod u+w) or "
                                  "give --store another path") from None
-            raise StoreError(f"{self.path}: not a usable prediction store ({err}); {advice}") from None
+            raise StoreError(f"{self.path}: not a usable prediction store ({err}); move it aside and run "
+                             "again to start a new one") from None
         if not read_only:
-            self._check_writable()
+            try:  # the header's user version written back unchanged: fails at once on a read-only file or folder
+                self.db.execute(f"PRAGMA user_version = {self.version}")
+                self.db.commit()
+            except sqlite3.Error as err:
+                self.db.close()
+                raise StoreError(f"{self.path}: the prediction store cannot be written ({err}); make it and its "
+                                 "folder writable, or give --store another path") from None
         self._migrate(read_only)
-
-    def _check_writable(self) -> None:
-        """Write the header's user version back unchanged: fails at once on a read-only file or folder."""
-        try:
-            version = self.version
-            self.db.execute(f"PRAGMA user_version = {int(version)}")
-            self.db.commit()
-        except sqlite3.Error as err:
-            self.db.close()
-            raise StoreError(f"{self.path}: the prediction store cannot be written ({err}); make it and its folder "
-                             "writable, or give --store another path") from None
 
     @property
     def version(self) -> int:
         """The store's layout version (SQLite's ``user_version``)."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self, read_only: bool = False) -> None:
+    def _migrate(self, read_only: bool) -> None:
         """Bring an older layout up to :data:`SCHEMA_VERSION` (``read_only``: check it is that layout), or refuse one
         this code does not know."""
         version = self.version
@@ -239,17 +234,11 @@ class Store:
         )
         self.db.commit()
 
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a run that stopped on an error as ``failed``, with the error; its finished calls stay stored."""
-        self.db.execute("UPDATE runs SET ended = ?, status = 'failed', error = ? WHERE run_id = ?",
-                        (time.time(), error, run_id))
-        self.db.commit()
-
-    def interrupt_run(self, run_id: int, signal_name: str) -> None:
-        """Mark a run stopped by a signal (SIGINT, SIGTERM) as ``interrupted``; its finished calls stay stored, and
-        the same command resumes from them."""
-        self.db.execute("UPDATE runs SET ended = ?, status = 'interrupted', error = ? WHERE run_id = ?",
-                        (time.time(), f"interrupted by {signal_name}", run_id))
+    def fail_run(self, run_id: int, error: str, status: str = "failed") -> None:
+        """Mark a run stopped by an error (``failed``) or a signal (``interrupted``), with why; its finished calls
+        stay stored, and the same command resumes from them."""
+        self.db.execute("UPDATE runs SET ended = ?, status = ?, error = ? WHERE run_id = ?",
+                        (time.time(), status, error, run_id))
         self.db.commit()
 
     def runs(self) -> pd.DataFrame:
@@ -270,8 +259,25 @@ class Store:
         return pd.read_sql_query("SELECT * FROM outputs", self.db)
 
     def info(self, now: float | None = None) -> StoreInfo:
-        """What the store holds (:func:`describe`)."""
-        return describe(self.db, self.path, now)
+        """What the store holds; ``now`` (default: now) is when unfinished runs' ages are measured from."""
+        runs = _runs(self.db)
+        by_config = runs.groupby(["configuration", "name"], sort=False).agg(
+            runs=("run_id", "size"), done=("status", lambda s: int((s == "done").sum())),
+            failed=("status", lambda s: int((s == "failed").sum())),
+            running=("status", lambda s: int((s == "running").sum())), first=("started", "min"),
+            last=("started", "max")).reset_index().sort_values("last", ascending=False, ignore_index=True)
+        by_config[["first", "last"]] = by_config[["first", "last"]].apply(_utc)
+        outputs = pd.read_sql_query(
+            "SELECT model, engine, method, prompt_version, COUNT(*) AS outputs, COUNT(DISTINCT file) AS calls, "
+            "MIN(created) AS oldest, MAX(created) AS newest FROM outputs "
+            "GROUP BY model, engine, method, prompt_version ORDER BY newest DESC", self.db)
+        outputs[["oldest", "newest"]] = outputs[["oldest", "newest"]].apply(_utc)
+        unfinished = runs.loc[runs["status"] != "done", ["run_id", "status", "started", "name", "error"]].copy()
+        unfinished.insert(3, "hours_ago", ((now or time.time()) - unfinished["started"]) / 3600)
+        unfinished["started"] = _utc(unfinished["started"])
+        count = lambda table: int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: E731
+        return StoreInfo(self.path, self.path.stat().st_size, count("outputs"), count("runs"), count("run_labels"),
+                         by_config, outputs, unfinished.reset_index(drop=True))
 
     def prune(self, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS, dry_run: bool = False,
               now: float | None = None, fits: Iterable[tuple[str, str, str]] = ()) -> PruneReport:
@@ -327,13 +333,8 @@ class Store:
 
 def _plain(value):
     """numpy scalars and NaN into what sqlite3 takes."""
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
 
 
 # Care of the store: what it holds, and which runs and outputs a prune removes.
@@ -397,34 +398,17 @@ def _utc(seconds: pd.Series) -> pd.Series:
     return pd.to_datetime(seconds, unit="s").dt.floor("s")
 
 
-def describe(db: sqlite3.Connection, path: Path, now: float | None = None) -> StoreInfo:
-    """What the store holds; ``now`` (default: now) is when unfinished runs' ages are measured from."""
+def _runs(db: sqlite3.Connection) -> pd.DataFrame:
+    """Every run, oldest first, with its configuration's id and name (:func:`run_configuration`)."""
     runs = pd.read_sql_query("SELECT run_id, config, status, started, error FROM runs ORDER BY run_id", db)
     runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
-    by_config = runs.groupby(["configuration", "name"], sort=False).agg(
-        runs=("run_id", "size"), done=("status", lambda s: int((s == "done").sum())),
-        failed=("status", lambda s: int((s == "failed").sum())),
-        running=("status", lambda s: int((s == "running").sum())), first=("started", "min"),
-        last=("started", "max")).reset_index().sort_values("last", ascending=False, ignore_index=True)
-    by_config[["first", "last"]] = by_config[["first", "last"]].apply(_utc)
-    outputs = pd.read_sql_query(
-        "SELECT model, engine, method, prompt_version, COUNT(*) AS outputs, COUNT(DISTINCT file) AS calls, "
-        "MIN(created) AS oldest, MAX(created) AS newest FROM outputs "
-        "GROUP BY model, engine, method, prompt_version ORDER BY newest DESC", db)
-    outputs[["oldest", "newest"]] = outputs[["oldest", "newest"]].apply(_utc)
-    unfinished = runs.loc[runs["status"] != "done", ["run_id", "status", "started", "name", "error"]].copy()
-    unfinished.insert(3, "hours_ago", ((now or time.time()) - unfinished["started"]) / 3600)
-    unfinished["started"] = _utc(unfinished["started"])
-    count = lambda table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: E731
-    return StoreInfo(path, path.stat().st_size, count("outputs"), count("runs"), count("run_labels"),
-                     by_config, outputs, unfinished.reset_index(drop=True))
+    return runs
 
 
 def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: float, now: float,
                fits: Iterable[tuple[str, str, str]] = ()) -> tuple[PruneReport, list[str]]:
     """What :meth:`Store.prune` removes: the report and the keys of the outputs to delete."""
-    runs = pd.read_sql_query("SELECT run_id, config, status, started FROM runs ORDER BY run_id", db)
-    runs[["configuration", "name"]] = [run_configuration(c) for c in runs["config"]] or None
+    runs = _runs(db)
     live = (runs["status"] == "running") & (runs["started"] > now - stale_hours * 3600)
     kept_ids = set(runs.loc[live, "run_id"]) | set(runs[~live].groupby("configuration").tail(keep)["run_id"])
     kept = runs[runs["run_id"].isin(kept_ids)]
