@@ -14,7 +14,7 @@ from callinsights import config
 from callinsights.classify.methods import parse_answer
 from callinsights.llm.base import CapabilityError, Engine
 from callinsights.llm.engines import ENGINES, Branch, Gpt4AllEngine, LlamaCppEngine
-from callinsights.llm.models import gpt4all_compatible_copy, resolve_model
+from callinsights.llm.models import count_tokens, gpt4all_compatible_copy, resolve_model
 from callinsights.llm.prompts import GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM
 from callinsights.data.call import customer_text
 from callinsights.data.transcripts import read_call
@@ -240,7 +240,7 @@ def test_gpt4all_generate_chat_returns_text(gpt, embedded):
 
     assert isinstance(gen.text, str) and gen.text.strip()
     assert embedded.chat.stop not in gen.text
-    assert gen.prompt_tokens == gpt.count_tokens(embedded.chat.prompt(SYSTEM, user))
+    assert gen.prompt_tokens == count_tokens(embedded.path, embedded.chat.prompt(SYSTEM, user))
     assert 0 < gen.completion_tokens <= 24
 
 

@@ -16,8 +16,8 @@ from callinsights import config
 from callinsights.data.call import AGENT, CUSTOMER, META, Call, Turn, customer_turns
 from callinsights.data.transcripts import ParseReport, read_calls
 from callinsights.text.redact import redact
-from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING_WORK, count_cues, count_words,
-                                     cue_pattern, sentiment_from_compound, vader_baseline)
+from callinsights.text.words import (CALL_ACTIONS, CUE_NAMES, HOLD_CUES, PENDING_WORK, count_cues, cue_pattern,
+                                     sentiment_from_compound, vader_baseline)
 
 LENGTH_TERCILES = ("short", "medium", "long")
 _STATS_COLUMNS = ["call", "customer_turns", "agent_turns", "customer_words", "agent_words", "words", "turns",
@@ -54,7 +54,7 @@ def call_stats(calls: Iterable[Call]) -> pd.DataFrame:
     for call in calls:
         speech = [t for t in call if t.role != META]
         customer, agent = ([t for t in speech if t.role == role] for role in (CUSTOMER, AGENT))
-        customer_words, agent_words = (sum(count_words(t.text) for t in side) for side in (customer, agent))
+        customer_words, agent_words = (sum(len(t.text.split()) for t in side) for side in (customer, agent))
         words = customer_words + agent_words
         teams, speakers = Counter(t.speaker for t in agent), {t.speaker for t in speech}
         rows.append({

@@ -53,18 +53,6 @@ def paired(y_true: Any, y_pred: Any, true_name: str = "y_true", pred_name: str =
     return a, b
 
 
-def check_labels(labels: Sequence[str]) -> list[str]:
-    """The vocabulary as a list, refused when empty, repeated or holding :data:`INVALID`."""
-    labels = list(labels)
-    if not labels:
-        raise ValueError("labels is empty; pass the task's vocabulary, e.g. callinsights.data.labels.SENTIMENTS")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"labels {labels} repeat a value; pass each label once")
-    if INVALID in labels:
-        raise ValueError(f"labels {labels} include {INVALID!r}, which is reserved for unusable predictions")
-    return labels
-
-
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
 
@@ -91,7 +79,7 @@ def encode_pred(values_: np.ndarray, labels: list[str]) -> np.ndarray:
 
 def clean_predictions(y_pred: Any, labels: Sequence[str]) -> np.ndarray:
     """Predictions with every value outside ``labels`` replaced by :data:`INVALID` (an object array)."""
-    labels = check_labels(labels)
+    labels = list(labels)
     codes = encode_pred(values(y_pred, "y_pred"), labels)
     return np.array(labels + [INVALID], dtype=object)[codes]
 
@@ -111,7 +99,7 @@ def by_call(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _named(y_true: Any, y_pred: Any, labels: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Checked vocabulary, gold labels and predictions with every non-label replaced by :data:`INVALID`."""
-    labels = check_labels(labels)
+    labels = list(labels)
     a, b = paired(y_true, y_pred)
     return labels, np.array(labels, dtype=object)[encode_truth(a, labels)], clean_predictions(b, labels)
 
@@ -267,7 +255,7 @@ def _bootstrap(y_true: Any, preds: Mapping[str, Any], metric: str, labels: Seque
     interval over resampled calls: ``(point, low, high)``."""
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRIC_NAMES)}")
-    labels = check_labels(labels)
+    labels = list(labels)
     pairs = [paired(y_true, pred, "y_true", name) for name, pred in preds.items()]
     codes = [encode_truth(pairs[0][0], labels)] + [encode_pred(b, labels) for _, b in pairs]
     key = "cohen_kappa" if metric == "kappa" else metric
@@ -362,22 +350,14 @@ def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:
 
 def _checked_proba(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Truth positions and an ``(n, K)`` probability matrix in ``labels`` order, both checked."""
-    labels = check_labels(labels)
-    if not isinstance(proba, pd.DataFrame):
-        raise ValueError("proba must be a DataFrame with one column per label (see proba_frame)")
+    labels = list(labels)
     absent = [label for label in labels if label not in proba.columns]
     if absent:
         raise ValueError(
             f"proba has no column for {', '.join(absent)} (columns: {', '.join(map(str, proba.columns))}); "
             f"name columns by label, e.g. with proba_frame()"
         )
-    if isinstance(y_true, pd.Series) and not y_true.index.equals(proba.index):
-        raise ValueError("y_true and proba have different indexes; reindex proba on y_true's index first")
-    a = values(y_true, "y_true")
-    if len(a) != len(proba):
-        raise ValueError(f"y_true has {len(a)} values but proba has {len(proba)} rows; pass one row per call")
-    if len(a) == 0:
-        raise ValueError("y_true and proba are empty; there is nothing to score")
+    a, _ = paired(y_true, pd.Series(0, index=proba.index), "y_true", "proba")
     p = proba[labels].to_numpy(dtype=float)
     blank = np.isnan(p).any(axis=1)
     if blank.any():
@@ -411,8 +391,6 @@ def reliability_table(y_true: Any, proba: pd.DataFrame, labels: Sequence[str], n
         One row per band, empty ones included: ``bin_low``, ``bin_high``, ``n``, ``confidence``, ``accuracy`` and
         ``gap`` (accuracy minus confidence; negative is over-confident).
     """
-    if n_bins < 1:
-        raise ValueError(f"n_bins={n_bins}: need at least one band")
     t, p = _checked_proba(y_true, proba, labels)
     predicted = p.argmax(axis=1)
     confidence = p[np.arange(len(p)), predicted]
@@ -472,10 +450,7 @@ def plot_reliability(ax: Any, table: pd.DataFrame, title: str | None = None) -> 
     for _, row in used.iterrows():
         ax.annotate(f"n={int(row['n'])}", (row["confidence"], row["accuracy"]), textcoords="offset points",
                     xytext=(0, 4), ha="center", fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("confidence in the predicted class")
-    ax.set_ylabel("share correct")
+    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence in the predicted class", ylabel="share correct")
     ax.legend(loc="upper left", fontsize=8)
     if title:
         ax.set_title(title)
@@ -534,7 +509,7 @@ def report_table(
             raise ValueError(
                 f"system {name!r} has no {', '.join(absent)} column(s) (it has {', '.join(map(str, preds.columns))})"
             )
-        frame, _missing = align(gold[list(tasks)], preds[[c for c in preds.columns if c in (*tasks, "file")]])
+        frame, _ = align(gold[list(tasks)], preds[[c for c in preds.columns if c in (*tasks, "file")]])
         for task, labels in tasks.items():
             y_true = gold[task]
             y_pred = frame[f"{task}_pred"].reindex(gold.index)
@@ -567,8 +542,7 @@ def plot_counts(ax: Any, frame: pd.DataFrame) -> Any:
 def plot_confusion(ax: Any, y_true: Any, y_pred: Any, labels: Sequence[str], title: str | None = None) -> Any:
     """Draw the confusion matrix of predictions against gold labels, truth down the side (:func:`plot_counts`)."""
     plot_counts(ax, confusion_frame(y_true, y_pred, labels))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("truth")
+    ax.set(xlabel="predicted", ylabel="truth")
     if title:
         ax.set_title(title)
     return ax
@@ -584,11 +558,8 @@ def plot_macro_f1(ax: Any, report: pd.DataFrame, task: str, title: str | None = 
     ax.barh(y, rows["macro_f1"], xerr=errors, color="tab:blue", alpha=0.75, capsize=3, ecolor="black")
     for yi, value, high in zip(y, rows["macro_f1"], rows["macro_f1_high"]):
         ax.annotate(f"{value:.2f}", (min(high, 0.9) + 0.015, yi), va="center", fontsize=8)
-    ax.set_yticks(y)
-    ax.set_yticklabels(rows["system"])
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("macro-F1 (95% bootstrap interval)")
-    ax.set_title(title or task)
+    ax.set_yticks(y, rows["system"])
+    ax.set(xlim=(0, 1), xlabel="macro-F1 (95% bootstrap interval)", title=title or task)
     return ax
 
 

@@ -154,7 +154,6 @@ class LlamaCppEngine:
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load {model.path}: {err}") from None
         self.n_vocab = self.llm.n_vocab()
-        self._grammars: dict = {}
         self.block_reader = None
         if read_block:
             if not states:
@@ -175,9 +174,6 @@ class LlamaCppEngine:
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
         return self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
 
     def prompt_tokens(self, prompt: str, closed: bool = True) -> list[int]:
         """Tokens of a prompt the model's chat format built: its markers special, the call's text plain
@@ -268,12 +264,8 @@ class LlamaCppEngine:
         from llama_cpp import LlamaGrammar
 
         start = time.perf_counter()
-        compiled = None
-        if grammar:
-            if grammar not in self._grammars:  # parsed once: every call of a run uses the same grammar
-                with quiet_stderr():
-                    self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
-            compiled = self._grammars[grammar]
+        # The pinned llama-cpp-python keeps the text and parses it per completion: nothing to cache here.
+        compiled = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
         result = self.llm.create_completion(
             self.prompt_tokens(prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
             repeat_penalty=1.0, grammar=compiled, stop=[stop] if stop else None,
@@ -323,10 +315,6 @@ class Gpt4AllEngine:
     def key_name(self) -> str:
         return self.name
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens in the model file's vocabulary (gpt4all has no tokenizer API)."""
-        return count_tokens(self.model.path, text)
-
     def embed_turns(self, turns: Sequence[str]) -> TurnStates:
         raise CapabilityError(f"gpt4all exposes no {TURN_STATES}; use --engine llama.cpp")
 
@@ -351,7 +339,9 @@ class Gpt4AllEngine:
                 n_batch=512, callback=collect,
             )
         text = "".join(pieces).split(chat.stop)[0].strip()
-        return Generation(text, self.count_tokens(chat.prompt(system, user)), len(pieces), time.perf_counter() - start)
+        # Counted in the model file's vocabulary: gpt4all has no tokenizer API.
+        prompt_tokens = count_tokens(self.model.path, chat.prompt(system, user))
+        return Generation(text, prompt_tokens, len(pieces), time.perf_counter() - start)
 
     def close(self) -> None:
         self.gpt.close()

@@ -23,7 +23,7 @@ import numpy as np
 
 from callinsights.llm.base import (GENERATION, SCORES, TURN_STATES, Branch, Generation, Scores, TurnStates,
                                    pool_by_turn)
-from callinsights.llm.models import ModelError, ModelInfo, count_tokens, vocabulary
+from callinsights.llm.models import ModelError, ModelInfo, vocabulary
 
 #: Statuses worth another try: rate limiting and server-side failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -93,10 +93,6 @@ class OpenAIEngine:
     def key_name(self) -> str:
         """The engine and the server's model id, so that another served model's outputs are never reused."""
         return f"openai:{self.model_id}"
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens in the model file's vocabulary (the OpenAI API has no tokenizer endpoint)."""
-        return count_tokens(self.model.path, text)
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         """One JSON request within one deadline (``timeout``), retried with backoff on 429, 5xx and dropped

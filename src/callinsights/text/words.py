@@ -46,11 +46,6 @@ _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 _SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bProf)[.!?:;]+\s+|\n|\"")
 
 
-def count_words(text: str) -> int:
-    """Words in a text, counted as runs of characters between spaces."""
-    return len(text.split())
-
-
 def display_text(text: str) -> str:
     """Text as a reader may see it in a figure: redacted, with the placeholders removed."""
     return PLACEHOLDER.sub(" ", redact(text))
