@@ -1,23 +1,16 @@
 """``callinsights fit``, and the fitted probe ``callinsights analyze`` labels with.
 
-The default method is fitted once, on the label file and the calls it names, read from the data folder (every call
-of that folder is used to standardise the features, as a run on that folder always did), and saved as a skops
-artifact (:data:`callinsights.config.ARTIFACT_FILE`). ``analyze`` on any folder labels with it:
-
-- no artifact yet: it is fitted first, and the run says so;
-- the model file, the feature definition, what the model reads or the label file differ from the fit's: the run
-  says what changed and refits, so one fit's answers are never mixed with another's features or labels;
-- the label file is not there at all (someone given the artifact without the labels): the artifact is used as it
-  was made, and the run says so;
-- a file there that is not a usable artifact: an error naming it, before any model time (it is never overwritten,
-  it may be someone's).
-
-Everything that can fail is checked by :func:`plan` before any model time; :func:`fitted_probe` then does the work.
+The probe is fitted on the label file and the data folder's calls (all of them standardise the features) and saved
+as a skops artifact. ``analyze`` fits it when there is none; refits, saying why, when the model, the features, what
+the model reads or the label file changed (one fit's answers never mix with another's); uses it as made when the
+label file is absent; and refuses, never overwriting, a file there that is not a usable artifact. :func:`plan`
+checks all of it before any model time.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,10 +23,9 @@ from callinsights.classify.probe import (ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY,
 from callinsights.classify.runner import Classifier
 from callinsights.classify.methods import Setup, prepare
 from callinsights.classify.settings import Settings, texts_for_model
-from callinsights.data.outputs import load_artifact
-from callinsights.data.labels import LabelFileError, check_fit, load_labels
 from callinsights.data.calls import CALL_SUFFIXES
-from callinsights.data.outputs import check_output_file, digest_record, refuse_overwriting_inputs
+from callinsights.data.labels import LabelFileError, check_fit, load_labels
+from callinsights.data.outputs import check_output_file, digest_record, load_artifact, refuse_overwriting_inputs
 from callinsights.data.store import Store, StoreError
 from callinsights.data.transcripts import read_calls
 from callinsights.llm.models import ModelError
@@ -44,19 +36,9 @@ ERRORS = (FileNotFoundError, ValueError, ModelError, StoreError)
 
 @dataclass
 class Plan:
-    """What a run needs before it can label with the probe, all checked before any model time.
-
-    Attributes:
-        setup: How calls are labelled, checked, with the model resolved.
-        path: The artifact.
-        fitted: The saved fit, when it can be used as it is.
-        reasons: Why it must be fitted now (empty when ``fitted`` is used).
-        notes: What the run should say besides (e.g. the label file is missing and the fit is used as made).
-        depends_on: The run's :func:`callinsights.classify.probe.fingerprint`.
-        calls_dir: The folder the fit reads its calls from.
-        gold: The labels to fit on (when fitting).
-        texts: Call id -> text the model reads, of every call of ``calls_dir`` (when fitting).
-    """
+    """What a run needs before it can label with the probe: the saved ``fitted`` when usable as it is, else the
+    ``reasons`` to fit now, with the ``gold`` labels and the ``texts`` of every call of ``calls_dir``; ``notes`` are
+    what the run should say besides, ``depends_on`` its :func:`callinsights.classify.probe.fingerprint`."""
 
     setup: Setup
     path: Path
@@ -71,20 +53,13 @@ class Plan:
 
 def plan(settings: Settings | Setup, path: str | Path = config.ARTIFACT_FILE, calls_dir: str | Path | None = None,
          refit: bool = False) -> Plan:
-    """Decide whether the saved fit can be used, and when it cannot, check everything a fit needs.
-
-    Args:
-        settings: How calls are labelled (model, engine, side, redaction, label file).
-        path: The artifact.
-        calls_dir: Where the fit reads the labelled calls (and the others, for the scaling); by default the
-            configured data folder's calls, looked up at call time (the tests point it at a smaller folder).
-        refit: Fit even when the saved fit is usable (``callinsights fit``).
+    """Decide whether the saved fit at ``path`` can be used and, when it cannot (or with ``refit``), check
+    everything a fit on the calls of ``calls_dir`` (by default the configured data folder's, looked up now) needs.
 
     Raises:
         FileNotFoundError: No label file (when a fit is needed), or no calls folder.
         callinsights.data.outputs.ArtifactError: A file at ``path`` that is not a usable probe artifact.
-        ValueError: The labels cannot be fitted on the calls of ``calls_dir`` (the message says why), or ``path``
-            cannot be written.
+        ValueError: The labels cannot be fitted on those calls (the message says why), or ``path`` cannot be written.
     """
     setup = prepare(settings)
     settings = setup.settings
@@ -137,15 +112,8 @@ def _check_fit_inputs(result: Plan, labels_file: Path) -> None:
 
 def fitted_probe(planned: Plan, store: Store, progress: bool = True,
                  say: Callable[[str], None] = lambda line: None, say_summary: bool = True) -> FittedProbe:
-    """The fit to label with: the saved one, or one fitted now and saved (model time for calls not in the store).
-
-    Args:
-        planned: From :func:`plan`.
-        store: Model outputs are read from it, and those computed now are kept in it.
-        progress: Show a progress bar while the fit's calls are read.
-        say: Receives each line worth telling the user.
-        say_summary: Include the summary of a new fit (:func:`summary`).
-    """
+    """The fit to label with: the saved one, or one fitted now and saved (model time for calls not in ``store``);
+    ``say`` receives each line worth telling the user, a new fit's :func:`summary` only with ``say_summary``."""
     for note in planned.notes:
         say(note)
     if not planned.reasons:
@@ -174,28 +142,17 @@ def summary(fitted: FittedProbe, path: str | Path) -> str:
 
 
 def show(path: str | Path = config.ARTIFACT_FILE) -> str:
-    """An artifact's metadata as indented JSON (the fit is not rebuilt, but the file is checked as for loading).
-
-    Raises:
-        FileNotFoundError: No file.
-        callinsights.data.outputs.ArtifactError: Not a usable probe artifact.
-    """
+    """An artifact's metadata as indented JSON; the fit is not rebuilt, but the file is checked as for loading
+    (FileNotFoundError, :class:`callinsights.data.outputs.ArtifactError`)."""
     artifact = load_artifact(path, ARTIFACT_KIND, ARTIFACT_FORMAT, TRUSTED_TYPES, REMEDY)
     return json.dumps(artifact.metadata, indent=2, default=str)
 
 
 def command(calls_dir: str | Path, labels: str | None, model: str | None, artifact: str | Path, store: str | Path,
             show_only: bool = False, progress: bool = True, say: Callable[[str], None] = lambda line: None) -> str:
-    """``callinsights fit``: fit the probe on ``labels`` and the calls of ``calls_dir``, save it at ``artifact``.
-
-    Returns:
-        What to print: the fit's summary (or with ``show_only``, the saved artifact's metadata).
-
-    Raises:
-        One of :data:`ERRORS`, the message naming the file or value at fault; nothing is written then.
-    """
-    import sqlite3
-
+    """``callinsights fit``: fit the probe on ``labels`` and the calls of ``calls_dir``, save it at ``artifact``,
+    and return its summary (with ``show_only``, the saved artifact's metadata). Raises one of :data:`ERRORS`, naming
+    the file or value at fault, and writes nothing then."""
     if show_only:
         return show(artifact)
     refuse_overwriting_inputs({"--artifact": artifact, "--store": store},
