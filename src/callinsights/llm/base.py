@@ -63,7 +63,8 @@ class TurnStates:
 
 
 class Engine(Protocol):
-    """What the labelling methods ask of an engine; :data:`callinsights.llm.engines.ENGINES` names the engines.
+    """What the labelling methods ask of an engine; :data:`callinsights.llm.engines.ENGINES` names the engines, which
+    subclass this for its defaults (a local engine, stored under its name).
 
     A method an engine cannot serve raises :class:`CapabilityError` (its ``capabilities`` say which before loading).
     """
@@ -71,9 +72,9 @@ class Engine(Protocol):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
     #: The store key names the engine by ``name`` (known before loading), else by ``key_name`` (a served model).
-    key_is_name: ClassVar[bool]
+    key_is_name: ClassVar[bool] = True
     #: Reached through ``ServerOptions`` (``--base-url``) rather than a local model file.
-    needs_server: ClassVar[bool]
+    needs_server: ClassVar[bool] = False
     n_ctx: int
 
     @classmethod
@@ -85,6 +86,7 @@ class Engine(Protocol):
     @property
     def key_name(self) -> str:
         """The engine as stored in an output's key."""
+        return self.name
 
     def embed_turns(self, turns: Sequence[str]) -> TurnStates: ...
 

@@ -124,15 +124,13 @@ class BlockReader:
         return states / np.sqrt((states**2).mean(axis=1, keepdims=True) + self.eps) * self.weight
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(Engine):
     """llama.cpp through llama-cpp-python: answer log-probabilities, grammar-constrained greedy generation, or (loaded
     with ``states``) per-turn hidden states, also after block ``read_block`` in the same pass (:class:`BlockReader`).
     """
 
     name = "llama.cpp"
     capabilities = frozenset({TURN_STATES, BLOCK_STATES, SCORES, GENERATION})
-    key_is_name = True
-    needs_server = False
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, states: bool = False,
                  read_block: int | None = None):
@@ -166,10 +164,6 @@ class LlamaCppEngine:
     def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
              read_block: int | None = None) -> "LlamaCppEngine":
         return cls(model, n_ctx, threads, states, read_block)
-
-    @property
-    def key_name(self) -> str:
-        return self.name
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of ``text``; special tokens such as ``<|im_start|>`` are parsed as such."""
@@ -283,14 +277,12 @@ class LlamaCppEngine:
         self.llm.close()
 
 
-class Gpt4AllEngine:
+class Gpt4AllEngine(Engine):
     """gpt4all, the client's engine: greedy generation in a fresh chat for every call (the embedded SmolLM2 from
     :func:`callinsights.llm.models.gpt4all_compatible_copy`). It exposes no hidden states or log-probabilities."""
 
     name = "gpt4all"
     capabilities = frozenset({GENERATION})
-    key_is_name = True
-    needs_server = False
 
     def __init__(self, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None):
         try:
@@ -310,10 +302,6 @@ class Gpt4AllEngine:
     def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
              read_block: int | None = None) -> "Gpt4AllEngine":
         return cls(model, n_ctx, threads)
-
-    @property
-    def key_name(self) -> str:
-        return self.name
 
     def embed_turns(self, turns: Sequence[str]) -> TurnStates:
         raise CapabilityError(f"gpt4all exposes no {TURN_STATES}; use --engine llama.cpp")

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from callinsights.llm.base import (GENERATION, SCORES, TURN_STATES, Branch, Generation, Scores, TurnStates,
-                                   pool_by_turn)
+from callinsights.llm.base import (GENERATION, SCORES, TURN_STATES, Branch, Engine, Generation, Scores,
+                                   TurnStates, pool_by_turn)
 from callinsights.llm.models import ModelError, ModelInfo, vocabulary
 
 #: Statuses worth another try: rate limiting and server-side failures.
@@ -58,7 +58,7 @@ class ServerOptions:
         return root if root.endswith("/v1") else root + "/v1"
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     """What the local engines compute, asked of a server serving ``model`` (whose chat format and vocabulary are
     read locally); ``n_ctx`` is the context the runner windows calls to, whatever the server's own."""
 
