@@ -1,29 +1,23 @@
-"""Writing output files so that finished work is never lost and a spreadsheet never runs a cell.
+"""Writing output files so that finished work is never lost and a spreadsheet never runs a cell; saved fits
+(skops artifacts with their SHA-256 beside them); the record of which label file a result used.
 
-- :func:`check_output_file` is called before any model time is spent: a path that is a folder, sits under a file, or
-  lies in a folder nobody can write to is refused with a message that says what to do.
-- :func:`refuse_overwriting_inputs` refuses, as early, an output path that is also an input of the run (the store,
-  the label file, a call), seen through links and ``..``.
-- :func:`write_csv` writes a temporary file beside the target and renames it over the target, so a reader sees the
-  old file or the new one, never half of one, and a failed run leaves the previous output as it was.
-- Text cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-  return) get a leading apostrophe, as OWASP advises against CSV injection (:func:`neutralise`).
+Output paths are checked before any model time is spent; files are written to a temporary file and renamed over the
+target, so a reader sees the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 import hashlib
 import importlib.metadata
 import json
-from dataclasses import dataclass
-from typing import Iterable
+import os
 import shlex
 import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,17 +37,11 @@ _EXAMPLE_NAMES = {"--store": config.STORE_FILE.name, "--artifact": config.ARTIFA
 
 
 def check_output_file(path: str | Path, option: str = "--out") -> Path:
-    """Make sure a file can be written at ``path`` before any work is done; creates its folder.
-
-    Args:
-        path: The file to be written.
-        option: The command-line option that sets it, named in the message.
-
-    Returns:
-        The path.
+    """``path``, once sure a file can be written there before any work is done (its folder is created).
 
     Raises:
-        OutputError: The path is a folder, a parent is a file, or its folder cannot be created or written.
+        OutputError: The path is a folder, a parent is a file, or its folder cannot be created or written; the
+            message names ``option``, the command-line option that sets it.
     """
     path = Path(path)
     if path.is_dir():
@@ -93,13 +81,9 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None], inputs: 
 
     A path given twice (``fit --artifact`` the label file, ``analyze --out`` the store) would otherwise be replaced
     by the output at the end of the run, with exit 0. Paths are compared resolved, so a link or ``..`` does not hide
-    the clash. An option that is both read and written (``--store``) is never compared with itself.
-
-    Args:
-        outputs: What the run writes, by the option that names it; None entries are skipped.
-        inputs: What the run reads, by option; an input that is a folder clashes with an output inside it whose
-            suffix is one of ``read_in_folders`` (it would replace or join the calls read).
-        read_in_folders: The file suffixes a folder input is read for, lower case (e.g. ``(".txt", ".vtt")``).
+    the clash; an option both read and written (``--store``) is never compared with itself. ``outputs`` and
+    ``inputs`` map options to paths (None skipped); an input folder clashes with an output inside it whose suffix is
+    one of ``read_in_folders`` (it would replace or join the calls read).
 
     Raises:
         OutputError: Naming both options, the path, and what to do.
@@ -126,7 +110,8 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None], inputs: 
 
 
 def neutralise(value: object) -> object:
-    """A text cell a spreadsheet would evaluate, prefixed with an apostrophe; anything else unchanged.
+    """A text cell a spreadsheet would evaluate, prefixed with an apostrophe as OWASP advises against CSV injection;
+    anything else unchanged.
 
     Example:
         >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-5 stars"), neutralise(-5), neutralise("ok")
@@ -147,16 +132,8 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: object) -> Path:
-    """Write a table as CSV atomically, formula cells neutralised.
-
-    Args:
-        frame: The table.
-        path: Target file; its folder is created.
-        **to_csv: Passed to :meth:`pandas.DataFrame.to_csv` (``index=False`` unless given).
-
-    Returns:
-        The path written.
-    """
+    """Write a table as CSV atomically (its folder created), formula cells neutralised; ``to_csv`` goes to
+    :meth:`pandas.DataFrame.to_csv` (``index=False`` unless given). Returns the path."""
     to_csv.setdefault("index", False)
     return _atomic(path, lambda handle: neutralised(frame).to_csv(handle, **to_csv))
 
@@ -164,11 +141,6 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: object) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write a text file atomically (a temp file beside it, then a rename): a failure leaves the old file whole."""
     return _atomic(path, lambda handle: handle.write(text))
-
-
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write a binary file atomically, as :func:`write_text` writes text."""
-    return _atomic(path, lambda handle: handle.write(data), binary=True)
 
 
 def _atomic(path: str | Path, write, binary: bool = False) -> Path:
@@ -198,21 +170,13 @@ def _mode_for(path: Path) -> int:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` as plain JSON: numpy and pandas scalars as numbers, NaN as None, frames as lists of records.
-
-    Args:
-        value: Numbers, strings, dicts, lists, Series (as dicts) and DataFrames (as records), nested freely.
-
-    Returns:
-        Something ``json.dumps`` writes as strict JSON.
-    """
+    """``value`` (nested freely) as strict JSON: numpy and pandas scalars as numbers, NaN as None, Series as dicts,
+    frames as lists of records."""
     if isinstance(value, pd.DataFrame):
         if not isinstance(value.index, pd.RangeIndex):  # a named index is data too (e.g. the metric of each row)
             value = value.reset_index()
         return [json_ready(row) for row in value.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
+    if isinstance(value, (pd.Series, Mapping)):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_ready(v) for v in value]
@@ -223,7 +187,6 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
 
 
 # Saved fitted models ("artifacts"): skops files carrying their own metadata.
@@ -238,15 +201,8 @@ class ArtifactError(ValueError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """A loaded artifact.
-
-    Attributes:
-        path: Where it was read from.
-        kind: What it holds (e.g. ``"callinsights-probe"``).
-        format_version: The layout of ``payload`` it was written with.
-        metadata: What it was fitted on, when and how (plain values).
-        payload: The fitted objects.
-    """
+    """A loaded artifact: what it holds (``kind``, e.g. ``"callinsights-probe"``), the layout of ``payload`` (the
+    fitted objects), and ``metadata``: what it was fitted on, when and how (plain values)."""
 
     path: Path
     kind: str
@@ -282,25 +238,13 @@ READING_RECORD_SUFFIX = ".reading.json"
 
 
 def label_reading(labels: str | Path, files: Iterable[str | Path] = (), sha256: str | None = None) -> dict[str, Any]:
-    """The record of which label file a result used: the one mechanism every labelled result file follows.
+    """``{"labels_file": name, "labels_sha256": hex, "files_from_labels": [names]}``: which label file a result used
+    (its SHA-256 tells an edited file with the same name apart), the one mechanism every labelled result follows.
 
-    A command that writes a JSON file merges this record into it (``results/metrics.json``,
-    ``results/evaluation/run.json``); ``files_from_labels`` then names every file in the record's folder that the
-    command wrote from these labels (``metrics.json`` names itself). A command that writes only CSVs writes the record
-    beside them with :func:`write_label_reading`. The one pair of tables that shows a second reading beside the first
-    (``evaluation/other_reading.csv``, ``reading_differences.csv``) also carries the second's record, under the key
-    ``other_reading``. ``tests/test_label_reading.py`` reads every record under ``results/`` and fails when two
-    readings feed the results.
-
-    Args:
-        labels: The label file read (its name and the SHA-256 of its bytes are recorded, so an edited file with the
-            same name is told apart).
-        files: The files written from it.
-        sha256: The file's SHA-256 when it is already known (a saved fit records it), so a label file no longer at
-            hand is still recorded.
-
-    Returns:
-        ``{"labels_file": name, "labels_sha256": hex, "files_from_labels": [names]}``.
+    A command that writes a JSON file merges this record into it (``results/metrics.json``), naming every file it
+    wrote from these labels; one that writes only CSVs writes it beside them (:func:`write_label_reading`).
+    ``tests/test_label_reading.py`` fails when two readings feed the results. ``sha256``, when already known (a saved
+    fit records it), records a label file no longer at hand.
     """
     return {"labels_file": Path(labels).name, "labels_sha256": sha256 or file_sha256(labels),
             "files_from_labels": sorted(Path(name).name for name in files)}
@@ -308,18 +252,8 @@ def label_reading(labels: str | Path, files: Iterable[str | Path] = (), sha256: 
 
 def write_label_reading(path: str | Path, labels: str | Path, files: Iterable[str | Path], sha256: str | None = None
                         ) -> Path:
-    """Write :func:`label_reading` for CSVs that have no JSON of their own to carry it.
-
-    Args:
-        path: The record in the folder of ``files``, named after the command or its one file plus
-            :data:`READING_RECORD_SUFFIX` (``results/insights.reading.json``, ``results/predictions.reading.json``).
-        labels: The label file read.
-        files: The files written from it.
-        sha256: As for :func:`label_reading`.
-
-    Returns:
-        The path written.
-    """
+    """Write :func:`label_reading` at ``path`` for CSVs that have no JSON of their own to carry it: in their folder,
+    named after the command or its one file plus :data:`READING_RECORD_SUFFIX` (``results/insights.reading.json``)."""
     return write_text(path, json.dumps(label_reading(labels, files, sha256), indent=1) + "\n")
 
 
@@ -336,41 +270,25 @@ def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]
 
 def save_artifact(path: str | Path, kind: str, format_version: int, metadata: dict[str, Any],
                   payload: dict[str, Any]) -> Path:
-    """Write an artifact atomically: a reader (or a run killed mid-write) sees the old file or the new one, and a
-    file written over keeps its permissions. Its SHA-256 is recorded beside it (:func:`digest_record`), so a file
-    changed afterwards is refused by :func:`load_artifact`.
-
-    Args:
-        path: The ``.skops`` file; its folder is created.
-        kind: What it holds.
-        format_version: The payload's layout.
-        metadata: Plain values only (numbers, strings, booleans, None, lists, dictionaries).
-        payload: The fitted objects (scikit-learn estimators, NumPy arrays, plain values).
-
-    Returns:
-        The path written.
-    """
+    """Write an artifact (a ``.skops`` file) atomically, its SHA-256 recorded beside it (:func:`digest_record`) so
+    that a file changed afterwards is refused by :func:`load_artifact`. ``metadata`` holds plain values only,
+    ``payload`` the fitted objects (scikit-learn estimators, NumPy arrays, plain values). Returns the path."""
     import skops.io
 
     data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata,
                            "payload": payload})
-    write_bytes(path, data)
+    _atomic(path, lambda handle: handle.write(data), binary=True)
     write_text(digest_record(path), f"{hashlib.sha256(data).hexdigest()}  {Path(path).name}\n")
     return Path(path)
 
 
 def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Iterable[str], remedy: str
                   ) -> Artifact:
-    """Read an artifact, building only skops' safe types and the ``trusted`` ones.
+    """Read an artifact of ``kind`` and ``format_version``, building only skops' safe types and the ``trusted`` ones
+    (fully qualified names, as ``skops.io.get_untrusted_types`` gives them).
 
-    Args:
-        path: The ``.skops`` file.
-        kind: The kind expected.
-        format_version: The payload layout expected.
-        trusted: Fully qualified names of the extra types the payload may hold (as
-            ``skops.io.get_untrusted_types`` names them); any other type is refused.
-        remedy: What to do about an unusable file, appended to every message (e.g. the command that remakes it);
-            ``{path}`` in it becomes the file's path, quoted for a shell.
+    ``remedy`` says what to do about an unusable file (e.g. the command that remakes it) and ends every message;
+    ``{path}`` in it becomes the file's path, quoted for a shell.
 
     Raises:
         FileNotFoundError: No file at ``path``.
@@ -422,18 +340,11 @@ def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Ite
 # Filling the project's ``data/`` folder with the client's files, which are never committed.
 
 def link_client_data(source: Path = config.SHARED_DATA_DIR, target: Path = config.DATA_DIR) -> list[str]:
-    """Link (or, where links fail, copy) the client's transcripts and labels into ``target``.
+    """Link (or, where links fail, copy) the client's transcripts and labels into ``target``; one line per entry
+    saying what was done, for the setup step to print.
 
     Existing entries in ``target`` are left alone, so a user's own copies are never overwritten. The guideline
-    reading (``guideline_labels.csv``) is linked when the client's folder has it; the project runs without it
-    (notebook 02 then skips the agreement between readers).
-
-    Args:
-        source: Folder with ``transcripts_v3/``, ``test_actual_label.csv`` and optionally ``guideline_labels.csv``.
-        target: The project's data folder.
-
-    Returns:
-        One line per entry saying what was done, for the setup step to print.
+    reading (``guideline_labels.csv``) is linked when ``source`` has it; the project runs without it.
     """
     names = (config.TRANSCRIPTS_DIR.name, config.LABELS_FILE.name)
     optional = (config.GUIDELINE_LABELS_FILE.name,)
