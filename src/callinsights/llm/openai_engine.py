@@ -274,18 +274,18 @@ def _timed(connection: type[http.client.HTTPConnection]) -> type[http.client.HTT
 _HTTP, _HTTPS = _timed(http.client.HTTPConnection), _timed(http.client.HTTPSConnection)
 
 
-class _TimedHTTP(urllib.request.HTTPHandler):
+class _TimedHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+    """urllib's HTTP and HTTPS handlers (replacing both in an opener) opening :func:`_timed` connections."""
+
     def http_open(self, req):
         return self.do_open(_HTTP, req, read_timeout=req.read_timeout)
 
-
-class _TimedHTTPS(urllib.request.HTTPSHandler):
     def https_open(self, req):
         return self.do_open(_HTTPS, req, context=self._context, read_timeout=req.read_timeout)
 
 
 #: urllib with separate connect and read timeouts (its own ``timeout`` is one socket timeout for both).
-_OPENER = urllib.request.build_opener(_TimedHTTP, _TimedHTTPS)
+_OPENER = urllib.request.build_opener(_TimedHandler)
 
 _MISSING = object()
 
