@@ -51,11 +51,9 @@ MIN_LABELLED_FOR_FINDING = 10
 
 def _labels_only_tests(out: pd.DataFrame) -> list[float]:
     """Fisher's exact p of each row's hand-labelled calls (NaN where a side has none)."""
-    p = []
-    for row in out.itertuples():
-        la, lb, ga, gb = int(row.labelled_a), int(row.labelled_b), int(row.gold_count_a), int(row.gold_count_b)
-        p.append(float(stats.fisher_exact([[ga, la - ga], [gb, lb - gb]])[1]) if min(la, lb) else np.nan)
-    return p
+    counts = out[["gold_count_a", "labelled_a", "gold_count_b", "labelled_b"]].astype(int).itertuples(index=False)
+    return [float(stats.fisher_exact([[ga, la - ga], [gb, lb - gb]])[1]) if min(la, lb) else np.nan
+            for ga, la, gb, lb in counts]  # fmt: skip
 
 
 def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
@@ -75,10 +73,10 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
     fewest = out[["labelled_a", "labelled_b"]].min(axis=1)
     by_ppi = out["estimable"].astype(bool) & out["p"].notna() & (fewest >= min_labelled)
     by_labels = (fewest < min_labelled) & (fewest >= ppi.MIN_LABELLED)
+    tested = by_ppi | by_labels
     out["method"] = np.select([by_ppi, by_labels], ["PPI", "hand labels"], "")
     out["p_test"] = np.where(by_ppi, out["p"], np.where(by_labels, _labels_only_tests(out), np.nan))
     out["diff"] = np.where(by_labels, out["labels_diff"], out["ppi_diff"])
-    tested = by_ppi | by_labels
     out["eligible"] = tested
     check = out["family"] == CHECK
     out["family_size"] = 1
@@ -92,17 +90,18 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
                                                         method="bonferroni")[1]  # fmt: skip
     level = alpha / out["family_size"].clip(lower=1)
     half = stats.norm.ppf(1 - level / 2) * out["ppi_se"]
-    labels = [newcombe_interval(row.gold_count_a, row.labelled_a, row.gold_count_b, row.labelled_b, lev)
-              for row, lev in zip(out.itertuples(), level)]  # fmt: skip
+
+    def newcombe(count: str, n: str) -> np.ndarray:
+        """Each row's Newcombe interval (low, high) of ``count / n`` on side a minus side b, at the row's level."""
+        sides = zip(out[f"{count}_a"], out[f"{n}_a"], out[f"{count}_b"], out[f"{n}_b"], level)
+        return np.array([newcombe_interval(*row) for row in sides]).reshape(-1, 2)
+
+    labels, naive = newcombe("gold_count", "labelled"), newcombe("pred_count", "calls")
     # A difference of rates lies in [-1, 1]; cutting the interval there keeps its coverage and its verdict.
-    out["adj_low"] = np.where(by_ppi, np.maximum(-1.0, out["ppi_diff"] - half),
-                              np.where(by_labels, [lo for lo, _ in labels], np.nan))  # fmt: skip
-    out["adj_high"] = np.where(by_ppi, np.minimum(1.0, out["ppi_diff"] + half),
-                               np.where(by_labels, [hi for _, hi in labels], np.nan))  # fmt: skip
-    naive = [newcombe_interval(row.pred_count_a, row.calls_a, row.pred_count_b, row.calls_b, lev)
-             for row, lev in zip(out.itertuples(), level)]  # fmt: skip
-    out["naive_adj_low"] = [lo for lo, _ in naive]
-    out["naive_adj_high"] = [hi for _, hi in naive]
+    low, high = np.maximum(-1.0, out["ppi_diff"] - half), np.minimum(1.0, out["ppi_diff"] + half)
+    out["adj_low"] = np.where(by_ppi, low, np.where(by_labels, labels[:, 0], np.nan))
+    out["adj_high"] = np.where(by_ppi, high, np.where(by_labels, labels[:, 1], np.nan))
+    out["naive_adj_low"], out["naive_adj_high"] = naive[:, 0], naive[:, 1]
     excludes = tested & ((out["adj_low"] > 0) | (out["adj_high"] < 0)) & (out["p_adjusted"] < alpha)
     out["survives"] = excludes & ~check
     out["naive_would_state"] = (out["naive_adj_low"] > 0) | (out["naive_adj_high"] < 0)
@@ -322,8 +321,15 @@ FINDING_COLUMNS = ["finding", "question", "headline", "sentence", "value", "low"
 MAX_FINDINGS = 6
 
 
-def _per_100(value: float, low: float, high: float) -> str:
-    return f"{value:.0f} (95% interval {low:.0f}-{high:.0f})"
+def _per_100(row: pd.Series, column: str) -> str:
+    """A driver's rate per 100 calls (``{column}_per_100``) with its interval, for a sentence."""
+    return f"{row[f'{column}_per_100']:.0f} (95% interval {row[f'{column}_low']:.0f}-{row[f'{column}_high']:.0f})"
+
+
+def _surviving(decided: pd.DataFrame, driver: str, rate: str) -> pd.Series | None:
+    """The comparison of ``driver`` against the other calls on ``rate`` when it survives :func:`decide`."""
+    tested = decided[(decided["by"] == "topic") & (decided["group"] == driver) & (decided["rate"] == rate)]
+    return tested.iloc[0] if len(tested) and tested.iloc[0]["survives"] else None
 
 
 def _workload(drivers: pd.DataFrame, decided: pd.DataFrame) -> dict | None:
@@ -332,20 +338,19 @@ def _workload(drivers: pd.DataFrame, decided: pd.DataFrame) -> dict | None:
     if table.empty:
         return None
     top = table.loc[table["follow_up_per_100_of_all"].idxmax()]
-    overall = drivers.iloc[0]
-    tested = decided[(decided["by"] == "topic") & (decided["group"] == top["driver"]) & (decided["rate"] == "follow-up")]
-    versus = (f" More than the other calls: {_tested(tested.iloc[0])}." if len(tested) and tested.iloc[0]["survives"]
+    tested = _surviving(decided, top["driver"], "follow-up")
+    versus = (f" More than the other calls: {_tested(tested)}." if tested is not None
               else " Its difference from the other calls is not established by the finding rule.")
     return {
         "question": "workload", "headline": f"{top['driver']} carries the most follow-up work",
         "sentence": (f"**{top['driver']}** ({top['calls']} calls, {top['share_of_calls']:.0%} of all) carries the most "
-                     f"follow-up work: {_per_100(top['follow_up_per_100'], top['follow_up_low'], top['follow_up_high'])}"
-                     f" of every 100 of its calls need follow-up, {top['follow_up_per_100_of_all']:.0f} of every 100 "
-                     f"calls overall, out of {overall['follow_up_per_100']:.0f} for all drivers together.{versus}"),
+                     f"follow-up work: {_per_100(top, 'follow_up')} of every 100 of its calls need follow-up, "
+                     f"{top['follow_up_per_100_of_all']:.0f} of every 100 calls overall, out of "
+                     f"{drivers.iloc[0]['follow_up_per_100']:.0f} for all drivers together.{versus}"),
         "value": top["follow_up_per_100"], "low": top["follow_up_low"], "high": top["follow_up_high"],
         "unit": "follow-up calls per 100 calls of the driver", "method": "PPI",
         "action": ACTIONS[("topic", "follow-up")][1], "calls": top["follow_up_calls"],
-        "verdict": "finding" if len(tested) and tested.iloc[0]["survives"] else "estimate",
+        "verdict": "finding" if tested is not None else "estimate",
     }
 
 
@@ -380,14 +385,13 @@ def _unhappy(drivers: pd.DataFrame, decided: pd.DataFrame) -> dict | None:
     if table.empty:
         return None
     top, overall = table.loc[table["negative_per_100"].idxmax()], drivers.iloc[0]
-    tested = decided[(decided["by"] == "topic") & (decided["group"] == top["driver"]) & (decided["rate"] == "negative")]
-    every = _per_100(overall["negative_per_100"], overall["negative_low"], overall["negative_high"])
-    highest = _per_100(top["negative_per_100"], top["negative_low"], top["negative_high"])
+    tested = _surviving(decided, top["driver"], "negative")
+    every, highest = _per_100(overall, "negative"), _per_100(top, "negative")
     row = {"question": "unhappy customers", "unit": "negative calls per 100 calls", "method": "PPI"}
-    if len(tested) and tested.iloc[0]["survives"]:
+    if tested is not None:
         return {**row, "headline": f"Customers end unhappy most in {top['driver']}",
                 "sentence": (f"Customers end unhappy in {every} of every 100 calls, and more often in "
-                             f"**{top['driver']}**: {highest}; {_tested(tested.iloc[0])}."),
+                             f"**{top['driver']}**: {highest}; {_tested(tested)}."),
                 "value": top["negative_per_100"], "low": top["negative_low"], "high": top["negative_high"],
                 "action": ACTIONS[("topic", "negative")][1], "quotes": top["quotes"], "calls": top["negative_calls"],
                 "verdict": "finding"}  # fmt: skip
