@@ -2,13 +2,12 @@
 
 A label file is a CSV with one row per call: ``Filename,Sentiment,Call_Outcome`` as the client writes it
 (``transcript_160,Negative,Follow-up action needed``). Inside the project labels are lower case, exactly the values
-of :data:`SENTIMENTS` and :data:`OUTCOMES`.
+of :data:`callinsights.schema.TASKS`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -17,14 +16,11 @@ import pandas as pd
 from sklearn.model_selection import LeaveOneOut, StratifiedKFold
 
 from callinsights.data.outputs import write_csv
-from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
-
+from callinsights.schema import TASKS
 
 # The client's column names, and the project's.
 _COLUMNS = {"filename": "file", "sentiment": "sentiment", "call_outcome": "outcome", "outcome": "outcome",
             "file": "file"}
-
-
 #: The fewest labelled calls a probe is fitted on: the final fit, and the training part of every held-out fold.
 MIN_FIT_CALLS = 8
 #: The most folds the probe's held-out probabilities use (fewer when a class has fewer calls).
@@ -33,37 +29,6 @@ HELD_OUT_FOLDS = 4
 
 class LabelFileError(ValueError):
     """A label file that cannot be used; the message names the file, row and value."""
-
-
-@dataclass
-class LabelCheck:
-    """Problems found in a label file; empty lists mean it is valid.
-
-    Attributes:
-        bad_values: ``(row, column, value)`` for values outside the vocabulary.
-        duplicates: Call identifiers labelled more than once.
-        unknown_files: Call identifiers with no transcript (only when the known calls are given).
-        missing: Rows with an empty cell.
-    """
-
-    bad_values: list[tuple[int, str, str]] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    unknown_files: list[str] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not (self.bad_values or self.duplicates or self.unknown_files or self.missing)
-
-    def messages(self, source: str = "label file") -> list[str]:
-        """One line per problem, saying what to do."""
-        allowed = {"sentiment": ", ".join(SENTIMENTS), "outcome": ", ".join(OUTCOMES)}
-        out = [f"{source} row {r}: {col} {val!r} is not one of: {allowed[col]}" for r, col, val in self.bad_values]
-        out += [f"{source}: {f} is labelled more than once; keep one row" for f in self.duplicates]
-        out += [f"{source}: {f} has no transcript in the data folder; check the name" for f in self.unknown_files]
-        out += [f"{source} row {r}: empty cell; fill it or remove the row" for r in self.missing]
-        return out
 
 
 def normalise(value: object) -> str:
@@ -84,18 +49,15 @@ def read_label_table(path: str | Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise LabelFileError(
-            f"{path}: empty file; a label file has the header Filename,Sentiment,Call_Outcome and one row per call"
-        ) from None
+        raise LabelFileError(f"{path}: empty file; a label file has the header Filename,Sentiment,Call_Outcome and "
+                             "one row per call") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise LabelFileError(f"{path}: not a readable CSV ({err}); save it as UTF-8 CSV") from None
     frame = raw.rename(columns={c: _COLUMNS.get(c.strip().lower(), c) for c in raw.columns})
     missing = [c for c in ("file", "sentiment", "outcome") if c not in frame.columns]
     if missing:
-        raise LabelFileError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected Filename,Sentiment,Call_Outcome "
-            f"(found {', '.join(raw.columns)})"
-        )
+        raise LabelFileError(f"{path}: missing column(s) {', '.join(missing)}; expected Filename,Sentiment,"
+                             f"Call_Outcome (found {', '.join(raw.columns)})")
     frame = frame[["file", "sentiment", "outcome"]].copy()
     frame["file"] = frame["file"].str.strip().str.removesuffix(".txt")
     for col in ("sentiment", "outcome"):
@@ -103,30 +65,22 @@ def read_label_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def check_labels(frame: pd.DataFrame, known_calls: set[str] | None = None) -> LabelCheck:
-    """Validate a label table from :func:`read_label_table`.
-
-    Args:
-        frame: Columns ``file, sentiment, outcome``.
-        known_calls: Call identifiers that exist; when given, labels for other calls are reported.
-
-    Returns:
-        The problems found, with row numbers as in the CSV (header is row 1).
-    """
-    check = LabelCheck()
+def check_labels(frame: pd.DataFrame, known_calls: set[str] | None = None, source: str = "label file") -> list[str]:
+    """The problems of a label table from :func:`read_label_table`, one line each saying what to do, rows numbered as
+    in the CSV (header is row 1); empty when it is valid. With ``known_calls``, a label for another call is one."""
+    bad, missing = [], []
     for i, row in enumerate(frame.itertuples(index=False), start=2):
         if not row.file or not row.sentiment or not row.outcome:
-            check.missing.append(i)
+            missing.append(f"{source} row {i}: empty cell; fill it or remove the row")
             continue
-        if row.sentiment not in SENTIMENTS:
-            check.bad_values.append((i, "sentiment", row.sentiment))
-        if row.outcome not in OUTCOMES:
-            check.bad_values.append((i, "outcome", row.outcome))
+        bad += [f"{source} row {i}: {task} {getattr(row, task)!r} is not one of: {', '.join(labels)}"
+                for task, labels in TASKS.items() if getattr(row, task) not in labels]
     counts = frame["file"].value_counts()
-    check.duplicates = sorted(counts[counts > 1].index)
+    out = bad + [f"{source}: {f} is labelled more than once; keep one row" for f in sorted(counts[counts > 1].index)]
     if known_calls is not None:
-        check.unknown_files = sorted(set(frame["file"]) - known_calls - {""})
-    return check
+        out += [f"{source}: {f} has no transcript in the data folder; check the name"
+                for f in sorted(set(frame["file"]) - known_calls - {""})]
+    return out + missing
 
 
 def load_labels(path: str | Path, known_calls: set[str] | None = None) -> pd.DataFrame:
@@ -138,9 +92,9 @@ def load_labels(path: str | Path, known_calls: set[str] | None = None) -> pd.Dat
     frame = read_label_table(path)
     if frame.empty:
         raise LabelFileError(f"{path}: has a header but no label rows; add one row per labelled call")
-    check = check_labels(frame, known_calls)
-    if not check.ok:
-        raise LabelFileError("\n".join(check.messages(str(path))))
+    problems = check_labels(frame, known_calls, str(path))
+    if problems:
+        raise LabelFileError("\n".join(problems))
     return frame.set_index("file")
 
 
@@ -152,21 +106,13 @@ def held_out_splitter(labels: Iterable[str], folds: int = HELD_OUT_FOLDS, seed: 
 
 
 def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "label file") -> list[str]:
-    """Whether a probe can be fitted on these labels for these calls: the problems found, before any model time.
+    """Why a probe cannot be fitted on ``gold`` (from :func:`load_labels`) for these calls, one message per problem
+    naming ``source``; empty when it can.
 
-    What the fit will need is asked of the labels alone: per task, two classes and :data:`MIN_FIT_CALLS` labelled
-    calls, and as many, of two classes, in the training part of every fold that holds its predictions out
-    (:func:`held_out_splitter`), so a file that would fail after minutes of model time fails now.
-
-    Args:
-        gold: From :func:`load_labels` (indexed by call identifier).
-        calls: Identifiers of the calls being analysed.
-        source: The label file, named in the messages.
-
-    Returns:
-        One message per problem (empty when the probe can be fitted): a label naming a call only in another case
-        (``Transcript_160`` for ``transcript_160``), no labelled call among the calls, one class only in a task,
-        too few labelled calls, or too few in a fold.
+    Asked of the labels alone, so a file that would fail after minutes of model time fails now: per task, two
+    classes and :data:`MIN_FIT_CALLS` labelled calls, and as many, of two classes, in the training part of every fold
+    that holds its predictions out (:func:`held_out_splitter`). A label naming a call only in another case
+    (``Transcript_160`` for ``transcript_160``) is a problem too.
     """
     calls = set(calls)
     by_lower = {c.lower(): c for c in calls}
@@ -209,13 +155,7 @@ def check_fit(gold: pd.DataFrame, calls: Iterable[str], source: str | Path = "la
 
 def write_labels(frame: pd.DataFrame, path: str | Path) -> None:
     """Write labels in the client's format (``Filename,Sentiment,Call_Outcome``, capitalised as theirs)."""
-    out = pd.DataFrame(
-        {
-            "Filename": frame["file"] if "file" in frame else frame.index,
-            "Sentiment": frame["sentiment"].str.capitalize(),
-            "Call_Outcome": frame["outcome"].map(
-                {"issue resolved": "Issue Resolved", "follow-up action needed": "Follow-up action needed"}
-            ),
-        }
-    )
-    write_csv(out, path)
+    outcomes = {"issue resolved": "Issue Resolved", "follow-up action needed": "Follow-up action needed"}
+    write_csv(pd.DataFrame({"Filename": frame["file"] if "file" in frame else frame.index,
+                            "Sentiment": frame["sentiment"].str.capitalize(),
+                            "Call_Outcome": frame["outcome"].map(outcomes)}), path)

@@ -38,7 +38,7 @@ def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd
     if len(readers) < 2:
         raise LabelFileError(f"{path}: needs reader1_sentiment, reader1_outcome, ... for at least two readers "
                              f"(found columns {', '.join(raw.columns)})")  # fmt: skip
-    problems = check_labels(majority).messages(f"{path} (majority)")
+    problems = check_labels(majority, source=f"{path} (majority)")
     frame = majority.set_index("file")
     lower = {c.strip().lower(): c for c in raw.columns}
     for reader in readers:
@@ -47,7 +47,7 @@ def load_guideline_labels(path: str | Path = config.GUIDELINE_LABELS_FILE) -> pd
         if missing:
             raise LabelFileError(f"{path}: column(s) {', '.join(missing)} missing; every reader needs both labels")
         one = pd.DataFrame({"file": majority["file"], **{t: raw[c].map(normalise) for t, c in cols.items()}})
-        problems += check_labels(one).messages(f"{path} ({reader})")
+        problems += check_labels(one, source=f"{path} ({reader})")
         for task in TASKS:
             frame[f"{reader}_{task}"] = one[task].to_numpy()
     if problems:

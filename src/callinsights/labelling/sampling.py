@@ -20,9 +20,9 @@ from sklearn.metrics import confusion_matrix
 from callinsights import config
 from callinsights.analysis.ppi import KEY_RATES, MIN_LABELLED, predictor
 from callinsights.data.call import natural_key
-from callinsights.data.labels import (OUTCOMES, SENTIMENTS, TASKS, LabelFileError, check_labels, load_labels,
-                                      read_label_table, write_labels)
+from callinsights.data.labels import LabelFileError, check_labels, load_labels, read_label_table, write_labels
 from callinsights.evaluation import metrics
+from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
 from callinsights.text.redact import redact
 
 
@@ -180,7 +180,7 @@ def label_file_problems(path: str | Path, known: set[str] | None = None) -> list
         frame = read_label_table(path)
     except (FileNotFoundError, LabelFileError) as err:
         return [str(err)]
-    return check_labels(frame, known).messages(str(path))
+    return check_labels(frame, known, str(path))
 
 
 @dataclass
@@ -203,9 +203,9 @@ def agreement(labels_a: pd.DataFrame, labels_b: pd.DataFrame,
     matrix (axes named by ``names``)."""
     a, b = (labels.set_index("file") if "file" in labels.columns else labels for labels in (labels_a, labels_b))
     for frame, name in ((a, names[0]), (b, names[1])):
-        check = check_labels(frame.rename_axis("file").reset_index())
-        if not check.ok:
-            raise LabelFileError("\n".join(check.messages(name)))
+        problems = check_labels(frame.rename_axis("file").reset_index(), source=name)
+        if problems:
+            raise LabelFileError("\n".join(problems))
     shared = sorted(set(a.index) & set(b.index), key=natural_key)
     if not shared:
         raise LabelFileError(
