@@ -1,7 +1,8 @@
-"""The call explorer, ``reports/calls.html``: every call with its driver, labels, confidence and redacted evidence, sortable,
-filterable and searchable offline. The rows are HTML (readable without script, and scanned for personal data like
-every page); a small inline script of our own sorts and filters them and reads the address's fragment, so a
-finding links to its calls: ``calls.html#finding=2``, ``calls.html#ids=transcript_3,transcript_9``, ``#q=refund``.
+"""The call explorer, ``reports/calls.html``: every call with its driver, labels, confidence and redacted evidence.
+
+The rows are HTML (readable without script, and scanned for personal data like every page); a small inline script
+sorts, filters and searches them offline and reads the address's fragment, so a finding links to its calls:
+``calls.html#finding=2``, ``calls.html#ids=transcript_3,transcript_9``, ``#q=refund``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from callinsights.analysis.eda import ACTION_COLUMNS, PENDING_COLUMNS
 from callinsights.data.outputs import READING_RECORD_SUFFIX
 from callinsights.reporting.rendering import page
 from callinsights.reporting.summary import EXPLORER_PAGE, FOLLOW_UP, escape, number, read_result
-from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
 from callinsights.text.redact import redact
 
 EXPLORER_CSS = """
@@ -141,21 +142,19 @@ def explorer_rows(predictions: pd.DataFrame, insights: pd.DataFrame | None) -> p
     if insights is not None:
         keep = [c for c in ["file", "topic", "agent_team", *ACTION_COLUMNS, *PENDING_COLUMNS] if c in insights]
         frame = frame.merge(insights[keep], on="file", how="left")
-    out = pd.DataFrame({"call": frame["file"].astype(str)})
-    out["driver"] = frame["topic"].fillna("") if "topic" in frame else ""
-    out["team"] = frame["agent_team"].fillna("") if "agent_team" in frame else ""
-    for task in ("sentiment", "outcome"):
+    optional = ["topic", "agent_team", "held_out", *(f"{kind}_{task}" for kind in ("confidence", "evidence")
+                                                       for task in TASKS)]
+    frame = frame.reindex(columns=[*frame.columns, *(c for c in optional if c not in frame)])  # missing: empty
+    out = pd.DataFrame({"call": frame["file"].astype(str), "driver": frame["topic"].fillna(""),
+                        "team": frame["agent_team"].fillna("")})
+    for task in TASKS:
         out[task] = frame[task].fillna("").astype(str)
-        column = f"confidence_{task}"
-        out[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else float("nan")
+        out[f"confidence_{task}"] = pd.to_numeric(frame[f"confidence_{task}"], errors="coerce")
     out["in_the_call"] = [_cues(row, ACTION_COLUMNS) for _, row in frame.iterrows()]
     out["pending"] = [_cues(row, PENDING_COLUMNS) for _, row in frame.iterrows()]
-    held = frame["held_out"].astype(str) if "held_out" in frame else pd.Series("", index=frame.index)
-    out["hand_labelled"] = held.str.startswith("held out").map({True: "yes", False: ""})
-    for task in ("sentiment", "outcome"):
-        column = f"evidence_{task}"
-        said = frame[column] if column in frame else pd.Series("", index=frame.index)
-        out[f"evidence_{task}"] = said.fillna("").astype(str).map(redact)
+    out["hand_labelled"] = frame["held_out"].astype(str).str.startswith("held out").map({True: "yes", False: ""})
+    for task in TASKS:
+        out[f"evidence_{task}"] = frame[f"evidence_{task}"].fillna("").astype(str).map(redact)
     return out
 
 

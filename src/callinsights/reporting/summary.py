@@ -1,12 +1,8 @@
-"""The reviewer's summary page, ``reports/index.html``: the client's three questions answered from the results files,
-under one reading of the hand labels.
+"""The reviewer's summary page, ``reports/index.html``: the client's three questions answered from the results files
+(those of ``evaluate`` and ``insights``), under one reading of the hand labels.
 
-Every number on the page is read from a results file -- ``metrics.json`` and ``evaluation/`` (``python -m callinsights
-evaluate``), ``ppi_rates.csv``, ``drivers.csv``, ``pending_work.csv`` and ``findings.csv`` (``python -m callinsights
-insights``) -- and shown through :func:`number`, the one rounding every page uses, so the same quantity reads the same
-on the summary, the call explorer and the notebook pages (``tests/test_same_numbers.py``). A result computed from
-another reading than the page's, or a missing file, leaves its part out with a line that says which and how to make
-it; the rest still renders.
+Every number goes through :func:`number`, the one rounding every page uses. A missing file, or one computed from
+another reading than the page's, leaves its part out with a line that says which and how to make it.
 """
 
 from __future__ import annotations
@@ -31,8 +27,6 @@ FOLLOW_UP = OUTCOMES[1]
 #: The call explorer (:mod:`callinsights.reporting.explorer`), which each finding links to.
 EXPLORER_PAGE = "calls.html"
 NEGATIVE = "negative"
-
-# How a number is shown on every page: one rounding per kind of quantity.
 
 #: Kinds of quantity and how each is written (see :func:`number`).
 KINDS = ("share", "rate", "points", "score", "ratio", "count")
@@ -83,19 +77,11 @@ def estimate(value: Any, low: Any, high: Any, kind: str, label: str = "95% inter
     return f"{number(value, kind)} ({label + ' ' if label else ''}{interval(low, high, kind)})"
 
 
-# The results the page reads.
-
 #: How each results file is made, for the line that says it is missing or from another reading.
-MAKES = {
-    "metrics.json": "python -m callinsights evaluate",
-    "batches.csv": "python -m callinsights evaluate",
-    "ppi_rates.csv": "python -m callinsights insights",
-    "drivers.csv": "python -m callinsights insights",
-    "pending_work.csv": "python -m callinsights insights",
-    "findings.csv": "python -m callinsights insights",
-    "insights.reading.json": "python -m callinsights insights",
-    "predictions.csv": "make analyze",
-}
+MAKES = {**dict.fromkeys(["metrics.json", "batches.csv"], "python -m callinsights evaluate"),
+         **dict.fromkeys(["ppi_rates.csv", "drivers.csv", "pending_work.csv", "findings.csv", "insights.reading.json"],
+                         "python -m callinsights insights"),
+         "predictions.csv": "make analyze"}
 #: The readings of the hand labels a data folder holds, as the page names them.
 READINGS = {
     config.GUIDELINE_LABELS_FILE.name: "the guideline reading",
@@ -119,19 +105,8 @@ def reading_name(labels_file: str) -> str:
 
 @dataclass
 class Sources:
-    """The results files the page reads; a missing one is None and its problem is listed.
-
-    Attributes:
-        reading: The label file the page's results were computed from (``insights.reading.json``).
-        metrics: ``metrics.json``.
-        run: ``evaluation/run.json`` (which reading the evaluation used, and the other one beside it).
-        rates: ``ppi_rates.csv``.
-        drivers: ``drivers.csv``.
-        pending: ``pending_work.csv``.
-        findings: ``findings.csv``.
-        batches: ``evaluation/batches.csv``.
-        problems: One sentence per file that is missing, unreadable or from another reading.
-    """
+    """The results files the page reads (``reading`` is the label file the insights were computed from, ``run`` is
+    ``evaluation/run.json``); a missing one is None, with one sentence in ``problems``."""
 
     reading: str = ""
     metrics: dict[str, Any] | None = None
@@ -177,12 +152,11 @@ def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
                         f"{src.metrics.get('labels_file') or 'a reading it does not record'}, not {src.reading}; "
                         f"run `{MAKES['metrics.json']}`.")
         src.metrics = None
-    csv = lambda p: pd.read_csv(p)  # noqa: E731
-    src.rates = read_result(results_dir / config.PPI_RATES_FILE.name, csv, problems)
-    src.drivers = read_result(results_dir / config.DRIVERS_FILE.name, csv, problems)
-    src.pending = read_result(results_dir / config.PENDING_WORK_FILE.name, csv, problems)
-    src.findings = read_result(results_dir / config.FINDINGS_FILE.name, csv, problems)
-    src.batches = read_result(evaluation / "batches.csv", csv, problems)
+    src.rates = read_result(results_dir / config.PPI_RATES_FILE.name, pd.read_csv, problems)
+    src.drivers = read_result(results_dir / config.DRIVERS_FILE.name, pd.read_csv, problems)
+    src.pending = read_result(results_dir / config.PENDING_WORK_FILE.name, pd.read_csv, problems)
+    src.findings = read_result(results_dir / config.FINDINGS_FILE.name, pd.read_csv, problems)
+    src.batches = read_result(evaluation / "batches.csv", pd.read_csv, problems)
     return src
 
 
@@ -190,10 +164,9 @@ def escape(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+def _table(head: list[str], rows: list[list[str]]) -> str:
     """A small table of text already formatted (the cells are escaped here)."""
-    attr = f" class=\"{cls}\"" if cls else ""
-    return (f"<table{attr}><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+    return ("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
             + "</tbody></table>")
 
@@ -211,9 +184,15 @@ def _held_out(metrics: dict, task: str, name: str) -> dict | None:
     return next((m for m in metrics.get("default_held_out", {}).get(task, []) if m.get("metric") == name), None)
 
 
-def _baseline(metrics: dict, system: str, task: str) -> dict | None:
-    return next((b for b in metrics.get("baselines", []) if b.get("system") == system and b.get("task") == task),
-                None)
+def _baseline(metrics: dict, task: str) -> dict | None:
+    """The scores of always answering the most common label."""
+    return next((b for b in metrics.get("baselines", []) if b.get("system") == "majority class"
+                 and b.get("task") == task), None)
+
+
+def _scored(metric: dict) -> str:
+    """A held-out score with its interval, for a table whose heading names the interval."""
+    return estimate(metric["value"], metric["low"], metric["high"], "score", "")
 
 
 def overall_rates(rates: pd.DataFrame) -> pd.DataFrame:
@@ -222,13 +201,19 @@ def overall_rates(rates: pd.DataFrame) -> pd.DataFrame:
     return rates[rates["group"] == "all calls"].drop_duplicates("rate").set_index("rate")
 
 
+def _corrected(rates: pd.DataFrame, key: str) -> str:
+    """A corrected share of :func:`overall_rates` with its interval."""
+    return estimate(rates.loc[key, "ppi"], rates.loc[key, "ppi_low"], rates.loc[key, "ppi_high"], "share", "")
+
+
 def _reading_line(src: Sources) -> str:
     n = ""
     if src.rates is not None and len(src.rates):
         n = f"{number(src.rates['labelled'].max(), 'count')} hand-labelled calls, "
     source = READING_SOURCES.get(src.reading, "")
     return (f"<p class=\"reading\"><b>One reading of the hand labels throughout: "
-            f"{escape(reading_name(src.reading))}</b> ({escape(source + '; ' if source else '')}{n}file {escape(src.reading)}). "
+            f"{escape(reading_name(src.reading))}</b> ({escape(source + '; ' if source else '')}{n}"
+            f"file {escape(src.reading)}). "
             "The model is fitted on it, and every share, score and finding below is measured against it.</p>")
 
 
@@ -237,19 +222,16 @@ def in_short(src: Sources) -> str:
     items = []
     if src.rates is not None:
         r = overall_rates(src.rates)
-        shares = "; ".join(f"{label} {estimate(r.loc[key, 'ppi'], r.loc[key, 'ppi_low'], r.loc[key, 'ppi_high'], 'share', '')}"
-                           for key, label in (("neutral", "neutral"), (NEGATIVE, NEGATIVE),
-                                              ("follow-up", "need follow-up")) if key in r.index)
+        shares = "; ".join(f"{label} {_corrected(r, key)}" for key, label in (
+            ("neutral", "neutral"), (NEGATIVE, NEGATIVE), ("follow-up", "need follow-up")) if key in r.index)
         items.append(f"<li><b>Labels:</b> {escape(shares)}, corrected by the hand labels.</li>")
     if src.metrics is not None:
-        f1 = _held_out(src.metrics, "sentiment", "macro_f1")
-        base = _baseline(src.metrics, "majority class", "sentiment")
+        f1, base = _held_out(src.metrics, "sentiment", "macro_f1"), _baseline(src.metrics, "sentiment")
         if f1:
-            score = estimate(f1["value"], f1["low"], f1["high"], "score", "")
             against = (f" against {number(base['macro_f1'], 'score')} for always answering the most common label"
                        if base else "")
-            items.append(f"<li><b>Trust:</b> held out, sentiment macro-F1 {escape(score)}{escape(against)}: good for shares "
-                         "over many calls, not for one call.</li>")
+            items.append(f"<li><b>Trust:</b> held out, sentiment macro-F1 {escape(_scored(f1))}{escape(against)}: "
+                         "good for shares over many calls, not for one call.</li>")
     verdict = batch_verdict(src.batches)
     if verdict:
         items.append(f"<li><b>Monitoring:</b> {escape(verdict)}.</li>")
@@ -265,8 +247,7 @@ def question_labels(src: Sources, reports_dir: Path) -> str:
     out = ["<h2 id=\"q1\">1. What is each call's sentiment and outcome, and how far can you trust it?</h2>"]
     if src.rates is not None:
         r = overall_rates(src.rates)
-        rows = [[task, label, estimate(r.loc[key, "ppi"], r.loc[key, "ppi_low"], r.loc[key, "ppi_high"], "share", ""),
-                 number(r.loc[key, "naive"], "share")]
+        rows = [[task, label, _corrected(r, key), number(r.loc[key, "naive"], "share")]
                 for key, task, label in (("neutral", "Sentiment", "neutral"), (NEGATIVE, "Sentiment", NEGATIVE),
                                          ("follow-up", "Outcome", FOLLOW_UP)) if key in r.index]
         calls = number(r["calls"].max(), "count")
@@ -279,13 +260,10 @@ def question_labels(src: Sources, reports_dir: Path) -> str:
     if m is not None:
         rows = []
         for task in ("sentiment", "outcome"):
-            acc, f1, base = (_held_out(m, task, "accuracy"), _held_out(m, task, "macro_f1"),
-                             _baseline(m, "majority class", task))
+            acc, f1, base = _held_out(m, task, "accuracy"), _held_out(m, task, "macro_f1"), _baseline(m, task) or {}
             if acc and f1:
-                rows.append([task.capitalize(), estimate(acc["value"], acc["low"], acc["high"], "score", ""),
-                             estimate(f1["value"], f1["low"], f1["high"], "score", ""),
-                             number(base["accuracy"], "score") if base else MISSING,
-                             number(base["macro_f1"], "score") if base else MISSING])
+                rows.append([task.capitalize(), _scored(acc), _scored(f1), number(base.get("accuracy"), "score"),
+                             number(base.get("macro_f1"), "score")])
         out.append(f"<p><b>Held out:</b> each of the {number(m.get('labelled_calls'), 'count')} hand-labelled calls "
                    "is predicted by a model fitted without it.</p>"
                    + _table(["Task", "Accuracy (95% interval)", "Macro-F1 (95% interval)",
@@ -294,16 +272,14 @@ def question_labels(src: Sources, reports_dir: Path) -> str:
         out.append(weakest(m))
     else:
         out.append(_missing("Held-out scores left out: see the end of the page."))
-    other = _other_reading_line(src, reports_dir)
-    if other:
-        out.append(other)
-    return "\n".join(out)
+    out.append(_other_reading_line(src, reports_dir))
+    return "\n".join(p for p in out if p)
 
 
 def macro_f1_line(metrics: dict) -> str:
     """Why macro-F1 is the score to read, with the numbers that show it, so an accuracy below the most-common-label
     baseline is not read as worse than guessing."""
-    f1, base = _held_out(metrics, "sentiment", "macro_f1"), _baseline(metrics, "majority class", "sentiment")
+    f1, base = _held_out(metrics, "sentiment", "macro_f1"), _baseline(metrics, "sentiment")
     if not f1 or not base:
         return ""
     return ("<p><b>Read macro-F1, not accuracy.</b> Always answering the most common label is right on many calls "
@@ -391,7 +367,8 @@ def _rule(rows: pd.DataFrame, shown: str) -> str:
     if shown == "distance":
         return f"moves {number(threshold, 'score')} or more (total variation)"
     if shown == "ratio":
-        return f"{number(threshold, 'ratio')} or more" + ("" if rise_only else f", or {number(1 / threshold, 'ratio')} or less")
+        below = "" if rise_only else f", or {number(1 / threshold, 'ratio')} or less"
+        return f"{number(threshold, 'ratio')} or more{below}"
     if shown == "score":
         return f"moves {number(threshold, 'score')} or more"
     return f"{'rises' if rise_only else 'moves'} {number(100 * threshold, 'rate')} points or more"
