@@ -78,11 +78,7 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
     """The table's rows as ``(where, {column: text})``, column names lower-cased; TurnTableError if unreadable."""
     suffix = path.suffix.lower()
     try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-            records = [("row", rec) for rec in frame.to_dict("records")]
-            columns = list(frame.columns)
-        elif suffix == ".jsonl":
+        if suffix == ".jsonl":
             records, columns = [], []
             for number, line in enumerate(decode_call(path.read_bytes(), path.name).splitlines(), 1):
                 if not line.strip():
@@ -95,10 +91,10 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
                     record = {"\0error": "not a JSON object {...}"}
                 columns += [k for k in record if k not in columns and k != "\0error"]
                 records.append((f"line {number}", record))
-        elif suffix == ".csv":
-            text = decode_call(path.read_bytes(), path.name)
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-            records = [("row", rec) for rec in frame.to_dict("records")]
+        elif suffix in (".csv", ".parquet"):
+            frame = (pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(
+                io.StringIO(decode_call(path.read_bytes(), path.name)), dtype=str, keep_default_na=False))
+            records = [(f"row {number}", rec) for number, rec in enumerate(frame.to_dict("records"), 1)]
             columns = list(frame.columns)
         else:
             raise TurnTableError(f"{path.name}: not a turn table; give a {', '.join(TABLE_SUFFIXES)} file")
@@ -121,11 +117,7 @@ def _rows(path: Path) -> list[tuple[str, dict[str, str]]]:
     if not records:
         raise TurnTableError(f"{path.name}: no rows under the header; a turn table needs one row per turn")
     out = []
-    for number, (where, record) in enumerate(records, 1):
-        where = f"row {number}" if where == "row" else where
-        if "\0error" in record:  # a JSON line that is no object: the row is reported, never guessed
-            out.append((where, {"\0error": record["\0error"]}))
-            continue
+    for where, record in records:  # a JSON line that is no object keeps only its "\0error": reported, never guessed
         row = {str(k).strip().lower(): _cell(v) for k, v in record.items()}
         if suffix == ".csv":
             # Undo parse's protection against spreadsheet formulas: `'=x` was written for `=x`.

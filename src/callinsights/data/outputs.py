@@ -58,10 +58,8 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
             pass
     except OSError as err:
-        raise OutputError(
-            f"{path}: cannot write in {path.parent} ({err.strerror or err}); give {option} a path in a folder you "
-            "can write to"
-        ) from None
+        raise OutputError(f"{path}: cannot write in {path.parent} ({err.strerror or err}); give {option} a path in a "
+                          "folder you can write to") from None
     return path
 
 
@@ -89,24 +87,19 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None], inputs: 
         OutputError: Naming both options, the path, and what to do.
     """
     read_in_folders = tuple(read_in_folders)
-    for out_name, out in outputs.items():
-        if out is None:
-            continue
-        out = Path(out)
-        for in_name, source in inputs.items():
-            if source is None or in_name == out_name:
-                continue
-            source = Path(source)
-            if _same_file(out, source):
-                shown = "" if str(out) == str(source) else f" (both are {out.resolve()})"
-                raise OutputError(f"{out_name} {out}: the same file as {in_name} {source}{shown}, which this run "
-                                  f"reads; writing it would replace that file. Give {out_name} another path "
-                                  "(nothing was done)")
-            if source.is_dir() and out.suffix.lower() in read_in_folders and out.resolve().is_relative_to(
-                    source.resolve()):
-                raise OutputError(f"{out_name} {out}: inside the folder {in_name} {source}, among the calls this run "
-                                  f"reads; writing it there would replace or add a call. Give {out_name} a path "
-                                  "outside that folder (nothing was done)")
+    pairs = ((out_name, Path(out), in_name, Path(source)) for out_name, out in outputs.items()
+             for in_name, source in inputs.items() if out is not None and source is not None and in_name != out_name)
+    for out_name, out, in_name, source in pairs:
+        if _same_file(out, source):
+            shown = "" if str(out) == str(source) else f" (both are {out.resolve()})"
+            raise OutputError(f"{out_name} {out}: the same file as {in_name} {source}{shown}, which this run "
+                              f"reads; writing it would replace that file. Give {out_name} another path "
+                              "(nothing was done)")
+        if source.is_dir() and out.suffix.lower() in read_in_folders and out.resolve().is_relative_to(
+                source.resolve()):
+            raise OutputError(f"{out_name} {out}: inside the folder {in_name} {source}, among the calls this run "
+                              f"reads; writing it there would replace or add a call. Give {out_name} a path "
+                              "outside that folder (nothing was done)")
 
 
 def neutralise(value: object) -> object:
@@ -336,7 +329,6 @@ def load_artifact(path: str | Path, kind: str, format_version: int, trusted: Ite
     return Artifact(path, kind, format_version, content["metadata"], content["payload"])
 
 
-
 # Filling the project's ``data/`` folder with the client's files, which are never committed.
 
 def link_client_data(source: Path = config.SHARED_DATA_DIR, target: Path = config.DATA_DIR) -> list[str]:
@@ -349,13 +341,10 @@ def link_client_data(source: Path = config.SHARED_DATA_DIR, target: Path = confi
     names = (config.TRANSCRIPTS_DIR.name, config.LABELS_FILE.name)
     optional = (config.GUIDELINE_LABELS_FILE.name,)
     if not source.is_dir():
-        present = [n for n in names if (target / n).exists()]
-        if len(present) == len(names):
+        if all((target / n).exists() for n in names):
             return [f"{target}: already holds {', '.join(names)}"]
-        return [
-            f"{source}: not found, so nothing was linked. Put the calls in {target / 'transcripts_v3'}/ "
-            f"(one .txt per call) and the labels in {target / 'test_actual_label.csv'}."
-        ]
+        return [f"{source}: not found, so nothing was linked. Put the calls in {target / 'transcripts_v3'}/ "
+                f"(one .txt per call) and the labels in {target / 'test_actual_label.csv'}."]
     target.mkdir(parents=True, exist_ok=True)
     done = []
     for name in (*names, *optional):
