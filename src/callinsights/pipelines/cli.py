@@ -78,14 +78,11 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
         return super()._get_help_string(action)
 
 
-def wrap(text: str) -> str:
-    """A description wrapped for the terminal (the formatter keeps line breaks as written)."""
-    return textwrap.fill(" ".join(text.split()), width=100)
-
-
-def command(sub, name: str, func, help: str, description: str, epilog: str | None = EXIT_CODES):
-    """A sub-command's parser, running ``func(args)``."""
-    parser = sub.add_parser(name, help=help, description=wrap(description), epilog=epilog, formatter_class=Formatter)
+def command(sub, name: str, func, help: str, epilog: str | None = EXIT_CODES) -> argparse.ArgumentParser:
+    """A sub-command's parser, running ``func(args)``; its description is ``func``'s docstring, wrapped for the
+    terminal (the formatter keeps line breaks as written)."""
+    description = textwrap.fill(" ".join((func.__doc__ or "").split()), width=100)
+    parser = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=Formatter)
     parser.set_defaults(func=func)
     return parser
 
@@ -97,12 +94,12 @@ _LABELS_DEFAULT = (f"default: {config.GUIDELINE_LABELS_FILE.name} of the data fo
 SHARED_OPTIONS = {
     "dir": {"nargs": "?", "default": str(config.TRANSCRIPTS_DIR),
             "help": "folder of .txt/.vtt calls, or a table of turns as parse writes it (.csv, .jsonl, .parquet)"},
-    "model": {"default": None, "help": "GGUF path or name (default: as for analyze)"},
-    "labels": {"default": None, "help": f"label file to fit on ({_LABELS_DEFAULT})"},
+    "model": {"help": "GGUF path or name (default: as for analyze)"},
+    "labels": {"help": f"label file to fit on ({_LABELS_DEFAULT})"},
     "artifact": {"default": str(config.ARTIFACT_FILE),
                  "help": "the saved probe (fitted and saved here when missing or out of date, as analyze does)"},
     "store": {"default": str(config.STORE_FILE), "help": "SQLite store of model outputs and runs"},
-    "data_dir": {"default": None, "help": "a folder laid out like data/ (default: the configured one)"},
+    "data_dir": {"help": "a folder laid out like data/ (default: the configured one)"},
     "n_boot": {"type": positive, "default": 2000, "help": "bootstrap resamples behind every interval"},
     "speaker": {"action": "append", "default": [], "metavar": "LABEL=ROLE",
                 "help": "map an extra speaker label, e.g. 'Supervisor=agent' (repeatable)"},
@@ -117,12 +114,10 @@ def add_options(parser: argparse.ArgumentParser, *names: str, **helps: str) -> N
         parser.add_argument(name if name == "dir" else "--" + name.replace("_", "-"), **options)
 
 
-
 # `callinsights store info|prune`: what the prediction store holds, and keeping it to the runs worth keeping.
 
 def open_existing(path: str | Path, read_only: bool = False) -> Store:
-    """Open a store that exists (``read_only``: a read-only store will do); a missing path is a StoreError here,
-    not an empty new store."""
+    """Open a store that exists (a read-only one will do for ``read_only``): a missing path is a StoreError here."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no prediction store there; `callinsights analyze` creates one (default "
@@ -220,6 +215,8 @@ def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float
 
 
 def cmd_store(args: argparse.Namespace) -> int:
+    """info: size, outputs and runs per configuration, unfinished runs. prune: keep the last --keep runs of each
+    configuration, then VACUUM."""
     try:
         if args.action == "info":
             with open_existing(args.store, read_only=True) as store:
@@ -233,19 +230,13 @@ def cmd_store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-
 # `callinsights monitor BATCH.csv`: a new batch's predictions against the reference run, as a table and a CSV.
 
 def monitor(batch: str | Path, reference: str | Path, out: str | Path,
             allow_mismatch: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Compare a batch with the reference run, write the table to ``out`` (checked before anything is read) and
-    return it with the warnings a reader should see.
-
-    Raises:
-        MonitorInputError: A file is missing or not a predictions table, or the configurations differ and
-            ``allow_mismatch`` is not set.
-        OutputError: ``out`` cannot be written.
-    """
+    return it with the warnings a reader should see. Raises MonitorInputError (a file is missing or not a predictions
+    table, or the configurations differ without ``allow_mismatch``) or OutputError (``out`` cannot be written)."""
     refuse_overwriting_inputs({"--out": out}, {"BATCH": batch, "--reference": reference})
     out = check_output_file(out, "--out")
     ref = read_predictions(reference, "reference")
@@ -299,7 +290,8 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    """Print the table and one line of verdict; exit 3 when an alert fired (the table is written all the same)."""
+    """Compare a batch's predictions (the CSV of `analyze --out`) with the reference run's; see
+    callinsights.evaluation.monitoring and config.MONITOR_THRESHOLDS."""
     try:
         table, warnings = monitor(args.batch, args.reference, args.out, args.allow_mismatch)
     except (MonitorInputError, OutputError) as err:
@@ -307,7 +299,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     except OSError as err:
         return fail(f"{args.out}: could not be written ({err}); the previous file, if any, is unchanged")
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}")
     print(format_table(table))
     fired = alerts(table)["quantity"].tolist()
     out = Path(args.out)
@@ -315,10 +307,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return EXIT_ALERT if fired else EXIT_OK
 
 
-
 # The labelling commands: data, parse, analyze, fit, models.
 
 def cmd_data(args: argparse.Namespace) -> int:
+    """Link the client's call folder and label file into the project's data folder (symbolic links; nothing is
+    copied or committed)."""
     from callinsights.data.outputs import link_client_data
 
     for line in link_client_data(Path(args.source), Path(args.target)):
@@ -327,11 +320,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _read_calls(source: str, speakers: dict[str, str]) -> list:
-    """The calls of a folder or turn table, the reading's report on stderr.
-
-    Raises:
-        ValueError: No call could be read, or a turn table cannot be used.
-    """
+    """The calls of a folder or turn table, the reading's report on stderr; a ValueError when none could be read."""
     from callinsights.data.calls import read_source
 
     calls, report = read_source(source, speakers)
@@ -343,6 +332,9 @@ def _read_calls(source: str, speakers: dict[str, str]) -> list:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    """Split every call under a folder (subfolders too; .txt and WebVTT .vtt in any case; UTF-8, or UTF-16 with a
+    byte-order mark), or of a turn table, into speaker turns and write file,turn,speaker,role,text. The file is meant
+    for reading, so the text is redacted unless --no-redact is given."""
     from callinsights.data.call import TURN_COLUMNS, turns_frame
     from callinsights.text.redact import redact
 
@@ -376,6 +368,13 @@ def _refuse_paths_given_twice(args: argparse.Namespace, probe: bool) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Label every call under a folder (or in a turn table) with a local language model and write one row per call.
+    The default method, probe, labels with the probe saved by `callinsights fit` (--artifact), so any folder can be
+    analysed; labelled calls it was fitted on get held-out answers. When there is no saved probe, or the model, the
+    features or the label file changed since it was fitted, analyze says so and fits it first: that needs the label
+    file (--labels, linked by `make data`) and the labelled calls in the data folder. Without labels use --method
+    score. The output path, the store, the saved probe and the labels are checked before any model time is spent. A
+    call longer than the model's context is read from its last turns that fit (column windowed)."""
     from callinsights.classify.methods import prepare
     from callinsights.classify.runner import RayCompute, label_calls, window_note
     from callinsights.classify.settings import Settings, texts_for_model
@@ -437,6 +436,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit the probe on the label file and the labelled calls of a folder (its other calls are used, without labels,
+    to standardise the features) and save it as a skops file with what it was fitted on, the package versions and its
+    held-out (cross-validated) macro-F1. `callinsights analyze` then labels any folder with it. Model outputs are read
+    from the store when it has them."""
     from callinsights.pipelines import fit
 
     try:
@@ -448,6 +451,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """List the known models and where each is on disk, or pull one with gpt4all (needs internet; nothing is ever
+    downloaded on its own)."""
     from callinsights.llm.models import KNOWN_MODELS, ModelError, pull_model, resolve_model
 
     try:
@@ -466,104 +471,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register_jobs(sub) -> None:
-    """Add the labelling commands to the ``callinsights`` parser's sub-parsers."""
-    p = command(sub, "data", cmd_data, "link the client's calls and labels into data/", epilog=None,
-                description="Link the client's call folder and label file into the project's data folder (symbolic "
-                            "links; nothing is copied or committed).")
-    p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
-                   help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
-    p.add_argument("--target", default=str(config.DATA_DIR),
-                   help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
-
-    p = command(sub, "parse", cmd_parse, "split calls into speaker turns (CSV), redacted",
-                description="Split every call under a folder (subfolders too; .txt and WebVTT .vtt in any case; "
-                            "UTF-8, or UTF-16 with a byte-order mark), or of a turn table, into speaker turns and "
-                            "write file,turn,speaker,role,text. The file is meant for reading, so the text is "
-                            "redacted unless --no-redact is given.")
-    add_options(p, "dir")
-    p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
-    p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
-                   help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
-                        "with placeholders such as [NAME]")
-    add_options(p, "speaker")
-
-    p = command(sub, "analyze", cmd_analyze, "label every call's sentiment and outcome with a local LLM",
-                description="Label every call under a folder (or in a turn table) with a local language model and "
-                            "write one row per call. The default method, probe, labels with the probe saved by "
-                            "`callinsights fit` (--artifact), so any folder can be analysed; labelled calls it was "
-                            "fitted on get held-out answers. When there is no saved probe, or the model, the "
-                            "features or the label file changed since it was fitted, analyze says so and fits it "
-                            "first: that needs the label file (--labels, linked by `make data`) and the labelled "
-                            "calls in the data folder. Without labels use --method score. The output path, the "
-                            "store, the saved probe and the labels are checked before any model time is spent. A "
-                            "call longer than the model's context is read from its last turns that fit (column "
-                            "windowed).")
-    add_options(p, "dir")
-    p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
-                   help="predictions CSV to write (replaced only when the run succeeds)")
-    add_options(p, "model", model="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
-                                  "else the embedded SmolLM2-135M")
-    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
-                   help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
-    p.add_argument("--base-url", default=None, help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
-    p.add_argument("--api-key-env", default=None, metavar="VAR",
-                   help="for --engine openai: environment variable holding the API key")
-    p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="for --engine openai: seconds one request may take, retries included (default 120)")
-    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
-                   help="for --engine openai: seconds to make a connection (default 5)")
-    p.add_argument("--backend", default="local", choices=["local", "ray"],
-                   help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
-    p.add_argument("--address", default=None, help="for --backend ray: the cluster (default: start a local one)")
-    p.add_argument("--workers", type=int, default=1, help="for --backend ray: actors, each loading the engine once")
-    p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
-                   help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
-                        "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
-                        "answer (the only one gpt4all runs)")
-    add_options(p, "labels", "artifact", labels=f"for --method probe: label file to fit on ({_LABELS_DEFAULT})",
-                artifact="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
-    p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
-                   help="for --method score: subtract each answer's mean log-probability over fixed reference "
-                        "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
-                        "not at all (none)")
-    p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
-    p.add_argument("--side", default="customer", choices=["customer", "call"],
-                   help="what the model reads: the customer's turns, or the whole call (an ablation)")
-    p.add_argument("--sentiment-blocks", type=int, default=None, metavar="N",
-                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (in the "
-                        f"same pass); 0 reads it from the last layer (default: {config.SENTIMENT_BLOCKS} for a model "
-                        "with more blocks, as the embedded one has 30; the last layer for any other)")
-    p.add_argument("--redact-for-model", action="store_true",
-                   help="the model reads redacted text (outputs shown to readers are redacted either way)")
-    add_options(p, "store", store="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
-    p.add_argument("--limit", type=positive, default=None, help="label only the first N calls (N >= 1); default all")
-    add_options(p, "speaker", "quiet")
-
-    p = command(sub, "fit", cmd_fit, "fit the default method (the probe) on the labelled calls and save it",
-                description="Fit the probe on the label file and the labelled calls of a folder (its other calls "
-                            "are used, without labels, to standardise the features) and save it as a skops file "
-                            "with what it was fitted on, the package versions and its held-out (cross-validated) "
-                            "macro-F1. `callinsights analyze` then labels any folder with it. Model outputs are read "
-                            "from the store when it has them.")
-    add_options(p, "dir", "labels", "model", "artifact", "store", dir="folder holding the labelled calls",
-                artifact="where to save the fitted probe")
-    p.add_argument("--show", action="store_true", help="print the saved probe's metadata and fit nothing")
-    add_options(p, "quiet")
-
-    p = command(sub, "models", cmd_models, "list known models, or pull one (needs internet; never automatic)",
-                epilog=None, description="List the known models and where each is on disk, or pull one with gpt4all "
-                                         "(needs internet; nothing is ever downloaded on its own).")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
-                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
-    p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
-
-
-
 # The commands around the labels: evaluate, evidence, insights, monitor, store, notebooks, reports.
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Label the hand-labelled calls under each configuration (held out where a probe is fitted; stored outputs
+    reused), score the default with bootstrap intervals, the baselines, the whole-call ablation, calibration, mistakes
+    and the store's runs, all against one reading of the hand labels (--labels; each file records it). The other
+    reading is shown once beside it: evaluation/other_reading.csv and reading_differences.csv. Writes
+    results/metrics.json, results/evaluation/*.csv and a section of docs/experiments.md. A sample, a subset, another
+    data folder or another label file writes to --out-dir (default: a new temporary folder), never over results/."""
     from callinsights.pipelines import evaluation, fit
 
     plan = evaluation.Plan(data_dir=args.data_dir, labels=args.labels, sample=args.sample,
@@ -582,6 +498,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
+    """Label every call of a folder as analyze does (the saved probe, the stored model outputs; no run is recorded)
+    and measure its evidence quotes as the ERASER benchmark measures a rationale: comprehensiveness (how much the
+    label's probability drops when the quoted turn is left out) and sufficiency (the probability from the whole call
+    minus that from the quoted turn alone), each beside a random turn of the same call, with bootstrap intervals over
+    calls."""
     from callinsights.classify.probe import evidence_faithfulness, label_with_probe
     from callinsights.classify.runner import Classifier
     from callinsights.classify.settings import Settings, texts_for_model
@@ -618,6 +539,10 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 
 def cmd_insights(args: argparse.Namespace) -> int:
+    """Features, call events, pending work and driver of every call; the label rates by driver and team corrected by
+    the hand labels (prediction-powered inference), each driver's workload, the work follow-up calls leave pending,
+    the comparisons that hold and the findings worth acting on. Writes results/call_insights.csv, ppi_rates.csv,
+    drivers.csv, pending_work.csv, comparisons.csv, findings.csv and insights.reading.json (the label file read)."""
     from callinsights.pipelines import insights
 
     try:
@@ -646,34 +571,96 @@ def cmd_forward(args: argparse.Namespace) -> int:
     return {"notebooks": notebooks.main, "reports": notebooks.reports_main}[args.command](args.rest)
 
 
-def register_results(sub) -> None:
-    """Add the commands around the labels to the ``callinsights`` parser's sub-parsers."""
+# The command line: python -m callinsights COMMAND ... (``--help`` lists the commands).
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="callinsights", epilog=EXIT_CODES, formatter_class=Formatter, description=(
+        "callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local\n"
+        "language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = command(sub, "data", cmd_data, "link the client's calls and labels into data/", epilog=None)
+    p.add_argument("--source", default=str(config.SHARED_DATA_DIR),
+                   help="folder holding the client's transcripts_v3/ and test_actual_label.csv")
+    p.add_argument("--target", default=str(config.DATA_DIR),
+                   help="the project's data folder (CALLINSIGHTS_DATA_DIR moves it)")
+
+    p = command(sub, "parse", cmd_parse, "split calls into speaker turns (CSV), redacted")
+    add_options(p, "dir")
+    p.add_argument("--out", default="turns.csv", help="CSV to write: file,turn,speaker,role,text")
+    p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
+                   help="replace names, IDs, SSNs, card numbers, phones, e-mails, addresses and dates of birth "
+                        "with placeholders such as [NAME]")
+    add_options(p, "speaker")
+
+    p = command(sub, "analyze", cmd_analyze, "label every call's sentiment and outcome with a local LLM")
+    add_options(p, "dir")
+    p.add_argument("--out", default=str(config.PREDICTIONS_FILE),
+                   help="predictions CSV to write (replaced only when the run succeeds)")
+    add_options(p, "model", model="GGUF path or name (llama-3.2-1b, smollm2-135m); default: Llama 3.2 1B if on disk, "
+                                  "else the embedded SmolLM2-135M")
+    p.add_argument("--engine", default="llama.cpp", choices=["llama.cpp", "gpt4all", "openai"],
+                   help="openai: an OpenAI-compatible server at --base-url (llama.cpp's, vLLM, Ollama, ...)")
+    p.add_argument("--base-url", help="for --engine openai: the API root, e.g. http://HOST:8000/v1")
+    p.add_argument("--api-key-env", metavar="VAR", help="for --engine openai: environment variable holding the API key")
+    p.add_argument("--concurrency", type=int, default=1, help="for --engine openai: most requests in flight")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="for --engine openai: seconds one request may take, retries included (default 120)")
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                   help="for --engine openai: seconds to make a connection (default 5)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="ray: spread the calls over a Ray cluster's actors (pip install -e .[scale])")
+    p.add_argument("--address", help="for --backend ray: the cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, default=1, help="for --backend ray: actors, each loading the engine once")
+    p.add_argument("--method", default="probe", choices=["score", "generate", "probe"],
+                   help="probe: linear read-out of the model's hidden states fitted on the labelled calls (needs "
+                        "--labels); score: calibrated answer log-probabilities (no labels); generate: constrained "
+                        "answer (the only one gpt4all runs)")
+    add_options(p, "labels", "artifact", labels=f"for --method probe: label file to fit on ({_LABELS_DEFAULT})",
+                artifact="for --method probe: the saved probe (fitted and saved here when missing or out of date)")
+    p.add_argument("--calibration", default="reference", choices=["reference", "batch", "none"],
+                   help="for --method score: subtract each answer's mean log-probability over fixed reference "
+                        "calls (reference), over this run's calls (batch: labels then depend on the batch), or "
+                        "not at all (none)")
+    p.add_argument("--prompt", default="v1", help="prompt version (callinsights.llm.prompts.PROMPTS)")
+    p.add_argument("--side", default="customer", choices=["customer", "call"],
+                   help="what the model reads: the customer's turns, or the whole call (an ablation)")
+    p.add_argument("--sentiment-blocks", type=int, metavar="N",
+                   help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (in the "
+                        f"same pass); 0 reads it from the last layer (default: {config.SENTIMENT_BLOCKS} for a model "
+                        "with more blocks, as the embedded one has 30; the last layer for any other)")
+    p.add_argument("--redact-for-model", action="store_true",
+                   help="the model reads redacted text (outputs shown to readers are redacted either way)")
+    add_options(p, "store", store="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
+    p.add_argument("--limit", type=positive, help="label only the first N calls (N >= 1); default all")
+    add_options(p, "speaker", "quiet")
+
+    p = command(sub, "fit", cmd_fit, "fit the default method (the probe) on the labelled calls and save it")
+    add_options(p, "dir", "labels", "model", "artifact", "store", dir="folder holding the labelled calls",
+                artifact="where to save the fitted probe")
+    p.add_argument("--show", action="store_true", help="print the saved probe's metadata and fit nothing")
+    add_options(p, "quiet")
+
+    p = command(sub, "models", cmd_models, "list known models, or pull one (needs internet; never automatic)",
+                epilog=None)
+    p.add_argument("action", nargs="?", default="list", choices=["list", "pull"],
+                   help="list: show the known models and which is used by default; pull: download NAME (default: list)")
+    p.add_argument("name", nargs="?", default="llama-3.2-1b", help="for pull: the model to download")
+
     p = command(sub, "evaluate", cmd_evaluate, "score every method on the labelled calls; write the tables notebook 04 "
-                "shows", description="Label the hand-labelled calls under each configuration (held out where a probe "
-                "is fitted; stored outputs reused), score the default with bootstrap intervals, the baselines, the "
-                "whole-call ablation, calibration, mistakes and the store's runs, all against one reading of the hand "
-                "labels (--labels; each file records it). The other reading is shown once beside it: "
-                "evaluation/other_reading.csv and reading_differences.csv. Writes results/metrics.json, "
-                "results/evaluation/*.csv and a section of docs/experiments.md. A sample, a subset, another data "
-                "folder or another label file writes to --out-dir (default: a new temporary folder), never over "
-                "results/.")
-    p.add_argument("--sample", type=positive, default=None, help="score only the first N labelled calls")
-    p.add_argument("--configurations", nargs="+", default=None, metavar="NAME",
+                                               "shows")
+    p.add_argument("--sample", type=positive, help="score only the first N labelled calls")
+    p.add_argument("--configurations", nargs="+", metavar="NAME",
                    help="configurations to compare (callinsights.pipelines.evaluation.CONFIGURATIONS); default all")
     add_options(p, "n_boot")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and of the baselines' folds")
     add_options(p, "model")
-    p.add_argument("--out-dir", default=None, help="folder for metrics.json and evaluation/ (default: results/)")
+    p.add_argument("--out-dir", help="folder for metrics.json and evaluation/ (default: results/)")
     add_options(p, "data_dir", "labels", "store", "quiet",
                 labels=f"the reading of the hand labels to fit on and score against ({_LABELS_DEFAULT})")
 
-    p = command(sub, "evidence", cmd_evidence, "how faithful each call's evidence quotes are to the probe -> results/",
-                description="Label every call of a folder as analyze does (the saved probe, the stored model "
-                            "outputs; no run is recorded) and measure its evidence quotes as the ERASER benchmark "
-                            "measures a rationale: comprehensiveness (how much the label's probability drops when "
-                            "the quoted turn is left out) and sufficiency (the probability from the whole call minus "
-                            "that from the quoted turn alone), each beside a random turn of the same call, with "
-                            "bootstrap intervals over calls.")
+    p = command(sub, "evidence", cmd_evidence, "how faithful each call's evidence quotes are to the probe -> results/")
     add_options(p, "dir")
     p.add_argument("--out", default=str(config.EVIDENCE_FILE), help="CSV to write")
     add_options(p, "model", "artifact", "n_boot")
@@ -681,33 +668,25 @@ def register_results(sub) -> None:
     add_options(p, "store", "quiet")
 
     p = command(sub, "insights", cmd_insights, "per-call features and drivers, PPI rates and findings -> results/",
-                epilog=None, description="Features, call events, pending work and driver of every call; the label "
-                "rates by driver and team corrected by the hand labels (prediction-powered inference), each driver's "
-                "workload, the work follow-up calls leave pending, the comparisons that hold and the findings worth "
-                "acting on. Writes results/call_insights.csv, ppi_rates.csv, drivers.csv, pending_work.csv, "
-                "comparisons.csv, findings.csv and insights.reading.json (the label file read).")
+                epilog=None)
     add_options(p, "data_dir")
     p.add_argument("--predictions", default=str(config.PREDICTIONS_FILE), help="predictions to correct")
     add_options(p, "labels", labels=f"the reading of the hand labels that corrects them ({_LABELS_DEFAULT}); the fit "
                                     "of --predictions should use the same")
-    p.add_argument("--topics", type=positive, default=None, help="number of drivers (default: by silhouette)")
+    p.add_argument("--topics", type=positive, help="number of drivers (default: by silhouette)")
     p.add_argument("--seed", type=int, default=0, help="seed of the topic model")
-    p.add_argument("--out-dir", default=None, help="write here instead of results/")
+    p.add_argument("--out-dir", help="write here instead of results/")
 
-    p = command(sub, "monitor", cmd_monitor, "compare a new batch's predictions with the reference run (exit 3: "
-                "alert)", description="Compare a batch's predictions (the CSV of `analyze --out`) with the reference "
-                "run's; see callinsights.evaluation.monitoring and config.MONITOR_THRESHOLDS.",
+    p = command(sub, "monitor", cmd_monitor, "compare a new batch's predictions with the reference run (exit 3: alert)",
                 epilog=f"exit codes:\n  {EXIT_OK}  no alert\n  {EXIT_ALERT}  an alert fired (the table is written all "
-                f"the same)\n  {EXIT_BAD_INPUT}  bad input: a missing file, not a predictions table, another "
-                "configuration, or --out unwritable; nothing written")
+                       f"the same)\n  {EXIT_BAD_INPUT}  bad input: a missing file, not a predictions table, another "
+                       "configuration, or --out unwritable; nothing written")
     p.add_argument("batch", help="predictions CSV of the new batch")
     p.add_argument("--reference", default=str(config.PREDICTIONS_FILE), help="predictions CSV of the reference run")
     p.add_argument("--out", default=str(config.MONITORING_FILE), help="where the table is written (CSV)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare runs of different configurations")
 
     p = command(sub, "store", cmd_store, "what the prediction store holds (info); drop old runs (prune)",
-                description="info: size, outputs and runs per configuration, unfinished runs. prune: keep the last "
-                            "--keep runs of each configuration, then VACUUM.",
                 epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  no store at --store, a damaged or busy "
                        "store, or a bad option; nothing was removed")
     p.add_argument("action", choices=["info", "prune"], help="info or prune")
@@ -725,23 +704,6 @@ def register_results(sub) -> None:
         p = sub.add_parser(name, help=what, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER, help=f"the {name} command's own arguments")
         p.set_defaults(func=cmd_forward)
-
-
-
-# The command line: python -m callinsights COMMAND ... (``--help`` lists the commands).
-
-DESCRIPTION = """\
-callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local
-language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="callinsights", description=DESCRIPTION, epilog=EXIT_CODES,
-                                     formatter_class=Formatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register_jobs(sub)
-    register_results(sub)
     return parser
 
 
@@ -770,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
                 "resume from them") if getattr(args, "store", None) else ""
         print(f"interrupted by {stopped}{kept}", file=sys.stderr)
         return stopped.exit_code
-    except SystemExit as stop:  # --speaker's message
+    except SystemExit as stop:  # --speaker's or notebooks -p's message
         if isinstance(stop.code, str):
             return fail(stop.code)
         raise
