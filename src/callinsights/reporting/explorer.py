@@ -174,8 +174,8 @@ def _explorer_table(rows: pd.DataFrame) -> str:
                ("in_the_call", "In the call", ""), ("pending", "Pending work", ""),
                ("hand_labelled", "Hand-labelled", ""), ("evidence_sentiment", "Customer's words (sentiment)", ""),
                ("evidence_outcome", "Customer's words (outcome)", "")]  # fmt: skip
-    typed = {"number": " data-type=\"number\""}
-    head = "".join(f"<th scope=\"col\"{typed.get(kind, '')}><button type=\"button\">{escape(label)}</button></th>"
+    numeric = ' data-type="number"'
+    head = "".join(f"<th scope=\"col\"{numeric if kind else ''}><button type=\"button\">{escape(label)}</button></th>"
                    for _, label, kind in headers)
     body = []
     for row in rows.itertuples(index=False):
@@ -188,11 +188,10 @@ def _explorer_table(rows: pd.DataFrame) -> str:
                 cells.append(f"<td data-sort=\"{value:.4f}\">{number(value, 'share')}</td>" if pd.notna(value)
                              else "<td></td>")
             else:
-                mark = {"negative": " class=\"neg\"", FOLLOW_UP: " class=\"fu\""}.get(value, "")
-                quote = " class=\"quote\"" if column.startswith("evidence") else mark
-                cells.append(f"<td{quote}>{escape(value)}</td>")
-        body.append(f"<tr id=\"{escape(row.call)}\" data-driver=\"{escape(row.driver)}\" data-sentiment=\"{escape(row.sentiment)}\""
-                    f" data-outcome=\"{escape(row.outcome)}\">{''.join(cells)}</tr>")
+                mark = "quote" if column.startswith("evidence") else {"negative": "neg", FOLLOW_UP: "fu"}.get(value)
+                cells.append(f"<td class=\"{mark}\">{escape(value)}</td>" if mark else f"<td>{escape(value)}</td>")
+        body.append(f"<tr id=\"{escape(row.call)}\" data-driver=\"{escape(row.driver)}\""
+                    f" data-sentiment=\"{escape(row.sentiment)}\" data-outcome=\"{escape(row.outcome)}\">{''.join(cells)}</tr>")
     return (f"<table id=\"ci-calls\" class=\"ci-calls\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
             "</tbody></table>")
 
@@ -205,14 +204,8 @@ def _select(column: str, label: str, values: list[str]) -> str:
 
 def explorer_page(predictions: pd.DataFrame, insights: pd.DataFrame | None = None,
                   findings: pd.DataFrame | None = None, labels_file: str = "") -> str:  # fmt: skip
-    """The call explorer as one self-contained HTML page (see :data:`EXPLORER_JS` for what it does in the browser).
-
-    Args:
-        predictions: ``results/predictions.csv``.
-        insights: ``results/call_insights.csv`` (driver, team, call events, pending work), or None.
-        findings: ``results/findings.csv`` (each finding's calls, for ``#finding=N``), or None.
-        labels_file: The hand-label file the findings were computed from (``results/insights.reading.json``).
-    """
+    """The call explorer as one self-contained HTML page from ``predictions.csv``, ``call_insights.csv`` (driver,
+    team, call events, pending work), ``findings.csv`` (for ``#finding=N``) and the findings' hand-label file."""
     rows = explorer_rows(predictions, insights)
     found = explorer_findings(findings)
     made_by = ", ".join(f"{c} {'/'.join(sorted(map(str, predictions[c].dropna().unique())))}"
@@ -247,11 +240,8 @@ def explorer_page(predictions: pd.DataFrame, insights: pd.DataFrame | None = Non
 
 
 def build_explorer(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str | Path = config.REPORTS_DIR) -> Path:
-    """Write ``calls.html`` into ``reports_dir`` from the results files; returns the page written.
-
-    Raises:
-        FileNotFoundError: ``predictions.csv`` is missing (the message says which command writes it).
-    """
+    """Write ``calls.html`` into ``reports_dir`` from the results files; returns the page written, or raises
+    FileNotFoundError naming the command that writes a missing ``predictions.csv``."""
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     problems: list[str] = []
     predictions = read_result(results_dir / config.PREDICTIONS_FILE.name, pd.read_csv, problems)
