@@ -107,21 +107,12 @@ class TranscriptWarning(UserWarning):
 
 @dataclass
 class ParseReport:
-    """What a folder parse met besides clean speech: skipped files and irregular lines.
-
-    Attributes:
-        files_read: Files parsed into turns (calls, for a turn table).
-        skipped: ``(file, reason)`` for each file that could not be used.
-        unknown_lines: ``(file, line, label)`` for each line whose speaker is not in the table: kept out of the
-            customer's side, and named so that a person can map its label (``--speaker``).
-        irregular: Count of meta lines by kind (``timestamp``, ``duration``, ...).
-        ambiguous: ``(file, line)`` for speech lines that may hold an exporter's note; kept as speech, reported.
-        ignored: Files in the folder that are not calls (named, so nothing is dropped without a word).
-        folders_skipped: ``(folder, reason)`` for each subfolder not read (hidden, or a link to a folder).
-        formats: Files read by suffix, e.g. ``{".txt": 10, ".vtt": 2}``.
-        warnings: What a person should check in a file that was read (:class:`TranscriptWarning` messages).
-        unit, suffixes: What ``files_read`` counts (``files``, ``calls in turns.csv``); the suffixes looked for.
-    """
+    """What a folder parse met besides clean speech, so that nothing is dropped without a word: ``(file, reason)``
+    for each file ``skipped`` and each subfolder not read, the files ``ignored`` (not calls), ``(file, line, label)``
+    for each line whose speaker is not in the table (kept out of the customer's side; ``--speaker`` maps it), meta
+    lines counted by kind (``irregular``), speech lines that may hold an exporter's note (``ambiguous``), the
+    :class:`TranscriptWarning` messages, and files read by suffix. ``unit`` is what ``files_read`` counts (``files``,
+    ``calls in turns.csv``)."""
 
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -162,10 +153,9 @@ class ParseReport:
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         lines += [f"  not read: folder {name}: {reason}" for name, reason in self.folders_skipped]
         if self.unknown_lines:
-            lines.append(
-                f"  {len(self.unknown_lines)} line(s) whose speaker is not recognised (role 'unknown', kept out of "
-                "the customer's side; map each label with --speaker LABEL=ROLE, e.g. --speaker 'Agent 2=agent'):"
-            )
+            lines.append(f"  {len(self.unknown_lines)} line(s) whose speaker is not recognised (role 'unknown', kept "
+                         "out of the customer's side; map each label with --speaker LABEL=ROLE, e.g. --speaker "
+                         "'Agent 2=agent'):")
             lines += [f"    {self.where(name, number)}: {label!r}"
                       for name, number, label in self.unknown_lines[:_LISTED]]
             if len(self.unknown_lines) > _LISTED:
@@ -179,10 +169,8 @@ class ParseReport:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.irregular.items()))
             lines.append(f"  non-speech lines set aside as meta: {kinds}")
         if self.ambiguous:
-            lines.append(
-                "  lines that may hold an exporter's note, kept as speech (put the note on its own line or in "
-                "brackets, e.g. '(Note: ...)', to set it aside):"
-            )
+            lines.append("  lines that may hold an exporter's note, kept as speech (put the note on its own line or "
+                         "in brackets, e.g. '(Note: ...)', to set it aside):")
             lines += [f"    {name}: {line[:100]!r}" for name, line in self.ambiguous]
         if self.ignored:
             shown = ", ".join(self.ignored[:10]) + (f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else "")
@@ -287,7 +275,7 @@ def _continue(turns: list[Turn], words: str, file: str, number: int) -> None:
 
 
 def _add_notes(turns: list[Turn], notes: list[str], file: str, number: int) -> None:
-    turns.extend(Turn(file, len(turns) + i, "", META, note, "note", number) for i, note in enumerate(notes))
+    turns.extend([Turn(file, len(turns) + i, "", META, note, "note", number) for i, note in enumerate(notes)])
 
 
 def read_call(path: str | Path, roles: dict[str, str] | None = None) -> Call:
