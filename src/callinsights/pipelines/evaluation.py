@@ -209,30 +209,26 @@ def pairs(every: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["task", "default_label", "score_label", "calls"]]
 
 
-def batches(predictions: pd.DataFrame, labelled: pd.Index, n: int = BATCHES) -> pd.DataFrame:
-    """The unlabelled calls of the main run as ``n`` batches in file order, as if they had arrived month by month,
-    each monitored against the labelled calls' predictions, where held-out accuracy is known."""
-    table = monitoring.check_predictions(predictions, "predictions")
-    is_labelled = table["file"].isin(labelled)
-    rest = table[~is_labelled].sort_values("file", key=lambda files: files.map(natural_key))
-    size = -(-len(rest) // n)
-    chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(n) if len(rest.iloc[k * size:])}
-    reference = table[is_labelled]
-    return monitoring.batch_table({name: monitoring.compare(reference, chunk) for name, chunk in chunks.items()})
-
-
 def batches_of_main_run(labelled: pd.Index) -> pd.DataFrame:
-    """:func:`batches` of ``results/predictions.csv``; no rows (same columns) when it is missing or holds none of
-    ``labelled`` (another data folder), which notebook 04 says in a line."""
+    """The unlabelled calls of ``results/predictions.csv`` as :data:`BATCHES` batches in file order, as if they had
+    arrived month by month, each monitored against the labelled calls' predictions (where held-out accuracy is
+    known); no rows (same columns) when the file is missing or holds none of ``labelled`` (another data folder)."""
     empty = pd.DataFrame(columns=[*monitoring.TABLE_COLUMNS, "batch_name"])
     if not config.PREDICTIONS_FILE.is_file():
         return empty
     try:
-        predictions = monitoring.read_predictions(config.PREDICTIONS_FILE, "reference")
+        table = monitoring.read_predictions(config.PREDICTIONS_FILE, "reference")  # read and checked
     except monitoring.MonitorInputError as err:  # a damaged file must not throw away the evaluation computed before it
         warnings.warn(f"no batches monitored: {err}", stacklevel=2)
         return empty
-    return batches(predictions, labelled) if predictions["file"].isin(labelled).any() else empty
+    is_labelled = table["file"].isin(labelled)
+    if not is_labelled.any():
+        return empty
+    rest = table[~is_labelled].sort_values("file", key=lambda files: files.map(natural_key))
+    size = -(-len(rest) // BATCHES)
+    chunks = {f"batch {k + 1}": rest.iloc[k * size:(k + 1) * size] for k in range(BATCHES) if len(rest.iloc[k * size:])}
+    reference = table[is_labelled]
+    return monitoring.batch_table({name: monitoring.compare(reference, chunk) for name, chunk in chunks.items()})
 
 
 # The other reading of the hand labels, shown once beside the run's own and never mixed into its computations.
@@ -662,26 +658,19 @@ def read_results(results_dir: str | Path | None = None, stop_notebook: bool = Tr
             skip_rest_of_notebook()
         return None
     tables = {key: pd.read_csv(path) for key, path in files.items() if path.suffix == ".csv"}
-    return Results(folder=files["metrics"].parent, metrics=_json(files["metrics"]), facts=_json(files["run"]),
-                   tables=tables)
+    metrics, facts = (json.loads(files[key].read_text(encoding="utf-8")) for key in ("metrics", "run"))
+    return Results(folder=files["metrics"].parent, metrics=metrics, facts=facts, tables=tables)
 
 
-def skip_rest_of_notebook() -> bool:
+def skip_rest_of_notebook() -> None:
     """In a notebook, empty the code of every later cell, so it runs to its end without an error output (``make
-    notebooks`` goes on to the next) instead of failing at the first table it lacks; returns whether it did."""
+    notebooks`` goes on to the next) instead of failing at the first table it lacks; elsewhere, do nothing."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None:
-        return False
-    shell.input_transformers_post.append(lambda lines: [])
-    return True
-
-
-def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+        return
+    if get_ipython() is not None:
+        get_ipython().input_transformers_post.append(lambda lines: [])
 
 
 def shown(path: Path) -> str:

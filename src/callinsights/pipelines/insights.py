@@ -10,22 +10,14 @@ import pandas as pd
 from callinsights import config
 from callinsights.analysis import eda, insights, ppi, topics
 from callinsights.classify.probe import WHOLE_CALL
-from callinsights.data.call import Call
 from callinsights.data.labels import load_labels
 from callinsights.data.outputs import READING_RECORD_SUFFIX, check_output_file, write_csv, write_label_reading
-
-
-def calls_with_drivers(parsed: list[Call], n_topics: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """One row per call with its features (:func:`callinsights.analysis.eda.call_frame`) and its driver (topic);
-    ``n_topics`` None chooses the number of drivers by silhouette."""
-    calls = eda.call_frame(parsed)
-    return topics.add_topics(calls, topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed))
 
 
 def ppi_tables(calls: pd.DataFrame, predictions: pd.DataFrame, gold: pd.DataFrame
                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Predictions corrected by one reading's hand labels ``gold``: the PPI frame, the rates by every grouping, and
-    the decided comparisons; ``calls`` (:func:`calls_with_drivers`) gives the covariates."""
+    the decided comparisons; ``calls`` (one row per call, with its driver) gives the covariates."""
     columns = [*insights.GROUPINGS, *insights.CALL_EVENTS, *insights.CONSISTENCY_CHECKS, *insights.PENDING_KINDS,
                *eda.FEATURES]  # fmt: skip
     covariates = calls.set_index("file")[[c for c in dict.fromkeys(columns) if c in calls.columns]]
@@ -107,17 +99,15 @@ def write_insight_files(calls: pd.DataFrame, found: Insights | None, files: Insi
 def run(data_dir: str | Path | None = None, predictions: str | Path = config.PREDICTIONS_FILE,
         labels: str | Path | None = None, n_topics: int | None = None, seed: int = 0,
         out_dir: str | Path | None = None) -> list[Path]:
-    """Compute the insight tables and write them; returns the paths written.
-
-    ``labels`` defaults to the reading the probe is fitted on. Without a predictions file only the per-call table is
-    written, as no rate or finding can be corrected.
-    """
+    """Compute the insight tables and write them; returns the paths written. ``labels`` defaults to the reading the
+    probe is fitted on; without a predictions file only the per-call table is written (nothing to correct)."""
     files = InsightFiles.under(out_dir) if out_dir else InsightFiles()
     for path in files.all():
         check_output_file(path, "--out-dir")  # said before the topic model runs, not after
     labels = Path(labels) if labels else config.training_labels_file(Path(data_dir) if data_dir else None)
     gold = load_labels(labels) if Path(predictions).is_file() else None
     parsed, _ = eda.read_corpus(data_dir)
-    calls = calls_with_drivers(parsed, n_topics, seed)
+    calls = eda.call_frame(parsed)  # one row per call with its features, and its driver (topic) added
+    calls = topics.add_topics(calls, topics.discover_topics(calls["text"].tolist(), n_topics=n_topics, seed=seed))
     found = insight_tables(calls, pd.read_csv(predictions), gold) if gold is not None else None
     return write_insight_files(calls, found, files, labels if found is not None else None)
