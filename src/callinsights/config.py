@@ -89,11 +89,9 @@ GPT4ALL_MODELS_DIR = Path.home() / ".cache" / "gpt4all"
 
 #: What `callinsights monitor` compares a new batch's predictions with, and where it writes its table.
 MONITORING_FILE = RESULTS_DIR / "monitoring.csv"
-# The probe reads sentiment after this many of the model's transformer blocks (classify.settings.Settings); 0 reads
-# the last layer. Every earlier layer of SmolLM2-135M's 30 tried beat the last one held out (docs/experiments.md,
-# item 9); 26 is the one at least as good as the last in every column (both label readings, negative F1, Brier), where
-# 8 scored a little higher on the guideline reading but lower on negatives. It is the default for models with more
-# blocks than this; shallower ones (Llama 3.2 1B has 16) read the last layer (classify.methods.ProbeMethod.settle).
+# The probe reads sentiment after this many of the model's transformer blocks (0: the last layer): of SmolLM2-135M's
+# 30, block 26 is at least as good as the last in every column held out (docs/experiments.md, item 9). Models with no
+# more blocks than this (Llama 3.2 1B has 16) read the last layer (classify.methods.ProbeMethod.settle).
 SENTIMENT_BLOCKS = 26
 # What `make benchmark` and `make benchmark-scale` printed last (docs/scale.md's figures are checked against them).
 BENCHMARK_FILES = {"throughput": RESULTS_DIR / "benchmarks" / "throughput.md",

@@ -62,9 +62,9 @@ class Call(Sequence[Turn]):
         """The file the call was read from (``transcript_12.txt``), or its name in a turn table."""
         return self.turns[0].file if self.turns else self.name
 
-    def customer_text(self, last: int | None = None) -> str:
+    def customer_text(self) -> str:
         """The customer's turns, one per line."""
-        return customer_text(self.turns, last)
+        return customer_text(self.turns)
 
     def text(self) -> str:
         """The whole conversation, meta lines left out."""
@@ -92,12 +92,9 @@ def customer_turns(turns: Iterable[Turn]) -> list[Turn]:
     return [t for t in turns if t.role == CUSTOMER]
 
 
-def customer_text(turns: Iterable[Turn], last: int | None = None) -> str:
-    """The customer's turns, one per line; ``last`` keeps only the last few (how a call ends weighs most)."""
-    mine = customer_turns(turns)
-    if last is not None:
-        mine = mine[-last:]
-    return "\n".join(t.text for t in mine if t.text)
+def customer_text(turns: Iterable[Turn]) -> str:
+    """The customer's turns, one per line."""
+    return "\n".join(t.text for t in customer_turns(turns) if t.text)
 
 
 def call_text(turns: Iterable[Turn]) -> str:
