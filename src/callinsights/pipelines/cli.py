@@ -17,7 +17,7 @@ from callinsights.classify.probe import ARTIFACT_FORMAT, ARTIFACT_KIND, REMEDY, 
 from callinsights.data.calls import CALL_SUFFIXES
 from callinsights.data.outputs import (ArtifactError, OutputError, check_output_file, load_artifact,
                                        refuse_overwriting_inputs, write_csv)
-from callinsights.data.store import STALE_RUN_HOURS, PruneReport, Store, StoreError, StoreInfo
+from callinsights.data.store import STALE_RUN_HOURS, Store, StoreError, StoreInfo
 from callinsights.evaluation.monitoring import (ALERT, FEW, MonitorInputError, alerts, compare,
                                                 configuration_differences, read_predictions)
 
@@ -175,9 +175,16 @@ def info_text(info: StoreInfo) -> str:
     return "\n".join(lines).rstrip()
 
 
-def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, int] | None = None,
-               vacuumed: bool | None = None) -> str:
-    """What a prune removed (or would remove) for the terminal."""
+def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS,
+          dry_run: bool = False) -> str:
+    """``store prune``: prune, then VACUUM (unless dry), and say what went (or would go). With ``outputs``, the
+    outputs the saved fits read stay (:func:`saved_fits`). Raises StoreError: no store at ``path``, or it is locked."""
+    fits, unreadable = saved_fits(config.ARTIFACT_FILE.parent) if outputs else ([], [])
+    with open_existing(path) as store:
+        before = store.path.stat().st_size
+        report = store.prune(keep, outputs and not unreadable, stale_hours=stale_hours, dry_run=dry_run, fits=fits)
+        vacuumed = dry_run or store.vacuum()
+        after = store.path.stat().st_size
     removed = report.removed_runs
     lines = [(f"{'would remove' if dry_run else 'removed'} {_count(len(removed), 'run')} "
               f"({_count(report.removed_run_labels, 'recorded label')}) and "
@@ -189,29 +196,12 @@ def prune_text(report: PruneReport, keep: int, dry_run: bool, sizes: tuple[int, 
         lines += [f"runs {'that would go' if dry_run else 'removed'}, per configuration:",
                   per[["configuration", "run_id", "name"]].rename(columns={"run_id": "run ids"}).to_string(index=False)]
     lines += [f"note: {note}" for note in report.notes]
-    if sizes is not None:
-        lines.append(f"file: {_size(sizes[0])} -> {_size(sizes[1])}"
-                     + ("" if vacuumed else " (VACUUM skipped: another process kept the store busy; the space is "
-                                            "reclaimed by the next prune)"))
+    lines += [f"note: outputs kept: the outputs a saved fit read cannot be told ({why})" for why in unreadable]
     if dry_run:
-        lines.append("dry run: nothing was removed")
-    return "\n".join(lines)
-
-
-def prune(path: str | Path, keep: int, outputs: bool = False, stale_hours: float = STALE_RUN_HOURS,
-          dry_run: bool = False) -> str:
-    """``store prune``: prune, then VACUUM (unless dry), and say what went. With ``outputs``, the outputs the saved
-    fits read stay (:func:`saved_fits`). Raises StoreError: no store at ``path``, or another process kept it locked.
-    """
-    fits, unreadable = saved_fits(config.ARTIFACT_FILE.parent) if outputs else ([], [])
-    with open_existing(path) as store:
-        before = store.path.stat().st_size
-        report = store.prune(keep, outputs and not unreadable, stale_hours=stale_hours, dry_run=dry_run, fits=fits)
-        report.notes += [f"outputs kept: the outputs a saved fit read cannot be told ({why})" for why in unreadable]
-        if dry_run:
-            return prune_text(report, keep, True)
-        vacuumed = store.vacuum()
-        return prune_text(report, keep, False, (before, store.path.stat().st_size), vacuumed)
+        return "\n".join([*lines, "dry run: nothing was removed"])
+    return "\n".join([*lines, f"file: {_size(before)} -> {_size(after)}" + (
+        "" if vacuumed else " (VACUUM skipped: another process kept the store busy; the space is reclaimed by the next "
+                            "prune)")])
 
 
 def cmd_store(args: argparse.Namespace) -> int:
@@ -324,7 +314,7 @@ def _read_calls(source: str, speakers: dict[str, str]) -> list:
     from callinsights.data.calls import read_source
 
     calls, report = read_source(source, speakers)
-    print(report.summary(), file=sys.stderr)
+    say(report.summary())
     if not report.files_read:
         raise ValueError(f"{source}: no call file could be read (see the reasons above); nothing was written and any "
                          "previous output is left as it was")
