@@ -17,26 +17,13 @@ from callinsights.text import words
 _CLAUSE_BREAK = re.compile(r"[.,;:!?\"\n]+")
 
 
-def clauses(text: str) -> list[list[str]]:
-    """Every word of each clause of a text, lower case, as :func:`callinsights.text.words.tokens` reads words."""
-    return [seq for part in _CLAUSE_BREAK.split(words.display_text(text)) if (seq := words.tokens(part, None, 1))]
-
-
-def stop_words(texts: Iterable[str] | None = None) -> frozenset[str]:
-    """Words left out of topics and phrases: the stop words, plus the proper nouns (names) of ``texts`` if given."""
-    return words.STOP_WORDS | (words.proper_nouns(texts) if texts is not None else frozenset())
-
-
-def is_term_word(word: str, stop: frozenset[str]) -> bool:
-    """A content word: three letters or more and not a stop word."""
-    return len(word) > 2 and word not in stop
-
-
 def terms(text: str, stop: frozenset[str]) -> list[str]:
-    """Content words (three letters or more, not stop words) plus pairs of content words adjacent in a clause."""
+    """Content words (three letters or more, not stop words) plus pairs of content words adjacent in a clause, words
+    read as :func:`callinsights.text.words.tokens` reads them."""
     unigrams, bigrams = [], []
-    for seq in clauses(text):
-        keep = [is_term_word(w, stop) for w in seq]
+    for part in _CLAUSE_BREAK.split(words.display_text(text)):
+        seq = words.tokens(part, None, 1)
+        keep = [len(w) > 2 and w not in stop for w in seq]
         unigrams += [w for w, k in zip(seq, keep) if k]
         bigrams += [f"{a} {b}" for a, b, ka, kb in zip(seq, seq[1:], keep, keep[1:]) if ka and kb]
     return unigrams + bigrams
@@ -45,23 +32,18 @@ def terms(text: str, stop: frozenset[str]) -> list[str]:
 #: Readable names for topics, each with the top terms that identify it (:func:`name_topic`). Written from the
 #: topics' top terms on this client's calls, never from labels; extend it when new drivers appear.
 TOPIC_NAMES: dict[str, frozenset[str]] = {
-    "Claim denied / policy change": frozenset(
-        {"claim", "denied", "denial", "claim denied", "new policy", "switched", "update", "updated", "appeal"}
-    ),
-    "Online account / login": frozenset(
-        {"password", "login", "logging", "log", "account", "email address", "error message", "website", "portal",
-         "reset", "username", "app", "online", "online service"}  # fmt: skip
-    ),
-    "Appointment scheduling": frozenset(
-        {"appointment", "schedule", "specialist", "availability", "available", "reschedule", "schedule appointment"}
-    ),
-    "Prior authorization": frozenset(
-        {"pre-authorization", "pre-authorized", "preauthorization", "authorization", "pre authorization",
-         "procedure", "surgery", "eligibility", "mri", "approval", "approved"}  # fmt: skip
-    ),
-    "Copay / billing dispute": frozenset(
-        {"copay", "charged", "refund", "bill", "billing", "overcharged", "payment", "charged copay", "doctor visit"}
-    ),
+    "Claim denied / policy change": frozenset({"claim", "denied", "denial", "claim denied", "new policy", "switched",
+                                               "update", "updated", "appeal"}),
+    "Online account / login": frozenset({"password", "login", "logging", "log", "account", "email address",
+                                         "error message", "website", "portal", "reset", "username", "app", "online",
+                                         "online service"}),
+    "Appointment scheduling": frozenset({"appointment", "schedule", "specialist", "availability", "available",
+                                         "reschedule", "schedule appointment"}),
+    "Prior authorization": frozenset({"pre-authorization", "pre-authorized", "preauthorization", "authorization",
+                                      "pre authorization", "procedure", "surgery", "eligibility", "mri", "approval",
+                                      "approved"}),
+    "Copay / billing dispute": frozenset({"copay", "charged", "refund", "bill", "billing", "overcharged", "payment",
+                                          "charged copay", "doctor visit"}),
     "Prescription / pharmacy": frozenset({"prescription", "pharmacy", "medication", "drug", "refill", "formulary"}),
     "Escalation / supervisor": frozenset({"supervisor", "escalate", "manager", "complaint", "escalate issue"}),
     "Coverage / benefits question": frozenset({"coverage", "covered", "benefits", "deductible", "plan", "network"}),
@@ -77,27 +59,19 @@ class TopicModel:
     """Topics found in a set of calls and how sure the grouping is.
 
     Attributes:
-        selection: One row per candidate ``k``: ``silhouette``, ``reconstruction_error``, ``groups`` (distinct
-            dominant topics) and ``chosen``.
+        selection: One row per candidate ``k``: ``silhouette`` (mean cosine silhouette of the dominant-topic grouping
+            on TF-IDF), ``reconstruction_error``, ``groups`` (distinct dominant topics) and ``chosen``.
         auto_names: Top three terms per topic, beside the readable ``names``.
         labels: Dominant topic of each call (topics numbered by size, 0 the largest).
         shares: Topic weights of each call normalised to sum to 1 (calls x topics).
-        silhouette: Mean cosine silhouette of the dominant-topic grouping on TF-IDF.
     """
 
     k: int
     selection: pd.DataFrame
-    top_terms: list[list[tuple[str, float]]]
     names: list[str]
     auto_names: list[str]
     labels: np.ndarray
     shares: np.ndarray
-    silhouette: float
-
-    @property
-    def dominant_share(self) -> np.ndarray:
-        """Share of each call's topic weight held by its dominant topic (1 = purely one topic)."""
-        return self.shares.max(axis=1)
 
 
 def name_topic(
@@ -142,34 +116,27 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
     texts = list(texts)
     if len(texts) < 3:
         raise ValueError(f"topic discovery needs at least 3 calls, got {len(texts)}")
-    stop = stop_words(texts)
-    vectorizer = TfidfVectorizer(
-        analyzer=lambda text: terms(text, stop), min_df=min_df, max_df=max_df, sublinear_tf=True
-    )
+    stop = words.STOP_WORDS | words.proper_nouns(texts)  # a name is never a topic term
+    vectorizer = TfidfVectorizer(analyzer=lambda text: terms(text, stop), min_df=min_df, max_df=max_df,
+                                 sublinear_tf=True)  # fmt: skip
     try:
         X = vectorizer.fit_transform(texts)
     except ValueError as err:  # scikit-learn's "After pruning, no terms remain"
         raise ValueError(f"no term is in at least {min_df} of these {len(texts)} calls ({err}); lower min_df") from None
     vocabulary = np.array(vectorizer.get_feature_names_out())
 
-    def fit(k: int):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # slow convergence on a tiny corpus is no reason to stop
-            model = NMF(k, init="nndsvda", random_state=seed, max_iter=1000)
-            return model, model.fit_transform(X)
-
-    def silhouettes(labels: np.ndarray) -> np.ndarray | None:
-        groups = len(set(labels))
-        return silhouette_samples(X, labels, metric="cosine") if 1 < groups < len(texts) else None
-
     candidates = [n_topics] if n_topics else [k for k in k_range if 2 <= k < min(len(texts), X.shape[1])]
     rows, fits = [], {}
     for k in candidates:
-        model, W = fit(k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # slow convergence on a tiny corpus is no reason to stop
+            model = NMF(k, init="nndsvda", random_state=seed, max_iter=1000)
+            W = model.fit_transform(X)
         labels = W.argmax(axis=1)
-        sil = silhouettes(labels)
-        rows.append({"k": k, "silhouette": float(sil.mean()) if sil is not None else np.nan,
-                     "reconstruction_error": float(model.reconstruction_err_), "groups": len(set(labels))})
+        groups = len(set(labels))
+        sil = float(silhouette_samples(X, labels, metric="cosine").mean()) if 1 < groups < len(texts) else np.nan
+        rows.append({"k": k, "silhouette": sil, "reconstruction_error": float(model.reconstruction_err_),
+                     "groups": groups})
         fits[k] = (model, W)
     selection = pd.DataFrame(rows, columns=["k", "silhouette", "reconstruction_error", "groups"])
     if selection["silhouette"].notna().sum() == 0:
@@ -180,24 +147,11 @@ def discover_topics(texts: Sequence[str], n_topics: int | None = None, k_range: 
 
     order = np.argsort(-np.bincount(W.argmax(axis=1), minlength=k), kind="stable")
     W, components = W[:, order], model.components_[order]
-    labels = W.argmax(axis=1)
     totals = W.sum(axis=1, keepdims=True)
     shares = np.divide(W, totals, out=np.full_like(W, 1.0 / k), where=totals > 0)
-    top_terms = [[(str(vocabulary[j]), float(row[j])) for j in np.argsort(-row)[:TERMS_PER_TOPIC] if row[j] > 0]
-                 for row in components]
-    plain = [[t for t, _ in top] for top in top_terms]
-    sil_calls = silhouettes(labels)
-    sil_calls = sil_calls if sil_calls is not None else np.zeros(len(texts))
-    return TopicModel(
-        k=k,
-        selection=selection,
-        top_terms=top_terms,
-        names=name_topics(plain, TOPIC_NAMES),
-        auto_names=[" / ".join(top[:3]) for top in plain],
-        labels=labels,
-        shares=shares,
-        silhouette=float(sil_calls.mean()),
-    )
+    top = [[str(vocabulary[j]) for j in np.argsort(-row)[:TERMS_PER_TOPIC] if row[j] > 0] for row in components]
+    return TopicModel(k=k, selection=selection, names=name_topics(top, TOPIC_NAMES),
+                      auto_names=[" / ".join(t[:3]) for t in top], labels=W.argmax(axis=1), shares=shares)
 
 
 def add_topics(frame: pd.DataFrame, model: TopicModel) -> pd.DataFrame:
@@ -209,5 +163,5 @@ def add_topics(frame: pd.DataFrame, model: TopicModel) -> pd.DataFrame:
     out["topic_id"] = model.labels
     out["topic"] = [model.names[i] for i in model.labels]
     out["topic_terms"] = [model.auto_names[i] for i in model.labels]
-    out["topic_share"] = model.dominant_share
+    out["topic_share"] = model.shares.max(axis=1)  # 1: purely one topic
     return out
