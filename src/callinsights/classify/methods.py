@@ -30,7 +30,7 @@ from callinsights.llm.engines import ENGINES, block_count, check_block
 from callinsights.llm.models import ChatFormat, ModelInfo, resolve_model
 from callinsights.llm.prompts import (CUSTOMER_ONLY, GENERATE_GRAMMAR, GENERATE_INSTRUCTIONS, PROMPTS, SYSTEM,
                                       WHOLE_CALL)
-from callinsights.schema import OUTCOMES, SENTIMENTS
+from callinsights.schema import SENTIMENTS, TASKS
 from callinsights.text.redact import redact_in_context
 
 #: Tokens ``generate`` leaves for its answer.
@@ -251,11 +251,13 @@ class ScoreMethod(Method):
     def label(self, frame: pd.DataFrame, texts: dict[str, str], compute) -> None:
         calibration = self.settings.calibration
         reference = self.reference(compute) if calibration == "reference" else {}
-        for task, labels in (("sentiment", SENTIMENTS), ("outcome", OUTCOMES)):
+        for task, labels in TASKS.items():
             logprobs = pd.DataFrame([out[task] for out in frame["raw"]], columns=list(labels))
             assign_probabilities(frame, task, calibrated_probabilities(logprobs, calibration, reference.get(task)))
         frame["calibration"] = calibration
-        frame["raw"] = frame["raw"].map(round_logprobs)
+        # The answer log-probabilities, rounded, as a short JSON string.
+        frame["raw"] = [json.dumps({task: {k: round(v, 4) for k, v in lp.items()} for task, lp in out.items()})
+                        for out in frame["raw"]]
 
     def reference(self, compute) -> dict[str, dict[str, float]]:
         """``{task: {label: mean log-probability}}`` over the :data:`REFERENCE_CALLS` under this run's settings:
@@ -313,8 +315,6 @@ class GenerateMethod(Method):
         parsed = [parse_answer(out["text"]) for out in frame["raw"]]
         frame["sentiment"] = [p[0] for p in parsed]
         frame["outcome"] = [p[1] for p in parsed]
-        frame["confidence_sentiment"] = np.nan
-        frame["confidence_outcome"] = np.nan
         # Shown to readers, so redacted like any call text, and with the people the call names masked: a model
         # repeats "Emily Wilson" without the "my name is" that redact() looks for.
         frame["raw"] = [redact_in_context(out["text"], texts.get(cid, ""))
@@ -363,7 +363,6 @@ def parse_answer(text: str) -> tuple[str | None, str | None]:
 
 # --- probabilities -------------------------------------------------------------------------------------------------
 
-
 #: Fewer calls than this make ``batch`` calibration a guess: the means it subtracts are the model's bias only over a
 #: batch with calls of every kind; over one call they are its own answers, and its probabilities come out uniform.
 BATCH_CALIBRATION_MIN_CALLS = 30
@@ -387,12 +386,6 @@ def calibrated_probabilities(logprobs: pd.DataFrame, calibration: str,
     elif calibration != "none":
         raise ValueError(f"calibration {calibration!r} is not one of: {', '.join(CALIBRATIONS)}")
     return pd.DataFrame(softmax(values, axis=1), index=logprobs.index, columns=logprobs.columns)
-
-
-def round_logprobs(output: dict) -> str:
-    """Stored answer log-probabilities as a short JSON string for the ``raw`` column."""
-    return json.dumps({task: {k: round(v, 4) for k, v in lp.items()} for task, lp in output.items()})
-
 
 
 # --- a fixed reference for calibrating answer scores, so that a call's label never depends on the other calls ------

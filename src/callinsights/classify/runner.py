@@ -10,6 +10,7 @@ existed; most are seen to fit from their bytes alone (a token is never shorter t
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import signal
@@ -95,14 +96,7 @@ def _bytes_bound(text: str, bos: bool, special: bool) -> int:
 
 def _most(upper: int, fits) -> int:
     """The largest ``k`` in ``0..upper`` with ``fits(k)`` (0 when none), by bisection: more turns, more tokens."""
-    low, high = 0, upper
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
+    return bisect.bisect_left(range(1, upper + 1), True, key=lambda k: not fits(k))
 
 
 def fit_to_context(texts: dict[str, str], settings: Settings, model: ModelInfo
@@ -126,12 +120,8 @@ def window_note(predictions, n_ctx: int) -> str:
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM stopped the work: every call finished before it is stored, so the same command resumes.
-
-    Attributes:
-        signum: The signal.
-        run_id: The run marked ``interrupted`` in the store (None when no run had started, e.g. during a fit).
-    """
+    """SIGINT or SIGTERM (``signum``) stopped the work: every call finished before it is stored, so the same command
+    resumes; ``run_id``: the run marked ``interrupted`` in the store (None when none had started, e.g. in a fit)."""
 
     def __init__(self, signum: int, run_id: int | None = None):
         super().__init__(signal.Signals(signum).name)
@@ -335,8 +325,9 @@ class Classifier:
             "valid": [bool(rec["valid"]) for _, rec, _ in records],
         })
         # What a method does not fill stays empty: only a fitted method says which calls are held out, and quotes.
-        frame = frame.assign(**dict.fromkeys(PROBA_COLUMNS.values(), np.nan), held_out="", evidence_sentiment="",
-                             evidence_outcome="", calibration="")
+        frame = frame.assign(
+            **dict.fromkeys([*PROBA_COLUMNS.values(), "confidence_sentiment", "confidence_outcome"], np.nan),
+            **dict.fromkeys(["held_out", "evidence_sentiment", "evidence_outcome", "calibration"], ""))
         self.method.label(frame, self.texts_read, self.compute)
         return frame.assign(
             model=self.model.name, model_hash=self.model.sha256[:16], engine=s.engine, method=s.method,
