@@ -640,20 +640,16 @@ class Results:
         raise AttributeError(f"no table {name!r}; the tables are: {', '.join(tables)}")
 
 
-def missing_line(missing: list[Path], results_dir: str | Path | None = None) -> str:
-    """The one line a reader sees when files are missing: which, and the command that writes them."""
-    where = "" if results_dir is None else f" --out-dir {results_dir}"
-    more = f" and {len(missing) - 1} more of its files" if len(missing) > 1 else ""
-    return f"{shown(missing[0])}{more} missing: run `{COMMAND}{where}` first; this notebook only shows what it writes."
-
-
 def read_results(results_dir: str | Path | None = None, stop_notebook: bool = True) -> Results | None:
-    """Every file of an evaluate run; when one is missing, None after printing :func:`missing_line` (and with
-    ``stop_notebook``, every later notebook cell made a no-op)."""
+    """Every file of an evaluate run; when any is missing, None after one line naming it and the command that writes
+    it (and with ``stop_notebook``, every later notebook cell made a no-op)."""
     files = result_files(results_dir)
     missing = [path for path in files.values() if not path.is_file()]
     if missing:
-        print(missing_line(missing, results_dir))
+        where = "" if results_dir is None else f" --out-dir {results_dir}"
+        more = f" and {len(missing) - 1} more of its files" if len(missing) > 1 else ""
+        print(f"{shown(missing[0])}{more} missing: run `{COMMAND}{where}` first; this notebook only shows what it "
+              "writes.")
         if stop_notebook:
             skip_rest_of_notebook()
         return None
