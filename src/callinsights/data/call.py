@@ -18,16 +18,11 @@ TURN_COLUMNS = ["file", "turn", "speaker", "role", "text"]
 
 @dataclass(frozen=True)
 class Turn:
-    """One line of a call: who spoke (or ``meta`` for lines that are not speech) and what was said.
-
-    Attributes:
-        turn: Position in the call, from 0, counting every kept line (meta included).
-        speaker: The label as written, trimmed of debris (empty for meta lines).
-        role: ``customer``, ``agent``, ``meta`` or ``unknown`` (a label not in the speaker table).
-        kind: ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or ``continuation``.
-        line: The file's line (from 1) or the table's row where the turn starts, 0 when unknown; not compared, as it
-            says where to look, not what the turn is.
-    """
+    """One line of a call: its position from 0 (meta lines counted), the ``speaker`` label as written (empty for a
+    meta line), its ``role`` (``customer``, ``agent``, ``meta``, or ``unknown``: a label not in the speaker table),
+    and what was said. ``kind`` is ``speech``, ``timestamp``, ``duration``, ``note``, ``direction`` or
+    ``continuation``; ``line`` is the file's line or the table's row (0 when unknown), not compared, as it says where
+    to look, not what the turn is."""
 
     file: str
     turn: int
@@ -78,8 +73,7 @@ def all_turns(calls: Iterable[Call]) -> list[Turn]:
 
 def natural_key(path: str | Path) -> tuple:
     """Sort key that puts ``transcript_2`` before ``transcript_10``."""
-    name = Path(path).name
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", Path(path).name))
 
 
 def call_id(file: str | Path) -> str:

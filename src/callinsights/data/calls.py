@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,28 +32,15 @@ class TurnTableError(TranscriptError):
 
 @dataclass
 class TableReport(ParseReport):
-    """A :class:`ParseReport` for a turn table, listing the rows left out (or kept in doubt) as ``(where, problem)``.
+    """A :class:`ParseReport` for a turn table; ``rows`` is what its rows are called to a person: ``row``, or ``line``
+    in JSON Lines."""
 
-    ``rows`` is what the table's rows are called to a person: ``row``, or ``line`` in JSON Lines.
-    """
-
-    bad_rows: list[tuple[str, str]] = field(default_factory=list)
     table: str = ""
     rows: str = "row"
 
     def where(self, file: str, line: int) -> str:
         """Where a person finds a row: ``turns.csv row 7 (call_3)``."""
         return f"{self.table} {self.rows} {line} ({call_id(file)})"
-
-    def summary(self) -> str:
-        """The folder summary's lines, with the rows left out after the skipped calls."""
-        lines = super().summary().split("\n")
-        at = 1 + len(self.skipped)
-        if self.bad_rows:
-            rows = [f"  {len(self.bad_rows)} row(s) with a problem (fix them in the table to use them):"]
-            rows += [f"    {where}: {problem}" for where, problem in self.bad_rows]
-            lines[at:at] = rows
-        return "\n".join(lines)
 
 
 def _cell(value: object) -> str:

@@ -216,11 +216,8 @@ def digest_record(path: str | Path) -> Path:
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (hex), read in blocks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # Which reading of the hand labels a result was computed from. Two readings of the 40 labelled calls exist (the
@@ -268,8 +265,7 @@ def save_artifact(path: str | Path, kind: str, format_version: int, metadata: di
     ``payload`` the fitted objects (scikit-learn estimators, NumPy arrays, plain values). Returns the path."""
     import skops.io
 
-    data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata,
-                           "payload": payload})
+    data = skops.io.dumps({"kind": kind, "format_version": format_version, "metadata": metadata, "payload": payload})
     _atomic(path, lambda handle: handle.write(data), binary=True)
     write_text(digest_record(path), f"{hashlib.sha256(data).hexdigest()}  {Path(path).name}\n")
     return Path(path)

@@ -111,11 +111,13 @@ class ParseReport:
     for each file ``skipped`` and each subfolder not read, the files ``ignored`` (not calls), ``(file, line, label)``
     for each line whose speaker is not in the table (kept out of the customer's side; ``--speaker`` maps it), meta
     lines counted by kind (``irregular``), speech lines that may hold an exporter's note (``ambiguous``), the
-    :class:`TranscriptWarning` messages, and files read by suffix. ``unit`` is what ``files_read`` counts (``files``,
+    :class:`TranscriptWarning` messages, files read by suffix, and ``(where, problem)`` for the rows of a turn table
+    left out or kept in doubt (``bad_rows``). ``unit`` is what ``files_read`` counts (``files``,
     ``calls in turns.csv``)."""
 
     files_read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    bad_rows: list[tuple[str, str]] = field(default_factory=list)
     unknown_lines: list[tuple[str, int, str]] = field(default_factory=list)
     irregular: dict[str, int] = field(default_factory=dict)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)
@@ -151,6 +153,9 @@ class ParseReport:
         head = f"read {self.files_read} of {self.files_read + len(self.skipped)} {self.unit}{formats}"
         lines = [head + (f"; skipped {len(self.skipped)}:" if self.skipped else "")]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
+        if self.bad_rows:
+            lines.append(f"  {len(self.bad_rows)} row(s) with a problem (fix them in the table to use them):")
+            lines += [f"    {where}: {problem}" for where, problem in self.bad_rows]
         lines += [f"  not read: folder {name}: {reason}" for name, reason in self.folders_skipped]
         if self.unknown_lines:
             lines.append(f"  {len(self.unknown_lines)} line(s) whose speaker is not recognised (role 'unknown', kept "
