@@ -5,9 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from callinsights.schema import INVALID
-from callinsights.schema import SENTIMENTS
 from callinsights.evaluation.monitoring import distribution_drift, label_distribution
+from callinsights.schema import INVALID, SENTIMENTS
 
 POS, NEG, NEU = SENTIMENTS
 

@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from callinsights.labelling import sampling as labelplan
-
 from callinsights.analysis import ppi
 from callinsights.analysis.stats import wilson_interval
 from callinsights.evaluation.metrics import newcombe_interval
+from callinsights.labelling import sampling as labelplan
 
 FOLLOW = "follow-up action needed"
 

@@ -10,8 +10,8 @@ than :data:`MIN_LABELLED` labelled calls is not estimable, one with fewer than :
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

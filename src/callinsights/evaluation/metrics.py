@@ -140,7 +140,7 @@ def agreement(a: pd.Series, b: pd.Series) -> dict[str, float]:
     return {
         "share_agree": float((pairs["a"] == pairs["b"]).mean()),
         "kappa": kappa(pairs["a"].astype(str).to_numpy(), pairs["b"].astype(str).to_numpy()),
-        "n": int(len(pairs)),
+        "n": len(pairs),
         "n_missing": int((~usable).sum()),
     }
 
