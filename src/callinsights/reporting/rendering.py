@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 #: Rows a table keeps in a reviewer report; the ``-code`` page has the full table.
 MAX_TABLE_ROWS = 20
 CODE_SUFFIX = "-code"
+INDEX_PAGE = "index.html"
 HIDE_CELL_TAGS = {"remove-cell", "report-hide", "parameters", "injected-parameters"}
 HIDE_OUTPUT_TAGS = {"remove-output"}
 ANSWER_TAG = "answer"
@@ -288,8 +289,7 @@ def to_html(nb, reviewer: bool, links: dict[str, str] | None = None, max_rows: i
     return _postprocess(body, figures, title, links or {}, max_rows if reviewer else None, full_table_href, footer)
 
 
-def footer_links(notebook: Path, series: Sequence[Path], index_name: str,
-                 code: bool = False) -> list[tuple[str, str] | None]:
+def footer_links(notebook: Path, series: Sequence[Path], code: bool = False) -> list[tuple[str, str] | None]:
     """``(text, href)`` of the previous report, the summary and the next report of ``notebook`` in ``series`` (the
     numbered notebooks in reading order), None where there is none; the page with code links to the neighbours'
     pages with code."""
@@ -301,24 +301,25 @@ def footer_links(notebook: Path, series: Sequence[Path], index_name: str,
         if position is None or not 0 <= position + offset < len(names):
             return None
         other = Path(series[position + offset])
-        return label.format(_title_of(other) or other.stem), f"{other.stem}{suffix}.html"
+        return label.format(title_of(other) or other.stem), f"{other.stem}{suffix}.html"
 
-    return [neighbour(-1, "← Previous: {}"), ("Back to the summary", index_name), neighbour(1, "Next: {} →")]
+    return [neighbour(-1, "← Previous: {}"), ("Back to the summary", INDEX_PAGE), neighbour(1, "Next: {} →")]
 
 
-def _title_of(path: Path) -> str:
+def title_of(path: Path) -> str:
+    """A notebook file's title; "" when it has none or cannot be read (a link to it is then named by its file)."""
     import nbformat
 
     try:
         return notebook_title(nbformat.read(str(path), as_version=4))
-    except Exception:  # a neighbour that cannot be read still gets a link, named by its file
+    except Exception:  # whatever nbformat raised
         return ""
 
 
-def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str = "index.html",
-                    max_rows: int | None = MAX_TABLE_ROWS, series: Sequence[Path] = ()) -> RenderedReport:
+def render_notebook(notebook: str | Path, html_dir: str | Path, max_rows: int | None = MAX_TABLE_ROWS,
+                    series: Sequence[Path] = ()) -> RenderedReport:
     """Write ``<name>.html`` and ``<name>-code.html`` of an executed notebook into ``html_dir``, linking back to
-    ``index_name`` and, at the bottom, to its neighbours in ``series`` (the numbered notebooks in order); a file that
+    the summary and, at the bottom, to its neighbours in ``series`` (the numbered notebooks in order); a file that
     is not a readable notebook is a ValueError naming it."""
     import nbformat
 
@@ -332,11 +333,11 @@ def render_notebook(notebook: str | Path, html_dir: str | Path, index_name: str 
     html_dir.mkdir(parents=True, exist_ok=True)
     reviewer = html_dir / f"{notebook.stem}.html"
     code = html_dir / f"{notebook.stem}{CODE_SUFFIX}.html"
-    reviewer.write_text(to_html(nb, True, {"Summary of all reports": index_name, "This report with code": code.name},
-                                max_rows, code.name, footer_links(notebook, series, index_name)), encoding="utf-8")
-    code.write_text(to_html(nb, False, {"Summary of all reports": index_name, "This report without code":
-                                        reviewer.name}, footer=footer_links(notebook, series, index_name, code=True)),
-                    encoding="utf-8")
+    back = {"Summary of all reports": INDEX_PAGE}
+    reviewer.write_text(to_html(nb, True, {**back, "This report with code": code.name}, max_rows, code.name,
+                                footer_links(notebook, series)), encoding="utf-8")
+    code.write_text(to_html(nb, False, {**back, "This report without code": reviewer.name},
+                            footer=footer_links(notebook, series, code=True)), encoding="utf-8")
     return RenderedReport(notebook, reviewer, code)
 
 

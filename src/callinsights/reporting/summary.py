@@ -21,7 +21,7 @@ from callinsights import config
 
 from callinsights.data.outputs import READING_RECORD_SUFFIX
 from callinsights.schema import OUTCOMES
-from callinsights.reporting.rendering import CODE_SUFFIX, MISSING, notebook_title, page
+from callinsights.reporting.rendering import CODE_SUFFIX, MISSING, page, title_of
 
 FOLLOW_UP = OUTCOMES[1]
 #: The call explorer (:mod:`callinsights.reporting.explorer`), which each finding links to.
@@ -423,11 +423,10 @@ def question_monitoring(src: Sources) -> str:
 
 def _finding_number(row: pd.Series) -> str:
     unit = re.sub(r"\s*\(adjusted interval\)", "", str(row["unit"]))
-    adjusted = "adjusted interval" in str(row["unit"])
     kind = "points" if "points" in unit else "rate"
+    label = "adjusted 95% interval" if "adjusted interval" in str(row["unit"]) else "95% interval"
     how = ", on the hand-labelled calls alone" if row["method"] == "hand labels" else ""
-    label = "adjusted 95% interval" if adjusted else "95% interval"
-    return f"{number(row['value'], kind)} ({label} {interval(row['low'], row['high'], kind)}) {unit}{how}"
+    return f"{estimate(row['value'], row['low'], row['high'], kind, label)} {unit}{how}"
 
 
 def findings_list(src: Sources, explorer: str) -> str:
@@ -512,15 +511,9 @@ def glossary() -> str:
 def report_links(reports_dir: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> str:
     """Links to every notebook's reviewer page found in ``reports_dir`` (each links to its page with code), and to
     the call explorer."""
-    import nbformat
-
-    items = []
-    for report in sorted(reports_dir.glob("[0-9][0-9]_*.html")):
-        if report.stem.endswith(CODE_SUFFIX):
-            continue
-        notebook = notebooks_dir / f"{report.stem}.ipynb"
-        title = notebook_title(nbformat.read(str(notebook), as_version=4)) if notebook.is_file() else report.stem
-        items.append(f"<li><a href=\"{escape(report.name)}\">{escape(title or report.stem)}</a></li>")
+    pages = [p for p in sorted(reports_dir.glob("[0-9][0-9]_*.html")) if not p.stem.endswith(CODE_SUFFIX)]
+    items = [f"<li><a href=\"{escape(p.name)}\">{escape(title_of(notebooks_dir / (p.stem + '.ipynb')) or p.stem)}"
+             "</a></li>" for p in pages]
     items.append(f"<li><a href=\"{EXPLORER_PAGE}\">Call explorer</a>: every call with its labels and the customer's "
                  "words</li>")
     return "<h2 id=\"pages\">The detailed pages</h2><ul>" + "".join(items) + "</ul>"
