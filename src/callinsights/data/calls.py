@@ -197,12 +197,10 @@ def read_source(source: str | Path, roles: dict[str, str] | None = None) -> tupl
     ``roles`` adds ``label -> role`` entries (``--speaker LABEL=ROLE``).
     """
     path = Path(source)
-    if path.is_dir():
-        return read_calls(path, roles, CALL_SUFFIXES)
-    if path.suffix.lower() in TABLE_SUFFIXES:
+    if path.suffix.lower() in TABLE_SUFFIXES and not path.is_dir():
         return read_turn_table(path, roles)
     if path.is_file():
         raise FileNotFoundError(f"{path}: not a folder of calls nor a turn table; give a folder of "
                                 f"{' and '.join(CALL_SUFFIXES)} calls, or a {', '.join(TABLE_SUFFIXES)} table of turns "
                                 "(columns file,turn,speaker,text)")
-    return read_calls(path, roles, CALL_SUFFIXES)  # names the missing folder
+    return read_calls(path, roles, CALL_SUFFIXES)  # a folder, or the message naming a missing one

@@ -436,8 +436,7 @@ def prune_plan(db: sqlite3.Connection, keep: int, outputs: bool, stale_hours: fl
             pairs |= {(*signature, f) for f in labelled[run_id]}
         else:
             whole.add(signature)
-    stored = pd.read_sql_query("SELECT key, file, model_hash, method, prompt_version, created FROM outputs",
-                               db)
+    stored = pd.read_sql_query("SELECT key, file, model_hash, method, prompt_version, created FROM outputs", db)
     since = runs.loc[live, "started"].min() if live.any() else np.inf
     doomed = [key for key, file, model_hash, method, prompt, created in stored.itertuples(index=False)
               if created < since and (model_hash[:16], method, prompt) not in whole

@@ -57,10 +57,9 @@ _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 _STAMP = rf"[\[(]?{_CLOCK}[\])]?"
 _TIMESTAMP = re.compile(rf"^{_STAMP}$")
 # A time before a speaker's label: `[00:01:05] Member: ...`, `00:12 - Agent: ...`.
-_LEADING_STAMP = re.compile(rf"^(?P<stamp>{_STAMP})(?:[ \t]*[-\u2013\u2014|][ \t]*|[ \t]+|(?<=[\])])[ \t]*)(?P<rest>\S.*)$")
-_DURATION = re.compile(
-    r"^[\[(]?\s*(?:call\s+)?(?:duration|elapsed\s+time|length\s+of\s+call)\s*:.*$", re.IGNORECASE
-)
+_LEADING_STAMP = re.compile(
+    rf"^(?P<stamp>{_STAMP})(?:[ \t]*[-\u2013\u2014|][ \t]*|[ \t]+|(?<=[\])])[ \t]*)(?P<rest>\S.*)$")
+_DURATION = re.compile(r"^[\[(]?\s*(?:call\s+)?(?:duration|elapsed\s+time|length\s+of\s+call)\s*:.*$", re.IGNORECASE)
 # Exporter notes in every spelling seen: `(Note: ...)`, `[Note - ...]`, `Note - ...`, `note: ...`, `NB: ...`,
 # `Exporter's note: ...`. A whole line that opens this way is a note, never speech.
 _NOTE_WORD = r"(?:(?:exporter|editor|analyst|reviewer)'?s?\s+)?(?:notes?|n\.?b\.?)"
@@ -178,7 +177,8 @@ class ParseReport:
                          "in brackets, e.g. '(Note: ...)', to set it aside):")
             lines += [f"    {name}: {line[:100]!r}" for name, line in self.ambiguous]
         if self.ignored:
-            shown = ", ".join(self.ignored[:10]) + (f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else "")
+            more = f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else ""
+            shown = ", ".join(self.ignored[:10]) + more
             lines.append(f"  ignored {len(self.ignored)} file(s) not ending in {' or '.join(self.suffixes)}: {shown}")
         return "\n".join(lines)
 
