@@ -384,18 +384,18 @@ def label_with_probe(frame: pd.DataFrame, texts: dict[str, str], fitted: FittedP
     keys = {key for task_keys in STATES_KEYS.values() for key in task_keys}
     arrays = [{k: np.asarray(v, dtype=np.float64) for k, v in out.items() if k in keys} for out in frame["raw"]]
     states = {task: [task_states(a, task) for a in arrays] for task in TASKS}
-    features = {task: np.array([call_features(s) for s in states[task]]) for task in TASKS}
+    calls = {task: np.array([call_features(s) for s in states[task]]) for task in TASKS}
+    features = {task: x[:, task_columns(task, x.shape[1])] for task, x in calls.items()}
     for task, fit in fitted.tasks.items():
-        if fit.probe.scaler.n_features_in_ != len(task_columns(task, features[task].shape[1])):
+        if fit.probe.scaler.n_features_in_ != features[task].shape[1]:
             raise ValueError(f"the {task} probe was fitted on features of another width than this run's "
-                             f"({features[task].shape[1]} per call); refit it with `python -m callinsights fit`")
+                             f"({calls[task].shape[1]} per call); refit it with `python -m callinsights fit`")
     hashes = [text_hash(texts.get(cid, "")) for cid in frame["file"]]
     known = np.array([fitted.fitted_texts.get(cid) == h for cid, h in zip(frame["file"], hashes)])
     by_text = {h: cid for cid, h in fitted.fitted_texts.items()}
     for task, labels in TASKS.items():
-        columns = task_columns(task, features[task].shape[1])
         fit = fitted.tasks[task]
-        proba = pd.DataFrame(fit.probe.predict_proba(features[task][:, columns]), columns=fit.probe.classes_).reindex(
+        proba = pd.DataFrame(fit.probe.predict_proba(features[task]), columns=fit.probe.classes_).reindex(
             columns=list(labels), fill_value=0.0)
         proba.loc[np.flatnonzero(known), list(labels)] = fit.held_out.loc[frame["file"][known], list(labels)
                                                                           ].to_numpy()

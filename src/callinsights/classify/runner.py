@@ -231,9 +231,8 @@ class Classifier:
         with stop_between_calls() as stop_if_asked:
             fresh = self._compute_all_at_once(texts, compute_missing, progress, stop_if_asked)
             records = []
-            bar = tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call", disable=not progress,
-                       file=sys.stderr)
-            for cid, text in bar:
+            for cid, text in tqdm(texts.items(), total=len(texts), desc="labelling calls", unit="call",
+                                  disable=not progress, file=sys.stderr):
                 stop_if_asked()
                 key = self.key(text)
                 stored = self.store.get(key)
