@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -74,52 +75,48 @@ def plan(frame: pd.DataFrame, by: str, n: int = 10, rates: Sequence[tuple[str, s
     its labelled calls must stay a random sample of it for its PPI rate to stay valid.
     """
     parts = variance_parts(frame, by, rates, min_labelled)
-    pool = {g: sorted(frame.index[(frame[by] == g) & ~frame["labelled"]], key=natural_key)
-            for g in parts["group"].unique()}  # fmt: skip
-    rng = random.Random(seed)
-    for calls in pool.values():
-        rng.shuffle(calls)
-    added: dict[str, int] = {}
-    rows = []
     labelled_now = parts.drop_duplicates("group").set_index("group")["labelled"]
+    rng = random.Random(seed)
+    pool = {}
+    for g in labelled_now.index:
+        pool[g] = sorted(frame.index[(frame[by] == g) & ~frame["labelled"]], key=natural_key)
+        rng.shuffle(pool[g])
+    added: Counter = Counter()
+    rows = []
 
-    def widths(extra: dict[str, int]) -> pd.Series:
+    def widths(extra: Mapping[str, int]) -> pd.Series:
         """Each key interval's half-width once ``extra`` more calls of each group are labelled."""
         return pd.Series([half_width(r.var_pred, r.var_rect, r.labelled + extra.get(r.group, 0),
                                      r.unlabelled - extra.get(r.group, 0), alpha, min_labelled)
                           for r in parts.itertuples()], index=parts.index)  # fmt: skip
 
-    def deficit(extra: dict[str, int]) -> int:
+    def deficit(extra: Mapping[str, int]) -> int:
         """Labels still missing before every group is estimable."""
         return int(sum(max(0, min_labelled - n - extra.get(g, 0)) for g, n in labelled_now.items()))
+
+    def gain(now: pd.Series, after: pd.Series) -> float:
+        """How much the intervals finite before and after narrow in all."""
+        finite = np.isfinite(now) & np.isfinite(after)
+        return float((now[finite] - after[finite]).sum())
 
     for step in range(1, min(n, sum(map(len, pool.values()))) + 1):
         now = widths(added)
         widest = parts.loc[now.idxmax()]
-        best = None
-        for group, calls in pool.items():
-            if added.get(group, 0) >= len(calls):
-                continue
-            trial = added | {group: added.get(group, 0) + 1}
-            after = widths(trial)
-            finite = np.isfinite(now) & np.isfinite(after)
-            # Lowest widest interval; while some group is not estimable, the fewest labels still missing; then the
-            # largest total reduction.
-            key = (after.max(), deficit(trial), -(now[finite] - after[finite]).sum(), str(group))
-            if best is None or key < best[0]:
-                best = (key, group, after)
-        _, group, after = best
-        call = pool[group][added.get(group, 0)]
-        added[group] = added.get(group, 0) + 1
-        finite = np.isfinite(now) & np.isfinite(after)
-        before_max, after_max = float(now.max()), float(after.max())
+        trials = {g: {**added, g: added[g] + 1} for g, calls in pool.items() if added[g] < len(calls)}
+        after = {g: widths(extra) for g, extra in trials.items()}
+        # Lowest widest interval; while some group is not estimable, the fewest labels still missing; then the
+        # largest total reduction.
+        group = min(trials, key=lambda g: (after[g].max(), deficit(trials[g]), -gain(now, after[g]), str(g)))
+        call = pool[group][added[group]]
+        added[group] += 1
+        before_max, after_max = float(now.max()), float(after[group].max())
         missing = max(0, min_labelled - int(labelled_now[group]) - added[group] + 1)
         note = (f"{group} is not estimable yet: {missing - 1} more label(s) needed after this one" if missing > 1
                 else f"makes {group} estimable" if missing == 1 else "")
         rows.append({"step": step, "file": call, "group": group, "widest": f"{widest['group']}: {widest['rate']}",
                      "width_before": 2 * before_max, "width_after": 2 * after_max,
                      "gain": 2 * (before_max - after_max) if np.isfinite(after_max) else np.nan,
-                     "total_gain": 2 * float((now[finite] - after[finite]).sum()), "note": note})  # fmt: skip
+                     "total_gain": 2 * gain(now, after[group]), "note": note})  # fmt: skip
     return pd.DataFrame(rows, columns=["step", "file", "group", "widest", "width_before", "width_after", "gain",
                                        "total_gain", "note"])  # fmt: skip
 
