@@ -190,8 +190,8 @@ def _explorer_table(rows: pd.DataFrame) -> str:
             else:
                 mark = "quote" if column.startswith("evidence") else {"negative": "neg", FOLLOW_UP: "fu"}.get(value)
                 cells.append(f"<td class=\"{mark}\">{escape(value)}</td>" if mark else f"<td>{escape(value)}</td>")
-        body.append(f"<tr id=\"{escape(row.call)}\" data-driver=\"{escape(row.driver)}\""
-                    f" data-sentiment=\"{escape(row.sentiment)}\" data-outcome=\"{escape(row.outcome)}\">{''.join(cells)}</tr>")
+        body.append(f"<tr id=\"{escape(row.call)}\" data-driver=\"{escape(row.driver)}\" data-sentiment="
+                    f"\"{escape(row.sentiment)}\" data-outcome=\"{escape(row.outcome)}\">{''.join(cells)}</tr>")
     return (f"<table id=\"ci-calls\" class=\"ci-calls\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
             "</tbody></table>")
 
@@ -212,8 +212,8 @@ def explorer_page(predictions: pd.DataFrame, insights: pd.DataFrame | None = Non
                         for c in ("method", "engine") if c in predictions)  # fmt: skip
     reading = (f" The findings' rates are corrected by the hand labels of <code>{escape(labels_file)}</code>."
                if labels_file else "")
-    links = "".join(f"<li><a href=\"#finding={n}\">Finding {n}</a>: {escape(f['headline'])} ({len(f['ids'])} calls)</li>"
-                    for n, f in found.items())  # fmt: skip
+    links = "".join(f"<li><a href=\"#finding={n}\">Finding {n}</a>: {escape(f['headline'])} ({len(f['ids'])} "
+                    "calls)</li>" for n, f in found.items())
     drivers = sorted(v for v in rows["driver"].unique() if v)
     parts = [
         "<p><a href=\"index.html\">Back to the summary</a></p>",
