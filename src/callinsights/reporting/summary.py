@@ -28,53 +28,38 @@ FOLLOW_UP = OUTCOMES[1]
 EXPLORER_PAGE = "calls.html"
 NEGATIVE = "negative"
 
-#: Kinds of quantity and how each is written (see :func:`number`).
-KINDS = ("share", "rate", "points", "score", "ratio", "count")
+#: How each kind of quantity is written (see :func:`number`).
+FORMATS: dict[str, Callable[[float], str]] = {
+    "share": lambda v: f"{min(1.0, max(0.0, v)):.0%}",
+    "rate": lambda v: f"{min(100.0, max(0.0, v)):.0f}",
+    "points": lambda v: f"{v:+.0f}" if round(v) else "0",
+    "score": "{:.2f}".format,
+    "ratio": "×{:.2f}".format,
+    "count": "{:.0f}".format,
+}
 
 
 def number(value: Any, kind: str) -> str:
-    """A number as every page shows it, so one quantity reads the same wherever it appears.
+    """A number as every page shows it, so one quantity reads the same wherever it appears; "–" when missing.
 
-    Args:
-        value: The number as the results file holds it.
-        kind: ``share`` a fraction as a whole percentage ("44%"); ``rate`` a number per 100 ("93"); ``points`` a
-            signed difference already in percentage points ("+63", "-62"); ``score`` two decimals (accuracy,
-            macro-F1, kappa, a distance: "0.84"); ``ratio`` a factor ("×1.25"); ``count`` a whole number. Shares
-            and rates are clipped to 0-100: a corrected estimate can stray past them on few hand labels, a rate
-            cannot.
-
-    Returns:
-        The text; a missing value is "–", never "nan".
+    ``share`` a fraction as a whole percentage ("44%"); ``rate`` a number per 100 ("93"); ``points`` a signed
+    difference already in percentage points ("+63", "-62"); ``score`` two decimals (accuracy, macro-F1, kappa, a
+    distance: "0.84"); ``ratio`` a factor ("×1.25"); ``count`` a whole number. Shares and rates are clipped to 0-100:
+    a corrected estimate can stray past them on few hand labels, a rate cannot.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind of number {kind!r}: use one of {', '.join(KINDS)}")
+    if kind not in FORMATS:
+        raise ValueError(f"unknown kind of number {kind!r}: use one of {', '.join(FORMATS)}")
     try:
         value = float(value)
     except (TypeError, ValueError):
         return MISSING
-    if math.isnan(value):
-        return MISSING
-    if kind == "share":
-        return f"{min(1.0, max(0.0, value)):.0%}"
-    if kind == "rate":
-        return f"{min(100.0, max(0.0, value)):.0f}"
-    if kind == "points":
-        return f"{value:+.0f}" if round(value) else "0"
-    if kind == "score":
-        return f"{value:.2f}"
-    if kind == "ratio":
-        return f"×{value:.2f}"
-    return f"{value:.0f}"
-
-
-def interval(low: Any, high: Any, kind: str) -> str:
-    """An interval as every page shows it: "29% to 59%" (" to ", so a negative bound stays readable)."""
-    return f"{number(low, kind)} to {number(high, kind)}"
+    return MISSING if math.isnan(value) else FORMATS[kind](value)
 
 
 def estimate(value: Any, low: Any, high: Any, kind: str, label: str = "95% interval") -> str:
-    """A number with its interval: "44% (95% interval 29% to 59%)"; ``label=""`` for a table whose heading says it."""
-    return f"{number(value, kind)} ({label + ' ' if label else ''}{interval(low, high, kind)})"
+    """A number with its interval: "44% (95% interval 29% to 59%)" (" to ", so a negative bound stays readable);
+    ``label=""`` for a table whose heading says it."""
+    return f"{number(value, kind)} ({label + ' ' if label else ''}{number(low, kind)} to {number(high, kind)})"
 
 
 #: How each results file is made, for the line that says it is missing or from another reading.
