@@ -142,9 +142,7 @@ def plot_lengths(stats: pd.DataFrame):
                     label=f"{side} (median {column.median():.0f})")
     axes[1].set_xlim(low - 1, int(stats[["customer_turns", "agent_turns"]].max().max()) + 1)
     for ax, unit in ((axes[0], "words"), (axes[1], "turns")):
-        ax.set_title(f"{unit.capitalize()} per call, by side")
-        ax.set_xlabel(f"{unit} in the call")
-        ax.set_ylabel("calls")
+        ax.set(title=f"{unit.capitalize()} per call, by side", xlabel=f"{unit} in the call", ylabel="calls")
         ax.legend()
     fig.suptitle(f"Length of {len(stats)} calls", fontweight="bold")
     fig.tight_layout()
@@ -155,19 +153,15 @@ def plot_teams(stats: pd.DataFrame):
     """Calls per agent team, and the customer's share of the words per team (:func:`call_stats`)."""
     import matplotlib.pyplot as plt
 
-    order = stats["agent_team"].value_counts().index.tolist()
+    counts = stats["agent_team"].value_counts()[::-1]  # the largest team on top
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    counts = stats["agent_team"].value_counts().reindex(order)
-    axes[0].barh(order[::-1], counts.values[::-1], color="tab:blue")
-    for y, value in enumerate(counts.values[::-1]):
+    axes[0].barh(counts.index, counts.values, color="tab:blue")
+    for y, value in enumerate(counts.values):
         axes[0].text(value, y, f" {value}", va="center")
-    axes[0].set_title("Calls per agent team (agent's speaker label)")
-    axes[0].set_xlabel("calls")
-    axes[0].set_xlim(0, counts.max() * 1.15)
-    data = [stats.loc[stats["agent_team"] == team, "customer_share"].dropna() * 100 for team in order[::-1]]
-    axes[1].boxplot(data, orientation="horizontal", tick_labels=order[::-1])
-    axes[1].set_title("Customer's share of the words, per team")
-    axes[1].set_xlabel("customer words as % of the call's words")
+    axes[0].set(title="Calls per agent team (agent's speaker label)", xlabel="calls", xlim=(0, counts.max() * 1.15))
+    data = [stats.loc[stats["agent_team"] == team, "customer_share"].dropna() * 100 for team in counts.index]
+    axes[1].boxplot(data, orientation="horizontal", tick_labels=counts.index)
+    axes[1].set(title="Customer's share of the words, per team", xlabel="customer words as % of the call's words")
     fig.tight_layout()
     return fig
 

@@ -109,7 +109,6 @@ def decide(comparisons: pd.DataFrame, alpha: float = 0.05,
         [check & excludes, check, out["survives"], ~tested, out["naive_would_state"]],
         ["consistent", "not consistent", "finding", "not estimable", "withdrawn"], "not supported",
     )
-    out.attrs["min_labelled"] = min_labelled
     return out
 
 

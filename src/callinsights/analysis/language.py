@@ -105,8 +105,7 @@ def plot_frequent(table: pd.DataFrame, title: str):
 
     fig, ax = plt.subplots(figsize=(6, 0.28 * len(table) + 1.2))
     ax.barh(table["word"][::-1], table["count"][::-1], color="tab:green")
-    ax.set_title(title)
-    ax.set_xlabel("occurrences (stop words left out)")
+    ax.set(title=title, xlabel="occurrences (stop words left out)")
     fig.tight_layout()
     return fig
 
@@ -123,8 +122,7 @@ def plot_distinctive(table: pd.DataFrame, title: str = "Most distinctive words b
     for ax, side, colour in zip(axes, sides, ("tab:orange", "tab:blue")):
         part = table[table["side"] == side]
         ax.barh(part["word"][::-1], part["z"][::-1], color=colour)
-        ax.set_title(f"typical of the {side} side")
-        ax.set_xlabel("z-score of the log-odds ratio")
+        ax.set(title=f"typical of the {side} side", xlabel="z-score of the log-odds ratio")
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
