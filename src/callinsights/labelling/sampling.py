@@ -235,9 +235,8 @@ def plot_agreement(results: Mapping[str, TaskAgreement], title: str = "Agreement
     for ax, r in zip(axes.ravel(), results.values()):
         metrics.plot_counts(ax, r.confusion)
         kappa = "undefined" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
-        ax.set_title(f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree")
-        ax.set_ylabel(f"label in {r.confusion.index.name}")
-        ax.set_xlabel(f"label in {r.confusion.columns.name}")
+        ax.set(title=f"{r.task}: kappa {kappa}, {r.share_agreeing:.0%} of {r.n_calls} calls agree",
+               ylabel=f"label in {r.confusion.index.name}", xlabel=f"label in {r.confusion.columns.name}")
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
@@ -259,22 +258,13 @@ class LabelSession:
         """Record (or correct) one call's labels and save the file; a value or call outside the session is refused."""
         if call not in self.calls:
             raise ValueError(f"{call} is not one of the calls of this session")
-        if sentiment not in SENTIMENTS:
-            raise ValueError(f"sentiment {sentiment!r} is not one of: {', '.join(SENTIMENTS)}")
-        if outcome not in OUTCOMES:
-            raise ValueError(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
+        for task, value in (("sentiment", sentiment), ("outcome", outcome)):
+            if value not in TASKS[task]:
+                raise ValueError(f"{task} {value!r} is not one of: {', '.join(TASKS[task])}")
         self.labels[call] = (sentiment, outcome)
-        self.save()
-
-    def frame(self) -> pd.DataFrame:
-        """The recorded labels: columns ``file, sentiment, outcome`` in natural call order."""
         rows = [(c, s, o) for c, (s, o) in sorted(self.labels.items(), key=lambda kv: natural_key(kv[0]))]
-        return pd.DataFrame(rows, columns=["file", "sentiment", "outcome"])
-
-    def save(self) -> None:
-        """Write the recorded labels to :attr:`out_path`."""
         self.out_path.parent.mkdir(parents=True, exist_ok=True)
-        write_labels(self.frame(), self.out_path)
+        write_labels(pd.DataFrame(rows, columns=["file", "sentiment", "outcome"]), self.out_path)
 
     def next_unlabelled(self, after: int = -1) -> int | None:
         """Position of the first call after ``after`` with no label yet, or None when all are labelled."""
