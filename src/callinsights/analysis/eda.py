@@ -26,14 +26,11 @@ _STATS_COLUMNS = ["call", "customer_turns", "agent_turns", "customer_words", "ag
 
 def transcripts_dir(data_dir: str | Path | None = None) -> Path:
     """The transcripts folder inside a folder laid out like ``data/`` (None: the configured one)."""
-    if data_dir is None:
-        return config.TRANSCRIPTS_DIR
-    return Path(data_dir) / config.TRANSCRIPTS_DIR.name
+    return config.TRANSCRIPTS_DIR if data_dir is None else Path(data_dir) / config.TRANSCRIPTS_DIR.name
 
 
-def read_corpus(
-    data_dir: str | Path | None = None, sample_size: int | None = None, seed: int = 0
-) -> tuple[list[Call], ParseReport]:
+def read_corpus(data_dir: str | Path | None = None, sample_size: int | None = None,
+                seed: int = 0) -> tuple[list[Call], ParseReport]:  # fmt: skip
     """The calls of a data folder in file order (a seeded random ``sample_size`` of them if given), and the parse
     report of the whole folder: what a sample leaves out is still a data-quality finding."""
     if sample_size is not None and sample_size < 1:
