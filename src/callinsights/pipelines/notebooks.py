@@ -40,9 +40,8 @@ class NotebookRunError(RuntimeError):
 
 @dataclass
 class RunResult:
-    """One executed notebook: its source, the executed copy and page written, the run's wall time and parameters."""
+    """One executed notebook: the executed copy and page written, the run's wall time and parameters."""
 
-    notebook: Path
     output: Path
     html: Path
     seconds: float
@@ -105,7 +104,7 @@ def run_notebook(path: str | Path, output: str | Path | None = None, parameters:
     nbformat.write(nb, str(output))
     shutil.rmtree(work, ignore_errors=True)
     html = render_notebook(output, html_dir, series=notebook_paths(path.parent)).reviewer
-    return RunResult(path, output, html, seconds, passed)
+    return RunResult(output, html, seconds, passed)
 
 
 def record_metrics(**metrics: Any) -> None:

@@ -130,8 +130,7 @@ def _cues(row: pd.Series, columns: dict[str, str]) -> str:
 
 def _call_number(call: str) -> str:
     """A sort key that puts transcript_9 before transcript_10."""
-    digits = "".join(ch for ch in call if ch.isdigit())
-    return digits or "0"
+    return "".join(ch for ch in call if ch.isdigit()) or "0"
 
 
 def explorer_rows(predictions: pd.DataFrame, insights: pd.DataFrame | None) -> pd.DataFrame:

@@ -58,7 +58,6 @@ figure.ci-figure figcaption, p.ci-table-note { font: italic 13px/1.4 system-ui, 
 class RenderedReport:
     """The pages written for one notebook: ``reviewer`` (without code) and ``code``."""
 
-    notebook: Path
     reviewer: Path
     code: Path
 
@@ -80,12 +79,9 @@ def notebook_title(nb) -> str:
 
 
 def escape_dollars(markdown: str) -> str:
-    """Markdown whose dollar signs show as text, code spans and fenced blocks left as written.
-
-    A ``$`` becomes the HTML entity ``&#36;``, which every markdown renderer passes through and no math parser reads.
-    """
-    parts = _CODE_SPAN.split(markdown)
-    return "".join(p if i % 2 else p.replace("$", "&#36;") for i, p in enumerate(parts))
+    """Markdown whose dollar signs, outside code, are the entity ``&#36;``: every markdown renderer passes it through
+    and no math parser reads it."""
+    return "".join(p if i % 2 else p.replace("$", "&#36;") for i, p in enumerate(_CODE_SPAN.split(markdown)))
 
 
 def strip_ansi(text: str) -> str:
@@ -338,7 +334,7 @@ def render_notebook(notebook: str | Path, html_dir: str | Path, max_rows: int | 
                                 footer_links(notebook, series)), encoding="utf-8")
     code.write_text(to_html(nb, False, {**back, "This report without code": reviewer.name},
                             footer=footer_links(notebook, series, code=True)), encoding="utf-8")
-    return RenderedReport(notebook, reviewer, code)
+    return RenderedReport(reviewer, code)
 
 
 def page(title: str, body_html: str) -> str:
@@ -424,11 +420,8 @@ def headline(fig, title: str, subtitle: str = "", max_width: float = 10.0):
 
 
 def show(fig, caption: str) -> None:
-    """Display a figure with the one sentence that says what to see in it, which the pages show under it.
-
-    The caption travels in the output's metadata, so a notebook can compute it from the numbers it shows; the figure
-    is then closed, so the notebook does not display it a second time.
-    """
+    """Display a figure with the sentence that says what to see in it (in the output's metadata, so a notebook
+    computes it from the numbers it shows; the pages show it under the figure), then close it so it shows once."""
     import matplotlib.pyplot as plt
     from IPython.display import display
 

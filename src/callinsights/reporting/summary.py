@@ -414,7 +414,7 @@ def _finding_number(row: pd.Series) -> str:
     return f"{estimate(row['value'], row['low'], row['high'], kind, label)} {unit}{how}"
 
 
-def findings_list(src: Sources, explorer: str) -> str:
+def findings_list(src: Sources) -> str:
     if src.findings is None or not len(src.findings):
         return _missing("No findings: see the end of the page.")
     items = []
@@ -422,7 +422,7 @@ def findings_list(src: Sources, explorer: str) -> str:
         n = int(row["finding"])
         calls = number(row["n_calls"], "count")
         items.append(f"<li><b>{escape(row['headline'])}:</b> {escape(_finding_number(row))}. <i>To do:</i> "
-                     f"{escape(row['action'])}. <a href=\"{escape(explorer)}#finding={n}\">The {calls} calls</a></li>")
+                     f"{escape(row['action'])}. <a href=\"{EXPLORER_PAGE}#finding={n}\">The {calls} calls</a></li>")
     return "<ol class=\"findings\">" + "".join(items) + "</ol>"
 
 
@@ -460,7 +460,7 @@ def question_insights(src: Sources) -> str:
     out = ["<h2 id=\"q3\">3. What can operations act on?</h2>",
            "<p>Each finding holds under label error (its interval is corrected by the hand labels unless it says "
            "otherwise) and links to its calls.</p>",
-           findings_list(src, EXPLORER_PAGE)]
+           findings_list(src)]
     if src.drivers is not None:
         out.append("<h3>Workload by driver</h3>" + workload_table(src.drivers))
     if src.pending is not None:
@@ -518,16 +518,9 @@ def build_index(results_dir: str | Path = config.RESULTS_DIR, reports_dir: str |
     """Write ``index.html`` into ``reports_dir`` from the results files; returns the page written."""
     reports_dir = Path(reports_dir)
     src = read_sources(results_dir)
-    parts = [
-        "<h1>Customer-support calls: what they show, how far to trust it, what to do</h1>",
-        _reading_line(src),
-        in_short(src),
-        question_labels(src, reports_dir),
-        question_monitoring(src),
-        question_insights(src),
-        glossary(),
-        report_links(reports_dir),
-    ]
+    parts = ["<h1>Customer-support calls: what they show, how far to trust it, what to do</h1>", _reading_line(src),
+             in_short(src), question_labels(src, reports_dir), question_monitoring(src), question_insights(src),
+             glossary(), report_links(reports_dir)]
     if src.problems:
         parts.append("<h2 id=\"left-out\">Left out</h2><ul class=\"missing\">"
                      + "".join(f"<li>{_code_spans(p)}</li>" for p in src.problems) + "</ul>")
