@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Iterator
 
 import numpy as np
@@ -58,12 +58,9 @@ class ContextBudget:
 
     def __init__(self, settings: Settings, model: ModelInfo):
         self.method: Method = METHODS[settings.method](Setup(settings, model))
-        self.model, self.n_ctx = model, settings.n_ctx
+        self.n_ctx = settings.n_ctx
         # The prompt's fixed parts are counted once, not at every bisection step.
-        self._exact = lru_cache(maxsize=64)(self._tokens)
-
-    def _tokens(self, text: str, bos: bool, special: bool) -> int:
-        return count_tokens(self.model.path, text, bos, special)
+        self._exact = lru_cache(maxsize=64)(partial(count_tokens, model.path))
 
     def needed(self, text: str, exact: bool = True) -> int:
         """Tokens of context the method needs for ``text`` (an upper bound from its bytes with ``exact=False``)."""
