@@ -17,7 +17,7 @@ from callinsights import config
 from callinsights.analysis.eda import ACTION_COLUMNS, PENDING_COLUMNS
 from callinsights.data.outputs import READING_RECORD_SUFFIX
 from callinsights.reporting.rendering import page
-from callinsights.reporting.summary import EXPLORER_PAGE, FOLLOW_UP, escape, number, read_result
+from callinsights.reporting.summary import EXPLORER_PAGE, FOLLOW_UP, escape, number, read_json, read_result
 from callinsights.schema import OUTCOMES, SENTIMENTS, TASKS
 from callinsights.text.redact import redact
 
@@ -248,9 +248,8 @@ def build_explorer(results_dir: str | Path = config.RESULTS_DIR, reports_dir: st
         raise FileNotFoundError(" ".join(problems))
     insights = read_result(results_dir / config.INSIGHTS_FILE.name, pd.read_csv, problems)
     findings = read_result(results_dir / config.FINDINGS_FILE.name, pd.read_csv, problems)
-    reading = results_dir / f"insights{READING_RECORD_SUFFIX}"
-    labels_file = json.loads(reading.read_text()).get("labels_file", "") if reading.is_file() else ""
+    reading = read_result(results_dir / f"insights{READING_RECORD_SUFFIX}", read_json, problems) or {}
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / EXPLORER_PAGE
-    path.write_text(explorer_page(predictions, insights, findings, labels_file), encoding="utf-8")
+    path.write_text(explorer_page(predictions, insights, findings, reading.get("labels_file", "")), encoding="utf-8")
     return path

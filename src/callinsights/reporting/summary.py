@@ -67,15 +67,11 @@ MAKES = {**dict.fromkeys(["metrics.json", "batches.csv"], "python -m callinsight
          **dict.fromkeys(["ppi_rates.csv", "drivers.csv", "pending_work.csv", "findings.csv", "insights.reading.json"],
                          "python -m callinsights insights"),
          "predictions.csv": "make analyze"}
-#: The readings of the hand labels a data folder holds, as the page names them.
+#: The readings of the hand labels a data folder holds: how the page names each, and what it is.
 READINGS = {
-    config.GUIDELINE_LABELS_FILE.name: "the guideline reading",
-    config.LABELS_FILE.name: "the client's reading",
-}
-#: What each reading is, for the page's one line that names it.
-READING_SOURCES = {
-    config.GUIDELINE_LABELS_FILE.name: "the majority of three readers who followed the labelling guideline",
-    config.LABELS_FILE.name: "the client's own hand labels",
+    config.GUIDELINE_LABELS_FILE.name: ("the guideline reading",
+                                        "the majority of three readers who followed the labelling guideline"),
+    config.LABELS_FILE.name: ("the client's reading", "the client's own hand labels"),
 }
 #: The notebook section that sets the two readings side by side, found by its heading.
 SIDE_BY_SIDE_PAGE = "04_evaluation.html"
@@ -85,7 +81,7 @@ SIDE_BY_SIDE_HEADING = re.compile(r"\breadings?\b.*\bside by side|side by side.*
 
 def reading_name(labels_file: str) -> str:
     """How the page names a reading: its description, or its file name for any other label file."""
-    return READINGS.get(labels_file, f"the reading in {labels_file}")
+    return READINGS.get(labels_file, (f"the reading in {labels_file}",))[0]
 
 
 @dataclass
@@ -117,7 +113,7 @@ def read_result(path: Path, reader: Callable[[Path], Any], problems: list[str]) 
         return None
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
@@ -127,11 +123,11 @@ def read_sources(results_dir: str | Path = config.RESULTS_DIR) -> Sources:
     results_dir = Path(results_dir)
     evaluation = results_dir / config.EVALUATION_DIR.name
     problems: list[str] = []
-    record = read_result(results_dir / f"insights{READING_RECORD_SUFFIX}", _json, problems) or {}
+    record = read_result(results_dir / f"insights{READING_RECORD_SUFFIX}", read_json, problems) or {}
     src = Sources(reading=record.get("labels_file", config.GUIDELINE_LABELS_FILE.name), problems=problems)
-    src.metrics = read_result(results_dir / config.METRICS_FILE.name, _json, problems)
+    src.metrics = read_result(results_dir / config.METRICS_FILE.name, read_json, problems)
     run = evaluation / "run.json"
-    src.run = _json(run) if run.is_file() else None
+    src.run = read_json(run) if run.is_file() else None
     if src.metrics is not None and src.metrics.get("labels_file") != src.reading:
         problems.append(f"Held-out scores left out: metrics.json was computed from "
                         f"{src.metrics.get('labels_file') or 'a reading it does not record'}, not {src.reading}; "
@@ -195,7 +191,7 @@ def _reading_line(src: Sources) -> str:
     n = ""
     if src.rates is not None and len(src.rates):
         n = f"{number(src.rates['labelled'].max(), 'count')} hand-labelled calls, "
-    source = READING_SOURCES.get(src.reading, "")
+    source = READINGS.get(src.reading, ("", ""))[1]
     return (f"<p class=\"reading\"><b>One reading of the hand labels throughout: "
             f"{escape(reading_name(src.reading))}</b> ({escape(source + '; ' if source else '')}{n}"
             f"file {escape(src.reading)}). "
