@@ -181,12 +181,8 @@ ACTIONS = {
     ("self_service", "resolved"): (1, "offer the same walked-through steps earlier, in the call and online"),
     ("explained", "resolved"): (1, "give agents the short explanations that settle these calls"),
 }
-
-
-def action(row: pd.Series) -> str:
-    """What to do about a finding, or a plain instruction to look closer when no action is written for its direction."""
-    direction, text = ACTIONS.get((row["by"], row["rate"]), (0, ""))
-    return text if text and np.sign(row["diff"]) == direction else "look at a sample of these calls before acting"
+#: What to do when no action is written for a finding (or for the direction of its difference).
+LOOK_CLOSER = "look at a sample of these calls before acting"
 
 
 def comparisons(frame: pd.DataFrame, groupings: Sequence[str] = tuple(GROUPINGS),
@@ -371,7 +367,7 @@ def _pending(pending: pd.DataFrame, n: int = 2) -> list[dict]:
                          f"call){there}."),
             "value": 100 * row["share_of_follow_up"], "low": 100 * row["share_low"], "high": 100 * row["share_high"],
             "unit": "per 100 follow-up calls", "method": "PPI",
-            "action": PENDING_ACTIONS.get(row["column"], "look at a sample of these calls before acting"),
+            "action": PENDING_ACTIONS.get(row["column"], LOOK_CLOSER),
             "calls": row["calls_list"], "verdict": "estimate",
         })
     return out
@@ -411,11 +407,13 @@ def _comparison(row: pd.Series, frame: pd.DataFrame) -> dict:
     else:
         inside = frame.index[frame[row["by"]].astype(float) > 0]
     question = "resolution" if row["family"] == FAMILIES["events"] else row["family"]
+    direction, action = ACTIONS.get((row["by"], row["rate"]), (0, ""))
     return {
         "question": question, "headline": claim(row, bold=False), "sentence": sentence(row), "value": 100 * row["diff"],
         "low": 100 * row["adj_low"], "high": 100 * row["adj_high"],
         "unit": f"percentage points of {RATE_WORDS.get(row['rate'], row['rate'])} (adjusted interval)",
-        "method": row["method"], "action": action(row), "calls": _ids(inside), "verdict": "finding",
+        "method": row["method"], "action": action if action and np.sign(row["diff"]) == direction else LOOK_CLOSER,
+        "calls": _ids(inside), "verdict": "finding",
     }
 
 

@@ -46,9 +46,8 @@ def log_odds_dirichlet(counts_a: Counter, counts_b: Counter, prior_size: float =
     for w in sorted(background):
         alpha = prior_size * background[w] / (n_a + n_b)
         y_a, y_b = counts_a.get(w, 0), counts_b.get(w, 0)
-        delta = math.log((y_a + alpha) / (n_a + prior_size - y_a - alpha)) - math.log(
-            (y_b + alpha) / (n_b + prior_size - y_b - alpha)
-        )
+        delta = (math.log((y_a + alpha) / (n_a + prior_size - y_a - alpha))
+                 - math.log((y_b + alpha) / (n_b + prior_size - y_b - alpha)))  # fmt: skip
         z = delta / math.sqrt(1 / (y_a + alpha) + 1 / (y_b + alpha))
         rows.append((w, y_a, y_b, delta, z))
     frame = pd.DataFrame(rows, columns=["word", "count_a", "count_b", "log_odds", "z"])

@@ -74,9 +74,8 @@ class TopicModel:
     shares: np.ndarray
 
 
-def name_topic(
-    top: Sequence[str], mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES, min_match: int = 2
-) -> tuple[str, int]:
+def name_topic(top: Sequence[str], mapping: Mapping[str, frozenset[str]] = TOPIC_NAMES,
+               min_match: int = 2) -> tuple[str, int]:  # fmt: skip
     """``(name, matched)``: the name in ``mapping`` sharing the most of the ``top`` terms (first on a tie), or the
     top three terms and 0 when none shares at least ``min_match``."""
     best, matched = None, 0
