@@ -103,16 +103,9 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path | None], inputs: 
 
 
 def neutralise(value: object) -> object:
-    """A text cell a spreadsheet would evaluate, prefixed with an apostrophe as OWASP advises against CSV injection;
-    anything else unchanged.
-
-    Example:
-        >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-5 stars"), neutralise(-5), neutralise("ok")
-        ('\\'=HYPERLINK("http://x")', "'-5 stars", -5, 'ok')
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """A text cell a spreadsheet would evaluate (``=HYPERLINK(...)``, ``-5 stars``), prefixed with an apostrophe as
+    OWASP advises against CSV injection; anything else (the number -5) unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
