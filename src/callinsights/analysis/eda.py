@@ -92,11 +92,9 @@ def data_quality(calls: Iterable[Call], report: ParseReport) -> pd.DataFrame:
     calls = list(calls)
     rows = [("files read", "parsed into turns", pd.NA, report.files_read, "")]
     rows += [("file skipped", reason, pd.NA, 1, name) for name, reason in report.skipped]
-    by_label: dict[str, list[str]] = {}
-    for name, label in report.unknown_speakers:
-        by_label.setdefault(label, []).append(name)
-    rows += [("unknown speaker label", repr(label), pd.NA, len(names), names[0])
-             for label, names in sorted(by_label.items())]  # fmt: skip
+    unknown = pd.DataFrame(report.unknown_speakers, columns=["call", "label"])
+    rows += [("unknown speaker label", repr(label), pd.NA, len(group), group["call"].iloc[0])
+             for label, group in unknown.groupby("label", sort=True)]  # fmt: skip
     for kind, group in meta_lines(calls).groupby("kind", sort=True):
         first = group.iloc[0]
         rows.append(("non-speech line set aside", kind, len(group), group["call"].nunique(),

@@ -132,10 +132,10 @@ def _tested(row: pd.Series) -> str:
     else:
         basis = (f"{_pct(row['rate_a'])} against {_pct(row['rate_b'])} (PPI), a difference of "
                  f"{_points(row['diff'])} points")
+    interval = f"{_points(row['adj_low'])} to {_points(row['adj_high'])}"
     if row["family"] == CHECK:
-        return f"{basis}, 95% interval {_points(row['adj_low'])} to {_points(row['adj_high'])}"
-    return (f"{basis}, adjusted 95% interval {_points(row['adj_low'])} to {_points(row['adj_high'])} over "
-            f"{row['family_size']} comparisons of {row['family']}")
+        return f"{basis}, 95% interval {interval}"
+    return f"{basis}, adjusted 95% interval {interval} over {row['family_size']} comparisons of {row['family']}"
 
 
 def claim(row: pd.Series, bold: bool = True) -> str:
