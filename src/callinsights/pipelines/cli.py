@@ -565,9 +565,11 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="callinsights", epilog=EXIT_CODES, formatter_class=Formatter, description=(
-        "callinsights: sentiment and outcome of customer-support calls, read from the customer's side by a local\n"
-        "language model. Run 'python -m callinsights COMMAND --help' for a command's options and defaults."))
+    parser = argparse.ArgumentParser(
+        prog="callinsights", epilog=EXIT_CODES, formatter_class=Formatter,
+        description="callinsights: sentiment and outcome of customer-support calls, read from the customer's side by "
+                    "a local\nlanguage model. Run 'python -m callinsights COMMAND --help' for a command's options and "
+                    "defaults.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = command(sub, "data", cmd_data, "link the client's calls and labels into data/", epilog=None)
@@ -720,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         run = f" (run {stopped.run_id} marked interrupted)" if stopped.run_id is not None else ""
         kept = (f": every call finished before it is kept in {args.store}{run}; run the same command again to "
                 "resume from them") if getattr(args, "store", None) else ""
-        print(f"interrupted by {stopped}{kept}", file=sys.stderr)
+        say(f"interrupted by {stopped}{kept}")
         return stopped.exit_code
     except SystemExit as stop:  # --speaker's or notebooks -p's message
         if isinstance(stop.code, str):
