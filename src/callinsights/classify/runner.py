@@ -80,20 +80,20 @@ class ContextBudget:
         lines = text.split("\n")
         # Its last turns; else the last turn's last words; else, not one word fitting, its last characters.
         for pieces, sep in ((lines, "\n"), (lines[-1].split(" "), " "), (list(lines[-1]), "")):
-            kept = _most(len(pieces) - 1, lambda k: self.fits(sep.join(pieces[-k:])))
+            kept = self._most(pieces, sep)
             if kept:
                 return Window(sep.join(pieces[-kept:]), len(lines) - (kept if pieces is lines else 0), True)
         raise ValueError(f"a context of {self.n_ctx} tokens leaves no room for a call's words beside the "
                          f"{self.method.name} prompt; raise n_ctx")
 
+    def _most(self, pieces: list[str], sep: str) -> int:
+        """How many of the last ``pieces``, fewer than all, fit joined by ``sep`` (0: none), by bisection: more
+        pieces, more tokens."""
+        return bisect.bisect_left(range(1, len(pieces)), True, key=lambda k: not self.fits(sep.join(pieces[-k:])))
+
 
 def _bytes_bound(text: str, bos: bool, special: bool) -> int:
     return len(text.encode("utf-8")) + _BYTE_SLACK
-
-
-def _most(upper: int, fits) -> int:
-    """The largest ``k`` in ``0..upper`` with ``fits(k)`` (0 when none), by bisection: more turns, more tokens."""
-    return bisect.bisect_left(range(1, upper + 1), True, key=lambda k: not fits(k))
 
 
 def fit_to_context(texts: dict[str, str], settings: Settings, model: ModelInfo
@@ -235,9 +235,10 @@ class Classifier:
                 stored = self.store.get(key)
                 cached = stored is not None and cid not in fresh
                 if stored is None:
-                    output, valid, prompt_tokens, evaluated, seconds = computed = self.compute(text)
+                    computed = self.compute(text)
                     self.store.put(key, cid, self.model.name, *computed)
-                    stored = {"output": output, "valid": valid, "prompt_tokens": prompt_tokens, "seconds": seconds}
+                    # The record as the store would give it back (its columns named as Store.put names them).
+                    stored = dict(zip(["output", "valid", "prompt_tokens", "evaluated_tokens", "seconds"], computed))
                 records.append((cid, stored, cached))
         return records
 
