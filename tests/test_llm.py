@@ -244,6 +244,18 @@ def test_gpt4all_generate_chat_returns_text(gpt, embedded):
     assert 0 < gen.completion_tokens <= 24
 
 
+def test_an_engine_missing_a_capability_raises_rather_than_answering_none():
+    class Partial(Engine):
+        name = "partial"
+        capabilities = frozenset()
+
+    engine = Partial()
+    for call in (lambda: engine.embed_turns(["hi"]), lambda: engine.score("p", []),
+                 lambda: engine.generate_chat("s", "u")):
+        with pytest.raises(CapabilityError, match="partial exposes no .*; use --engine llama.cpp"):
+            call()
+
+
 def test_gpt4all_refuses_what_it_cannot_compute_naming_the_engine_that_can(gpt):
     with pytest.raises(CapabilityError, match="gpt4all exposes no hidden states per turn; use --engine llama.cpp"):
         gpt.embed_turns(["I was charged twice."])

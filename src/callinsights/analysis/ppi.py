@@ -194,6 +194,7 @@ def difference(frame: pd.DataFrame, in_a: pd.Series, task: str, value: str, alph
         ``ppi_diff`` with ``ppi_se``, ``ppi_low``, ``ppi_high`` and normal ``p``; ``naive_diff`` and ``labels_diff``
         with Newcombe intervals; ``estimable`` and ``note``.
     """
+    in_a = in_a.reindex(frame.index, fill_value=False).astype(bool)
     a, b = frame[in_a], frame[~in_a]
     ea, eb = ppi_rate(a, task, value), ppi_rate(b, task, value)
     estimable = ea.estimable and eb.estimable

@@ -467,7 +467,7 @@ def turn_attribution(probe: Probe, turn_states: np.ndarray, task: str, label: st
     """How much each turn carries ``label``: the drop in its probability when the turn is left out of the call
     (positive: the turn supports it; NaN for a call of one turn, which has nothing left without it).
 
-    The call's features are pooled again from the other turns' stored states (:func:`task_states`), so no model
+    The call's features are pooled again from the other turns' stored states (:func:`call_features`), so no model
     time is spent. That approximates reading the call without the turn: each turn was encoded after the ones before
     it, so the later turns' states still carry the left-out turn's context.
     """

@@ -98,7 +98,7 @@ def by_call(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _named(y_true: Any, y_pred: Any, labels: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Checked vocabulary, gold labels and predictions with every non-label replaced by :data:`INVALID`."""
+    """The vocabulary as a list, gold labels and predictions with every non-label replaced by :data:`INVALID`."""
     labels = list(labels)
     a, b = paired(y_true, y_pred)
     return labels, np.array(labels, dtype=object)[encode_truth(a, labels)], clean_predictions(b, labels)
@@ -264,6 +264,8 @@ def _bootstrap(y_true: Any, preds: Mapping[str, Any], metric: str, labels: Seque
     def statistic(t: np.ndarray, *p: np.ndarray, axis: int = -1) -> np.ndarray:
         scores = [resample_scores(np.atleast_2d(t), np.atleast_2d(x), len(labels), metric) for x in p]
         return scores[0] - scores[1] if len(scores) == 2 else scores[0]
+
+    # Two systems: the statistic is A's score minus B's.
     point = points[0] - points[1] if len(points) == 2 else points[0]
     return (point, *_percentile_interval(tuple(codes), statistic, n_boot, seed, alpha))
 
@@ -349,7 +351,7 @@ def proba_frame(preds: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def _checked_proba(y_true: Any, proba: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Truth positions and an ``(n, K)`` probability matrix in ``labels`` order, both checked."""
+    """Truth positions and an ``(n, K)`` probability matrix in ``labels`` order (every label a column)."""
     labels = list(labels)
     absent = [label for label in labels if label not in proba.columns]
     if absent:

@@ -34,7 +34,8 @@ def distribution_drift(reference_shares: pd.Series | Mapping[str, float],
     """How far the current label mix has moved from a reference mix: with no labels at hand, a shift in what the
     model predicts is the first sign that the calls or the model have changed.
 
-    Shares (or counts) are matched by label, a label missing from one side having share 0 there, and normalised.
+    Shares (or counts; non-negative, not all zero) are matched by label, a label missing from one side having
+    share 0 there, and normalised.
 
     Returns:
         ``total_variation`` (half the L1 distance: the share of calls that would have to change label, in [0, 1])

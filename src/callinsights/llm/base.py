@@ -88,12 +88,16 @@ class Engine(Protocol):
         """The engine as stored in an output's key."""
         return self.name
 
-    def embed_turns(self, turns: Sequence[str]) -> TurnStates: ...
+    # An engine that subclasses this and lacks a capability gets a CapabilityError, never a silent None.
+    def embed_turns(self, turns: Sequence[str]) -> TurnStates:
+        raise CapabilityError(f"{self.name} exposes no {TURN_STATES}; use --engine llama.cpp")
 
-    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores: ...
+    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
+        raise CapabilityError(f"{self.name} exposes no {SCORES}; use --engine llama.cpp")
 
     def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
-                      ) -> Generation: ...
+                      ) -> Generation:
+        raise CapabilityError(f"{self.name} exposes no {GENERATION}; use --engine llama.cpp")
 
     def close(self) -> None: ...
 

@@ -17,7 +17,7 @@ import gguf
 import numpy as np
 from scipy.special import log_softmax
 
-from callinsights.llm.base import (BLOCK_STATES, GENERATION, SCORES, TURN_STATES, Branch, CapabilityError, Engine,
+from callinsights.llm.base import (BLOCK_STATES, GENERATION, SCORES, TURN_STATES, Branch, Engine,
                                    Generation, Scores, TurnStates, default_threads, pool_by_turn, quiet_stderr)
 from callinsights.llm.models import ModelError, ModelInfo, count_tokens, gpt4all_compatible_copy, vocabulary
 from callinsights.llm.openai_engine import OpenAIEngine
@@ -302,12 +302,6 @@ class Gpt4AllEngine(Engine):
     def load(cls, model: ModelInfo, n_ctx: int = 4096, threads: int | None = None, server=None, states: bool = False,
              read_block: int | None = None) -> "Gpt4AllEngine":
         return cls(model, n_ctx, threads)
-
-    def embed_turns(self, turns: Sequence[str]) -> TurnStates:
-        raise CapabilityError(f"gpt4all exposes no {TURN_STATES}; use --engine llama.cpp")
-
-    def score(self, prefix: str, branches: Sequence[Branch]) -> Scores:
-        raise CapabilityError(f"gpt4all exposes no {SCORES}; use --engine llama.cpp")
 
     def generate_chat(self, system: str, user: str, max_tokens: int = 24, grammar: str | None = None
                       ) -> Generation:

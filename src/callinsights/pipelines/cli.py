@@ -81,7 +81,7 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
 def command(sub, name: str, func, help: str, epilog: str | None = EXIT_CODES) -> argparse.ArgumentParser:
     """A sub-command's parser, running ``func(args)``; its description is ``func``'s docstring, wrapped for the
     terminal (the formatter keeps line breaks as written)."""
-    description = textwrap.fill(" ".join((func.__doc__ or "").split()), width=100)
+    description = textwrap.fill(" ".join((func.__doc__ or help).split()), width=100)  # no docstring under -OO
     parser = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=Formatter)
     parser.set_defaults(func=func)
     return parser
@@ -98,7 +98,7 @@ SHARED_OPTIONS = {
     "labels": {"help": f"label file to fit on ({_LABELS_DEFAULT})"},
     "artifact": {"default": str(config.ARTIFACT_FILE),
                  "help": "the saved probe (fitted and saved here when missing or out of date, as analyze does)"},
-    "store": {"default": str(config.STORE_FILE), "help": "SQLite store of model outputs and runs"},
+    "store": {"default": str(config.STORE_FILE), "help": "SQLite store of model outputs"},
     "data_dir": {"help": "a folder laid out like data/ (default: the configured one)"},
     "n_boot": {"type": positive, "default": 2000, "help": "bootstrap resamples behind every interval"},
     "speaker": {"action": "append", "default": [], "metavar": "LABEL=ROLE",
@@ -649,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and of the baselines' folds")
     add_options(p, "model")
     p.add_argument("--out-dir", help="folder for metrics.json and evaluation/ (default: results/)")
-    add_options(p, "data_dir", "labels", "store", "quiet",
+    add_options(p, "data_dir", "labels", "store", "quiet", store="SQLite store of model outputs and runs",
                 labels=f"the reading of the hand labels to fit on and score against ({_LABELS_DEFAULT})")
 
     p = command(sub, "evidence", cmd_evidence, "how faithful each call's evidence quotes are to the probe -> results/")
@@ -682,7 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=f"exit codes:\n  {EXIT_OK}  done\n  {EXIT_BAD_INPUT}  no store at --store, a damaged or busy "
                        "store, or a bad option; nothing was removed")
     p.add_argument("action", choices=["info", "prune"], help="info or prune")
-    add_options(p, "store")
+    add_options(p, "store", store="SQLite store of model outputs and runs")
     p.add_argument("--keep", type=positive, default=3, help="for prune: runs kept per configuration")
     p.add_argument("--outputs", action="store_true",
                    help="for prune: also drop stored outputs that no kept run and no saved fit (artifacts/*.skops) "

@@ -359,7 +359,7 @@ class Plan:
                               ("--n-boot", None if self.n_boot == Plan.n_boot else self.n_boot),
                               ("--seed", None if self.seed == Plan.seed else self.seed), ("--model", self.model)):
             if value is not None:
-                parts += [option, *(value if isinstance(value, list) else [str(value)])]
+                parts += [option, *(value if isinstance(value, (list, tuple)) else [str(value)])]
         if out_dir is not None and Path(out_dir).resolve() != config.RESULTS_DIR.resolve():
             parts += ["--out-dir", str(out_dir)]
         return shlex.join(parts)
