@@ -56,6 +56,7 @@ def test_identifiers_become_placeholders(text, expected):
         "Thanks, May. I have waited since May 2024.",
         "I'm fine, I'd like to know, I've asked.",
         "Smith Medical Group billed me twice.",
+        "The bill says 250.00 and the code on the letter was wrong.",
     ],
 )
 def test_ordinary_words_and_small_numbers_stay(text):
@@ -154,6 +155,21 @@ def test_a_name_the_model_repeats_from_the_call_is_masked_in_predictions(tmp_pat
     ],
 )
 def test_what_leaked_in_the_second_round_is_masked(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Health information tied to a member: what a diagnosis or procedure code says is as personal as a name.
+        ("The diagnosis code is 250.00 and the provider's name is Dr. Smith.",
+         "The diagnosis code is [MEDICAL_CODE] and the provider's name is Dr. [NAME]."),
+        ("Okay, the diagnosis code is 715.16, and the CPT code is 27447.",
+         "Okay, the diagnosis code is [MEDICAL_CODE], and the CPT code is [MEDICAL_CODE]."),
+        ("ICD code: E11.9, procedure code 99213.", "ICD code: [MEDICAL_CODE], procedure code [MEDICAL_CODE]."),
+    ],
+)
+def test_diagnosis_and_procedure_codes_are_masked(text, expected):
     assert redact(text) == expected
 
 

@@ -193,6 +193,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str], str | int]] = [
     # claim, case or reference number even where no word before it says which.
     ("REFERENCE", re.compile(r"(?<![\w#])#\s?\d[\d-]*\d\b"), 0),
     ("REFERENCE", re.compile(r"(?<![\w-])\d{2,}(?:-\d{2,}){2,}(?![\w-])"), 0),
+    # A diagnosis or procedure code, named by the words before it ("diagnosis code is 250.00", "CPT code 27447"):
+    # health information about the member.
+    ("MEDICAL_CODE", re.compile(
+        r"\b(?i:diagnosis|diagnostic|icd(?:-?(?:9|10))?|cpt|procedure)\s+(?i:codes?)\s*(?:(?i:is|are)\s+|:\s*)?"
+        r"(?P<id>[A-Z]?\d[0-9A-Z]{1,4}(?:\.[0-9A-Z]{1,4})?)(?!\w|\.\d)"), "id"),
     # An identifier named by the word before it: "claim number 778899", "policy #A12-3456".
     ("NAMED_ID", re.compile(
         r"\b(?P<word>" + "|".join(_ID_WORDS) + r")(?:\s+(?:(?:number|no\.?|id|code)\b\.?)?\s*(?:is\b|:)?\s*)"
@@ -207,6 +212,7 @@ PLACEHOLDERS = {
     "PHONE_NUMBER": "[PHONE]", "EMAIL_ADDRESS": "[EMAIL]", "IBAN_CODE": "[ACCOUNT]", "IP_ADDRESS": "[IP_ADDRESS]",
     "MEMBER_ID": "[MEMBER_ID]", "CLAIM_ID": "[CLAIM_ID]", "CASE_ID": "[CASE_ID]", "POLICY_ID": "[POLICY_ID]",
     "REFERENCE": "[REFERENCE]", "DATE": "[DATE]", "ADDRESS": "[ADDRESS]", "NUMBER": "[NUMBER]",
+    "MEDICAL_CODE": "[MEDICAL_CODE]",
 }  # fmt: skip
 #: Presidio's recognisers we use, by entity (their names in ``presidio_analyzer.predefined_recognizers``).
 _PRESIDIO = {"US_SSN": "UsSsnRecognizer", "CREDIT_CARD": "CreditCardRecognizer", "PHONE_NUMBER": "PhoneRecognizer",
