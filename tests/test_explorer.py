@@ -60,12 +60,14 @@ def test_the_explorer_lists_every_call_redacted_and_needs_no_other_host(tmp_path
     assert all(not script.get("src") for script in soup.find_all("script"))
     rows = soup.select("table#ci-calls tbody tr")
     assert [row["id"] for row in rows] == ["transcript_9", "transcript_10", "transcript_2", "transcript_160"]
-    first = {cell.get_text() for cell in rows[0].find_all("td")}
+    # The short columns are the table's cells; the details (team, events, pending work, quotes) the script's data.
+    details = json.loads(soup.find("script", id="ci-details").string)
+    first = {cell.get_text() for cell in rows[0].find_all("td")} | set(details["calls"]["transcript_9"])
     assert {"Copay / billing dispute", "negative", "91%", "escalated", "reprocessing or a refund, a callback"} <= first
-    quote = rows[0].find_all("td")[-2].get_text()
+    quote = details["calls"]["transcript_9"][-2]
     assert "MEM123456" not in quote and "555-123-4567" not in quote and "[MEMBER_ID]" in quote
-    assert "<script>alert(1)</script>" in quote and not rows[0].find("script")  # shown as text, never run
-    assert [row.find_all("td")[9].get_text() for row in rows] == ["", "", "", "yes"]
+    assert "<script>alert(1)</script>" in quote and not rows[0].find("script")  # set as text by the script, never run
+    assert [row.find_all("td")[6].get_text() for row in rows] == ["", "", "", "yes"]
     assert rows[0]["data-driver"] == "Copay / billing dispute" and rows[0]["data-outcome"] == "follow-up action needed"
     found = json.loads(soup.find("script", id="ci-findings").string)
     assert found == {"1": {"headline": "Calls escalated end resolved less often", "ids": ["transcript_9"]},
@@ -98,9 +100,11 @@ def test_the_committed_explorer_is_the_page_the_results_make(tmp_path):
 def test_no_personal_data_in_the_explorer_or_its_findings_data(client_calls):
     identifiers = pii.identifiers_in_calls(client_calls)
     page = config.REPORTS_DIR / summary.EXPLORER_PAGE
-    # The visible text and, separately, the findings' data the script reads (report_texts drops scripts).
-    data = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find("script", id="ci-findings").string
-    hits = pii.find_pii([*pii.report_texts(page), ("calls.html (findings data)", data)], identifiers)
+    # The visible text and, separately, the findings' and the calls' data the script reads (report_texts drops
+    # scripts).
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    data = [(f"calls.html ({name} data)", soup.find("script", id=f"ci-{name}").string) for name in ("findings", "details")]
+    hits = pii.find_pii([*pii.report_texts(page), *data], identifiers)
     assert hits == [], f"{len(hits)} identifier(s) shown:\n" + "\n".join(hits[:30])
 
 

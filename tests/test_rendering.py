@@ -302,3 +302,9 @@ def test_committed_reviewer_pages_link_to_the_previous_and_next_report_and_the_s
         expected = ([f"{series[i - 1].stem}.html"] if i else []) + ["index.html"] + (
             [f"{series[i + 1].stem}.html"] if i + 1 < len(series) else [])
         assert [a["href"] for a in footer("a")] == expected, notebook.stem
+
+
+def test_the_call_explorer_opens_short():
+    # The details (team, events, pending work, quotes) are the script's data, shown on demand.
+    _, text = reviewer_text(config.REPORTS_DIR / "calls.html")
+    assert len(text.split()) <= MAX_WORDS, f"calls.html: {len(text.split())} words, more than {MAX_WORDS}"

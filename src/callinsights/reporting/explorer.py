@@ -1,7 +1,9 @@
 """The call explorer, ``reports/calls.html``: every call with its driver, labels, confidence and redacted evidence.
 
-The rows are HTML (readable without script, and scanned for personal data like every page); a small inline script
-sorts, filters and searches them offline and reads the address's fragment, so a finding links to its calls:
+The rows are HTML (readable without script, and scanned for personal data like every page) with the short columns;
+each call's details (team, call events, pending work, the customer's words) are JSON that a small inline script adds
+as columns, shown on demand, so the page a reviewer opens stays short. The script sorts, filters and searches offline
+and reads the address's fragment, so a finding links to its calls (with their words shown):
 ``calls.html#finding=2``, ``calls.html#ids=transcript_3,transcript_9``, ``#q=refund``.
 """
 
@@ -33,6 +35,8 @@ table.ci-calls th[aria-sort=ascending] button::after{content:" \\25B2"}
 table.ci-calls th[aria-sort=descending] button::after{content:" \\25BC"}
 table.ci-calls td.quote{max-width:22rem}
 table.ci-calls tr[hidden]{display:none}
+table.ci-calls .ci-extra{display:none}
+table.ci-calls.ci-words .ci-extra{display:table-cell}
 .neg{color:#a11d2e;font-weight:600}.fu{color:#8a5a00}
 body{max-width:none}
 """
@@ -43,6 +47,30 @@ EXPLORER_JS = r"""
   var table = document.getElementById('ci-calls');
   var rows = Array.prototype.slice.call(table.tBodies[0].rows);
   var findings = JSON.parse(document.getElementById('ci-findings').textContent);
+  var details = JSON.parse(document.getElementById('ci-details').textContent);
+  var words = document.getElementById('ci-words');
+  function cell(tag, text, className) {
+    var c = document.createElement(tag);
+    c.className = 'ci-extra' + (className ? ' ' + className : '');
+    c.textContent = text;
+    return c;
+  }
+  details.columns.forEach(function (label) {
+    var th = cell('th', '');
+    th.scope = 'col';
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    th.appendChild(b);
+    table.tHead.rows[0].appendChild(th);
+  });
+  rows.forEach(function (row) {
+    (details.calls[row.id] || []).forEach(function (text, i) {
+      row.appendChild(cell('td', text, details.quote[i] ? 'quote' : ''));
+    });
+  });
+  function showWords() { table.classList.toggle('ci-words', words.checked); }
+  words.addEventListener('change', showWords);
   var search = document.getElementById('ci-search');
   var selects = Array.prototype.slice.call(document.querySelectorAll('select[data-column]'));
   var count = document.getElementById('ci-count');
@@ -66,20 +94,21 @@ EXPLORER_JS = r"""
       text = 'The ' + only.size + ' calls named in the address.';
     }
     if (params.has('q')) { search.value = params.get('q'); }
+    if (only) { words.checked = true; showWords(); }
     banner.hidden = !text;
     document.getElementById('ci-banner-text').textContent = text;
     apply();
   }
 
   function apply() {
-    var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var terms = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     var shown = 0;
     rows.forEach(function (row) {
       var ok = !only || only.has(row.id);
       selects.forEach(function (s) { if (ok && s.value && row.getAttribute('data-' + s.dataset.column) !== s.value) { ok = false; } });
-      if (ok && words.length) {
+      if (ok && terms.length) {
         var text = row.textContent.toLowerCase();
-        ok = words.every(function (w) { return text.indexOf(w) >= 0; });
+        ok = terms.every(function (w) { return text.indexOf(w) >= 0; });
       }
       row.hidden = !ok;
       if (ok) { shown += 1; }
@@ -165,14 +194,22 @@ def explorer_findings(findings: pd.DataFrame | None) -> dict[str, dict[str, Any]
             for _, row in findings.iterrows() if isinstance(row["calls"], str)}  # fmt: skip
 
 
+#: The details the script adds as columns, shown on demand: column -> header (quotes last).
+DETAILS = {"team": "Agent team", "in_the_call": "In the call", "pending": "Pending work",
+           "evidence_sentiment": "Customer's words (sentiment)", "evidence_outcome": "Customer's words (outcome)"}
+
+
+def explorer_details(rows: pd.DataFrame) -> dict[str, Any]:
+    """Each call's details (:data:`DETAILS`) in column order, with their headers, for the script."""
+    return {"columns": list(DETAILS.values()), "quote": [c.startswith("evidence") for c in DETAILS],
+            "calls": {row["call"]: [row[c] for c in DETAILS] for _, row in rows.iterrows()}}
+
+
 def _explorer_table(rows: pd.DataFrame) -> str:
-    """The calls as an HTML table whose headers sort it (``data-type="number"`` sorts numerically)."""
-    headers = [("call", "Call", "number"), ("driver", "Driver", ""), ("team", "Agent team", ""),
-               ("sentiment", "Sentiment", ""), ("confidence_sentiment", "Confidence", "number"),
-               ("outcome", "Outcome", ""), ("confidence_outcome", "Confidence", "number"),
-               ("in_the_call", "In the call", ""), ("pending", "Pending work", ""),
-               ("hand_labelled", "Hand-labelled", ""), ("evidence_sentiment", "Customer's words (sentiment)", ""),
-               ("evidence_outcome", "Customer's words (outcome)", "")]  # fmt: skip
+    """The calls' short columns as an HTML table whose headers sort it (``data-type="number"`` sorts numerically)."""
+    headers = [("call", "Call", "number"), ("driver", "Driver", ""), ("sentiment", "Sentiment", ""),
+               ("confidence_sentiment", "Confidence", "number"), ("outcome", "Outcome", ""),
+               ("confidence_outcome", "Confidence", "number"), ("hand_labelled", "Hand-labelled", "")]
     numeric = ' data-type="number"'
     head = "".join(f"<th scope=\"col\"{numeric if kind else ''}><button type=\"button\">{escape(label)}</button></th>"
                    for _, label, kind in headers)
@@ -187,7 +224,7 @@ def _explorer_table(rows: pd.DataFrame) -> str:
                 cells.append(f"<td data-sort=\"{value:.4f}\">{number(value, 'share')}</td>" if pd.notna(value)
                              else "<td></td>")
             else:
-                mark = "quote" if column.startswith("evidence") else {"negative": "neg", FOLLOW_UP: "fu"}.get(value)
+                mark = {"negative": "neg", FOLLOW_UP: "fu"}.get(value)
                 cells.append(f"<td class=\"{mark}\">{escape(value)}</td>" if mark else f"<td>{escape(value)}</td>")
         body.append(f"<tr id=\"{escape(row.call)}\" data-driver=\"{escape(row.driver)}\" data-sentiment="
                     f"\"{escape(row.sentiment)}\" data-outcome=\"{escape(row.outcome)}\">{''.join(cells)}</tr>")
@@ -220,19 +257,26 @@ def explorer_page(predictions: pd.DataFrame, insights: pd.DataFrame | None = Non
         f"<p>{len(rows)} calls, labelled from the customer's side ({escape(made_by)}); confidence is the model's "
         "probability of the label it gave. The quotes are the customer's words the label rests on, with names and "
         f"numbers replaced (<code>[NAME]</code>, <code>[MEMBER_ID]</code>).{reading} Click a column's name to sort; "
-        "the choices and the search box filter the rows; nothing is fetched from another host.</p>",
+        "the choices and the search box filter the rows (the search reads the details too); nothing is fetched from "
+        "another host.</p>",
         f"<details open><summary>The findings and their calls</summary><ul>{links}</ul></details>" if links else "",
         "<div id=\"ci-banner\" role=\"status\" hidden><span id=\"ci-banner-text\"></span> "
         "<button type=\"button\" id=\"ci-show-all\">Show every call</button></div>",
         "<div class=\"ci-controls\"><label>Search <input type=\"search\" id=\"ci-search\" "
         "placeholder=\"words, call, driver\"></label>"
         + _select("driver", "Driver", drivers) + _select("sentiment", "Sentiment", list(SENTIMENTS))
-        + _select("outcome", "Outcome", list(OUTCOMES)) + "<span id=\"ci-count\" aria-live=\"polite\"></span></div>",
+        + _select("outcome", "Outcome", list(OUTCOMES))
+        + "<label><input type=\"checkbox\" id=\"ci-words\"> Show each call's team, events, pending work and the "
+        "customer's words</label><span id=\"ci-count\" aria-live=\"polite\"></span></div>",
+        "<noscript><p>Without script the table shows the short columns only; each call's details are in "
+        "<code>results/predictions.csv</code> and <code>results/call_insights.csv</code>.</p></noscript>",
         _explorer_table(rows),
         "<p><a href=\"index.html\">Back to the summary</a></p>",
         f"<style>{EXPLORER_CSS}</style>",
         # JSON inside a script element: "</" must not end the element early.
         "<script type=\"application/json\" id=\"ci-findings\">" + json.dumps(found).replace("</", "<\\/") + "</script>",
+        "<script type=\"application/json\" id=\"ci-details\">"
+        + json.dumps(explorer_details(rows)).replace("</", "<\\/") + "</script>",
         f"<script>{EXPLORER_JS}</script>",
     ]
     return page("Call explorer", "\n".join(p for p in parts if p))
