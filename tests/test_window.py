@@ -223,8 +223,9 @@ def test_analyze_labels_a_batch_holding_a_150_kb_token_and_names_the_cut_call(tm
     for path in MODEL_CALLS.glob("*.txt"):
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "pasted_blob.txt").write_text("Customer Support: How can I help?\nMember: " + _unbroken(150_000) + "\n")
+    # A context of 1,024 tokens: the window is cut the same way as at 4,096, with a quarter of the model time.
     code = main(["analyze", str(tmp_path), "--model", EMBEDDED, "--method", "score", "--out", str(tmp_path / "p.csv"),
-                 "--store", str(tmp_path / "s.sqlite"), "--quiet"])
+                 "--store", str(tmp_path / "s.sqlite"), "--n-ctx", "1024", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
     rows = pd.read_csv(tmp_path / "p.csv").set_index("file")

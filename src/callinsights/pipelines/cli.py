@@ -376,7 +376,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                         calibration=args.calibration, side=args.side, redact_for_model=args.redact_for_model,
                         labels_file=args.labels, base_url=args.base_url, api_key_env=args.api_key_env,
                         concurrency=args.concurrency, timeout=args.timeout, connect_timeout=args.connect_timeout,
-                        sentiment_blocks=args.sentiment_blocks)
+                        sentiment_blocks=args.sentiment_blocks, n_ctx=args.n_ctx or Settings.n_ctx)
     out = Path(args.out)
     try:
         # Everything that can be checked is checked before the first model call.
@@ -622,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for --method probe on llama.cpp: read sentiment after the model's first N blocks (in the "
                         f"same pass); 0 reads it from the last layer (default: {config.SENTIMENT_BLOCKS} for a model "
                         "with more blocks, as the embedded one has 30; the last layer for any other)")
+    p.add_argument("--n-ctx", type=positive, metavar="TOKENS",
+                   help="the model's context in tokens (default: 4096); a longer call is labelled from the end of it "
+                        "that fits")
     p.add_argument("--redact-for-model", action="store_true",
                    help="the model reads redacted text (outputs shown to readers are redacted either way)")
     add_options(p, "store", store="SQLite store of model outputs and runs (re-runs and killed runs resume from it)")
